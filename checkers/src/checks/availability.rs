@@ -1,0 +1,193 @@
+//! availability: figures, never violations — leaderless windows, failover times, terms
+//! and elections, and op outcomes per `f`.
+
+use serde_json::{json, Map, Value};
+
+use crate::facts::{History, StatusObs};
+use crate::history::{OpType, F};
+use crate::intern::FxHashMap;
+use crate::result::{AnomalyKind, Guarantees, Severity};
+
+use super::{ms, Findings, Report};
+
+/// Faults whose start begins a failover measurement.
+fn starts_fault(f: F) -> bool {
+    matches!(f, F::Partition | F::Pause | F::Kill | F::Clock)
+}
+
+const ALL_F: [F; 14] = [
+    F::Status,
+    F::Acquire,
+    F::Holding,
+    F::Release,
+    F::Write,
+    F::Read,
+    F::Partition,
+    F::Heal,
+    F::Pause,
+    F::Resume,
+    F::Kill,
+    F::Start,
+    F::Clock,
+    F::ClockReset,
+];
+
+pub fn check(h: &History, _: &Guarantees, findings: &mut Findings) -> Report {
+    let mut figures = Map::new();
+    figures.insert("ops".into(), outcomes(h));
+    figures.insert("leadership".into(), leadership(h));
+    figures.insert("leaderless_windows".into(), leaderless_windows(h, findings));
+    let faults: Vec<(u64, u64)> = h
+        .nemesis
+        .iter()
+        .filter(|n| n.kind == OpType::Invoke && starts_fault(n.f))
+        .map(|n| (n.index, n.time))
+        .collect();
+    figures.insert("faults".into(), json!(faults.len()));
+    let writes = h
+        .writes
+        .iter()
+        .filter(|w| w.kind == OpType::Ok)
+        .map(|w| (w.span.inv, w.span.comp_time));
+    figures.insert(
+        "failover_to_ok_write_ms".into(),
+        failover(&faults, writes.collect()),
+    );
+    let leaders = h
+        .statuses
+        .iter()
+        .filter(|s| s.is_leader)
+        .map(|s| (s.span.inv, s.span.comp_time));
+    figures.insert(
+        "failover_to_leader_ms".into(),
+        failover(&faults, leaders.collect()),
+    );
+    Report {
+        figures: Some(Value::Object(figures)),
+        ..Report::default()
+    }
+}
+
+fn outcomes(h: &History) -> Value {
+    let mut m = Map::new();
+    for f in ALL_F {
+        let o = h.outcomes(f);
+        if o.ok + o.fail + o.info > 0 {
+            m.insert(
+                f.name().into(),
+                json!({"ok": o.ok, "fail": o.fail, "info": o.info}),
+            );
+        }
+    }
+    Value::Object(m)
+}
+
+/// Terms seen, elections (distinct term and leader pairs) and leader changes.
+fn leadership(h: &History) -> Value {
+    let mut terms = FxHashMap::<u64, ()>::default();
+    let mut elections = FxHashMap::<(u64, u32), ()>::default();
+    let mut changes = 0u64;
+    let mut last_leader: Option<(u32, Option<u64>)> = None;
+    for s in &h.statuses {
+        if let Some(t) = s.term {
+            terms.insert(t, ());
+        }
+        if !s.is_leader {
+            continue;
+        }
+        if let Some(t) = s.term {
+            elections.insert((t, s.node), ());
+        }
+        if last_leader.is_some_and(|l| l != (s.node, s.term)) {
+            changes += 1;
+        }
+        last_leader = Some((s.node, s.term));
+    }
+    json!({"terms": terms.len(), "elections": elections.len(), "leader_changes": changes})
+}
+
+/// A leaderless window runs from an ok status naming no leader to the next naming one.
+/// Windows of two or more such observations are listed as observations.
+fn leaderless_windows(h: &History, findings: &mut Findings) -> Value {
+    let mut windows: Vec<(StatusObs, StatusObs, u64)> = Vec::new();
+    let mut open: Option<(StatusObs, u64)> = None;
+    for s in &h.statuses {
+        match (&mut open, s.knows_leader) {
+            (None, false) => open = Some((*s, 1)),
+            (Some((_, n)), false) => *n += 1,
+            (Some((start, n)), true) => {
+                windows.push((*start, *s, *n));
+                open = None;
+            }
+            (None, true) => {}
+        }
+    }
+    let still_open = open.is_some();
+    let mut durations: Vec<u64> = windows
+        .iter()
+        .map(|(a, b, _)| b.span.comp_time - a.span.comp_time)
+        .collect();
+    if let Some((start, _)) = open {
+        durations.push(h.last_time.saturating_sub(start.span.comp_time));
+    }
+    for (a, b, n) in windows.iter().filter(|w| w.2 >= 2) {
+        let ops = [a.span.comp, b.span.comp];
+        let d = b.span.comp_time - a.span.comp_time;
+        findings.add(
+            AnomalyKind::LeaderlessWindow,
+            Severity::Observation,
+            &ops,
+            || {
+                format!(
+                "no observed node knew of a leader from op {} to op {} ({} ms, {n} observations)",
+                a.span.comp,
+                b.span.comp,
+                ms(d)
+            )
+            },
+        );
+    }
+    json!({
+        "count": durations.len(),
+        "total_ms": ms(durations.iter().sum()),
+        "max_ms": ms(durations.iter().copied().max().unwrap_or(0)),
+        "open_at_end": still_open,
+    })
+}
+
+/// For each fault start, the time to the earliest completion among the events invoked
+/// after it. `events` are (invocation index, completion time).
+fn failover(faults: &[(u64, u64)], mut events: Vec<(u64, u64)>) -> Value {
+    events.sort_unstable_by_key(|e| e.0);
+    // suffix_min[i]: the earliest completion among events[i..].
+    let mut suffix_min = vec![u64::MAX; events.len() + 1];
+    for i in (0..events.len()).rev() {
+        suffix_min[i] = suffix_min[i + 1].min(events[i].1);
+    }
+    let mut took: Vec<u64> = Vec::new();
+    let mut never = 0u64;
+    for &(index, time) in faults {
+        let i = events.partition_point(|e| e.0 <= index);
+        match suffix_min[i] {
+            u64::MAX => never += 1,
+            t => took.push(t.saturating_sub(time)),
+        }
+    }
+    took.sort_unstable();
+    json!({
+        "measured": took.len(),
+        "never": never,
+        "p50": percentile(&took, 50.0),
+        "p99": percentile(&took, 99.0),
+        "max": took.last().map(|&t| ms(t)),
+    })
+}
+
+/// Nearest-rank percentile of sorted values, in ms.
+fn percentile(sorted: &[u64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(ms(sorted[rank.clamp(1, sorted.len()) - 1]))
+}

@@ -1,0 +1,34 @@
+//! The history model and every checker: pure and synchronous, knowing nothing of tokio,
+//! Docker or any system under test.
+//!
+//! Read a history with [`History::from_path`] (streaming, compact), check it with
+//! [`check`], write `results.json` with [`write_results`].
+
+pub mod checks;
+pub mod facts;
+mod fastparse;
+pub mod history;
+pub mod intern;
+pub mod reader;
+pub mod recorder;
+pub mod result;
+pub mod synth;
+
+pub use checks::check;
+pub use facts::History;
+pub use history::{LogEntry, Op, OpType, Process, Role, Value, F};
+pub use reader::{HistoryError, OpReader};
+pub use recorder::{OpDraft, Recorder, HISTORY_FLUSH_INTERVAL_MS};
+pub use result::{
+    read_results, write_results, Anomaly, AnomalyKind, CheckResult, CheckerResult, Guarantees,
+    Severity, Validity,
+};
+
+/// Reads and checks the history at `path`.
+pub fn check_path(
+    path: &std::path::Path,
+    guarantees: &Guarantees,
+) -> Result<CheckResult, HistoryError> {
+    let history = History::from_path(path)?;
+    Ok(check(&history, guarantees))
+}

@@ -1,0 +1,439 @@
+//! The streaming JSON Lines reader: one reused line buffer, borrowed strings, and an
+//! error naming the 1-based line and the field for anything malformed.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{self, BufRead};
+
+use serde::{Deserialize, Deserializer};
+
+use crate::history::{Op, OpType, Process, Role, Value, F};
+
+/// Everything that makes a history unreadable. Line numbers are 1-based.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("cannot read the history: {0}")]
+    Io(#[from] io::Error),
+    #[error("line {line}: not valid UTF-8")]
+    NotUtf8 { line: u64 },
+    #[error("line {line}: empty line (every line must be one op)")]
+    EmptyLine { line: u64 },
+    #[error("line {line}: truncated line ({message})")]
+    Truncated { line: u64, message: String },
+    #[error("line {line}: field `{field}`: {message}")]
+    Field {
+        line: u64,
+        field: String,
+        message: String,
+    },
+    #[error("line {line}: not a JSON object ({message})")]
+    Syntax { line: u64, message: String },
+    #[error("line {line}: field `index`: is {found}, expected {expected} (indices must be 0, 1, 2, ... in file order)")]
+    Index {
+        line: u64,
+        found: u64,
+        expected: u64,
+    },
+    #[error("line {line}: field `time`: {found} ns is earlier than the previous line's {previous} ns (times must not decrease)")]
+    TimeDecreasing {
+        line: u64,
+        found: u64,
+        previous: u64,
+    },
+    #[error("line {line}: process {process} invokes {f} while its {open_f} invoked at line {open_line} is still in flight")]
+    DoubleInvoke {
+        line: u64,
+        process: Process,
+        f: &'static str,
+        open_f: &'static str,
+        open_line: u64,
+    },
+    #[error("line {line}: process {process} completes {f} ({kind}) with no invoke in flight")]
+    CompletionWithoutInvoke {
+        line: u64,
+        process: Process,
+        f: &'static str,
+        kind: &'static str,
+    },
+    #[error("line {line}: process {process} completes {f} but its op in flight (line {open_line}) is {open_f}")]
+    CompletionMismatch {
+        line: u64,
+        process: Process,
+        f: &'static str,
+        open_f: &'static str,
+        open_line: u64,
+    },
+}
+
+impl HistoryError {
+    /// The 1-based line the error is about, if it is about one.
+    pub fn line(&self) -> Option<u64> {
+        use HistoryError::*;
+        match self {
+            Io(_) => None,
+            NotUtf8 { line }
+            | EmptyLine { line }
+            | Truncated { line, .. }
+            | Field { line, .. }
+            | Syntax { line, .. }
+            | Index { line, .. }
+            | TimeDecreasing { line, .. }
+            | DoubleInvoke { line, .. }
+            | CompletionWithoutInvoke { line, .. }
+            | CompletionMismatch { line, .. } => Some(*line),
+        }
+    }
+}
+
+pub fn kind_name(kind: OpType) -> &'static str {
+    match kind {
+        OpType::Invoke => "invoke",
+        OpType::Ok => "ok",
+        OpType::Fail => "fail",
+        OpType::Info => "info",
+    }
+}
+
+/// A string borrowed from the line buffer when it has no escapes, owned otherwise.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Str<'a>(pub Cow<'a, str>);
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// One entry of a `log` read, borrowed.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RawLogEntry<'a> {
+    #[serde(borrow)]
+    pub id: Str<'a>,
+    #[serde(default)]
+    pub token: Option<u64>,
+}
+
+/// The value of an op, borrowed from the line; the same fields and types as
+/// [`Value`], so whatever [`Op`] rejects, this rejects too.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawValue<'a> {
+    #[serde(borrow)]
+    pub role: Option<Str<'a>>,
+    pub term: Option<u64>,
+    #[serde(borrow, deserialize_with = "explicit_null")]
+    pub leader: Option<Option<Str<'a>>>,
+    #[serde(borrow)]
+    pub election: Option<Str<'a>>,
+    #[serde(deserialize_with = "explicit_null")]
+    pub token: Option<Option<u64>>,
+    pub holding: Option<bool>,
+    #[serde(borrow)]
+    pub id: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub ids: Option<Vec<Str<'a>>>,
+    #[serde(borrow)]
+    pub log: Option<Vec<RawLogEntry<'a>>>,
+    #[serde(borrow)]
+    pub groups: Option<Vec<Vec<Str<'a>>>>,
+    #[serde(borrow)]
+    pub drops: Option<BTreeMap<Str<'a>, Vec<Str<'a>>>>,
+    #[serde(borrow)]
+    pub nodes: Option<Vec<Str<'a>>>,
+    #[serde(borrow)]
+    pub offsets_ms: Option<BTreeMap<Str<'a>, i64>>,
+}
+
+impl PartialOrd for Str<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Str<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+fn explicit_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl RawValue<'_> {
+    pub fn token(&self) -> Option<u64> {
+        self.token.flatten()
+    }
+    pub fn is_leader(&self) -> bool {
+        self.role.as_deref() == Some("leader")
+    }
+}
+
+/// One line of a history, borrowed from the line buffer.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RawOp<'a> {
+    pub index: u64,
+    pub time: u64,
+    pub process: Process,
+    #[serde(rename = "type")]
+    pub kind: OpType,
+    pub f: F,
+    #[serde(default, borrow)]
+    pub node: Option<Str<'a>>,
+    /// Boxed: the value is most of an op's size, and ops move several times on their
+    /// way from the parser to the checkers.
+    #[serde(default, borrow)]
+    pub value: Option<Box<RawValue<'a>>>,
+    #[serde(default, borrow)]
+    pub error: Option<Str<'a>>,
+}
+
+fn borrow(s: &str) -> Str<'_> {
+    Str(Cow::Borrowed(s))
+}
+
+impl<'a> RawOp<'a> {
+    /// A borrowed view of an owned op (for histories built in memory).
+    pub fn from_op(op: &'a Op) -> RawOp<'a> {
+        RawOp {
+            index: op.index,
+            time: op.time,
+            process: op.process,
+            kind: op.kind,
+            f: op.f,
+            node: op.node.as_deref().map(borrow),
+            value: op.value.as_ref().map(|v| Box::new(RawValue::from_value(v))),
+            error: op.error.as_deref().map(borrow),
+        }
+    }
+}
+
+impl<'a> RawValue<'a> {
+    fn from_value(v: &'a Value) -> RawValue<'a> {
+        let role = v.role.as_ref().map(|r| match r {
+            Role::Leader => borrow("leader"),
+            Role::Follower => borrow("follower"),
+            Role::Candidate => borrow("candidate"),
+            Role::Other(s) => borrow(s),
+        });
+        let strs = |v: &'a Vec<String>| v.iter().map(|s| borrow(s)).collect::<Vec<_>>();
+        RawValue {
+            role,
+            term: v.term,
+            leader: v.leader.as_ref().map(|l| l.as_deref().map(borrow)),
+            election: v.election.as_deref().map(borrow),
+            token: v.token,
+            holding: v.holding,
+            id: v.id.as_deref().map(borrow),
+            ids: v.ids.as_ref().map(strs),
+            log: v.log.as_ref().map(|l| {
+                l.iter()
+                    .map(|e| RawLogEntry {
+                        id: borrow(&e.id),
+                        token: e.token,
+                    })
+                    .collect()
+            }),
+            // The checkers do not look into nemesis values.
+            groups: None,
+            drops: None,
+            nodes: None,
+            offsets_ms: None,
+        }
+    }
+}
+
+/// Reads lines into one reused buffer and checks what holds across lines: indices
+/// 0, 1, 2, ... and non-decreasing times.
+pub struct LineReader<R> {
+    input: R,
+    buf: Vec<u8>,
+    line: u64,
+    next_index: u64,
+    last_time: u64,
+}
+
+impl<R: BufRead> LineReader<R> {
+    pub fn new(input: R) -> Self {
+        LineReader {
+            input,
+            buf: Vec::with_capacity(1 << 12),
+            line: 0,
+            next_index: 0,
+            last_time: 0,
+        }
+    }
+
+    /// The 1-based number of the line last returned.
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// The next op, borrowed from the buffer, or `None` at the end.
+    pub fn next_op(&mut self) -> Result<Option<RawOp<'_>>, HistoryError> {
+        self.buf.clear();
+        if self.input.read_until(b'\n', &mut self.buf)? == 0 {
+            return Ok(None);
+        }
+        self.line += 1;
+        let line = self.line;
+        let complete = self.buf.last() == Some(&b'\n');
+        if complete {
+            self.buf.pop();
+            if self.buf.last() == Some(&b'\r') {
+                self.buf.pop();
+            }
+        }
+        if self.buf.iter().all(u8::is_ascii_whitespace) {
+            return Err(HistoryError::EmptyLine { line });
+        }
+        let op = parse_line(&self.buf, line, complete)?;
+        if op.index != self.next_index {
+            return Err(HistoryError::Index {
+                line,
+                found: op.index,
+                expected: self.next_index,
+            });
+        }
+        if op.time < self.last_time {
+            return Err(HistoryError::TimeDecreasing {
+                line,
+                found: op.time,
+                previous: self.last_time,
+            });
+        }
+        self.next_index += 1;
+        self.last_time = op.time;
+        Ok(Some(op))
+    }
+}
+
+/// Parses one line; on failure parses it again, slowly, to name the field at fault.
+fn parse_line(buf: &[u8], line: u64, complete: bool) -> Result<RawOp<'_>, HistoryError> {
+    if let Some(op) = crate::fastparse::parse(buf) {
+        return Ok(op);
+    }
+    match serde_json::from_slice::<RawOp>(buf) {
+        Ok(op) => Ok(op),
+        Err(e) => Err(describe_error(buf, line, complete, e)),
+    }
+}
+
+fn describe_error(buf: &[u8], line: u64, complete: bool, e: serde_json::Error) -> HistoryError {
+    if std::str::from_utf8(buf).is_err() {
+        return HistoryError::NotUtf8 { line };
+    }
+    let strip = |e: &serde_json::Error| strip_position(&e.to_string());
+    if e.is_eof() {
+        let message = if complete {
+            strip(&e)
+        } else {
+            format!(
+                "{}; the line has no newline, so the writer probably stopped mid-line",
+                strip(&e)
+            )
+        };
+        return HistoryError::Truncated { line, message };
+    }
+    if e.is_syntax() {
+        return HistoryError::Syntax {
+            line,
+            message: strip(&e),
+        };
+    }
+    let mut de = serde_json::Deserializer::from_slice(buf);
+    match serde_path_to_error::deserialize::<_, RawOp>(&mut de) {
+        Err(pe) => {
+            let path = pe.path().to_string();
+            let message = strip(pe.inner());
+            let field = if path == "." {
+                missing_field(&message).unwrap_or_else(|| ".".to_string())
+            } else {
+                path
+            };
+            HistoryError::Field {
+                line,
+                field,
+                message,
+            }
+        }
+        // Cannot happen (the fast parse failed on the same bytes); say what we know.
+        Ok(_) => HistoryError::Syntax {
+            line,
+            message: strip(&e),
+        },
+    }
+}
+
+/// `missing field `index`` names the field only in its text.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+/// serde_json appends "at line 1 column 17"; the line is ours to name, the column helps.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line 1 column ") {
+        Some(at) => format!("{} (column {})", &message[..at], &message[at + 18..]),
+        None => message.to_string(),
+    }
+}
+
+/// Reads a history into owned, validated ops, one at a time. Cross-line pairing of
+/// invocations and completions is checked by [`crate::facts::History`], not here.
+pub struct OpReader<R> {
+    lines: LineReader<R>,
+}
+
+impl<R: BufRead> OpReader<R> {
+    pub fn new(input: R) -> Self {
+        OpReader {
+            lines: LineReader::new(input),
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for OpReader<R> {
+    type Item = Result<Op, HistoryError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let line = self.lines.line + 1;
+        match self.lines.next_op().map(|op| op.is_some()) {
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
+            Ok(true) => {
+                // Validated; now parse the same bytes into the owned model.
+                Some(
+                    serde_json::from_slice::<Op>(&self.lines.buf)
+                        .map_err(|e| describe_error(&self.lines.buf, line, true, e)),
+                )
+            }
+        }
+    }
+}

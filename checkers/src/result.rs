@@ -1,0 +1,231 @@
+//! The results document: verdicts, anomalies, figures and counts, serialized exactly as
+//! DESIGN.md shows (`valid` is `true`, `false` or `"unknown"`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::path::Path;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The guarantees a test holds the system to; they decide severities.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Guarantees {
+    /// At most one node acts as leader at any moment (leader leases).
+    pub exclusive_leadership: bool,
+    /// Only the current grant's writes get in.
+    pub fence_on_grant: bool,
+}
+
+/// A verdict: valid, invalid, or could not tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Validity {
+    Valid,
+    Unknown,
+    Invalid,
+}
+
+impl Validity {
+    /// Composes verdicts: invalid beats unknown beats valid.
+    pub fn and(self, other: Validity) -> Validity {
+        self.max(other)
+    }
+
+    /// The exit code DESIGN.md fixes for this verdict.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Validity::Valid => 0,
+            Validity::Invalid => 1,
+            Validity::Unknown => 3,
+        }
+    }
+}
+
+impl fmt::Display for Validity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Validity::Valid => "valid",
+            Validity::Invalid => "INVALID",
+            Validity::Unknown => "unknown",
+        })
+    }
+}
+
+impl Serialize for Validity {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Validity::Valid => s.serialize_bool(true),
+            Validity::Invalid => s.serialize_bool(false),
+            Validity::Unknown => s.serialize_str("unknown"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Validity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Str(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bool(true) => Ok(Validity::Valid),
+            Raw::Bool(false) => Ok(Validity::Invalid),
+            Raw::Str(s) if s == "unknown" => Ok(Validity::Unknown),
+            Raw::Str(s) => Err(serde::de::Error::custom(format!(
+                "valid must be true, false or \"unknown\", not {s:?}"
+            ))),
+        }
+    }
+}
+
+/// `violation` breaks a claimed guarantee; `observation` is legal but worth seeing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Violation,
+    Observation,
+}
+
+/// Every kind of anomaly, named as in DESIGN.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnomalyKind {
+    SameTermLeaders,
+    DualLeadership,
+    StaleLeader,
+    DualHolders,
+    DuplicateToken,
+    StaleTokenAccepted,
+    StaleGrantWrite,
+    LostWrite,
+    FailedWriteApplied,
+    PhantomWrite,
+    LogDivergence,
+    LeaderlessWindow,
+}
+
+impl AnomalyKind {
+    pub const ALL: [AnomalyKind; 12] = [
+        AnomalyKind::SameTermLeaders,
+        AnomalyKind::DualLeadership,
+        AnomalyKind::StaleLeader,
+        AnomalyKind::DualHolders,
+        AnomalyKind::DuplicateToken,
+        AnomalyKind::StaleTokenAccepted,
+        AnomalyKind::StaleGrantWrite,
+        AnomalyKind::LostWrite,
+        AnomalyKind::FailedWriteApplied,
+        AnomalyKind::PhantomWrite,
+        AnomalyKind::LogDivergence,
+        AnomalyKind::LeaderlessWindow,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AnomalyKind::SameTermLeaders => "same-term-leaders",
+            AnomalyKind::DualLeadership => "dual-leadership",
+            AnomalyKind::StaleLeader => "stale-leader",
+            AnomalyKind::DualHolders => "dual-holders",
+            AnomalyKind::DuplicateToken => "duplicate-token",
+            AnomalyKind::StaleTokenAccepted => "stale-token-accepted",
+            AnomalyKind::StaleGrantWrite => "stale-grant-write",
+            AnomalyKind::LostWrite => "lost-write",
+            AnomalyKind::FailedWriteApplied => "failed-write-applied",
+            AnomalyKind::PhantomWrite => "phantom-write",
+            AnomalyKind::LogDivergence => "log-divergence",
+            AnomalyKind::LeaderlessWindow => "leaderless-window",
+        }
+    }
+}
+
+impl fmt::Display for AnomalyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One anomaly: what, how bad, the ops that prove it, and a sentence to act on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anomaly {
+    pub kind: AnomalyKind,
+    pub checker: String,
+    pub severity: Severity,
+    pub ops: Vec<u64>,
+    pub message: String,
+}
+
+/// One checker's verdict and what it measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckerResult {
+    pub valid: Validity,
+    /// Why the checker could not tell, or what it could not look at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// How many anomalies of each kind it found, listed or not.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub anomalies: BTreeMap<AnomalyKind, u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub figures: Option<serde_json::Value>,
+}
+
+/// Sizes of the history and of what was found.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    pub ops: u64,
+    /// Anomalies found per kind.
+    pub anomalies: BTreeMap<AnomalyKind, u64>,
+    /// Anomalies found but not listed, per kind (each kind lists at most
+    /// [`ANOMALIES_LISTED_PER_KIND_MAX`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_listed: BTreeMap<AnomalyKind, u64>,
+}
+
+/// A broken history can hold millions of anomalies; listing this many per kind is
+/// enough to act on, and the counts say how many more there were.
+pub const ANOMALIES_LISTED_PER_KIND_MAX: u64 = 100;
+
+/// The results document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub valid: Validity,
+    pub checkers: BTreeMap<String, CheckerResult>,
+    pub anomalies: Vec<Anomaly>,
+    pub guarantees: Guarantees,
+    pub counts: Counts,
+}
+
+impl CheckResult {
+    /// The anomalies of one kind that were listed.
+    pub fn of_kind(&self, kind: AnomalyKind) -> impl Iterator<Item = &Anomaly> {
+        self.anomalies.iter().filter(move |a| a.kind == kind)
+    }
+
+    /// How many anomalies of a kind were found, listed or not.
+    pub fn count(&self, kind: AnomalyKind) -> u64 {
+        self.counts.anomalies.get(&kind).copied().unwrap_or(0)
+    }
+}
+
+/// Writes the results document as pretty JSON (a run's `results.json`): to a temporary
+/// file, fsynced, then renamed into place, so a crash never leaves half a document.
+pub fn write_results(path: &Path, result: &CheckResult) -> io::Result<()> {
+    use std::io::Write as _;
+    let mut text = serde_json::to_string_pretty(result).map_err(io::Error::other)?;
+    text.push('\n');
+    let tmp = path.with_extension("json.tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// Reads a results document back.
+pub fn read_results(path: &Path) -> io::Result<CheckResult> {
+    let text = std::fs::read(path)?;
+    serde_json::from_slice(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}

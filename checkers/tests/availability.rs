@@ -1,0 +1,53 @@
+//! availability: figures and leaderless windows, never violations.
+
+use checkers::{AnomalyKind, OpType, Role, Severity, Validity, F};
+
+use crate::support::*;
+
+#[test]
+fn failover_and_counts_are_measured() {
+    let mut h = H::new();
+    h.status(0, "n1", Role::Leader, 1);
+    h.write(1, "w1", None, OpType::Ok);
+    h.nemesis(F::Kill); // fault starts at op 4 (1 ms steps)
+    h.status(0, "n2", Role::Follower, 1);
+    let no_leader = Some(checkers::Value {
+        leader: Some(None),
+        ..status(Role::Follower, 1)
+    });
+    h.inv(0, F::Status, None);
+    h.ok(0, F::Status, no_leader);
+    h.write(1, "w2", None, OpType::Fail);
+    h.status(0, "n2", Role::Leader, 2);
+    h.write(1, "w3", None, OpType::Ok);
+    h.nemesis(F::Start);
+    h.read_ids(2, None, &["w1", "w3"]);
+    let r = h.check(LAX);
+    assert_eq!(r.valid, Validity::Valid, "{:#?}", r.anomalies);
+    let fig = r.checkers["availability"].figures.as_ref().unwrap();
+    assert_eq!(fig["faults"], 1);
+    assert_eq!(fig["ops"]["write"]["ok"], 2);
+    assert_eq!(fig["ops"]["write"]["fail"], 1);
+    // Op i happens at i + 1 ms: the fault is invoked at op 4 (5 ms), the next leader is
+    // seen at op 13 (14 ms) and the first ok write invoked after it completes at op 15.
+    assert_eq!(fig["failover_to_ok_write_ms"]["max"], 11.0);
+    assert_eq!(fig["failover_to_leader_ms"]["max"], 9.0);
+    assert_eq!(fig["leadership"]["terms"], 2);
+    assert_eq!(fig["leadership"]["elections"], 2);
+    assert_eq!(fig["leaderless_windows"]["count"], 1);
+    // Two observations without a leader (n2's follower status counts: it names none).
+    let listed = found(&r, AnomalyKind::LeaderlessWindow);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].severity, Severity::Observation);
+}
+
+#[test]
+fn a_never_completed_invoke_counts_as_info() {
+    let mut h = H::new();
+    h.inv(0, F::Write, Some(write("w1", None)));
+    h.read_ids(1, None, &[]);
+    let r = h.check(STRICT);
+    let fig = r.checkers["availability"].figures.as_ref().unwrap();
+    assert_eq!(fig["ops"]["write"]["info"], 1);
+    assert_eq!(r.valid, Validity::Valid);
+}

@@ -1,0 +1,206 @@
+//! concurrent-leaders: dual-leadership, dual-holders, duplicate-token.
+
+use checkers::{AnomalyKind::*, Role, Severity, Validity, F};
+
+use crate::support::*;
+
+/// n1 certainly leads term 1 from its first observation's completion to its second's
+/// invocation; n2 (term 2) likewise, overlapping it.
+fn overlapping_leaders() -> H {
+    let mut h = H::new();
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    h
+}
+
+#[test]
+fn overlapping_certain_leaderships_are_an_observation_by_default() {
+    let h = overlapping_leaders();
+    let r = h.check(LAX);
+    let a = assert_one(&r, DualLeadership, Severity::Observation);
+    assert_eq!(r.valid, Validity::Valid);
+    assert_eq!(a.ops, vec![1, 3, 4, 6]);
+    assert!(
+        a.message.contains("n1 (term 1)") && a.message.contains("n2 (term 2)"),
+        "{}",
+        a.message
+    );
+}
+
+#[test]
+fn overlapping_certain_leaderships_violate_exclusive_leadership() {
+    let r = overlapping_leaders().check(STRICT);
+    assert_one(&r, DualLeadership, Severity::Violation);
+    assert_eq!(r.checkers["concurrent-leaders"].valid, Validity::Invalid);
+}
+
+#[test]
+fn overlapping_single_observations_give_no_certain_interval() {
+    let mut h = H::new();
+    // Each node observed as leader once, the observations concurrent: no certainty.
+    let i1 = h.inv(0, checkers::F::Status, None);
+    let i2 = h.inv(1, checkers::F::Status, None);
+    h.op(checkers::OpDraft::ok(
+        checkers::Process::Client(0),
+        checkers::F::Status,
+        Some(status(Role::Leader, 1)),
+    )
+    .with_node("n1"));
+    h.op(checkers::OpDraft::ok(
+        checkers::Process::Client(1),
+        checkers::F::Status,
+        Some(status(Role::Leader, 2)),
+    )
+    .with_node("n2"));
+    assert!(i1 < i2);
+    // And two concurrent observations of one node give an empty interval.
+    let mut g = H::new();
+    g.inv(0, checkers::F::Status, None);
+    g.inv(1, checkers::F::Status, None);
+    for p in [0, 1] {
+        g.op(checkers::OpDraft::ok(
+            checkers::Process::Client(p),
+            checkers::F::Status,
+            Some(status(Role::Leader, 1)),
+        )
+        .with_node("n1"));
+    }
+    g.status(2, "n2", Role::Leader, 2);
+    g.status(2, "n2", Role::Leader, 2);
+    assert_none(&h.check(STRICT), DualLeadership);
+    assert_none(&g.check(STRICT), DualLeadership);
+}
+
+#[test]
+fn successive_leaderships_do_not_overlap() {
+    let mut h = H::new();
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    h.status(1, "n2", Role::Leader, 2);
+    let r = h.check(STRICT);
+    assert_none(&r, DualLeadership);
+    assert_eq!(r.valid, Validity::Valid);
+}
+
+#[test]
+fn overlapping_holds_of_two_grants_are_found() {
+    let mut h = H::new();
+    h.acquire(1, 1);
+    h.acquire(2, 2);
+    h.holding(1, 1, true); // process 1 still holds token 1 after token 2 was granted
+    h.holding(2, 2, true);
+    let r = h.check(LAX);
+    let a = assert_one(&r, DualHolders, Severity::Violation);
+    assert!(
+        a.message.contains("process 1 (token 1)") && a.message.contains("process 2 (token 2)"),
+        "{}",
+        a.message
+    );
+}
+
+#[test]
+fn holds_that_end_before_the_next_grant_do_not_overlap() {
+    let mut h = H::new();
+    h.acquire(1, 1);
+    h.holding(1, 1, true);
+    h.acquire(2, 2);
+    h.holding(1, 1, false);
+    h.holding(2, 2, true);
+    assert_none(&h.check(STRICT), DualHolders);
+}
+
+#[test]
+fn one_token_granted_twice_is_found() {
+    let mut h = H::new();
+    let (_, a) = h.acquire(1, 5);
+    let (_, b) = h.acquire(2, 5);
+    let r = h.check(LAX);
+    let an = assert_one(&r, DuplicateToken, Severity::Violation);
+    assert_eq!(an.ops, vec![a, b]);
+}
+
+#[test]
+fn distinct_tokens_are_not_duplicates() {
+    let mut h = H::new();
+    h.acquire(1, 5);
+    h.acquire(2, 6);
+    assert_none(&h.check(STRICT), DuplicateToken);
+}
+
+/// n1 (term 1) and n2 (term 2) both observed as leader, twice each, `gap_ms` apart,
+/// after a partition healed.
+fn leaders_after_heal(gap_ms: u64) -> H {
+    let mut h = H::new();
+    h.nemesis(F::Partition);
+    h.nemesis(F::Heal);
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    h.advance(gap_ms);
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    h
+}
+
+#[test]
+fn a_leader_that_never_steps_down_after_the_heal_is_a_stale_leader() {
+    let h = leaders_after_heal(3000);
+    // Claimed or not, exclusive leadership is not what this breaks: it is a violation
+    // either way.
+    for g in [LAX, STRICT] {
+        let r = h.check(g);
+        let a = assert_one(&r, StaleLeader, Severity::Violation);
+        assert_eq!(r.valid, Validity::Invalid);
+        assert_eq!(a.checker, "concurrent-leaders");
+        assert_eq!(a.ops, vec![5, 7, 8, 10]);
+        assert!(
+            a.message
+                .contains("n1 went on claiming leadership of term 1 while n2 led term 2"),
+            "{}",
+            a.message
+        );
+    }
+}
+
+#[test]
+fn a_short_overlap_after_the_heal_is_no_stale_leader() {
+    // 1.5 s of overlap: within the grace a healed leader has to hear of the new term.
+    let r = leaders_after_heal(1500).check(LAX);
+    assert_none(&r, StaleLeader);
+    assert_one(&r, DualLeadership, Severity::Observation);
+    assert_eq!(r.valid, Validity::Valid);
+}
+
+#[test]
+fn an_overlap_while_a_fault_is_in_force_is_no_stale_leader() {
+    // The same long overlap, but a partition holds until the very end: the old leader
+    // may simply not hear the new one.
+    let mut h = H::new();
+    h.nemesis(F::Partition);
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    h.advance(5000);
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    h.nemesis(F::Heal);
+    let r = h.check(LAX);
+    assert_none(&r, StaleLeader);
+    assert_one(&r, DualLeadership, Severity::Observation);
+}
+
+#[test]
+fn only_the_healed_part_of_an_overlap_counts() {
+    // 4 s of overlap in all, but only 1 s of it after the last fault healed.
+    let mut h = H::new();
+    h.nemesis(F::Partition);
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    h.advance(3000);
+    h.nemesis(F::Heal);
+    h.advance(1000);
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    assert_none(&h.check(LAX), StaleLeader);
+}

@@ -1,0 +1,194 @@
+//! Malformed input: each error names the line and what is wrong.
+
+use checkers::{History, HistoryError, OpReader};
+
+const GOOD: &str = r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"write","node":"n2","value":{"id":"w1","token":5}}
+{"index":1,"time":20,"process":0,"type":"ok","f":"write","node":"n2","value":{"id":"w1","token":5}}
+{"index":2,"time":20,"process":"nemesis","type":"invoke","f":"partition","value":{"groups":[["n1"],["n2","n3"]]}}
+"#;
+
+fn error_of(text: &str) -> HistoryError {
+    History::read(text.as_bytes()).expect_err("malformed history accepted")
+}
+
+fn with_line(extra: &str) -> String {
+    format!("{GOOD}{extra}")
+}
+
+#[test]
+fn a_good_history_reads() {
+    let h = History::read(GOOD.as_bytes()).unwrap();
+    assert_eq!(h.op_count, 3);
+    let ops: Vec<_> = OpReader::new(GOOD.as_bytes())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ops.len(), 3);
+    assert_eq!(
+        ops[2]
+            .value
+            .as_ref()
+            .unwrap()
+            .groups
+            .as_ref()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn a_truncated_line_is_named() {
+    let e = error_of(&with_line(
+        r#"{"index":3,"time":30,"process":1,"type":"inv"#,
+    ));
+    assert!(matches!(e, HistoryError::Truncated { line: 4, .. }), "{e}");
+    assert!(e.to_string().starts_with("line 4: truncated"), "{e}");
+}
+
+#[test]
+fn a_wrong_type_names_the_field() {
+    let e = error_of(&with_line(
+        r#"{"index":3,"time":"soon","process":1,"type":"invoke","f":"read"}"#,
+    ));
+    assert_eq!(e.line(), Some(4));
+    assert!(e.to_string().contains("field `time`"), "{e}");
+    let e = error_of(&with_line(
+        r#"{"index":3,"time":30,"process":1,"type":"invoke","f":"write","value":{"id":"w2","token":"x"}}"#,
+    ));
+    assert!(e.to_string().contains("field `value.token`"), "{e}");
+}
+
+#[test]
+fn an_unknown_type_or_f_is_named() {
+    let e = error_of(&with_line(
+        r#"{"index":3,"time":30,"process":1,"type":"maybe","f":"read"}"#,
+    ));
+    assert!(
+        e.to_string().contains("line 4: field `type`") && e.to_string().contains("maybe"),
+        "{e}"
+    );
+    let e = error_of(&with_line(
+        r#"{"index":3,"time":30,"process":1,"type":"invoke","f":"teleport"}"#,
+    ));
+    assert!(e.to_string().contains("line 4: field `f`"), "{e}");
+}
+
+#[test]
+fn a_missing_field_is_named() {
+    let e = error_of(&with_line(
+        r#"{"index":3,"time":30,"type":"invoke","f":"read"}"#,
+    ));
+    assert!(e.to_string().contains("line 4: field `process`"), "{e}");
+}
+
+#[test]
+fn indices_must_count_up_from_zero() {
+    let e = error_of(&with_line(
+        r#"{"index":5,"time":30,"process":1,"type":"invoke","f":"read"}"#,
+    ));
+    assert!(
+        matches!(
+            e,
+            HistoryError::Index {
+                line: 4,
+                found: 5,
+                expected: 3
+            }
+        ),
+        "{e}"
+    );
+    let e = error_of(r#"{"index":1,"time":30,"process":1,"type":"invoke","f":"read"}"#);
+    assert!(
+        matches!(
+            e,
+            HistoryError::Index {
+                line: 1,
+                found: 1,
+                expected: 0
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn time_must_not_decrease() {
+    let e = error_of(&with_line(
+        r#"{"index":3,"time":19,"process":1,"type":"invoke","f":"read"}"#,
+    ));
+    assert!(
+        matches!(e, HistoryError::TimeDecreasing { line: 4, .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn pairing_errors_name_the_line() {
+    let e = error_of(&with_line(
+        r#"{"index":3,"time":30,"process":"nemesis","type":"invoke","f":"heal"}"#,
+    ));
+    assert!(
+        matches!(
+            e,
+            HistoryError::DoubleInvoke {
+                line: 4,
+                open_line: 3,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = error_of(&with_line(
+        r#"{"index":3,"time":30,"process":7,"type":"ok","f":"read","value":{"ids":[]}}"#,
+    ));
+    assert!(
+        matches!(e, HistoryError::CompletionWithoutInvoke { line: 4, .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_empty_line_or_non_object_is_named() {
+    let e = error_of(&with_line("\n"));
+    assert_eq!(e.line(), Some(4));
+    let e = error_of(&with_line("[1,2]\n"));
+    assert_eq!(e.line(), Some(4), "{e}");
+}
+
+#[test]
+fn a_write_without_an_id_is_named() {
+    let e = error_of(&with_line(
+        r#"{"index":3,"time":30,"process":1,"type":"invoke","f":"write","value":{"token":1}}"#,
+    ));
+    assert!(e.to_string().contains("line 4: field `value.id`"), "{e}");
+}
+
+#[test]
+fn escaped_strings_are_read() {
+    let text = r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"write","value":{"id":"w\"1\u00e9","token":null}}
+{"index":1,"time":20,"process":0,"type":"ok","f":"write","value":{"id":"w\"1\u00e9","token":null}}
+{"index":2,"time":20,"process":1,"type":"invoke","f":"read"}
+{"index":3,"time":20,"process":1,"type":"ok","f":"read","value":{"ids":["w\"1é"]}}
+"#;
+    let h = History::read(text.as_bytes()).unwrap();
+    let r = checkers::check(&h, &Default::default());
+    assert_eq!(r.valid, checkers::Validity::Valid, "{:#?}", r.anomalies);
+}
+
+#[test]
+fn the_fast_and_the_serde_parser_read_every_synthetic_line_alike() {
+    // The fast path is private; `OpReader` goes through it and then through serde for
+    // the owned `Op`. Checking a file and its owned ops must agree.
+    let cfg = checkers::synth::SynthConfig::small(11, 4000);
+    let mut bytes = Vec::new();
+    checkers::synth::generate_to(&cfg, &mut bytes).unwrap();
+    let ops: Vec<checkers::Op> = OpReader::new(bytes.as_slice())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let from_ops = checkers::check(&History::from_ops(&ops).unwrap(), &Default::default());
+    let from_lines = checkers::check(
+        &History::read(bytes.as_slice()).unwrap(),
+        &Default::default(),
+    );
+    assert_eq!(from_ops, from_lines);
+}
