@@ -1,0 +1,126 @@
+//! A fault as plain data: its kind and every concrete parameter, so a schedule replays
+//! exactly and a simulator can read it without this crate's executor.
+
+use serde::{Deserialize, Serialize};
+
+use crate::partition::PartitionPlan;
+use crate::runtime::FaultKind;
+use crate::targets::Targets;
+
+/// One fault, with its parameters drawn.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Fault {
+    Partition {
+        plan: PartitionPlan,
+    },
+    Pause {
+        targets: Targets,
+    },
+    Kill {
+        targets: Targets,
+    },
+    /// Every target's clock set `delta_ms` off true time until the fault heals.
+    ClockJump {
+        targets: Targets,
+        delta_ms: i64,
+    },
+    /// Every target's clock flips between the two offsets each `period_ms`, starting
+    /// with the first, until the fault heals.
+    ClockStrobe {
+        targets: Targets,
+        offsets_ms: [i64; 2],
+        period_ms: u64,
+    },
+}
+
+/// Faults that must not overlap one another: a partition replaces the one in force, two
+/// process faults on the same node would undo each other, and a clock reset resets all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Exclusion {
+    Network,
+    Process,
+    Clock,
+}
+
+impl Fault {
+    /// The runtime primitive this fault needs.
+    pub fn fault_kind(&self) -> FaultKind {
+        match self {
+            Fault::Partition { .. } => FaultKind::Partition,
+            Fault::Pause { .. } => FaultKind::Pause,
+            Fault::Kill { .. } => FaultKind::Kill,
+            Fault::ClockJump { .. } | Fault::ClockStrobe { .. } => FaultKind::Clock,
+        }
+    }
+
+    pub fn exclusion(&self) -> Exclusion {
+        exclusion_of(self.fault_kind())
+    }
+
+    /// The targets, for faults that have them.
+    pub fn targets(&self) -> Option<&Targets> {
+        match self {
+            Fault::Partition { .. } => None,
+            Fault::Pause { targets }
+            | Fault::Kill { targets }
+            | Fault::ClockJump { targets, .. }
+            | Fault::ClockStrobe { targets, .. } => Some(targets),
+        }
+    }
+
+    /// Whether something in this fault waits for the leader to be known.
+    pub fn needs_leader(&self) -> bool {
+        match self {
+            Fault::Partition { plan } => plan.needs_leader(),
+            _ => self.targets().is_some_and(|t| t.nodes.is_none()),
+        }
+    }
+
+    /// This fault with `leader` filled in wherever it waits for the leader.
+    pub fn with_leader(&self, leader: &str) -> Fault {
+        let mut fault = self.clone();
+        match &mut fault {
+            Fault::Partition { plan } => *plan = plan.with_leader(leader),
+            Fault::Pause { targets }
+            | Fault::Kill { targets }
+            | Fault::ClockJump { targets, .. }
+            | Fault::ClockStrobe { targets, .. } => {
+                if targets.nodes.is_none() {
+                    targets.nodes = Some(vec![leader.to_string()]);
+                }
+            }
+        }
+        fault
+    }
+
+    /// A short human form, e.g. `pause minority [n1 n4]` or `clock-jump +30000 ms on [n2]`.
+    pub fn describe(&self) -> String {
+        match self {
+            Fault::Partition { plan } => format!("partition {}", plan.describe()),
+            Fault::Pause { targets } => format!("pause {}", targets.describe()),
+            Fault::Kill { targets } => format!("kill {}", targets.describe()),
+            Fault::ClockJump { targets, delta_ms } => {
+                format!("clock-jump {delta_ms:+} ms on {}", targets.describe())
+            }
+            Fault::ClockStrobe {
+                targets,
+                offsets_ms,
+                period_ms,
+            } => format!(
+                "clock-strobe {:+}/{:+} ms every {period_ms} ms on {}",
+                offsets_ms[0],
+                offsets_ms[1],
+                targets.describe()
+            ),
+        }
+    }
+}
+
+pub(crate) fn exclusion_of(kind: FaultKind) -> Exclusion {
+    match kind {
+        FaultKind::Partition => Exclusion::Network,
+        FaultKind::Pause | FaultKind::Kill => Exclusion::Process,
+        FaultKind::Clock => Exclusion::Clock,
+    }
+}

@@ -1,0 +1,47 @@
+//! The fault model: fault kinds and targets, partition shapes, seeded schedules, the
+//! trait runtimes implement, and the executor that applies a schedule and records it.
+//!
+//! A test's nemesis goes through these steps:
+//! 1. `parse_nemeses("partition,kill")` turns the command line's names into kinds;
+//! 2. `Schedule::generate` draws the events from the seed (the same spec always draws
+//!    the same schedule) and `Schedule::summary` shows them;
+//! 3. `Schedule::check_capabilities` refuses, before anything starts, a schedule the
+//!    runtime cannot carry out, quoting its reasons;
+//! 4. `run_schedule` applies each event at its time and records it as nemesis ops; its
+//!    outcome's `schedule`, with every leader target resolved, is what test.json keeps,
+//!    and replaying it repeats the run's faults exactly;
+//! 5. `final_phase` undoes whatever may still be in force, so final reads can run.
+//!
+//! Everything but the executor is pure: a simulator can read a schedule's `timeline`,
+//! turn each partition into a `Grudge` with `PartitionPlan::reach`, and never touch tokio.
+//!
+//! ```
+//! use nemesis::{parse_nemeses, Schedule, ScheduleSpec};
+//!
+//! let nodes: Vec<String> = (1..=5).map(|i| format!("n{i}")).collect();
+//! let kinds = parse_nemeses("partition-halves,kill-leader").unwrap();
+//! let spec = ScheduleSpec::new(42, nodes, 60_000, 10_000, 5_000, kinds);
+//! let schedule = Schedule::generate(&spec).unwrap();
+//! assert_eq!(schedule, Schedule::generate(&spec).unwrap());
+//! assert_eq!(schedule.summary().lines().count(), schedule.events.len());
+//! ```
+
+pub mod executor;
+pub mod fault;
+pub mod names;
+pub mod partition;
+pub mod primitive;
+pub mod runtime;
+pub mod schedule;
+pub mod targets;
+
+pub use executor::{
+    final_phase, run_schedule, FinalPhaseError, LeaderProbe, NoLeaderProbe, RunError, RunOutcome,
+};
+pub use fault::Fault;
+pub use names::{parse_nemeses, NameError, NemesisKind};
+pub use partition::{Direction, PartitionError, PartitionPlan, Reach, Shape};
+pub use primitive::{FaultState, Primitive, StepError};
+pub use runtime::{Capabilities, FaultError, FaultKind, FaultRuntime, Grudge};
+pub use schedule::{Action, Event, Schedule, ScheduleError, ScheduleSpec, Step};
+pub use targets::{Selector, Targets};

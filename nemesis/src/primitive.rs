@@ -1,0 +1,255 @@
+//! What each step of a schedule asks of a runtime, as data: the primitive call, the
+//! nemesis op it is recorded as, and what it puts in force or takes out. The executor
+//! and a simulator share these rules.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use checkers::history::{Value, F};
+use serde::{Deserialize, Serialize};
+
+use crate::fault::Fault;
+use crate::partition::PartitionError;
+use crate::runtime::{FaultError, FaultRuntime, Grudge};
+use crate::schedule::Action;
+
+/// One call of a `FaultRuntime` primitive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "kebab-case")]
+pub enum Primitive {
+    /// `groups` describes a symmetric partition for the history; a one-way one has none.
+    Partition {
+        grudge: Grudge,
+        groups: Option<Vec<Vec<String>>>,
+    },
+    Heal,
+    Pause {
+        nodes: Vec<String>,
+    },
+    Resume {
+        nodes: Vec<String>,
+    },
+    Kill {
+        nodes: Vec<String>,
+    },
+    Start {
+        nodes: Vec<String>,
+    },
+    Clock {
+        offsets_ms: BTreeMap<String, i64>,
+    },
+    ClockReset,
+}
+
+/// Why a step has no primitive yet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    #[error("the fault still waits for its leader to be resolved")]
+    LeaderUnresolved,
+    #[error(transparent)]
+    Partition(#[from] PartitionError),
+}
+
+impl Primitive {
+    /// The primitive for `action` of `fault` (with its leader resolved) over `cluster`;
+    /// `None` where the action does nothing for this fault (a flip of anything but a
+    /// strobe).
+    pub fn for_step(
+        fault: &Fault,
+        action: Action,
+        cluster: &[String],
+    ) -> Result<Option<Primitive>, StepError> {
+        if fault.needs_leader() {
+            return Err(StepError::LeaderUnresolved);
+        }
+        let nodes = || {
+            fault
+                .targets()
+                .and_then(|t| t.resolved())
+                .map(<[String]>::to_vec)
+                .expect("a fault that needs no leader has its targets")
+        };
+        let clock = |offset_ms: i64| Primitive::Clock {
+            offsets_ms: nodes().into_iter().map(|n| (n, offset_ms)).collect(),
+        };
+        let primitive = match (fault, action) {
+            (Fault::Partition { plan }, Action::Apply) => {
+                let reach = plan.reach(cluster)?;
+                Primitive::Partition {
+                    grudge: reach.grudge(),
+                    groups: reach.groups(),
+                }
+            }
+            (Fault::Pause { .. }, Action::Apply) => Primitive::Pause { nodes: nodes() },
+            (Fault::Kill { .. }, Action::Apply) => Primitive::Kill { nodes: nodes() },
+            (Fault::ClockJump { delta_ms, .. }, Action::Apply) => clock(*delta_ms),
+            (Fault::ClockStrobe { offsets_ms, .. }, Action::Apply) => clock(offsets_ms[0]),
+            (Fault::ClockStrobe { offsets_ms, .. }, Action::Flip { flip }) => {
+                clock(offsets_ms[usize::from(flip % 2 == 1)])
+            }
+            (_, Action::Flip { .. }) => return Ok(None),
+            (Fault::Partition { .. }, Action::Heal) => Primitive::Heal,
+            (Fault::Pause { .. }, Action::Heal) => Primitive::Resume { nodes: nodes() },
+            (Fault::Kill { .. }, Action::Heal) => Primitive::Start { nodes: nodes() },
+            (Fault::ClockJump { .. } | Fault::ClockStrobe { .. }, Action::Heal) => {
+                Primitive::ClockReset
+            }
+        };
+        Ok(Some(primitive))
+    }
+
+    /// The history `f` it is recorded as.
+    pub fn f(&self) -> F {
+        match self {
+            Primitive::Partition { .. } => F::Partition,
+            Primitive::Heal => F::Heal,
+            Primitive::Pause { .. } => F::Pause,
+            Primitive::Resume { .. } => F::Resume,
+            Primitive::Kill { .. } => F::Kill,
+            Primitive::Start { .. } => F::Start,
+            Primitive::Clock { .. } => F::Clock,
+            Primitive::ClockReset => F::ClockReset,
+        }
+    }
+
+    /// The value it is recorded with, as DESIGN.md gives it: `groups` for a symmetric
+    /// partition, `drops` for a one-way one, `nodes`, `offsets_ms`, or none.
+    pub fn value(&self) -> Option<Value> {
+        let value = match self {
+            Primitive::Partition {
+                groups: Some(groups),
+                ..
+            } => Value {
+                groups: Some(groups.clone()),
+                ..Value::default()
+            },
+            Primitive::Partition {
+                grudge,
+                groups: None,
+            } => Value {
+                drops: Some(
+                    grudge
+                        .drops
+                        .iter()
+                        .map(|(node, from)| (node.clone(), from.iter().cloned().collect()))
+                        .collect(),
+                ),
+                ..Value::default()
+            },
+            Primitive::Pause { nodes }
+            | Primitive::Resume { nodes }
+            | Primitive::Kill { nodes }
+            | Primitive::Start { nodes } => Value {
+                nodes: Some(nodes.clone()),
+                ..Value::default()
+            },
+            Primitive::Clock { offsets_ms } => Value {
+                offsets_ms: Some(offsets_ms.clone()),
+                ..Value::default()
+            },
+            Primitive::Heal | Primitive::ClockReset => return None,
+        };
+        Some(value)
+    }
+
+    /// A short human form: `heal`, `resume n2 n4`, `clock n1:+500`.
+    pub fn describe(&self) -> String {
+        match self {
+            Primitive::Pause { nodes }
+            | Primitive::Resume { nodes }
+            | Primitive::Kill { nodes }
+            | Primitive::Start { nodes } => format!("{} {}", self.f().name(), nodes.join(" ")),
+            Primitive::Clock { offsets_ms } => {
+                let offsets: Vec<String> = offsets_ms
+                    .iter()
+                    .map(|(n, o)| format!("{n}:{o:+}"))
+                    .collect();
+                format!("clock {}", offsets.join(" "))
+            }
+            _ => self.f().name().to_string(),
+        }
+    }
+
+    /// Make the call.
+    pub async fn call(&self, runtime: &dyn FaultRuntime) -> Result<(), FaultError> {
+        match self {
+            Primitive::Partition { grudge, .. } => runtime.partition(grudge).await,
+            Primitive::Heal => runtime.heal().await,
+            Primitive::Pause { nodes } => runtime.pause(nodes).await,
+            Primitive::Resume { nodes } => runtime.resume(nodes).await,
+            Primitive::Kill { nodes } => runtime.kill(nodes).await,
+            Primitive::Start { nodes } => runtime.start(nodes).await,
+            Primitive::Clock { offsets_ms } => runtime.clock(offsets_ms).await,
+            Primitive::ClockReset => runtime.clock_reset().await,
+        }
+    }
+}
+
+/// Every fault that may be in force. A fault counts from the moment its call starts
+/// until an undo succeeds, so one whose call failed or timed out half way is still
+/// undone in the final phase.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultState {
+    pub partition: Option<Grudge>,
+    pub paused: BTreeSet<String>,
+    pub killed: BTreeSet<String>,
+    pub clock_offsets_ms: BTreeMap<String, i64>,
+}
+
+impl FaultState {
+    /// Whether nothing may be in force.
+    pub fn is_clear(&self) -> bool {
+        self.partition.is_none()
+            && self.paused.is_empty()
+            && self.killed.is_empty()
+            && self.clock_offsets_ms.is_empty()
+    }
+
+    /// Before a call: a fault may be in force from now on.
+    pub fn starting(&mut self, primitive: &Primitive) {
+        match primitive {
+            Primitive::Partition { grudge, .. } => self.partition = Some(grudge.clone()),
+            Primitive::Pause { nodes } => self.paused.extend(nodes.iter().cloned()),
+            Primitive::Kill { nodes } => self.killed.extend(nodes.iter().cloned()),
+            Primitive::Clock { offsets_ms } => self.clock_offsets_ms.extend(offsets_ms.clone()),
+            Primitive::Heal | Primitive::Resume { .. } | Primitive::Start { .. } => {}
+            Primitive::ClockReset => {}
+        }
+    }
+
+    /// After a call returned ok: an undo took its fault out of force.
+    pub fn succeeded(&mut self, primitive: &Primitive) {
+        match primitive {
+            Primitive::Heal => self.partition = None,
+            Primitive::Resume { nodes } => self.paused.retain(|n| !nodes.contains(n)),
+            Primitive::Start { nodes } => self.killed.retain(|n| !nodes.contains(n)),
+            Primitive::ClockReset => self.clock_offsets_ms.clear(),
+            Primitive::Partition { .. }
+            | Primitive::Pause { .. }
+            | Primitive::Kill { .. }
+            | Primitive::Clock { .. } => {}
+        }
+    }
+
+    /// The calls that undo everything that may be in force, in the order the final phase
+    /// makes them: heal, resume, start, reset clocks.
+    pub fn undo(&self) -> Vec<Primitive> {
+        let mut calls = Vec::new();
+        if self.partition.is_some() {
+            calls.push(Primitive::Heal);
+        }
+        if !self.paused.is_empty() {
+            calls.push(Primitive::Resume {
+                nodes: self.paused.iter().cloned().collect(),
+            });
+        }
+        if !self.killed.is_empty() {
+            calls.push(Primitive::Start {
+                nodes: self.killed.iter().cloned().collect(),
+            });
+        }
+        if !self.clock_offsets_ms.is_empty() {
+            calls.push(Primitive::ClockReset);
+        }
+        calls
+    }
+}

@@ -1,0 +1,554 @@
+//! Seeded fault schedules: drawn once from a seed with a ChaCha generator, kept as plain
+//! data in test.json, checked before the test starts, and replayed exactly.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::{Rng, RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::fault::{exclusion_of, Exclusion, Fault};
+use crate::names::NemesisKind;
+use crate::partition::PartitionPlan;
+use crate::runtime::{Capabilities, FaultKind};
+use crate::targets::{Selector, Targets};
+
+/// The most events a schedule may hold; beyond it the interval is too short for the
+/// time limit.
+pub const SCHEDULE_EVENTS_MAX: u64 = 10_000;
+/// The shortest strobe period; faster flips would flood the history.
+pub const STROBE_PERIOD_MS_MIN: u64 = 10;
+/// The most clock flips one strobe makes.
+pub const STROBE_FLIPS_MAX: u64 = 1_000;
+/// Default bound on a clock jump's size.
+pub const CLOCK_DELTA_MS_MAX_DEFAULT: u64 = 60_000;
+/// Default time between two strobe flips.
+pub const STROBE_PERIOD_MS_DEFAULT: u64 = 200;
+
+/// The selectors clock faults are drawn with.
+const CLOCK_SELECTORS: [Selector; 5] = [
+    Selector::One,
+    Selector::Leader,
+    Selector::Minority,
+    Selector::Majority,
+    Selector::All,
+];
+
+/// What a schedule is drawn from. The same spec always draws the same schedule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleSpec {
+    pub seed: u64,
+    pub nodes: Vec<String>,
+    /// Every fault heals by then.
+    pub time_limit_ms: u64,
+    /// Faults start about this often (each start is jittered by up to half of it).
+    pub interval_ms: u64,
+    /// How long each fault stays in force.
+    pub duration_ms: u64,
+    pub kinds: Vec<NemesisKind>,
+    /// Clock jumps and strobes are between a tenth of this and this, either way.
+    pub clock_delta_ms_max: u64,
+    pub strobe_period_ms: u64,
+}
+
+impl ScheduleSpec {
+    /// A spec with the default clock bounds.
+    pub fn new(
+        seed: u64,
+        nodes: Vec<String>,
+        time_limit_ms: u64,
+        interval_ms: u64,
+        duration_ms: u64,
+        kinds: Vec<NemesisKind>,
+    ) -> ScheduleSpec {
+        ScheduleSpec {
+            seed,
+            nodes,
+            time_limit_ms,
+            interval_ms,
+            duration_ms,
+            kinds,
+            clock_delta_ms_max: CLOCK_DELTA_MS_MAX_DEFAULT,
+            strobe_period_ms: STROBE_PERIOD_MS_DEFAULT,
+        }
+    }
+}
+
+/// A drawn schedule: plain data, in test.json, replayable exactly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub seed: u64,
+    pub nodes: Vec<String>,
+    pub time_limit_ms: u64,
+    pub interval_ms: u64,
+    pub duration_ms: u64,
+    pub kinds: Vec<NemesisKind>,
+    pub clock_delta_ms_max: u64,
+    pub strobe_period_ms: u64,
+    pub events: Vec<Event>,
+}
+
+/// One fault: in force from `at_ms` to `heal_at_ms`, both counted from the start of the
+/// schedule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub at_ms: u64,
+    pub fault: Fault,
+    pub heal_at_ms: u64,
+}
+
+/// A schedule or spec that cannot be used, or one the runtime cannot carry out.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("the nemesis needs at least one node")]
+    NoNodes,
+    #[error("node name {0:?} is empty or listed twice")]
+    BadNode(String),
+    #[error("{field} must be greater than zero")]
+    Zero { field: &'static str },
+    #[error("nemesis {kind} needs at least {min} nodes, the cluster has {n}")]
+    TooFewNodes { kind: String, min: usize, n: usize },
+    #[error(
+        "a {time_limit_ms} ms test with a fault every {interval_ms} ms would exceed {max} events; \
+         raise the interval"
+    )]
+    TooManyEvents {
+        time_limit_ms: u64,
+        interval_ms: u64,
+        max: u64,
+    },
+    #[error("strobe_period_ms must be at least {min}, got {got}")]
+    StrobeTooFast { min: u64, got: u64 },
+    #[error(
+        "a strobe every {period_ms} ms for {duration_ms} ms would flip more than {max} times; \
+         lengthen the strobe period"
+    )]
+    TooManyFlips {
+        duration_ms: u64,
+        period_ms: u64,
+        max: u64,
+    },
+    #[error("event {index} (at {at_ms} ms): {reason}")]
+    BadEvent {
+        index: usize,
+        at_ms: u64,
+        reason: String,
+    },
+    #[error("this runtime cannot inject every fault the nemesis needs: {}", refusals_text(.refusals))]
+    Unsupported { refusals: Vec<(FaultKind, String)> },
+    #[error("schedule is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+fn refusals_text(refusals: &[(FaultKind, String)]) -> String {
+    refusals
+        .iter()
+        .map(|(kind, reason)| format!("{kind}: {reason}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ScheduleSpec {
+    fn check(&self) -> Result<(), ScheduleError> {
+        check_nodes(&self.nodes)?;
+        for (field, v) in [
+            ("interval_ms", self.interval_ms),
+            ("duration_ms", self.duration_ms),
+            ("clock_delta_ms_max", self.clock_delta_ms_max),
+        ] {
+            if v == 0 {
+                return Err(ScheduleError::Zero { field });
+            }
+        }
+        if self.strobe_period_ms < STROBE_PERIOD_MS_MIN {
+            return Err(ScheduleError::StrobeTooFast {
+                min: STROBE_PERIOD_MS_MIN,
+                got: self.strobe_period_ms,
+            });
+        }
+        let strobes = self.kinds.contains(&NemesisKind::ClockStrobe);
+        if strobes && self.duration_ms / self.strobe_period_ms > STROBE_FLIPS_MAX {
+            return Err(ScheduleError::TooManyFlips {
+                duration_ms: self.duration_ms,
+                period_ms: self.strobe_period_ms,
+                max: STROBE_FLIPS_MAX,
+            });
+        }
+        if self.time_limit_ms / self.interval_ms > SCHEDULE_EVENTS_MAX {
+            return Err(ScheduleError::TooManyEvents {
+                time_limit_ms: self.time_limit_ms,
+                interval_ms: self.interval_ms,
+                max: SCHEDULE_EVENTS_MAX,
+            });
+        }
+        check_kinds(&self.kinds, self.nodes.len())
+    }
+}
+
+fn check_nodes(nodes: &[String]) -> Result<(), ScheduleError> {
+    if nodes.is_empty() {
+        return Err(ScheduleError::NoNodes);
+    }
+    let mut seen = BTreeSet::new();
+    for node in nodes {
+        if node.is_empty() || !seen.insert(node) {
+            return Err(ScheduleError::BadNode(node.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn check_kinds(kinds: &[NemesisKind], n: usize) -> Result<(), ScheduleError> {
+    for kind in kinds {
+        if n < kind.min_nodes() {
+            return Err(ScheduleError::TooFewNodes {
+                kind: kind.name(),
+                min: kind.min_nodes(),
+                n,
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Schedule {
+    /// Draw a schedule. A fault starts about every `interval_ms`, picked (by `pick_kind`)
+    /// from the kinds whose exclusion class is free then — a partition never overlaps a
+    /// partition, nor a process fault a process fault, nor a clock fault a clock fault —
+    /// and heals `duration_ms` later, before the time limit.
+    pub fn generate(spec: &ScheduleSpec) -> Result<Schedule, ScheduleError> {
+        spec.check()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+        let mut busy_until_ms: BTreeMap<Exclusion, u64> = BTreeMap::new();
+        let mut events = Vec::new();
+        // Slot k starts within [k, k + 1/2] intervals; none past the time limit can fit.
+        let slots = if spec.kinds.is_empty() {
+            0
+        } else {
+            spec.time_limit_ms / spec.interval_ms
+        };
+        for slot in 1..=slots {
+            let jitter = rng.random_range(0..=spec.interval_ms / 2);
+            let Some(at_ms) = (slot * spec.interval_ms).checked_add(jitter) else {
+                break;
+            };
+            let heal_at_ms = match at_ms.checked_add(spec.duration_ms) {
+                Some(heal_at_ms) if heal_at_ms <= spec.time_limit_ms => heal_at_ms,
+                _ => break,
+            };
+            let Some(kind) = pick_kind(&spec.kinds, &busy_until_ms, at_ms, &mut rng) else {
+                continue;
+            };
+            let fault = draw_fault(kind, spec, &mut rng);
+            busy_until_ms.insert(fault.exclusion(), heal_at_ms);
+            events.push(Event {
+                at_ms,
+                fault,
+                heal_at_ms,
+            });
+        }
+        let schedule = Schedule {
+            seed: spec.seed,
+            nodes: spec.nodes.clone(),
+            time_limit_ms: spec.time_limit_ms,
+            interval_ms: spec.interval_ms,
+            duration_ms: spec.duration_ms,
+            kinds: spec.kinds.clone(),
+            clock_delta_ms_max: spec.clock_delta_ms_max,
+            strobe_period_ms: spec.strobe_period_ms,
+            events,
+        };
+        debug_assert!(schedule.check().is_ok(), "a drawn schedule is valid");
+        Ok(schedule)
+    }
+
+    /// The spec this schedule was drawn from.
+    pub fn spec(&self) -> ScheduleSpec {
+        ScheduleSpec {
+            seed: self.seed,
+            nodes: self.nodes.clone(),
+            time_limit_ms: self.time_limit_ms,
+            interval_ms: self.interval_ms,
+            duration_ms: self.duration_ms,
+            kinds: self.kinds.clone(),
+            clock_delta_ms_max: self.clock_delta_ms_max,
+            strobe_period_ms: self.strobe_period_ms,
+        }
+    }
+
+    /// Every runtime primitive the schedule may call: those of the kinds it was drawn
+    /// from and of every event (a hand-written schedule may hold events of other kinds).
+    pub fn required_kinds(&self) -> BTreeSet<FaultKind> {
+        let from_kinds = self.kinds.iter().map(|k| k.fault_kind());
+        let from_events = self.events.iter().map(|e| e.fault.fault_kind());
+        from_kinds.chain(from_events).collect()
+    }
+
+    /// Refuse a schedule that needs a fault the runtime cannot inject, quoting the
+    /// runtime's reason for each one.
+    pub fn check_capabilities(&self, caps: &Capabilities) -> Result<(), ScheduleError> {
+        let refusals: Vec<(FaultKind, String)> = self
+            .required_kinds()
+            .into_iter()
+            .filter(|kind| !caps.supported.contains(kind))
+            .map(|kind| {
+                let reason = caps
+                    .refused
+                    .get(&kind)
+                    .cloned()
+                    .unwrap_or_else(|| "the runtime does not offer it".to_string());
+                (kind, reason)
+            })
+            .collect();
+        if refusals.is_empty() {
+            Ok(())
+        } else {
+            Err(ScheduleError::Unsupported { refusals })
+        }
+    }
+
+    /// Check that the schedule can run as written: what a hand-edited or replayed
+    /// test.json might get wrong.
+    pub fn check(&self) -> Result<(), ScheduleError> {
+        check_nodes(&self.nodes)?;
+        check_kinds(&self.kinds, self.nodes.len())?;
+        let mut last_at_ms = 0;
+        let mut busy_until_ms: BTreeMap<Exclusion, u64> = BTreeMap::new();
+        for (index, event) in self.events.iter().enumerate() {
+            let bad = |reason: String| ScheduleError::BadEvent {
+                index,
+                at_ms: event.at_ms,
+                reason,
+            };
+            if event.at_ms < last_at_ms {
+                return Err(bad(format!(
+                    "starts before the event ahead of it ({last_at_ms} ms)"
+                )));
+            }
+            last_at_ms = event.at_ms;
+            if event.heal_at_ms <= event.at_ms {
+                return Err(bad(format!(
+                    "heals at {} ms, not after it starts",
+                    event.heal_at_ms
+                )));
+            }
+            check_fault(&event.fault, &self.nodes, event.heal_at_ms - event.at_ms).map_err(bad)?;
+            let class = event.fault.exclusion();
+            if let Some(&until) = busy_until_ms.get(&class) {
+                if event.at_ms < until {
+                    return Err(bad(format!(
+                        "{} overlaps an earlier fault of its class that heals at {until} ms",
+                        event.fault.fault_kind()
+                    )));
+                }
+            }
+            busy_until_ms.insert(class, event.heal_at_ms);
+        }
+        Ok(())
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a schedule always serialises")
+    }
+
+    /// Read a schedule (as test.json holds it) and check it.
+    pub fn from_json(text: &str) -> Result<Schedule, ScheduleError> {
+        let schedule: Schedule = serde_json::from_str(text)?;
+        schedule.check()?;
+        Ok(schedule)
+    }
+
+    /// One line per event, for the terminal.
+    pub fn summary(&self) -> String {
+        if self.events.is_empty() {
+            return "no faults scheduled".to_string();
+        }
+        self.events
+            .iter()
+            .map(|e| {
+                format!(
+                    "{:>9} -> {:>9}  {}",
+                    seconds(e.at_ms),
+                    seconds(e.heal_at_ms),
+                    e.fault.describe()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Every step the executor takes, in order: each event's start, each strobe flip and
+    /// each heal, with the time it is due. At one instant heals come first, so a fault
+    /// that heals as another starts is gone before the next begins.
+    pub fn timeline(&self) -> Vec<Step> {
+        let mut steps = Vec::new();
+        for (event, e) in self.events.iter().enumerate() {
+            steps.push(Step {
+                at_ms: e.at_ms,
+                event,
+                action: Action::Apply,
+            });
+            if let Fault::ClockStrobe { period_ms, .. } = e.fault {
+                for flip in 1..=STROBE_FLIPS_MAX {
+                    let due = flip
+                        .checked_mul(period_ms)
+                        .and_then(|d| e.at_ms.checked_add(d));
+                    let Some(at_ms) = due.filter(|&t| t < e.heal_at_ms) else {
+                        break;
+                    };
+                    steps.push(Step {
+                        at_ms,
+                        event,
+                        action: Action::Flip { flip },
+                    });
+                }
+            }
+            steps.push(Step {
+                at_ms: e.heal_at_ms,
+                event,
+                action: Action::Heal,
+            });
+        }
+        steps.sort_by_key(|s| (s.at_ms, s.action.rank(), s.event));
+        steps
+    }
+}
+
+/// One step of the executor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub at_ms: u64,
+    /// Index into the schedule's events.
+    pub event: usize,
+    pub action: Action,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Start the fault (a strobe's first flip, to its first offset).
+    Apply,
+    /// A strobe's flip number `flip` (≥ 1): to offset `flip % 2`.
+    Flip { flip: u64 },
+    /// Undo the fault.
+    Heal,
+}
+
+impl Action {
+    fn rank(self) -> u8 {
+        match self {
+            Action::Heal => 0,
+            Action::Apply => 1,
+            Action::Flip { .. } => 2,
+        }
+    }
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{}.{:03}s", ms / 1000, ms % 1000)
+}
+
+/// A kind whose exclusion class is free at `at_ms`: first a fault kind (partition,
+/// pause, kill, clock) uniformly, then one of its kinds, so a mix is balanced by fault
+/// rather than by how many shapes or selectors each has.
+fn pick_kind<R: Rng + ?Sized>(
+    kinds: &[NemesisKind],
+    busy_until_ms: &BTreeMap<Exclusion, u64>,
+    at_ms: u64,
+    rng: &mut R,
+) -> Option<NemesisKind> {
+    let free: Vec<NemesisKind> = kinds
+        .iter()
+        .copied()
+        .filter(|k| {
+            busy_until_ms
+                .get(&exclusion_of(k.fault_kind()))
+                .is_none_or(|&t| t <= at_ms)
+        })
+        .collect();
+    let faults: Vec<FaultKind> = free
+        .iter()
+        .map(|k| k.fault_kind())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if faults.is_empty() {
+        return None;
+    }
+    let fault = faults[rng.random_range(0..faults.len())];
+    let of_fault: Vec<NemesisKind> = free
+        .into_iter()
+        .filter(|k| k.fault_kind() == fault)
+        .collect();
+    Some(of_fault[rng.random_range(0..of_fault.len())])
+}
+
+fn draw_fault<R: Rng + ?Sized>(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut R) -> Fault {
+    let nodes = &spec.nodes;
+    match kind {
+        NemesisKind::Partition(shape) => Fault::Partition {
+            plan: PartitionPlan::draw(shape, nodes, rng)
+                .expect("the spec was checked to have enough nodes for every kind"),
+        },
+        NemesisKind::Pause(select) => Fault::Pause {
+            targets: Targets::draw(select, nodes, rng),
+        },
+        NemesisKind::Kill(select) => Fault::Kill {
+            targets: Targets::draw(select, nodes, rng),
+        },
+        NemesisKind::ClockJump => Fault::ClockJump {
+            targets: draw_clock_targets(nodes, rng),
+            delta_ms: draw_delta_ms(spec.clock_delta_ms_max, rng),
+        },
+        NemesisKind::ClockStrobe => Fault::ClockStrobe {
+            targets: draw_clock_targets(nodes, rng),
+            offsets_ms: [draw_delta_ms(spec.clock_delta_ms_max, rng), 0],
+            period_ms: spec.strobe_period_ms,
+        },
+    }
+}
+
+fn draw_clock_targets<R: Rng + ?Sized>(nodes: &[String], rng: &mut R) -> Targets {
+    let usable: Vec<Selector> = CLOCK_SELECTORS
+        .into_iter()
+        .filter(|s| s.min_nodes() <= nodes.len())
+        .collect();
+    let select = usable[rng.random_range(0..usable.len())];
+    Targets::draw(select, nodes, rng)
+}
+
+/// A jump between a tenth of the bound and the bound, either way.
+fn draw_delta_ms<R: Rng + ?Sized>(max_ms: u64, rng: &mut R) -> i64 {
+    let max_ms = i64::try_from(max_ms).unwrap_or(i64::MAX);
+    let magnitude = rng.random_range((max_ms / 10).max(1)..=max_ms);
+    if rng.random_bool(0.5) {
+        magnitude
+    } else {
+        -magnitude
+    }
+}
+
+/// What is wrong with one fault over `cluster`, if anything.
+/// `span_ms` is how long the fault stays in force.
+fn check_fault(fault: &Fault, cluster: &[String], span_ms: u64) -> Result<(), String> {
+    if let Some(targets) = fault.targets() {
+        targets.check(cluster)?;
+    }
+    match fault {
+        Fault::Partition { plan } => match plan.reach(cluster) {
+            Ok(_) => Ok(()),
+            Err(crate::partition::PartitionError::LeaderUnresolved { .. }) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        },
+        Fault::ClockStrobe { period_ms, .. } if *period_ms < STROBE_PERIOD_MS_MIN => Err(format!(
+            "strobe period {period_ms} ms is below {STROBE_PERIOD_MS_MIN} ms"
+        )),
+        Fault::ClockStrobe { period_ms, .. } if span_ms / period_ms > STROBE_FLIPS_MAX => {
+            Err(format!(
+                "a strobe every {period_ms} ms for {span_ms} ms would flip more than \
+                 {STROBE_FLIPS_MAX} times; lengthen its period"
+            ))
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,465 @@
+//! Seeded schedules: deterministic per seed, different across seeds, valid, plain data
+//! that round-trips through JSON, and refused when hand-edited into nonsense.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use nemesis::fault::Fault;
+use nemesis::names::{parse_nemeses, NemesisKind};
+use nemesis::partition::PartitionPlan;
+use nemesis::schedule::{Action, Event, Schedule, ScheduleError, ScheduleSpec, Step};
+use nemesis::targets::{Selector, Targets};
+use nemesis::FaultKind;
+
+use crate::util::{cluster, names};
+
+fn spec(seed: u64, kinds: &str) -> ScheduleSpec {
+    ScheduleSpec::new(
+        seed,
+        cluster(5),
+        600_000,
+        5_000,
+        3_000,
+        parse_nemeses(kinds).unwrap(),
+    )
+}
+
+#[test]
+fn same_inputs_give_the_same_schedule_byte_for_byte() {
+    for seed in [0, 1, 42, u64::MAX] {
+        let a = Schedule::generate(&spec(seed, "all")).unwrap().to_json();
+        let b = Schedule::generate(&spec(seed, "all")).unwrap().to_json();
+        assert_eq!(a, b, "seed {seed}");
+    }
+}
+
+#[test]
+fn different_seeds_give_different_schedules() {
+    let schedules: BTreeSet<String> = (0..20)
+        .map(|seed| Schedule::generate(&spec(seed, "all")).unwrap().to_json())
+        .collect();
+    assert_eq!(schedules.len(), 20);
+}
+
+#[test]
+fn a_schedule_holds_every_kind_in_its_mix_and_only_those() {
+    let schedule = Schedule::generate(&spec(3, "all")).unwrap();
+    let kinds: BTreeSet<FaultKind> = schedule
+        .events
+        .iter()
+        .map(|e| e.fault.fault_kind())
+        .collect();
+    assert_eq!(kinds, FaultKind::ALL.into_iter().collect());
+    let strobes = schedule
+        .events
+        .iter()
+        .filter(|e| matches!(e.fault, Fault::ClockStrobe { .. }))
+        .count();
+    assert!(strobes > 0);
+    let only_halves = Schedule::generate(&spec(3, "partition-halves")).unwrap();
+    assert!(!only_halves.events.is_empty());
+    assert!(only_halves.events.iter().all(|e| matches!(
+        e.fault,
+        Fault::Partition {
+            plan: PartitionPlan::Halves { .. }
+        }
+    )));
+}
+
+#[test]
+fn drawn_events_are_ordered_bounded_and_never_overlap_their_class() {
+    for seed in 0..10 {
+        let mut s = spec(seed, "all");
+        // Faults longer than the interval, so classes would collide if allowed to.
+        s.duration_ms = 12_000;
+        let schedule = Schedule::generate(&s).unwrap();
+        schedule.check().unwrap();
+        let mut busy_until: BTreeMap<FaultKind, u64> = BTreeMap::new();
+        for pair in schedule.events.windows(2) {
+            assert!(pair[0].at_ms < pair[1].at_ms);
+        }
+        for e in &schedule.events {
+            assert_eq!(e.heal_at_ms - e.at_ms, 12_000);
+            assert!(e.heal_at_ms <= s.time_limit_ms);
+            // Pause and kill share a class.
+            let class = match e.fault.fault_kind() {
+                FaultKind::Kill => FaultKind::Pause,
+                k => k,
+            };
+            assert!(busy_until.get(&class).is_none_or(|&t| t <= e.at_ms));
+            busy_until.insert(class, e.heal_at_ms);
+            if let Some(targets) = e.fault.targets() {
+                assert_eq!(targets.nodes.is_none(), targets.select == Selector::Leader);
+            }
+        }
+    }
+}
+
+#[test]
+fn no_nemesis_means_no_events() {
+    let schedule = Schedule::generate(&spec(9, "none")).unwrap();
+    assert!(schedule.events.is_empty());
+    assert!(schedule.required_kinds().is_empty());
+    assert_eq!(schedule.summary(), "no faults scheduled");
+    assert!(schedule.timeline().is_empty());
+}
+
+#[test]
+fn serde_round_trip_keeps_everything() {
+    let schedule = Schedule::generate(&spec(5, "all")).unwrap();
+    let json = schedule.to_json();
+    let back = Schedule::from_json(&json).unwrap();
+    assert_eq!(back, schedule);
+    assert_eq!(back.to_json(), json);
+    // The spec regenerates it exactly.
+    assert_eq!(Schedule::generate(&back.spec()).unwrap(), schedule);
+    // Kinds are stored by their command-line names.
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["kinds"][0], "partition-isolate-one");
+}
+
+#[test]
+fn faults_serialise_as_readable_plain_data() {
+    let fault = Fault::Partition {
+        plan: PartitionPlan::Halves {
+            small: names(&["n1", "n2"]),
+            large: names(&["n3", "n4", "n5"]),
+        },
+    };
+    assert_eq!(
+        serde_json::to_string(&fault).unwrap(),
+        r#"{"kind":"partition","plan":{"shape":"halves","small":["n1","n2"],"large":["n3","n4","n5"]}}"#
+    );
+    let pause = Fault::Pause {
+        targets: Targets::leader(),
+    };
+    assert_eq!(
+        serde_json::to_string(&pause).unwrap(),
+        r#"{"kind":"pause","targets":{"select":"leader"}}"#
+    );
+    assert_eq!(
+        pause.with_leader("n4"),
+        Fault::Pause {
+            targets: Targets {
+                select: Selector::Leader,
+                nodes: Some(names(&["n4"]))
+            }
+        }
+    );
+}
+
+#[test]
+fn summary_has_one_line_per_event() {
+    let schedule = Schedule::generate(&spec(5, "all")).unwrap();
+    let summary = schedule.summary();
+    assert_eq!(summary.lines().count(), schedule.events.len());
+    let first = summary.lines().next().unwrap();
+    assert!(
+        first.contains(&schedule.events[0].fault.describe()),
+        "{first}"
+    );
+}
+
+fn event(at_ms: u64, heal_at_ms: u64, fault: Fault) -> Event {
+    Event {
+        at_ms,
+        fault,
+        heal_at_ms,
+    }
+}
+
+fn hand_written(events: Vec<Event>) -> Schedule {
+    let mut schedule = Schedule::generate(&spec(0, "none")).unwrap();
+    schedule.events = events;
+    schedule
+}
+
+fn pause(nodes: &[&str]) -> Fault {
+    Fault::Pause {
+        targets: Targets::nodes(names(nodes)),
+    }
+}
+
+#[test]
+fn timeline_heals_before_the_next_start_and_spaces_strobe_flips() {
+    let strobe = Fault::ClockStrobe {
+        targets: Targets::nodes(names(&["n1"])),
+        offsets_ms: [500, 0],
+        period_ms: 100,
+    };
+    let schedule = hand_written(vec![
+        event(1_000, 2_000, pause(&["n1"])),
+        event(2_000, 2_250, strobe),
+        event(
+            2_000,
+            3_000,
+            Fault::Kill {
+                targets: Targets::nodes(names(&["n2"])),
+            },
+        ),
+    ]);
+    schedule.check().unwrap();
+    let steps: Vec<(u64, usize, Action)> = schedule
+        .timeline()
+        .into_iter()
+        .map(
+            |Step {
+                 at_ms,
+                 event,
+                 action,
+             }| (at_ms, event, action),
+        )
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (1_000, 0, Action::Apply),
+            (2_000, 0, Action::Heal),
+            (2_000, 1, Action::Apply),
+            (2_000, 2, Action::Apply),
+            (2_100, 1, Action::Flip { flip: 1 }),
+            (2_200, 1, Action::Flip { flip: 2 }),
+            (2_250, 1, Action::Heal),
+            (3_000, 2, Action::Heal),
+        ]
+    );
+}
+
+#[test]
+fn hand_edited_nonsense_is_refused_with_what_is_wrong() {
+    let cases: Vec<(Vec<Event>, &str)> = vec![
+        (
+            vec![event(2_000, 1_000, pause(&["n1"]))],
+            "not after it starts",
+        ),
+        (
+            vec![event(1_000, 2_000, pause(&["n9"]))],
+            "n9 is not a node",
+        ),
+        (
+            vec![event(1_000, 2_000, pause(&["n1", "n1"]))],
+            "named twice",
+        ),
+        (
+            vec![
+                event(1_000, 3_000, pause(&["n1"])),
+                event(2_000, 4_000, pause(&["n2"])),
+            ],
+            "overlaps",
+        ),
+        (
+            vec![
+                event(3_000, 4_000, pause(&["n1"])),
+                event(1_000, 2_000, pause(&["n2"])),
+            ],
+            "starts before",
+        ),
+        (
+            vec![event(
+                1_000,
+                2_000,
+                Fault::Kill {
+                    targets: Targets {
+                        select: Selector::Minority,
+                        nodes: None,
+                    },
+                },
+            )],
+            "name no nodes",
+        ),
+        (
+            vec![event(
+                1_000,
+                2_000,
+                Fault::ClockStrobe {
+                    targets: Targets::nodes(names(&["n1"])),
+                    offsets_ms: [1, 0],
+                    period_ms: 1,
+                },
+            )],
+            "strobe period",
+        ),
+        (
+            vec![event(
+                1_000,
+                100_000,
+                Fault::ClockStrobe {
+                    targets: Targets::nodes(names(&["n1"])),
+                    offsets_ms: [1, 0],
+                    period_ms: 10,
+                },
+            )],
+            "would flip more than 1000 times",
+        ),
+        (
+            vec![event(
+                1_000,
+                2_000,
+                Fault::Partition {
+                    plan: PartitionPlan::Halves {
+                        small: names(&["n1"]),
+                        large: names(&["n2"]),
+                    },
+                },
+            )],
+            "n3 is not placed",
+        ),
+    ];
+    for (events, expected) in cases {
+        let schedule = hand_written(events);
+        let err = Schedule::from_json(&schedule.to_json()).unwrap_err();
+        assert!(
+            err.to_string().contains(expected),
+            "{err} lacks {expected:?}"
+        );
+    }
+    let err = Schedule::from_json("{\"seed\": 1}").unwrap_err();
+    assert!(matches!(err, ScheduleError::Json(_)), "{err}");
+}
+
+#[test]
+fn bad_specs_are_refused_with_what_is_wrong() {
+    let mut s = spec(1, "all");
+    s.interval_ms = 0;
+    assert!(Schedule::generate(&s)
+        .unwrap_err()
+        .to_string()
+        .contains("interval_ms"));
+    let mut s = spec(1, "all");
+    s.nodes = cluster(2);
+    let err = Schedule::generate(&s).unwrap_err().to_string();
+    assert!(
+        err.contains("needs at least 3 nodes, the cluster has 2"),
+        "{err}"
+    );
+    let mut s = spec(1, "kill");
+    s.nodes = names(&["n1", "n1"]);
+    assert!(Schedule::generate(&s)
+        .unwrap_err()
+        .to_string()
+        .contains("\"n1\""));
+    let mut s = spec(1, "kill");
+    s.nodes.clear();
+    assert!(matches!(
+        Schedule::generate(&s),
+        Err(ScheduleError::NoNodes)
+    ));
+    let mut s = spec(1, "kill");
+    s.interval_ms = 1;
+    assert!(matches!(
+        Schedule::generate(&s),
+        Err(ScheduleError::TooManyEvents { .. })
+    ));
+    let mut s = spec(1, "clock-strobe");
+    s.strobe_period_ms = 1;
+    assert!(matches!(
+        Schedule::generate(&s),
+        Err(ScheduleError::StrobeTooFast { .. })
+    ));
+    let mut s = spec(1, "clock-strobe");
+    s.strobe_period_ms = 10;
+    s.duration_ms = 20_000;
+    let err = Schedule::generate(&s).unwrap_err();
+    assert!(matches!(err, ScheduleError::TooManyFlips { .. }), "{err}");
+    // Without strobes a long fault is fine.
+    s.kinds = parse_nemeses("clock-jump").unwrap();
+    Schedule::generate(&s).unwrap();
+}
+
+#[test]
+fn kinds_that_fit_a_small_cluster_still_draw() {
+    let kinds = vec![
+        NemesisKind::Kill(Selector::One),
+        NemesisKind::ClockJump,
+        NemesisKind::Partition(nemesis::Shape::OneWay),
+    ];
+    let s = ScheduleSpec::new(4, cluster(2), 60_000, 5_000, 2_000, kinds);
+    let schedule = Schedule::generate(&s).unwrap();
+    assert!(!schedule.events.is_empty());
+    schedule.check().unwrap();
+}
+
+#[test]
+fn a_mix_is_balanced_by_fault_not_by_how_many_shapes_it_has() {
+    // Six partition shapes against two clock kinds: still about half and half.
+    let schedule = Schedule::generate(&spec(12, "partition,clock")).unwrap();
+    let clocks = schedule
+        .events
+        .iter()
+        .filter(|e| e.fault.fault_kind() == FaultKind::Clock)
+        .count();
+    let n = schedule.events.len();
+    assert!(n >= 60, "{n} events");
+    assert!(
+        clocks * 3 > n && clocks * 3 < 2 * n,
+        "{clocks} clock faults of {n}"
+    );
+}
+
+#[test]
+fn targets_whose_size_contradicts_their_selector_are_refused() {
+    let minority_of_four = Fault::Kill {
+        targets: Targets {
+            select: Selector::Minority,
+            nodes: Some(names(&["n1", "n2", "n3", "n4"])),
+        },
+    };
+    let err =
+        Schedule::from_json(&hand_written(vec![event(1_000, 2_000, minority_of_four)]).to_json())
+            .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("minority targets of 5 nodes name 4, not 2"),
+        "{err}"
+    );
+    let two_leaders = Fault::Pause {
+        targets: Targets {
+            select: Selector::Leader,
+            nodes: Some(names(&["n1", "n2"])),
+        },
+    };
+    let err = Schedule::from_json(&hand_written(vec![event(1_000, 2_000, two_leaders)]).to_json())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("leader targets of 5 nodes name 2, not 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn extreme_numbers_neither_overflow_nor_loop() {
+    let mut s = spec(2, "all");
+    s.time_limit_ms = u64::MAX;
+    s.interval_ms = u64::MAX / 4;
+    s.duration_ms = u64::MAX / 8;
+    s.clock_delta_ms_max = u64::MAX;
+    s.strobe_period_ms = u64::MAX;
+    let schedule = Schedule::generate(&s).unwrap();
+    assert!(!schedule.events.is_empty() && schedule.events.len() <= 4);
+    schedule.check().unwrap();
+    assert!(schedule.timeline().len() <= 2 * schedule.events.len());
+}
+
+#[test]
+fn every_drawn_schedule_is_valid_and_builds_its_partitions() {
+    for n in 1..=9 {
+        let nodes = cluster(n);
+        let kinds: Vec<NemesisKind> = NemesisKind::all()
+            .into_iter()
+            .filter(|k| k.min_nodes() <= n)
+            .collect();
+        for seed in 0..30 {
+            let s = ScheduleSpec::new(seed, nodes.clone(), 120_000, 3_000, 4_000, kinds.clone());
+            let schedule = Schedule::generate(&s).unwrap();
+            schedule.check().unwrap();
+            for e in &schedule.events {
+                if let Fault::Partition { plan } = &e.fault.with_leader(&nodes[0]) {
+                    let reach = plan.reach(&nodes).unwrap();
+                    assert!(!reach.grudge().drops.is_empty(), "{plan:?} cuts something");
+                }
+            }
+            let timeline = schedule.timeline();
+            assert!(timeline.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+        }
+    }
+}

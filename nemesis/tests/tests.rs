@@ -1,0 +1,10 @@
+//! Integration tests of the nemesis crate, one module per area.
+
+mod util;
+
+mod executor;
+mod names;
+mod partition;
+mod primitive;
+mod schedule;
+mod validation;
