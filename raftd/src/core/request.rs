@@ -1,0 +1,91 @@
+//! Client requests entering the core and the responses it gives back.
+
+use serde::{Deserialize, Serialize};
+
+use super::NodeId;
+
+/// A client request, as the server hands it to [`RawNode::propose`](super::RawNode::propose).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    /// Acquire leadership of `election` for `client`, for `ttl_ticks` unless renewed by
+    /// nothing (grants are not renewable; they expire or are released).
+    Acquire {
+        election: String,
+        client: String,
+        ttl_ticks: u64,
+    },
+    /// Release the grant `token` of `election`.
+    Release { election: String, token: u64 },
+    /// Append write `id` to the write log, fenced by `token` if given.
+    Write {
+        id: String,
+        token: Option<u64>,
+        election: Option<String>,
+    },
+    /// Linearizable read of the committed write log.
+    Read,
+    /// Linearizable check whether `token` is the current grant of `election`.
+    Holding { election: String, token: u64 },
+}
+
+/// One applied write, in log order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteRecord {
+    pub id: String,
+    pub token: Option<u64>,
+}
+
+/// The answer to a request. Every accepted request gets exactly one response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Response {
+    /// Acquired: `token` is the log index of the grant entry.
+    Acquired { token: u64 },
+    /// Released.
+    Released,
+    /// The write committed and was applied (under `early-ack`: was appended).
+    Written { id: String, token: Option<u64> },
+    /// The committed write log.
+    Log { log: Vec<WriteRecord> },
+    /// Whether the grant holds.
+    Holding { holding: bool },
+    /// The write was rejected: its token is stale. The write certainly did not happen.
+    StaleToken,
+    /// Acquire refused: `holder` holds `token`.
+    Held { holder: String, token: u64 },
+    /// Release refused: `token` is not the current grant.
+    NotHolder,
+    /// This node lost leadership before the request was served, nothing was committed on
+    /// its behalf (reads and checks only). `leader` is who this node now believes leads.
+    NotLeader { leader: Option<NodeId> },
+    /// Leadership was lost before the proposal committed: it may or may not take effect.
+    Dropped,
+}
+
+impl Response {
+    /// Whether the request certainly took effect (or the read was served).
+    pub fn is_ok(&self) -> bool {
+        matches!(
+            self,
+            Response::Acquired { .. }
+                | Response::Released
+                | Response::Written { .. }
+                | Response::Log { .. }
+                | Response::Holding { .. }
+        )
+    }
+}
+
+/// Why `propose` refused a request: nothing was proposed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    #[error("not the leader; leader is {leader:?}")]
+    NotLeader { leader: Option<NodeId> },
+    #[error("too many requests waiting in the core (bound {bound})")]
+    Busy { bound: usize },
+    #[error("request id {0} is already waiting for a response")]
+    DuplicateId(u64),
+    #[error("invalid request: {0}")]
+    Invalid(&'static str),
+}

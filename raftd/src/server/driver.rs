@@ -1,0 +1,497 @@
+//! The driver: the one task that owns the Raft core (an actor). Ticks, peer messages and
+//! client calls come in over bounded channels; each `Ready` is handled in the order
+//! send → persist (fsync) → send persisted messages → respond → advance.
+//!
+//! Ticks come from a tokio interval on the monotonic clock with
+//! `MissedTickBehavior::Skip`: ticks stay on their original grid, so scheduling jitter does
+//! not make this node's tick clock run slow (with `Delay`, every late tick would push all
+//! later ones back), and after a SIGSTOP/SIGCONT pause no burst of missed ticks fires
+//! (which would make a resumed follower campaign at once and flood its peers). The ticks
+//! lost in a pause are not replayed, so a resumed leader's tick-counted lease would
+//! outlive real time; with a lease configured the driver therefore treats its lease as
+//! void for `lease_ticks` ticks after any gap of two tick periods or more (see
+//! [`StallGuard`]).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::MissedTickBehavior;
+use tracing::{debug, info, warn};
+
+use crate::api::{ClockResponse, ErrorKind, ReadResponse, StatusResponse, WriteRecord};
+use crate::core::{
+    Config, ConfigError, Entry, HardState, Message, NodeId, PersistBatch, Persisted, ProposeError,
+    RawNode, Ready, Request, Response, RestoreError, Role,
+};
+
+use super::clock::WallClock;
+use super::http::ApiError;
+use super::storage::{Storage, StorageError};
+use super::transport::Transport;
+
+/// Client calls waiting for the driver; beyond it new calls get 503 overloaded.
+pub const CALL_QUEUE_MAX: usize = 1024;
+/// Peer messages waiting for the driver; beyond it the peer connections wait.
+pub const INBOUND_QUEUE_MAX: usize = 4096;
+/// Inputs taken in one batch before their `Ready` is handled (one fsync per batch).
+pub const INPUT_BATCH_MAX: usize = 256;
+/// `Ready`s handled in a row before the driver looks at its inputs again.
+pub const READY_ROUNDS_MAX: usize = 8;
+/// How often answers nobody waits for any more are forgotten, in ticks.
+pub const PURGE_EVERY_TICKS: u64 = 20;
+
+/// What went wrong in the driver; each is fatal to the node.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("stored state: {0}")]
+    Restore(#[from] RestoreError),
+}
+
+/// A request for the driver, with the channel its answer goes back on.
+#[derive(Debug)]
+pub enum Call {
+    Propose {
+        request: Request,
+        reply: oneshot::Sender<Result<Response, ApiError>>,
+    },
+    Status {
+        reply: oneshot::Sender<StatusResponse>,
+    },
+    ReadLocal {
+        reply: oneshot::Sender<ReadResponse>,
+    },
+    SetClock {
+        offset_ms: i64,
+        rate: f64,
+        reply: oneshot::Sender<ClockResponse>,
+    },
+}
+
+/// The way to the driver, for the HTTP handlers.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    pub calls: mpsc::Sender<Call>,
+    pub tick_ms: u64,
+}
+
+impl Handle {
+    /// A TTL in milliseconds as whole ticks, rounded up (a grant never expires early).
+    pub fn ttl_ticks(&self, ttl_ms: u64) -> u64 {
+        ttl_ms.div_ceil(self.tick_ms.max(1)).max(1)
+    }
+}
+
+/// Everything the driver needs besides its channels.
+#[derive(Debug, Clone)]
+pub struct DriverSetup {
+    pub core: Config,
+    pub data_dir: PathBuf,
+    /// Every node's client address (`host:port`), for `leader_addr`.
+    pub client_addrs: HashMap<NodeId, String>,
+}
+
+/// Voids the lease after a gap in the ticks (a pause, a stalled fsync): the core counts the
+/// lease in ticks, and ticks lost in the gap would let it outlive real time.
+#[derive(Debug)]
+pub struct StallGuard {
+    tick: Duration,
+    lease_ticks: Option<u64>,
+    last_tick: Instant,
+    /// Ticks left during which the lease counts as void.
+    void_ticks_left: u64,
+}
+
+impl StallGuard {
+    pub fn new(tick: Duration, lease_ticks: Option<u64>) -> Self {
+        StallGuard {
+            tick,
+            lease_ticks,
+            last_tick: Instant::now(),
+            void_ticks_left: 0,
+        }
+    }
+
+    /// Records a tick at `now`; returns the gap since the previous one if it was a stall.
+    pub fn on_tick(&mut self, now: Instant) -> Option<Duration> {
+        let gap = now.saturating_duration_since(self.last_tick);
+        self.last_tick = now;
+        self.void_ticks_left = self.void_ticks_left.saturating_sub(1);
+        let lease_ticks = self.lease_ticks?;
+        if gap >= self.tick * 2 {
+            // Heartbeats answered before the gap age out of the core's lease window
+            // within lease_ticks ticks; after that only fresh acknowledgements count.
+            self.void_ticks_left = lease_ticks + 1;
+            return Some(gap);
+        }
+        None
+    }
+
+    /// Whether the lease must be treated as void at `now`: within the window after a
+    /// stall, or in a stall whose first tick has not fired yet (after SIGCONT, a call can
+    /// reach the driver before the overdue tick does).
+    pub fn lease_void(&self, now: Instant) -> bool {
+        let overdue = now.saturating_duration_since(self.last_tick) >= self.tick * 2;
+        self.void_ticks_left > 0 || (self.lease_ticks.is_some() && overdue)
+    }
+}
+
+/// The actor that owns the core.
+pub struct Driver {
+    node: RawNode,
+    storage: Storage<HardState, Entry>,
+    transport: Transport<Message>,
+    setup: DriverSetup,
+    clock: WallClock,
+    guard: StallGuard,
+    pending: HashMap<u64, oneshot::Sender<Result<Response, ApiError>>>,
+    next_req_id: u64,
+    ticks: u64,
+}
+
+impl Driver {
+    /// Opens the data directory and rebuilds the core from it.
+    pub fn open(setup: DriverSetup, transport: Transport<Message>) -> Result<Self, DriverError> {
+        setup.core.validate()?;
+        let (storage, recovered) =
+            Storage::<HardState, Entry>::open(&setup.data_dir, &setup.core.id)?;
+        if recovered.torn_tail_bytes > 0 {
+            warn!(
+                bytes = recovered.torn_tail_bytes,
+                "cut a torn tail off the log (a write interrupted by a crash)"
+            );
+        }
+        let fresh = recovered.hard_state.is_none() && recovered.entries.is_empty();
+        info!(
+            entries = recovered.entries.len(),
+            hard_state = ?recovered.hard_state,
+            "opened {}",
+            setup.data_dir.display()
+        );
+        let node = if fresh {
+            RawNode::new(setup.core.clone())?
+        } else {
+            let persisted = Persisted {
+                hard_state: recovered.hard_state.unwrap_or_default(),
+                entries: recovered.entries,
+            };
+            RawNode::restore(setup.core.clone(), persisted)?
+        };
+        let tick = Duration::from_millis(setup.core.tick_ms);
+        let guard = StallGuard::new(tick, setup.core.lease_ticks);
+        Ok(Driver {
+            node,
+            storage,
+            transport,
+            setup,
+            clock: WallClock::default(),
+            guard,
+            pending: HashMap::new(),
+            next_req_id: 1,
+            ticks: 0,
+        })
+    }
+
+    /// Runs until both input channels close or storage fails.
+    pub async fn run(
+        mut self,
+        mut calls: mpsc::Receiver<Call>,
+        mut inbound: mpsc::Receiver<Message>,
+    ) -> Result<(), DriverError> {
+        let tick = Duration::from_millis(self.setup.core.tick_ms);
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        self.guard = StallGuard::new(tick, self.setup.core.lease_ticks);
+        loop {
+            tokio::select! {
+                biased;
+                _ = ticker.tick() => self.on_tick(),
+                msg = inbound.recv() => match msg {
+                    Some(m) => self.on_message(m),
+                    None => return Ok(()),
+                },
+                call = calls.recv() => match call {
+                    Some(c) => self.on_call(c),
+                    None => return Ok(()),
+                },
+            }
+            self.drain_inputs(&mut calls, &mut inbound);
+            self.handle_ready()?;
+        }
+    }
+
+    /// Takes what is already waiting, bounded, so that one fsync serves many inputs.
+    fn drain_inputs(
+        &mut self,
+        calls: &mut mpsc::Receiver<Call>,
+        inbound: &mut mpsc::Receiver<Message>,
+    ) {
+        // One of each per round, so that neither kind of input starves the other.
+        for _ in 0..INPUT_BATCH_MAX / 2 {
+            let message = inbound.try_recv().ok();
+            let call = calls.try_recv().ok();
+            if message.is_none() && call.is_none() {
+                return;
+            }
+            if let Some(m) = message {
+                self.on_message(m);
+            }
+            if let Some(c) = call {
+                self.on_call(c);
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(gap) = self.guard.on_tick(Instant::now()) {
+            warn!(
+                gap_ms = gap.as_millis() as u64,
+                "ticks stalled; the lease counts as void until fresh acknowledgements arrive"
+            );
+        }
+        self.node.tick_wall(self.clock.now_ms());
+        self.ticks += 1;
+        if self.ticks.is_multiple_of(PURGE_EVERY_TICKS) {
+            self.pending.retain(|_, reply| !reply.is_closed());
+        }
+    }
+
+    fn on_message(&mut self, msg: Message) {
+        self.node.set_wall_ms(self.clock.now_ms());
+        let (from, kind) = (msg.from.clone(), msg.body.kind());
+        if let Err(e) = self.node.step(msg) {
+            debug!(%from, kind, "message refused: {e}");
+        }
+    }
+
+    fn on_call(&mut self, call: Call) {
+        match call {
+            Call::Propose { request, reply } => self.on_propose(request, reply),
+            Call::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+            Call::ReadLocal { reply } => {
+                let log = self
+                    .node
+                    .state_machine()
+                    .write_log()
+                    .iter()
+                    .map(|w| WriteRecord {
+                        id: w.id.clone(),
+                        token: w.token,
+                    })
+                    .collect();
+                let _ = reply.send(ReadResponse { log });
+            }
+            Call::SetClock {
+                offset_ms,
+                rate,
+                reply,
+            } => {
+                self.clock.set(offset_ms, rate);
+                info!(offset_ms, rate, "wall clock adjusted");
+                let _ = reply.send(ClockResponse {
+                    clock_offset_ms: offset_ms,
+                    clock_rate: rate,
+                });
+            }
+        }
+    }
+
+    fn on_propose(&mut self, request: Request, reply: oneshot::Sender<Result<Response, ApiError>>) {
+        let linearizable_read = matches!(request, Request::Read | Request::Holding { .. });
+        if linearizable_read
+            && self.guard.lease_void(Instant::now())
+            && self.node.status().role == Role::Leader
+        {
+            let _ = reply.send(Err(ApiError::new(
+                ErrorKind::NoQuorum,
+                "this leader's ticks stalled; it serves no reads until a quorum acknowledges it again",
+            )));
+            return;
+        }
+        let req_id = self.next_req_id;
+        self.next_req_id += 1;
+        match self.node.propose(req_id, request) {
+            Ok(()) => {
+                self.pending.insert(req_id, reply);
+            }
+            Err(e) => {
+                let _ = reply.send(Err(self.propose_error(e)));
+            }
+        }
+    }
+
+    fn propose_error(&self, e: ProposeError) -> ApiError {
+        match e {
+            ProposeError::NotLeader { leader } => self.not_leader(leader),
+            ProposeError::Busy { bound } => ApiError::new(
+                ErrorKind::Overloaded,
+                format!("{bound} requests are already waiting; nothing was proposed"),
+            ),
+            ProposeError::Invalid(reason) => ApiError::new(ErrorKind::BadRequest, reason),
+            ProposeError::DuplicateId(id) => ApiError::new(
+                ErrorKind::Internal,
+                format!("request id {id} was reused; nothing was proposed"),
+            ),
+        }
+    }
+
+    fn not_leader(&self, leader: Option<NodeId>) -> ApiError {
+        let leader_addr = leader
+            .as_ref()
+            .and_then(|l| self.setup.client_addrs.get(l).cloned());
+        let reason = match &leader {
+            Some(l) => format!("this node is not the leader; {l} is"),
+            None => "this node is not the leader and knows no leader".to_string(),
+        };
+        let mut err = ApiError::new(ErrorKind::NotLeader, reason);
+        err.body.leader = leader;
+        err.body.leader_addr = leader_addr;
+        err
+    }
+
+    fn status(&self) -> StatusResponse {
+        let soft = self.node.status();
+        let lease_void = self.guard.lease_void(Instant::now());
+        let role = if soft.role == Role::Leader && lease_void {
+            "leader-without-lease"
+        } else {
+            soft.reported_role()
+        };
+        let leader_addr = soft
+            .leader
+            .as_ref()
+            .and_then(|l| self.setup.client_addrs.get(l).cloned());
+        StatusResponse {
+            id: soft.id,
+            role: role.to_string(),
+            term: soft.term,
+            leader: soft.leader,
+            leader_addr,
+            commit: soft.commit,
+            applied: soft.applied,
+            lease: soft.lease_valid && !lease_void,
+            clock_offset_ms: self.clock.offset_ms(),
+            clock_rate: self.clock.rate(),
+        }
+    }
+
+    /// Handles `Ready`s until the core has none (bounded).
+    fn handle_ready(&mut self) -> Result<(), DriverError> {
+        for _ in 0..READY_ROUNDS_MAX {
+            if !self.node.has_ready() {
+                return Ok(());
+            }
+            let rd = self.node.ready();
+            self.handle_one(rd)?;
+        }
+        Ok(())
+    }
+
+    fn handle_one(&mut self, mut rd: Ready) -> Result<(), DriverError> {
+        for m in std::mem::take(&mut rd.messages) {
+            self.send(m);
+        }
+        if !rd.persist.is_empty() {
+            let storage = &mut self.storage;
+            let batch = &rd.persist;
+            tokio::task::block_in_place(|| persist(storage, batch))?;
+        }
+        let proof = rd.persist.durable();
+        for m in rd.persisted_messages.take(proof) {
+            self.send(m);
+        }
+        for (req_id, response) in std::mem::take(&mut rd.responses) {
+            self.answer(req_id, response);
+        }
+        self.node.advance(rd);
+        Ok(())
+    }
+
+    fn send(&self, m: Message) {
+        let to = m.to.clone();
+        if !self.transport.send(&to, &m) {
+            debug!(%to, kind = m.body.kind(), "message dropped");
+        }
+    }
+
+    fn answer(&mut self, req_id: u64, response: Response) {
+        let Some(reply) = self.pending.remove(&req_id) else {
+            return; // its client gave up waiting
+        };
+        let answer = match response {
+            Response::NotLeader { leader } => Err(self.not_leader(leader)),
+            other => Ok(other),
+        };
+        let _ = reply.send(answer);
+    }
+}
+
+/// Makes one batch durable: truncate, append, fsync the log, then the hard state.
+fn persist(
+    storage: &mut Storage<HardState, Entry>,
+    batch: &PersistBatch,
+) -> Result<(), StorageError> {
+    if let Some(from) = batch.truncate_from {
+        storage.truncate(from)?;
+    }
+    if let Some(first) = batch.entries.first() {
+        for (i, e) in batch.entries.iter().enumerate() {
+            assert_eq!(
+                e.index,
+                first.index + i as u64,
+                "entries of a batch are contiguous"
+            );
+        }
+        storage.append(first.index, &batch.entries)?;
+    }
+    storage.sync()?;
+    if let Some(hs) = &batch.hard_state {
+        storage.save_hard_state(hs)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_rounds_up_to_whole_ticks() {
+        let (tx, _rx) = mpsc::channel(1);
+        let h = Handle {
+            calls: tx,
+            tick_ms: 50,
+        };
+        assert_eq!(h.ttl_ticks(1), 1);
+        assert_eq!(h.ttl_ticks(50), 1);
+        assert_eq!(h.ttl_ticks(51), 2);
+        assert_eq!(h.ttl_ticks(3000), 60);
+    }
+
+    #[test]
+    fn a_gap_voids_the_lease_for_lease_ticks() {
+        let tick = Duration::from_millis(50);
+        let mut g = StallGuard::new(tick, Some(3));
+        let t0 = Instant::now();
+        assert_eq!(g.on_tick(t0 + tick), None);
+        assert!(!g.lease_void(t0 + tick));
+        assert!(g.lease_void(t0 + tick * 3), "overdue before the tick fires");
+        assert!(g.on_tick(t0 + tick * 10).is_some());
+        for i in 0..4 {
+            let now = t0 + tick * (10 + i);
+            assert!(g.lease_void(now), "void after {i} ticks");
+            g.on_tick(now + tick);
+        }
+        assert!(!g.lease_void(t0 + tick * 14));
+        let mut no_lease = StallGuard::new(tick, None);
+        assert_eq!(no_lease.on_tick(t0 + tick * 10), None);
+        assert!(!no_lease.lease_void(t0 + tick * 20));
+    }
+}

@@ -1,0 +1,360 @@
+//! The HTTP/JSON client API (raftd/API.md) on axum: decodes and validates requests, hands
+//! them to the driver, waits a bounded time for the answer, and turns every failure,
+//! axum's own rejections included, into a `{"error","reason"}` body.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::api::{
+    AcquireRequest, AcquireResponse, ClockRequest, ErrorBody, ErrorKind, GrantRequest,
+    HoldingResponse, ReadQuery, ReadResponse, ReleaseResponse, WriteRecord, WriteRequest,
+    BODY_BYTES_MAX,
+};
+use crate::core::{Request as CoreRequest, Response as CoreResponse};
+
+use super::driver::{Call, Handle};
+
+/// How long a request's body may take to arrive in full.
+const BODY_READ_TIMEOUT_MS: u64 = 10_000;
+
+/// An error answer: a status and the body API.md fixes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub body: ErrorBody,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, reason: impl Into<String>) -> ApiError {
+        ApiError {
+            kind,
+            body: ErrorBody::new(kind, reason),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.kind.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(self.body)).into_response()
+    }
+}
+
+/// Requests whose fields can be checked for sense before they go anywhere.
+pub trait Validate {
+    fn validate(&self) -> Result<(), String>;
+}
+
+impl Validate for AcquireRequest {
+    fn validate(&self) -> Result<(), String> {
+        AcquireRequest::validate(self)
+    }
+}
+impl Validate for GrantRequest {
+    fn validate(&self) -> Result<(), String> {
+        GrantRequest::validate(self)
+    }
+}
+impl Validate for WriteRequest {
+    fn validate(&self) -> Result<(), String> {
+        WriteRequest::validate(self)
+    }
+}
+impl Validate for ClockRequest {
+    fn validate(&self) -> Result<(), String> {
+        ClockRequest::validate(self)
+    }
+}
+
+/// A JSON body, decoded and validated, whatever its content type says (curl's `-d`
+/// sends form encoding by default; the body is what matters).
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Validate,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // An announced length beyond the bound is refused before any of it is read.
+        let announced = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if announced.is_some_and(|n| n > BODY_BYTES_MAX as u64) {
+            return Err(ApiError::new(
+                ErrorKind::TooLarge,
+                format!("the body exceeds {BODY_BYTES_MAX} bytes"),
+            ));
+        }
+        // A body that trickles in (or never comes) must not hold a handler forever.
+        let limit = Duration::from_millis(BODY_READ_TIMEOUT_MS);
+        let read = tokio::time::timeout(limit, Bytes::from_request(req, state))
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorKind::BadRequest,
+                    format!("the body did not arrive within {BODY_READ_TIMEOUT_MS} ms"),
+                )
+            })?;
+        let bytes = read.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    ErrorKind::TooLarge,
+                    format!("the body exceeds {BODY_BYTES_MAX} bytes"),
+                )
+            } else {
+                ApiError::new(ErrorKind::BadRequest, rejection.body_text())
+            }
+        })?;
+        let value: T = serde_json::from_slice(&bytes).map_err(decode_error)?;
+        value
+            .validate()
+            .map_err(|reason| ApiError::new(ErrorKind::BadRequest, reason))?;
+        Ok(JsonBody(value))
+    }
+}
+
+fn decode_error(e: serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Data => ApiError::new(ErrorKind::BadRequest, format!("bad field: {e}")),
+        Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+            ErrorKind::BadJson,
+            format!("the body is not valid JSON: {e}"),
+        ),
+    }
+}
+
+/// What the handlers share: the way to the driver and how long to wait for it.
+#[derive(Clone)]
+pub struct HttpState {
+    pub driver: Handle,
+    pub request_timeout: Duration,
+}
+
+/// The client API's routes.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/status", get(status))
+        .route("/acquire", post(acquire))
+        .route("/holding", post(holding))
+        .route("/release", post(release))
+        .route("/write", post(write))
+        .route("/read", get(read))
+        .route("/admin/clock", post(set_clock))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .with_state(state)
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::new(
+        ErrorKind::NotFound,
+        format!("no such path: {}", req.uri().path()),
+    )
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        ErrorKind::MethodNotAllowed,
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// Sends `make(reply)` to the driver and waits for the answer, bounded.
+async fn ask<T>(
+    st: &HttpState,
+    make: impl FnOnce(oneshot::Sender<T>) -> Call,
+) -> Result<T, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    match st.driver.calls.try_send(make(tx)) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            return Err(ApiError::new(
+                ErrorKind::Overloaded,
+                "too many requests are waiting; nothing was proposed",
+            ))
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            return Err(ApiError::new(
+                ErrorKind::ShuttingDown,
+                "the node is shutting down; nothing was proposed",
+            ))
+        }
+    }
+    match tokio::time::timeout(st.request_timeout, rx).await {
+        Ok(Ok(answer)) => Ok(answer),
+        // The driver stopped after taking the call: it may have proposed it.
+        Ok(Err(_)) => Err(ApiError::new(
+            ErrorKind::Internal,
+            "the node stopped before answering; the outcome is unknown",
+        )),
+        Err(_) => Err(ApiError::new(
+            ErrorKind::Timeout,
+            format!(
+                "no answer within {} ms; the outcome is unknown",
+                st.request_timeout.as_millis()
+            ),
+        )),
+    }
+}
+
+/// Proposes `request` to the core and waits for its response.
+async fn propose(st: &HttpState, request: CoreRequest) -> Result<CoreResponse, ApiError> {
+    ask(st, |reply| Call::Propose { request, reply }).await?
+}
+
+async fn status(State(st): State<HttpState>) -> ApiResult<crate::api::StatusResponse> {
+    ask(&st, |reply| Call::Status { reply }).await.map(Json)
+}
+
+async fn acquire(
+    State(st): State<HttpState>,
+    JsonBody(req): JsonBody<AcquireRequest>,
+) -> ApiResult<AcquireResponse> {
+    let ttl_ticks = st.driver.ttl_ticks(req.ttl_ms);
+    let request = CoreRequest::Acquire {
+        election: req.election,
+        client: req.client,
+        ttl_ticks,
+    };
+    match propose(&st, request).await? {
+        CoreResponse::Acquired { token } => Ok(Json(AcquireResponse { token })),
+        other => Err(unexpected_or_error(other)),
+    }
+}
+
+async fn holding(
+    State(st): State<HttpState>,
+    JsonBody(req): JsonBody<GrantRequest>,
+) -> ApiResult<HoldingResponse> {
+    let request = CoreRequest::Holding {
+        election: req.election,
+        token: req.token,
+    };
+    match propose(&st, request).await? {
+        CoreResponse::Holding { holding } => Ok(Json(HoldingResponse { holding })),
+        other => Err(unexpected_or_error(other)),
+    }
+}
+
+async fn release(
+    State(st): State<HttpState>,
+    JsonBody(req): JsonBody<GrantRequest>,
+) -> ApiResult<ReleaseResponse> {
+    let request = CoreRequest::Release {
+        election: req.election,
+        token: req.token,
+    };
+    match propose(&st, request).await? {
+        CoreResponse::Released => Ok(Json(ReleaseResponse {})),
+        other => Err(unexpected_or_error(other)),
+    }
+}
+
+async fn write(
+    State(st): State<HttpState>,
+    JsonBody(req): JsonBody<WriteRequest>,
+) -> ApiResult<WriteRecord> {
+    let request = CoreRequest::Write {
+        id: req.id,
+        token: req.token,
+        election: req.election,
+    };
+    match propose(&st, request).await? {
+        CoreResponse::Written { id, token } => Ok(Json(WriteRecord { id, token })),
+        other => Err(unexpected_or_error(other)),
+    }
+}
+
+async fn read(
+    State(st): State<HttpState>,
+    query: Result<Query<ReadQuery>, QueryRejection>,
+) -> ApiResult<ReadResponse> {
+    let Query(query) = query.map_err(|e| ApiError::new(ErrorKind::BadRequest, e.body_text()))?;
+    if query.local {
+        return ask(&st, |reply| Call::ReadLocal { reply }).await.map(Json);
+    }
+    match propose(&st, CoreRequest::Read).await? {
+        CoreResponse::Log { log } => Ok(Json(ReadResponse {
+            log: log
+                .into_iter()
+                .map(|w| WriteRecord {
+                    id: w.id,
+                    token: w.token,
+                })
+                .collect(),
+        })),
+        other => Err(unexpected_or_error(other)),
+    }
+}
+
+async fn set_clock(
+    State(st): State<HttpState>,
+    JsonBody(req): JsonBody<ClockRequest>,
+) -> ApiResult<crate::api::ClockResponse> {
+    ask(&st, |reply| Call::SetClock {
+        offset_ms: req.offset_ms,
+        rate: req.rate,
+        reply,
+    })
+    .await
+    .map(Json)
+}
+
+/// The error answer for a core response that is not the success a handler expects.
+fn unexpected_or_error(response: CoreResponse) -> ApiError {
+    match response {
+        CoreResponse::StaleToken => ApiError::new(
+            ErrorKind::StaleToken,
+            "the token is not the current grant's; the write did not happen",
+        ),
+        CoreResponse::Held { holder, token } => {
+            let mut e = ApiError::new(
+                ErrorKind::Held,
+                format!("the election is held by {holder} under token {token}"),
+            );
+            e.body.holder = Some(holder);
+            e.body.token = Some(token);
+            e
+        }
+        CoreResponse::NotHolder => ApiError::new(
+            ErrorKind::NotHolder,
+            "that token is not the election's current grant",
+        ),
+        CoreResponse::NotLeader { leader } => {
+            let mut e = ApiError::new(
+                ErrorKind::NotLeader,
+                "this node lost leadership before serving the request; nothing was done",
+            );
+            e.body.leader = leader;
+            e
+        }
+        // Leadership moved while the entry was in flight: it may still commit.
+        CoreResponse::Dropped => ApiError::new(
+            ErrorKind::Timeout,
+            "leadership was lost before the proposal committed; the outcome is unknown",
+        ),
+        other => ApiError::new(
+            ErrorKind::Internal,
+            format!("the core answered {other:?} to the wrong request; the outcome is unknown"),
+        ),
+    }
+}
