@@ -1,0 +1,497 @@
+//! The raftd adapter: node specs carrying raftd's flags, and an HTTP client that maps
+//! raftd's answers (raftd/API.md) onto ok / fail / info.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use checkers::{LogEntry, Role};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::client::{
+    Client, Failure, Grant, NodeStatus, Outcome, Written, CLIENT_TIMEOUT_MS_DEFAULT,
+};
+use crate::system::{
+    validate_topology, FencingMode, Guarantees, ImageKind, NodeAddr, NodePorts, NodeSpec, System,
+    SystemError, SystemOptions, Topology,
+};
+
+/// raftd's timing, in ticks of `tick_ms`. The defaults are tuned for fast tests: an
+/// election within a second of a leader's loss, with the lease a margin shorter than the
+/// shortest election timeout so that bounded clock drift cannot overlap two leaders.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaftdTuning {
+    pub tick_ms: u64,
+    pub election_ticks_min: u64,
+    pub election_ticks_max: u64,
+    pub heartbeat_ticks: u64,
+    /// Used when `SystemOptions::lease` is on.
+    pub lease_ticks: u64,
+    /// How long raftd lets a request wait for its commit before answering 504; below
+    /// the client's timeout, so that raftd's own verdict usually arrives first.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for RaftdTuning {
+    fn default() -> Self {
+        RaftdTuning {
+            tick_ms: 50,
+            election_ticks_min: 10,
+            election_ticks_max: 20,
+            heartbeat_ticks: 2,
+            lease_ticks: 8,
+            request_timeout_ms: 1000,
+        }
+    }
+}
+
+impl RaftdTuning {
+    /// The same bounds raftd's own configuration checks, caught before any node starts.
+    pub fn validate(&self) -> Result<(), SystemError> {
+        let bad = |what: String| Err(SystemError::BadOption(what));
+        if self.tick_ms == 0 {
+            return bad("raftd tick_ms is 0; it must be at least 1".into());
+        }
+        if self.heartbeat_ticks == 0 || self.election_ticks_min <= self.heartbeat_ticks {
+            return bad(format!(
+                "raftd heartbeat_ticks ({}) must be at least 1 and below election_ticks_min ({})",
+                self.heartbeat_ticks, self.election_ticks_min
+            ));
+        }
+        if self.election_ticks_max <= self.election_ticks_min {
+            return bad(format!(
+                "raftd election_ticks_max ({}) must exceed election_ticks_min ({})",
+                self.election_ticks_max, self.election_ticks_min
+            ));
+        }
+        if self.lease_ticks == 0 || self.lease_ticks >= self.election_ticks_min {
+            return bad(format!(
+                "raftd lease_ticks ({}) must be at least 1 and below election_ticks_min ({})",
+                self.lease_ticks, self.election_ticks_min
+            ));
+        }
+        if self.request_timeout_ms == 0 {
+            return bad("raftd request_timeout_ms is 0; it must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// The built-in Raft election service.
+#[derive(Clone, Debug)]
+pub struct RaftdSystem {
+    /// The raftd binary on the host; a container image places it at the same path.
+    pub binary: PathBuf,
+    pub tuning: RaftdTuning,
+    pub client_timeout_ms: u64,
+}
+
+/// Port raftd serves clients on when the runtime picks ports itself.
+pub const RAFTD_CLIENT_PORT: u16 = 8080;
+/// Port raftd's peers talk on when the runtime picks ports itself.
+pub const RAFTD_PEER_PORT: u16 = 7000;
+
+impl RaftdSystem {
+    pub fn new(binary: impl Into<PathBuf>) -> RaftdSystem {
+        RaftdSystem {
+            binary: binary.into(),
+            tuning: RaftdTuning::default(),
+            client_timeout_ms: CLIENT_TIMEOUT_MS_DEFAULT,
+        }
+    }
+
+    fn node_command(
+        &self,
+        index: usize,
+        topology: &Topology,
+        options: &SystemOptions,
+    ) -> Vec<String> {
+        let node = &topology.nodes[index];
+        let t = &self.tuning;
+        let mut argv = vec![self.binary.display().to_string()];
+        let mut flag = |name: &str, value: String| {
+            argv.push(format!("--{name}"));
+            argv.push(value);
+        };
+        flag("id", node.name.clone());
+        flag("data-dir", data_dir(options, &node.name));
+        flag("listen", format!("{}:{}", node.host, node.client_port));
+        flag("peer-listen", format!("{}:{}", node.host, node.peer_port));
+        for peer in &topology.nodes {
+            flag(
+                "peer",
+                format!(
+                    "{}={}:{}/{}:{}",
+                    peer.name, peer.host, peer.peer_port, peer.host, peer.client_port
+                ),
+            );
+        }
+        flag("tick-ms", t.tick_ms.to_string());
+        flag("election-ticks-min", t.election_ticks_min.to_string());
+        flag("election-ticks-max", t.election_ticks_max.to_string());
+        flag("heartbeat-ticks", t.heartbeat_ticks.to_string());
+        flag("request-timeout-ms", t.request_timeout_ms.to_string());
+        if leases_on(options) {
+            flag("lease-ticks", t.lease_ticks.to_string());
+        }
+        let mut bugs: std::collections::BTreeSet<String> = options.bugs.iter().cloned().collect();
+        bugs.extend(fencing_bugs(options.fencing).iter().map(|b| b.to_string()));
+        let quorum_unchecked = check_quorum_off(&options.bugs);
+        for bug in bugs {
+            flag("bug", bug);
+        }
+        flag("seed", node_seed(options.seed, index).to_string());
+        if options.fencing == FencingMode::Grant {
+            argv.push("--fence-on-grant".into());
+        }
+        if quorum_unchecked {
+            argv.push("--no-check-quorum".into());
+        }
+        argv
+    }
+}
+
+/// The bugs whose runs turn raftd's check-quorum off, because check-quorum hides them:
+/// - `lease-without-quorum-check`: the bug's other half is a lease accepted without
+///   check-quorum, which is what lets a cut-off leader keep its lease (with check-quorum
+///   on it steps down before anyone else wins);
+/// - `no-step-down`: a leader that ignores higher terms still steps down by check-quorum
+///   (the higher-term answers it ignores are no acknowledgements), so the bug only shows
+///   in a cluster without check-quorum, as a leader that never steps down.
+pub const CHECK_QUORUM_OFF_BUGS: [&str; 2] = ["lease-without-quorum-check", "no-step-down"];
+
+/// The bug that runs without leases: raftd accepts a lease only with check-quorum, which
+/// `no-step-down` turns off.
+const LEASELESS_BUG: &str = "no-step-down";
+
+fn check_quorum_off(bugs: &[String]) -> bool {
+    bugs.iter()
+        .any(|b| CHECK_QUORUM_OFF_BUGS.contains(&b.as_str()))
+}
+
+/// Whether the nodes run with leader leases: as asked, unless a bug rules them out.
+pub fn leases_on(options: &SystemOptions) -> bool {
+    options.lease && !options.bugs.iter().any(|b| b == LEASELESS_BUG)
+}
+
+/// Fencing `none` is raftd's `no-fencing` bug: its state machine then takes any token.
+fn fencing_bugs(fencing: FencingMode) -> &'static [&'static str] {
+    match fencing {
+        FencingMode::None => &["no-fencing"],
+        FencingMode::Grant | FencingMode::Write => &[],
+    }
+}
+
+fn data_dir(options: &SystemOptions, node: &str) -> String {
+    format!("{}/{node}", options.data_root.trim_end_matches('/'))
+}
+
+/// Each node's own seed, so that nodes of one run draw different election timeouts.
+fn node_seed(seed: u64, index: usize) -> u64 {
+    crate::seed::mix(seed, index as u64 + 1)
+}
+
+/// raftd's catalogue of deliberate bugs, by name. Kept here rather than taken from the
+/// raftd crate so that this crate builds without raftd's; a test checks the two agree.
+pub const RAFTD_BUGS: [&str; 9] = [
+    "vote-twice",
+    "no-log-check",
+    "no-step-down",
+    "commit-old-term",
+    "forget-vote",
+    "early-ack",
+    "no-fencing",
+    "wall-clock-lease",
+    "lease-without-quorum-check",
+];
+
+fn validate_bugs(bugs: &[String]) -> Result<(), SystemError> {
+    for bug in bugs {
+        if !RAFTD_BUGS.contains(&bug.as_str()) {
+            return Err(SystemError::BadOption(format!(
+                "unknown raftd bug {bug:?}; known bugs: {}",
+                RAFTD_BUGS.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl System for RaftdSystem {
+    fn name(&self) -> &'static str {
+        "raftd"
+    }
+
+    fn ports(&self) -> NodePorts {
+        NodePorts {
+            client_port: RAFTD_CLIENT_PORT,
+            peer_port: RAFTD_PEER_PORT,
+            extra_ports: 0,
+        }
+    }
+
+    fn node_specs(
+        &self,
+        topology: &Topology,
+        options: &SystemOptions,
+    ) -> Result<Vec<NodeSpec>, SystemError> {
+        validate_topology(topology)?;
+        self.tuning.validate()?;
+        validate_bugs(&options.bugs)?;
+        if options.data_root.is_empty() {
+            return Err(SystemError::BadOption("data_root is empty".into()));
+        }
+        let specs = (0..topology.nodes.len())
+            .map(|i| NodeSpec {
+                name: topology.nodes[i].name.clone(),
+                image: ImageKind::Raftd {
+                    binary: self.binary.clone(),
+                },
+                command: self.node_command(i, topology, options),
+                env: Vec::new(),
+                data_dir: data_dir(options, &topology.nodes[i].name),
+                files: Vec::new(),
+            })
+            .collect();
+        Ok(specs)
+    }
+
+    fn guarantees(&self, options: &SystemOptions) -> Guarantees {
+        Guarantees {
+            exclusive_leadership: leases_on(options),
+            // What a user of a lock needs, whatever raftd is asked to enforce: a test
+            // with weaker fencing is expected to fail this.
+            fence_on_grant: true,
+        }
+    }
+
+    fn refused_faults(&self) -> BTreeMap<nemesis::FaultKind, String> {
+        // raftd takes every fault: its clock is offset through its admin call.
+        BTreeMap::new()
+    }
+
+    async fn client(&self, node: &NodeAddr) -> Result<Box<dyn Client>, SystemError> {
+        let client = RaftdClient::new(node, self.client_timeout_ms)?;
+        Ok(Box::new(client))
+    }
+}
+
+/// An HTTP client bound to one raftd node.
+#[derive(Clone, Debug)]
+pub struct RaftdClient {
+    node: String,
+    base_url: String,
+    http: reqwest::Client,
+}
+
+impl RaftdClient {
+    /// A client of `node` whose every call ends within `client_timeout_ms`.
+    pub fn new(node: &NodeAddr, client_timeout_ms: u64) -> Result<RaftdClient, SystemError> {
+        if client_timeout_ms == 0 {
+            return Err(SystemError::BadOption("client_timeout_ms is 0".into()));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(client_timeout_ms))
+            // Shorter than the whole call, so that a connect that hangs (a partition
+            // dropping SYNs) is reported as a connect error: nothing was sent.
+            .connect_timeout(Duration::from_millis(client_timeout_ms.div_ceil(2)))
+            .no_proxy()
+            .build()
+            .map_err(|e| SystemError::Client {
+                node: node.name.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(RaftdClient {
+            node: node.name.clone(),
+            base_url: format!("http://{}:{}", node.host, node.client_port),
+            http,
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Outcome<T> {
+        let request = self.http.get(format!("{}{path}", self.base_url));
+        self.send(request).await
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Outcome<T> {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .json(body);
+        self.send(request).await
+    }
+
+    async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Outcome<T> {
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => return outcome_of_error(&e),
+        };
+        let status = response.status().as_u16();
+        match response.bytes().await {
+            Ok(body) => outcome_of_answer(status, &body),
+            Err(e) => outcome_of_error(&e),
+        }
+    }
+}
+
+/// Maps a transport error. Only an error before anything was sent is a failure.
+pub fn outcome_of_error<T>(e: &reqwest::Error) -> Outcome<T> {
+    if e.is_connect() {
+        // Refused, unreachable or a connect timeout: the request never left.
+        Outcome::fail("unreachable")
+    } else if e.is_timeout() {
+        Outcome::info("timeout")
+    } else {
+        Outcome::info("connection-lost")
+    }
+}
+
+/// raftd's error body, as much of it as a client needs.
+#[derive(Debug, Default, Deserialize)]
+struct ErrorAnswer {
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    leader: Option<String>,
+}
+
+/// Maps an HTTP answer, per raftd/API.md's table of statuses.
+pub fn outcome_of_answer<T: DeserializeOwned>(status: u16, body: &[u8]) -> Outcome<T> {
+    if status == 200 {
+        return match serde_json::from_slice(body) {
+            Ok(v) => Outcome::Ok(v),
+            // The server said it happened, in words we cannot read: not a failure.
+            Err(_) => Outcome::info("malformed-answer"),
+        };
+    }
+    let answer: ErrorAnswer = serde_json::from_slice(body).unwrap_or_default();
+    let error = answer.error.unwrap_or_else(|| format!("http-{status}"));
+    match status {
+        409 | 503 => Outcome::fail(error),
+        421 => Outcome::Fail(Failure {
+            error,
+            leader: answer.leader,
+        }),
+        400 | 404 | 405 | 413 | 422 => {
+            tracing::warn!(status, %error, reason = ?answer.reason, "raftd refused a request as nonsense");
+            Outcome::fail(error)
+        }
+        // 504 (proposed, outcome unknown), 500 and anything unforeseen.
+        _ => Outcome::info(error),
+    }
+}
+
+#[derive(Deserialize)]
+struct StatusAnswer {
+    role: String,
+    term: u64,
+    leader: Option<String>,
+    #[serde(default)]
+    commit: Option<u64>,
+    #[serde(default)]
+    applied: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    token: u64,
+}
+
+#[derive(Deserialize)]
+struct HoldingAnswer {
+    holding: bool,
+}
+
+#[derive(Deserialize)]
+struct Empty {}
+
+#[derive(Deserialize)]
+struct WriteAnswer {
+    id: String,
+    #[serde(default)]
+    token: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct LogAnswer {
+    log: Vec<LogEntry>,
+}
+
+/// raftd's role names; `pre-candidate` and `acting-leader` (a leader without a valid
+/// lease) are kept as they are.
+pub fn role_of(name: &str) -> Role {
+    match name {
+        "leader" => Role::Leader,
+        "follower" => Role::Follower,
+        "candidate" => Role::Candidate,
+        other => Role::Other(other.to_string()),
+    }
+}
+
+#[async_trait]
+impl Client for RaftdClient {
+    fn node(&self) -> &str {
+        &self.node
+    }
+
+    async fn status(&self) -> Outcome<NodeStatus> {
+        self.get::<StatusAnswer>("/status")
+            .await
+            .map(|s| NodeStatus {
+                role: role_of(&s.role),
+                term: s.term,
+                leader: s.leader,
+                applied: s.applied,
+                commit: s.commit,
+            })
+    }
+
+    async fn acquire(&self, election: &str, client: &str, ttl_ms: u64) -> Outcome<Grant> {
+        let body = serde_json::json!({"election": election, "client": client, "ttl_ms": ttl_ms});
+        self.post::<_, TokenAnswer>("/acquire", &body)
+            .await
+            .map(|a| Grant { token: a.token })
+    }
+
+    async fn holding(&self, election: &str, token: u64) -> Outcome<bool> {
+        let body = serde_json::json!({"election": election, "token": token});
+        self.post::<_, HoldingAnswer>("/holding", &body)
+            .await
+            .map(|a| a.holding)
+    }
+
+    async fn release(&self, election: &str, token: u64) -> Outcome<()> {
+        let body = serde_json::json!({"election": election, "token": token});
+        self.post::<_, Empty>("/release", &body).await.map(|_| ())
+    }
+
+    async fn write(
+        &self,
+        id: &str,
+        token: Option<u64>,
+        election: Option<&str>,
+    ) -> Outcome<Written> {
+        let body = serde_json::json!({"id": id, "token": token, "election": election});
+        self.post::<_, WriteAnswer>("/write", &body)
+            .await
+            .map(|a| Written {
+                id: a.id,
+                token: a.token,
+            })
+    }
+
+    async fn read(&self) -> Outcome<Vec<LogEntry>> {
+        self.get::<LogAnswer>("/read").await.map(|a| a.log)
+    }
+
+    async fn read_local(&self) -> Outcome<Vec<LogEntry>> {
+        self.get::<LogAnswer>("/read?local=true")
+            .await
+            .map(|a| a.log)
+    }
+}
