@@ -1,0 +1,269 @@
+//! `splitbrain check`: reads a history or a results directory and prints the verdict.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use checkers::{CheckResult, Guarantees, Severity, Validity};
+
+const ANOMALY_HELP: &str = "\
+PATH is a history.jsonl file or a results directory. A results directory's test.json supplies
+the guarantees the system is held to (its \"guarantees\" object); a flag turns a guarantee on
+whatever test.json says. Without test.json, only the guarantees the flags claim are checked.
+The output gives the verdict, one line per checker, availability figures, and each anomaly
+with its sentence and the history lines it cites; --json prints the results document instead.
+
+Anomaly kinds (severity violation breaks a claimed guarantee; observation is legal but worth seeing):
+  same-term-leaders     violation: two different nodes reported role leader with the same term
+                        in ok status ops.
+  dual-leadership       two nodes' certain leadership intervals overlap. A node observed as leader
+                        of term t in two ok status ops was leader from the completion of the
+                        earliest to the invocation of the latest. Observation by default (a stale
+                        leader of an older term is legal Raft); violation with --exclusive-leadership.
+  stale-leader          violation: after the last nemesis op completed (every fault healed), two
+                        nodes' certain leadership intervals still overlap for more than 2 s: the
+                        older leader did not step down although it could hear the newer one.
+  dual-holders          violation: the certain hold intervals of two different lock grants
+                        overlap (from the acquire's completion to the invocation of the holder's
+                        latest ok holding op that returned true).
+  duplicate-token       violation: two different acquisitions completed ok with one token.
+  stale-token-accepted  violation: an ok write with token t was invoked after an ok write with a
+                        larger token had completed.
+  stale-grant-write     an ok write with token t was invoked after an ok acquire of a larger token
+                        had completed. Violation with --fence-on-grant, else observation.
+  lost-write            violation: an ok write that completed before a final read was invoked is
+                        missing from it. A final read is an ok read invoked after the last nemesis
+                        op completed (every ok read, if there are no nemesis ops).
+  failed-write-applied  violation: a write that ended fail is present in a final read.
+  phantom-write         violation: a final read holds an id that no write ever carried.
+  log-divergence        violation: two final log reads disagree on their common prefix.
+  leaderless-window     observation: from an ok status naming no leader to the next naming one
+                        (listed when it spans two or more observations).
+Writes that ended info may or may not be present. With no ok final read, lost-writes says
+unknown, never valid.
+
+Exit codes: 0 valid, 1 violations found, 2 bad usage or input (a malformed line is named by its
+line number and field), 3 unknown (a checker could not tell).";
+
+/// Check a history for split-brain, stale fencing tokens and lost writes.
+///
+/// PATH is a history.jsonl file or a results directory. A results directory's test.json
+/// supplies the guarantees (its "guarantees" object); a flag turns a guarantee on
+/// whatever test.json says. Without test.json, no guarantee is claimed unless a flag
+/// claims it.
+#[derive(clap::Args, Debug)]
+#[command(after_long_help = ANOMALY_HELP)]
+pub struct CheckArgs {
+    /// A history.jsonl file, or a results directory holding history.jsonl (and test.json).
+    pub path: PathBuf,
+    /// Claim exclusive leadership (leader leases: at most one node acts as leader at any
+    /// moment): overlapping certain leadership intervals become violations.
+    #[arg(long)]
+    pub exclusive_leadership: bool,
+    /// Claim fence-on-grant (the store rejects writes of any grant but the current one):
+    /// a write accepted under a token older than one already granted becomes a violation.
+    #[arg(long)]
+    pub fence_on_grant: bool,
+    /// Print the results document (JSON) on stdout instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Cited lines longer than this are cut when printed (a read can list millions of ids).
+const CITED_LINE_CHARS_MAX: usize = 400;
+
+pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let (history_path, test_json) = locate(&args.path)?;
+    let guarantees = guarantees(test_json.as_deref(), &args)?;
+    let result = checkers::check_path(&history_path, &guarantees)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", history_path.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        let cited = cited_lines(&history_path, &result)?;
+        print!("{}", render(&history_path, &result, &cited));
+    }
+    Ok(ExitCode::from(result.valid.exit_code()))
+}
+
+/// The history file and, for a results directory, its test.json if present.
+fn locate(path: &Path) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+    if !meta.is_dir() {
+        return Ok((path.to_path_buf(), None));
+    }
+    let history = path.join("history.jsonl");
+    anyhow::ensure!(
+        history.is_file(),
+        "{} holds no history.jsonl",
+        path.display()
+    );
+    let test = path.join("test.json");
+    if test.is_file() {
+        Ok((history, Some(test)))
+    } else {
+        eprintln!(
+            "note: {} has no test.json; only the guarantees the flags claim are checked",
+            path.display()
+        );
+        Ok((history, None))
+    }
+}
+
+/// Guarantees from test.json (if any), with each flag turning its guarantee on.
+fn guarantees(test_json: Option<&Path>, args: &CheckArgs) -> anyhow::Result<Guarantees> {
+    let mut g = match test_json {
+        Some(path) => read_guarantees(path)?,
+        None => Guarantees::default(),
+    };
+    g.exclusive_leadership |= args.exclusive_leadership;
+    g.fence_on_grant |= args.fence_on_grant;
+    Ok(g)
+}
+
+fn read_guarantees(path: &Path) -> anyhow::Result<Guarantees> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let doc: serde_json::Value = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    match doc.get("guarantees") {
+        None => {
+            eprintln!(
+                "note: {} names no guarantees; claiming none",
+                path.display()
+            );
+            Ok(Guarantees::default())
+        }
+        Some(g) => serde_json::from_value(g.clone())
+            .with_context(|| format!("{}: field `guarantees` is malformed", path.display())),
+    }
+}
+
+fn claimed(g: &Guarantees) -> String {
+    let mut names = Vec::new();
+    if g.exclusive_leadership {
+        names.push("exclusive-leadership");
+    }
+    if g.fence_on_grant {
+        names.push("fence-on-grant");
+    }
+    if names.is_empty() {
+        "no claimed guarantees".to_string()
+    } else {
+        format!("guarantees {}", names.join(", "))
+    }
+}
+
+/// The text of every op the listed anomalies cite, by index (= line number - 1, which
+/// the reader has already checked).
+fn cited_lines(path: &Path, result: &CheckResult) -> anyhow::Result<BTreeMap<u64, String>> {
+    let mut wanted: BTreeMap<u64, String> = result
+        .anomalies
+        .iter()
+        .flat_map(|a| a.ops.iter().map(|&i| (i, String::new())))
+        .collect();
+    let Some(&last) = wanted.keys().next_back() else {
+        return Ok(wanted);
+    };
+    let mut reader = BufReader::new(std::fs::File::open(path)?);
+    let mut buf = Vec::new();
+    for index in 0..=last {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        if let Some(slot) = wanted.get_mut(&index) {
+            *slot = shorten(String::from_utf8_lossy(&buf).trim_end());
+        }
+    }
+    Ok(wanted)
+}
+
+fn shorten(line: &str) -> String {
+    match line.char_indices().nth(CITED_LINE_CHARS_MAX) {
+        Some((cut, _)) => format!("{} ... ({} bytes)", &line[..cut], line.len()),
+        None => line.to_string(),
+    }
+}
+
+fn render(path: &Path, result: &CheckResult, cited: &BTreeMap<u64, String>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} ops, {}\nverdict: {}\n",
+        path.display(),
+        result.counts.ops,
+        claimed(&result.guarantees),
+        verdict_word(result.valid)
+    );
+    for (name, c) in &result.checkers {
+        let found: Vec<String> = c
+            .anomalies
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        let mut line = format!("  {name:<20} {}", verdict_word(c.valid));
+        if !found.is_empty() {
+            let _ = write!(line, "  ({})", found.join(", "));
+        }
+        if let Some(note) = &c.note {
+            let _ = write!(line, "  note: {note}");
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    if let Some(fig) = result
+        .checkers
+        .get("availability")
+        .and_then(|c| c.figures.as_ref())
+    {
+        let _ = writeln!(out, "\n{}", availability_summary(fig));
+    }
+    for a in &result.anomalies {
+        let sev = match a.severity {
+            Severity::Violation => "VIOLATION",
+            Severity::Observation => "observation",
+        };
+        let _ = writeln!(out, "\n{sev} {} ({}): {}", a.kind, a.checker, a.message);
+        for i in &a.ops {
+            let text = cited.get(i).map(String::as_str).unwrap_or("");
+            let _ = writeln!(out, "    line {:>8}  {text}", i + 1);
+        }
+    }
+    for (kind, more) in &result.counts.not_listed {
+        let _ = writeln!(out, "\n... and {more} more {kind} not listed");
+    }
+    out
+}
+
+fn verdict_word(v: Validity) -> &'static str {
+    match v {
+        Validity::Valid => "valid",
+        Validity::Invalid => "INVALID",
+        Validity::Unknown => "unknown",
+    }
+}
+
+fn availability_summary(fig: &serde_json::Value) -> String {
+    let get = |p: &str| match fig.pointer(p) {
+        None | Some(serde_json::Value::Null) => "-".to_string(),
+        Some(v) => v.to_string(),
+    };
+    format!(
+        "availability: {} faults; failover to an ok write p50 {} ms, p99 {} ms, max {} ms ({} never); \
+         to a leader p50 {} ms, max {} ms; {} leaderless windows (max {} ms); {} terms, {} elections",
+        get("/faults"),
+        get("/failover_to_ok_write_ms/p50"),
+        get("/failover_to_ok_write_ms/p99"),
+        get("/failover_to_ok_write_ms/max"),
+        get("/failover_to_ok_write_ms/never"),
+        get("/failover_to_leader_ms/p50"),
+        get("/failover_to_leader_ms/max"),
+        get("/leaderless_windows/count"),
+        get("/leaderless_windows/max_ms"),
+        get("/leadership/terms"),
+        get("/leadership/elections"),
+    )
+}

@@ -1,0 +1,261 @@
+//! Fault bands (each fault from its nemesis invoke to the completion of what undid it)
+//! and failover times (from each fault's start to the next ok write).
+
+use std::collections::BTreeSet;
+
+use checkers::history::{Op, OpType, F};
+
+use super::model::{FaultBand, Outcome, PairedOp};
+
+/// Follows the nemesis ops of a history and opens and closes fault bands.
+#[derive(Default)]
+pub struct FaultTracker {
+    open: Vec<FaultBand>,
+    closed: Vec<FaultBand>,
+}
+
+impl FaultTracker {
+    pub fn on_op(&mut self, op: &Op) {
+        match (op.kind, op.f) {
+            (OpType::Invoke, F::Partition | F::Pause | F::Kill | F::Clock) => self.open(op),
+            (OpType::Invoke, _) => {}
+            (_, F::Partition | F::Pause | F::Kill | F::Clock) => {
+                // The fault op completed: it is in force only if it ended ok.
+                if let Some(band) = self.open.iter_mut().rev().find(|b| b.kind == op.f.name()) {
+                    band.uncertain = op.kind != OpType::Ok;
+                }
+            }
+            (_, F::Heal) => self.close(op, "partition", None),
+            (_, F::Resume) => self.close(op, "pause", nodes_of(op)),
+            (_, F::Start) => self.close(op, "kill", nodes_of(op)),
+            (_, F::ClockReset) => self.close(op, "clock", None),
+            _ => {}
+        }
+    }
+
+    fn open(&mut self, op: &Op) {
+        let nodes = nodes_of(op).unwrap_or_default();
+        self.open.push(FaultBand {
+            kind: op.f.name(),
+            label: label(op),
+            start: op.time,
+            end: op.time,
+            healed: false,
+            // Certain once the nemesis says ok.
+            uncertain: true,
+            index: op.index,
+            nodes,
+        });
+    }
+
+    /// Closes the open bands of `kind`; with `nodes`, only for those nodes, and a band
+    /// closes once every node it covers is back.
+    fn close(&mut self, op: &Op, kind: &str, nodes: Option<BTreeSet<String>>) {
+        let mut still_open = Vec::with_capacity(self.open.len());
+        for mut band in self.open.drain(..) {
+            if band.kind == kind {
+                match &nodes {
+                    Some(back) if !band.nodes.is_empty() => {
+                        band.nodes.retain(|n| !back.contains(n))
+                    }
+                    _ => band.nodes.clear(),
+                }
+                if band.nodes.is_empty() {
+                    band.end = op.time;
+                    band.healed = true;
+                    self.closed.push(band);
+                    continue;
+                }
+            }
+            still_open.push(band);
+        }
+        self.open = still_open;
+    }
+
+    pub fn finish(mut self, time_end: u64) -> Vec<FaultBand> {
+        for mut band in self.open.drain(..) {
+            band.end = time_end;
+            self.closed.push(band);
+        }
+        self.closed.sort_by_key(|b| (b.start, b.index));
+        self.closed
+    }
+}
+
+fn nodes_of(op: &Op) -> Option<BTreeSet<String>> {
+    let nodes = op.value.as_ref()?.nodes.as_ref()?;
+    Some(nodes.iter().cloned().collect())
+}
+
+/// A short label: the partition's sides or grudge, the nodes paused or killed, the offsets.
+fn label(op: &Op) -> String {
+    let Some(v) = op.value.as_ref() else {
+        return op.f.name().to_string();
+    };
+    let detail = if let Some(groups) = &v.groups {
+        groups
+            .iter()
+            .map(|g| g.join(" "))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    } else if let Some(drops) = &v.drops {
+        drops
+            .iter()
+            .map(|(n, from)| format!("{n}⇍{}", from.join(",")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else if let Some(offsets) = &v.offsets_ms {
+        offsets
+            .iter()
+            .map(|(n, ms)| format!("{n}{ms:+}ms"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else if let Some(nodes) = &v.nodes {
+        nodes.join(" ")
+    } else {
+        String::new()
+    };
+    format!("{} {detail}", op.f.name()).trim_end().to_string()
+}
+
+/// Failover times for one kind of fault.
+#[derive(Debug, serde::Serialize)]
+pub struct Failover {
+    pub kind: String,
+    /// Nanoseconds from a fault's start to the completion of the first ok write invoked at
+    /// or after it, one per fault that had such a write, ascending.
+    pub times: Vec<u64>,
+    /// Faults after which no ok write was invoked at all.
+    pub without_write: usize,
+    pub p50: Option<u64>,
+    pub p99: Option<u64>,
+    pub max: Option<u64>,
+}
+
+/// Failover time per fault kind. The next ok write is the earliest-completing ok write
+/// invoked at or after the fault started: one invoked before may have been served by
+/// the old leader and says nothing about recovery.
+pub fn failover(ops: &[PairedOp], faults: &[FaultBand]) -> Vec<Failover> {
+    let mut writes: Vec<(u64, u64)> = ops
+        .iter()
+        .filter(|o| o.f == F::Write && o.outcome == Outcome::Ok)
+        .map(|o| (o.start, o.end))
+        .collect();
+    writes.sort_unstable();
+    // suffix_min_end[i]: the earliest completion among writes[i..].
+    let mut suffix_min_end = vec![u64::MAX; writes.len() + 1];
+    for i in (0..writes.len()).rev() {
+        suffix_min_end[i] = suffix_min_end[i + 1].min(writes[i].1);
+    }
+    let mut kinds: Vec<Failover> = Vec::new();
+    for band in faults {
+        let i = writes.partition_point(|&(s, _)| s < band.start);
+        let entry = match kinds.iter().position(|k| k.kind == band.kind) {
+            Some(k) => &mut kinds[k],
+            None => {
+                kinds.push(Failover {
+                    kind: band.kind.to_string(),
+                    times: vec![],
+                    without_write: 0,
+                    p50: None,
+                    p99: None,
+                    max: None,
+                });
+                kinds.last_mut().expect("just pushed")
+            }
+        };
+        match suffix_min_end[i] {
+            u64::MAX => entry.without_write += 1,
+            end => entry.times.push(end - band.start),
+        }
+    }
+    for k in &mut kinds {
+        k.times.sort_unstable();
+        k.p50 = percentile(&k.times, 50);
+        k.p99 = percentile(&k.times, 99);
+        k.max = k.times.last().copied();
+    }
+    kinds
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[u64], p: usize) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p * sorted.len()).div_ceil(100).max(1);
+    Some(sorted[rank - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(line: &str) -> Op {
+        serde_json::from_str(line).unwrap()
+    }
+
+    #[test]
+    fn a_pause_band_closes_when_all_its_nodes_resume() {
+        let mut t = FaultTracker::default();
+        t.on_op(&op(r#"{"index":0,"time":10,"process":"nemesis","type":"invoke","f":"pause","value":{"nodes":["n1","n2"]}}"#));
+        t.on_op(&op(r#"{"index":1,"time":11,"process":"nemesis","type":"ok","f":"pause","value":{"nodes":["n1","n2"]}}"#));
+        t.on_op(&op(r#"{"index":2,"time":20,"process":"nemesis","type":"ok","f":"resume","value":{"nodes":["n1"]}}"#));
+        t.on_op(&op(r#"{"index":3,"time":30,"process":"nemesis","type":"invoke","f":"partition","value":{"groups":[["n1"],["n2","n3"]]}}"#));
+        t.on_op(&op(r#"{"index":4,"time":40,"process":"nemesis","type":"ok","f":"resume","value":{"nodes":["n2"]}}"#));
+        let bands = t.finish(100);
+        assert_eq!(bands.len(), 2);
+        assert_eq!(
+            (
+                bands[0].kind,
+                bands[0].end,
+                bands[0].healed,
+                bands[0].uncertain
+            ),
+            ("pause", 40, true, false)
+        );
+        assert_eq!(bands[1].label, "partition n1 | n2 n3");
+        assert_eq!(
+            (bands[1].end, bands[1].healed, bands[1].uncertain),
+            (100, false, true)
+        );
+    }
+
+    #[test]
+    fn failover_uses_the_first_write_invoked_after_the_fault() {
+        let w = |start, end| PairedOp {
+            process: checkers::history::Process::Client(0),
+            f: F::Write,
+            start,
+            end,
+            outcome: Outcome::Ok,
+            orphan: false,
+            inv_index: 0,
+            cmp_index: None,
+            node_inv: None,
+            node_cmp: None,
+            value_inv: None,
+            value_cmp: None,
+            error: None,
+            lane: 1,
+        };
+        let band = |start| FaultBand {
+            kind: "kill",
+            label: String::new(),
+            start,
+            end: start + 1,
+            healed: true,
+            uncertain: false,
+            index: 0,
+            nodes: BTreeSet::new(),
+        };
+        // The write invoked at 5 completes at 150, after the fault at 10, but was
+        // invoked before it; the one invoked at 20 completes at 60, the one at 30 at 50.
+        let ops = [w(5, 150), w(20, 60), w(30, 50)];
+        let f = failover(&ops, &[band(10), band(200)]);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].times, vec![40]);
+        assert_eq!(f[0].without_write, 1);
+        assert_eq!((f[0].p50, f[0].max), (Some(40), Some(40)));
+    }
+}

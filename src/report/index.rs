@@ -1,0 +1,259 @@
+//! results/index.html: one row per run (every subdirectory with a test.json or a
+//! results.json), newest first, with its verdict and links to its files.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+use serde_json::Value as Json;
+
+/// One run as the index shows it; every field is read tolerantly.
+struct Row {
+    name: String,
+    time: String,
+    system: String,
+    nemesis: String,
+    seed: String,
+    verdict: Verdict,
+    violations: usize,
+    observations: usize,
+    files: Vec<&'static str>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Valid,
+    Invalid,
+    Unknown,
+    /// No results.json yet: the run is going on, or crashed.
+    Missing,
+}
+
+/// Writes `index.html` into the results root `root`.
+pub fn write_index(root: &Path) -> anyhow::Result<()> {
+    let entries =
+        std::fs::read_dir(root).with_context(|| format!("cannot list {}", root.display()))?;
+    let mut rows = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", root.display()))?;
+        // `latest` is a symlink to a run already listed under its own name.
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if !is_dir {
+            continue;
+        }
+        if let Some(row) = read_row(&entry.path()) {
+            rows.push(row);
+        }
+    }
+    rows.sort_by(|a, b| b.time.cmp(&a.time).then(b.name.cmp(&a.name)));
+    let html = render(&rows);
+    let out = root.join("index.html");
+    // Runs that finish together each write their own temporary file; the renames are
+    // atomic, so readers see one whole index or the other.
+    let tmp = root.join(format!(".index.html.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, html).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &out).with_context(|| format!("cannot write {}", out.display()))
+}
+
+fn read_row(dir: &Path) -> Option<Row> {
+    if !dir.join("test.json").is_file() && !dir.join("results.json").is_file() {
+        return None;
+    }
+    let test = read_json(&dir.join("test.json"));
+    let results = read_json(&dir.join("results.json"));
+    let name = dir.file_name()?.to_string_lossy().into_owned();
+    let test = test.unwrap_or(Json::Null);
+    // The run command nests the configuration under `spec`; other writers may not.
+    let field = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| {
+                test.get(*k)
+                    .or_else(|| test.get("spec").and_then(|s| s.get(*k)))
+                    .filter(|v| !v.is_null())
+            })
+            .map(scalar_text)
+            .unwrap_or_default()
+    };
+    let (verdict, violations, observations) = match &results {
+        Some(r) => summarize(r),
+        None => (Verdict::Missing, 0, 0),
+    };
+    let time = match field(&["start_time", "started_at", "start", "time"]) {
+        t if !t.is_empty() => t,
+        _ => name.split('-').next().unwrap_or("").to_string(),
+    };
+    let files = [
+        "timeline.html",
+        "results.json",
+        "history.jsonl",
+        "test.json",
+        "nodes/",
+    ]
+    .into_iter()
+    .filter(|f| match f.strip_suffix('/') {
+        Some(sub) => dir.join(sub).is_dir(),
+        None => dir.join(f).is_file(),
+    })
+    .collect();
+    Some(Row {
+        time,
+        system: field(&["system"]),
+        nemesis: field(&["nemesis"]),
+        seed: field(&["seed"]),
+        verdict,
+        violations,
+        observations,
+        files,
+        name,
+    })
+}
+
+fn read_json(path: &Path) -> Option<Json> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// A field's text: strings as they are, a nemesis given as an object by its `name` or
+/// `faults`, anything else as compact JSON.
+fn scalar_text(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        Json::Object(o) => o
+            .get("name")
+            .or_else(|| o.get("faults"))
+            .map(scalar_text)
+            .unwrap_or_else(|| v.to_string()),
+        Json::Array(a) => a.iter().map(scalar_text).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+fn summarize(results: &Json) -> (Verdict, usize, usize) {
+    let verdict = match results.get("valid") {
+        Some(Json::Bool(true)) => Verdict::Valid,
+        Some(Json::Bool(false)) => Verdict::Invalid,
+        _ => Verdict::Unknown,
+    };
+    let anomalies = results.get("anomalies").and_then(Json::as_array);
+    let count = |sev: &str| {
+        anomalies.map_or(0, |a| {
+            a.iter()
+                .filter(|x| x.get("severity").and_then(Json::as_str) == Some(sev))
+                .count()
+        })
+    };
+    (verdict, count("violation"), count("observation"))
+}
+
+fn render(rows: &[Row]) -> String {
+    let mut body = String::new();
+    for r in rows {
+        let (class, word) = match r.verdict {
+            Verdict::Valid => ("valid", "valid"),
+            Verdict::Invalid => ("invalid", "invalid"),
+            Verdict::Unknown => ("unknown", "unknown"),
+            Verdict::Missing => ("missing", "no results"),
+        };
+        let links: Vec<String> = r
+            .files
+            .iter()
+            .map(|f| format!("<a href=\"{}/{f}\">{f}</a>", attr(&url_segment(&r.name))))
+            .collect();
+        let _ = writeln!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td class=\"{class}\">{word}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            text(&r.time),
+            text(&r.name),
+            text(&r.system),
+            text(&r.nemesis),
+            text(&r.seed),
+            r.violations,
+            r.observations,
+            links.join(" ")
+        );
+    }
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>splitbrain results</title>\n\
+         <style>{STYLE}</style></head><body>\n<h1>splitbrain results</h1>\n<p>{} runs</p>\n\
+         <table><thead><tr><th>time</th><th>run</th><th>system</th><th>nemesis</th><th>seed</th>\
+         <th>verdict</th><th>violations</th><th>observations</th><th>files</th></tr></thead>\n\
+         <tbody>\n{body}</tbody></table>\n</body></html>\n",
+        rows.len()
+    )
+}
+
+const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:24px;color:#222}\
+table{border-collapse:collapse}th,td{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}\
+th{background:#f3f3f3}td.n{text-align:right}.valid{background:#c8efc8}.invalid{background:#f5b8b8;font-weight:bold}\
+.unknown{background:#f7e3a1}.missing{color:#888}a{margin-right:8px}";
+
+/// Escapes text for HTML element content.
+pub fn text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Escapes text for a double-quoted HTML attribute.
+pub fn attr(s: &str) -> String {
+    text(s).replace('"', "&quot;")
+}
+
+/// Percent-encodes what a path segment of a relative URL cannot hold as is.
+fn url_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~:+".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_runs_newest_first_and_skips_other_directories() {
+        let root = tempfile::tempdir().unwrap();
+        let run = |name: &str, test: &str, results: Option<&str>| {
+            let d = root.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(d.join("test.json"), test).unwrap();
+            if let Some(r) = results {
+                std::fs::write(d.join("results.json"), r).unwrap();
+                std::fs::create_dir(d.join("nodes")).unwrap();
+            }
+        };
+        run(
+            "20260101T000000Z-raftd-partition-1",
+            r#"{"system":"raftd","nemesis":"partition","seed":1}"#,
+            Some(
+                r#"{"valid":false,"anomalies":[{"severity":"violation"},{"severity":"observation"}]}"#,
+            ),
+        );
+        run(
+            "20260102T000000Z-etcd-kill-2",
+            r#"{"system":"etcd","seed":2}"#,
+            Some(r#"{"valid":true}"#),
+        );
+        run("20260103T000000Z-zk-<b>-3", "not json", None);
+        std::fs::create_dir(root.path().join("other")).unwrap();
+        write_index(root.path()).unwrap();
+        let html = std::fs::read_to_string(root.path().join("index.html")).unwrap();
+        assert!(html.contains("<p>3 runs</p>"), "{html}");
+        let etcd = html.find("etcd-kill-2").unwrap();
+        let raftd = html.find("raftd-partition-1").unwrap();
+        assert!(etcd < raftd, "newest first");
+        assert!(html.contains(
+            "<td class=\"invalid\">invalid</td><td class=\"n\">1</td><td class=\"n\">1</td>"
+        ));
+        assert!(html.contains("zk-&lt;b&gt;-3") && html.contains("zk-%3Cb%3E-3/test.json"));
+        assert!(!html.contains("other"));
+        assert!(html.contains("etcd-kill-2/nodes/\">nodes/</a>"), "{html}");
+        assert!(!html.contains("zk-%3Cb%3E-3/nodes/"));
+    }
+}

@@ -1,0 +1,478 @@
+//! The timeline's model of a history: invoke/completion pairs packed into lanes, each
+//! node's observed role and term over time, and the fault bands the nemesis opened.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::BufRead;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use checkers::history::{Op, OpType, Process, Role, F};
+
+/// A value's JSON text longer than this is cut in the page (a final read can list every
+/// id of the test); the hover says how much was left out.
+pub const VALUE_TEXT_MAX_CHARS: usize = 2_000;
+
+/// A history line an anomaly cites is cut to this many bytes in the page.
+pub const LINE_TEXT_MAX_CHARS: usize = 4_000;
+
+/// How an op ended. `Open` is an invoke never completed, which counts as `info`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok = 0,
+    Fail = 1,
+    Info = 2,
+    Open = 3,
+}
+
+/// Strings seen many times (node names, errors, values), stored once.
+#[derive(Default)]
+pub struct Interner {
+    ids: HashMap<String, u32>,
+    pub list: Vec<String>,
+}
+
+impl Interner {
+    pub fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = u32::try_from(self.list.len()).expect("fewer than 2^32 distinct strings");
+        self.ids.insert(s.to_string(), id);
+        self.list.push(s.to_string());
+        id
+    }
+}
+
+/// One operation: its invoke and its completion, or whichever of them exists.
+#[derive(Clone, Debug)]
+pub struct PairedOp {
+    pub process: Process,
+    pub f: F,
+    pub start: u64,
+    pub end: u64,
+    pub outcome: Outcome,
+    /// A completion with no invoke before it; `inv_index` is then the completion's.
+    pub orphan: bool,
+    pub inv_index: u64,
+    pub cmp_index: Option<u64>,
+    pub node_inv: Option<u32>,
+    pub node_cmp: Option<u32>,
+    pub value_inv: Option<u32>,
+    pub value_cmp: Option<u32>,
+    pub error: Option<u32>,
+    pub lane: u32,
+}
+
+/// What a `status` op said about a node, or that the node did not answer.
+#[derive(Clone, Debug)]
+pub struct Observation {
+    pub node: u32,
+    pub time: u64,
+    pub role: RoleCode,
+    pub term: Option<u64>,
+    pub leader: Option<u32>,
+    pub index: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleCode {
+    Leader,
+    Follower,
+    Candidate,
+    /// A role this model does not know; its name is in `Model::roles`.
+    Other(u32),
+    /// The status op failed or timed out.
+    NoAnswer,
+}
+
+/// A fault in force: from the nemesis invoke to the completion of what undid it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FaultBand {
+    pub kind: &'static str,
+    pub label: String,
+    pub start: u64,
+    pub end: u64,
+    /// False when nothing undid it before the history ended.
+    pub healed: bool,
+    /// True when the nemesis op itself ended `info`/`fail` or never completed.
+    pub uncertain: bool,
+    pub index: u64,
+    #[serde(skip)]
+    pub nodes: BTreeSet<String>,
+}
+
+/// A lane of client ops: processes that never overlap in time share one, so a test whose
+/// clients crash and are replaced by new process numbers keeps one lane per worker.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Lane {
+    pub label: String,
+    pub processes: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct Model {
+    /// Sorted by lane, then start; within a lane no two ops overlap.
+    pub ops: Vec<PairedOp>,
+    pub lanes: Vec<Lane>,
+    pub observations: Vec<Observation>,
+    pub faults: Vec<FaultBand>,
+    pub nodes: Interner,
+    pub errors: Interner,
+    pub roles: Interner,
+    pub values: Interner,
+    pub time_end: u64,
+    pub lines: u64,
+    /// The raw text of the lines anomalies refer to, by index.
+    pub kept_lines: HashMap<u64, String>,
+}
+
+/// Reads `history.jsonl`, keeping the raw text of the lines whose index is in `keep`.
+pub fn read_history(path: &Path, keep: &BTreeSet<u64>) -> anyhow::Result<Model> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut builder = Builder::default();
+    let mut line = String::new();
+    for line_no in 1.. {
+        line.clear();
+        let n = reader
+            .read_line(&mut line)
+            .with_context(|| format!("{}: cannot read line {line_no}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        let complete = line.ends_with('\n');
+        match read_line(&line, keep, &mut builder) {
+            Ok(()) => {}
+            // A controller that crashed mid-write leaves a cut last line; the report
+            // shows everything before it rather than nothing.
+            Err(e) if !complete => {
+                tracing::warn!(
+                    "{}: ignoring the cut last line {line_no}: {e:#}",
+                    path.display()
+                );
+                break;
+            }
+            Err(e) => return Err(e.context(format!("{} line {line_no}", path.display()))),
+        }
+    }
+    Ok(builder.finish())
+}
+
+fn read_line(line: &str, keep: &BTreeSet<u64>, builder: &mut Builder) -> anyhow::Result<()> {
+    let line = line.trim_end_matches(['\n', '\r']);
+    if line.trim().is_empty() {
+        return Ok(());
+    }
+    let op: Op = serde_json::from_str(line).context("not a history op")?;
+    if op.time < builder.model.time_end {
+        bail!(
+            "time {} is earlier than an earlier line's time {}; times must not decrease",
+            op.time,
+            builder.model.time_end
+        );
+    }
+    if keep.contains(&op.index) {
+        let text = cut(line, LINE_TEXT_MAX_CHARS);
+        builder.model.kept_lines.insert(op.index, text);
+    }
+    // The value's text as the line has it, so a hovered op shows its line verbatim.
+    let raw: RawLine = serde_json::from_str(line).context("not a history op")?;
+    builder.add(op, raw.value.map(|v| v.get()));
+    Ok(())
+}
+
+/// The one field of a line kept as text: `None` when the line has no `value`, the text
+/// `null` when it says `"value":null`.
+#[derive(serde::Deserialize)]
+struct RawLine<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    value: Option<&'a serde_json::value::RawValue>,
+}
+
+fn present<'de, D>(d: D) -> Result<Option<&'de serde_json::value::RawValue>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    <&serde_json::value::RawValue as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+#[derive(Default)]
+struct Builder {
+    model: Model,
+    pending: HashMap<Process, PairedOp>,
+    /// Every op in completion order, before lanes are assigned.
+    done: Vec<PairedOp>,
+    faults: super::faults::FaultTracker,
+}
+
+impl Builder {
+    fn add(&mut self, op: Op, value_text: Option<&str>) {
+        self.model.time_end = op.time;
+        self.model.lines += 1;
+        let node = op.node.as_deref().map(|n| self.model.nodes.intern(n));
+        let value = value_text.map(|v| self.model.values.intern(&cut(v, VALUE_TEXT_MAX_CHARS)));
+        if op.process == Process::Nemesis {
+            self.faults.on_op(&op);
+        }
+        if op.kind == OpType::Invoke {
+            if let Some(mut prev) = self.pending.remove(&op.process) {
+                // A second invoke before a completion: the first never completed.
+                prev.end = op.time;
+                self.done.push(prev);
+            }
+            let paired = PairedOp {
+                process: op.process,
+                f: op.f,
+                start: op.time,
+                end: op.time,
+                outcome: Outcome::Open,
+                orphan: false,
+                inv_index: op.index,
+                cmp_index: None,
+                node_inv: node,
+                node_cmp: node,
+                value_inv: value,
+                value_cmp: None,
+                error: None,
+                lane: 0,
+            };
+            self.pending.insert(op.process, paired);
+            return;
+        }
+        let mut paired = match self.pending.remove(&op.process) {
+            Some(p) if p.f == op.f => p,
+            other => {
+                if let Some(mut prev) = other {
+                    prev.end = op.time;
+                    self.done.push(prev);
+                }
+                self.orphan(&op, node)
+            }
+        };
+        paired.end = op.time;
+        paired.outcome = match op.kind {
+            OpType::Ok => Outcome::Ok,
+            OpType::Fail => Outcome::Fail,
+            _ => Outcome::Info,
+        };
+        paired.cmp_index = Some(op.index).filter(|_| !paired.orphan);
+        paired.node_cmp = node;
+        paired.value_cmp = value;
+        paired.error = op.error.as_deref().map(|e| self.model.errors.intern(e));
+        if op.f == F::Status {
+            self.observe(&paired, &op);
+        }
+        self.done.push(paired);
+    }
+
+    fn orphan(&self, op: &Op, node: Option<u32>) -> PairedOp {
+        PairedOp {
+            process: op.process,
+            f: op.f,
+            start: op.time,
+            end: op.time,
+            outcome: Outcome::Open,
+            orphan: true,
+            inv_index: op.index,
+            cmp_index: None,
+            node_inv: node,
+            node_cmp: node,
+            value_inv: None,
+            value_cmp: None,
+            error: None,
+            lane: 0,
+        }
+    }
+
+    fn observe(&mut self, paired: &PairedOp, op: &Op) {
+        let Some(node) = paired.node_cmp.or(paired.node_inv) else {
+            return;
+        };
+        let value = op.value.as_ref();
+        let role = match (op.kind, value.and_then(|v| v.role.as_ref())) {
+            (OpType::Ok, Some(Role::Leader)) => RoleCode::Leader,
+            (OpType::Ok, Some(Role::Follower)) => RoleCode::Follower,
+            (OpType::Ok, Some(Role::Candidate)) => RoleCode::Candidate,
+            (OpType::Ok, Some(Role::Other(name))) => RoleCode::Other(self.model.roles.intern(name)),
+            (OpType::Ok, None) => RoleCode::Other(self.model.roles.intern("unknown")),
+            _ => RoleCode::NoAnswer,
+        };
+        let leader = value
+            .and_then(|v| v.leader.clone().flatten())
+            .map(|l| self.model.nodes.intern(&l));
+        self.model.observations.push(Observation {
+            node,
+            time: op.time,
+            role,
+            term: value.and_then(|v| v.term),
+            leader,
+            index: op.index,
+        });
+    }
+
+    fn finish(mut self) -> Model {
+        let time_end = self.model.time_end;
+        let mut open: Vec<PairedOp> = self.pending.drain().map(|(_, p)| p).collect();
+        for p in &mut open {
+            p.end = time_end;
+        }
+        self.done.extend(open);
+        self.model.faults = self.faults.finish(time_end);
+        let (ops, lanes) = assign_lanes(self.done);
+        self.model.ops = ops;
+        self.model.lanes = lanes;
+        self.model
+    }
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, saying how much is left out.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes)", &text[..end], text.len() - end)
+}
+
+/// Packs each process into the first lane free at its first op (nemesis gets lane 0),
+/// then sorts ops by lane and start. Lanes never hold two overlapping ops because a
+/// process has one op in flight and times never decrease.
+fn assign_lanes(mut ops: Vec<PairedOp>) -> (Vec<PairedOp>, Vec<Lane>) {
+    let mut span: HashMap<Process, (u64, u64)> = HashMap::new();
+    for op in &ops {
+        let e = span.entry(op.process).or_insert((op.start, op.end));
+        e.0 = e.0.min(op.start);
+        e.1 = e.1.max(op.end);
+    }
+    let mut processes: Vec<(Process, u64, u64)> =
+        span.into_iter().map(|(p, (s, e))| (p, s, e)).collect();
+    processes.sort_by_key(|&(p, s, _)| (p != Process::Nemesis, s, p));
+    let mut lanes: Vec<Lane> = vec![Lane {
+        label: "nemesis".into(),
+        processes: vec![],
+    }];
+    let mut lane_free_at: Vec<u64> = vec![0];
+    let mut lane_of: HashMap<Process, u32> = HashMap::new();
+    for (p, start, end) in processes {
+        let lane = if p == Process::Nemesis {
+            0
+        } else if let Some(i) = (1..lanes.len()).find(|&i| lane_free_at[i] <= start) {
+            i
+        } else {
+            lanes.push(Lane {
+                label: String::new(),
+                processes: vec![],
+            });
+            lane_free_at.push(0);
+            lanes.len() - 1
+        };
+        lanes[lane].processes.push(p.to_string());
+        lane_free_at[lane] = end;
+        lane_of.insert(p, lane as u32);
+    }
+    for lane in lanes.iter_mut().skip(1) {
+        lane.label = lane_label(&lane.processes);
+    }
+    for op in &mut ops {
+        op.lane = lane_of[&op.process];
+    }
+    ops.sort_by_key(|op| (op.lane, op.start, op.inv_index));
+    // The page finds visible ops by binary search on ends as well as starts.
+    assert!(
+        ops.windows(2)
+            .all(|w| w[0].lane != w[1].lane || w[0].end <= w[1].start),
+        "ops of one lane overlap"
+    );
+    (ops, lanes)
+}
+
+fn lane_label(processes: &[String]) -> String {
+    match processes {
+        [one] => format!("p{one}"),
+        [first, .., last] => format!("p{first}…p{last} ({})", processes.len()),
+        [] => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model_of(lines: &[&str]) -> Model {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        read_history(&path, &BTreeSet::from([1])).unwrap()
+    }
+
+    #[test]
+    fn pairs_invokes_with_completions_and_keeps_lanes_disjoint() {
+        let m = model_of(&[
+            r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"write","node":"n1","value":{"id":"a","token":1}}"#,
+            r#"{"index":1,"time":20,"process":1,"type":"invoke","f":"status","node":"n2","value":null}"#,
+            r#"{"index":2,"time":30,"process":0,"type":"info","f":"write","node":"n1","error":"timeout"}"#,
+            r#"{"index":3,"time":40,"process":1,"type":"ok","f":"status","node":"n2","value":{"role":"leader","term":3,"leader":"n2"}}"#,
+            r#"{"index":4,"time":50,"process":2,"type":"invoke","f":"read"}"#,
+        ]);
+        assert_eq!(m.ops.len(), 3);
+        assert_eq!(
+            m.lanes.len(),
+            3,
+            "process 2 reuses the lane of process 0 after its info"
+        );
+        let write = m.ops.iter().find(|o| o.f == F::Write).unwrap();
+        assert_eq!(
+            (write.start, write.end, write.outcome),
+            (10, 30, Outcome::Info)
+        );
+        let read = m.ops.iter().find(|o| o.f == F::Read).unwrap();
+        assert_eq!(
+            (read.outcome, read.end, read.lane),
+            (Outcome::Open, 50, write.lane)
+        );
+        // Values keep their text; a line without a value has none, `null` stays `null`.
+        let text = |v: Option<u32>| v.map(|v| m.values.list[v as usize].as_str());
+        assert_eq!(text(write.value_inv), Some(r#"{"id":"a","token":1}"#));
+        assert_eq!(text(write.value_cmp), None);
+        let status = m.ops.iter().find(|o| o.f == F::Status).unwrap();
+        assert_eq!(text(status.value_inv), Some("null"));
+        assert_eq!(text(read.value_inv), None);
+        assert_eq!(m.observations.len(), 1);
+        assert_eq!(m.observations[0].role, RoleCode::Leader);
+        assert!(m.kept_lines[&1].contains("\"status\""));
+    }
+
+    #[test]
+    fn a_cut_last_line_is_dropped_but_a_bad_middle_line_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let good = "{\"index\":0,\"time\":10,\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n";
+        std::fs::write(&path, format!("{good}{{\"index\":1,\"ti")).unwrap();
+        let m = read_history(&path, &BTreeSet::new()).unwrap();
+        assert_eq!(m.lines, 1);
+        std::fs::write(&path, format!("{good}{{\"index\":1,\"ti\n{good}")).unwrap();
+        let err = read_history(&path, &BTreeSet::new()).err().unwrap();
+        assert!(
+            format!("{err:#}").contains("line 2: not a history op"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn decreasing_time_is_an_error_naming_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        std::fs::write(
+            &path,
+            "{\"index\":0,\"time\":10,\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n\
+             {\"index\":1,\"time\":5,\"process\":0,\"type\":\"ok\",\"f\":\"read\"}\n",
+        )
+        .unwrap();
+        let err = read_history(&path, &BTreeSet::new()).err().unwrap();
+        assert!(format!("{err:#}").contains("line 2"), "{err:#}");
+    }
+}

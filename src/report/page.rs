@@ -1,0 +1,387 @@
+//! Writes timeline.html: the model as compressed columns plus a JSON header, inside one
+//! self-contained page with its script and style inline.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use super::encode::{base64, json_for_script, pack, zlib, Column};
+use super::faults::{failover, Failover};
+use super::model::{FaultBand, Lane, Model, Outcome, RoleCode};
+
+/// Ops of one anomaly listed with their history lines; the rest are only counted.
+pub const ANOMALY_OPS_SHOWN_MAX: usize = 64;
+/// Anomalies embedded in the page; a history with more says how many were left out.
+pub const ANOMALIES_SHOWN_MAX: usize = 5_000;
+
+const SCRIPT: &str = include_str!("assets/timeline.js");
+const STYLE: &str = include_str!("assets/timeline.css");
+
+/// An anomaly as results.json has it, read tolerantly.
+pub struct Anomaly {
+    pub kind: String,
+    pub checker: String,
+    pub severity: String,
+    pub message: String,
+    pub ops: Vec<u64>,
+}
+
+/// Reads `anomalies` from a results document; entries that are not objects are skipped.
+pub fn anomalies_of(results: &Json) -> Vec<Anomaly> {
+    let text = |a: &Json, k: &str| a.get(k).and_then(Json::as_str).unwrap_or("").to_string();
+    let Some(list) = results.get("anomalies").and_then(Json::as_array) else {
+        return vec![];
+    };
+    list.iter()
+        .filter(|a| a.is_object())
+        .map(|a| Anomaly {
+            kind: text(a, "kind"),
+            checker: text(a, "checker"),
+            severity: text(a, "severity"),
+            message: text(a, "message"),
+            ops: a
+                .get("ops")
+                .and_then(Json::as_array)
+                .map(|ops| ops.iter().filter_map(Json::as_u64).collect())
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The history indices whose lines the page shows in full.
+pub fn shown_indices(anomalies: &[Anomaly]) -> BTreeSet<u64> {
+    anomalies
+        .iter()
+        .take(ANOMALIES_SHOWN_MAX)
+        .flat_map(|a| a.ops.iter().take(ANOMALY_OPS_SHOWN_MAX).copied())
+        .collect()
+}
+
+#[derive(Serialize)]
+struct ShownLine {
+    index: u64,
+    /// Position of the op in the page's columns, or -1 if the history has no such index.
+    ord: i64,
+    text: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ShownAnomaly {
+    kind: String,
+    checker: String,
+    severity: String,
+    message: String,
+    ops_total: usize,
+    lines: Vec<ShownLine>,
+    t0: Option<u64>,
+    t1: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct NodeLane {
+    name: String,
+    segments: usize,
+}
+
+#[derive(Serialize)]
+struct Meta<'a> {
+    title: String,
+    test: &'a Json,
+    results: Json,
+    anomalies: Vec<ShownAnomaly>,
+    anomalies_total: usize,
+    lanes: &'a [Lane],
+    lane_counts: Vec<usize>,
+    node_lanes: Vec<NodeLane>,
+    nodes: &'a [String],
+    roles: &'a [String],
+    errors: &'a [String],
+    fs: Vec<&'static str>,
+    faults: &'a [FaultBand],
+    failover: Vec<Failover>,
+    time_end: u64,
+    lines: u64,
+    ops: usize,
+    values: usize,
+    columns: Vec<(String, usize, usize)>,
+    values_bytes: usize,
+}
+
+/// Writes the page for `model` to `out`.
+pub fn write_page(
+    out: &Path,
+    title: &str,
+    test: &Json,
+    results: &Json,
+    anomalies: &[Anomaly],
+    model: &Model,
+) -> anyhow::Result<()> {
+    let (mut columns, lane_counts) = op_columns(model);
+    let (seg_columns, node_lanes) = segment_columns(model);
+    columns.extend(seg_columns);
+    let (mut blob, layout) = pack(columns);
+    let values = serde_json::to_vec(&model.values.list).context("cannot encode values")?;
+    let values_bytes = values.len();
+    blob.extend_from_slice(&values);
+    let mut summary = results.clone();
+    if let Some(obj) = summary.as_object_mut() {
+        obj.remove("anomalies");
+    }
+    let meta = Meta {
+        title: title.to_string(),
+        test,
+        results: summary,
+        anomalies: shown_anomalies(anomalies, model),
+        anomalies_total: anomalies.len(),
+        lanes: &model.lanes,
+        lane_counts,
+        node_lanes,
+        nodes: &model.nodes.list,
+        roles: &model.roles.list,
+        errors: &model.errors.list,
+        fs: F_NAMES.to_vec(),
+        faults: &model.faults,
+        failover: failover(&model.ops, &model.faults),
+        time_end: model.time_end,
+        lines: model.lines,
+        ops: model.ops.len(),
+        values: model.values.list.len(),
+        columns: layout,
+        values_bytes,
+    };
+    let meta_json = json_for_script(&meta).context("cannot encode the timeline header")?;
+    let data = base64(&zlib(&blob));
+    let tmp = out.with_extension("html.tmp");
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    write!(
+        w,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>splitbrain timeline: loading</title>\n<style>{STYLE}</style></head>\n\
+         <body data-ready=\"0\">\n<script type=\"application/json\" id=\"sb-meta\">{meta_json}</script>\n\
+         <script type=\"text/plain\" id=\"sb-data\">{data}</script>\n<script>{SCRIPT}</script>\n</body></html>\n"
+    )
+    .and_then(|_| w.flush())
+    .and_then(|_| w.get_ref().sync_all())
+    .with_context(|| format!("cannot write {}", tmp.display()))?;
+    drop(w);
+    std::fs::rename(&tmp, out)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))
+}
+
+/// The names of `F`, indexed by the codes the columns carry.
+const F_NAMES: [&str; 14] = [
+    "status",
+    "acquire",
+    "holding",
+    "release",
+    "write",
+    "read",
+    "partition",
+    "heal",
+    "pause",
+    "resume",
+    "kill",
+    "start",
+    "clock",
+    "clock-reset",
+];
+
+fn f_code(f: checkers::history::F) -> u64 {
+    let code = F_NAMES
+        .iter()
+        .position(|n| *n == f.name())
+        .expect("every F has a name");
+    code as u64
+}
+
+/// Ops as columns, in lane-then-start order: times and indices as deltas, strings as
+/// interned codes (0 meaning none), and the completion's value as 1 when it repeats the
+/// invoke's, which is what writes do.
+fn op_columns(model: &Model) -> (Vec<(&'static str, Column)>, Vec<usize>) {
+    let mut c: [Column; 11] = Default::default();
+    let mut lane_counts = vec![0usize; model.lanes.len()];
+    let (mut prev_start, mut prev_index, mut prev_proc) = (0i64, 0i64, 0i64);
+    let code = |x: Option<u32>| x.map_or(0, |v| u64::from(v) + 1);
+    for op in &model.ops {
+        lane_counts[op.lane as usize] += 1;
+        c[0].push_signed(op.start as i64 - prev_start);
+        c[1].push(op.end - op.start);
+        c[2].push(f_code(op.f) * 8 + op.outcome as u64 + if op.orphan { 4 } else { 0 });
+        c[3].push_signed(op.inv_index as i64 - prev_index);
+        c[4].push(op.cmp_index.map_or(0, |i| i.saturating_sub(op.inv_index)));
+        let proc = match op.process {
+            checkers::history::Process::Client(p) => p as i64 + 1,
+            checkers::history::Process::Nemesis => 0,
+        };
+        c[5].push_signed(proc - prev_proc);
+        c[6].push(code(op.node_inv));
+        c[7].push(if op.node_cmp == op.node_inv {
+            0
+        } else {
+            op.node_cmp.map_or(1, |n| u64::from(n) + 2)
+        });
+        c[8].push(code(op.error));
+        c[9].push(code(op.value_inv));
+        c[10].push(match op.value_cmp {
+            None => 0,
+            Some(v) if Some(v) == op.value_inv => 1,
+            Some(v) => u64::from(v) + 2,
+        });
+        (prev_start, prev_index, prev_proc) = (op.start as i64, op.inv_index as i64, proc);
+    }
+    let names = [
+        "t0", "dur", "code", "iInv", "iCmp", "proc", "node", "nodeC", "err", "vInv", "vCmp",
+    ];
+    (names.into_iter().zip(c).collect(), lane_counts)
+}
+
+/// Each node's observations merged into segments of one (role, term, leader), ordered
+/// by node name (n2 before n10), then time.
+fn segment_columns(model: &Model) -> (Vec<(&'static str, Column)>, Vec<NodeLane>) {
+    let mut by_node: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, o) in model.observations.iter().enumerate() {
+        by_node.entry(o.node).or_default().push(i);
+    }
+    let mut nodes: Vec<u32> = by_node.keys().copied().collect();
+    nodes.sort_by_key(|&n| natural_key(&model.nodes.list[n as usize]));
+    let mut c: [Column; 7] = Default::default();
+    let mut lanes = Vec::new();
+    let (mut prev_start, mut prev_index) = (0i64, 0i64);
+    for node in nodes {
+        let mut obs = by_node.remove(&node).unwrap_or_default();
+        obs.sort_by_key(|&i| (model.observations[i].time, model.observations[i].index));
+        let mut segments = 0;
+        let mut k = 0;
+        while k < obs.len() {
+            let first = &model.observations[obs[k]];
+            let same = |o: &super::model::Observation| {
+                (o.role, o.term, o.leader) == (first.role, first.term, first.leader)
+            };
+            let run = obs[k..]
+                .iter()
+                .take_while(|&&i| same(&model.observations[i]))
+                .count();
+            let end = obs
+                .get(k + run)
+                .map_or(model.time_end, |&i| model.observations[i].time);
+            c[0].push_signed(first.time as i64 - prev_start);
+            c[1].push(end - first.time);
+            c[2].push(match first.role {
+                RoleCode::Leader => 0,
+                RoleCode::Follower => 1,
+                RoleCode::Candidate => 2,
+                RoleCode::NoAnswer => 3,
+                RoleCode::Other(r) => 4 + u64::from(r),
+            });
+            c[3].push(
+                first
+                    .term
+                    .map_or(0, |t| t.saturating_add(1).min((1 << 53) - 1)),
+            );
+            c[4].push(first.leader.map_or(0, |l| u64::from(l) + 1));
+            c[5].push_signed(first.index as i64 - prev_index);
+            c[6].push(run as u64);
+            (prev_start, prev_index) = (first.time as i64, first.index as i64);
+            segments += 1;
+            k += run;
+        }
+        lanes.push(NodeLane {
+            name: model.nodes.list[node as usize].clone(),
+            segments,
+        });
+    }
+    let names = [
+        "sStart", "sDur", "sRole", "sTerm", "sLeader", "sIdx", "sCount",
+    ];
+    (names.into_iter().zip(c).collect(), lanes)
+}
+
+/// Orders "n2" before "n10": the text without its trailing digits, then their value.
+fn natural_key(name: &str) -> (String, u64, String) {
+    let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (stem, num) = name.split_at(name.len() - digits);
+    (stem.to_string(), num.parse().unwrap_or(0), name.to_string())
+}
+
+fn shown_anomalies(anomalies: &[Anomaly], model: &Model) -> Vec<ShownAnomaly> {
+    let wanted = shown_indices(anomalies);
+    let mut ord_of: HashMap<u64, usize> = HashMap::new();
+    for (ord, op) in model.ops.iter().enumerate() {
+        for index in std::iter::once(op.inv_index).chain(op.cmp_index) {
+            if wanted.contains(&index) {
+                ord_of.insert(index, ord);
+            }
+        }
+    }
+    anomalies
+        .iter()
+        .take(ANOMALIES_SHOWN_MAX)
+        .map(|a| {
+            let lines: Vec<ShownLine> = a
+                .ops
+                .iter()
+                .take(ANOMALY_OPS_SHOWN_MAX)
+                .map(|&index| ShownLine {
+                    index,
+                    ord: ord_of.get(&index).map_or(-1, |&o| o as i64),
+                    text: model.kept_lines.get(&index).cloned(),
+                })
+                .collect();
+            let spans = lines
+                .iter()
+                .filter(|l| l.ord >= 0)
+                .map(|l| &model.ops[l.ord as usize]);
+            let t0 = spans.clone().map(|o| o.start).min();
+            let t1 = spans.map(|o| o.end).max();
+            ShownAnomaly {
+                kind: a.kind.clone(),
+                checker: a.checker.clone(),
+                severity: a.severity.clone(),
+                message: a.message.clone(),
+                ops_total: a.ops.len(),
+                lines,
+                t0,
+                t1,
+            }
+        })
+        .collect()
+}
+
+// The page decodes outcome codes 0..=3 in this order.
+const _: () = assert!(Outcome::Ok as u8 == 0 && Outcome::Open as u8 == 3);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_assets_cannot_end_their_elements_early() {
+        for asset in [SCRIPT, STYLE] {
+            let lower = asset.to_ascii_lowercase();
+            assert!(
+                !lower.contains("</script")
+                    && !lower.contains("</style")
+                    && !lower.contains("<!--")
+            );
+        }
+        for external in ["http://", "https://", "url(", "@import"] {
+            assert!(
+                !SCRIPT.contains(external) && !STYLE.contains(external),
+                "{external}"
+            );
+        }
+    }
+
+    #[test]
+    fn nodes_sort_naturally() {
+        let mut names = vec!["n10", "n2", "n1", "zk3", "a"];
+        names.sort_by_key(|n| natural_key(n));
+        assert_eq!(names, ["a", "n1", "n2", "n10", "zk3"]);
+    }
+}

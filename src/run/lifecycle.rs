@@ -1,0 +1,534 @@
+//! The phases of one run, in order, with teardown guaranteed on every path out: a
+//! verdict, an interrupt, a harness failure or a panic of any phase.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use checkers::Recorder;
+use tokio::sync::watch;
+use workloads::CancellationToken;
+
+use super::pieces::{self, Running, Selection};
+use super::progress::{Progress, Say, Snapshot, ATTACK_PHASE};
+use super::results::{self, RuntimeDoc, TestDoc, Versions};
+use super::summary;
+use super::{EXIT_BAD_USAGE, EXIT_UNKNOWN, EXIT_VALID, EXIT_VIOLATION};
+use crate::spec::TestSpec;
+
+/// How long a started cluster may take to elect a leader that answers.
+const LEADER_WAIT_SECS_MAX: u64 = 60;
+/// How long the workload and nemesis get to wind down once told to stop.
+const WIND_DOWN_SECS_MAX: u64 = 30;
+/// Bound on the final phase (heal, resume, start, clock reset) and on the final reads.
+const FINAL_PHASE_SECS_MAX: u64 = 60;
+const FINAL_READS_SECS_MAX: u64 = 60;
+/// Bound on tearing the cluster down.
+const TEARDOWN_SECS_MAX: u64 = 120;
+
+/// How the drive phase ended.
+enum Outcome {
+    Completed,
+    Interrupted,
+    /// The harness failed; the message says where.
+    Harness(String),
+}
+
+/// A stop flag set by Ctrl-C, SIGTERM or SIGHUP.
+#[derive(Clone)]
+struct Interrupt(watch::Receiver<bool>);
+
+impl Interrupt {
+    fn install() -> Interrupt {
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let sigterm = async {
+                match term.as_mut() {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            // A closed terminal (SIGHUP) stops the run like SIGTERM: its default action
+            // would end the process with no teardown.
+            let mut hup =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+            let sighup = async {
+                match hup.as_mut() {
+                    Some(h) => {
+                        h.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = sigterm => {}
+                _ = sighup => {}
+            }
+            eprintln!(
+                "\nsplitbrain: interrupted; stopping the workload and nemesis, tearing down \
+                 (interrupt again to exit at once)"
+            );
+            let _ = tx.send(true);
+            // A teardown that hangs must not trap the user: a second interrupt leaves now.
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "splitbrain: exiting without teardown; `splitbrain clean` removes what is left"
+                );
+                std::process::exit(130);
+            }
+        });
+        Interrupt(rx)
+    }
+
+    fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    async fn wait(&self) {
+        let mut rx = self.0.clone();
+        let _ = rx.wait_for(|v| *v).await;
+    }
+}
+
+/// Runs the test end to end and returns the exit code.
+pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>) -> u8 {
+    let interrupt = Interrupt::install();
+    eprintln!("splitbrain: {spec}");
+    let selection = match pieces::select(&spec).await {
+        Ok(s) => s,
+        Err(pieces::SelectError::Usage(msg)) => {
+            eprintln!("splitbrain run: {msg}");
+            return EXIT_BAD_USAGE;
+        }
+        Err(pieces::SelectError::Harness(e)) => {
+            eprintln!(
+                "splitbrain: harness error (not a verdict on {}): {e:#}",
+                spec.system.name()
+            );
+            return EXIT_UNKNOWN;
+        }
+    };
+    eprintln!(
+        "splitbrain: runtime {} ({})",
+        selection.runtime_name, selection.runtime_reason
+    );
+    let schedule = match replay {
+        Some(json) => pieces::schedule_from_json(&spec, &selection, json),
+        None => pieces::new_schedule(&spec, &selection),
+    };
+    let schedule = match schedule {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("splitbrain run: --nemesis: {msg}");
+            return EXIT_BAD_USAGE;
+        }
+    };
+    if !schedule.summary.is_empty() {
+        eprintln!(
+            "splitbrain: nemesis schedule:\n{}",
+            schedule.summary.trim_end()
+        );
+    }
+    let started = SystemTime::now();
+    let (run_id, dir) = match results::create_run_dir(
+        &spec.results,
+        &results::run_id(&spec, started),
+    ) {
+        Ok(x) => x,
+        // Nothing has started yet: a --results the user cannot write to is a bad flag.
+        Err(e) => {
+            eprintln!(
+                    "splitbrain: --results: cannot create a results directory under {}: {e}; give a directory you can write to",
+                    spec.results.display()
+                );
+            return EXIT_BAD_USAGE;
+        }
+    };
+    eprintln!("splitbrain: results in {}", dir.display());
+    let doc = TestDoc {
+        run_id: run_id.clone(),
+        started_at: results::rfc3339_utc(started),
+        command: spec.command_line(),
+        seed: spec.seed,
+        spec: spec.clone(),
+        guarantees: selection.guarantees,
+        runtime: RuntimeDoc {
+            name: selection.runtime_name.clone(),
+            reason: selection.runtime_reason.clone(),
+            run_id: crate::runtime::new_run_id(),
+        },
+        versions: Versions {
+            splitbrain: env!("CARGO_PKG_VERSION").to_string(),
+            system: selection.system_version.clone(),
+        },
+        schedule: schedule.json.clone(),
+        schedule_summary: schedule.summary.clone(),
+        topology: serde_json::Value::Null,
+    };
+    let mut ctx = RunCtx {
+        spec,
+        runtime_id: doc.runtime.run_id.clone(),
+        run_id,
+        dir,
+        doc,
+        interrupt,
+    };
+    ctx.execute(selection, schedule).await
+}
+
+struct RunCtx {
+    spec: TestSpec,
+    /// The results directory's name.
+    run_id: String,
+    /// The short id every container, namespace and process of the run is named with.
+    runtime_id: String,
+    dir: PathBuf,
+    doc: TestDoc,
+    interrupt: Interrupt,
+}
+
+impl RunCtx {
+    fn write_test_doc(&self) {
+        if let Err(e) = results::write_json_atomic(&self.dir.join("test.json"), &self.doc) {
+            eprintln!("splitbrain: warning: cannot write test.json: {e}");
+        }
+    }
+
+    async fn execute(&mut self, selection: Selection, schedule: pieces::Schedule) -> u8 {
+        self.write_test_doc();
+        let history = self.dir.join("history.jsonl");
+        let recorder = match Recorder::create(&history) {
+            Ok(r) => r,
+            Err(e) => {
+                return self
+                    .conclude(
+                        Outcome::Harness(format!("cannot create {}: {e}", history.display())),
+                        None,
+                        None,
+                    )
+                    .await
+            }
+        };
+        let cluster = match self.start_cluster(&selection, &recorder).await {
+            Ok(c) => c,
+            Err(outcome) => return self.conclude(outcome, Some(&recorder), None).await,
+        };
+        self.doc.topology = cluster.topology_json();
+        self.write_test_doc();
+        let progress = Progress::start(
+            history.clone(),
+            Duration::from_secs(self.spec.time_limit_secs),
+            self.doc.guarantees,
+        );
+        let drive = {
+            let cluster = Arc::clone(&cluster);
+            let ctx = DriveCtx {
+                spec: self.spec.clone(),
+                recorder: recorder.clone(),
+                interrupt: self.interrupt.clone(),
+                say: progress.say(),
+            };
+            tokio::spawn(async move { ctx.drive(cluster, schedule).await })
+        };
+        let outcome = match drive.await {
+            Ok(o) => o,
+            Err(e) => Outcome::Harness(format!("the run's driver failed: {e}")),
+        };
+        let snapshot = progress.finish().await;
+        if let Some(ran) = cluster.schedule_as_run() {
+            // Leader-aimed faults now name the node they hit: replay repeats exactly this.
+            self.doc.schedule = ran;
+            self.write_test_doc();
+        }
+        teardown(&cluster).await;
+        self.conclude(outcome, Some(&recorder), Some(snapshot))
+            .await
+    }
+
+    /// Starts the nodes, or says why not; whatever a failed or interrupted start created
+    /// is removed here.
+    async fn start_cluster(
+        &self,
+        selection: &Selection,
+        recorder: &Recorder,
+    ) -> Result<Arc<Running>, Outcome> {
+        eprintln!(
+            "splitbrain: starting {} {} nodes on {} (run id {}; images are built if missing)",
+            self.spec.nodes,
+            self.spec.system.name(),
+            selection.runtime_name,
+            self.runtime_id
+        );
+        let start = tokio::select! {
+            r = pieces::start(&self.spec, selection, &self.runtime_id, &self.dir, recorder) => Some(r),
+            _ = self.interrupt.wait() => None,
+        };
+        match start {
+            Some(Ok(c)) => Ok(Arc::new(c)),
+            None => {
+                pieces::teardown_run(&self.runtime_id).await;
+                Err(Outcome::Interrupted)
+            }
+            Some(Err(e)) => {
+                pieces::teardown_run(&self.runtime_id).await;
+                Err(Outcome::Harness(format!("cannot start the cluster: {e:#}")))
+            }
+        }
+    }
+
+    /// Everything after the cluster is gone: the history closed, the verdict, the files
+    /// every run leaves, the summary and the exit code.
+    async fn conclude(
+        &self,
+        outcome: Outcome,
+        recorder: Option<&Recorder>,
+        snap: Option<Snapshot>,
+    ) -> u8 {
+        if let Some(r) = recorder {
+            if let Err(e) = r.finish() {
+                eprintln!("splitbrain: warning: cannot flush the history: {e}");
+            }
+        }
+        let verdict = match &outcome {
+            Outcome::Completed => self.check().await,
+            Outcome::Interrupted => {
+                self.check_partial().await;
+                write_unknown(&self.dir, "interrupted", None);
+                None
+            }
+            Outcome::Harness(msg) => {
+                eprintln!(
+                    "splitbrain: harness error (not a verdict on {}): {msg}",
+                    self.spec.system.name()
+                );
+                self.check_partial().await;
+                write_unknown(&self.dir, "the harness failed", Some(msg));
+                None
+            }
+        };
+        self.write_reports().await;
+        summary::print(&self.spec, &self.dir, snap.as_ref());
+        match (&outcome, verdict) {
+            (Outcome::Completed, Some(true)) => EXIT_VALID,
+            (Outcome::Completed, Some(false)) => EXIT_VIOLATION,
+            _ => EXIT_UNKNOWN,
+        }
+    }
+
+    /// Runs the checkers on the finished history; `None` is an unknown verdict.
+    async fn check(&self) -> Option<bool> {
+        let dir = self.dir.clone();
+        let guarantees = self.doc.guarantees;
+        match tokio::task::spawn_blocking(move || pieces::check_and_write(&dir, guarantees)).await {
+            Ok(Ok(valid)) => valid,
+            Ok(Err(e)) => {
+                let msg = format!("the checkers could not run: {e:#}");
+                write_unknown(&self.dir, "the checkers could not run", Some(&msg));
+                None
+            }
+            Err(e) => {
+                let msg = format!("a checker panicked: {e}");
+                write_unknown(&self.dir, "a checker panicked", Some(&msg));
+                None
+            }
+        }
+    }
+
+    /// Checks what was recorded before the run stopped early, so its results.json still
+    /// shows what was seen; a history too broken to read is simply left unchecked.
+    async fn check_partial(&self) {
+        let empty =
+            std::fs::metadata(self.dir.join("history.jsonl")).map_or(true, |m| m.len() == 0);
+        if empty {
+            // Checkers over nothing would print "valid" lines that prove nothing.
+            return;
+        }
+        let dir = self.dir.clone();
+        let guarantees = self.doc.guarantees;
+        let _ =
+            tokio::task::spawn_blocking(move || pieces::check_and_write(&dir, guarantees)).await;
+    }
+
+    async fn write_reports(&self) {
+        let dir = self.dir.clone();
+        let root = self.spec.results.clone();
+        let run_id = self.run_id.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            if let Err(e) = pieces::write_report(&dir) {
+                eprintln!("splitbrain: warning: cannot write timeline.html: {e:#}");
+            }
+            if let Err(e) = results::point_latest(&root, &run_id) {
+                eprintln!(
+                    "splitbrain: warning: cannot point {}/latest at this run: {e}",
+                    root.display()
+                );
+            }
+            if let Err(e) = pieces::write_index(&root) {
+                eprintln!("splitbrain: warning: cannot refresh the results index: {e:#}");
+            }
+        })
+        .await;
+        if let Err(e) = done {
+            eprintln!("splitbrain: warning: the report writer panicked: {e}");
+        }
+    }
+}
+
+/// Removes the cluster, bounded; what is left is named for `splitbrain clean`.
+async fn teardown(cluster: &Running) {
+    eprintln!("splitbrain: tearing down");
+    let clean = "`splitbrain clean` removes what is left";
+    let bound = Duration::from_secs(TEARDOWN_SECS_MAX);
+    match tokio::time::timeout(bound, cluster.teardown()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("splitbrain: warning: teardown: {e:#}; {clean}"),
+        Err(_) => {
+            eprintln!("splitbrain: warning: teardown took over {TEARDOWN_SECS_MAX} s; {clean}")
+        }
+    }
+}
+
+fn write_unknown(dir: &Path, reason: &str, harness_error: Option<&str>) {
+    if let Err(e) = results::write_unknown_results(dir, reason, harness_error) {
+        eprintln!("splitbrain: warning: cannot write results.json: {e}");
+    }
+}
+
+/// What the drive phase needs, owned so that it can run as its own task (a panic in it
+/// then surfaces as an error here and teardown still runs).
+struct DriveCtx {
+    spec: TestSpec,
+    recorder: Recorder,
+    interrupt: Interrupt,
+    say: Say,
+}
+
+impl DriveCtx {
+    async fn drive(self, cluster: Arc<Running>, schedule: pieces::Schedule) -> Outcome {
+        let leader_wait = Duration::from_secs(LEADER_WAIT_SECS_MAX);
+        let waited = tokio::select! {
+            r = cluster.wait_for_leader(leader_wait) => Some(r),
+            _ = self.interrupt.wait() => None,
+        };
+        match waited {
+            None => return Outcome::Interrupted,
+            Some(Err(e)) => {
+                return Outcome::Harness(format!(
+                    "no leader served within {LEADER_WAIT_SECS_MAX} s of starting: {e:#}"
+                ))
+            }
+            Some(Ok(leader)) => self.say.phase(
+                ATTACK_PHASE,
+                &format!("splitbrain: {leader} leads; workload and nemesis start"),
+            ),
+        }
+        if let Some(outcome) = self.attack(&cluster, schedule).await {
+            return outcome;
+        }
+        self.finish(&cluster).await
+    }
+
+    /// The workload and the nemesis, until the time limit or an interrupt.
+    async fn attack(&self, cluster: &Arc<Running>, schedule: pieces::Schedule) -> Option<Outcome> {
+        let stop = CancellationToken::new();
+        let workload = {
+            let (c, stop) = (Arc::clone(cluster), stop.clone());
+            tokio::spawn(async move { c.workload(stop).await })
+        };
+        let nemesis = {
+            let (c, rec, stop) = (Arc::clone(cluster), self.recorder.clone(), stop.clone());
+            tokio::spawn(async move { c.nemesis(schedule, rec, stop).await })
+        };
+        let interrupted = tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(self.spec.time_limit_secs)) => false,
+            _ = self.interrupt.wait() => true,
+        };
+        stop.cancel();
+        let wind_down = Duration::from_secs(WIND_DOWN_SECS_MAX);
+        let mut failures = Vec::new();
+        for (name, task) in [("workload", workload), ("nemesis", nemesis)] {
+            let abort = task.abort_handle();
+            match tokio::time::timeout(wind_down, task).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => failures.push(format!("the {name} failed: {e:#}")),
+                Ok(Err(e)) => failures.push(format!("the {name} task failed: {e}")),
+                Err(_) => {
+                    abort.abort();
+                    failures.push(format!(
+                        "the {name} did not stop within {WIND_DOWN_SECS_MAX} s"
+                    ));
+                }
+            }
+        }
+        if interrupted || self.interrupt.is_set() {
+            return Some(Outcome::Interrupted);
+        }
+        if !failures.is_empty() {
+            return Some(Outcome::Harness(failures.join("; ")));
+        }
+        None
+    }
+
+    /// Final phase, recovery, final reads — each bounded and interruptible.
+    async fn finish(&self, cluster: &Arc<Running>) -> Outcome {
+        self.say.phase(
+            "final",
+            "splitbrain: final phase: heal, resume, start, clock reset",
+        );
+        let fin = Duration::from_secs(FINAL_PHASE_SECS_MAX);
+        match self.bounded(fin, cluster.final_phase(&self.recorder)).await {
+            Err(o) => return o,
+            Ok(Err(e)) => return Outcome::Harness(format!("the final phase failed: {e:#}")),
+            Ok(Ok(())) => {}
+        }
+        if self.spec.recovery_secs > 0 {
+            let line = format!("splitbrain: recovering for {} s", self.spec.recovery_secs);
+            self.say.phase("recovery", &line);
+            let recovery = Duration::from_secs(self.spec.recovery_secs);
+            if self
+                .bounded(recovery + fin, tokio::time::sleep(recovery))
+                .await
+                .is_err()
+            {
+                return Outcome::Interrupted;
+            }
+        }
+        self.say
+            .phase("reads", "splitbrain: final reads from every node");
+        let reads = Duration::from_secs(FINAL_READS_SECS_MAX);
+        match self.bounded(reads, cluster.final_reads()).await {
+            Err(o) => o,
+            Ok(Err(e)) => Outcome::Harness(format!("the final reads failed: {e:#}")),
+            Ok(Ok(reads)) => {
+                let read = reads.local.iter().filter(|(_, log)| log.is_some()).count();
+                self.say.line(&format!(
+                    "splitbrain: final reads: linearizable {}, {read} of {} nodes answered",
+                    if reads.linearizable.is_some() {
+                        "ok"
+                    } else {
+                        "failed"
+                    },
+                    reads.local.len()
+                ));
+                Outcome::Completed
+            }
+        }
+    }
+
+    /// Awaits `fut` unless it takes longer than `limit` or the run is interrupted.
+    async fn bounded<T>(
+        &self,
+        limit: Duration,
+        fut: impl std::future::Future<Output = T>,
+    ) -> Result<T, Outcome> {
+        tokio::select! {
+            r = tokio::time::timeout(limit, fut) => r.map_err(|_| Outcome::Harness(format!("a phase took over {} s", limit.as_secs()))),
+            _ = self.interrupt.wait() => Err(Outcome::Interrupted),
+        }
+    }
+}

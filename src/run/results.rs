@@ -1,0 +1,214 @@
+//! A run's results directory: its name, `test.json`, the fallback `results.json` the run
+//! writes when the checkers cannot, and the `latest` symlink.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::spec::TestSpec;
+
+/// What `test.json` holds: everything needed to understand and repeat the run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TestDoc {
+    pub run_id: String,
+    /// UTC, RFC 3339, when the run started.
+    pub started_at: String,
+    /// The command that reproduces this run.
+    pub command: String,
+    pub seed: u64,
+    pub spec: TestSpec,
+    pub guarantees: GuaranteesDoc,
+    /// The runtime actually used and why it was picked.
+    pub runtime: RuntimeDoc,
+    pub versions: Versions,
+    /// The nemesis schedule exactly as it was run (replay runs it again).
+    pub schedule: serde_json::Value,
+    /// One line per fault, for people.
+    pub schedule_summary: String,
+    /// Where each node could be reached.
+    #[serde(default)]
+    pub topology: serde_json::Value,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuaranteesDoc {
+    pub exclusive_leadership: bool,
+    pub fence_on_grant: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RuntimeDoc {
+    pub name: String,
+    pub reason: String,
+    /// The id the run's containers, namespaces and processes are named with
+    /// (`splitbrain clean --run ID` removes what a crash left).
+    #[serde(default)]
+    pub run_id: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Versions {
+    pub splitbrain: String,
+    /// The system under test's version as it reports it, or what is known of it.
+    pub system: String,
+}
+
+/// Seconds since the Unix epoch, as a UTC civil date and time.
+fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's days-to-civil algorithm: exact for the proleptic Gregorian calendar.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        month,
+        day,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+        (rem % 60) as u32,
+    )
+}
+
+/// `20261122T101500Z`: sorts by time and is safe in a file name.
+pub fn compact_utc(t: SystemTime) -> String {
+    let (y, mo, d, h, mi, s) = civil(t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()));
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+}
+
+/// `2026-11-22T10:15:00Z`.
+pub fn rfc3339_utc(t: SystemTime) -> String {
+    let (y, mo, d, h, mi, s) = civil(t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()));
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// `<UTC time>-<system>-<nemesis>-<seed>`, as DESIGN.md names a run.
+pub fn run_id(spec: &TestSpec, started: SystemTime) -> String {
+    format!(
+        "{}-{}-{}-{}",
+        compact_utc(started),
+        spec.system.name(),
+        spec.nemesis_label(),
+        spec.seed
+    )
+}
+
+/// Creates `<root>/<run_id>/nodes/`; a second run in the same second with the same seed
+/// gets a `-2`, `-3` … suffix rather than mixing two runs in one directory.
+pub fn create_run_dir(root: &Path, run_id: &str) -> io::Result<(String, PathBuf)> {
+    fs::create_dir_all(root)?;
+    const SUFFIX_MAX: u32 = 100;
+    for n in 1..=SUFFIX_MAX {
+        let id = if n == 1 {
+            run_id.to_string()
+        } else {
+            format!("{run_id}-{n}")
+        };
+        let dir = root.join(&id);
+        match fs::create_dir(&dir) {
+            Ok(()) => {
+                fs::create_dir_all(dir.join("nodes"))?;
+                return Ok((id, dir));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other(format!(
+        "{SUFFIX_MAX} results directories named {run_id} already exist"
+    )))
+}
+
+/// Writes a JSON document whole: to a temporary file, fsynced, then renamed into place,
+/// so a reader never sees half of it.
+pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    {
+        let mut f = fs::File::create(&tmp)?;
+        serde_json::to_writer_pretty(&mut f, value).map_err(io::Error::other)?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)
+}
+
+pub fn read_test_doc(dir: &Path) -> anyhow::Result<TestDoc> {
+    let path = dir.join("test.json");
+    let text = fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not a splitbrain test.json: {e}", path.display()))
+}
+
+/// Points `<root>/latest` at `run_id` (relative, so the tree can move).
+pub fn point_latest(root: &Path, run_id: &str) -> io::Result<()> {
+    let link = root.join("latest");
+    let tmp = root.join(format!(".latest-{}", std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(run_id, &tmp)?;
+    fs::rename(&tmp, &link)
+}
+
+/// Marks a run's results as unknown: it was interrupted or the harness failed. What the
+/// checkers found in the partial history (if they ran) is kept, so a violation seen
+/// before the interruption is still there to read; the verdict is not theirs to give.
+pub fn write_unknown_results(
+    dir: &Path,
+    reason: &str,
+    harness_error: Option<&str>,
+) -> io::Result<()> {
+    let path = dir.join("results.json");
+    let mut doc = fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({"checkers": {}, "anomalies": []}));
+    doc["valid"] = serde_json::Value::String("unknown".into());
+    doc["reason"] = serde_json::Value::String(reason.into());
+    if let Some(e) = harness_error {
+        doc["harness_error"] = serde_json::Value::String(e.to_string());
+    }
+    write_json_atomic(&path, &doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn utc_formats() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_342_516); // 2026-11-22T10:15:16Z
+        assert_eq!(compact_utc(t), "20261122T101516Z");
+        assert_eq!(rfc3339_utc(t), "2026-11-22T10:15:16Z");
+        assert_eq!(
+            rfc3339_utc(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn run_dirs_never_collide_and_latest_moves() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, _) = create_run_dir(tmp.path(), "x").unwrap();
+        let (b, dir_b) = create_run_dir(tmp.path(), "x").unwrap();
+        assert_eq!((a.as_str(), b.as_str()), ("x", "x-2"));
+        assert!(dir_b.join("nodes").is_dir());
+        point_latest(tmp.path(), &a).unwrap();
+        point_latest(tmp.path(), &b).unwrap();
+        assert_eq!(
+            fs::read_link(tmp.path().join("latest")).unwrap(),
+            PathBuf::from("x-2")
+        );
+    }
+}

@@ -1,0 +1,555 @@
+//! Runtimes: where nodes run (docker, netns, local) and the fault primitives each offers.
+//!
+//! A runtime first plans a cluster (assigns every node its address before any starts),
+//! then starts it, injects faults through [`FaultRuntime`], and tears down everything it
+//! created. Everything is named and labelled with the run id so `splitbrain clean` can
+//! find what a crashed run left behind.
+
+// The test lifecycle uses this API piece by piece; not every item has a caller yet.
+#![allow(dead_code)]
+
+pub mod docker;
+pub mod external;
+pub mod images;
+pub mod iptables;
+pub mod local;
+pub mod netns;
+pub mod procs;
+pub mod proxy;
+pub mod state;
+pub mod subnet;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use nemesis::runtime::{Capabilities, FaultError, FaultKind, FaultRuntime};
+use workloads::system::{ImageKind, NodeAddr, NodeSpec, Topology};
+
+/// Docker label every container, network and volume of a run carries.
+pub const RUN_LABEL: &str = "splitbrain.run";
+/// Docker label naming the node a container or volume belongs to.
+pub const NODE_LABEL: &str = "splitbrain.node";
+/// Prefix of every name a run gives: `sb-<runid>-n1`, `sb-<runid>-br`, …
+pub const NAME_PREFIX: &str = "sb-";
+/// Length of a generated run id (hex digits); short because interface names are ≤ 15 bytes.
+pub const RUN_ID_LEN: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("unknown runtime {0:?}: expected docker, netns, local or auto")]
+    UnknownKind(String),
+    #[error("bad run id {0:?}: expected 1 to 12 lowercase letters or digits")]
+    BadRunId(String),
+    #[error("docker: {0}")]
+    Docker(String),
+    #[error("image {image}: {reason}")]
+    Image { image: String, reason: String },
+    #[error("{what}: {reason}")]
+    Command { what: String, reason: String },
+    #[error("unknown node {0}")]
+    UnknownNode(String),
+    #[error("{0}")]
+    Plan(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("timed out after {after_ms} ms waiting for {what}")]
+    Timeout { what: String, after_ms: u64 },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RuntimeError {
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        RuntimeError::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+}
+
+impl From<RuntimeError> for FaultError {
+    fn from(e: RuntimeError) -> Self {
+        match e {
+            RuntimeError::UnknownNode(n) => FaultError::UnknownNode(n),
+            other => FaultError::Failed(other.to_string()),
+        }
+    }
+}
+
+impl From<bollard::errors::Error> for RuntimeError {
+    fn from(e: bollard::errors::Error) -> Self {
+        RuntimeError::Docker(e.to_string())
+    }
+}
+
+/// Where nodes run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RuntimeKind {
+    Docker,
+    Netns,
+    Local,
+    /// Docker if the daemon answers, else netns if root, else local.
+    Auto,
+}
+
+impl FromStr for RuntimeKind {
+    type Err = RuntimeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "docker" => Ok(RuntimeKind::Docker),
+            "netns" => Ok(RuntimeKind::Netns),
+            "local" => Ok(RuntimeKind::Local),
+            "auto" => Ok(RuntimeKind::Auto),
+            other => Err(RuntimeError::UnknownKind(other.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RuntimeKind::Docker => "docker",
+            RuntimeKind::Netns => "netns",
+            RuntimeKind::Local => "local",
+            RuntimeKind::Auto => "auto",
+        })
+    }
+}
+
+/// How long `auto` waits for the docker daemon to answer a ping.
+pub const DOCKER_PING_TIMEOUT_MS: u64 = 1500;
+
+/// Resolve `auto` to a concrete runtime; returns the choice and a sentence saying why.
+/// A concrete kind is returned as is.
+pub async fn resolve_kind(kind: RuntimeKind) -> (RuntimeKind, String) {
+    if kind != RuntimeKind::Auto {
+        return (kind, format!("{kind} was asked for"));
+    }
+    match docker::ping(Duration::from_millis(DOCKER_PING_TIMEOUT_MS)).await {
+        Ok(version) => (
+            RuntimeKind::Docker,
+            format!("the docker daemon answered (engine {version})"),
+        ),
+        Err(why) if is_root() => (
+            RuntimeKind::Netns,
+            format!("docker is unavailable ({why}) and we run as root"),
+        ),
+        Err(why) => (
+            RuntimeKind::Local,
+            format!("docker is unavailable ({why}) and we are not root, so no network namespaces"),
+        ),
+    }
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A fresh run id: 8 lowercase hex digits.
+pub fn new_run_id() -> String {
+    let n: u64 = rand::random();
+    format!("{:0width$x}", n, width = 16)[..RUN_ID_LEN].to_string()
+}
+
+/// Run ids go into names of interfaces, chains and files: keep them short and plain.
+pub fn validate_run_id(id: &str) -> Result<(), RuntimeError> {
+    let ok = !id.is_empty()
+        && id.len() <= 12
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(RuntimeError::BadRunId(id.to_string()))
+    }
+}
+
+/// `sb-<runid>-<node>`: the name of a node's container, namespace or process.
+pub fn node_object_name(run_id: &str, node: &str) -> String {
+    format!("{NAME_PREFIX}{run_id}-{node}")
+}
+
+/// The libfaketime control file of a node, shared between host and node.
+pub fn faketime_file(run_id: &str, node: &str) -> PathBuf {
+    PathBuf::from(format!("/dev/shm/{NAME_PREFIX}{run_id}-{node}"))
+}
+
+/// Where a run's node data lives on the host for netns and local runtimes.
+pub fn host_run_dir(run_id: &str) -> PathBuf {
+    PathBuf::from(format!("/tmp/{NAME_PREFIX}{run_id}"))
+}
+
+/// Per-run settings shared by every runtime.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    pub run_id: String,
+    /// Node logs go to `<results_dir>/nodes/<name>/<name>.log`.
+    pub results_dir: PathBuf,
+    pub image_build_timeout: Duration,
+    /// Bound on waiting for a node's state change (stopped, paused, running).
+    pub node_op_timeout: Duration,
+}
+
+impl RuntimeConfig {
+    pub fn new(run_id: &str, results_dir: &Path) -> Result<Self, RuntimeError> {
+        validate_run_id(run_id)?;
+        Ok(RuntimeConfig {
+            run_id: run_id.to_string(),
+            results_dir: results_dir.to_path_buf(),
+            image_build_timeout: Duration::from_secs(300),
+            node_op_timeout: Duration::from_secs(20),
+        })
+    }
+
+    pub fn node_log_path(&self, node: &str) -> PathBuf {
+        self.results_dir
+            .join("nodes")
+            .join(node)
+            .join(format!("{node}.log"))
+    }
+}
+
+/// The ports every node listens on (docker and netns give each node its own address, so
+/// all nodes use the same ports; local assigns distinct free ports and ignores these).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodePorts {
+    pub client: u16,
+    pub peer: u16,
+    pub extra: Vec<u16>,
+}
+
+impl Default for NodePorts {
+    fn default() -> Self {
+        NodePorts {
+            client: 8080,
+            peer: 9090,
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// The most nodes a plan accepts (addresses come from one /24).
+pub const NODES_MAX: usize = 100;
+
+/// Node lifecycle; the faults come from [`FaultRuntime`].
+#[async_trait]
+pub trait Runtime: FaultRuntime {
+    fn kind(&self) -> RuntimeKind;
+    fn run_id(&self) -> &str;
+    /// Assign every node its address (and create the network) before any node starts.
+    async fn plan(&self, n: usize, ports: &NodePorts) -> Result<Topology, RuntimeError>;
+    /// Prepare images or program trees and data, then start every node.
+    async fn start_cluster(&self, specs: Vec<NodeSpec>) -> Result<(), RuntimeError>;
+    /// Stop a node gracefully (SIGTERM, then SIGKILL after a bound); data is kept.
+    async fn stop_node(&self, name: &str) -> Result<(), RuntimeError>;
+    /// Start a stopped or killed node again on the same data.
+    async fn start_node(&self, name: &str) -> Result<(), RuntimeError>;
+    /// The network namespace a running node lives in (for diagnostics and tests).
+    async fn node_netns(&self, name: &str) -> Result<Option<PathBuf>, RuntimeError>;
+    /// Whether the node's process is stopped (SIGSTOP) or frozen (cgroup freezer).
+    async fn is_paused(&self, name: &str) -> Result<bool, RuntimeError>;
+    /// Remove everything this run created: nodes, network, volumes, files.
+    async fn teardown(&self) -> Result<(), RuntimeError>;
+    /// Plain sentences about what this runtime cannot do for the cluster it runs.
+    fn limitations(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Build a runtime of a concrete kind (resolve `auto` first with [`resolve_kind`]).
+pub async fn create(
+    kind: RuntimeKind,
+    cfg: RuntimeConfig,
+) -> Result<Box<dyn Runtime>, RuntimeError> {
+    match kind {
+        RuntimeKind::Docker => Ok(Box::new(docker::DockerRuntime::connect(cfg).await?)),
+        RuntimeKind::Netns => Ok(Box::new(netns::NetnsRuntime::new(cfg)?)),
+        RuntimeKind::Local => Ok(Box::new(local::LocalRuntime::new(cfg)?)),
+        RuntimeKind::Auto => Err(RuntimeError::Plan(
+            "resolve `auto` to a concrete runtime before creating it".into(),
+        )),
+    }
+}
+
+/// How a node's wall clock can be moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockMethod {
+    /// raftd's `POST /admin/clock`.
+    RaftdAdmin,
+    /// libfaketime's control file (a JVM).
+    Faketime,
+    /// Not possible; the reason is in [`capabilities`].
+    None,
+}
+
+pub fn clock_method(image: &ImageKind) -> ClockMethod {
+    match image {
+        ImageKind::Raftd { .. } => ClockMethod::RaftdAdmin,
+        ImageKind::Zookeeper => ClockMethod::Faketime,
+        ImageKind::Etcd | ImageKind::Custom { .. } => ClockMethod::None,
+    }
+}
+
+const ETCD_CLOCK_REASON: &str = "etcd is a Go program: Go reads the wall clock through the \
+vDSO, which libfaketime cannot intercept, and etcd has no clock-offset hook";
+const CUSTOM_CLOCK_REASON: &str =
+    "a custom image has no known way to move its clock (no admin call, no libfaketime)";
+const LOCAL_ONLY_RAFTD: &str = "the local runtime runs raftd only (plain processes on \
+loopback; partitions go through raftd's peer connections via per-pair proxies)";
+
+/// What `runtime` can inject into nodes running `image`, and why not where it cannot.
+pub fn capabilities(runtime: RuntimeKind, image: &ImageKind) -> Capabilities {
+    let mut caps = Capabilities::default();
+    let all = [
+        FaultKind::Partition,
+        FaultKind::Pause,
+        FaultKind::Kill,
+        FaultKind::Clock,
+    ];
+    if runtime == RuntimeKind::Local && !matches!(image, ImageKind::Raftd { .. }) {
+        for f in all {
+            caps.refused.insert(f, LOCAL_ONLY_RAFTD.to_string());
+        }
+        return caps;
+    }
+    caps.supported
+        .extend([FaultKind::Partition, FaultKind::Pause, FaultKind::Kill]);
+    match image {
+        ImageKind::Raftd { .. } | ImageKind::Zookeeper => {
+            caps.supported.insert(FaultKind::Clock);
+        }
+        ImageKind::Etcd => {
+            caps.refused
+                .insert(FaultKind::Clock, ETCD_CLOCK_REASON.to_string());
+        }
+        ImageKind::Custom { .. } => {
+            caps.refused
+                .insert(FaultKind::Clock, CUSTOM_CLOCK_REASON.to_string());
+        }
+    }
+    caps
+}
+
+/// What a node runs, for deciding its faults: a custom image whose program is raftd
+/// takes raftd's clock call like the built-in image.
+pub fn effective_image(spec: &NodeSpec) -> ImageKind {
+    let program = spec.command.first().map(Path::new);
+    let is_raftd = program
+        .and_then(|p| p.file_name())
+        .is_some_and(|n| n == "raftd");
+    match &spec.image {
+        ImageKind::Custom { .. } if is_raftd => ImageKind::Raftd {
+            binary: PathBuf::from(spec.command[0].clone()),
+        },
+        other => other.clone(),
+    }
+}
+
+/// Capabilities of a cluster: a fault is supported only if every node's image supports it.
+pub fn cluster_capabilities(runtime: RuntimeKind, specs: &[NodeSpec]) -> Capabilities {
+    let mut out = Capabilities::default();
+    let mut first = true;
+    for spec in specs {
+        let c = capabilities(runtime, &effective_image(spec));
+        if first {
+            out = c;
+            first = false;
+            continue;
+        }
+        out.supported.retain(|f| c.supported.contains(f));
+        for (f, why) in c.refused {
+            out.refused.entry(f).or_insert(why);
+        }
+    }
+    out
+}
+
+/// Refuse a fault a runtime cannot make, quoting the reason.
+pub fn require(caps: &Capabilities, fault: FaultKind) -> Result<(), FaultError> {
+    if caps.supported.contains(&fault) {
+        return Ok(());
+    }
+    let reason = caps
+        .refused
+        .get(&fault)
+        .cloned()
+        .unwrap_or_else(|| "no cluster is running".to_string());
+    Err(FaultError::Unsupported { fault, reason })
+}
+
+/// Check every named node exists before acting on any.
+pub fn check_nodes<'a, V>(
+    known: &BTreeMap<String, V>,
+    names: impl IntoIterator<Item = &'a String>,
+) -> Result<(), FaultError> {
+    for n in names {
+        if !known.contains_key(n) {
+            return Err(FaultError::UnknownNode(n.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Check a grudge names only known nodes.
+pub fn check_grudge<V>(
+    known: &BTreeMap<String, V>,
+    grudge: &nemesis::runtime::Grudge,
+) -> Result<(), FaultError> {
+    for (a, drops) in &grudge.drops {
+        check_nodes(known, std::iter::once(a))?;
+        check_nodes(known, drops.iter())?;
+    }
+    Ok(())
+}
+
+/// The libfaketime control-file contents for an offset: `+30.000` / `-1.500` (seconds).
+/// libfaketime reads a signed decimal number of seconds; fractions are honoured.
+pub fn faketime_offset_text(offset_ms: i64) -> String {
+    let sign = if offset_ms < 0 { '-' } else { '+' };
+    let abs = offset_ms.unsigned_abs();
+    format!("{sign}{}.{:03}\n", abs / 1000, abs % 1000)
+}
+
+/// Write a faketime control file in place (the same inode stays bind-mounted in a container).
+pub fn write_faketime(path: &Path, offset_ms: i64) -> Result<(), RuntimeError> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| RuntimeError::io(path, e))?;
+    f.write_all(faketime_offset_text(offset_ms).as_bytes())
+        .map_err(|e| RuntimeError::io(path, e))
+}
+
+/// Move node `name`'s wall clock to `offset_ms` by whatever means its image allows:
+/// raftd's admin call, or the libfaketime control file of a JVM.
+pub async fn set_node_clock(
+    run_id: &str,
+    name: &str,
+    image: &ImageKind,
+    addr: &NodeAddr,
+    offset_ms: i64,
+) -> Result<(), FaultError> {
+    match clock_method(image) {
+        ClockMethod::RaftdAdmin => raftd_set_clock(&addr.host, addr.client_port, offset_ms).await?,
+        ClockMethod::Faketime => write_faketime(&faketime_file(run_id, name), offset_ms)?,
+        ClockMethod::None => {
+            return Err(FaultError::Unsupported {
+                fault: FaultKind::Clock,
+                reason: format!("node {name} has no way to move its clock"),
+            })
+        }
+    }
+    Ok(())
+}
+
+/// How long a raftd clock call may take.
+pub const CLOCK_CALL_TIMEOUT_MS: u64 = 3000;
+
+/// Set a raftd node's clock offset through its admin call.
+pub async fn raftd_set_clock(
+    host: &str,
+    client_port: u16,
+    offset_ms: i64,
+) -> Result<(), RuntimeError> {
+    let url = format!("http://{host}:{client_port}/admin/clock");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(CLOCK_CALL_TIMEOUT_MS))
+        .build()
+        .map_err(|e| RuntimeError::Command {
+            what: url.clone(),
+            reason: e.to_string(),
+        })?;
+    let body = serde_json::json!({"offset_ms": offset_ms, "rate": 1.0});
+    let resp = client
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| RuntimeError::Command {
+            what: url.clone(),
+            reason: e.to_string(),
+        })?;
+    if !resp.status().is_success() {
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        return Err(RuntimeError::Command {
+            what: url,
+            reason: format!("{status}: {text}"),
+        });
+    }
+    Ok(())
+}
+
+/// Poll `cond` every `interval` until it holds or `timeout` passes.
+pub async fn wait_until<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    interval: Duration,
+    mut cond: F,
+) -> Result<(), RuntimeError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if cond().await {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(RuntimeError::Timeout {
+                what: what.to_string(),
+                after_ms: timeout.as_millis() as u64,
+            });
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_parse_and_unknown_is_named() {
+        assert_eq!("netns".parse::<RuntimeKind>().unwrap(), RuntimeKind::Netns);
+        let e = "podman".parse::<RuntimeKind>().unwrap_err().to_string();
+        assert!(e.contains("podman") && e.contains("docker, netns, local or auto"));
+    }
+
+    #[test]
+    fn faketime_text_has_sign_and_millis() {
+        assert_eq!(faketime_offset_text(30_000), "+30.000\n");
+        assert_eq!(faketime_offset_text(-1_500), "-1.500\n");
+        assert_eq!(faketime_offset_text(0), "+0.000\n");
+    }
+
+    #[test]
+    fn etcd_clock_is_refused_with_reason() {
+        let c = capabilities(RuntimeKind::Docker, &ImageKind::Etcd);
+        assert!(!c.supported.contains(&FaultKind::Clock));
+        assert!(c.refused[&FaultKind::Clock].contains("vDSO"));
+        let l = capabilities(RuntimeKind::Local, &ImageKind::Zookeeper);
+        assert!(l.supported.is_empty());
+    }
+
+    #[test]
+    fn run_ids_are_checked() {
+        assert!(validate_run_id(&new_run_id()).is_ok());
+        assert!(validate_run_id("a/b").is_err());
+        assert!(validate_run_id("").is_err());
+    }
+}

@@ -1,0 +1,679 @@
+//! The simulated clients: the election workload's observers and client processes (the
+//! same ops, values, routing, pacing and retirement rules as `workloads::election`), the
+//! controller's phases (a leader awaited, the fault phase, the drain, the final phase),
+//! the liveness check after the heal, and the final reads — every call recorded as an
+//! invoke/complete pair at simulated time.
+
+use checkers::{OpDraft, OpType, Process, Role, Value, F};
+use raftd::core::Request;
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use workloads::election::{FINAL_READ_RETRY_MS, OBSERVER_PROCESS_BASE};
+use workloads::seed::rng_for;
+use workloads::WorkloadParams;
+
+use super::node::{Answer, Call, ClientReq, Outcome};
+use super::world::{Ev, World, MS};
+
+/// The client's bound on one call, as the raftd client has it.
+pub const CLIENT_TIMEOUT_MS: u64 = workloads::client::CLIENT_TIMEOUT_MS_DEFAULT;
+/// How long the controller waits for the first leader.
+pub const STARTUP_LEADER_MS_MAX: u64 = 10_000;
+/// After the heal, a leader and an ok write must come within this bound.
+pub const LIVENESS_MS_MAX: u64 = 10_000;
+/// How often the controller looks at the world while it waits for something.
+const CONTROL_POLL_MS: u64 = 50;
+
+/// Who is behind an op or a wake-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Observer(usize),
+    Slot(usize),
+    /// The final-phase processes: 0 liveness, 1 linearizable read, 2 + i node i's read.
+    Final(usize),
+}
+
+/// What an actor does next, or what its op in flight is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Observe,
+    Plain,
+    Acquire,
+    AfterStall(u64),
+    Holding(u64),
+    Write(u64),
+    Release(u64),
+    LiveWrite,
+    LinRead,
+    LinStatus(usize),
+    LocalStatus(usize),
+    LocalRead(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Startup,
+    Faults,
+    Draining,
+    Liveness,
+    /// After liveness was judged, until `--recovery-secs` after the heal has passed.
+    Recovery,
+    FinalReads,
+    Done,
+}
+
+/// A client process: its number, its own random stream, its write counter.
+struct Proc {
+    number: u64,
+    rng: ChaCha8Rng,
+    writes: u64,
+}
+
+impl Proc {
+    fn next_write_id(&mut self) -> String {
+        self.writes += 1;
+        format!("w{}.{}", self.number, self.writes)
+    }
+}
+
+struct OpSlot {
+    actor: Actor,
+    step: Step,
+    node: usize,
+    invocation: OpDraft,
+    done: bool,
+}
+
+/// The liveness verdict: a leader and an ok write within the bound after the heal.
+#[derive(Debug, Clone, Default)]
+pub struct Liveness {
+    pub ok: bool,
+    pub note: String,
+    pub leader_after_ms: Option<u64>,
+    pub write_after_ms: Option<u64>,
+}
+
+/// All client-side state.
+pub struct Workload {
+    params: WorkloadParams,
+    seed: u64,
+    ttl_ticks: u64,
+    phase: Phase,
+    next_client: u64,
+    next_observer: u64,
+    /// (target node, highest term seen with a leader).
+    router: (usize, u64),
+    n: usize,
+    pacer_next: u64,
+    pacer_interval_ns: u64,
+    observers: Vec<(u64, u64)>,
+    slots: Vec<(Proc, Option<Step>)>,
+    finals: Vec<Option<Proc>>,
+    ops: Vec<OpSlot>,
+    open_ops: u64,
+    started_at: u64,
+    fault_end: u64,
+    healed_at: u64,
+    final_deadline: u64,
+    commit: Option<u64>,
+    locals_left: usize,
+    pub liveness: Liveness,
+    time_limit_ms: u64,
+    recovery_ms: u64,
+}
+
+impl Workload {
+    pub fn new(spec: &super::SimSpec, seed: u64, time_limit_ms: u64) -> Workload {
+        let n = spec.nodes;
+        let params = WorkloadParams {
+            seed,
+            rate_hz: spec.rate_hz,
+            concurrency: spec.concurrency,
+            stall_probability: spec.stall_probability,
+            ..WorkloadParams::default()
+        };
+        let tick_ms = workloads::raftd::RaftdTuning::default().tick_ms;
+        Workload {
+            ttl_ticks: params.ttl_ms.div_ceil(tick_ms).max(1),
+            pacer_interval_ns: (1e9 / params.rate_hz) as u64,
+            params,
+            seed,
+            phase: Phase::Startup,
+            next_client: 0,
+            next_observer: OBSERVER_PROCESS_BASE,
+            router: (0, 0),
+            n,
+            pacer_next: 0,
+            observers: Vec::new(),
+            slots: Vec::new(),
+            finals: Vec::new(),
+            ops: Vec::new(),
+            open_ops: 0,
+            started_at: 0,
+            fault_end: 0,
+            healed_at: 0,
+            final_deadline: 0,
+            commit: None,
+            locals_left: 0,
+            liveness: Liveness::default(),
+            time_limit_ms,
+            recovery_ms: spec.recovery_ms,
+        }
+    }
+
+    pub fn done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    pub fn in_fault_phase(&self) -> bool {
+        matches!(self.phase, Phase::Startup | Phase::Faults)
+    }
+
+    fn new_proc(&mut self) -> Proc {
+        let number = self.next_client;
+        self.next_client += 1;
+        assert!(
+            number < OBSERVER_PROCESS_BASE,
+            "client numbers ran into observers'"
+        );
+        Proc {
+            number,
+            rng: rng_for(self.seed, number),
+            writes: 0,
+        }
+    }
+
+    fn new_observer(&mut self) -> u64 {
+        self.next_observer += 1;
+        self.next_observer - 1
+    }
+
+    fn pace(&mut self, now: u64) -> u64 {
+        let at = self.pacer_next.max(now);
+        self.pacer_next = at + self.pacer_interval_ns;
+        at
+    }
+
+    fn observed_leader(&mut self, node: usize, term: u64) {
+        if term > self.router.1 || (term == self.router.1 && self.router.0 != node) {
+            self.router = (node, term);
+        }
+    }
+
+    fn skip(&mut self, node: usize) {
+        if self.router.0 == node {
+            self.router.0 = (node + 1) % self.n;
+        }
+    }
+}
+
+impl World {
+    /// The controller: waits for a leader, runs the fault phase, drains, heals, checks
+    /// liveness; final reads follow from their processes' completions.
+    pub fn control(&mut self) {
+        let poll = self.now + CONTROL_POLL_MS * MS;
+        match self.wl.phase {
+            Phase::Startup => {
+                if self.probe_leader().is_some() {
+                    self.begin_faults();
+                } else if self.now >= STARTUP_LEADER_MS_MAX * MS {
+                    self.wl.liveness.note =
+                        format!("no leader within {STARTUP_LEADER_MS_MAX} ms of the start");
+                    self.wl.phase = Phase::Done;
+                } else {
+                    self.schedule(self.now + 200 * MS, Ev::Control);
+                }
+            }
+            Phase::Faults => {
+                self.wl.phase = Phase::Draining;
+                self.schedule(self.now, Ev::Control);
+            }
+            Phase::Draining if self.wl.open_ops == 0 => self.begin_liveness(),
+            Phase::Draining => self.schedule(poll, Ev::Control),
+            Phase::Liveness => self.watch_liveness(),
+            Phase::Recovery => self.after_liveness(),
+            Phase::FinalReads
+                if self.now >= self.wl.final_deadline + 2 * CLIENT_TIMEOUT_MS * MS =>
+            {
+                self.wl.phase = Phase::Done;
+            }
+            Phase::FinalReads => self.schedule(poll, Ev::Control),
+            Phase::Done => {}
+        }
+    }
+
+    fn begin_faults(&mut self) {
+        self.wl.phase = Phase::Faults;
+        self.wl.started_at = self.now;
+        self.wl.fault_end = self.now + self.wl.time_limit_ms * MS;
+        self.wl.pacer_next = self.now;
+        for node in 0..self.wl.n {
+            let number = self.wl.new_observer();
+            self.wl.observers.push((number, self.now));
+            self.schedule(self.now, Ev::Wake(Actor::Observer(node)));
+        }
+        for slot in 0..self.wl.params.concurrency {
+            let proc = self.wl.new_proc();
+            self.wl.slots.push((proc, None));
+            self.schedule(self.now, Ev::Wake(Actor::Slot(slot)));
+        }
+        self.start_nemesis();
+        self.schedule(self.wl.fault_end, Ev::Control);
+    }
+
+    fn begin_liveness(&mut self) {
+        self.final_phase();
+        self.wl.phase = Phase::Liveness;
+        self.wl.healed_at = self.now;
+        let proc = self.wl.new_proc();
+        self.wl.finals = vec![Some(proc)];
+        self.schedule(self.now, Ev::Wake(Actor::Final(0)));
+        self.schedule(self.now, Ev::Control);
+    }
+
+    fn watch_liveness(&mut self) {
+        let since_ms = (self.now - self.wl.healed_at) / MS;
+        if self.wl.liveness.leader_after_ms.is_none() && self.probe_leader().is_some() {
+            self.wl.liveness.leader_after_ms = Some(since_ms);
+        }
+        if self.now >= self.wl.healed_at + LIVENESS_MS_MAX * MS {
+            let what = match self.wl.liveness.leader_after_ms {
+                None => "no leader",
+                Some(_) => "a leader but no ok write",
+            };
+            self.wl.liveness.note =
+                format!("{what} within {LIVENESS_MS_MAX} ms after every fault was healed");
+            self.after_liveness();
+            return;
+        }
+        self.schedule(self.now + CONTROL_POLL_MS * MS, Ev::Control);
+    }
+
+    /// The final reads begin once the recovery time after the heal has passed.
+    fn after_liveness(&mut self) {
+        if let Some(p) = self.wl.finals.get_mut(0) {
+            *p = None; // the liveness process stops
+        }
+        let at = self.wl.healed_at + self.wl.recovery_ms * MS;
+        if self.now >= at {
+            self.begin_final_reads();
+        } else {
+            self.wl.phase = Phase::Recovery;
+            self.schedule(at, Ev::Control);
+        }
+    }
+
+    fn begin_final_reads(&mut self) {
+        self.wl.phase = Phase::FinalReads;
+        self.wl.final_deadline = self.now + self.wl.params.final_read_timeout_ms * MS;
+        let proc = self.wl.new_proc();
+        self.wl.finals.push(Some(proc));
+        self.schedule(self.now, Ev::Wake(Actor::Final(1)));
+        self.schedule(self.now, Ev::Control);
+    }
+
+    pub fn wake(&mut self, actor: Actor) {
+        match actor {
+            Actor::Observer(node) if self.wl.phase == Phase::Faults => {
+                let number = self.wl.observers[node].0;
+                self.wl.observers[node].1 = self.now;
+                self.invoke(actor, number, Step::Observe, node);
+            }
+            Actor::Slot(slot) if self.wl.phase == Phase::Faults => self.slot_wake(slot),
+            Actor::Final(i) => self.final_wake(i),
+            Actor::Observer(_) | Actor::Slot(_) => {}
+        }
+    }
+
+    fn slot_wake(&mut self, slot: usize) {
+        match self.wl.slots[slot].1.take() {
+            None => {
+                let p = self.wl.params.plain_write_probability;
+                let plain = self.wl.slots[slot].0.rng.random_bool(p);
+                self.slot_paced(slot, if plain { Step::Plain } else { Step::Acquire });
+            }
+            Some(Step::AfterStall(token)) => self.slot_paced(slot, Step::Holding(token)),
+            Some(step) => {
+                let number = self.wl.slots[slot].0.number;
+                let node = self.wl.router.0;
+                self.invoke(Actor::Slot(slot), number, step, node);
+            }
+        }
+    }
+
+    fn slot_paced(&mut self, slot: usize, step: Step) {
+        let at = self.wl.pace(self.now);
+        self.wl.slots[slot].1 = Some(step);
+        self.schedule(at, Ev::Wake(Actor::Slot(slot)));
+    }
+
+    /// After `ms`, the slot starts a new cycle.
+    fn slot_later(&mut self, slot: usize, ms: u64, next: Option<Step>) {
+        self.wl.slots[slot].1 = next;
+        self.schedule(self.now + ms * MS, Ev::Wake(Actor::Slot(slot)));
+    }
+
+    fn slot_done(&mut self, slot: usize, step: Step, outcome: &Outcome) {
+        if let Outcome::Info(_) = outcome {
+            self.wl.slots[slot].0 = self.wl.new_proc();
+            return self.slot_later(slot, 0, None);
+        }
+        let params = &self.wl.params;
+        let (stall_p, stall_max, ttl) =
+            (params.stall_probability, params.stall_ms_max, params.ttl_ms);
+        let rng = &mut self.wl.slots[slot].0.rng;
+        match (step, outcome) {
+            (Step::Acquire, Outcome::Ok(Answer::Token(token))) => {
+                let token = *token;
+                if rng.random_bool(stall_p) {
+                    let stall_ms = rng.random_range(0..=stall_max);
+                    self.slot_later(slot, stall_ms, Some(Step::AfterStall(token)));
+                } else {
+                    self.slot_paced(slot, Step::Holding(token));
+                }
+            }
+            (Step::Acquire, Outcome::Fail { error, .. }) if error == "held" => {
+                let backoff_ms = rng.random_range(0..=ttl / 2);
+                self.slot_later(slot, backoff_ms, None);
+            }
+            (Step::Holding(t), _) => self.slot_paced(slot, Step::Write(t)),
+            (Step::Write(t), _) => self.slot_paced(slot, Step::Release(t)),
+            _ => self.slot_later(slot, 0, None),
+        }
+    }
+
+    fn final_wake(&mut self, i: usize) {
+        let live = matches!(self.wl.phase, Phase::Liveness | Phase::FinalReads);
+        let Some(Some(proc)) = self.wl.finals.get(i) else {
+            return;
+        };
+        let number = proc.number;
+        if !live {
+            return;
+        }
+        match i {
+            0 if self.wl.phase == Phase::Liveness => {
+                self.invoke(Actor::Final(0), number, Step::LiveWrite, self.wl.router.0)
+            }
+            0 => {}
+            1 => self.invoke(Actor::Final(1), number, Step::LinRead, self.wl.router.0),
+            _ => self.local_wake(i, number),
+        }
+    }
+
+    /// As the workload does: a node's log is read only once it has applied what the
+    /// leader had committed; with no commit index known, or past the deadline, it is not
+    /// read at all (a lagging node is no evidence of a lost write).
+    fn local_wake(&mut self, i: usize, number: u64) {
+        let node = i - 2;
+        if self.wl.commit.is_none() || self.now >= self.wl.final_deadline {
+            self.local_done();
+            return;
+        }
+        self.invoke(Actor::Final(i), number, Step::LocalStatus(node), node);
+    }
+
+    fn local_done(&mut self) {
+        self.wl.locals_left -= 1;
+        if self.wl.locals_left == 0 {
+            self.wl.phase = Phase::Done;
+        }
+    }
+
+    fn final_done(&mut self, i: usize, step: Step, outcome: &Outcome) {
+        if let Outcome::Info(_) = outcome {
+            if self.wl.finals.get(i).is_some_and(Option::is_some) {
+                let proc = self.wl.new_proc();
+                self.wl.finals[i] = Some(proc);
+            }
+        }
+        let retry = self.now + FINAL_READ_RETRY_MS * MS;
+        match (step, outcome) {
+            (Step::LiveWrite, Outcome::Ok(_)) if self.wl.phase == Phase::Liveness => {
+                let after = (self.now - self.wl.healed_at) / MS;
+                self.wl.liveness.ok = true;
+                self.wl.liveness.write_after_ms = Some(after);
+                if self.wl.liveness.leader_after_ms.is_none() {
+                    self.wl.liveness.leader_after_ms = Some(after);
+                }
+                self.after_liveness();
+            }
+            (Step::LiveWrite, _) if self.wl.phase == Phase::Liveness => {
+                self.schedule(retry, Ev::Wake(Actor::Final(0)));
+            }
+            (Step::LinRead, Outcome::Ok(_)) => {
+                let number = self.final_number(1);
+                let node = self.last_node_of(Actor::Final(1)).unwrap_or(0);
+                self.invoke(Actor::Final(1), number, Step::LinStatus(node), node);
+            }
+            (Step::LinRead, _) if self.now < self.wl.final_deadline => {
+                self.schedule(retry, Ev::Wake(Actor::Final(1)));
+            }
+            (Step::LinRead, _) => self.begin_local_reads(None),
+            (Step::LinStatus(_), Outcome::Ok(Answer::Status { commit, .. })) => {
+                self.begin_local_reads(Some(*commit))
+            }
+            (Step::LinStatus(_), _) => self.begin_local_reads(None),
+            (Step::LocalStatus(_), Outcome::Ok(Answer::Status { applied, .. }))
+                if self.wl.commit.is_some_and(|c| *applied >= c) =>
+            {
+                let number = self.final_number(i);
+                self.invoke(Actor::Final(i), number, Step::LocalRead(i - 2), i - 2);
+            }
+            (Step::LocalStatus(_), _) => self.schedule(retry, Ev::Wake(Actor::Final(i))),
+            (Step::LocalRead(_), _) => self.local_done(),
+            _ => {}
+        }
+    }
+
+    fn final_number(&self, i: usize) -> u64 {
+        self.wl.finals[i].as_ref().map_or(0, |p| p.number)
+    }
+
+    fn last_node_of(&self, actor: Actor) -> Option<usize> {
+        self.wl
+            .ops
+            .iter()
+            .rev()
+            .find(|o| o.actor == actor)
+            .map(|o| o.node)
+    }
+
+    fn begin_local_reads(&mut self, commit: Option<u64>) {
+        self.wl.commit = commit;
+        self.wl.locals_left = self.wl.n;
+        for node in 0..self.wl.n {
+            let proc = self.wl.new_proc();
+            self.wl.finals.push(Some(proc));
+            self.schedule(self.now, Ev::Wake(Actor::Final(2 + node)));
+        }
+    }
+
+    /// Records the invocation and sends the call to `node`.
+    fn invoke(&mut self, actor: Actor, process: u64, step: Step, node: usize) {
+        let (f, value, call) = self.call_of(actor, step);
+        let invocation =
+            OpDraft::invoke(Process::Client(process), f, value).with_node(self.names[node].clone());
+        self.record(invocation.clone());
+        let op = self.wl.ops.len() as u64;
+        self.wl.ops.push(OpSlot {
+            actor,
+            step,
+            node,
+            invocation,
+            done: false,
+        });
+        self.wl.open_ops += 1;
+        let arrive = self.now + self.client_leg();
+        self.schedule(
+            arrive,
+            Ev::Arrive {
+                node,
+                req: Box::new(ClientReq { op, call }),
+            },
+        );
+        self.schedule(self.now + CLIENT_TIMEOUT_MS * MS, Ev::ClientTimeout { op });
+    }
+
+    /// The op's `f`, invoke value and the call, for one step.
+    fn call_of(&mut self, actor: Actor, step: Step) -> (F, Option<Value>, Call) {
+        let election = self.wl.params.election.clone();
+        let grant = |token: u64| Value {
+            election: Some(election.clone()),
+            token: Some(Some(token)),
+            ..Value::default()
+        };
+        match step {
+            Step::Observe | Step::LinStatus(_) | Step::LocalStatus(_) => {
+                (F::Status, None, Call::Status)
+            }
+            Step::LinRead => (F::Read, None, Call::Propose(Request::Read)),
+            Step::LocalRead(_) => (F::Read, None, Call::ReadLocal),
+            Step::Acquire => {
+                let proc = self.proc_of(actor).number;
+                let request = Request::Acquire {
+                    election: election.clone(),
+                    client: format!("p{proc}"),
+                    ttl_ticks: self.wl.ttl_ticks,
+                };
+                let value = Value {
+                    election: Some(election.clone()),
+                    ..Value::default()
+                };
+                (F::Acquire, Some(value), Call::Propose(request))
+            }
+            Step::Holding(token) => {
+                let request = Request::Holding {
+                    election: election.clone(),
+                    token,
+                };
+                (F::Holding, Some(grant(token)), Call::Propose(request))
+            }
+            Step::Release(token) => {
+                let request = Request::Release {
+                    election: election.clone(),
+                    token,
+                };
+                (F::Release, Some(grant(token)), Call::Propose(request))
+            }
+            Step::Plain | Step::LiveWrite | Step::Write(_) | Step::AfterStall(_) => {
+                let token = match step {
+                    Step::Write(t) => Some(t),
+                    _ => None,
+                };
+                let id = self.proc_of(actor).next_write_id();
+                let value = Value {
+                    id: Some(id.clone()),
+                    token: Some(token),
+                    ..Value::default()
+                };
+                let request = Request::Write {
+                    id,
+                    token,
+                    election: token.map(|_| election.clone()),
+                };
+                (F::Write, Some(value), Call::Propose(request))
+            }
+        }
+    }
+
+    fn proc_of(&mut self, actor: Actor) -> &mut Proc {
+        match actor {
+            Actor::Slot(s) => &mut self.wl.slots[s].0,
+            Actor::Final(i) => self.wl.finals[i].as_mut().expect("a final process"),
+            Actor::Observer(_) => unreachable!("observers only ask for status"),
+        }
+    }
+
+    /// An op ends (the first of its answer and its timeout): recorded, learnt from by the
+    /// router, handed to its actor.
+    pub fn complete(&mut self, op: u64, outcome: Outcome) {
+        let slot = &mut self.wl.ops[op as usize];
+        if slot.done {
+            return;
+        }
+        slot.done = true;
+        let (actor, step, node) = (slot.actor, slot.step, slot.node);
+        let inv = &slot.invocation;
+        let draft = match &outcome {
+            Outcome::Ok(answer) => inv.complete(OpType::Ok, ok_value(inv.value.as_ref(), answer)),
+            Outcome::Fail { error, .. } => inv
+                .complete(OpType::Fail, inv.value.clone())
+                .with_error(error),
+            Outcome::Info(error) => inv
+                .complete(OpType::Info, inv.value.clone())
+                .with_error(error),
+        };
+        self.wl.open_ops -= 1;
+        self.record(draft);
+        self.learn(node, &outcome);
+        match actor {
+            Actor::Observer(n) => self.observer_done(n, &outcome),
+            Actor::Slot(s) => self.slot_done(s, step, &outcome),
+            Actor::Final(i) => self.final_done(i, step, &outcome),
+        }
+    }
+
+    fn learn(&mut self, node: usize, outcome: &Outcome) {
+        match outcome {
+            Outcome::Ok(_) => {}
+            Outcome::Fail { error, leader } => {
+                let hinted = leader.as_deref().and_then(|l| self.index_of(l));
+                match hinted {
+                    Some(l) if l != node => self.wl.router.0 = l,
+                    _ if matches!(error.as_str(), "stale-token" | "held" | "not-holder") => {}
+                    _ => self.wl.skip(node),
+                }
+            }
+            Outcome::Info(_) => self.wl.skip(node),
+        }
+    }
+
+    fn observer_done(&mut self, node: usize, outcome: &Outcome) {
+        match outcome {
+            Outcome::Ok(Answer::Status { role, term, .. }) if role == "leader" => {
+                self.wl.observed_leader(node, *term)
+            }
+            Outcome::Info(_) => self.wl.observers[node].0 = self.wl.new_observer(),
+            _ => {}
+        }
+        // tokio's interval with `Delay`: the next tick one interval after the last, or
+        // at once if that has passed.
+        let interval = self.wl.params.status_interval_ms * MS;
+        let at = (self.wl.observers[node].1 + interval).max(self.now);
+        self.schedule(at, Ev::Wake(Actor::Observer(node)));
+    }
+}
+
+/// The ok value of an op, as the election workload records it.
+fn ok_value(invoke: Option<&Value>, answer: &Answer) -> Option<Value> {
+    let base = invoke.cloned().unwrap_or_default();
+    let value = match answer {
+        Answer::Status {
+            role, term, leader, ..
+        } => Value {
+            role: Some(role_of(role)),
+            term: Some(*term),
+            leader: Some(leader.clone()),
+            ..Value::default()
+        },
+        Answer::Token(token) => Value {
+            token: Some(Some(*token)),
+            ..Value::default()
+        },
+        Answer::Holding(holding) => Value {
+            holding: Some(*holding),
+            ..base
+        },
+        Answer::Log(log) => Value {
+            log: Some(log.clone()),
+            ..Value::default()
+        },
+        Answer::Released | Answer::Written => base,
+    };
+    Some(value)
+}
+
+fn role_of(name: &str) -> Role {
+    workloads::raftd::role_of(name)
+}

@@ -1,0 +1,175 @@
+//! The simulated network between nodes: per directed link a state (healthy, cut by the
+//! nemesis's grudge, or holding messages for a while), per-message delays drawn from the
+//! seed, and first-in first-out delivery on each link, as raftd's TCP transport gives it.
+
+use std::collections::BTreeSet;
+
+use nemesis::Grudge;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// A directed link's state as a message sees it when it is sent or arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    Healthy,
+    /// Everything sent on it is dropped on arrival (one way if only this direction).
+    Cut,
+    /// Messages wait on the link until `until_ns`, then arrive in order.
+    Holding {
+        until_ns: u64,
+    },
+}
+
+/// Delays and holds, all drawn from the run's seed.
+#[derive(Debug, Clone, Copy)]
+pub struct NetParams {
+    pub delay_ns_min: u64,
+    pub delay_ns_max: u64,
+    /// Mean time between two holds somewhere in the network; 0 for none.
+    pub hold_every_ns: u64,
+    pub hold_ns_max: u64,
+    /// Chance that one message is held back on its own: it arrives up to
+    /// `spike_ns_max` late, overtaken by the messages sent after it.
+    pub spike_p: f64,
+    pub spike_ns_max: u64,
+}
+
+impl NetParams {
+    /// This run's network, drawn from `rng`: fast or slow, with or without holds, and
+    /// (`spikes`, with the partition fault) with or without single late messages.
+    pub fn draw(rng: &mut ChaCha8Rng, spikes: bool) -> NetParams {
+        let delay_ns_max = rng.random_range(500_000..=20_000_000);
+        let hold_every_ns = if rng.random_bool(0.5) {
+            rng.random_range(2_000_000_000..=10_000_000_000)
+        } else {
+            0
+        };
+        let (spike_p, spike_ns_max) = if spikes && rng.random_bool(0.5) {
+            (
+                rng.random_range(0.002..=0.05),
+                rng.random_range(50_000_000..=1_000_000_000),
+            )
+        } else {
+            (0.0, 0)
+        };
+        NetParams {
+            delay_ns_min: 100_000,
+            delay_ns_max,
+            hold_every_ns,
+            hold_ns_max: 1_500_000_000,
+            spike_p,
+            spike_ns_max,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Link {
+    last_arrival_ns: u64,
+    held_until_ns: u64,
+}
+
+/// Every directed link of an `n`-node cluster.
+pub struct Net {
+    n: usize,
+    links: Vec<Link>,
+    /// (from, to) pairs the grudge cuts.
+    cut: BTreeSet<(usize, usize)>,
+    pub params: NetParams,
+    rng: ChaCha8Rng,
+    /// Per node, until when everything it sends is lost.
+    muted_until_ns: Vec<u64>,
+}
+
+impl Net {
+    pub fn new(n: usize, params: NetParams, seed: u64) -> Net {
+        Net {
+            n,
+            links: vec![Link::default(); n * n],
+            cut: BTreeSet::new(),
+            params,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            muted_until_ns: vec![0; n],
+        }
+    }
+
+    pub fn state(&self, from: usize, to: usize, now_ns: u64) -> LinkState {
+        if self.cut.contains(&(from, to)) {
+            return LinkState::Cut;
+        }
+        match self.links[from * self.n + to].held_until_ns {
+            until_ns if until_ns > now_ns => LinkState::Holding { until_ns },
+            _ => LinkState::Healthy,
+        }
+    }
+
+    /// When a message sent now on `from → to` arrives (whether it is dropped is decided
+    /// on arrival: a cut drops what comes in, as iptables on the receiver does).
+    pub fn arrival(&mut self, from: usize, to: usize, now_ns: u64) -> u64 {
+        let delay = self
+            .rng
+            .random_range(self.params.delay_ns_min..=self.params.delay_ns_max);
+        if self.params.spike_p > 0.0 && self.rng.random_bool(self.params.spike_p) {
+            // Late on its own, as if retransmitted: later messages overtake it.
+            let late = self.rng.random_range(1..=self.params.spike_ns_max);
+            let link = &self.links[from * self.n + to];
+            return now_ns.max(link.held_until_ns) + delay + late;
+        }
+        let link = &mut self.links[from * self.n + to];
+        let ready = now_ns.max(link.held_until_ns) + delay;
+        let at = ready.max(link.last_arrival_ns);
+        link.last_arrival_ns = at;
+        at
+    }
+
+    /// Everything `node` sends until `until_ns` is lost, as if its links went down.
+    pub fn mute(&mut self, node: usize, until_ns: u64) {
+        self.muted_until_ns[node] = self.muted_until_ns[node].max(until_ns);
+    }
+
+    /// Whether what `node` sends now is lost.
+    pub fn muted(&self, node: usize, now_ns: u64) -> bool {
+        self.muted_until_ns[node] > now_ns
+    }
+
+    /// Replace the cuts with `grudge` (`drops[a]` holds the nodes whose messages `a` drops).
+    pub fn set_grudge(&mut self, grudge: &Grudge, index_of: impl Fn(&str) -> Option<usize>) {
+        self.cut.clear();
+        for (to, froms) in &grudge.drops {
+            let Some(to) = index_of(to) else { continue };
+            for from in froms {
+                if let Some(from) = index_of(from) {
+                    self.cut.insert((from, to));
+                }
+            }
+        }
+    }
+
+    pub fn heal(&mut self) {
+        self.cut.clear();
+    }
+
+    /// Starts a hold on a random link; returns when the next one is due, if any.
+    pub fn hold(&mut self, now_ns: u64) -> Option<u64> {
+        if self.params.hold_every_ns == 0 || self.n < 2 {
+            return None;
+        }
+        let from = self.rng.random_range(0..self.n);
+        let to = (from + self.rng.random_range(1..self.n)) % self.n;
+        let hold = self.rng.random_range(1..=self.params.hold_ns_max);
+        let link = &mut self.links[from * self.n + to];
+        link.held_until_ns = link.held_until_ns.max(now_ns + hold);
+        Some(now_ns + self.rng.random_range(1..=2 * self.params.hold_every_ns))
+    }
+
+    /// Ends every hold and late message to come (the final phase heals the network).
+    pub fn release_holds(&mut self, now_ns: u64) {
+        self.params.spike_p = 0.0;
+        for until in &mut self.muted_until_ns {
+            *until = (*until).min(now_ns);
+        }
+        for link in &mut self.links {
+            link.held_until_ns = link.held_until_ns.min(now_ns);
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! `splitbrain run --runtime sim`: a validated `TestSpec` for raftd run once in the
+//! simulator, its results directory laid out as a real run's (the same `test.json`
+//! document, so that `splitbrain replay` reads it back) and the run's usual summary.
+
+use std::time::SystemTime;
+
+use anyhow::Context;
+use serde_json::json;
+
+use super::run::{guarantees, run_with, SimRun};
+use super::{output, sweep, SimSpec, EXIT_BAD_USAGE, EXIT_UNKNOWN, EXIT_VALID, EXIT_VIOLATION};
+use crate::run::results::{self, GuaranteesDoc, RuntimeDoc, TestDoc, Versions};
+use crate::spec::{Fencing, SystemKind, TestSpec};
+
+/// What `test.json` says of the runtime.
+const RUNTIME_REASON: &str =
+    "deterministic simulation: raftd's cores on one thread, simulated time, network, disks and clocks";
+
+/// The simulator's spec for a run's spec: the same nodes, faults, timing, clients, bugs,
+/// lease and fencing. Fencing `none` is raftd's `no-fencing` bug, as the raftd adapter
+/// starts it; `write` is raftd without `--fence-on-grant`.
+pub fn sim_spec_of(spec: &TestSpec) -> SimSpec {
+    let mut bugs = spec.bugs.clone();
+    if spec.fencing == Fencing::None {
+        bugs.push("no-fencing".into());
+    }
+    bugs.sort();
+    bugs.dedup();
+    SimSpec {
+        system: "raftd".into(),
+        nodes: spec.nodes,
+        bugs,
+        lease: spec.lease,
+        nemesis: spec.nemesis.clone(),
+        nemesis_kinds: spec.nemesis_kinds.clone(),
+        sim_secs: spec.time_limit_secs,
+        nemesis_interval_ms: spec.nemesis_interval_ms,
+        nemesis_duration_ms: spec.nemesis_duration_ms,
+        torn_fsync: false,
+        rate_hz: spec.rate_hz,
+        concurrency: spec.concurrency,
+        stall_probability: spec.stall_probability,
+        fence_on_grant: spec.fencing == Fencing::Grant,
+        recovery_ms: spec.recovery_secs * 1000,
+    }
+}
+
+/// Runs `spec` in the simulator (with `schedule`, a saved one, when replaying) and
+/// returns the exit code.
+pub fn run_spec(spec: &TestSpec, schedule: Option<serde_json::Value>) -> anyhow::Result<u8> {
+    if spec.system != SystemKind::Raftd {
+        eprintln!(
+            "splitbrain run: --runtime sim: the simulator runs raftd's core only, not {}; use --runtime docker or netns",
+            spec.system.name()
+        );
+        return Ok(EXIT_BAD_USAGE);
+    }
+    let sim = sim_spec_of(spec);
+    let schedule = match schedule {
+        Some(json) => serde_json::from_value::<nemesis::Schedule>(json)
+            .map_err(|e| format!("the schedule in test.json cannot be read: {e}"))
+            .and_then(|s| s.check().map(|()| s).map_err(|e| e.to_string()))
+            .and_then(|s| match s.nodes == spec.node_names() {
+                true => Ok(s),
+                false => Err(format!(
+                    "the schedule names nodes {:?} but the spec has {} nodes",
+                    s.nodes, spec.nodes
+                )),
+            }),
+        None => sweep::schedule_for(&sim, spec.seed).map_err(|e| e.to_string()),
+    };
+    let schedule = match schedule {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("splitbrain run: --nemesis: {e}");
+            return Ok(EXIT_BAD_USAGE);
+        }
+    };
+    eprintln!("splitbrain: {spec}");
+    eprintln!("splitbrain: runtime sim ({RUNTIME_REASON})");
+    if !schedule.events.is_empty() {
+        eprintln!(
+            "splitbrain: nemesis schedule:\n{}",
+            schedule.summary().trim_end()
+        );
+    }
+    let started = SystemTime::now();
+    let run = run_with(&sim, spec.seed, &schedule, true);
+    let (run_id, dir) = results::create_run_dir(&spec.results, &results::run_id(spec, started))
+        .with_context(|| {
+            format!(
+                "cannot create a results directory under {}",
+                spec.results.display()
+            )
+        })?;
+    let doc = test_doc(spec, &sim, &run_id, started, &schedule)?;
+    let mut value = serde_json::to_value(&doc)?;
+    value["sim"] = json!({
+        "spec": sim,
+        "schedule_as_run": run.ran,
+        "simulated_ms": run.sim_ns / 1_000_000,
+        "events": run.events,
+    });
+    results::write_json_atomic(&dir.join("test.json"), &value)?;
+    output::write_run_files(&dir, &sim.node_names(), &run)?;
+    if let Err(e) = results::point_latest(&spec.results, &run_id) {
+        eprintln!(
+            "splitbrain: warning: cannot point {}/latest at this run: {e}",
+            spec.results.display()
+        );
+    }
+    if let Err(e) = crate::report::write_index(&spec.results) {
+        eprintln!("splitbrain: warning: cannot refresh the results index: {e:#}");
+    }
+    crate::run::summary::print(spec, &dir, None);
+    println!("{}", liveness_line(&run));
+    Ok(exit_code(&run))
+}
+
+fn test_doc(
+    spec: &TestSpec,
+    sim: &SimSpec,
+    run_id: &str,
+    started: SystemTime,
+    schedule: &nemesis::Schedule,
+) -> anyhow::Result<TestDoc> {
+    let g = guarantees(sim);
+    Ok(TestDoc {
+        run_id: run_id.to_string(),
+        started_at: results::rfc3339_utc(started),
+        command: spec.command_line(),
+        seed: spec.seed,
+        spec: spec.clone(),
+        guarantees: GuaranteesDoc {
+            exclusive_leadership: g.exclusive_leadership,
+            fence_on_grant: g.fence_on_grant,
+        },
+        runtime: RuntimeDoc {
+            name: "sim".into(),
+            reason: RUNTIME_REASON.into(),
+            run_id: String::new(),
+        },
+        versions: Versions {
+            splitbrain: env!("CARGO_PKG_VERSION").to_string(),
+            system: "raftd core (simulated)".into(),
+        },
+        // The schedule as drawn: the simulation repeats itself exactly, leader targets
+        // included, from it and the seed (the resolved one is under `sim`).
+        schedule: serde_json::to_value(schedule)?,
+        schedule_summary: schedule.summary(),
+        topology: serde_json::Value::Null,
+    })
+}
+
+/// DESIGN.md's exit codes; a failed liveness check is a failure like a violation.
+fn exit_code(run: &SimRun) -> u8 {
+    if run.failed() {
+        EXIT_VIOLATION
+    } else if run.verdict() == checkers::Validity::Unknown {
+        EXIT_UNKNOWN
+    } else {
+        EXIT_VALID
+    }
+}
+
+fn liveness_line(run: &SimRun) -> String {
+    format!(
+        "simulated: {} ms, {} events; {}",
+        run.sim_ns / 1_000_000,
+        run.events,
+        super::liveness_line(run)
+    )
+}

@@ -1,0 +1,882 @@
+//! The test specification: raw `splitbrain run` flags (stage one, clap) turned into a
+//! validated, typed `TestSpec` (stage two) that the lifecycle, `test.json` and `replay`
+//! share. Every rejected flag says what is wrong and what would be right.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use nemesis::{FaultKind, NemesisKind};
+use serde::{Deserialize, Serialize};
+
+/// Bounds on the flags, named with their unit last.
+pub const NODES_MIN: usize = 3;
+pub const NODES_MAX: usize = 9;
+pub const TIME_LIMIT_SECS_MAX: u64 = 24 * 60 * 60;
+pub const NEMESIS_INTERVAL_MS_MIN: u64 = 100;
+pub const NEMESIS_DURATION_MS_MIN: u64 = 50;
+pub const NEMESIS_MS_MAX: u64 = 60 * 60 * 1000;
+pub const RATE_HZ_MAX: f64 = 10_000.0;
+pub const CONCURRENCY_MAX: usize = 256;
+pub const RECOVERY_SECS_MAX: u64 = 600;
+pub const DEFAULT_STALL_PROBABILITY: f64 = 0.1;
+
+/// Every fault kind in the order `--nemesis all` names them.
+pub const ALL_FAULTS: [FaultKind; 4] = [
+    FaultKind::Partition,
+    FaultKind::Pause,
+    FaultKind::Kill,
+    FaultKind::Clock,
+];
+
+/// Stage one: `splitbrain run`'s flags as the user typed them. Text flags stay text here
+/// so that stage two can reject them with a message naming the flag and the valid values.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    /// The system under test: raftd, etcd or zookeeper.
+    #[arg(value_name = "NAME", long, default_value = "raftd")]
+    pub system: String,
+    /// Number of nodes, 3 to 9 (odd recommended).
+    #[arg(
+        value_name = "N",
+        long,
+        default_value_t = 5,
+        allow_negative_numbers = true
+    )]
+    pub nodes: i64,
+    /// Where nodes run: auto, docker, netns, local (raftd only) or sim (raftd only: its
+    /// cores in a deterministic simulation, simulated time, network, disks and clocks).
+    #[arg(value_name = "KIND", long, default_value = "auto")]
+    pub runtime: String,
+    /// Faults to inject, comma-separated: partition, pause, kill, clock (or finer names
+    /// such as partition-halves, pause-leader, clock-strobe); all; or none.
+    #[arg(value_name = "FAULTS", long, default_value = "all")]
+    pub nemesis: String,
+    /// How long the workload and nemesis run, in seconds.
+    #[arg(
+        value_name = "SECS",
+        long = "time-limit",
+        default_value_t = 60,
+        allow_negative_numbers = true
+    )]
+    pub time_limit_secs: i64,
+    /// Mean time between the starts of two faults, in milliseconds.
+    #[arg(
+        value_name = "MS",
+        long = "nemesis-interval-ms",
+        default_value_t = 5000,
+        allow_negative_numbers = true
+    )]
+    pub nemesis_interval_ms: i64,
+    /// How long each fault stays in force, in milliseconds.
+    #[arg(
+        value_name = "MS",
+        long = "nemesis-duration-ms",
+        default_value_t = 3000,
+        allow_negative_numbers = true
+    )]
+    pub nemesis_duration_ms: i64,
+    /// Client operations per second, over all clients.
+    #[arg(
+        value_name = "HZ",
+        long = "rate",
+        default_value_t = 20.0,
+        allow_negative_numbers = true
+    )]
+    pub rate_hz: f64,
+    /// Number of concurrent client processes.
+    #[arg(
+        value_name = "N",
+        long,
+        default_value_t = 5,
+        allow_negative_numbers = true
+    )]
+    pub concurrency: i64,
+    /// Chance that a client stalls between acquiring a grant and using it, as a
+    /// garbage-collection pause would: up to twice the grant's TTL, so half the stalls
+    /// outlive the grant and only fencing keeps their writes out.
+    #[arg(
+        value_name = "P",
+        long = "stall-probability",
+        default_value_t = DEFAULT_STALL_PROBABILITY,
+        allow_negative_numbers = true
+    )]
+    pub stall_probability: f64,
+    /// Seconds to let the cluster recover after the faults end, before the final reads.
+    #[arg(
+        value_name = "SECS",
+        long = "recovery-secs",
+        default_value_t = 5,
+        allow_negative_numbers = true
+    )]
+    pub recovery_secs: i64,
+    /// Seed for every random choice of the run (default: random, always printed).
+    #[arg(value_name = "N", long, allow_negative_numbers = true, value_parser = parse_seed)]
+    pub seed: Option<u64>,
+    /// Enable a deliberate bug in raftd (repeatable; raftd only).
+    #[arg(long = "bug", value_name = "NAME")]
+    pub bugs: Vec<String>,
+    /// Leader leases (raftd): the test then claims exclusive leadership.
+    #[arg(long, overrides_with = "no_lease")]
+    pub lease: bool,
+    /// No leader leases: two leaders in different terms are then only an observation.
+    #[arg(long = "no-lease", overrides_with = "lease")]
+    pub no_lease: bool,
+    /// Fencing of writes: grant (the store checks the current grant), write (the store
+    /// rejects tokens older than one it has seen) or none (unfenced writes).
+    #[arg(value_name = "MODE", long, default_value = "grant")]
+    pub fencing: String,
+    /// Where results land.
+    #[arg(value_name = "DIR", long = "results", default_value = "results")]
+    pub results: PathBuf,
+    /// A custom docker image for the nodes, used as is.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Test a cluster of your own that already runs (etcd or zookeeper), given by its
+    /// client endpoints. Nothing is started and no fault injected: use --nemesis none.
+    #[arg(long, value_name = "HOST:PORT,...")]
+    pub endpoints: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SystemKind {
+    Raftd,
+    Etcd,
+    Zookeeper,
+}
+
+impl SystemKind {
+    pub const ALL: [SystemKind; 3] = [SystemKind::Raftd, SystemKind::Etcd, SystemKind::Zookeeper];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemKind::Raftd => "raftd",
+            SystemKind::Etcd => "etcd",
+            SystemKind::Zookeeper => "zookeeper",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeChoice {
+    Auto,
+    Docker,
+    Netns,
+    Local,
+    Sim,
+}
+
+impl RuntimeChoice {
+    pub const ALL: [RuntimeChoice; 5] = [
+        RuntimeChoice::Auto,
+        RuntimeChoice::Docker,
+        RuntimeChoice::Netns,
+        RuntimeChoice::Local,
+        RuntimeChoice::Sim,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RuntimeChoice::Auto => "auto",
+            RuntimeChoice::Docker => "docker",
+            RuntimeChoice::Netns => "netns",
+            RuntimeChoice::Local => "local",
+            RuntimeChoice::Sim => "sim",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fencing {
+    Grant,
+    Write,
+    None,
+}
+
+impl Fencing {
+    pub const ALL: [Fencing; 3] = [Fencing::Grant, Fencing::Write, Fencing::None];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fencing::Grant => "grant",
+            Fencing::Write => "write",
+            Fencing::None => "none",
+        }
+    }
+}
+
+/// Stage two: a validated test. Everything a run does follows from this and the seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TestSpec {
+    pub system: SystemKind,
+    pub nodes: usize,
+    pub runtime: RuntimeChoice,
+    /// `--nemesis` as given, normalised: lowercase names joined by commas.
+    pub nemesis: String,
+    /// What those names stand for, in the nemesis crate's canonical order; empty is `none`.
+    pub nemesis_kinds: Vec<NemesisKind>,
+    pub time_limit_secs: u64,
+    pub nemesis_interval_ms: u64,
+    pub nemesis_duration_ms: u64,
+    pub rate_hz: f64,
+    pub concurrency: usize,
+    /// Absent from the `test.json` of runs older than the flag: they used the default.
+    #[serde(default = "default_stall_probability")]
+    pub stall_probability: f64,
+    pub recovery_secs: u64,
+    pub seed: u64,
+    pub bugs: Vec<String>,
+    pub lease: bool,
+    pub fencing: Fencing,
+    pub results: PathBuf,
+    pub image: Option<String>,
+    /// A running cluster's client endpoints (`host:port`); empty: splitbrain starts one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<String>,
+}
+
+/// A flag the user got wrong: which one, and a sentence saying what would be right.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{flag}: {message}")]
+pub struct SpecError {
+    pub flag: &'static str,
+    pub message: String,
+}
+
+fn bad(flag: &'static str, message: impl Into<String>) -> SpecError {
+    SpecError {
+        flag,
+        message: message.into(),
+    }
+}
+
+fn one_of<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> String {
+    all.iter().map(|t| name(*t)).collect::<Vec<_>>().join(", ")
+}
+
+impl TestSpec {
+    /// Validates raw flags. `known_bugs` is the list raftd accepts for `--bug`.
+    pub fn from_args(args: &RunArgs, known_bugs: &[String]) -> Result<TestSpec, SpecError> {
+        let system = parse_system(&args.system)?;
+        let runtime = parse_runtime(&args.runtime)?;
+        let endpoints = check_endpoints(args.endpoints.as_deref())?;
+        let spec = TestSpec {
+            system,
+            // A cluster of the user's own has as many nodes as it has endpoints.
+            nodes: match endpoints.len() {
+                0 => check_nodes(args.nodes)?,
+                n => n,
+            },
+            runtime,
+            nemesis: normalise_nemesis(&args.nemesis),
+            nemesis_kinds: parse_nemesis(&args.nemesis)?,
+            time_limit_secs: check_range(
+                "--time-limit",
+                args.time_limit_secs,
+                1,
+                TIME_LIMIT_SECS_MAX,
+                "seconds",
+            )?,
+            nemesis_interval_ms: check_range(
+                "--nemesis-interval-ms",
+                args.nemesis_interval_ms,
+                NEMESIS_INTERVAL_MS_MIN,
+                NEMESIS_MS_MAX,
+                "milliseconds",
+            )?,
+            nemesis_duration_ms: check_range(
+                "--nemesis-duration-ms",
+                args.nemesis_duration_ms,
+                NEMESIS_DURATION_MS_MIN,
+                NEMESIS_MS_MAX,
+                "milliseconds",
+            )?,
+            rate_hz: check_rate(args.rate_hz)?,
+            concurrency: check_range(
+                "--concurrency",
+                args.concurrency,
+                1,
+                CONCURRENCY_MAX as u64,
+                "client processes",
+            )? as usize,
+            stall_probability: check_probability("--stall-probability", args.stall_probability)?,
+            recovery_secs: check_range(
+                "--recovery-secs",
+                args.recovery_secs,
+                0,
+                RECOVERY_SECS_MAX,
+                "seconds",
+            )?,
+            seed: args.seed.unwrap_or_else(rand::random),
+            bugs: check_bugs(system, &args.bugs, known_bugs)?,
+            lease: check_lease(system, args)?,
+            fencing: parse_fencing(&args.fencing)?,
+            results: check_results(&args.results)?,
+            image: check_image(runtime, args.image.as_deref())?,
+            endpoints,
+        };
+        spec.check_combination()?;
+        Ok(spec)
+    }
+
+    /// Rules that involve more than one flag.
+    fn check_combination(&self) -> Result<(), SpecError> {
+        if !self.endpoints.is_empty() {
+            self.check_endpoints_combination()?;
+        }
+        if self.runtime == RuntimeChoice::Local && self.system != SystemKind::Raftd {
+            return Err(bad(
+                "--runtime",
+                format!(
+                    "the local runtime runs raftd only, not {}; use --runtime docker or netns",
+                    self.system.name()
+                ),
+            ));
+        }
+        if self.runtime == RuntimeChoice::Sim && self.system != SystemKind::Raftd {
+            return Err(bad(
+                "--runtime",
+                format!(
+                    "the sim runtime simulates raftd's core only; {} cannot run in it; use --runtime docker or netns, or --system raftd",
+                    self.system.name()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A cluster of the user's own: etcd or ZooKeeper, no faults, no image.
+    fn check_endpoints_combination(&self) -> Result<(), SpecError> {
+        if self.system == SystemKind::Raftd {
+            return Err(bad(
+                "--endpoints",
+                "a cluster of your own must be etcd or zookeeper; use --system etcd or --system zookeeper (raftd clusters are started by splitbrain)",
+            ));
+        }
+        if !self.nemesis_kinds.is_empty() {
+            return Err(bad(
+                "--nemesis",
+                format!(
+                    "{} needs access to the nodes, which a cluster of your own (--endpoints) does not give; use --nemesis none",
+                    self.nemesis_flag()
+                ),
+            ));
+        }
+        if self.image.is_some() {
+            return Err(bad(
+                "--image",
+                "--endpoints names a running cluster, so there is no image to run; drop --image",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Warnings that do not stop the run.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.nodes.is_multiple_of(2) {
+            out.push(format!(
+                "--nodes {}: an even cluster tolerates no more failures than {} nodes; odd sizes are recommended",
+                self.nodes,
+                self.nodes - 1
+            ));
+        }
+        out
+    }
+
+    /// The nemesis part of a results directory name: `all`, `none` or `partition+kill`.
+    pub fn nemesis_label(&self) -> String {
+        self.nemesis.replace(',', "+")
+    }
+
+    /// The `--nemesis` value that reproduces this spec.
+    pub fn nemesis_flag(&self) -> String {
+        self.nemesis.clone()
+    }
+
+    /// The runtime primitives the nemesis needs, in `ALL_FAULTS` order.
+    pub fn fault_kinds(&self) -> Vec<FaultKind> {
+        ALL_FAULTS
+            .into_iter()
+            .filter(|f| self.nemesis_kinds.iter().any(|k| k.fault_kind() == *f))
+            .collect()
+    }
+
+    /// The node names, `n1` … `nN`.
+    pub fn node_names(&self) -> Vec<String> {
+        (1..=self.nodes).map(|i| format!("n{i}")).collect()
+    }
+
+    /// The exact command that runs this test again, seed included.
+    pub fn command_line(&self) -> String {
+        let mut words = vec![
+            "splitbrain run".to_string(),
+            format!("--system {}", self.system.name()),
+            format!("--nodes {}", self.nodes),
+            format!("--runtime {}", self.runtime.name()),
+            format!("--nemesis {}", self.nemesis_flag()),
+            format!("--time-limit {}", self.time_limit_secs),
+            format!("--nemesis-interval-ms {}", self.nemesis_interval_ms),
+            format!("--nemesis-duration-ms {}", self.nemesis_duration_ms),
+            format!("--rate {}", self.rate_hz),
+            format!("--concurrency {}", self.concurrency),
+            format!("--stall-probability {}", self.stall_probability),
+            format!("--recovery-secs {}", self.recovery_secs),
+        ];
+        words.extend(self.bugs.iter().map(|b| format!("--bug {b}")));
+        if self.system == SystemKind::Raftd {
+            words.push(if self.lease { "--lease" } else { "--no-lease" }.into());
+        }
+        words.push(format!("--fencing {}", self.fencing.name()));
+        if self.results.as_path() != std::path::Path::new("results") {
+            words.push(format!(
+                "--results {}",
+                shell_quote(&self.results.display().to_string())
+            ));
+        }
+        if let Some(image) = &self.image {
+            words.push(format!("--image {}", shell_quote(image)));
+        }
+        if !self.endpoints.is_empty() {
+            words.push(format!(
+                "--endpoints {}",
+                shell_quote(&self.endpoints.join(","))
+            ));
+        }
+        words.push(format!("--seed {}", self.seed));
+        words.join(" ")
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    let plain = s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./:=@+,".contains(c));
+    if plain && !s.is_empty() {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+pub fn fault_name(kind: FaultKind) -> &'static str {
+    match kind {
+        FaultKind::Partition => "partition",
+        FaultKind::Pause => "pause",
+        FaultKind::Kill => "kill",
+        FaultKind::Clock => "clock",
+    }
+}
+
+fn parse_system(s: &str) -> Result<SystemKind, SpecError> {
+    SystemKind::ALL
+        .into_iter()
+        .find(|k| k.name() == s.trim().to_ascii_lowercase())
+        .ok_or_else(|| {
+            bad(
+                "--system",
+                format!(
+                    "unknown system {s:?}; expected one of {}",
+                    one_of(&SystemKind::ALL, SystemKind::name)
+                ),
+            )
+        })
+}
+
+pub fn parse_runtime(s: &str) -> Result<RuntimeChoice, SpecError> {
+    RuntimeChoice::ALL
+        .into_iter()
+        .find(|k| k.name() == s.trim().to_ascii_lowercase())
+        .ok_or_else(|| {
+            bad(
+                "--runtime",
+                format!(
+                    "unknown runtime {s:?}; expected one of {}",
+                    one_of(&RuntimeChoice::ALL, RuntimeChoice::name)
+                ),
+            )
+        })
+}
+
+fn parse_fencing(s: &str) -> Result<Fencing, SpecError> {
+    Fencing::ALL
+        .into_iter()
+        .find(|k| k.name() == s.trim().to_ascii_lowercase())
+        .ok_or_else(|| {
+            bad(
+                "--fencing",
+                format!(
+                    "unknown fencing {s:?}; expected one of {}",
+                    one_of(&Fencing::ALL, Fencing::name)
+                ),
+            )
+        })
+}
+
+/// `partition,pause`, `all`, `none` or any finer name the nemesis knows
+/// (`partition-halves`, `pause-leader`, …), in any order.
+pub fn parse_nemesis(s: &str) -> Result<Vec<NemesisKind>, SpecError> {
+    nemesis::parse_nemeses(&normalise_nemesis(s)).map_err(|e| bad("--nemesis", e.to_string()))
+}
+
+fn normalise_nemesis(s: &str) -> String {
+    s.split(',')
+        .map(|w| w.trim().to_ascii_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn check_nodes(n: i64) -> Result<usize, SpecError> {
+    match usize::try_from(n) {
+        Ok(n) if (NODES_MIN..=NODES_MAX).contains(&n) => Ok(n),
+        _ => Err(bad(
+            "--nodes",
+            format!("{n} nodes is out of range; use {NODES_MIN} to {NODES_MAX} (odd recommended, e.g. 3 or 5)"),
+        )),
+    }
+}
+
+fn check_range(
+    flag: &'static str,
+    v: i64,
+    min: u64,
+    max: u64,
+    unit: &str,
+) -> Result<u64, SpecError> {
+    match u64::try_from(v) {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(bad(
+            flag,
+            format!("{v} is out of range; use {min} to {max} {unit}"),
+        )),
+    }
+}
+
+fn check_rate(hz: f64) -> Result<f64, SpecError> {
+    if hz.is_finite() && hz > 0.0 && hz <= RATE_HZ_MAX {
+        Ok(hz)
+    } else {
+        Err(bad(
+            "--rate",
+            format!("{hz} is not a usable rate; use a number of operations per second above 0 and at most {RATE_HZ_MAX}"),
+        ))
+    }
+}
+
+fn default_stall_probability() -> f64 {
+    DEFAULT_STALL_PROBABILITY
+}
+
+fn check_probability(flag: &'static str, p: f64) -> Result<f64, SpecError> {
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(bad(
+            flag,
+            format!("{p} is not a probability; use a number from 0 to 1"),
+        ))
+    }
+}
+
+fn check_bugs(
+    system: SystemKind,
+    bugs: &[String],
+    known: &[String],
+) -> Result<Vec<String>, SpecError> {
+    if bugs.is_empty() {
+        return Ok(Vec::new());
+    }
+    if system != SystemKind::Raftd {
+        return Err(bad(
+            "--bug",
+            format!(
+                "bugs can only be enabled in raftd, not {}; drop --bug or use --system raftd",
+                system.name()
+            ),
+        ));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for bug in bugs {
+        if !known.iter().any(|k| k == bug) {
+            let list = if known.is_empty() {
+                "(none)".to_string()
+            } else {
+                known.join(", ")
+            };
+            return Err(bad(
+                "--bug",
+                format!("unknown bug {bug:?}; raftd knows: {list}"),
+            ));
+        }
+        if !out.contains(bug) {
+            out.push(bug.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn check_lease(system: SystemKind, args: &RunArgs) -> Result<bool, SpecError> {
+    match system {
+        SystemKind::Raftd => Ok(!args.no_lease),
+        _ if args.lease => Err(bad(
+            "--lease",
+            format!(
+                "leader leases are a raftd setting; {} decides its own, drop --lease",
+                system.name()
+            ),
+        )),
+        _ => Ok(false),
+    }
+}
+
+fn check_results(dir: &std::path::Path) -> Result<PathBuf, SpecError> {
+    if dir.as_os_str().is_empty() {
+        return Err(bad(
+            "--results",
+            "the results directory is empty; give a path such as results",
+        ));
+    }
+    if dir.exists() && !dir.is_dir() {
+        return Err(bad(
+            "--results",
+            format!(
+                "{} exists and is not a directory; give a directory",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(dir.to_path_buf())
+}
+
+/// `host:port,…` as given to `--endpoints`, each checked.
+fn check_endpoints(text: Option<&str>) -> Result<Vec<String>, SpecError> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    let parsed =
+        crate::runtime::external::parse_endpoints(text).map_err(|e| bad("--endpoints", e))?;
+    if parsed.len() > NODES_MAX {
+        return Err(bad(
+            "--endpoints",
+            format!(
+                "{} endpoints is more than {NODES_MAX}; name at most {NODES_MAX}",
+                parsed.len()
+            ),
+        ));
+    }
+    Ok(parsed
+        .into_iter()
+        .map(|(host, port)| match host.contains(':') {
+            true => format!("[{host}]:{port}"),
+            false => format!("{host}:{port}"),
+        })
+        .collect())
+}
+
+fn check_image(runtime: RuntimeChoice, image: Option<&str>) -> Result<Option<String>, SpecError> {
+    let Some(image) = image else { return Ok(None) };
+    let ok_chars = image
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./:@".contains(c));
+    if image.is_empty() || !ok_chars {
+        return Err(bad(
+            "--image",
+            format!("{image:?} is not a docker image reference; use a name such as my-raft:dev"),
+        ));
+    }
+    if !matches!(runtime, RuntimeChoice::Auto | RuntimeChoice::Docker) {
+        return Err(bad(
+            "--image",
+            format!(
+                "a custom image needs the docker runtime, not {}; use --runtime docker",
+                runtime.name()
+            ),
+        ));
+    }
+    Ok(Some(image.to_string()))
+}
+
+impl fmt::Display for TestSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} × {} nodes, nemesis {}, {} s, seed {}",
+            self.system.name(),
+            self.nodes,
+            self.nemesis_flag(),
+            self.time_limit_secs,
+            self.seed
+        )
+    }
+}
+
+/// `--seed`: a whole number that fits 64 bits, or a message saying so.
+fn parse_seed(text: &str) -> Result<u64, String> {
+    text.trim().parse().map_err(|_| {
+        format!(
+            "{text:?} is not a seed; use a whole number from 0 to {}",
+            u64::MAX
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> RunArgs {
+        RunArgs {
+            system: "raftd".into(),
+            nodes: 5,
+            runtime: "auto".into(),
+            nemesis: "all".into(),
+            time_limit_secs: 60,
+            nemesis_interval_ms: 5000,
+            nemesis_duration_ms: 3000,
+            rate_hz: 20.0,
+            concurrency: 5,
+            recovery_secs: 5,
+            seed: Some(7),
+            fencing: "grant".into(),
+            results: "results".into(),
+            ..RunArgs::default()
+        }
+    }
+
+    fn bugs() -> Vec<String> {
+        vec!["no-fence".into(), "lease-wall-clock".into()]
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let spec = TestSpec::from_args(&args(), &bugs()).unwrap();
+        assert_eq!(spec.fault_kinds(), ALL_FAULTS.to_vec());
+        assert!(spec.lease);
+        assert_eq!(spec.seed, 7);
+        assert_eq!(spec.nemesis_label(), "all");
+    }
+
+    #[test]
+    fn each_bad_flag_is_named() {
+        type Edit = fn(&mut RunArgs);
+        let cases: Vec<(Edit, &str)> = vec![
+            (|a| a.system = "mysql".into(), "--system"),
+            (|a| a.nodes = 2, "--nodes"),
+            (|a| a.nodes = 10, "--nodes"),
+            (|a| a.runtime = "k8s".into(), "--runtime"),
+            (|a| a.nemesis = "partition,flood".into(), "--nemesis"),
+            (|a| a.nemesis = "none,kill".into(), "--nemesis"),
+            (|a| a.time_limit_secs = 0, "--time-limit"),
+            (|a| a.rate_hz = f64::NAN, "--rate"),
+            (|a| a.concurrency = 0, "--concurrency"),
+            (|a| a.stall_probability = 1.5, "--stall-probability"),
+            (|a| a.stall_probability = f64::NAN, "--stall-probability"),
+            (|a| a.bugs = vec!["nope".into()], "--bug"),
+            (|a| a.fencing = "sometimes".into(), "--fencing"),
+            (|a| a.image = Some("bad image".into()), "--image"),
+        ];
+        for (edit, flag) in cases {
+            let mut a = args();
+            edit(&mut a);
+            let e = TestSpec::from_args(&a, &bugs()).unwrap_err();
+            assert_eq!(e.flag, flag, "{e}");
+        }
+    }
+
+    #[test]
+    fn endpoints_take_etcd_or_zookeeper_and_no_faults() {
+        let mut a = args();
+        a.system = "etcd".into();
+        a.nemesis = "none".into();
+        a.endpoints = Some("127.0.0.1:2379,127.0.0.1:22379".into());
+        let spec = TestSpec::from_args(&a, &bugs()).unwrap();
+        assert_eq!(spec.nodes, 2, "as many nodes as endpoints");
+        assert!(
+            spec.command_line()
+                .contains("--endpoints 127.0.0.1:2379,127.0.0.1:22379"),
+            "{}",
+            spec.command_line()
+        );
+        let cases: Vec<(fn(&mut RunArgs), &str)> = vec![
+            (|a| a.nemesis = "kill".into(), "--nemesis"),
+            (|a| a.system = "raftd".into(), "--endpoints"),
+            (|a| a.endpoints = Some("localhost".into()), "--endpoints"),
+            (|a| a.image = Some("mine:1".into()), "--image"),
+        ];
+        for (edit, flag) in cases {
+            let mut b = a.clone();
+            edit(&mut b);
+            let e = TestSpec::from_args(&b, &bugs()).unwrap_err();
+            assert_eq!(e.flag, flag, "{e}");
+        }
+    }
+
+    #[test]
+    fn unknown_bug_lists_valid_ones() {
+        let mut a = args();
+        a.bugs = vec!["nope".into()];
+        let e = TestSpec::from_args(&a, &bugs()).unwrap_err().to_string();
+        assert!(
+            e.contains("no-fence") && e.contains("lease-wall-clock"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bugs_need_raftd_and_local_needs_raftd() {
+        let mut a = args();
+        a.system = "etcd".into();
+        a.bugs = vec!["no-fence".into()];
+        assert_eq!(TestSpec::from_args(&a, &bugs()).unwrap_err().flag, "--bug");
+        for runtime in ["local", "sim"] {
+            let mut a = args();
+            a.system = "etcd".into();
+            a.runtime = runtime.into();
+            assert_eq!(
+                TestSpec::from_args(&a, &bugs()).unwrap_err().flag,
+                "--runtime"
+            );
+        }
+        let mut a = args();
+        a.runtime = "sim".into();
+        assert_eq!(
+            TestSpec::from_args(&a, &bugs()).unwrap().runtime,
+            RuntimeChoice::Sim
+        );
+    }
+
+    #[test]
+    fn nemesis_lists_parse_and_label_the_run() {
+        let mut a = args();
+        a.nemesis = " Kill, partition ".into();
+        let spec = TestSpec::from_args(&a, &bugs()).unwrap();
+        assert_eq!(
+            spec.fault_kinds(),
+            vec![FaultKind::Partition, FaultKind::Kill]
+        );
+        assert_eq!(spec.nemesis_label(), "kill+partition");
+        a.nemesis = "none".into();
+        let spec = TestSpec::from_args(&a, &bugs()).unwrap();
+        assert!(spec.nemesis_kinds.is_empty() && spec.fault_kinds().is_empty());
+    }
+
+    #[test]
+    fn command_line_round_trips_through_json() {
+        let mut a = args();
+        a.bugs = vec!["no-fence".into()];
+        a.no_lease = true;
+        let spec = TestSpec::from_args(&a, &bugs()).unwrap();
+        let cmd = spec.command_line();
+        assert!(
+            cmd.contains("--seed 7")
+                && cmd.contains("--bug no-fence")
+                && cmd.contains("--no-lease"),
+            "{cmd}"
+        );
+        let back: TestSpec = serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
+        assert_eq!(back, spec);
+    }
+}
