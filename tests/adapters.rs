@@ -1,0 +1,257 @@
+//! `splitbrain run` against etcd and ZooKeeper: short docker runs that must come out
+//! valid, an unfenced lock that must be caught, and `--endpoints` against a cluster
+//! this test starts itself on loopback.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use workloads::etcd::EtcdSystem;
+use workloads::system::{FencingMode, NodeAddr, System, SystemOptions, Topology};
+
+struct Ran {
+    code: i32,
+    stderr: String,
+    dir: Option<PathBuf>,
+}
+
+impl Ran {
+    fn json(&self, file: &str) -> serde_json::Value {
+        let dir = self.dir.as_ref().expect("the run made a results directory");
+        let text = std::fs::read_to_string(dir.join(file))
+            .unwrap_or_else(|e| panic!("{file} in {}: {e}\n{}", dir.display(), self.stderr));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file} is not JSON: {e}"))
+    }
+
+    fn violations(&self) -> Vec<String> {
+        let results = self.json("results.json");
+        results["anomalies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["severity"] == "violation")
+            .map(|a| a["kind"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+fn run(results: &Path, args: &[&str]) -> Ran {
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
+        .arg("run")
+        .args(args)
+        .arg("--results")
+        .arg(results)
+        .output()
+        .expect("splitbrain runs");
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        dir: std::fs::canonicalize(results.join("latest")).ok(),
+    }
+}
+
+/// A short docker run of `system`: 3 nodes, `secs` seconds. Extra args add to these.
+fn short_docker_run(results: &Path, system: &str, secs: &str, extra: &[&str]) -> Ran {
+    let mut args = vec![
+        "--system",
+        system,
+        "--nodes",
+        "3",
+        "--runtime",
+        "docker",
+        "--time-limit",
+        secs,
+        "--nemesis-interval-ms",
+        "4000",
+        "--nemesis-duration-ms",
+        "2000",
+        "--recovery-secs",
+        "3",
+        "--seed",
+        "11",
+    ];
+    args.extend_from_slice(extra);
+    run(results, &args)
+}
+
+fn assert_valid(ran: &Ran) {
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(ran.json("results.json")["valid"], true);
+    let test = ran.json("test.json");
+    assert_eq!(test["guarantees"]["fence_on_grant"], true);
+    assert_eq!(test["guarantees"]["exclusive_leadership"], false);
+}
+
+/// tests/run.rs runs etcd under partitions and kills; this adds pauses and an isolated
+/// leader.
+#[test]
+fn etcd_under_pauses_and_an_isolated_leader_is_valid() {
+    let results = tempfile::tempdir().unwrap();
+    let nemesis = ["--nemesis", "pause,partition-isolate-leader"];
+    let ran = short_docker_run(results.path(), "etcd", "15", &nemesis);
+    assert_valid(&ran);
+    let ops = std::fs::read_to_string(ran.dir.as_ref().unwrap().join("history.jsonl")).unwrap();
+    assert!(
+        ops.contains(r#""f":"pause""#),
+        "the nemesis paused a member"
+    );
+}
+
+#[test]
+fn zookeeper_under_pauses_and_clock_jumps_is_valid() {
+    let results = tempfile::tempdir().unwrap();
+    let ran = short_docker_run(
+        results.path(),
+        "zookeeper",
+        "15",
+        &["--nemesis", "pause,clock"],
+    );
+    assert_valid(&ran);
+}
+
+/// Holders stall past their grant now and then (the workload's stalls); with nothing
+/// fencing their writes, one gets in after a newer grant.
+#[test]
+fn an_unfenced_etcd_lock_is_caught() {
+    let results = tempfile::tempdir().unwrap();
+    let ran = short_docker_run(
+        results.path(),
+        "etcd",
+        "25",
+        &[
+            "--fencing",
+            "none",
+            "--nemesis",
+            "none",
+            "--rate",
+            "60",
+            "--concurrency",
+            "8",
+        ],
+    );
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let kinds = ran.violations();
+    assert!(kinds.iter().any(|k| k == "stale-grant-write"), "{kinds:?}");
+}
+
+/// `count` distinct loopback ports, free when chosen and outside the ephemeral range (so
+/// no port-0 socket or outgoing connection takes one before its node binds it).
+fn free_ports(count: usize) -> Vec<u16> {
+    raftd::ports::loopback_ports(count).expect("free loopback ports")
+}
+
+/// A three-member etcd on loopback, as a user's own cluster; killed on drop.
+struct OwnEtcd {
+    topology: Topology,
+    children: Vec<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnEtcd {
+    fn start() -> OwnEtcd {
+        let dir = tempfile::tempdir().unwrap();
+        let ports = free_ports(6);
+        let topology = Topology {
+            nodes: (0..3)
+                .map(|i| NodeAddr {
+                    name: format!("n{}", i + 1),
+                    host: "127.0.0.1".into(),
+                    client_port: ports[2 * i],
+                    peer_port: ports[2 * i + 1],
+                    extra_ports: Vec::new(),
+                })
+                .collect(),
+        };
+        let options = SystemOptions {
+            data_root: dir.path().display().to_string(),
+            ..SystemOptions::default()
+        };
+        let specs = EtcdSystem::new(FencingMode::Grant)
+            .node_specs(&topology, &options)
+            .unwrap();
+        let children = specs
+            .iter()
+            .map(|s| {
+                Command::new(&s.command[0])
+                    .args(&s.command[1..])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("start etcd")
+            })
+            .collect();
+        OwnEtcd {
+            topology,
+            children,
+            _dir: dir,
+        }
+    }
+
+    fn endpoints(&self) -> String {
+        let eps: Vec<String> = self
+            .topology
+            .nodes
+            .iter()
+            .map(|n| format!("{}:{}", n.host, n.client_port))
+            .collect();
+        eps.join(",")
+    }
+}
+
+impl Drop for OwnEtcd {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn endpoints_run_against_a_cluster_of_ones_own_and_leave_it_running() {
+    let mut etcd = OwnEtcd::start();
+    let endpoints = etcd.endpoints();
+    let results = tempfile::tempdir().unwrap();
+    let ran = run(
+        results.path(),
+        &[
+            "--system",
+            "etcd",
+            "--endpoints",
+            &endpoints,
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "5",
+            "--recovery-secs",
+            "0",
+            "--seed",
+            "3",
+        ],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let test = ran.json("test.json");
+    assert_eq!(test["runtime"]["name"], "external");
+    assert_eq!(test["spec"]["nodes"], 3);
+    assert_eq!(ran.json("results.json")["valid"], true);
+    for child in &mut etcd.children {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the user's cluster still runs"
+        );
+    }
+
+    let refused = run(
+        results.path(),
+        &[
+            "--system",
+            "etcd",
+            "--endpoints",
+            &endpoints,
+            "--nemesis",
+            "kill",
+        ],
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("--endpoints"), "{}", refused.stderr);
+}

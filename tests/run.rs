@@ -1,0 +1,442 @@
+//! `splitbrain run` and `splitbrain replay` end to end: flag validation (no cluster
+//! needed), and short real runs against raftd (Docker, or whatever `--runtime auto`
+//! finds), each in its own temporary results directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The outcome of one invocation of the binary.
+pub struct Ran {
+    pub code: i32,
+    pub stderr: String,
+    /// The summary: verdict, anomalies, the reproducing command.
+    pub stdout: String,
+    /// The run's results directory (`<results>/latest` resolved), if one was made.
+    pub dir: Option<PathBuf>,
+}
+
+impl Ran {
+    pub fn json(&self, file: &str) -> serde_json::Value {
+        let dir = self.dir.as_ref().expect("the run made a results directory");
+        let text = std::fs::read_to_string(dir.join(file))
+            .unwrap_or_else(|e| panic!("{} in {}: {e}\n{}", file, dir.display(), self.stderr));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file} is not JSON: {e}"))
+    }
+}
+
+fn splitbrain() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_splitbrain"));
+    if std::env::var_os("SPLITBRAIN_RAFTD").is_none() {
+        if let Some(raftd) = raftd_binary() {
+            cmd.env("SPLITBRAIN_RAFTD", raftd);
+        }
+    }
+    cmd
+}
+
+/// raftd next to splitbrain (a workspace build puts it there); else built once into a
+/// target directory of its own, because the running `cargo test` holds the main one.
+fn raftd_binary() -> Option<PathBuf> {
+    let bin = Path::new(env!("CARGO_BIN_EXE_splitbrain")).with_file_name("raftd");
+    if bin.is_file() {
+        return Some(bin);
+    }
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("raftd-build");
+    let built = target.join("debug").join("raftd");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-p", "raftd", "--bin", "raftd", "--target-dir"])
+        .arg(&target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .ok()?;
+    assert!(status.success(), "cargo build -p raftd failed");
+    built.is_file().then_some(built)
+}
+
+fn finish(out: Output, results: &Path) -> Ran {
+    let latest = results.join("latest");
+    let dir = std::fs::canonicalize(&latest).ok();
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        dir,
+    }
+}
+
+/// Runs `splitbrain run ARGS --results <results>` and returns the exit code and the
+/// results directory. Bug-detection tests use this with `--bug NAME`.
+pub fn run_with(results: &Path, args: &[&str]) -> Ran {
+    let out = splitbrain()
+        .arg("run")
+        .args(args)
+        .arg("--results")
+        .arg(results)
+        .output()
+        .expect("splitbrain runs");
+    finish(out, results)
+}
+
+/// A short run: 3 nodes, a few seconds of faults. Extra args override or add.
+pub fn short_run(results: &Path, extra: &[&str]) -> Ran {
+    let mut args = vec![
+        "--nodes",
+        "3",
+        "--time-limit",
+        "12",
+        "--nemesis-interval-ms",
+        "2000",
+        "--nemesis-duration-ms",
+        "1200",
+        "--recovery-secs",
+        "3",
+        "--rate",
+        "20",
+        "--concurrency",
+        "3",
+    ];
+    args.extend_from_slice(extra);
+    run_with(results, &args)
+}
+
+/// Whether a docker daemon answers. Outside CI a machine without one skips the docker
+/// runs; in CI (`CI` set) the docker runs must really run, so a missing daemon fails.
+fn docker_available() -> bool {
+    let up = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        up || std::env::var_os("CI").is_none(),
+        "CI is set but no docker daemon answers: the docker runs must run in CI"
+    );
+    up
+}
+
+mod validation {
+    use super::*;
+
+    fn assert_usage_error(args: &[&str], flag: &str) {
+        let tmp = tempfile::tempdir().unwrap();
+        let ran = run_with(tmp.path(), args);
+        assert_eq!(ran.code, 2, "{args:?} should be bad usage:\n{}", ran.stderr);
+        assert!(
+            ran.stderr.contains(flag),
+            "{args:?}: message names {flag}:\n{}",
+            ran.stderr
+        );
+        assert!(
+            ran.dir.is_none(),
+            "a refused run leaves no results directory"
+        );
+    }
+
+    #[test]
+    fn unknown_system() {
+        assert_usage_error(&["--system", "mysql"], "--system");
+    }
+
+    #[test]
+    fn unknown_bug_lists_the_valid_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ran = run_with(tmp.path(), &["--bug", "vote-thrice"]);
+        assert_eq!(ran.code, 2, "{}", ran.stderr);
+        assert!(
+            ran.stderr.contains("--bug") && ran.stderr.contains("vote-twice"),
+            "{}",
+            ran.stderr
+        );
+    }
+
+    #[test]
+    fn bad_node_counts() {
+        assert_usage_error(&["--nodes", "2"], "--nodes");
+        assert_usage_error(&["--nodes", "11"], "--nodes");
+    }
+
+    #[test]
+    fn unknown_nemesis() {
+        assert_usage_error(&["--nemesis", "partition,meteor"], "--nemesis");
+    }
+
+    #[test]
+    fn other_bad_flags() {
+        assert_usage_error(&["--runtime", "k8s"], "--runtime");
+        assert_usage_error(&["--fencing", "maybe"], "--fencing");
+        assert_usage_error(&["--time-limit", "0"], "--time-limit");
+        assert_usage_error(&["--rate", "-1"], "--rate");
+        assert_usage_error(&["--stall-probability", "2"], "--stall-probability");
+    }
+
+    #[test]
+    fn a_results_directory_that_cannot_be_made_is_bad_usage() {
+        // /proc takes no new directories, whoever asks.
+        let out = splitbrain()
+            .args(["run", "--nemesis", "none", "--time-limit", "1"])
+            .args(["--results", "/proc/splitbrain-nowhere"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("--results") && stderr.contains("/proc/splitbrain-nowhere"),
+            "{stderr}"
+        );
+    }
+
+    #[test]
+    fn a_fault_the_system_cannot_take_is_refused_before_anything_starts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ran = run_with(
+            tmp.path(),
+            &[
+                "--system",
+                "etcd",
+                "--runtime",
+                "docker",
+                "--nemesis",
+                "clock",
+            ],
+        );
+        assert_eq!(ran.code, 2, "{}", ran.stderr);
+        assert!(
+            ran.stderr.contains("--nemesis") && ran.stderr.contains("clock"),
+            "{}",
+            ran.stderr
+        );
+        assert!(
+            ran.dir.is_none(),
+            "a refused run leaves no results directory"
+        );
+    }
+
+    #[test]
+    fn replay_of_a_missing_directory_is_bad_usage() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = splitbrain()
+            .arg("replay")
+            .arg(tmp.path().join("nope"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("test.json"));
+    }
+}
+
+mod docker_runs {
+    use super::*;
+
+    const FILES: [&str; 4] = [
+        "test.json",
+        "history.jsonl",
+        "results.json",
+        "timeline.html",
+    ];
+
+    #[test]
+    fn correct_raftd_is_valid_and_replay_reuses_the_schedule() {
+        if !docker_available() {
+            eprintln!("skipped: no docker daemon");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let ran = short_run(tmp.path(), &["--runtime", "docker", "--seed", "17"]);
+        assert_eq!(ran.code, 0, "correct raftd must be valid:\n{}", ran.stderr);
+        let dir = ran.dir.clone().expect("results/latest");
+        for file in FILES {
+            assert!(
+                dir.join(file).is_file(),
+                "{file} missing in {}",
+                dir.display()
+            );
+        }
+        assert!(
+            dir.join("nodes").join("n1").is_dir(),
+            "node logs in nodes/n1"
+        );
+        assert!(tmp.path().join("index.html").is_file(), "results index");
+        let results = ran.json("results.json");
+        assert_eq!(results["valid"], true, "{results}");
+        let test = ran.json("test.json");
+        assert_eq!(test["seed"], 17);
+        assert!(
+            ran.stdout.contains("--seed 17") && ran.stdout.contains("VALID"),
+            "the summary prints the reproducing command"
+        );
+        let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+        assert!(
+            history.lines().any(|l| l.contains("\"nemesis\"")),
+            "faults were injected and recorded"
+        );
+
+        let replay = splitbrain()
+            .arg("replay")
+            .arg(&dir)
+            .output()
+            .expect("replay runs");
+        let replayed = finish(replay, tmp.path());
+        let new_dir = replayed
+            .dir
+            .clone()
+            .expect("replay made a results directory");
+        assert_ne!(new_dir, dir, "replay writes a new results directory");
+        let again = replayed.json("test.json");
+        assert_eq!(
+            again["schedule"], test["schedule"],
+            "replay ran the same schedule"
+        );
+        assert_eq!(again["seed"], test["seed"]);
+        assert!(
+            replayed.code == 0 || replayed.code == 3,
+            "replay verdict:\n{}",
+            replayed.stderr
+        );
+    }
+
+    #[test]
+    fn a_harness_failure_is_no_verdict_and_leaves_nothing_behind() {
+        if !docker_available() {
+            eprintln!("skipped: no docker daemon");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let ran = run_with(
+            tmp.path(),
+            &[
+                "--runtime",
+                "docker",
+                "--image",
+                "splitbrain/no-such-image:0",
+                "--nodes",
+                "3",
+            ],
+        );
+        assert_eq!(ran.code, 3, "{}", ran.stderr);
+        assert!(ran.stderr.contains("harness error"), "{}", ran.stderr);
+        let results = ran.json("results.json");
+        assert_eq!(results["valid"], "unknown", "{results}");
+        assert!(
+            results["harness_error"]
+                .as_str()
+                .unwrap()
+                .contains("no-such-image"),
+            "{results}"
+        );
+        let test = ran.json("test.json");
+        let label = format!(
+            "label=splitbrain.run={}",
+            test["runtime"]["run_id"].as_str().unwrap()
+        );
+        let left = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &label])
+            .output()
+            .unwrap();
+        assert!(left.stdout.is_empty(), "containers left behind");
+    }
+
+    #[test]
+    fn etcd_under_partitions_and_kills_is_valid() {
+        if !docker_available() {
+            eprintln!("skipped: no docker daemon");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let ran = short_run(
+            tmp.path(),
+            &[
+                "--system",
+                "etcd",
+                "--runtime",
+                "docker",
+                "--nemesis",
+                "partition,kill",
+                "--seed",
+                "4",
+            ],
+        );
+        assert_eq!(ran.code, 0, "etcd must be valid:\n{}", ran.stderr);
+        let test = ran.json("test.json");
+        assert_eq!(
+            test["guarantees"]["exclusive_leadership"], false,
+            "etcd has no leader lease"
+        );
+        assert!(
+            test["versions"]["system"].as_str().unwrap().contains("3."),
+            "{test}"
+        );
+    }
+}
+
+mod interrupt {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// The only directory a run made under `root`, once it exists.
+    fn run_dir(root: &Path) -> Option<PathBuf> {
+        std::fs::read_dir(root)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.is_dir())
+    }
+
+    fn history_lines(dir: &Path) -> usize {
+        std::fs::read_to_string(dir.join("history.jsonl")).map_or(0, |t| t.lines().count())
+    }
+
+    #[test]
+    fn ctrl_c_tears_down_and_keeps_an_unknown_verdict() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut child = splitbrain()
+            .args([
+                "run",
+                "--runtime",
+                "local",
+                "--nodes",
+                "3",
+                "--time-limit",
+                "120",
+            ])
+            .args(["--nemesis", "partition", "--seed", "9", "--results"])
+            .arg(tmp.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let dir = loop {
+            if let Some(dir) = run_dir(tmp.path()).filter(|d| history_lines(d) > 20) {
+                break dir;
+            }
+            assert!(Instant::now() < deadline, "the run never got going");
+            assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let pid = i32::try_from(child.id()).unwrap();
+        // SAFETY: kill(2) on the child this test spawned and has not reaped.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "an interrupted run is unknown:\n{stderr}"
+        );
+        let ran = finish(out, tmp.path());
+        assert_eq!(
+            ran.dir.as_deref(),
+            Some(dir.canonicalize().unwrap().as_path())
+        );
+        let results = ran.json("results.json");
+        assert_eq!(results["valid"], "unknown", "{results}");
+        assert_eq!(results["reason"], "interrupted", "{results}");
+        let test = ran.json("test.json");
+        let runtime_id = test["runtime"]["run_id"].as_str().unwrap();
+        let host_dir = PathBuf::from(format!("/tmp/sb-{runtime_id}"));
+        assert!(
+            !host_dir.exists(),
+            "teardown removed {}",
+            host_dir.display()
+        );
+    }
+}

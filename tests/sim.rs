@@ -1,0 +1,451 @@
+//! `splitbrain sim` end to end: the built binary sweeping seeds of simulated raftd.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn sim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_splitbrain"))
+        .arg("sim")
+        .args(args)
+        .output()
+        .expect("run splitbrain sim")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs with `--json` into `dir`; returns the exit code and the summary.
+fn sim_json(dir: &Path, args: &[&str]) -> (i32, Value) {
+    let results = dir.to_string_lossy().into_owned();
+    let mut all = args.to_vec();
+    all.extend(["--json", "--results", &results]);
+    let o = sim(&all);
+    let code = o.status.code().expect("an exit code");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let summary = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("no JSON summary ({e}): {}", text(&o)));
+    (code, summary)
+}
+
+fn results_dir(summary: &Value) -> PathBuf {
+    PathBuf::from(
+        summary["results_dir"]
+            .as_str()
+            .expect("a results directory"),
+    )
+}
+
+#[test]
+fn the_same_seed_gives_a_byte_identical_history_and_another_seed_does_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let history = |seed: &str, sub: &str| {
+        let (code, summary) =
+            sim_json(&tmp.path().join(sub), &["--seeds", seed, "--sim-secs", "8"]);
+        assert_eq!(code, 0, "{summary}");
+        std::fs::read(results_dir(&summary).join("history.jsonl")).unwrap()
+    };
+    let a = history("7", "a");
+    let b = history("7", "b");
+    let c = history("8", "c");
+    assert!(a.len() > 10_000, "a real history: {} bytes", a.len());
+    assert!(a == b, "seed 7 gave two different histories");
+    assert!(a != c, "seeds 7 and 8 gave the same history");
+}
+
+#[test]
+fn correct_raftd_is_valid_over_dozens_of_seeds_with_every_fault() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, summary) = sim_json(
+        tmp.path(),
+        &[
+            "--seeds",
+            "100..130",
+            "--sim-secs",
+            "10",
+            "--jobs",
+            "2",
+            "--nemesis",
+            "all",
+        ],
+    );
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(summary["seeds_run"], 30, "{summary}");
+    assert_eq!(summary["valid"], 30, "{summary}");
+}
+
+/// Sweeps `seeds` with `bug` on, unshrunk, and asserts a failing seed whose signature
+/// holds one of `expected`; returns the sweep's summary.
+fn assert_found(dir: &Path, bug: &str, seeds: &str, expected: &[&str]) -> Value {
+    let (code, summary) = sim_json(
+        dir,
+        &[
+            "--seeds",
+            seeds,
+            "--bug",
+            bug,
+            "--no-shrink",
+            "--sim-secs",
+            "20",
+            "--jobs",
+            "2",
+        ],
+    );
+    assert_eq!(code, 1, "{bug} not found in {seeds}: {summary}");
+    let found: Vec<&str> = summary["signature"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        found.iter().any(|k| expected.contains(k)),
+        "{bug}: found {found:?}, expected one of {expected:?}"
+    );
+    summary
+}
+
+/// Each bug is found within a bounded number of seeds, with an anomaly the raftd
+/// README's catalogue names for it.
+#[test]
+fn bugs_are_found_with_the_anomalies_the_catalogue_names() {
+    let cases: [(&str, &[&str]); 5] = [
+        (
+            "vote-twice",
+            &[
+                "same-term-leaders",
+                "duplicate-token",
+                "log-divergence",
+                "lost-write",
+            ],
+        ),
+        ("no-fencing", &["stale-token-accepted", "stale-grant-write"]),
+        ("early-ack", &["lost-write"]),
+        ("no-log-check", &["lost-write", "log-divergence"]),
+        (
+            "lease-without-quorum-check",
+            &["dual-leadership", "dual-holders"],
+        ),
+    ];
+    for (bug, expected) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let summary = assert_found(tmp.path(), bug, "0..30", expected);
+        let seed = summary["failing_seed"].as_u64().unwrap();
+        let reproduce = summary["reproduce"].as_str().unwrap();
+        assert!(
+            reproduce.starts_with(&format!(
+                "splitbrain sim --seeds {seed}..{} --bug {bug}",
+                seed + 1
+            )),
+            "{reproduce}"
+        );
+    }
+}
+
+#[test]
+fn a_failure_reproduces_from_its_command_and_shrinks_to_a_schedule_that_still_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, summary) = sim_json(
+        &tmp.path().join("sweep"),
+        &[
+            "--seeds",
+            "0..30",
+            "--bug",
+            "no-fencing",
+            "--sim-secs",
+            "20",
+        ],
+    );
+    assert_eq!(code, 1, "{summary}");
+    let original = summary["original_events"].as_u64().unwrap();
+    let shrunk = summary["shrunk_events"].as_u64().unwrap();
+    assert!(shrunk <= original, "{summary}");
+    assert!(
+        !summary["shrunk_signature"].as_array().unwrap().is_empty(),
+        "the shrunk schedule must still fail: {summary}"
+    );
+    let dir = results_dir(&summary);
+    for file in [
+        "test.json",
+        "history.jsonl",
+        "results.json",
+        "timeline.html",
+    ] {
+        assert!(
+            dir.join(file).is_file(),
+            "{file} missing in {}",
+            dir.display()
+        );
+    }
+    let test: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("test.json")).unwrap()).unwrap();
+    assert_eq!(
+        test["schedule"]["events"].as_array().unwrap().len() as u64,
+        shrunk
+    );
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["valid"], false, "{results}");
+    // The saved (shrunk) test replays exactly: the same history, byte for byte.
+    let dir_text = dir.to_string_lossy().into_owned();
+    let (code, replayed) = sim_json(&tmp.path().join("replay"), &["--replay", &dir_text]);
+    assert_eq!(code, 1, "{replayed}");
+    let again = std::fs::read(results_dir(&replayed).join("history.jsonl")).unwrap();
+    assert!(
+        again == std::fs::read(dir.join("history.jsonl")).unwrap(),
+        "replay differs"
+    );
+    // The printed command reproduces the same failing seed on its own.
+    let reproduce = summary["reproduce"].as_str().unwrap().to_string();
+    let words: Vec<&str> = reproduce.split_whitespace().skip(2).collect();
+    let mut args = words.clone();
+    args.push("--no-shrink");
+    let (code, again) = sim_json(&tmp.path().join("again"), &args);
+    assert_eq!(code, 1, "{again}");
+    assert_eq!(again["failing_seed"], summary["failing_seed"]);
+    assert_eq!(again["anomalies"], summary["anomalies"]);
+}
+
+#[test]
+fn the_cluster_recovers_after_the_heal_and_liveness_is_its_own_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, summary) = sim_json(tmp.path(), &["--seeds", "3", "--sim-secs", "10"]);
+    assert_eq!(code, 0, "{summary}");
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(results_dir(&summary).join("results.json")).unwrap())
+            .unwrap();
+    let liveness = &results["checkers"]["liveness"];
+    assert_eq!(liveness["valid"], true, "{liveness}");
+    let bound = liveness["figures"]["bound_ms"].as_u64().unwrap();
+    let write = liveness["figures"]["ok_write_after_heal_ms"]
+        .as_u64()
+        .unwrap();
+    assert!(write <= bound, "{liveness}");
+    assert!(
+        liveness["figures"]["leader_after_heal_ms"]
+            .as_u64()
+            .unwrap()
+            <= write
+    );
+}
+
+#[test]
+fn unknown_names_and_bad_flags_are_usage_errors_that_list_what_is_valid() {
+    let o = sim(&["--seeds", "0..2", "--bug", "vote-thrice"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("vote-thrice") && text(&o).contains("no-log-check"),
+        "{}",
+        text(&o)
+    );
+    let o = sim(&["--seeds", "0..2", "--nemesis", "earthquake"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("earthquake") && text(&o).contains("partition"),
+        "{}",
+        text(&o)
+    );
+    for seeds in ["5..5", "x", "3..1"] {
+        let o = sim(&["--seeds", seeds]);
+        assert_eq!(o.status.code(), Some(2), "{seeds}: {}", text(&o));
+        assert!(text(&o).contains("--seeds"), "{}", text(&o));
+    }
+    let o = sim(&["--seeds", "0..2", "--nodes", "2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+/// `splitbrain run --runtime sim` with `args`, results under `dir`.
+fn run_sim(dir: &Path, args: &[&str]) -> Output {
+    let results = dir.to_string_lossy().into_owned();
+    Command::new(env!("CARGO_BIN_EXE_splitbrain"))
+        .args(["run", "--runtime", "sim", "--results", &results])
+        .args(args)
+        .output()
+        .expect("run splitbrain run --runtime sim")
+}
+
+/// The results directory `results/latest` points at.
+fn latest(dir: &Path) -> PathBuf {
+    let link = dir.join("latest");
+    dir.join(std::fs::read_link(&link).expect("results/latest is a link"))
+}
+
+#[test]
+fn run_on_the_sim_runtime_writes_a_real_runs_directory_and_repeats_itself_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "--seed",
+        "11",
+        "--time-limit",
+        "8",
+        "--nodes",
+        "3",
+        "--nemesis-interval-ms",
+        "1500",
+        "--nemesis-duration-ms",
+        "800",
+    ];
+    let a = run_sim(&tmp.path().join("a"), &args);
+    assert_eq!(a.status.code(), Some(0), "{}", text(&a));
+    assert!(
+        text(&a).contains("verdict: VALID") && text(&a).contains("reproduce: splitbrain run"),
+        "{}",
+        text(&a)
+    );
+    let dir_a = latest(&tmp.path().join("a"));
+    for file in [
+        "test.json",
+        "history.jsonl",
+        "results.json",
+        "timeline.html",
+        "nodes/n1/sim.log",
+        "nodes/n3/sim.log",
+    ] {
+        assert!(
+            dir_a.join(file).is_file(),
+            "{file} missing in {}",
+            dir_a.display()
+        );
+    }
+    let test: Value =
+        serde_json::from_slice(&std::fs::read(dir_a.join("test.json")).unwrap()).unwrap();
+    assert_eq!(test["runtime"]["name"], "sim", "{test}");
+    assert_eq!(test["spec"]["runtime"], "sim", "{test}");
+    assert_eq!(test["seed"], 11, "{test}");
+    let history_a = std::fs::read(dir_a.join("history.jsonl")).unwrap();
+    assert!(
+        history_a.len() > 5_000,
+        "a real history: {} bytes",
+        history_a.len()
+    );
+
+    let b = run_sim(&tmp.path().join("b"), &args);
+    assert_eq!(b.status.code(), Some(0), "{}", text(&b));
+    let history_b = std::fs::read(latest(&tmp.path().join("b")).join("history.jsonl")).unwrap();
+    assert!(
+        history_a == history_b,
+        "seed 11 gave two different histories"
+    );
+
+    // `splitbrain replay` of the directory reruns it in the simulator, byte for byte.
+    let results = tmp.path().join("c").to_string_lossy().into_owned();
+    let replay = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
+        .args(["replay", &dir_a.to_string_lossy(), "--results", &results])
+        .output()
+        .unwrap();
+    assert_eq!(replay.status.code(), Some(0), "{}", text(&replay));
+    let dir_c = latest(&tmp.path().join("c"));
+    let history_c = std::fs::read(dir_c.join("history.jsonl")).unwrap();
+    assert!(history_a == history_c, "the replay differs");
+    let test_c: Value =
+        serde_json::from_slice(&std::fs::read(dir_c.join("test.json")).unwrap()).unwrap();
+    assert_eq!(test_c["runtime"]["name"], "sim", "{test_c}");
+}
+
+#[test]
+fn run_on_the_sim_runtime_catches_a_bug_and_its_replay_does_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut found = None;
+    for seed in 0..20 {
+        let seed = seed.to_string();
+        let out = run_sim(
+            &tmp.path().join(&seed),
+            &[
+                "--seed",
+                &seed,
+                "--bug",
+                "no-fencing",
+                "--time-limit",
+                "20",
+                "--nemesis",
+                "pause,partition",
+            ],
+        );
+        match out.status.code() {
+            Some(0) => continue,
+            Some(1) => {
+                found = Some((seed, out));
+                break;
+            }
+            code => panic!("exit {code:?}: {}", text(&out)),
+        }
+    }
+    let (seed, out) = found.expect("no-fencing found within 20 seeds");
+    assert!(text(&out).contains("verdict: INVALID"), "{}", text(&out));
+    let dir = latest(&tmp.path().join(&seed));
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    let kinds: Vec<&str> = results["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["severity"] == "violation")
+        .filter_map(|a| a["kind"].as_str())
+        .collect();
+    assert!(
+        kinds
+            .iter()
+            .any(|k| ["stale-token-accepted", "stale-grant-write"].contains(k)),
+        "{kinds:?}"
+    );
+    let results_root = tmp.path().join("replay").to_string_lossy().into_owned();
+    let replay = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
+        .args(["replay", &dir.to_string_lossy(), "--results", &results_root])
+        .output()
+        .unwrap();
+    assert_eq!(replay.status.code(), Some(1), "{}", text(&replay));
+    let again = latest(&tmp.path().join("replay")).join("history.jsonl");
+    assert!(
+        std::fs::read(again).unwrap() == std::fs::read(dir.join("history.jsonl")).unwrap(),
+        "the replay differs"
+    );
+}
+
+#[test]
+fn the_sim_runtime_refuses_other_systems_than_raftd() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_sim(tmp.path(), &["--system", "etcd", "--seed", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("--runtime") && text(&out).contains("etcd"),
+        "{}",
+        text(&out)
+    );
+    assert!(!tmp.path().join("latest").exists(), "nothing ran");
+}
+
+/// The bugs that need a precise interleaving (a voter restarted between two vote
+/// requests of one term, Raft's Figure 8, a leader deaf to higher terms) are found by
+/// the simulator's own fault shapes within a bounded number of seeds.
+#[test]
+fn interleaving_bugs_are_found_within_a_bound() {
+    let cases: [(&str, &str, &[&str]); 3] = [
+        (
+            "forget-vote",
+            "0..200",
+            &["same-term-leaders", "log-divergence", "lost-write"],
+        ),
+        // Rare (a median of 1,568 seeds where found, README's Simulation): the window
+        // holds seed 3679, where the cluster stops committing after the heal.
+        (
+            "commit-old-term",
+            "3600..3700",
+            &["lost-write", "log-divergence", "core-panic", "liveness"],
+        ),
+        (
+            "no-step-down",
+            "0..30",
+            &["stale-leader", "dual-leadership"],
+        ),
+    ];
+    for (bug, seeds, expected) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_found(tmp.path(), bug, seeds, expected);
+    }
+}
