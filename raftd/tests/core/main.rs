@@ -7,4 +7,5 @@ mod features;
 mod golden;
 mod props;
 mod safety;
+mod sim;
 mod support;

@@ -304,6 +304,18 @@ impl Cluster {
         Some((m, arrived))
     }
 
+    /// Holds the in-flight message at `position` back: it moves behind everything in
+    /// flight, as a message that waits for a retransmission arrives after later ones.
+    pub fn hold_at(&mut self, position: usize) -> bool {
+        match self.network.remove(position) {
+            Some(m) => {
+                self.network.push_back(m);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Drops the in-flight message at `position`.
     pub fn drop_at(&mut self, position: usize) -> Option<Message> {
         self.network.remove(position)
