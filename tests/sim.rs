@@ -127,7 +127,13 @@ fn bugs_are_found_with_the_anomalies_the_catalogue_names() {
         ),
         ("no-fencing", &["stale-token-accepted", "stale-grant-write"]),
         ("early-ack", &["lost-write"]),
-        ("no-log-check", &["lost-write", "log-divergence"]),
+        // A leader elected without its committed entries cannot make the followers that
+        // hold them take its log (they keep what they committed), so the cluster often
+        // stops committing after the heal before a final read can show the loss.
+        (
+            "no-log-check",
+            &["lost-write", "log-divergence", "liveness"],
+        ),
         (
             "lease-without-quorum-check",
             &["dual-leadership", "dual-holders"],

@@ -152,10 +152,10 @@ impl SimSpec {
     }
 
     /// Whether the nodes run with leader leases, as `splitbrain run` starts raftd: as
-    /// asked, but never with `no-step-down`, which runs without check-quorum (it would
-    /// mask the bug), and raftd takes a lease only with check-quorum.
+    /// asked, unless a bug runs without check-quorum (it would mask the bug), since raftd
+    /// takes a lease only with check-quorum.
     pub fn leases_on(&self) -> bool {
-        self.lease && !self.bugs.iter().any(|b| b == "no-step-down")
+        self.lease && workloads::raftd::Exposure::for_bugs(&self.bugs).allows_lease()
     }
 
     /// The flags after `--seeds` that give this spec back.

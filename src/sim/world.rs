@@ -8,7 +8,7 @@ use std::collections::BinaryHeap;
 
 use checkers::{OpDraft, Recorder};
 use nemesis::Schedule;
-use raftd::core::{Bug, BugSet, Config, Message};
+use raftd::core::{BugSet, Config, Message};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use workloads::raftd::RaftdTuning;
@@ -527,12 +527,10 @@ fn node_config(
         .iter()
         .filter_map(|b| b.parse().ok())
         .collect::<BugSet>();
-    // As `splitbrain run` starts raftd: the bug's other half is a lease accepted without
-    // check-quorum, which is what lets a cut-off leader keep its lease. A leader that
-    // ignores higher terms would still step down by check-quorum, which would mask
-    // no-step-down entirely, so that bug runs without it too.
-    cfg.check_quorum =
-        !(cfg.bugs.has(Bug::LeaseWithoutQuorumCheck) || cfg.bugs.has(Bug::NoStepDown));
+    // As `splitbrain run` starts raftd: without the protections that would hide the bugs.
+    let exposure = workloads::raftd::Exposure::for_bugs(&spec.bugs);
+    cfg.check_quorum = !exposure.no_check_quorum;
+    cfg.pre_vote = !exposure.no_pre_vote;
     cfg.seed = seed;
     cfg.tick_ms = tuning.tick_ms;
     cfg

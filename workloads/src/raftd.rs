@@ -138,7 +138,7 @@ impl RaftdSystem {
         }
         let mut bugs: std::collections::BTreeSet<String> = options.bugs.iter().cloned().collect();
         bugs.extend(fencing_bugs(options.fencing).iter().map(|b| b.to_string()));
-        let quorum_unchecked = check_quorum_off(&options.bugs);
+        let exposure = Exposure::for_bugs(&options.bugs);
         for bug in bugs {
             flag("bug", bug);
         }
@@ -146,34 +146,71 @@ impl RaftdSystem {
         if options.fencing == FencingMode::Grant {
             argv.push("--fence-on-grant".into());
         }
-        if quorum_unchecked {
+        if exposure.no_check_quorum {
             argv.push("--no-check-quorum".into());
+        }
+        if exposure.no_pre_vote {
+            argv.push("--no-pre-vote".into());
         }
         argv
     }
 }
 
-/// The bugs whose runs turn raftd's check-quorum off, because check-quorum hides them:
-/// - `lease-without-quorum-check`: the bug's other half is a lease accepted without
-///   check-quorum, which is what lets a cut-off leader keep its lease (with check-quorum
-///   on it steps down before anyone else wins);
-/// - `no-step-down`: a leader that ignores higher terms still steps down by check-quorum
-///   (the higher-term answers it ignores are no acknowledgements), so the bug only shows
-///   in a cluster without check-quorum, as a leader that never steps down.
-pub const CHECK_QUORUM_OFF_BUGS: [&str; 2] = ["lease-without-quorum-check", "no-step-down"];
+/// How a run with bugs starts raftd: with the protections that would hide a bug switched
+/// off, since a cluster without them is where the bug does its harm (as Jepsen runs a
+/// system in the configuration that exposes what it tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Exposure {
+    /// `--no-check-quorum`, and so no leases (raftd takes a lease only with
+    /// check-quorum) unless the bug is the lease accepted without it.
+    pub no_check_quorum: bool,
+    /// `--no-pre-vote`.
+    pub no_pre_vote: bool,
+    /// The lease is kept although check-quorum is off.
+    pub lease_without_check_quorum: bool,
+}
 
-/// The bug that runs without leases: raftd accepts a lease only with check-quorum, which
-/// `no-step-down` turns off.
-const LEASELESS_BUG: &str = "no-step-down";
+impl Exposure {
+    /// What `bugs` need switched off:
+    /// - `lease-without-quorum-check`: the bug's other half is a lease accepted without
+    ///   check-quorum, which is what lets a cut-off leader keep its lease (with
+    ///   check-quorum on it steps down before anyone else wins);
+    /// - `no-step-down`: a leader that ignores higher terms still steps down by
+    ///   check-quorum (the higher-term answers it ignores are no acknowledgements), so the
+    ///   bug only shows as a leader that never steps down in a cluster without it;
+    /// - `vote-twice`, `forget-vote`, `no-log-check`: they need a candidate in a term
+    ///   where a voter already voted, or a candidate that fell behind, to be heard.
+    ///   Pre-vote keeps a cut-off node from raising its term (so two candidates rarely
+    ///   share one, and a lagging node never disrupts), and check-quorum makes followers
+    ///   that hear a leader, or a node just restarted under a lease, ignore candidates.
+    pub fn for_bugs(bugs: &[String]) -> Self {
+        let mut e = Exposure::default();
+        for bug in bugs {
+            match bug.as_str() {
+                "lease-without-quorum-check" => {
+                    e.no_check_quorum = true;
+                    e.lease_without_check_quorum = true;
+                }
+                "no-step-down" => e.no_check_quorum = true,
+                "vote-twice" | "forget-vote" | "no-log-check" => {
+                    e.no_check_quorum = true;
+                    e.no_pre_vote = true;
+                }
+                _ => {}
+            }
+        }
+        e
+    }
 
-fn check_quorum_off(bugs: &[String]) -> bool {
-    bugs.iter()
-        .any(|b| CHECK_QUORUM_OFF_BUGS.contains(&b.as_str()))
+    /// Whether leases can be on.
+    pub fn allows_lease(self) -> bool {
+        !self.no_check_quorum || self.lease_without_check_quorum
+    }
 }
 
 /// Whether the nodes run with leader leases: as asked, unless a bug rules them out.
 pub fn leases_on(options: &SystemOptions) -> bool {
-    options.lease && !options.bugs.iter().any(|b| b == LEASELESS_BUG)
+    options.lease && Exposure::for_bugs(&options.bugs).allows_lease()
 }
 
 /// Fencing `none` is raftd's `no-fencing` bug: its state machine then takes any token.

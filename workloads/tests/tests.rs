@@ -293,6 +293,32 @@ mod specs {
     }
 
     #[test]
+    fn election_bugs_run_without_pre_vote_or_check_quorum() {
+        let system = RaftdSystem::new("raftd");
+        for bug in ["vote-twice", "forget-vote", "no-log-check"] {
+            let options = SystemOptions {
+                bugs: vec![bug.into()],
+                ..SystemOptions::default()
+            };
+            let spec = &system.node_specs(&topology(3), &options).unwrap()[0];
+            assert!(spec.command.contains(&"--no-pre-vote".to_string()), "{bug}");
+            assert!(
+                spec.command.contains(&"--no-check-quorum".to_string()),
+                "{bug}"
+            );
+            assert!(
+                !spec.command.contains(&"--lease-ticks".to_string()),
+                "{bug}"
+            );
+            assert!(!system.guarantees(&options).exclusive_leadership, "{bug}");
+        }
+        let spec = &system
+            .node_specs(&topology(3), &SystemOptions::default())
+            .unwrap()[0];
+        assert!(!spec.command.contains(&"--no-pre-vote".to_string()));
+    }
+
+    #[test]
     fn bad_options_are_refused_with_a_reason() {
         let system = RaftdSystem::new("raftd");
         let options = SystemOptions {
