@@ -270,21 +270,48 @@ impl<'a> RawValue<'a> {
     }
 }
 
-/// Reads lines into one reused buffer and checks what holds across lines: indices
-/// 0, 1, 2, ... and non-decreasing times.
+/// Reads ops line by line from one reused buffer and checks what holds across lines:
+/// indices 0, 1, 2, ... and non-decreasing times.
+///
+/// The common line is parsed where it lies in the buffer, its end found by the parser
+/// itself: no separate search for the newline and no copy. Anything else (a line the
+/// fast parser gives up on, the last line without a newline) takes the general path,
+/// which finds the line first; both read the same. A line not whole in the buffer
+/// (longer than the look-ahead, or cut short by a slow pipe) is gathered on its own.
 pub struct LineReader<R> {
     input: R,
-    buf: Vec<u8>,
+    /// Bytes read and not yet consumed are `data[pos..end]`; `data` only grows.
+    data: Vec<u8>,
+    pos: usize,
+    end: usize,
+    eof: bool,
+    /// A line that did not fit in the look-ahead.
+    long: Vec<u8>,
+    /// Where the line last returned lies: in `data`, or in `long` when `None`.
+    last: Option<(usize, usize)>,
     line: u64,
     next_index: u64,
     last_time: u64,
 }
 
+/// The least and the most the buffer reads at a time.
+const READ_CHUNK_BYTES_MIN: usize = 1 << 13;
+const READ_CHUNK_BYTES_MAX: usize = 1 << 20;
+/// Before each line, the buffer is topped up when it holds fewer unread bytes than this
+/// and the input goes on. A line that is not whole in the buffer even so (a long one,
+/// or a slow pipe) is gathered on its own.
+const LOOKAHEAD_BYTES: usize = 1 << 16;
+
 impl<R: BufRead> LineReader<R> {
     pub fn new(input: R) -> Self {
         LineReader {
             input,
-            buf: Vec::with_capacity(1 << 12),
+            data: Vec::new(),
+            pos: 0,
+            end: 0,
+            eof: false,
+            long: Vec::new(),
+            last: None,
             line: 0,
             next_index: 0,
             last_time: 0,
@@ -296,43 +323,127 @@ impl<R: BufRead> LineReader<R> {
         self.line
     }
 
+    /// The bytes of the line last returned, without its newline.
+    pub fn last_line(&self) -> &[u8] {
+        match self.last {
+            Some((start, end)) => &self.data[start..end],
+            None => &self.long,
+        }
+    }
+
+    /// Moves what is unread to the front and reads once more; sets `eof` when the input
+    /// has no more. The buffer starts small and doubles up to `READ_CHUNK_BYTES_MAX`, so a
+    /// small history costs a small buffer and a large one is read in large chunks.
+    fn top_up(&mut self) -> io::Result<()> {
+        self.data.copy_within(self.pos..self.end, 0);
+        self.end -= self.pos;
+        self.pos = 0;
+        let room = (2 * self.data.len()).clamp(READ_CHUNK_BYTES_MIN, READ_CHUNK_BYTES_MAX);
+        if self.data.len() < self.end + room {
+            self.data.resize(self.end + room, 0);
+        }
+        loop {
+            match self.input.read(&mut self.data[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            return Ok(());
+        }
+    }
+
     /// The next op, borrowed from the buffer, or `None` at the end.
     pub fn next_op(&mut self) -> Result<Option<RawOp<'_>>, HistoryError> {
-        self.buf.clear();
-        if self.input.read_until(b'\n', &mut self.buf)? == 0 {
+        if self.end - self.pos < LOOKAHEAD_BYTES && !self.eof {
+            self.top_up()?;
+        }
+        let start = self.pos;
+        if let Some((op, len)) = crate::fastparse::parse_prefix(&self.data[start..self.end]) {
+            self.pos += len;
+            self.line += 1;
+            let text_len = len
+                - if self.data[start + len - 2] == b'\r' {
+                    2
+                } else {
+                    1
+                };
+            self.last = Some((start, start + text_len));
+            check_order(self.line, &mut self.next_index, &mut self.last_time, &op)?;
+            return Ok(Some(op));
+        }
+        // The general path. Only fields other than `data` change from here on.
+        let unread = &self.data[start..self.end];
+        let newline = unread.iter().position(|&b| b == b'\n');
+        if newline.is_none() && unread.is_empty() {
             return Ok(None);
         }
         self.line += 1;
         let line = self.line;
-        let complete = self.buf.last() == Some(&b'\n');
+        let mut complete = newline.is_some();
+        let mut text = match newline {
+            Some(i) => {
+                self.pos += i + 1;
+                self.last = Some((start, start + i));
+                &self.data[start..start + i]
+            }
+            None if self.eof => {
+                self.pos = self.end;
+                self.last = Some((start, self.end));
+                unread
+            }
+            None => {
+                // Not whole in the buffer: gather the rest of it from the input.
+                self.long.clear();
+                self.long.extend_from_slice(unread);
+                self.pos = self.end;
+                self.input.read_until(b'\n', &mut self.long)?;
+                complete = self.long.last() == Some(&b'\n');
+                if complete {
+                    self.long.pop();
+                }
+                self.last = None;
+                &self.long
+            }
+        };
         if complete {
-            self.buf.pop();
-            if self.buf.last() == Some(&b'\r') {
-                self.buf.pop();
+            if let Some((&b'\r', rest)) = text.split_last() {
+                text = rest;
             }
         }
-        if self.buf.iter().all(u8::is_ascii_whitespace) {
+        if text.iter().all(u8::is_ascii_whitespace) {
             return Err(HistoryError::EmptyLine { line });
         }
-        let op = parse_line(&self.buf, line, complete)?;
-        if op.index != self.next_index {
-            return Err(HistoryError::Index {
-                line,
-                found: op.index,
-                expected: self.next_index,
-            });
-        }
-        if op.time < self.last_time {
-            return Err(HistoryError::TimeDecreasing {
-                line,
-                found: op.time,
-                previous: self.last_time,
-            });
-        }
-        self.next_index += 1;
-        self.last_time = op.time;
+        let op = parse_line(text, line, complete)?;
+        check_order(line, &mut self.next_index, &mut self.last_time, &op)?;
         Ok(Some(op))
     }
+}
+
+/// Indices must be 0, 1, 2, ... and times must not decrease.
+fn check_order(
+    line: u64,
+    next_index: &mut u64,
+    last_time: &mut u64,
+    op: &RawOp<'_>,
+) -> Result<(), HistoryError> {
+    if op.index != *next_index {
+        return Err(HistoryError::Index {
+            line,
+            found: op.index,
+            expected: *next_index,
+        });
+    }
+    if op.time < *last_time {
+        return Err(HistoryError::TimeDecreasing {
+            line,
+            found: op.time,
+            previous: *last_time,
+        });
+    }
+    *next_index += 1;
+    *last_time = op.time;
+    Ok(())
 }
 
 /// Parses one line; on failure parses it again, slowly, to name the field at fault.
@@ -429,9 +540,10 @@ impl<R: BufRead> Iterator for OpReader<R> {
             Err(e) => Some(Err(e)),
             Ok(true) => {
                 // Validated; now parse the same bytes into the owned model.
+                let text = self.lines.last_line();
                 Some(
-                    serde_json::from_slice::<Op>(&self.lines.buf)
-                        .map_err(|e| describe_error(&self.lines.buf, line, true, e)),
+                    serde_json::from_slice::<Op>(text)
+                        .map_err(|e| describe_error(text, line, true, e)),
                 )
             }
         }

@@ -192,3 +192,123 @@ fn the_fast_and_the_serde_parser_read_every_synthetic_line_alike() {
     );
     assert_eq!(from_ops, from_lines);
 }
+
+/// A reader that hands out at most `chunk` bytes per read, as a pipe might.
+struct Trickle<'a> {
+    rest: &'a [u8],
+    chunk: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.rest.len().min(self.chunk).min(out.len());
+        out[..n].copy_from_slice(&self.rest[..n]);
+        self.rest = &self.rest[n..];
+        Ok(n)
+    }
+}
+
+/// Every line shape the reader takes a different path for: parsed in place, with CRLF,
+/// with whitespace around it, with an escape (the serde path), longer than the
+/// look-ahead (gathered on its own), and the last one without a newline.
+fn shapes() -> String {
+    let op = |index: usize, process: &str, kind: &str, f: &str, value: &str| {
+        format!(
+            "{{\"index\":{index},\"time\":{index},\"process\":{process},\"type\":\"{kind}\",\"f\":\"{f}\",\"value\":{value}}}"
+        )
+    };
+    let mut text = String::new();
+    let mut ids = Vec::new();
+    for i in 0..20_000 {
+        let value = format!("{{\"id\":\"w{i}\",\"token\":null}}");
+        text += &(op(2 * i, &i.to_string(), "invoke", "write", &value) + "\n");
+        text += &(op(2 * i + 1, &i.to_string(), "ok", "write", &value) + "\n");
+        ids.push(format!("\"w{i}\""));
+    }
+    let n = 40_000;
+    text += &(op(n, "\"nemesis\"", "invoke", "heal", "null") + "\r\n");
+    text += &(" ".to_string() + &op(n + 1, "\"nemesis\"", "ok", "heal", "null") + "  \n");
+    let escaped = r#"{"id":"w\u0041","token":null}"#;
+    text += &(op(n + 2, "7", "invoke", "write", escaped) + "\n");
+    text += &(op(n + 3, "7", "ok", "write", escaped) + "\n");
+    ids.push("\"wA\"".into());
+    text += &op(n + 4, "8", "invoke", "read", "null");
+    text += "\n";
+    text += &op(
+        n + 5,
+        "8",
+        "ok",
+        "read",
+        &format!("{{\"ids\":[{}]}}", ids.join(",")),
+    );
+    text
+}
+
+#[test]
+fn every_line_shape_reads_alike_however_the_bytes_arrive() {
+    let text = shapes();
+    let long_line = text.lines().last().unwrap();
+    assert!(
+        long_line.len() > 1 << 17,
+        "the read is longer than the look-ahead"
+    );
+    let whole = History::read(text.as_bytes()).unwrap();
+    assert_eq!(whole.op_count, 40_006);
+    let valid = checkers::check(&whole, &Default::default());
+    assert_eq!(
+        valid.valid,
+        checkers::Validity::Valid,
+        "{:#?}",
+        valid.anomalies
+    );
+    for chunk in [1, 7, 4096, 1 << 20] {
+        let trickled = std::io::BufReader::new(Trickle {
+            rest: text.as_bytes(),
+            chunk,
+        });
+        let h = History::read(trickled).unwrap();
+        assert_eq!(h.op_count, whole.op_count, "chunk {chunk}");
+        assert_eq!(
+            checkers::check(&h, &Default::default()),
+            valid,
+            "chunk {chunk}"
+        );
+    }
+    let ops: Vec<checkers::Op> = OpReader::new(text.as_bytes())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ops.len(), 40_006);
+    let read = ops[40_005].value.as_ref().unwrap().ids.as_ref().unwrap();
+    assert_eq!(read.len(), 20_001);
+    assert_eq!(read[20_000], "wA");
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_named_wherever_they_are() {
+    for bad in [
+        &b"{\"index\":0,\"time\":1,\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":{\"id\":\"w\xff\"}}\n"[..],
+        &b"{\"index\":0,\"time\":1,\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":null}\xff\n"[..],
+    ] {
+        let e = History::read(bad).expect_err("not UTF-8 accepted");
+        assert_eq!(e.line(), Some(1), "{e}");
+    }
+}
+
+#[test]
+fn a_long_last_line_cut_short_is_truncated() {
+    let text = shapes();
+    let cut = &text.as_bytes()[..text.len() - 1000];
+    let e = History::read(cut).expect_err("cut line accepted");
+    assert!(
+        matches!(e, HistoryError::Truncated { line: 40_006, .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_object_broken_across_two_lines_is_refused_at_the_first() {
+    let text =
+        with_line("{\"index\":3,\"time\":\n30,\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}\n");
+    let e = error_of(&text);
+    assert_eq!(e.line(), Some(4), "{e}");
+}
