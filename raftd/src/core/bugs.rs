@@ -25,8 +25,9 @@ pub enum Bug {
     EarlyAck,
     /// The state machine accepts writes under any token.
     NoFencing,
-    /// The lease and the followers' "heard from the leader recently" window are measured
-    /// on the wall clock passed in by the driver instead of ticks.
+    /// The leader's lease (its lease reads and its check-quorum window) and the
+    /// followers' "heard from the leader recently" window are measured on the wall clock
+    /// passed in by the driver instead of ticks.
     WallClockLease,
     /// The lease is honoured without check-quorum: a leader keeps a valid lease although
     /// it cannot reach a quorum.

@@ -88,7 +88,7 @@ impl RawNode {
         self.role = Role::Leader;
         self.leader = Some(self.cfg.id.clone());
         let others = self.others();
-        let progress = Tracker::new(others.iter(), self.log.last_index(), self.now.tick);
+        let progress = Tracker::new(others.iter(), self.log.last_index(), self.now);
         let term_start = self.log.append_new(self.term, EntryData::Noop);
         self.lead = Some(LeaderState {
             progress,
@@ -127,14 +127,16 @@ impl RawNode {
     }
 
     /// Whether a quorum (this node included) was heard from within `election_ticks_min`.
+    /// (Measured by [`within`](Self::within), so on the wall clock under
+    /// `wall-clock-lease`: check-quorum is the half of the leader's lease that steps it
+    /// down.)
     fn quorum_active(&self) -> bool {
         let lead = self.lead.as_ref().expect("leader");
-        let now = self.now.tick;
         let window = self.cfg.election_ticks_min;
         let active = lead
             .progress
             .values()
-            .filter(|p| now - p.heard_tick.min(now) < window)
+            .filter(|p| self.within(p.heard, window))
             .count();
         active + 1 >= self.cfg.quorum()
     }
@@ -170,11 +172,11 @@ impl RawNode {
     }
 
     pub(crate) fn step_leader(&mut self, m: Message) -> Result<(), StepError> {
-        let now = self.now.tick;
+        let now = self.now;
         let Some(pr) = self.lead().progress.get_mut(&m.from) else {
             return Ok(());
         };
-        pr.heard_tick = now;
+        pr.heard = now;
         match m.body {
             MessageBody::AppendResp {
                 reject,

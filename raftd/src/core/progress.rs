@@ -17,8 +17,8 @@ pub(crate) struct Progress {
     pub probing: bool,
     /// Probing and an append is in flight: wait for an answer or a heartbeat.
     pub paused: bool,
-    /// The last tick anything came from this follower in the current term.
-    pub heard_tick: u64,
+    /// When anything last came from this follower in the current term.
+    pub heard: Stamp,
     /// The highest heartbeat round it acknowledged.
     pub acked_seq: u64,
     /// When the newest acknowledged heartbeat was sent.
@@ -26,13 +26,13 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    fn new(last_index: Index, now_tick: u64) -> Self {
+    fn new(last_index: Index, now: Stamp) -> Self {
         Progress {
             match_index: 0,
             next_index: last_index + 1,
             probing: true,
             paused: false,
-            heard_tick: now_tick,
+            heard: now,
             acked_seq: 0,
             acked_sent: None,
         }
@@ -96,10 +96,10 @@ impl Tracker {
     pub fn new<'a>(
         followers: impl Iterator<Item = &'a NodeId>,
         last_index: Index,
-        now_tick: u64,
+        now: Stamp,
     ) -> Self {
         let peers = followers
-            .map(|p| (p.clone(), Progress::new(last_index, now_tick)))
+            .map(|p| (p.clone(), Progress::new(last_index, now)))
             .collect();
         Tracker { peers }
     }
@@ -127,7 +127,7 @@ mod tests {
 
     #[test]
     fn probe_then_stream() {
-        let mut p = Progress::new(10, 0);
+        let mut p = Progress::new(10, Stamp { tick: 0, wall: 0 });
         assert_eq!(p.next_index, 11);
         p.on_sent(10);
         assert!(p.paused);

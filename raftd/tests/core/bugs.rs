@@ -237,6 +237,12 @@ fn clock_jump(bug: Option<Bug>) -> Cluster {
         cfg.bugs = with(bug);
     });
     let mut walls = [1_000_000; 3];
+    // Every clock reads the same time from the start: the leader's check-quorum window
+    // follows its wall clock under the bug, and a clock that leapt from zero would look
+    // like a leader that has not heard from anyone in an age.
+    for (i, wall) in walls.iter().enumerate() {
+        c.tick_wall(&format!("n{}", i + 1), *wall);
+    }
     elect(&mut c, "n1");
     for _ in 0..3 {
         tick_walls(&mut c, &mut walls);
@@ -265,6 +271,47 @@ fn wall_clock_lease_breaks_exclusivity_on_a_clock_jump() {
         ["n1", "n3"],
         "two acting leaders at once"
     );
+}
+
+/// n1 holds a lease and is cut off; then its clock is set back an hour. Check-quorum
+/// steps it down on ticks; under the bug its lease and check-quorum follow its wall
+/// clock, and it goes on acting while the others elect a leader.
+#[test]
+fn wall_clock_lease_keeps_a_cut_off_leader_whose_clock_went_back() {
+    for bug in [None, Some(Bug::WallClockLease)] {
+        let mut c = cluster(3, |cfg| {
+            cfg.check_quorum = true;
+            cfg.pre_vote = true;
+            cfg.lease_ticks = Some(5);
+            cfg.tick_ms = 100;
+            cfg.bugs = with(bug);
+        });
+        let mut walls = [10_000_000; 3];
+        for (i, wall) in walls.iter().enumerate() {
+            c.tick_wall(&format!("n{}", i + 1), *wall);
+        }
+        elect(&mut c, "n1");
+        for _ in 0..3 {
+            tick_walls(&mut c, &mut walls);
+        }
+        c.isolate("n1");
+        walls[0] -= 3_600_000;
+        let mut most = 0;
+        for _ in 0..60 {
+            tick_walls(&mut c, &mut walls);
+            most = most.max(acting_leaders(&c).len());
+        }
+        let want = if bug.is_some() { 2 } else { 1 };
+        assert_eq!(most, want, "bug {bug:?}");
+        let others = acting_leaders(&c)
+            .into_iter()
+            .filter(|id| id != "n1")
+            .count();
+        assert_eq!(
+            others, 1,
+            "n2 and n3 elect a leader either way (bug {bug:?})"
+        );
+    }
 }
 
 #[test]
