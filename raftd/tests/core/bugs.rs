@@ -226,9 +226,9 @@ fn acting_leaders(c: &Cluster) -> Vec<String> {
         .collect()
 }
 
-/// n1 holds a lease; it is cut off and the others' clocks jump an hour ahead; n3
-/// campaigns at once.
-fn clock_jump(bug: Option<Bug>) -> Cluster {
+/// A 3-node cluster with leases of 5 ticks of 100 ms, n1 elected and holding its lease,
+/// and the nodes' wall clocks, all reading the same time.
+fn leased_walls(bug: Option<Bug>) -> (Cluster, [u64; 3]) {
     let mut c = cluster(3, |cfg| {
         cfg.check_quorum = true;
         cfg.pre_vote = true;
@@ -236,7 +236,7 @@ fn clock_jump(bug: Option<Bug>) -> Cluster {
         cfg.tick_ms = 100;
         cfg.bugs = with(bug);
     });
-    let mut walls = [1_000_000; 3];
+    let mut walls = [10_000_000; 3];
     // Every clock reads the same time from the start: the leader's check-quorum window
     // follows its wall clock under the bug, and a clock that leapt from zero would look
     // like a leader that has not heard from anyone in an age.
@@ -248,6 +248,13 @@ fn clock_jump(bug: Option<Bug>) -> Cluster {
         tick_walls(&mut c, &mut walls);
     }
     assert_eq!(acting_leaders(&c), ["n1"]);
+    (c, walls)
+}
+
+/// n1 holds a lease; it is cut off and the others' clocks jump an hour ahead; n3
+/// campaigns at once.
+fn clock_jump(bug: Option<Bug>) -> Cluster {
+    let (mut c, mut walls) = leased_walls(bug);
     c.isolate("n1");
     walls[1] += 3_600_000;
     walls[2] += 3_600_000;
@@ -279,21 +286,7 @@ fn wall_clock_lease_breaks_exclusivity_on_a_clock_jump() {
 #[test]
 fn wall_clock_lease_keeps_a_cut_off_leader_whose_clock_went_back() {
     for bug in [None, Some(Bug::WallClockLease)] {
-        let mut c = cluster(3, |cfg| {
-            cfg.check_quorum = true;
-            cfg.pre_vote = true;
-            cfg.lease_ticks = Some(5);
-            cfg.tick_ms = 100;
-            cfg.bugs = with(bug);
-        });
-        let mut walls = [10_000_000; 3];
-        for (i, wall) in walls.iter().enumerate() {
-            c.tick_wall(&format!("n{}", i + 1), *wall);
-        }
-        elect(&mut c, "n1");
-        for _ in 0..3 {
-            tick_walls(&mut c, &mut walls);
-        }
+        let (mut c, mut walls) = leased_walls(bug);
         c.isolate("n1");
         walls[0] -= 3_600_000;
         let mut most = 0;
