@@ -4,6 +4,9 @@
 //! found detected most reliably). The runs go one at a time: two clusters at once on a
 //! 2-core machine slow each other's elections enough to change what a run sees.
 
+mod common;
+
+use common::docker_available;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -28,13 +31,6 @@ impl Outcome {
             .filter_map(|a| a["kind"].as_str().map(str::to_string))
             .collect()
     }
-}
-
-fn docker_available() -> bool {
-    Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 /// raftd beside splitbrain (a workspace build puts it there); else built once into a

@@ -2,6 +2,8 @@
 //! history reader and `splitbrain check`, every subcommand's flags refused with a reason,
 //! and the controller interrupted (SIGTERM) or killed (SIGKILL) mid-run.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -586,12 +588,7 @@ mod controller {
         left
     }
 
-    fn docker_available() -> bool {
-        Command::new("docker")
-            .args(["info", "--format", "{{.ServerVersion}}"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    }
+    use crate::common::docker_available;
 
     #[test]
     fn sigterm_mid_run_on_docker_removes_every_container_network_and_volume() {

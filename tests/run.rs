@@ -2,6 +2,9 @@
 //! needed), and short real runs against raftd (Docker, or whatever `--runtime auto`
 //! finds), each in its own temporary results directory.
 
+mod common;
+
+use common::docker_available;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -97,20 +100,6 @@ pub fn short_run(results: &Path, extra: &[&str]) -> Ran {
     ];
     args.extend_from_slice(extra);
     run_with(results, &args)
-}
-
-/// Whether a docker daemon answers. Outside CI a machine without one skips the docker
-/// runs; in CI (`CI` set) the docker runs must really run, so a missing daemon fails.
-fn docker_available() -> bool {
-    let up = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        up || std::env::var_os("CI").is_none(),
-        "CI is set but no docker daemon answers: the docker runs must run in CI"
-    );
-    up
 }
 
 mod validation {
