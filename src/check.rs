@@ -19,6 +19,10 @@ with its sentence and the history lines it cites; --json prints the results docu
 Anomaly kinds (severity violation breaks a claimed guarantee; observation is legal but worth seeing):
   same-term-leaders     violation: two different nodes reported role leader with the same term
                         in ok status ops.
+  vote-changed          violation: one node reported two different votes in one term in ok status
+                        ops (systems that report a vote, such as raftd): two different
+                        candidates, or a vote and then none in a report invoked after the vote's
+                        report completed. A vote must stand for its whole term, restarts included.
   dual-leadership       two nodes' certain leadership intervals overlap. A node observed as leader
                         of term t in two ok status ops was leader from the completion of the
                         earliest to the invocation of the latest. Observation by default (a stale

@@ -35,6 +35,9 @@ pub struct StatusObs {
     pub is_leader: bool,
     /// The node named some leader (itself included).
     pub knows_leader: bool,
+    /// Whom the node reported voting for in `term` (`Some(NO_SYM)`: nobody yet);
+    /// `None` when the system does not report votes.
+    pub vote: Option<Sym>,
 }
 
 /// An ok `acquire` op.
@@ -376,12 +379,18 @@ impl Builder {
             })?;
         let is_leader = v.is_leader();
         let knows_leader = is_leader || matches!(v.leader, Some(Some(_)));
+        let vote = match &v.vote {
+            None => None,
+            Some(None) => Some(NO_SYM),
+            Some(Some(name)) => Some(self.node(name)),
+        };
         self.h.statuses.push(StatusObs {
             span,
             node,
             term: v.term,
             is_leader,
             knows_leader,
+            vote,
         });
         Ok(())
     }

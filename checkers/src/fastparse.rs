@@ -281,6 +281,7 @@ impl<'a> Cursor<'a> {
                 value_key::ROLE => v.role = c.nullable(Cursor::string)?,
                 value_key::TERM => v.term = c.nullable(Cursor::u64)?,
                 value_key::LEADER => v.leader = Some(c.nullable(Cursor::string)?),
+                value_key::VOTE => v.vote = Some(c.nullable(Cursor::string)?),
                 value_key::ELECTION => v.election = c.nullable(Cursor::string)?,
                 value_key::TOKEN => v.token = Some(c.nullable(Cursor::u64)?),
                 value_key::HOLDING => v.holding = c.nullable(Cursor::bool)?,
@@ -329,6 +330,7 @@ const VALUE_KEYS: &[&str] = &[
     "role",
     "term",
     "leader",
+    "vote",
     "election",
     "token",
     "holding",
@@ -344,13 +346,14 @@ mod value_key {
     pub const ROLE: usize = 0;
     pub const TERM: usize = 1;
     pub const LEADER: usize = 2;
-    pub const ELECTION: usize = 3;
-    pub const TOKEN: usize = 4;
-    pub const HOLDING: usize = 5;
-    pub const ID: usize = 6;
-    pub const IDS: usize = 7;
-    pub const LOG: usize = 8;
-    pub const NODES: usize = 11;
+    pub const VOTE: usize = 3;
+    pub const ELECTION: usize = 4;
+    pub const TOKEN: usize = 5;
+    pub const HOLDING: usize = 6;
+    pub const ID: usize = 7;
+    pub const IDS: usize = 8;
+    pub const LOG: usize = 9;
+    pub const NODES: usize = 12;
 }
 const LOG_ENTRY_KEYS: &[&str] = &["id", "token"];
 
@@ -411,6 +414,9 @@ mod tests {
             r#"{"index":0,"time":1,"process":0,"type":"invoke","f":"write","node":"n2","value":{"id":"w17","token":5}}"#,
             r#" { "index" : 0 , "time":1,"process":"nemesis","type":"ok","f":"kill","value":{"nodes":["n1","n2"]}} "#,
             r#"{"index":0,"time":1,"process":3,"type":"ok","f":"status","value":{"role":"leader","term":4,"leader":null}}"#,
+            r#"{"index":0,"time":1,"process":3,"type":"ok","f":"status","value":{"role":"follower","term":4,"leader":"n1","vote":"n1"}}"#,
+            r#"{"index":0,"time":1,"process":3,"type":"ok","f":"status","value":{"role":"follower","term":4,"leader":null,"vote":null}}"#,
+            r#"{"index":0,"time":1,"process":3,"type":"ok","f":"status","value":{"vote":"n1","vote":"n2","role":"leader"}}"#,
             r#"{"index":0,"time":1,"process":3,"type":"ok","f":"read","value":{"log":[{"id":"a","token":null},{"token":2,"id":"b"}]}}"#,
             r#"{"index":0,"time":1,"process":3,"type":"ok","f":"read","value":{"ids":[]},"error":null,"node":null}"#,
             r#"{"index":0,"time":1,"process":3,"type":"ok","f":"write","value":{"id":"a","token":null}}"#,
@@ -432,6 +438,9 @@ mod tests {
             same(line);
         }
         assert!(parse(br#"{"index":0,"time":1,"process":0,"type":"invoke","f":"write","value":{"id":"w","token":5}}"#).is_some());
+        let voted = parse(br#"{"index":0,"time":1,"process":3,"type":"ok","f":"status","value":{"role":"follower","term":4,"vote":"n1"}}"#)
+            .expect("a status with a vote takes the fast path");
+        assert_eq!(voted.value.and_then(|v| v.vote).flatten().as_deref(), Some("n1"));
     }
 
     #[test]

@@ -154,6 +154,13 @@ pub struct Value {
         deserialize_with = "explicit_null"
     )]
     pub leader: Option<Option<String>>,
+    /// Whom the node has voted for in `term`, for systems that report it (raftd):
+    /// `Some(None)` is an explicit `"vote": null` (no vote yet in that term).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "explicit_null"
+    )]
+    pub vote: Option<Option<String>>,
     // acquire / holding / release / write
     #[serde(skip_serializing_if = "Option::is_none")]
     pub election: Option<String>,

@@ -147,6 +147,8 @@ pub struct RawValue<'a> {
     pub term: Option<u64>,
     #[serde(borrow, deserialize_with = "explicit_null")]
     pub leader: Option<Option<Str<'a>>>,
+    #[serde(borrow, deserialize_with = "explicit_null")]
+    pub vote: Option<Option<Str<'a>>>,
     #[serde(borrow)]
     pub election: Option<Str<'a>>,
     #[serde(deserialize_with = "explicit_null")]
@@ -248,6 +250,7 @@ impl<'a> RawValue<'a> {
             role,
             term: v.term,
             leader: v.leader.as_ref().map(|l| l.as_deref().map(borrow)),
+            vote: v.vote.as_ref().map(|l| l.as_deref().map(borrow)),
             election: v.election.as_deref().map(borrow),
             token: v.token,
             holding: v.holding,

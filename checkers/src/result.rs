@@ -94,6 +94,7 @@ pub enum Severity {
 #[serde(rename_all = "kebab-case")]
 pub enum AnomalyKind {
     SameTermLeaders,
+    VoteChanged,
     DualLeadership,
     StaleLeader,
     DualHolders,
@@ -108,8 +109,9 @@ pub enum AnomalyKind {
 }
 
 impl AnomalyKind {
-    pub const ALL: [AnomalyKind; 12] = [
+    pub const ALL: [AnomalyKind; 13] = [
         AnomalyKind::SameTermLeaders,
+        AnomalyKind::VoteChanged,
         AnomalyKind::DualLeadership,
         AnomalyKind::StaleLeader,
         AnomalyKind::DualHolders,
@@ -126,6 +128,7 @@ impl AnomalyKind {
     pub fn name(self) -> &'static str {
         match self {
             AnomalyKind::SameTermLeaders => "same-term-leaders",
+            AnomalyKind::VoteChanged => "vote-changed",
             AnomalyKind::DualLeadership => "dual-leadership",
             AnomalyKind::StaleLeader => "stale-leader",
             AnomalyKind::DualHolders => "dual-holders",

@@ -227,6 +227,9 @@ struct Model<'a, S: Sink> {
     names: Vec<String>,
     term: u64,
     leader: Option<usize>,
+    /// Whom every node voted for in `term`: the leader it elected, kept after a fault
+    /// takes that leader away, as a vote stands for its whole term.
+    vote: Option<usize>,
     /// The node a fault hit, if one is in force.
     fault: Option<(F, usize)>,
     holder: Option<(u64, u64)>,
@@ -278,6 +281,7 @@ impl<'a, S: Sink> Model<'a, S> {
             names: (1..=cfg.nodes).map(|i| format!("n{i}")).collect(),
             term: 1,
             leader: Some(0),
+            vote: Some(0),
             fault: None,
             holder: None,
             max_granted: 0,
@@ -523,7 +527,9 @@ impl<S: Sink> Model<'_, S> {
         } else {
             Role::Follower
         };
-        status_value(role, self.term, leader)
+        let mut value = status_value(role, self.term, leader);
+        value.vote = Some(self.vote.map(|v| self.names[v].clone()));
+        value
     }
 
     fn complete(&mut self, c: usize) -> io::Result<()> {
@@ -648,6 +654,7 @@ impl<S: Sink> Model<'_, S> {
             l = (l + 1) % self.cfg.nodes;
         }
         self.leader = Some(l);
+        self.vote = Some(l);
     }
 
     /// All clients are done and the cluster healed: elect if needed, read every node.

@@ -106,6 +106,24 @@ fn plant(ops: &mut Vec<Op>, kind: AnomalyKind, pick: u64) -> Option<()> {
             let b = nth_index(ops, pick / 7, |o| is_ok(o, F::Status) && o.node != node)?;
             ops[b].value = Some(leader(term));
         }
+        VoteChanged => {
+            // A voter whose vote is gone after a restart, in the same term.
+            let vote = |v: Option<&str>| Value {
+                role: Some(Role::Follower),
+                term: Some(1000 + pick % 5),
+                vote: Some(v.map(str::to_string)),
+                ..Value::default()
+            };
+            let forgot = pick % 2 == 0;
+            let second = if forgot { None } else { Some("n3") };
+            append(
+                ops,
+                &[
+                    (0, F::Status, Some("n2"), vote(Some("n1")), None),
+                    (0, F::Status, Some("n2"), vote(second), None),
+                ],
+            );
+        }
         DualLeadership => {
             let s = |p, n, t| (p, F::Status, Some(n), leader(t), None);
             append(
@@ -196,8 +214,9 @@ fn plant(ops: &mut Vec<Op>, kind: AnomalyKind, pick: u64) -> Option<()> {
     Some(())
 }
 
-const PLANTABLE: [AnomalyKind; 10] = [
+const PLANTABLE: [AnomalyKind; 11] = [
     AnomalyKind::SameTermLeaders,
+    AnomalyKind::VoteChanged,
     AnomalyKind::DualLeadership,
     AnomalyKind::DualHolders,
     AnomalyKind::DuplicateToken,

@@ -63,6 +63,23 @@ impl H {
         (i, o)
     }
 
+    /// A whole status op reporting a vote (`None`: no vote yet): (invoke, completion).
+    pub fn vote(
+        &mut self,
+        p: u64,
+        node: &str,
+        term: u64,
+        vote: Option<&str>,
+    ) -> (u64, u64) {
+        let value = Value {
+            vote: Some(vote.map(str::to_string)),
+            ..status(Role::Follower, term)
+        };
+        let i = self.op(OpDraft::invoke(Process::Client(p), F::Status, None).with_node(node));
+        let o = self.op(OpDraft::ok(Process::Client(p), F::Status, Some(value)).with_node(node));
+        (i, o)
+    }
+
     /// A whole write: (invoke, completion).
     pub fn write(&mut self, p: u64, id: &str, token: Option<u64>, kind: OpType) -> (u64, u64) {
         let i = self.inv(p, F::Write, Some(write(id, token)));

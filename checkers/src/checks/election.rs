@@ -1,4 +1,4 @@
-//! election-safety: at most one leader per term.
+//! election-safety: at most one leader per term, and the vote that guarantees it.
 
 use crate::facts::History;
 use crate::intern::{FxHashMap, NO_SYM};
@@ -37,10 +37,71 @@ pub fn check(h: &History, _: &Guarantees, findings: &mut Findings) -> Report {
             },
         );
     }
+    votes(h, findings);
     let note = (unnamed > 0)
         .then(|| format!("{unnamed} leader observations name no node and were not compared"));
     Report {
         note,
         ..Report::default()
+    }
+}
+
+/// `vote-changed`: one node reported two different votes in one term, where a vote, once
+/// cast, must stand for the rest of the term (it is what keeps a voter from electing two
+/// leaders of one term). Two different candidates are a change whatever the order; a
+/// vote and then none is one when the report of none was invoked after the report of the
+/// vote completed (before that, "none" may be the earlier state). One anomaly per (node,
+/// term), citing the first report of a vote.
+fn votes(h: &History, findings: &mut Findings) {
+    #[derive(Default)]
+    struct Term {
+        /// The first report of a vote, in completion order: (candidate, its op).
+        first: Option<(u32, u64)>,
+        reported: bool,
+    }
+    let mut terms = FxHashMap::<(u32, u64), Term>::default();
+    for s in &h.statuses {
+        let (Some(vote), Some(term)) = (s.vote, s.term) else {
+            continue;
+        };
+        if s.node == NO_SYM {
+            continue;
+        }
+        let t = terms.entry((s.node, term)).or_default();
+        let Some((first, op0)) = t.first else {
+            if vote != NO_SYM {
+                t.first = Some((vote, s.span.comp));
+            }
+            continue;
+        };
+        let changed = if vote == NO_SYM {
+            s.span.inv > op0
+        } else {
+            vote != first
+        };
+        if !changed || t.reported {
+            continue;
+        }
+        t.reported = true;
+        let op = s.span.comp;
+        let now = if vote == NO_SYM {
+            "no vote".to_string()
+        } else {
+            format!("a vote for {}", h.node_name(vote))
+        };
+        findings.add(
+            AnomalyKind::VoteChanged,
+            Severity::Violation,
+            &[op0, op],
+            || {
+                format!(
+                    "{} reported a vote for {} in term {term} (op {op0}) and later {now} in \
+                     the same term (op {op}): its vote did not hold (lost in a restart, or \
+                     cast twice), so it can help elect two leaders of one term",
+                    h.node_name(s.node),
+                    h.node_name(first),
+                )
+            },
+        );
     }
 }
