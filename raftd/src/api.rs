@@ -14,6 +14,15 @@ pub const CLOCK_OFFSET_MS_MAX: i64 = 10 * 365 * 24 * 60 * 60 * 1000;
 /// Largest wall-clock rate accepted (the clock runs this many times faster than real time).
 pub const CLOCK_RATE_MAX: f64 = 1000.0;
 
+/// A field that may be absent, `null` or a value: present means `Some`, whatever it holds.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
 /// `GET /status`: this node's own view, never forwarded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StatusResponse {
@@ -24,6 +33,15 @@ pub struct StatusResponse {
     pub term: u64,
     pub leader: Option<String>,
     pub leader_addr: Option<String>,
+    /// Whom this node voted for in `term`, once that vote is durable: a name, or `null`
+    /// for nobody yet. Absent while it cannot tell (its new term not yet on disk, or its
+    /// vote lost with a torn hard-state write, when it refuses every candidate).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub vote: Option<Option<String>>,
     pub commit: u64,
     pub applied: u64,
     /// Whether this node holds a valid leader lease right now.

@@ -84,6 +84,9 @@ pub struct RawNode {
     pub(crate) msgs: Vec<Message>,
     pub(crate) responses: Vec<(u64, Response)>,
     emitted_hs: HardState,
+    /// The hard state of the last `Ready` the driver made durable, as this node believes
+    /// it went to disk: what it stands by, and what `/status` reports its vote from.
+    stood_hs: HardState,
     emitted_soft: Option<SoftState>,
     in_ready: bool,
 }
@@ -111,6 +114,7 @@ impl RawNode {
             msgs: Vec::new(),
             responses: Vec::new(),
             emitted_hs: HardState::default(),
+            stood_hs: HardState::default(),
             emitted_soft: None,
             in_ready: false,
         };
@@ -137,6 +141,7 @@ impl RawNode {
         }
         node.log = RaftLog::restored(persisted.entries, hs.commit);
         node.emitted_hs = node.hard_state();
+        node.stood_hs = node.hard_state();
         if node.cfg.lease_ticks.is_some() {
             // A leader may still hold a lease that counted on this node: behave as if
             // it had just been heard from.
@@ -349,6 +354,12 @@ impl RawNode {
     pub fn advance(&mut self, ready: Ready) {
         assert!(self.in_ready, "advance() without ready()");
         self.in_ready = false;
+        self.stood_hs = self.emitted_hs.clone();
+        // The vote becoming durable is this Ready's own outcome, not news for another.
+        let vote = self.durable_vote();
+        if let Some(soft) = self.emitted_soft.as_mut() {
+            soft.vote = vote;
+        }
         if let Some((index, term)) = ready.last_persisted {
             self.log.persisted_to(index, term);
         }
@@ -370,7 +381,19 @@ impl RawNode {
             lease_valid,
             acting_leader: self.role == Role::Leader
                 && (self.cfg.lease_ticks.is_none() || lease_valid),
+            vote: self.durable_vote(),
         }
+    }
+
+    /// The vote this node stands by in its current term, once durable: `Some(None)` if
+    /// it has voted for nobody, `None` if it cannot tell (its term is not durable yet, or
+    /// it restarted after losing the hard state's last write).
+    fn durable_vote(&self) -> Option<Option<NodeId>> {
+        let hs = &self.stood_hs;
+        if hs.term != self.term || hs.vote.as_deref() == Some(VOTE_UNKNOWN) {
+            return None;
+        }
+        Some(hs.vote.clone())
     }
 
     /// The applied state (for `GET /read?local=true`: this node's view, no leader check).

@@ -46,6 +46,9 @@ pub struct SoftState {
     /// when a lease is configured, its lease is valid. A server must report
     /// `role: "leader"` only when this is true (see [`SoftState::reported_role`]).
     pub acting_leader: bool,
+    /// Whom this node voted for in `term`, as durable (`Some(None)`: nobody yet);
+    /// `None` when it cannot tell. A vote, once cast, must stand for the whole term.
+    pub vote: Option<Option<NodeId>>,
 }
 
 impl SoftState {

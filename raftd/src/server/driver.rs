@@ -374,6 +374,7 @@ impl Driver {
             term: soft.term,
             leader: soft.leader,
             leader_addr,
+            vote: soft.vote,
             commit: soft.commit,
             applied: soft.applied,
             lease: soft.lease_valid && !lease_void,

@@ -156,6 +156,39 @@ fn forget_vote_votes_again_after_a_restart() {
     assert!(two_leaders_in_one_term(&c), "{:?}", c.leaders());
 }
 
+/// What `/status` reports of n2's vote in term 1: after voting for n1, and after a
+/// restart.
+fn reported_vote_across_a_restart(bug: Option<Bug>) -> [Option<Option<String>>; 2] {
+    let mut c = cluster(3, |cfg| cfg.bugs = with(bug));
+    c.campaign("n1");
+    let n1_n2 = |m: &raftd::core::Message| {
+        matches!(
+            m.body,
+            MessageBody::Vote { .. } | MessageBody::VoteResp { .. }
+        ) && (m.from == "n1" || m.to == "n1")
+            && (m.from == "n2" || m.to == "n2")
+    };
+    deliver_only(&mut c, n1_n2);
+    let voted = c.status("n2").unwrap();
+    assert_eq!(voted.term, 1);
+    c.crash("n2");
+    c.restart("n2");
+    let restarted = c.status("n2").unwrap();
+    assert_eq!(restarted.term, 1, "the term is durable either way");
+    [voted.vote, restarted.vote]
+}
+
+#[test]
+fn status_reports_the_durable_vote_and_shows_a_forgotten_one() {
+    let n1 = Some(Some("n1".to_string()));
+    assert_eq!(reported_vote_across_a_restart(None), [n1.clone(), n1.clone()]);
+    assert_eq!(
+        reported_vote_across_a_restart(Some(Bug::ForgetVote)),
+        [n1, Some(None)],
+        "the node stood by its vote, then came back without it in the same term"
+    );
+}
+
 /// A leader cut off from the quorum is handed a write; another leader takes over.
 fn write_to_cut_off_leader(bug: Option<Bug>) -> (Cluster, Option<Response>) {
     let mut c = cluster(3, |cfg| cfg.bugs = with(bug));
