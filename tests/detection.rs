@@ -200,3 +200,16 @@ fn lease_without_quorum_check_is_caught_as_dual_leadership() {
         &["dual-leadership"],
     );
 }
+
+/// A voter restarted in the term it voted in comes back without its vote: its status
+/// reported the vote, then none in the same term.
+#[test]
+fn forget_vote_is_caught_as_a_changed_vote() {
+    assert_caught(
+        "forget-vote",
+        "kill,partition-halves",
+        1,
+        &[],
+        &["vote-changed", "same-term-leaders"],
+    );
+}

@@ -650,11 +650,16 @@ fn ok_value(invoke: Option<&Value>, answer: &Answer) -> Option<Value> {
     let base = invoke.cloned().unwrap_or_default();
     let value = match answer {
         Answer::Status {
-            role, term, leader, ..
+            role,
+            term,
+            leader,
+            vote,
+            ..
         } => Value {
             role: Some(role_of(role)),
             term: Some(*term),
             leader: Some(leader.clone()),
+            vote: vote.clone(),
             ..Value::default()
         },
         Answer::Token(token) => Value {

@@ -75,6 +75,7 @@ pub enum Answer {
         leader: Option<String>,
         commit: u64,
         applied: u64,
+        vote: Option<Option<String>>,
     },
     Token(u64),
     Holding(bool),
@@ -292,6 +293,7 @@ impl SimNode {
                     leader: soft.leader,
                     commit: soft.commit,
                     applied: soft.applied,
+                    vote: soft.vote,
                 };
                 out.replies.push((r.op, Outcome::Ok(answer)));
                 return;

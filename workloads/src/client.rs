@@ -78,6 +78,9 @@ pub struct NodeStatus {
     pub applied: Option<u64>,
     /// How far the log is committed as this node knows it.
     pub commit: Option<u64>,
+    /// Whom the node voted for in `term`, where the system reports it (raftd):
+    /// `Some(None)` for nobody yet, `None` where it is not reported.
+    pub vote: Option<Option<String>>,
 }
 
 /// A successful acquire: the fencing token of the grant (raftd: the log index of the

@@ -790,6 +790,7 @@ fn status_value(status: &NodeStatus) -> Option<Value> {
         role: Some(status.role.clone()),
         term: Some(status.term),
         leader: Some(status.leader.clone()),
+        vote: status.vote.clone(),
         ..Value::default()
     })
 }

@@ -531,6 +531,8 @@ impl Client for EtcdClient {
             },
             applied: Some(answer.raft_applied_index()),
             commit: Some(answer.raft_index()),
+            // etcd keeps its vote to itself.
+            vote: None,
         })
     }
 

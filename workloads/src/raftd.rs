@@ -432,6 +432,15 @@ struct StatusAnswer {
     commit: Option<u64>,
     #[serde(default)]
     applied: Option<u64>,
+    /// Absent, `null` or a name: present means `Some`.
+    #[serde(default, deserialize_with = "present")]
+    vote: Option<Option<String>>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -485,6 +494,7 @@ impl Client for RaftdClient {
                 leader: s.leader,
                 applied: s.applied,
                 commit: s.commit,
+                vote: s.vote,
             })
     }
 

@@ -692,6 +692,7 @@ impl Client for ZkClient {
             leader,
             applied: report.zxid,
             commit: report.zxid,
+            vote: None,
         })
     }
 
