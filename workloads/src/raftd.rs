@@ -324,6 +324,9 @@ pub struct RaftdClient {
     http: reqwest::Client,
 }
 
+/// The longest a raftd client waits for a TCP connection to a node.
+const CONNECT_TIMEOUT_MS_MAX: u64 = 250;
+
 impl RaftdClient {
     /// A client of `node` whose every call ends within `client_timeout_ms`.
     pub fn new(node: &NodeAddr, client_timeout_ms: u64) -> Result<RaftdClient, SystemError> {
@@ -333,8 +336,14 @@ impl RaftdClient {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(client_timeout_ms))
             // Shorter than the whole call, so that a connect that hangs (a partition
-            // dropping SYNs) is reported as a connect error: nothing was sent.
-            .connect_timeout(Duration::from_millis(client_timeout_ms.div_ceil(2)))
+            // dropping SYNs, a killed container whose address is gone) is reported as a
+            // connect error: nothing was sent. A connect on the test's own network takes
+            // well under a millisecond, so a quarter second is ample, and it keeps an
+            // observer from going blind for a whole second after a node is killed, past
+            // the restart and the first election timeout it is there to see.
+            .connect_timeout(Duration::from_millis(
+                client_timeout_ms.div_ceil(2).min(CONNECT_TIMEOUT_MS_MAX),
+            ))
             .no_proxy()
             .build()
             .map_err(|e| SystemError::Client {
