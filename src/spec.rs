@@ -800,7 +800,8 @@ mod tests {
             "{}",
             spec.command_line()
         );
-        let cases: Vec<(fn(&mut RunArgs), &str)> = vec![
+        type Edit = fn(&mut RunArgs);
+        let cases: Vec<(Edit, &str)> = vec![
             (|a| a.nemesis = "kill".into(), "--nemesis"),
             (|a| a.system = "raftd".into(), "--endpoints"),
             (|a| a.endpoints = Some("localhost".into()), "--endpoints"),

@@ -114,7 +114,7 @@ fn plant(ops: &mut Vec<Op>, kind: AnomalyKind, pick: u64) -> Option<()> {
                 vote: Some(v.map(str::to_string)),
                 ..Value::default()
             };
-            let forgot = pick % 2 == 0;
+            let forgot = pick.is_multiple_of(2);
             let second = if forgot { None } else { Some("n3") };
             append(
                 ops,

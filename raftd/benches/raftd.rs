@@ -154,7 +154,7 @@ fn core_throughput(n: usize) {
         }
         mesh.drain_ready(leader);
         mesh.deliver_all();
-        if req % 1024 == 0 {
+        if req.is_multiple_of(1024) {
             mesh.tick_all();
         }
     }

@@ -489,7 +489,7 @@ impl World {
     fn propose(&mut self, i: usize, request: Request) {
         self.next_req += 1;
         let id = match self.c.leader() {
-            Some(leader) if i % 2 == 0 => leader,
+            Some(leader) if i.is_multiple_of(2) => leader,
             _ => self.ids[(i / 2) % self.ids.len()].clone(),
         };
         let _ = self.c.propose(&id, self.next_req, request);
