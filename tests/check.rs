@@ -175,7 +175,12 @@ fn help_explains_flags_and_every_anomaly_kind() {
     let o = splitbrain(&["check", "--help"]);
     assert_eq!(o.status.code(), Some(0));
     let text = stdout(&o);
-    for word in ["--exclusive-leadership", "--fence-on-grant", "--json", "Exit codes"] {
+    for word in [
+        "--exclusive-leadership",
+        "--fence-on-grant",
+        "--json",
+        "Exit codes",
+    ] {
         assert!(text.contains(word), "--help lacks {word}: {text}");
     }
     for kind in checkers::AnomalyKind::ALL {

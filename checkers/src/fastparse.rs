@@ -440,7 +440,10 @@ mod tests {
         assert!(parse(br#"{"index":0,"time":1,"process":0,"type":"invoke","f":"write","value":{"id":"w","token":5}}"#).is_some());
         let voted = parse(br#"{"index":0,"time":1,"process":3,"type":"ok","f":"status","value":{"role":"follower","term":4,"vote":"n1"}}"#)
             .expect("a status with a vote takes the fast path");
-        assert_eq!(voted.value.and_then(|v| v.vote).flatten().as_deref(), Some("n1"));
+        assert_eq!(
+            voted.value.and_then(|v| v.vote).flatten().as_deref(),
+            Some("n1")
+        );
     }
 
     #[test]

@@ -190,7 +190,9 @@ pub struct Value {
     pub offsets_ms: Option<BTreeMap<String, i64>>,
 }
 
-fn explicit_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+/// For a field that may be absent, `null` or a value: present means `Some`, so that
+/// `Some(None)` is an explicit `null` (with `#[serde(default, deserialize_with = ...)]`).
+pub fn explicit_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,

@@ -16,7 +16,7 @@ pub mod synth;
 
 pub use checks::check;
 pub use facts::History;
-pub use history::{LogEntry, Op, OpType, Process, Role, Value, F};
+pub use history::{explicit_null, LogEntry, Op, OpType, Process, Role, Value, F};
 pub use reader::{HistoryError, OpReader};
 pub use recorder::{OpDraft, Recorder, HISTORY_FLUSH_INTERVAL_MS};
 pub use result::{

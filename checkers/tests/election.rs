@@ -63,20 +63,14 @@ fn a_vote_forgotten_within_its_term_is_found() {
 fn two_candidates_in_one_term_are_a_change_in_either_order() {
     let mut h = H::new();
     // Two observers whose reports overlap: order cannot excuse two different votes.
-    let inv = h.op(OpDraft::invoke(Process::Client(0), F::Status, None).with_node("n2"));
+    h.op(OpDraft::invoke(Process::Client(0), F::Status, None).with_node("n2"));
     let (_, b) = h.vote(1, "n2", 7, Some("n3"));
-    let a = h.op(
-        OpDraft::ok(
-            Process::Client(0),
-            F::Status,
-            Some(checkers::Value {
-                vote: Some(Some("n1".into())),
-                ..status(Role::Follower, 7)
-            }),
-        )
-        .with_node("n2"),
-    );
-    let _ = inv;
+    let a = h.op(OpDraft::ok(
+        Process::Client(0),
+        F::Status,
+        Some(vote_status(7, Some("n1"))),
+    )
+    .with_node("n2"));
     let r = h.check(LAX);
     let an = assert_one(&r, VoteChanged, Severity::Violation);
     assert_eq!(an.ops, vec![b, a]);
@@ -87,20 +81,9 @@ fn no_vote_overlapping_the_vote_or_in_a_new_term_is_not_a_change() {
     let mut h = H::new();
     // The report of no vote was invoked before the vote's report completed: it may be
     // the state before the vote.
-    let inv = h.op(OpDraft::invoke(Process::Client(0), F::Status, None).with_node("n1"));
+    h.op(OpDraft::invoke(Process::Client(0), F::Status, None).with_node("n1"));
     h.vote(1, "n1", 2, Some("n2"));
-    h.op(
-        OpDraft::ok(
-            Process::Client(0),
-            F::Status,
-            Some(checkers::Value {
-                vote: Some(None),
-                ..status(Role::Follower, 2)
-            }),
-        )
-        .with_node("n1"),
-    );
-    let _ = inv;
+    h.op(OpDraft::ok(Process::Client(0), F::Status, Some(vote_status(2, None))).with_node("n1"));
     // The same vote again, then a new term with no vote and another vote: all legal.
     h.vote(1, "n1", 2, Some("n2"));
     h.vote(1, "n1", 3, None);

@@ -64,17 +64,8 @@ impl H {
     }
 
     /// A whole status op reporting a vote (`None`: no vote yet): (invoke, completion).
-    pub fn vote(
-        &mut self,
-        p: u64,
-        node: &str,
-        term: u64,
-        vote: Option<&str>,
-    ) -> (u64, u64) {
-        let value = Value {
-            vote: Some(vote.map(str::to_string)),
-            ..status(Role::Follower, term)
-        };
+    pub fn vote(&mut self, p: u64, node: &str, term: u64, vote: Option<&str>) -> (u64, u64) {
+        let value = vote_status(term, vote);
         let i = self.op(OpDraft::invoke(Process::Client(p), F::Status, None).with_node(node));
         let o = self.op(OpDraft::ok(Process::Client(p), F::Status, Some(value)).with_node(node));
         (i, o)
@@ -174,6 +165,14 @@ pub fn status(role: Role, term: u64) -> Value {
         role: Some(role),
         term: Some(term),
         ..Value::default()
+    }
+}
+
+/// A follower's status in `term` reporting a vote (`None`: no vote yet).
+pub fn vote_status(term: u64, vote: Option<&str>) -> Value {
+    Value {
+        vote: Some(vote.map(str::to_string)),
+        ..status(Role::Follower, term)
     }
 }
 

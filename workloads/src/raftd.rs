@@ -442,14 +442,8 @@ struct StatusAnswer {
     #[serde(default)]
     applied: Option<u64>,
     /// Absent, `null` or a name: present means `Some`.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "checkers::explicit_null")]
     vote: Option<Option<String>>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]

@@ -84,16 +84,16 @@ fn votes(h: &History, findings: &mut Findings) {
         }
         t.reported = true;
         let op = s.span.comp;
-        let now = if vote == NO_SYM {
-            "no vote".to_string()
-        } else {
-            format!("a vote for {}", h.node_name(vote))
-        };
         findings.add(
             AnomalyKind::VoteChanged,
             Severity::Violation,
             &[op0, op],
             || {
+                let now = if vote == NO_SYM {
+                    "no vote".to_string()
+                } else {
+                    format!("a vote for {}", h.node_name(vote))
+                };
                 format!(
                     "{} reported a vote for {} in term {term} (op {op0}) and later {now} in \
                      the same term (op {op}): its vote did not hold (lost in a restart, or \

@@ -181,7 +181,10 @@ fn reported_vote_across_a_restart(bug: Option<Bug>) -> [Option<Option<String>>; 
 #[test]
 fn status_reports_the_durable_vote_and_shows_a_forgotten_one() {
     let n1 = Some(Some("n1".to_string()));
-    assert_eq!(reported_vote_across_a_restart(None), [n1.clone(), n1.clone()]);
+    assert_eq!(
+        reported_vote_across_a_restart(None),
+        [n1.clone(), n1.clone()]
+    );
     assert_eq!(
         reported_vote_across_a_restart(Some(Bug::ForgetVote)),
         [n1, Some(None)],
