@@ -2,7 +2,6 @@
 //! storage, the TCP peer transport, the HTTP client API and the wall clock.
 
 pub mod clock;
-pub mod crc32;
 pub mod driver;
 pub mod http;
 pub mod storage;
