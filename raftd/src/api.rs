@@ -158,7 +158,9 @@ pub struct ErrorBody {
     /// `held`: the client holding the election.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holder: Option<String>,
-    /// `held`: the token of the grant holding the election; `stale-token`: the current one.
+    /// `held`: the token of the grant holding the election; `stale-token`: the token that
+    /// made the write's stale (the larger one accepted before, or under `--fence-on-grant`
+    /// the election's current grant, absent when none holds it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<u64>,
 }
@@ -166,8 +168,12 @@ pub struct ErrorBody {
 /// Every `error` value raftd answers with, and its HTTP status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
-    /// 409: a write's token is not the current grant's. The write did not happen.
+    /// 409: a write's token is older than one a write was accepted under, or (with
+    /// `--fence-on-grant`) not its election's current grant. The write did not happen.
     StaleToken,
+    /// 409: a write's token was never granted (of its election, if it names one): it is
+    /// no token. The write did not happen.
+    UnknownToken,
     /// 409: acquire refused, another grant holds the election.
     Held,
     /// 409: release of a grant that does not hold.
@@ -201,6 +207,7 @@ impl ErrorKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::StaleToken => "stale-token",
+            ErrorKind::UnknownToken => "unknown-token",
             ErrorKind::Held => "held",
             ErrorKind::NotHolder => "not-holder",
             ErrorKind::NotLeader => "not-leader",
@@ -220,7 +227,10 @@ impl ErrorKind {
     /// The HTTP status code of the answer.
     pub fn http_status(self) -> u16 {
         match self {
-            ErrorKind::StaleToken | ErrorKind::Held | ErrorKind::NotHolder => 409,
+            ErrorKind::StaleToken
+            | ErrorKind::UnknownToken
+            | ErrorKind::Held
+            | ErrorKind::NotHolder => 409,
             ErrorKind::NotLeader => 421,
             ErrorKind::NoQuorum | ErrorKind::ShuttingDown | ErrorKind::Overloaded => 503,
             ErrorKind::Timeout => 504,
@@ -246,8 +256,9 @@ impl ErrorKind {
 }
 
 /// Every [`ErrorKind`], for lookups.
-pub const ALL_ERROR_KINDS: [ErrorKind; 14] = [
+pub const ALL_ERROR_KINDS: [ErrorKind; 15] = [
     ErrorKind::StaleToken,
+    ErrorKind::UnknownToken,
     ErrorKind::Held,
     ErrorKind::NotHolder,
     ErrorKind::NotLeader,

@@ -367,6 +367,88 @@ mod flags {
     }
 }
 
+mod fencing {
+    //! Tokens on writes: only granted ones count, and a refusal says which rule refused.
+
+    use serde_json::json;
+
+    use crate::common::*;
+
+    fn acquire(a: &str, client: &str) -> u64 {
+        let acq = post(
+            a,
+            "/acquire",
+            &json!({"election":"e","client":client,"ttl_ms":60000}),
+        );
+        acq.body["token"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{acq:?}"))
+    }
+
+    fn write(a: &str, id: &str, token: u64) -> Answer {
+        post(a, "/write", &json!({"id":id,"token":token,"election":"e"}))
+    }
+
+    #[test]
+    fn a_token_never_granted_is_refused_and_poisons_nothing_even_after_a_restart() {
+        let mut c = Cluster::start(1, &[]);
+        let a = c.addr(c.wait_leader(&[0])).to_string();
+        for body in [
+            json!({"id":"forged","token":u64::MAX}),
+            json!({"id":"forged","token":u64::MAX,"election":"e"}),
+        ] {
+            let forged = post(&a, "/write", &body);
+            assert_eq!(forged.status, 409, "{:?}", forged.body);
+            assert_eq!(forged.body["error"], "unknown-token", "{:?}", forged.body);
+            let reason = forged.body["reason"].as_str().unwrap_or("");
+            assert!(reason.contains("never granted"), "{reason}");
+        }
+        let t = acquire(&a, "p1");
+        assert_eq!(write(&a, "a", t).status, 200);
+        // The log index of a write is no grant either.
+        let not_a_grant = write(&a, "b", t + 1);
+        assert_eq!(not_a_grant.body["error"], "unknown-token");
+
+        c.kill_node(0);
+        c.start_node(0);
+        c.wait_serving(0);
+        c.wait_leader(&[0]);
+        let w = write(&a, "c", t);
+        assert_eq!(
+            w.status, 200,
+            "replaying the log poisons nothing: {:?}",
+            w.body
+        );
+        assert_eq!(ids(&get(&a, "/read")), ["a", "c"]);
+    }
+
+    #[test]
+    fn a_stale_token_is_refused_with_the_reason_of_the_mode() {
+        for on_grant in [false, true] {
+            let flags: &[&str] = if on_grant { &["--fence-on-grant"] } else { &[] };
+            let c = Cluster::start(1, flags);
+            let a = c.addr(c.wait_leader(&[0])).to_string();
+            let t1 = acquire(&a, "p1");
+            assert_eq!(write(&a, "a", t1).status, 200);
+            let rel = post(&a, "/release", &json!({"election":"e","token":t1}));
+            assert_eq!(rel.status, 200, "{:?}", rel.body);
+            let t2 = acquire(&a, "p2");
+            assert_eq!(write(&a, "b", t2).status, 200);
+            let stale = write(&a, "c", t1);
+            assert_eq!(stale.status, 409, "{:?}", stale.body);
+            assert_eq!(stale.body["error"], "stale-token", "{:?}", stale.body);
+            assert_eq!(stale.body["token"], t2, "{:?}", stale.body);
+            let reason = stale.body["reason"].as_str().unwrap_or("");
+            let names_the_rule = if on_grant {
+                reason.contains("not the current grant")
+            } else {
+                reason.contains(&format!("larger token {t2}")) && !reason.contains("current grant")
+            };
+            assert!(names_the_rule, "fence-on-grant {on_grant}: {reason}");
+        }
+    }
+}
+
 mod bad_input {
     //! Nonsense gets a 4xx with a reason and never hurts the server.
 

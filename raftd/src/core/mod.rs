@@ -71,7 +71,8 @@
 //! # The leadership state machine
 //!
 //! See [`state_machine`]: grants with TTLs per named election whose fencing token is the
-//! log index of the grant; fenced writes; the write log. Grant expiry is decided by the
+//! log index of the grant; fenced writes (a number never granted is refused as no token;
+//! `Ready::fence_refusals` says which rule refused a write); the write log. Grant expiry is decided by the
 //! leader (ages counted in ticks from when it learned of the grant, restarted by each new
 //! leader) and committed as an `Expire` entry.
 //!
@@ -128,7 +129,7 @@ pub use message::{Command, Entry, EntryData, HardState, Message, MessageBody};
 pub use node::{RawNode, RestoreError, StepError};
 pub use ready::{AfterPersist, Durable, PersistBatch, Persisted, Ready, Role, SoftState};
 pub use request::{ProposeError, Request, Response, WriteRecord};
-pub use state_machine::{Grant, StateMachine};
+pub use state_machine::{Applied, FenceRefusal, Grant, StateMachine};
 
 /// A node's name, such as `"n1"`.
 pub type NodeId = String;

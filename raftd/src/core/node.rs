@@ -13,7 +13,7 @@ use super::log::RaftLog;
 use super::message::{Entry, EntryData, HardState, Message, MessageBody};
 use super::ready::{AfterPersist, PersistBatch, Persisted, Ready, Role, SoftState};
 use super::request::{ProposeError, Request, Response};
-use super::state_machine::{Fencing, StateMachine};
+use super::state_machine::{FenceRefusal, Fencing, StateMachine};
 use super::validate::{check_request, check_stored_log};
 use super::{NodeId, Term};
 
@@ -83,6 +83,8 @@ pub struct RawNode {
     pub(crate) lead: Option<LeaderState>,
     pub(crate) msgs: Vec<Message>,
     pub(crate) responses: Vec<(u64, Response)>,
+    /// Why fencing refused the writes answered `StaleToken` in `responses`.
+    pub(crate) fence_refusals: Vec<(u64, FenceRefusal)>,
     emitted_hs: HardState,
     /// The hard state of the last `Ready` the driver made durable, as this node believes
     /// it went to disk: what it stands by, and what `/status` reports its vote from.
@@ -113,6 +115,7 @@ impl RawNode {
             lead: None,
             msgs: Vec::new(),
             responses: Vec::new(),
+            fence_refusals: Vec::new(),
             emitted_hs: HardState::default(),
             stood_hs: HardState::default(),
             emitted_soft: None,
@@ -245,13 +248,16 @@ impl RawNode {
                 }
                 EntryData::Command(c) => Some(self.sm.apply(entry.index, c, fencing)),
             };
-            if let (Some(lead), Some(answer)) = (self.lead.as_mut(), answer) {
+            if let (Some(lead), Some(applied)) = (self.lead.as_mut(), answer) {
                 if let Some(req_id) = lead.take_proposal(entry.index) {
                     assert_eq!(
                         entry.term, self.term,
                         "a proposal of this leader changed term"
                     );
-                    self.responses.push((req_id, answer));
+                    if let Some(refusal) = applied.refusal {
+                        self.fence_refusals.push((req_id, refusal));
+                    }
+                    self.responses.push((req_id, applied.response));
                 }
             }
         }
@@ -346,6 +352,7 @@ impl RawNode {
             },
             persisted_messages: AfterPersist(after),
             responses: std::mem::take(&mut self.responses),
+            fence_refusals: std::mem::take(&mut self.fence_refusals),
             last_persisted,
         }
     }

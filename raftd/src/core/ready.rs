@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::message::{Entry, HardState, Message};
 use super::request::Response;
+use super::state_machine::FenceRefusal;
 use super::{Index, NodeId, Term};
 
 /// A node's role in the protocol.
@@ -126,6 +127,10 @@ pub struct Ready {
     pub persisted_messages: AfterPersist,
     /// Answers to client requests, by request id. May be delivered at once.
     pub responses: Vec<(u64, Response)>,
+    /// For each write that `responses` answers `StaleToken`, under the same request id:
+    /// the fencing rule that refused it. (Beside the response rather than in it, so that
+    /// `Response` keeps its variants for the drivers that match them all.)
+    pub fence_refusals: Vec<(u64, FenceRefusal)>,
     /// The last (index, term) of `persist.entries`, so that `advance` can tell whether
     /// they are still in the log.
     pub(crate) last_persisted: Option<(Index, Term)>,

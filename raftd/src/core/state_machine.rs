@@ -27,10 +27,47 @@ pub struct Fencing {
     pub disabled: bool,
 }
 
+/// Why fencing refused a write. The core answers every refusal `Response::StaleToken` (the
+/// write certainly did not happen); this says which rule refused it, so that a server can
+/// give the client the right error and a true reason (see `Ready::fence_refusals`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "kebab-case")]
+pub enum FenceRefusal {
+    /// No grant ever had this token (of the named election, when one is named). It is no
+    /// token at all: accepted, it would become the highest token seen and every real
+    /// token after it would be refused as stale, for good.
+    NeverGranted,
+    /// A write with the larger token `newest` was accepted before.
+    Superseded { newest: u64 },
+    /// Under fence-on-grant: the token is not the current grant of the election (of any
+    /// election, when none is named); `current` is the election's current grant, if any.
+    NotCurrentGrant { current: Option<u64> },
+}
+
+/// What applying one command did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub response: Response,
+    /// Why fencing refused the write, when `response` is `StaleToken`.
+    pub refusal: Option<FenceRefusal>,
+}
+
+impl From<Response> for Applied {
+    fn from(response: Response) -> Self {
+        Applied {
+            response,
+            refusal: None,
+        }
+    }
+}
+
 /// The leadership state machine.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateMachine {
     grants: BTreeMap<String, Grant>,
+    /// Every token ever granted, with its election: what makes a number a token. One
+    /// entry per grant, so it grows with the grants as the write log grows with writes.
+    granted: BTreeMap<u64, String>,
     /// The highest token any accepted write carried.
     max_write_token: u64,
     writes: Vec<WriteRecord>,
@@ -39,7 +76,7 @@ pub struct StateMachine {
 
 impl StateMachine {
     /// Applies the command of entry `index`. Indexes must come in increasing order.
-    pub fn apply(&mut self, index: Index, command: &Command, fencing: Fencing) -> Response {
+    pub fn apply(&mut self, index: Index, command: &Command, fencing: Fencing) -> Applied {
         assert!(
             index > self.applied,
             "apply out of order: {index} after {}",
@@ -51,8 +88,8 @@ impl StateMachine {
                 election,
                 client,
                 ttl_ticks,
-            } => self.acquire(index, election, client, *ttl_ticks),
-            Command::Release { election, token } => self.release(election, *token),
+            } => self.acquire(index, election, client, *ttl_ticks).into(),
+            Command::Release { election, token } => self.release(election, *token).into(),
             Command::Write {
                 id,
                 token,
@@ -63,7 +100,7 @@ impl StateMachine {
                 if self.grants.get(election).is_some_and(|g| g.token == *token) {
                     self.grants.remove(election);
                 }
-                Response::Released
+                Response::Released.into()
             }
         }
     }
@@ -91,6 +128,7 @@ impl StateMachine {
             ttl_ticks,
         };
         self.grants.insert(election.to_string(), grant);
+        self.granted.insert(index, election.to_string());
         Response::Acquired { token: index }
     }
 
@@ -109,11 +147,19 @@ impl StateMachine {
         token: Option<u64>,
         election: Option<&str>,
         fencing: Fencing,
-    ) -> Response {
+    ) -> Applied {
         if let Some(t) = token {
             // BUG(no-fencing): with fencing disabled, any token gets through.
-            if !fencing.disabled && !self.token_acceptable(t, election, fencing.on_grant) {
-                return Response::StaleToken;
+            let refusal = if fencing.disabled {
+                None
+            } else {
+                self.fence(t, election, fencing.on_grant)
+            };
+            if let Some(refusal) = refusal {
+                return Applied {
+                    response: Response::StaleToken,
+                    refusal: Some(refusal),
+                };
             }
             self.max_write_token = self.max_write_token.max(t);
         }
@@ -125,20 +171,35 @@ impl StateMachine {
             id: id.to_string(),
             token,
         }
+        .into()
     }
 
-    fn token_acceptable(&self, token: u64, election: Option<&str>, on_grant: bool) -> bool {
+    /// Which rule, if any, refuses a write under `token`. Under fence-on-grant the grant
+    /// rule is asked first: it is the one that mode promises, so it is the reason given.
+    fn fence(&self, token: u64, election: Option<&str>, on_grant: bool) -> Option<FenceRefusal> {
+        let granted_for = self.granted.get(&token).map(String::as_str);
+        let ever_granted = match election {
+            Some(e) => granted_for == Some(e),
+            None => granted_for.is_some(),
+        };
+        if !ever_granted {
+            return Some(FenceRefusal::NeverGranted);
+        }
+        // A token never granted returned above, so it names its election.
+        let election = election
+            .or(granted_for)
+            .expect("a granted token's election");
+        if on_grant && !self.holding(election, token) {
+            return Some(FenceRefusal::NotCurrentGrant {
+                current: self.grant(election).map(|g| g.token),
+            });
+        }
         if token < self.max_write_token {
-            return false;
+            return Some(FenceRefusal::Superseded {
+                newest: self.max_write_token,
+            });
         }
-        if !on_grant {
-            return true;
-        }
-        match election {
-            Some(e) => self.holding(e, token),
-            // No election named: the token must be some election's current grant.
-            None => self.grants.values().any(|g| g.token == token),
-        }
+        None
     }
 
     /// Whether `token` is the current grant of `election`.
@@ -180,6 +241,11 @@ mod tests {
         disabled: false,
     };
 
+    /// Applies and keeps only the response.
+    fn apply(sm: &mut StateMachine, index: Index, command: &Command, fencing: Fencing) -> Response {
+        sm.apply(index, command, fencing).response
+    }
+
     fn acquire(e: &str, c: &str) -> Command {
         Command::Acquire {
             election: e.into(),
@@ -199,11 +265,11 @@ mod tests {
     fn grant_token_is_the_entry_index_and_held_until_released() {
         let mut sm = StateMachine::default();
         assert_eq!(
-            sm.apply(3, &acquire("e", "p1"), FENCED),
+            apply(&mut sm, 3, &acquire("e", "p1"), FENCED),
             Response::Acquired { token: 3 }
         );
         assert_eq!(
-            sm.apply(4, &acquire("e", "p2"), FENCED),
+            apply(&mut sm, 4, &acquire("e", "p2"), FENCED),
             Response::Held {
                 holder: "p1".into(),
                 token: 3
@@ -214,14 +280,14 @@ mod tests {
             election: "e".into(),
             token: 4,
         };
-        assert_eq!(sm.apply(5, &release, FENCED), Response::NotHolder);
+        assert_eq!(apply(&mut sm, 5, &release, FENCED), Response::NotHolder);
         let release = Command::Release {
             election: "e".into(),
             token: 3,
         };
-        assert_eq!(sm.apply(6, &release, FENCED), Response::Released);
+        assert_eq!(apply(&mut sm, 6, &release, FENCED), Response::Released);
         assert_eq!(
-            sm.apply(7, &acquire("e", "p2"), FENCED),
+            apply(&mut sm, 7, &acquire("e", "p2"), FENCED),
             Response::Acquired { token: 7 }
         );
     }
@@ -229,8 +295,9 @@ mod tests {
     #[test]
     fn expire_removes_only_the_named_grant() {
         let mut sm = StateMachine::default();
-        sm.apply(1, &acquire("e", "p1"), FENCED);
-        sm.apply(
+        apply(&mut sm, 1, &acquire("e", "p1"), FENCED);
+        apply(
+            &mut sm,
             2,
             &Command::Expire {
                 election: "e".into(),
@@ -239,8 +306,9 @@ mod tests {
             FENCED,
         );
         assert!(sm.grant("e").is_none());
-        sm.apply(3, &acquire("e", "p2"), FENCED);
-        sm.apply(
+        apply(&mut sm, 3, &acquire("e", "p2"), FENCED);
+        apply(
+            &mut sm,
             4,
             &Command::Expire {
                 election: "e".into(),
@@ -254,29 +322,54 @@ mod tests {
     #[test]
     fn stale_tokens_are_rejected_unless_fencing_is_off() {
         let mut sm = StateMachine::default();
-        assert!(sm.apply(1, &write("a", Some(5), None), FENCED).is_ok());
-        assert_eq!(
-            sm.apply(2, &write("b", Some(4), None), FENCED),
-            Response::StaleToken
-        );
-        assert!(sm.apply(3, &write("c", None, None), FENCED).is_ok());
+        apply(&mut sm, 1, &acquire("e", "p1"), FENCED);
+        apply(&mut sm, 2, &acquire("f", "p2"), FENCED);
+        assert!(apply(&mut sm, 3, &write("a", Some(2), None), FENCED).is_ok());
+        let stale = sm.apply(4, &write("b", Some(1), None), FENCED);
+        assert_eq!(stale.response, Response::StaleToken);
+        assert_eq!(stale.refusal, Some(FenceRefusal::Superseded { newest: 2 }));
+        assert!(apply(&mut sm, 5, &write("c", None, None), FENCED).is_ok());
         let off = Fencing {
             on_grant: true,
             disabled: true,
         };
-        assert!(sm.apply(4, &write("d", Some(1), Some("e")), off).is_ok());
+        assert!(apply(&mut sm, 6, &write("d", Some(1), Some("e")), off).is_ok());
+        // The bug lets even a number that was never granted through.
+        assert!(apply(&mut sm, 7, &write("x", Some(99), Some("e")), off).is_ok());
         let ids: Vec<_> = sm.write_log().iter().map(|w| w.id.as_str()).collect();
-        assert_eq!(ids, ["a", "c", "d"]);
+        assert_eq!(ids, ["a", "c", "d", "x"]);
+    }
+
+    #[test]
+    fn a_token_never_granted_is_refused_and_poisons_nothing() {
+        for fencing in [FENCED, ON_GRANT] {
+            let mut sm = StateMachine::default();
+            for (index, election) in [(1, None), (2, Some("e"))] {
+                let forged = sm.apply(index, &write("forged", Some(u64::MAX), election), fencing);
+                assert_eq!(forged.response, Response::StaleToken);
+                assert_eq!(forged.refusal, Some(FenceRefusal::NeverGranted));
+            }
+            apply(&mut sm, 3, &acquire("e", "p1"), fencing);
+            apply(&mut sm, 4, &acquire("f", "p2"), fencing);
+            assert!(apply(&mut sm, 5, &write("a", Some(3), Some("e")), fencing).is_ok());
+            // A write's index is no grant, nor is another election's grant for this one.
+            for (index, token, election) in [(6, 5, None), (7, 4, Some("e"))] {
+                let not_granted = sm.apply(index, &write("b", Some(token), election), fencing);
+                assert_eq!(not_granted.refusal, Some(FenceRefusal::NeverGranted));
+            }
+            assert!(apply(&mut sm, 8, &write("c", Some(3), Some("e")), fencing).is_ok());
+            let ids: Vec<_> = sm.write_log().iter().map(|w| w.id.as_str()).collect();
+            assert_eq!(ids, ["a", "c"], "fence-on-grant {}", fencing.on_grant);
+        }
     }
 
     #[test]
     fn fence_on_grant_needs_the_current_grant() {
         let mut sm = StateMachine::default();
-        sm.apply(1, &acquire("e", "p1"), ON_GRANT);
-        assert!(sm
-            .apply(2, &write("a", Some(1), Some("e")), ON_GRANT)
-            .is_ok());
-        sm.apply(
+        apply(&mut sm, 1, &acquire("e", "p1"), ON_GRANT);
+        assert!(apply(&mut sm, 2, &write("a", Some(1), Some("e")), ON_GRANT).is_ok());
+        apply(
+            &mut sm,
             3,
             &Command::Expire {
                 election: "e".into(),
@@ -284,14 +377,12 @@ mod tests {
             },
             ON_GRANT,
         );
-        sm.apply(4, &acquire("e", "p2"), ON_GRANT);
-        assert_eq!(
-            sm.apply(5, &write("b", Some(1), Some("e")), ON_GRANT),
-            Response::StaleToken
-        );
-        assert!(sm
-            .apply(6, &write("c", Some(4), Some("e")), ON_GRANT)
-            .is_ok());
-        assert!(sm.apply(7, &write("d", Some(4), None), ON_GRANT).is_ok());
+        apply(&mut sm, 4, &acquire("e", "p2"), ON_GRANT);
+        let old = sm.apply(5, &write("b", Some(1), Some("e")), ON_GRANT);
+        assert_eq!(old.response, Response::StaleToken);
+        let not_current = FenceRefusal::NotCurrentGrant { current: Some(4) };
+        assert_eq!(old.refusal, Some(not_current));
+        assert!(apply(&mut sm, 6, &write("c", Some(4), Some("e")), ON_GRANT).is_ok());
+        assert!(apply(&mut sm, 7, &write("d", Some(4), None), ON_GRANT).is_ok());
     }
 }

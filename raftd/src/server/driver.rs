@@ -22,8 +22,8 @@ use tracing::{debug, info, warn};
 
 use crate::api::{ClockResponse, ErrorKind, ReadResponse, StatusResponse, WriteRecord};
 use crate::core::{
-    Config, ConfigError, Entry, HardState, Message, NodeId, PersistBatch, Persisted, ProposeError,
-    RawNode, Ready, Request, Response, RestoreError, Role,
+    Applied, Config, ConfigError, Entry, FenceRefusal, HardState, Message, NodeId, PersistBatch,
+    Persisted, ProposeError, RawNode, Ready, Request, Response, RestoreError, Role,
 };
 
 use super::clock::WallClock;
@@ -58,7 +58,7 @@ pub enum DriverError {
 pub enum Call {
     Propose {
         request: Request,
-        reply: oneshot::Sender<Result<Response, ApiError>>,
+        reply: oneshot::Sender<Result<Applied, ApiError>>,
     },
     Status {
         reply: oneshot::Sender<StatusResponse>,
@@ -149,7 +149,7 @@ pub struct Driver {
     setup: DriverSetup,
     clock: WallClock,
     guard: StallGuard,
-    pending: HashMap<u64, oneshot::Sender<Result<Response, ApiError>>>,
+    pending: HashMap<u64, oneshot::Sender<Result<Applied, ApiError>>>,
     next_req_id: u64,
     ticks: u64,
 }
@@ -303,7 +303,7 @@ impl Driver {
         }
     }
 
-    fn on_propose(&mut self, request: Request, reply: oneshot::Sender<Result<Response, ApiError>>) {
+    fn on_propose(&mut self, request: Request, reply: oneshot::Sender<Result<Applied, ApiError>>) {
         let linearizable_read = matches!(request, Request::Read | Request::Holding { .. });
         if linearizable_read
             && self.guard.lease_void(Instant::now())
@@ -408,8 +408,10 @@ impl Driver {
         for m in rd.persisted_messages.take(proof) {
             self.send(m);
         }
+        let mut refusals: HashMap<u64, FenceRefusal> = rd.fence_refusals.drain(..).collect();
         for (req_id, response) in std::mem::take(&mut rd.responses) {
-            self.answer(req_id, response);
+            let refusal = refusals.remove(&req_id);
+            self.answer(req_id, Applied { response, refusal });
         }
         self.node.advance(rd);
         Ok(())
@@ -422,13 +424,13 @@ impl Driver {
         }
     }
 
-    fn answer(&mut self, req_id: u64, response: Response) {
+    fn answer(&mut self, req_id: u64, applied: Applied) {
         let Some(reply) = self.pending.remove(&req_id) else {
             return; // its client gave up waiting
         };
-        let answer = match response {
+        let answer = match applied.response {
             Response::NotLeader { leader } => Err(self.not_leader(leader)),
-            other => Ok(other),
+            _ => Ok(applied),
         };
         let _ = reply.send(answer);
     }

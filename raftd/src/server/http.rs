@@ -19,7 +19,7 @@ use crate::api::{
     HoldingResponse, ReadQuery, ReadResponse, ReleaseResponse, WriteRecord, WriteRequest,
     BODY_BYTES_MAX,
 };
-use crate::core::{Request as CoreRequest, Response as CoreResponse};
+use crate::core::{Applied, FenceRefusal, Request as CoreRequest, Response as CoreResponse};
 
 use super::driver::{Call, Handle};
 
@@ -218,6 +218,12 @@ async fn ask<T>(
 
 /// Proposes `request` to the core and waits for its response.
 async fn propose(st: &HttpState, request: CoreRequest) -> Result<CoreResponse, ApiError> {
+    propose_applied(st, request).await.map(|a| a.response)
+}
+
+/// Proposes `request` to the core and waits for its response and, for a write fencing
+/// refused, the rule that refused it.
+async fn propose_applied(st: &HttpState, request: CoreRequest) -> Result<Applied, ApiError> {
     ask(st, |reply| Call::Propose { request, reply }).await?
 }
 
@@ -273,14 +279,61 @@ async fn write(
     State(st): State<HttpState>,
     JsonBody(req): JsonBody<WriteRequest>,
 ) -> ApiResult<WriteRecord> {
+    let (token, election) = (req.token, req.election.clone());
     let request = CoreRequest::Write {
         id: req.id,
         token: req.token,
         election: req.election,
     };
-    match propose(&st, request).await? {
+    let applied = propose_applied(&st, request).await?;
+    match applied.response {
         CoreResponse::Written { id, token } => Ok(Json(WriteRecord { id, token })),
+        CoreResponse::StaleToken => Err(fence_error(token, election.as_deref(), applied.refusal)),
         other => Err(unexpected_or_error(other)),
+    }
+}
+
+/// The error for a write that fencing refused, naming the rule that refused it.
+fn fence_error(
+    token: Option<u64>,
+    election: Option<&str>,
+    refusal: Option<FenceRefusal>,
+) -> ApiError {
+    let token = token.map_or_else(|| "(none)".to_string(), |t| t.to_string());
+    let of = election.map_or_else(String::new, |e| format!(" of election {e}"));
+    match refusal {
+        Some(FenceRefusal::NeverGranted) => ApiError::new(
+            ErrorKind::UnknownToken,
+            format!(
+                "token {token} was never granted{of}, so it is no token; the write did not happen"
+            ),
+        ),
+        Some(FenceRefusal::Superseded { newest }) => {
+            let mut e = ApiError::new(
+                ErrorKind::StaleToken,
+                format!(
+                    "token {token} is stale: a write with the larger token {newest} was accepted \
+                     before; the write did not happen"
+                ),
+            );
+            e.body.token = Some(newest);
+            e
+        }
+        Some(FenceRefusal::NotCurrentGrant { current }) => {
+            let holder = current.map_or_else(
+                || "no grant holds it now".to_string(),
+                |c| format!("the current grant is {c}"),
+            );
+            let mut e = ApiError::new(
+                ErrorKind::StaleToken,
+                format!(
+                    "token {token} is not the current grant{of} ({holder}); the write did not happen"
+                ),
+            );
+            e.body.token = current;
+            e
+        }
+        None => unexpected_or_error(CoreResponse::StaleToken),
     }
 }
 
@@ -322,9 +375,10 @@ async fn set_clock(
 /// The error answer for a core response that is not the success a handler expects.
 fn unexpected_or_error(response: CoreResponse) -> ApiError {
     match response {
+        // Only writes are fenced, and `write` names the rule; this is the fallback.
         CoreResponse::StaleToken => ApiError::new(
             ErrorKind::StaleToken,
-            "the token is not the current grant's; the write did not happen",
+            "fencing refused the write's token; the write did not happen",
         ),
         CoreResponse::Held { holder, token } => {
             let mut e = ApiError::new(

@@ -230,14 +230,26 @@ fn no_fencing_accepts_a_stale_token() {
     for bug in [None, Some(Bug::NoFencing)] {
         let mut c = cluster(3, |cfg| cfg.bugs = with(bug));
         elect(&mut c, "n1");
-        assert!(crate::support::ask(&mut c, "n1", 1, fenced("new", 9, "e"))
-            .unwrap()
-            .is_ok());
-        let old = crate::support::ask(&mut c, "n1", 2, fenced("old", 3, "e"));
+        let mut grant = |req_id, election| match crate::support::ask(
+            &mut c,
+            "n1",
+            req_id,
+            crate::support::acquire(election, "p", 1000),
+        ) {
+            Some(Response::Acquired { token }) => token,
+            other => panic!("acquire answered {other:?}"),
+        };
+        let (older, newer) = (grant(1, "e"), grant(2, "f"));
+        assert!(
+            crate::support::ask(&mut c, "n1", 3, fenced("new", newer, "f"))
+                .unwrap()
+                .is_ok()
+        );
+        let old = crate::support::ask(&mut c, "n1", 4, fenced("old", older, "e"));
         let want = if bug.is_some() {
             Response::Written {
                 id: "old".into(),
-                token: Some(3),
+                token: Some(older),
             }
         } else {
             Response::StaleToken
