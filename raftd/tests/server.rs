@@ -449,6 +449,79 @@ mod fencing {
     }
 }
 
+mod reads {
+    //! Large answers: concurrent reads of a large log share its encoding.
+
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Barrier};
+
+    use crate::common::*;
+
+    /// Bytes of each write id, so that a few thousand writes make a log of megabytes.
+    const ID_BYTES: usize = 230;
+    const WRITES: u64 = 4000;
+    const WRITERS: usize = 16;
+    /// Concurrent reads: half linearizable, half local.
+    const READERS: usize = 64;
+    /// Growth of raftd's peak RSS the reads may cause. Each answer is ~1 MB, so answers
+    /// that each held their own copy of the log (and its encoding) would need ~150 MB.
+    const READ_PEAK_GROWTH_KIB_MAX: u64 = 48 * 1024;
+
+    #[test]
+    fn concurrent_reads_of_a_large_log_hold_one_copy_of_it() {
+        let c = Cluster::start(1, &[]);
+        let a = c.addr(c.wait_leader(&[0])).to_string();
+        let next = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..WRITERS {
+                s.spawn(|| loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= WRITES {
+                        return;
+                    }
+                    let body = format!("{{\"id\":\"{k:0>ID_BYTES$}\"}}");
+                    let w = request(&a, "POST", "/write", body.as_bytes()).expect("a write");
+                    assert_eq!(w.status, 200, "{:?}", w.body);
+                });
+            }
+        });
+        let pid = c.pid(0);
+        let before = rss_kib(pid);
+        let reset = reset_peak_rss(pid);
+        let start = Arc::new(Barrier::new(READERS));
+        let answers: Vec<Answer> = std::thread::scope(|s| {
+            let readers: Vec<_> = (0..READERS)
+                .map(|i| {
+                    let (a, start) = (&a, start.clone());
+                    let path = if i % 2 == 0 {
+                        "/read"
+                    } else {
+                        "/read?local=true"
+                    };
+                    s.spawn(move || {
+                        start.wait();
+                        get(a, path)
+                    })
+                })
+                .collect();
+            readers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        let peak = peak_rss_kib(pid);
+        for r in &answers {
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            assert_eq!(ids(r).len() as u64, WRITES);
+        }
+        eprintln!(
+            "{READERS} concurrent reads of {WRITES} writes: raftd RSS {before} KiB before, peak \
+             {peak} KiB (peak reset: {reset})"
+        );
+        assert!(
+            peak < before + READ_PEAK_GROWTH_KIB_MAX,
+            "RSS {before} KiB -> peak {peak} KiB"
+        );
+    }
+}
+
 mod bad_input {
     //! Nonsense gets a 4xx with a reason and never hurts the server.
 

@@ -449,7 +449,7 @@ impl RawNode {
             self.lead().req_ids.remove(&read.req_id);
             let answer = match &read.request {
                 Request::Read => Response::Log {
-                    log: self.sm.write_log().to_vec(),
+                    log: self.sm.write_log_shared(),
                 },
                 Request::Holding { election, token } => Response::Holding {
                     holding: self.sm.holding(election, *token),

@@ -1,5 +1,7 @@
 //! Client requests entering the core and the responses it gives back.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::NodeId;
@@ -46,8 +48,11 @@ pub enum Response {
     Released,
     /// The write committed and was applied (under `early-ack`: was appended).
     Written { id: String, token: Option<u64> },
-    /// The committed write log.
-    Log { log: Vec<WriteRecord> },
+    /// The committed write log, shared with the state machine rather than copied (see
+    /// [`StateMachine::write_log_shared`](super::StateMachine::write_log_shared)): a driver
+    /// should let go of it before the node applies more writes, or the next write copies
+    /// the log.
+    Log { log: Arc<Vec<WriteRecord>> },
     /// Whether the grant holds.
     Holding { holding: bool },
     /// The write was rejected: its token is stale. The write certainly did not happen.

@@ -2,6 +2,7 @@
 //! the write log. Deterministic: the same entries give the same state on every node.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -70,7 +71,11 @@ pub struct StateMachine {
     granted: BTreeMap<u64, String>,
     /// The highest token any accepted write carried.
     max_write_token: u64,
-    writes: Vec<WriteRecord>,
+    /// Shared with the reads being answered ([`StateMachine::write_log_shared`]) instead
+    /// of copied for each: a read of a large log costs a reference, not the log. A write
+    /// applied while a read still holds the old log copies it (copy on write); the server
+    /// lets go of its reads before it applies more.
+    writes: Arc<Vec<WriteRecord>>,
     applied: Index,
 }
 
@@ -163,7 +168,7 @@ impl StateMachine {
             }
             self.max_write_token = self.max_write_token.max(t);
         }
-        self.writes.push(WriteRecord {
+        Arc::make_mut(&mut self.writes).push(WriteRecord {
             id: id.to_string(),
             token,
         });
@@ -220,6 +225,12 @@ impl StateMachine {
     /// The applied writes in log order.
     pub fn write_log(&self) -> &[WriteRecord] {
         &self.writes
+    }
+
+    /// The applied writes in log order, shared: a read's answer. The write log only grows,
+    /// so every answer is a prefix of every later one.
+    pub fn write_log_shared(&self) -> Arc<Vec<WriteRecord>> {
+        Arc::clone(&self.writes)
     }
 
     /// The last applied index.

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
 
-use crate::api::{ClockResponse, ErrorKind, ReadResponse, StatusResponse, WriteRecord};
+use crate::api::{ClockResponse, ErrorKind, StatusResponse};
 use crate::core::{
     Applied, Config, ConfigError, Entry, FenceRefusal, HardState, Message, NodeId, PersistBatch,
     Persisted, ProposeError, RawNode, Ready, Request, Response, RestoreError, Role,
@@ -28,6 +28,7 @@ use crate::core::{
 
 use super::clock::WallClock;
 use super::http::ApiError;
+use super::read_body::{EncodedLog, ReadBody};
 use super::storage::{Storage, StorageError};
 use super::transport::Transport;
 
@@ -63,8 +64,10 @@ pub enum Call {
     Status {
         reply: oneshot::Sender<StatusResponse>,
     },
-    ReadLocal {
-        reply: oneshot::Sender<ReadResponse>,
+    /// `GET /read`: linearizable, or this node's applied log (`local`).
+    Read {
+        local: bool,
+        reply: oneshot::Sender<Result<ReadBody, ApiError>>,
     },
     SetClock {
         offset_ms: i64,
@@ -141,6 +144,31 @@ impl StallGuard {
     }
 }
 
+/// A request waiting for the core's answer.
+#[derive(Debug)]
+enum Waiter {
+    Propose(oneshot::Sender<Result<Applied, ApiError>>),
+    /// A linearizable read, answered with the encoded log.
+    Read(oneshot::Sender<Result<ReadBody, ApiError>>),
+}
+
+impl Waiter {
+    /// Answers with `e`; a client that gave up waiting is no one's concern.
+    fn fail(self, e: ApiError) {
+        match self {
+            Waiter::Propose(reply) => drop(reply.send(Err(e))),
+            Waiter::Read(reply) => drop(reply.send(Err(e))),
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        match self {
+            Waiter::Propose(reply) => reply.is_closed(),
+            Waiter::Read(reply) => reply.is_closed(),
+        }
+    }
+}
+
 /// The actor that owns the core.
 pub struct Driver {
     node: RawNode,
@@ -149,7 +177,9 @@ pub struct Driver {
     setup: DriverSetup,
     clock: WallClock,
     guard: StallGuard,
-    pending: HashMap<u64, oneshot::Sender<Result<Applied, ApiError>>>,
+    pending: HashMap<u64, Waiter>,
+    /// The write log as `GET /read` answers it, shared by every answer in flight.
+    log_json: EncodedLog,
     next_req_id: u64,
     ticks: u64,
 }
@@ -192,6 +222,7 @@ impl Driver {
             clock: WallClock::default(),
             guard,
             pending: HashMap::new(),
+            log_json: EncodedLog::default(),
             next_req_id: 1,
             ticks: 0,
         })
@@ -257,7 +288,7 @@ impl Driver {
         self.node.tick_wall(self.clock.now_ms());
         self.ticks += 1;
         if self.ticks.is_multiple_of(PURGE_EVERY_TICKS) {
-            self.pending.retain(|_, reply| !reply.is_closed());
+            self.pending.retain(|_, waiter| !waiter.is_closed());
         }
     }
 
@@ -271,23 +302,18 @@ impl Driver {
 
     fn on_call(&mut self, call: Call) {
         match call {
-            Call::Propose { request, reply } => self.on_propose(request, reply),
+            Call::Propose { request, reply } => self.on_propose(request, Waiter::Propose(reply)),
             Call::Status { reply } => {
                 let _ = reply.send(self.status());
             }
-            Call::ReadLocal { reply } => {
-                let log = self
-                    .node
-                    .state_machine()
-                    .write_log()
-                    .iter()
-                    .map(|w| WriteRecord {
-                        id: w.id.clone(),
-                        token: w.token,
-                    })
-                    .collect();
-                let _ = reply.send(ReadResponse { log });
+            Call::Read { local: true, reply } => {
+                let body = self.log_json.body(self.node.state_machine().write_log());
+                let _ = reply.send(Ok(body));
             }
+            Call::Read {
+                local: false,
+                reply,
+            } => self.on_propose(Request::Read, Waiter::Read(reply)),
             Call::SetClock {
                 offset_ms,
                 rate,
@@ -303,27 +329,25 @@ impl Driver {
         }
     }
 
-    fn on_propose(&mut self, request: Request, reply: oneshot::Sender<Result<Applied, ApiError>>) {
+    fn on_propose(&mut self, request: Request, waiter: Waiter) {
         let linearizable_read = matches!(request, Request::Read | Request::Holding { .. });
         if linearizable_read
             && self.guard.lease_void(Instant::now())
             && self.node.status().role == Role::Leader
         {
-            let _ = reply.send(Err(ApiError::new(
+            waiter.fail(ApiError::new(
                 ErrorKind::NoQuorum,
                 "this leader's ticks stalled; it serves no reads until a quorum acknowledges it again",
-            )));
+            ));
             return;
         }
         let req_id = self.next_req_id;
         self.next_req_id += 1;
         match self.node.propose(req_id, request) {
             Ok(()) => {
-                self.pending.insert(req_id, reply);
+                self.pending.insert(req_id, waiter);
             }
-            Err(e) => {
-                let _ = reply.send(Err(self.propose_error(e)));
-            }
+            Err(e) => waiter.fail(self.propose_error(e)),
         }
     }
 
@@ -424,15 +448,31 @@ impl Driver {
         }
     }
 
+    /// Hands the core's answer to whoever waits for it. A read's log is encoded (into the
+    /// shared encoding) and let go of here, before the core applies more writes, so that
+    /// the core's next write does not copy the log.
     fn answer(&mut self, req_id: u64, applied: Applied) {
-        let Some(reply) = self.pending.remove(&req_id) else {
+        let Some(waiter) = self.pending.remove(&req_id) else {
             return; // its client gave up waiting
         };
-        let answer = match applied.response {
-            Response::NotLeader { leader } => Err(self.not_leader(leader)),
-            _ => Ok(applied),
-        };
-        let _ = reply.send(answer);
+        match (waiter, applied.response) {
+            (waiter, Response::NotLeader { leader }) => waiter.fail(self.not_leader(leader)),
+            (Waiter::Read(reply), Response::Log { log }) => {
+                let _ = reply.send(Ok(self.log_json.body(&log)));
+            }
+            (Waiter::Read(reply), other) => {
+                let _ = reply.send(Err(ApiError::new(
+                    ErrorKind::Internal,
+                    format!("the core answered {other:?} to a read"),
+                )));
+            }
+            (Waiter::Propose(reply), response) => {
+                let _ = reply.send(Ok(Applied {
+                    response,
+                    refusal: applied.refusal,
+                }));
+            }
+        }
     }
 }
 

@@ -2,9 +2,10 @@
 //! them to the driver, waits a bounded time for the answer, and turns every failure,
 //! axum's own rejections included, into a `{"error","reason"}` body.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
 use axum::http::StatusCode;
@@ -12,12 +13,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::api::{
     AcquireRequest, AcquireResponse, ClockRequest, ErrorBody, ErrorKind, GrantRequest,
-    HoldingResponse, ReadQuery, ReadResponse, ReleaseResponse, WriteRecord, WriteRequest,
-    BODY_BYTES_MAX,
+    HoldingResponse, ReadQuery, ReleaseResponse, WriteRecord, WriteRequest, BODY_BYTES_MAX,
 };
 use crate::core::{Applied, FenceRefusal, Request as CoreRequest, Response as CoreResponse};
 
@@ -25,6 +25,11 @@ use super::driver::{Call, Handle};
 
 /// How long a request's body may take to arrive in full.
 const BODY_READ_TIMEOUT_MS: u64 = 10_000;
+/// `GET /read` answers in flight, from the call to the last byte sent; beyond it a read
+/// gets 503 `overloaded`. Answers share one encoding of the log, so each holds little
+/// beyond the connection's buffers, but a slow client holds its answer for as long as it
+/// takes to read it.
+pub const READ_IN_FLIGHT_MAX: usize = 256;
 
 /// An error answer: a status and the body API.md fixes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,11 +144,23 @@ fn decode_error(e: serde_json::Error) -> ApiError {
     }
 }
 
-/// What the handlers share: the way to the driver and how long to wait for it.
+/// What the handlers share: the way to the driver, how long to wait for it, and the
+/// permits of reads in flight.
 #[derive(Clone)]
 pub struct HttpState {
     pub driver: Handle,
     pub request_timeout: Duration,
+    pub reads: Arc<Semaphore>,
+}
+
+impl HttpState {
+    pub fn new(driver: Handle, request_timeout: Duration, read_in_flight_max: usize) -> Self {
+        HttpState {
+            driver,
+            request_timeout,
+            reads: Arc::new(Semaphore::new(read_in_flight_max)),
+        }
+    }
 }
 
 /// The client API's routes.
@@ -337,26 +354,26 @@ fn fence_error(
     }
 }
 
+/// `GET /read`: the answer streams the driver's shared encoding of the log, and counts
+/// among the reads in flight until it is sent.
 async fn read(
     State(st): State<HttpState>,
     query: Result<Query<ReadQuery>, QueryRejection>,
-) -> ApiResult<ReadResponse> {
+) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::new(ErrorKind::BadRequest, e.body_text()))?;
-    if query.local {
-        return ask(&st, |reply| Call::ReadLocal { reply }).await.map(Json);
-    }
-    match propose(&st, CoreRequest::Read).await? {
-        CoreResponse::Log { log } => Ok(Json(ReadResponse {
-            log: log
-                .into_iter()
-                .map(|w| WriteRecord {
-                    id: w.id,
-                    token: w.token,
-                })
-                .collect(),
-        })),
-        other => Err(unexpected_or_error(other)),
-    }
+    let Ok(permit) = st.reads.clone().try_acquire_owned() else {
+        return Err(ApiError::new(
+            ErrorKind::Overloaded,
+            format!("{READ_IN_FLIGHT_MAX} reads are already in flight; nothing was read"),
+        ));
+    };
+    let local = query.local;
+    let body = ask(&st, |reply| Call::Read { local, reply }).await??;
+    let json = [(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    )];
+    Ok((json, Body::new(body.holding(permit))).into_response())
 }
 
 async fn set_clock(
@@ -410,5 +427,74 @@ fn unexpected_or_error(response: CoreResponse) -> ApiError {
             ErrorKind::Internal,
             format!("the core answered {other:?} to the wrong request; the outcome is unknown"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::server::read_body::ReadBody;
+
+    /// Bound on waiting for a released read permit to be usable again.
+    const RELEASE_MS_MAX: u64 = 10_000;
+
+    /// A driver that answers every read with 64 MiB (one shared MiB, 64 times): more than
+    /// the sockets buffer, so a client that stops reading keeps its answer in flight.
+    fn fake_driver() -> Handle {
+        let (calls, mut rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            let mib = Bytes::from(vec![b' '; 1 << 20]);
+            while let Some(call) = rx.recv().await {
+                if let Call::Read { reply, .. } = call {
+                    let _ = reply.send(Ok(ReadBody::new(vec![mib.clone(); 64])));
+                }
+            }
+        });
+        Handle { calls, tick_ms: 50 }
+    }
+
+    /// Sends `GET /read` and reads the status line only; the connection stays open.
+    async fn read_status(addr: &str) -> (u16, BufReader<TcpStream>) {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /read HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut s = BufReader::new(s);
+        let mut line = String::new();
+        s.read_line(&mut line).await.unwrap();
+        let status = line.split_whitespace().nth(1).and_then(|c| c.parse().ok());
+        (status.unwrap_or(0), s)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_in_flight_are_bounded_until_their_answers_are_sent() {
+        let st = HttpState::new(fake_driver(), Duration::from_secs(2), 1);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move { axum::serve(listener, router(st)).await });
+
+        let (status, slow) = read_status(&addr).await;
+        assert_eq!(status, 200);
+        // The slow client's answer is still being sent: the one permit is taken.
+        let (status, _) = read_status(&addr).await;
+        assert_eq!(status, 503);
+        drop(slow);
+        // The server learns of the closed connection when a write fails; then the
+        // permit comes back.
+        let deadline = Instant::now() + Duration::from_millis(RELEASE_MS_MAX);
+        loop {
+            let (status, _) = read_status(&addr).await;
+            if status == 200 {
+                break;
+            }
+            assert_eq!(status, 503);
+            assert!(Instant::now() < deadline, "the permit never came back");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }

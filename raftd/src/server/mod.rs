@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod driver;
 pub mod http;
+pub mod read_body;
 pub mod storage;
 pub mod transport;
 
@@ -88,10 +89,11 @@ pub async fn run(config: ServerConfig, bound: Bound) -> Result<(), ServerError> 
         calls: calls_tx,
         tick_ms: config.setup.core.tick_ms,
     };
-    let app = http::router(http::HttpState {
-        driver: handle,
-        request_timeout: config.request_timeout,
-    });
+    let app = http::router(http::HttpState::new(
+        handle,
+        config.request_timeout,
+        http::READ_IN_FLIGHT_MAX,
+    ));
     info!(
         client = %config.listen,
         peer = %config.peer_listen,

@@ -48,9 +48,25 @@ pub fn ids(a: &Answer) -> Vec<String> {
 
 /// VmRSS of a process in KiB, from /proc.
 pub fn rss_kib(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmRSS")
+}
+
+/// VmHWM of a process in KiB: its peak resident memory since it started, or since
+/// [`reset_peak_rss`].
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmHWM")
+}
+
+/// Makes VmHWM start again from the current RSS (through /proc/PID/clear_refs); false if
+/// the kernel refused, and the peak then counts from the process's start.
+pub fn reset_peak_rss(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     text.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }

@@ -346,6 +346,7 @@ fn read_index_needs_a_quorum_round() {
                 id: "w1".into(),
                 token: None
             }]
+            .into()
         })
     );
     // Cut off from the quorum, a leader cannot serve a read; once deposed it says so.
@@ -376,7 +377,10 @@ fn lease_reads_need_no_round() {
     elect(&mut c, "n1");
     run(&mut c, 2);
     c.propose("n1", 1, Request::Read).unwrap();
-    assert_eq!(answer(&mut c, "n1", 1), Some(Response::Log { log: vec![] }));
+    assert_eq!(
+        answer(&mut c, "n1", 1),
+        Some(Response::Log { log: vec![].into() })
+    );
 }
 
 #[test]
