@@ -30,6 +30,10 @@ const KILL_DELAY_MS_MAX: u64 = 1200;
 const DOWN_MS_MAX: u64 = 600;
 /// Bound on every node's applied log coming to hold every acknowledged write.
 const CONVERGE_MS_MAX: u64 = 20_000;
+/// Writes go on at least this long after the last restart, and until one of them is
+/// acknowledged, at most `WRITE_AFTER_RESTART_MS_MAX`.
+const WRITE_AFTER_RESTART_MS_MIN: u64 = 300;
+const WRITE_AFTER_RESTART_MS_MAX: u64 = 15_000;
 
 /// What the writer learned: ids the cluster acknowledged (200) and how many ended
 /// otherwise but were proposed or may have been (they may or may not be in the log);
@@ -102,14 +106,27 @@ fn one_run(seed: u64) -> (usize, u64, usize) {
         c.start_node(victim);
         c.wait_serving(victim);
     }
-    // Writes continue a moment after the last restart, then the load stops.
-    std::thread::sleep(Duration::from_millis(300));
+    // Writes go on a moment after the last restart, until the cluster has acknowledged
+    // one of them (on a busy machine a new leader may take a while), then the load stops.
+    let acked_at_restart = acked.lock().unwrap().ids.len();
+    let restarted = Instant::now();
+    loop {
+        let since = restarted.elapsed();
+        let acked_since = acked.lock().unwrap().ids.len() > acked_at_restart;
+        if (acked_since && since >= Duration::from_millis(WRITE_AFTER_RESTART_MS_MIN))
+            || since >= Duration::from_millis(WRITE_AFTER_RESTART_MS_MAX)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     stop.store(true, Ordering::SeqCst);
     w.join().expect("the writer panicked");
     let acked = std::mem::take(&mut *acked.lock().unwrap());
     assert!(
-        !acked.ids.is_empty(),
-        "seed {seed}: no write was acknowledged"
+        acked.ids.len() > acked_at_restart,
+        "seed {seed}: no write was acknowledged within {WRITE_AFTER_RESTART_MS_MAX} ms of the \
+         last restart"
     );
     c.wait_leader(&[0, 1, 2]);
     for i in 0..3 {

@@ -6,9 +6,11 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-use super::http::request;
+use std::time::{Duration, Instant};
+
+use super::http::{request, Answer};
 use super::proxy::Link;
-use super::{wait_for, WAIT_MS_MAX};
+use super::{wait_for, POLL_INTERVAL_MS, WAIT_MS_MAX};
 
 /// How much of each node's log a failing test prints.
 const LOG_TAIL_LINES: usize = 40;
@@ -189,8 +191,14 @@ impl Cluster {
     }
 
     /// Waits until one node reports itself leader and every node in `among` names it;
-    /// returns its index.
+    /// returns its index. It led when its status was taken: by the time the caller asks
+    /// it anything it may not any more (see [`Cluster::at_leader`]).
     pub fn wait_leader(&self, among: &[usize]) -> usize {
+        self.wait_leader_status(among).0
+    }
+
+    /// [`Cluster::wait_leader`], with the leader's status from the same round.
+    pub fn wait_leader_status(&self, among: &[usize]) -> (usize, Value) {
         wait_for(WAIT_MS_MAX, "a leader all nodes agree on", || {
             let statuses: Vec<(usize, Value)> = among
                 .iter()
@@ -203,11 +211,57 @@ impl Cluster {
                 .collect();
             let [leader] = leaders[..] else { return None };
             let id = &self.nodes[leader].id;
-            statuses
-                .iter()
-                .all(|(_, s)| s["leader"] == id.as_str())
-                .then_some(leader)
+            let agreed = statuses.iter().all(|(_, s)| s["leader"] == id.as_str());
+            let status = statuses.into_iter().find(|(i, _)| *i == leader)?.1;
+            agreed.then_some((leader, status))
         })
+    }
+
+    /// Sends `op` to the node that all of `among` agree leads and returns that node and
+    /// its answer. When the answer says leadership moved under the request (421, 503,
+    /// 504, or no answer at all) it sends `op` again to whoever leads then, until another
+    /// answer comes, bounded by `WAIT_MS_MAX`: on a busy machine leadership can move
+    /// between finding the leader and asking it. A 504 may still take effect, so `op` must
+    /// be safe to send again: a read; an acquire or a release, whose repeat answers
+    /// `held` or `not-holder`; or a write whose id may then be in the log twice (compare
+    /// with [`distinct`](super::distinct)).
+    pub fn at_leader(
+        &self,
+        among: &[usize],
+        what: &str,
+        mut op: impl FnMut(&str) -> std::io::Result<Answer>,
+    ) -> (usize, Answer) {
+        let deadline = Instant::now() + Duration::from_millis(WAIT_MS_MAX);
+        loop {
+            let leader = self.wait_leader(among);
+            let answer = op(self.addr(leader));
+            match &answer {
+                Ok(a) if !matches!(a.status, 421 | 503 | 504) => {
+                    return (leader, answer.expect("matched Ok"))
+                }
+                _ => assert!(
+                    Instant::now() < deadline,
+                    "no leader among {among:?} served {what} within {WAIT_MS_MAX} ms; the last \
+                     answer, from {}: {answer:?}",
+                    self.nodes[leader].id
+                ),
+            }
+            // A leader that cannot serve yet (503 while its lease is void) answers at once.
+            std::thread::sleep(Duration::from_millis(POLL_INTERVAL_MS));
+        }
+    }
+
+    /// `POST path` of `body` at the leader, as [`Cluster::at_leader`] sends it.
+    pub fn post_at_leader(&self, among: &[usize], path: &str, body: &Value) -> (usize, Answer) {
+        let bytes = serde_json::to_vec(body).unwrap();
+        self.at_leader(among, &format!("POST {path} {body}"), |a| {
+            request(a, "POST", path, &bytes)
+        })
+    }
+
+    /// A linearizable `GET /read`, as [`Cluster::at_leader`] sends it.
+    pub fn read_at_leader(&self, among: &[usize]) -> (usize, Answer) {
+        self.at_leader(among, "GET /read", |a| request(a, "GET", "/read", b""))
     }
 
     /// The last lines of node `i`'s log.

@@ -17,7 +17,7 @@ pub use http::*;
 /// Bound on waiting for a node to serve or a cluster to agree on a leader.
 pub const WAIT_MS_MAX: u64 = 15_000;
 /// How often `wait_for` asks again.
-const POLL_INTERVAL_MS: u64 = 20;
+pub const POLL_INTERVAL_MS: u64 = 20;
 
 /// Polls `f` until it gives `Some`, or panics after `ms` naming `what`.
 pub fn wait_for<T>(ms: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
@@ -44,6 +44,16 @@ pub fn ids(a: &Answer) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// `ids` with each id once, where it first appears. A write whose outcome was unknown
+/// (504) and was sent again may be in the log twice; tests that must tolerate leadership
+/// moving under them compare distinct ids.
+pub fn distinct(ids: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    ids.into_iter()
+        .filter(|id| seen.insert(id.clone()))
+        .collect()
 }
 
 /// VmRSS of a process in KiB, from /proc.
