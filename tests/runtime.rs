@@ -2,12 +2,7 @@
 //! `splitbrain clean`. They need root, a docker daemon and a built raftd
 //! (`cargo build -p raftd`, or SPLITBRAIN_RAFTD=/path/to/raftd).
 
-#![allow(dead_code)]
-
-#[path = "../src/clean.rs"]
-mod clean;
-#[path = "../src/runtime/mod.rs"]
-mod runtime;
+use splitbrain::{clean, runtime};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, TcpStream, UdpSocket};

@@ -6,7 +6,6 @@
 //! find what a crashed run left behind.
 
 // The test lifecycle uses this API piece by piece; not every item has a caller yet.
-#![allow(dead_code)]
 
 pub mod docker;
 pub mod external;

@@ -23,7 +23,6 @@ use super::{
 const IP_CALL_TIMEOUT_MS: u64 = 10_000;
 
 struct NetPlan {
-    subnet: Net,
     topology: Topology,
     ips: BTreeMap<String, Ipv4Addr>,
 }
@@ -195,7 +194,6 @@ impl Runtime for NetnsRuntime {
         }
         let topology = Topology { nodes };
         *plan = Some(NetPlan {
-            subnet: net,
             topology: topology.clone(),
             ips,
         });
