@@ -6,23 +6,18 @@ use std::io;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use checkers::history::{Process, F};
+use checkers::history::Process;
 use checkers::recorder::{OpDraft, Recorder};
-use tokio::time::{sleep, sleep_until, timeout, timeout_at, Instant};
+use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
-use crate::fault::Fault;
 use crate::primitive::{FaultState, Primitive};
 use crate::runtime::FaultRuntime;
-use crate::schedule::{Action, Schedule, ScheduleError, Step};
+use crate::schedule::{Schedule, ScheduleError};
+use crate::stepper::{Due, Stepper};
 
 /// The longest one runtime call may take before its op is recorded `info` with a timeout.
 pub const FAULT_CALL_TIMEOUT_MS: u64 = 60_000;
-/// The longest a leader-aimed fault waits for the probe to name a leader before it is
-/// recorded `info` and skipped.
-pub const LEADER_WAIT_MS: u64 = 5_000;
-/// How often the probe is asked while no leader is known.
-pub const LEADER_POLL_INTERVAL_MS: u64 = 250;
 
 /// Who leads now, as far as the workload side knows. Faults aimed at the leader ask it
 /// when they start.
@@ -78,6 +73,7 @@ pub enum FinalPhaseError {
 /// Apply every event of `schedule` at its time (counted from this call), recording
 /// each as nemesis ops, and undo each at its heal time. Returns early, leaving faults in
 /// force, once `stop` is cancelled; `final_phase` undoes what is left either way.
+/// What is due when is the [`Stepper`]'s to say; this only waits, asks and calls.
 pub async fn run_schedule(
     schedule: &Schedule,
     runtime: &dyn FaultRuntime,
@@ -88,48 +84,59 @@ pub async fn run_schedule(
     schedule.check()?;
     schedule.check_capabilities(&runtime.capabilities())?;
     let start = Instant::now();
-    let mut exec = Executor {
-        runtime,
-        recorder,
-        probe: leader_probe,
-        nodes: &schedule.nodes,
-        state: FaultState::default(),
-        applied: vec![None; schedule.events.len()],
-    };
+    let elapsed_ns = || u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let mut stepper = Stepper::new(schedule);
     let mut stopped = false;
-    for step in schedule.timeline() {
-        tokio::select! {
-            biased;
-            _ = stop.cancelled() => {
-                stopped = true;
-                break;
-            }
-            _ = due(start, step.at_ms) => {}
+    while !stepper.is_done() {
+        if stop.is_cancelled() {
+            stopped = true;
+            break;
         }
-        if let Err(source) = exec.step(schedule, step).await {
+        let recorded = match stepper.poll(elapsed_ns()) {
+            Due::Done => break,
+            Due::At(at_ns) => {
+                tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => {
+                        stopped = true;
+                        break;
+                    }
+                    _ = due(start, at_ns) => {}
+                }
+                Ok(())
+            }
+            Due::AskLeader { deadline_ns } => {
+                let left = Duration::from_nanos(deadline_ns.saturating_sub(elapsed_ns()));
+                let leader = timeout(left, leader_probe.leader()).await.ok().flatten();
+                stepper.leader(elapsed_ns(), leader.as_deref());
+                Ok(())
+            }
+            Due::Skip { f, reason } => recorder
+                .record(OpDraft::invoke(Process::Nemesis, f, None))
+                .and_then(|_| recorder.record(OpDraft::info(Process::Nemesis, f, None, reason)))
+                .map(drop),
+            Due::Call(primitive) => call(recorder, &primitive, runtime)
+                .await
+                .map(|result| stepper.called(&primitive, result.is_ok())),
+        };
+        if let Err(source) = recorded {
             return Err(RunError::History {
                 source,
-                state: Box::new(exec.state),
+                state: Box::new(stepper.into_state()),
             });
         }
     }
-    let mut ran = schedule.clone();
-    for (event, applied) in ran.events.iter_mut().zip(exec.applied) {
-        if let Some(fault) = applied {
-            event.fault = fault;
-        }
-    }
     Ok(RunOutcome {
-        state: exec.state,
-        schedule: ran,
+        schedule: stepper.as_run(),
+        state: stepper.into_state(),
         stopped,
     })
 }
 
-/// Wait until `at_ms` after `start`; a time past what the clock can represent never
+/// Wait until `at_ns` after `start`; a time past what the clock can represent never
 /// comes, leaving only the stop signal.
-async fn due(start: Instant, at_ms: u64) {
-    match start.checked_add(Duration::from_millis(at_ms)) {
+async fn due(start: Instant, at_ns: u64) {
+    match start.checked_add(Duration::from_nanos(at_ns)) {
         Some(deadline) => sleep_until(deadline).await,
         None => std::future::pending().await,
     }
@@ -161,81 +168,6 @@ pub async fn final_phase(
     }
 }
 
-struct Executor<'a> {
-    runtime: &'a dyn FaultRuntime,
-    recorder: &'a Recorder,
-    probe: &'a dyn LeaderProbe,
-    nodes: &'a [String],
-    state: FaultState,
-    /// Per event, the fault as it went to the runtime (leader filled in); `None` until
-    /// then, and for ever if its leader could not be found.
-    applied: Vec<Option<Fault>>,
-}
-
-impl Executor<'_> {
-    /// A start whose call fails is in the history as `info` and its fault stays marked
-    /// in force, so its heal and the final phase still undo it; the executor goes on.
-    async fn step(&mut self, schedule: &Schedule, step: Step) -> io::Result<()> {
-        if step.action == Action::Apply {
-            let fault = &schedule.events[step.event].fault;
-            match self.resolve(fault).await {
-                Ok(resolved) => self.applied[step.event] = Some(resolved),
-                Err(reason) => {
-                    // Nothing reaches the runtime, so there is nothing to undo later.
-                    let f = fault_op(fault);
-                    self.recorder
-                        .record(OpDraft::invoke(Process::Nemesis, f, None))?;
-                    self.recorder
-                        .record(OpDraft::info(Process::Nemesis, f, None, reason))?;
-                    return Ok(());
-                }
-            }
-        }
-        let Some(fault) = &self.applied[step.event] else {
-            return Ok(());
-        };
-        let primitive = Primitive::for_step(fault, step.action, self.nodes)
-            .expect("a checked schedule with its leader resolved gives its primitives");
-        if let Some(primitive) = primitive {
-            self.state.starting(&primitive);
-            if call(self.recorder, &primitive, self.runtime).await?.is_ok() {
-                self.state.succeeded(&primitive);
-            }
-        }
-        Ok(())
-    }
-
-    /// The fault with its leader filled in, or why the leader is not known.
-    async fn resolve(&self, fault: &Fault) -> Result<Fault, String> {
-        if !fault.needs_leader() {
-            return Ok(fault.clone());
-        }
-        let leader = self.find_leader().await?;
-        Ok(fault.with_leader(&leader))
-    }
-
-    /// Ask the probe until it names a leader, for a bounded time: right after a kill or
-    /// a heal the cluster may take an election or two to have one again.
-    async fn find_leader(&self) -> Result<String, String> {
-        let deadline = Instant::now() + Duration::from_millis(LEADER_WAIT_MS);
-        let poll = Duration::from_millis(LEADER_POLL_INTERVAL_MS);
-        loop {
-            match timeout_at(deadline, self.probe.leader()).await {
-                Ok(Some(leader)) if self.nodes.contains(&leader) => return Ok(leader),
-                Ok(Some(leader)) => {
-                    return Err(format!(
-                        "the leader probe named {leader}, which is not a node of the cluster"
-                    ))
-                }
-                Ok(None) if Instant::now() + poll < deadline => sleep(poll).await,
-                Ok(None) | Err(_) => {
-                    return Err(format!("no leader known within {LEADER_WAIT_MS} ms"))
-                }
-            }
-        }
-    }
-}
-
 /// Record an invoke, make the call with a bounded wait, and record `ok` or `info` with
 /// the error. The outer error is the history's; the inner, the runtime's.
 async fn call(
@@ -258,14 +190,4 @@ async fn call(
         }
     };
     Ok(result)
-}
-
-/// The history `f` of a fault's start.
-fn fault_op(fault: &Fault) -> F {
-    match fault {
-        Fault::Partition { .. } => F::Partition,
-        Fault::Pause { .. } => F::Pause,
-        Fault::Kill { .. } => F::Kill,
-        Fault::ClockJump { .. } | Fault::ClockStrobe { .. } => F::Clock,
-    }
 }

@@ -12,8 +12,9 @@
 //!    and replaying it repeats the run's faults exactly;
 //! 5. `final_phase` undoes whatever may still be in force, so final reads can run.
 //!
-//! Everything but the executor is pure: a simulator can read a schedule's `timeline`,
-//! turn each partition into a `Grudge` with `PartitionPlan::reach`, and never touch tokio.
+//! Everything but the executor is pure: the executor only waits, asks and calls as the
+//! [`Stepper`] says, and a simulator drives the same stepper with its own clock, turning
+//! each partition into a `Grudge` with `PartitionPlan::reach`, and never touches tokio.
 //!
 //! ```
 //! use nemesis::{parse_nemeses, Schedule, ScheduleSpec};
@@ -33,6 +34,7 @@ pub mod partition;
 pub mod primitive;
 pub mod runtime;
 pub mod schedule;
+pub mod stepper;
 pub mod targets;
 
 pub use executor::{
@@ -44,4 +46,5 @@ pub use partition::{Direction, PartitionError, PartitionPlan, Reach, Shape};
 pub use primitive::{FaultState, Primitive, StepError};
 pub use runtime::{Capabilities, FaultError, FaultKind, FaultRuntime, Grudge};
 pub use schedule::{Action, Event, Schedule, ScheduleError, ScheduleSpec, Step};
+pub use stepper::{Due, Stepper};
 pub use targets::{Selector, Targets};

@@ -1,26 +1,17 @@
-//! The nemesis in the simulated world: the schedule's timeline stepped through in order,
-//! exactly as nemesis's executor steps it (leader targets resolved by asking the nodes,
-//! waiting a bounded time for one), each step turned into a primitive by nemesis's own
-//! rules, recorded as the same nemesis ops, and applied to the simulated nodes, links
-//! and clocks.
+//! The nemesis in the simulated world: nemesis's own [`Stepper`] — the state machine the
+//! real executor drives — stepped with the simulated clock, its leader questions answered
+//! by asking the nodes, each call recorded as the same nemesis ops and applied to the
+//! simulated nodes, links and clocks.
 
-use checkers::{OpDraft, Process, F};
-use nemesis::executor::{LEADER_POLL_INTERVAL_MS, LEADER_WAIT_MS};
-use nemesis::{Action, Fault, FaultState, Primitive, Schedule, Step};
+use checkers::{OpDraft, Process};
+use nemesis::{Due, Primitive, Schedule, Stepper};
 
 use super::node::Out;
-use super::world::{Ev, World, MS};
+use super::world::{Ev, World};
 
-/// Where the executor is in the timeline.
+/// The stepper and the instant its timeline counts from.
 pub struct NemesisExec {
-    pub schedule: Schedule,
-    steps: Vec<Step>,
-    next: usize,
-    /// Per event, the fault as applied (leader filled in); `None` until then.
-    pub applied: Vec<Option<Fault>>,
-    pub state: FaultState,
-    /// When the executor started waiting for a leader for the current step.
-    waiting_since: Option<u64>,
+    stepper: Stepper,
     /// The instant the timeline counts from (the workload's start).
     origin: u64,
     pub stopped: bool,
@@ -29,12 +20,7 @@ pub struct NemesisExec {
 impl NemesisExec {
     pub fn new(schedule: &Schedule) -> NemesisExec {
         NemesisExec {
-            steps: schedule.timeline(),
-            applied: vec![None; schedule.events.len()],
-            schedule: schedule.clone(),
-            next: 0,
-            state: FaultState::default(),
-            waiting_since: None,
+            stepper: Stepper::new(schedule),
             origin: 0,
             stopped: false,
         }
@@ -42,13 +28,7 @@ impl NemesisExec {
 
     /// The schedule as it ran: every applied fault with its leader filled in.
     pub fn as_run(&self) -> Schedule {
-        let mut ran = self.schedule.clone();
-        for (event, applied) in ran.events.iter_mut().zip(&self.applied) {
-            if let Some(fault) = applied {
-                event.fault = fault.clone();
-            }
-        }
-        ran
+        self.stepper.as_run()
     }
 }
 
@@ -56,93 +36,52 @@ impl World {
     /// Starts the timeline now.
     pub fn start_nemesis(&mut self) {
         self.nemesis.origin = self.now;
-        self.schedule_nemesis();
+        if let Some(at_ns) = self.nemesis.stepper.next_at_ns() {
+            let at = (self.nemesis.origin + at_ns).max(self.now);
+            self.schedule(at, Ev::Nemesis);
+        }
         self.start_chaos();
     }
 
-    fn schedule_nemesis(&mut self) {
-        if let Some(step) = self.nemesis.steps.get(self.nemesis.next) {
-            let at = self.nemesis.origin + step.at_ms * MS;
-            self.schedule(at.max(self.now), Ev::Nemesis);
-        }
-    }
-
-    /// Takes every step that is due, in order; a step waiting for a leader holds back
-    /// the ones after it, as the executor's sequential loop does.
+    /// Does what the stepper says until it says to wait: leader questions are answered
+    /// at once (the simulated probe takes no time), so a step waiting for a leader holds
+    /// back the ones after it, as in the executor.
     pub fn nemesis_wake(&mut self) {
         if self.nemesis.stopped {
             return;
         }
         loop {
-            let Some(&step) = self.nemesis.steps.get(self.nemesis.next) else {
-                return;
-            };
-            if self.nemesis.origin + step.at_ms * MS > self.now {
-                break;
-            }
-            if !self.nemesis_step(step) {
-                self.schedule(self.now + LEADER_POLL_INTERVAL_MS * MS, Ev::Nemesis);
-                return;
-            }
-            self.nemesis.next += 1;
-        }
-        self.schedule_nemesis();
-    }
-
-    /// One step; false if it must wait for a leader to be known.
-    fn nemesis_step(&mut self, step: Step) -> bool {
-        let nodes = self.nemesis.schedule.nodes.clone();
-        if step.action == Action::Apply {
-            let fault = self.nemesis.schedule.events[step.event].fault.clone();
-            match self.resolve(&fault) {
-                Some(Ok(resolved)) => self.nemesis.applied[step.event] = Some(resolved),
-                Some(Err(reason)) => {
-                    let f = fault_op(&fault);
+            let now_ns = self.now - self.nemesis.origin;
+            match self.nemesis.stepper.poll(now_ns) {
+                Due::Done => return,
+                Due::At(at_ns) => {
+                    self.schedule(self.nemesis.origin + at_ns, Ev::Nemesis);
+                    return;
+                }
+                Due::AskLeader { .. } => {
+                    let leader = self.probe_leader().map(|i| self.names[i].clone());
+                    self.nemesis.stepper.leader(now_ns, leader.as_deref());
+                }
+                Due::Skip { f, reason } => {
                     self.record(OpDraft::invoke(Process::Nemesis, f, None));
                     self.record(OpDraft::info(Process::Nemesis, f, None, reason));
-                    return true;
                 }
-                None => return false,
+                Due::Call(primitive) => {
+                    self.schedule_takes(&primitive);
+                    self.call(&primitive);
+                }
             }
         }
-        let Some(fault) = self.nemesis.applied[step.event].clone() else {
-            return true;
-        };
-        let primitive = Primitive::for_step(&fault, step.action, &nodes)
-            .expect("a checked schedule with its leader resolved gives its primitives");
-        if let Some(primitive) = primitive {
-            self.schedule_takes(&primitive);
-            self.call(&primitive);
-        }
-        true
     }
 
-    /// The fault with its leader filled in; `None` while still waiting for one.
-    fn resolve(&mut self, fault: &Fault) -> Option<Result<Fault, String>> {
-        if !fault.needs_leader() {
-            return Some(Ok(fault.clone()));
-        }
-        let since = *self.nemesis.waiting_since.get_or_insert(self.now);
-        if let Some(leader) = self.probe_leader() {
-            self.nemesis.waiting_since = None;
-            return Some(Ok(fault.with_leader(&self.names[leader].clone())));
-        }
-        if self.now + LEADER_POLL_INTERVAL_MS * MS < since + LEADER_WAIT_MS * MS {
-            return None;
-        }
-        self.nemesis.waiting_since = None;
-        Some(Err(format!("no leader known within {LEADER_WAIT_MS} ms")))
-    }
-
-    /// Records the call's invoke, applies it, records its ok; the fault state follows the
-    /// executor's rules.
+    /// Records the call's invoke, applies it, records its ok (a simulated call always
+    /// succeeds); what may be in force follows the executor's rules.
     pub fn call(&mut self, primitive: &Primitive) {
         let (f, value) = (primitive.f(), primitive.value());
-        self.nemesis.state.starting(primitive);
         self.record(OpDraft::invoke(Process::Nemesis, f, value.clone()));
         self.apply(primitive);
         self.record(OpDraft::ok(Process::Nemesis, f, value));
-        self.nemesis.state.succeeded(primitive);
+        self.nemesis.stepper.track(primitive, true);
     }
 
     fn apply(&mut self, primitive: &Primitive) {
@@ -237,20 +176,10 @@ impl World {
     /// recorded, and ends every hold on the links.
     pub fn final_phase(&mut self) {
         self.nemesis.stopped = true;
-        for primitive in self.nemesis.state.undo() {
+        for primitive in self.nemesis.stepper.state().undo() {
             self.call(&primitive);
         }
         self.end_chaos();
         self.net.release_holds(self.now);
-    }
-}
-
-/// The history `f` of a fault's start.
-fn fault_op(fault: &Fault) -> F {
-    match fault {
-        Fault::Partition { .. } => F::Partition,
-        Fault::Pause { .. } => F::Pause,
-        Fault::Kill { .. } => F::Kill,
-        Fault::ClockJump { .. } | Fault::ClockStrobe { .. } => F::Clock,
     }
 }
