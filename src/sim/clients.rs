@@ -1,15 +1,14 @@
-//! The simulated clients: the election workload's observers and client processes (the
-//! same ops, values, routing, pacing and retirement rules as `workloads::election`), the
+//! The simulated clients: the election workload's observers and client processes —
+//! `workloads::process`'s own machines plan every cycle, route and pace, as they do in a
+//! real run — the
 //! controller's phases (a leader awaited, the fault phase, the drain, the final phase),
 //! the liveness check after the heal, and the final reads — every call recorded as an
 //! invoke/complete pair at simulated time.
 
 use checkers::{OpDraft, OpType, Process, Role, Value, F};
 use raftd::core::Request;
-use rand::RngExt;
-use rand_chacha::ChaCha8Rng;
 use workloads::election::{FINAL_READ_RETRY_MS, OBSERVER_PROCESS_BASE};
-use workloads::seed::rng_for;
+use workloads::process::{ClientProcess, CycleOp, Ended, Pace, Plan, Router};
 use workloads::WorkloadParams;
 
 use super::node::{Answer, Call, ClientReq, Outcome};
@@ -33,16 +32,11 @@ pub enum Actor {
     Final(usize),
 }
 
-/// What an actor does next, or what its op in flight is.
+/// What an actor's op in flight is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     Observe,
-    Plain,
-    Acquire,
-    AfterStall(u64),
-    Holding(u64),
-    Write(u64),
-    Release(u64),
+    Cycle(CycleOp),
     LiveWrite,
     LinRead,
     LinStatus(usize),
@@ -62,18 +56,15 @@ enum Phase {
     Done,
 }
 
-/// A client process: its number, its own random stream, its write counter.
-struct Proc {
-    number: u64,
-    rng: ChaCha8Rng,
-    writes: u64,
-}
-
-impl Proc {
-    fn next_write_id(&mut self) -> String {
-        self.writes += 1;
-        format!("w{}.{}", self.number, self.writes)
-    }
+/// What a client slot does when it wakes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotWake {
+    /// Begin a new cycle.
+    Begin,
+    /// Its sleep is over: wait for the pace, then issue the op.
+    AfterSleep(CycleOp),
+    /// Its pace slot has come: issue the op.
+    Issue(CycleOp),
 }
 
 struct OpSlot {
@@ -101,14 +92,12 @@ pub struct Workload {
     phase: Phase,
     next_client: u64,
     next_observer: u64,
-    /// (target node, highest term seen with a leader).
-    router: (usize, u64),
+    router: Router,
     n: usize,
-    pacer_next: u64,
-    pacer_interval_ns: u64,
+    pace: Pace,
     observers: Vec<(u64, u64)>,
-    slots: Vec<(Proc, Option<Step>)>,
-    finals: Vec<Option<Proc>>,
+    slots: Vec<(ClientProcess, SlotWake)>,
+    finals: Vec<Option<ClientProcess>>,
     ops: Vec<OpSlot>,
     open_ops: u64,
     started_at: u64,
@@ -135,15 +124,14 @@ impl Workload {
         let tick_ms = workloads::raftd::RaftdTuning::default().tick_ms;
         Workload {
             ttl_ticks: params.ttl_ms.div_ceil(tick_ms).max(1),
-            pacer_interval_ns: (1e9 / params.rate_hz) as u64,
+            pace: Pace::new(params.rate_hz, 0),
             params,
             seed,
             phase: Phase::Startup,
             next_client: 0,
             next_observer: OBSERVER_PROCESS_BASE,
-            router: (0, 0),
+            router: Router::new(n),
             n,
-            pacer_next: 0,
             observers: Vec::new(),
             slots: Vec::new(),
             finals: Vec::new(),
@@ -169,41 +157,19 @@ impl Workload {
         matches!(self.phase, Phase::Startup | Phase::Faults)
     }
 
-    fn new_proc(&mut self) -> Proc {
+    fn new_proc(&mut self) -> ClientProcess {
         let number = self.next_client;
         self.next_client += 1;
         assert!(
             number < OBSERVER_PROCESS_BASE,
             "client numbers ran into observers'"
         );
-        Proc {
-            number,
-            rng: rng_for(self.seed, number),
-            writes: 0,
-        }
+        ClientProcess::new(number, self.seed)
     }
 
     fn new_observer(&mut self) -> u64 {
         self.next_observer += 1;
         self.next_observer - 1
-    }
-
-    fn pace(&mut self, now: u64) -> u64 {
-        let at = self.pacer_next.max(now);
-        self.pacer_next = at + self.pacer_interval_ns;
-        at
-    }
-
-    fn observed_leader(&mut self, node: usize, term: u64) {
-        if term > self.router.1 || (term == self.router.1 && self.router.0 != node) {
-            self.router = (node, term);
-        }
-    }
-
-    fn skip(&mut self, node: usize) {
-        if self.router.0 == node {
-            self.router.0 = (node + 1) % self.n;
-        }
     }
 }
 
@@ -246,7 +212,7 @@ impl World {
         self.wl.phase = Phase::Faults;
         self.wl.started_at = self.now;
         self.wl.fault_end = self.now + self.wl.time_limit_ms * MS;
-        self.wl.pacer_next = self.now;
+        self.wl.pace = Pace::new(self.wl.params.rate_hz, self.now);
         for node in 0..self.wl.n {
             let number = self.wl.new_observer();
             self.wl.observers.push((number, self.now));
@@ -254,7 +220,7 @@ impl World {
         }
         for slot in 0..self.wl.params.concurrency {
             let proc = self.wl.new_proc();
-            self.wl.slots.push((proc, None));
+            self.wl.slots.push((proc, SlotWake::Begin));
             self.schedule(self.now, Ev::Wake(Actor::Slot(slot)));
         }
         self.start_nemesis();
@@ -326,60 +292,52 @@ impl World {
     }
 
     fn slot_wake(&mut self, slot: usize) {
-        match self.wl.slots[slot].1.take() {
-            None => {
-                let p = self.wl.params.plain_write_probability;
-                let plain = self.wl.slots[slot].0.rng.random_bool(p);
-                self.slot_paced(slot, if plain { Step::Plain } else { Step::Acquire });
+        match self.wl.slots[slot].1 {
+            SlotWake::Begin => {
+                let plan = self.wl.slots[slot].0.begin(&self.wl.params);
+                self.slot_plan(slot, plan);
             }
-            Some(Step::AfterStall(token)) => self.slot_paced(slot, Step::Holding(token)),
-            Some(step) => {
+            SlotWake::AfterSleep(op) => self.slot_plan(slot, Plan::Paced(op)),
+            SlotWake::Issue(op) => {
                 let number = self.wl.slots[slot].0.number;
-                let node = self.wl.router.0;
-                self.invoke(Actor::Slot(slot), number, step, node);
+                let node = self.wl.router.target();
+                self.invoke(Actor::Slot(slot), number, Step::Cycle(op), node);
             }
         }
     }
 
-    fn slot_paced(&mut self, slot: usize, step: Step) {
-        let at = self.wl.pace(self.now);
-        self.wl.slots[slot].1 = Some(step);
+    /// Carries out what the slot's process planned: each wake is an event, as each
+    /// await is in a real run.
+    fn slot_plan(&mut self, slot: usize, plan: Plan) {
+        let (at, wake) = match plan {
+            Plan::Paced(op) => (self.wl.pace.slot(self.now), SlotWake::Issue(op)),
+            Plan::Sleep { ms, then } => {
+                let wake = then.map_or(SlotWake::Begin, SlotWake::AfterSleep);
+                (self.now + ms * MS, wake)
+            }
+            Plan::NewCycle => (self.now, SlotWake::Begin),
+            Plan::Retire => {
+                self.wl.slots[slot].0 = self.wl.new_proc();
+                (self.now, SlotWake::Begin)
+            }
+        };
+        self.wl.slots[slot].1 = wake;
         self.schedule(at, Ev::Wake(Actor::Slot(slot)));
     }
 
-    /// After `ms`, the slot starts a new cycle.
-    fn slot_later(&mut self, slot: usize, ms: u64, next: Option<Step>) {
-        self.wl.slots[slot].1 = next;
-        self.schedule(self.now + ms * MS, Ev::Wake(Actor::Slot(slot)));
-    }
-
     fn slot_done(&mut self, slot: usize, step: Step, outcome: &Outcome) {
-        if let Outcome::Info(_) = outcome {
-            self.wl.slots[slot].0 = self.wl.new_proc();
-            return self.slot_later(slot, 0, None);
-        }
+        let Step::Cycle(op) = step else {
+            unreachable!("a slot issues cycle ops only");
+        };
+        let ended = match outcome {
+            Outcome::Ok(Answer::Token(token)) => Ended::Ok {
+                token: Some(*token),
+            },
+            other => ended(other),
+        };
         let params = &self.wl.params;
-        let (stall_p, stall_max, ttl) =
-            (params.stall_probability, params.stall_ms_max, params.ttl_ms);
-        let rng = &mut self.wl.slots[slot].0.rng;
-        match (step, outcome) {
-            (Step::Acquire, Outcome::Ok(Answer::Token(token))) => {
-                let token = *token;
-                if rng.random_bool(stall_p) {
-                    let stall_ms = rng.random_range(0..=stall_max);
-                    self.slot_later(slot, stall_ms, Some(Step::AfterStall(token)));
-                } else {
-                    self.slot_paced(slot, Step::Holding(token));
-                }
-            }
-            (Step::Acquire, Outcome::Fail { error, .. }) if error == "held" => {
-                let backoff_ms = rng.random_range(0..=ttl / 2);
-                self.slot_later(slot, backoff_ms, None);
-            }
-            (Step::Holding(t), _) => self.slot_paced(slot, Step::Write(t)),
-            (Step::Write(t), _) => self.slot_paced(slot, Step::Release(t)),
-            _ => self.slot_later(slot, 0, None),
-        }
+        let plan = self.wl.slots[slot].0.completed(params, op, ended);
+        self.slot_plan(slot, plan);
     }
 
     fn final_wake(&mut self, i: usize) {
@@ -392,11 +350,19 @@ impl World {
             return;
         }
         match i {
-            0 if self.wl.phase == Phase::Liveness => {
-                self.invoke(Actor::Final(0), number, Step::LiveWrite, self.wl.router.0)
-            }
+            0 if self.wl.phase == Phase::Liveness => self.invoke(
+                Actor::Final(0),
+                number,
+                Step::LiveWrite,
+                self.wl.router.target(),
+            ),
             0 => {}
-            1 => self.invoke(Actor::Final(1), number, Step::LinRead, self.wl.router.0),
+            1 => self.invoke(
+                Actor::Final(1),
+                number,
+                Step::LinRead,
+                self.wl.router.target(),
+            ),
             _ => self.local_wake(i, number),
         }
     }
@@ -529,11 +495,11 @@ impl World {
             }
             Step::LinRead => (F::Read, None, Call::Propose(Request::Read)),
             Step::LocalRead(_) => (F::Read, None, Call::ReadLocal),
-            Step::Acquire => {
-                let proc = self.proc_of(actor).number;
+            Step::Cycle(CycleOp::Acquire) => {
+                let client = self.proc_of(actor).name();
                 let request = Request::Acquire {
                     election: election.clone(),
-                    client: format!("p{proc}"),
+                    client,
                     ttl_ticks: self.wl.ttl_ticks,
                 };
                 let value = Value {
@@ -542,23 +508,23 @@ impl World {
                 };
                 (F::Acquire, Some(value), Call::Propose(request))
             }
-            Step::Holding(token) => {
+            Step::Cycle(CycleOp::Holding(token)) => {
                 let request = Request::Holding {
                     election: election.clone(),
                     token,
                 };
                 (F::Holding, Some(grant(token)), Call::Propose(request))
             }
-            Step::Release(token) => {
+            Step::Cycle(CycleOp::Release(token)) => {
                 let request = Request::Release {
                     election: election.clone(),
                     token,
                 };
                 (F::Release, Some(grant(token)), Call::Propose(request))
             }
-            Step::Plain | Step::LiveWrite | Step::Write(_) | Step::AfterStall(_) => {
+            Step::Cycle(CycleOp::Plain | CycleOp::Write(_)) | Step::LiveWrite => {
                 let token = match step {
-                    Step::Write(t) => Some(t),
+                    Step::Cycle(CycleOp::Write(t)) => Some(t),
                     _ => None,
                 };
                 let id = self.proc_of(actor).next_write_id();
@@ -577,7 +543,7 @@ impl World {
         }
     }
 
-    fn proc_of(&mut self, actor: Actor) -> &mut Proc {
+    fn proc_of(&mut self, actor: Actor) -> &mut ClientProcess {
         match actor {
             Actor::Slot(s) => &mut self.wl.slots[s].0,
             Actor::Final(i) => self.wl.finals[i].as_mut().expect("a final process"),
@@ -615,24 +581,17 @@ impl World {
     }
 
     fn learn(&mut self, node: usize, outcome: &Outcome) {
-        match outcome {
-            Outcome::Ok(_) => {}
-            Outcome::Fail { error, leader } => {
-                let hinted = leader.as_deref().and_then(|l| self.index_of(l));
-                match hinted {
-                    Some(l) if l != node => self.wl.router.0 = l,
-                    _ if matches!(error.as_str(), "stale-token" | "held" | "not-holder") => {}
-                    _ => self.wl.skip(node),
-                }
-            }
-            Outcome::Info(_) => self.wl.skip(node),
-        }
+        let hinted = match outcome {
+            Outcome::Fail { leader, .. } => leader.as_deref().and_then(|l| self.index_of(l)),
+            _ => None,
+        };
+        self.wl.router.answered(node, ended(outcome), hinted);
     }
 
     fn observer_done(&mut self, node: usize, outcome: &Outcome) {
         match outcome {
             Outcome::Ok(Answer::Status { role, term, .. }) if role == "leader" => {
-                self.wl.observed_leader(node, *term)
+                self.wl.router.observed_leader(node, *term)
             }
             Outcome::Info(_) => self.wl.observers[node].0 = self.wl.new_observer(),
             _ => {}
@@ -642,6 +601,15 @@ impl World {
         let interval = self.wl.params.status_interval_ms * MS;
         let at = (self.wl.observers[node].1 + interval).max(self.now);
         self.schedule(at, Ev::Wake(Actor::Observer(node)));
+    }
+}
+
+/// How an op ended, as a client process and the router see it (an ok's token aside).
+fn ended(outcome: &Outcome) -> Ended<'_> {
+    match outcome {
+        Outcome::Ok(_) => Ended::Ok { token: None },
+        Outcome::Fail { error, .. } => Ended::Fail { error },
+        Outcome::Info(_) => Ended::Info,
     }
 }
 

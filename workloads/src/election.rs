@@ -8,8 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use checkers::{LogEntry, OpDraft, OpType, Process, Recorder, Value, F};
-use rand::RngExt;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -17,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{NodeStatus, Outcome, Written};
 use crate::cluster::Cluster;
-use crate::seed::rng_for;
+use crate::process::{ClientProcess, CycleOp, Ended, Pace, Plan, Router};
 use crate::system::SystemError;
 
 /// Observer process numbers start here, so that they never meet client process numbers
@@ -178,60 +176,22 @@ impl Stats {
     }
 }
 
-/// Which node clients send their next request to: the node believed to lead, learnt
-/// from not-leader hints and from observers, moving on when a node does not serve.
-struct Router {
-    /// (target node index, highest term observed with a leader).
-    state: Mutex<(usize, u64)>,
-    nodes: usize,
-}
-
-impl Router {
-    fn target(&self) -> usize {
-        self.lock().0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, u64)> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A node that answered as leader in `term`: follow it unless a newer term is known,
-    /// so a deposed leader still answering in its old term does not pull clients back.
-    fn observed_leader(&self, node: usize, term: u64) {
-        let mut state = self.lock();
-        if term > state.1 || (term == state.1 && state.0 != node) {
-            *state = (node, term);
-        }
-    }
-
-    fn redirect(&self, to: usize) {
-        self.lock().0 = to;
-    }
-
-    /// `node` did not serve: if clients still aim at it, aim at the next one.
-    fn skip(&self, node: usize) {
-        let mut state = self.lock();
-        if state.0 == node {
-            state.0 = (node + 1) % self.nodes;
-        }
-    }
-}
-
-/// The bounded pace of client operations: one slot every `1 / rate_hz`, shared.
+/// The shared pace on tokio's clock: [`Pace`] counting ns from `start`.
 struct Pacer {
-    interval: Duration,
-    next: Mutex<Instant>,
+    start: Instant,
+    pace: Mutex<Pace>,
 }
 
 impl Pacer {
     /// Waits for this caller's slot; false if `stop` came first.
     async fn wait(&self, stop: &CancellationToken) -> bool {
-        let at = {
-            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-            let at = (*next).max(Instant::now());
-            *next = at + self.interval;
-            at
-        };
+        let now_ns = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let at_ns = self
+            .pace
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .slot(now_ns);
+        let at = self.start + Duration::from_nanos(at_ns);
         tokio::select! {
             _ = tokio::time::sleep_until(at) => true,
             _ = stop.cancelled() => false,
@@ -239,45 +199,12 @@ impl Pacer {
     }
 }
 
-/// A client process: its number, its own random stream and its write counter.
-struct ClientProcess {
-    number: u64,
-    rng: ChaCha8Rng,
-    writes: u64,
-}
-
-impl ClientProcess {
-    fn new(number: u64, seed: u64) -> ClientProcess {
-        ClientProcess {
-            number,
-            rng: rng_for(seed, number),
-            writes: 0,
-        }
-    }
-
-    /// A write id no other write of the run carries: process numbers are never reused.
-    fn next_write_id(&mut self) -> String {
-        self.writes += 1;
-        format!("w{}.{}", self.number, self.writes)
-    }
-
-    fn name(&self) -> String {
-        format!("p{}", self.number)
-    }
-}
-
-/// Whether a process may go on after an op, or must retire (its op ended `info`).
-enum Next {
-    Continue,
-    Retire,
-}
-
 struct Ctx {
     params: WorkloadParams,
     recorder: Recorder,
     cluster: Cluster,
     stats: Arc<Stats>,
-    router: Router,
+    router: Mutex<Router>,
     pacer: Pacer,
     next_client: AtomicU64,
     next_observer: AtomicU64,
@@ -305,15 +232,11 @@ impl Election {
         recorder: Recorder,
     ) -> Result<Election, WorkloadError> {
         params.validate()?;
-        let interval = Duration::from_secs_f64(1.0 / params.rate_hz);
         let ctx = Ctx {
-            router: Router {
-                state: Mutex::new((0, 0)),
-                nodes: cluster.len(),
-            },
+            router: Mutex::new(Router::new(cluster.len())),
             pacer: Pacer {
-                interval,
-                next: Mutex::new(Instant::now()),
+                start: Instant::now(),
+                pace: Mutex::new(Pace::new(params.rate_hz, 0)),
             },
             params,
             recorder,
@@ -442,25 +365,22 @@ impl Ctx {
     }
 
     fn learn<T>(&self, node: usize, outcome: &Outcome<T>) {
-        match outcome {
-            Outcome::Ok(_) => {}
-            Outcome::Fail(failure) => {
-                let hinted = failure
-                    .leader
-                    .as_deref()
-                    .and_then(|l| self.cluster.index_of(l));
-                match hinted {
-                    Some(leader) if leader != node => self.router.redirect(leader),
-                    // Refusals that are about the grant, not the node, keep the target.
-                    _ if matches!(
-                        failure.error.as_str(),
-                        "stale-token" | "held" | "not-holder"
-                    ) => {}
-                    _ => self.router.skip(node),
-                }
-            }
-            Outcome::Info(_) => self.router.skip(node),
-        }
+        let hinted = match outcome {
+            Outcome::Fail(failure) => failure
+                .leader
+                .as_deref()
+                .and_then(|l| self.cluster.index_of(l)),
+            _ => None,
+        };
+        self.router().answered(node, ended(outcome), hinted);
+    }
+
+    fn router(&self) -> std::sync::MutexGuard<'_, Router> {
+        self.router.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn target(&self) -> usize {
+        self.router().target()
     }
 
     async fn observe(
@@ -483,7 +403,7 @@ impl Ctx {
                 .await?;
             match outcome {
                 Outcome::Ok(status) if status.role == checkers::Role::Leader => {
-                    self.router.observed_leader(node, status.term);
+                    self.router().observed_leader(node, status.term);
                     self.stats.saw_leader(status.term, self.cluster.name(node));
                 }
                 Outcome::Info(_) => number = self.new_observer(),
@@ -492,39 +412,72 @@ impl Ctx {
         }
     }
 
-    /// One client slot: a process runs cycles until it must retire, then a new process
-    /// number takes its place.
+    /// One client slot: a process runs the cycles its [`ClientProcess`] plans until it
+    /// must retire, then a new process number takes its place.
     async fn client_slot(
         &self,
         mut process: ClientProcess,
         stop: CancellationToken,
     ) -> Result<(), WorkloadError> {
+        let mut plan = process.begin(&self.params);
         while !stop.is_cancelled() {
-            let plain = process.rng.random_bool(self.params.plain_write_probability);
-            let next = if plain {
-                self.plain_write(&mut process, &stop).await?
-            } else {
-                self.lock_cycle(&mut process, &stop).await?
+            plan = match plan {
+                Plan::Paced(op) => {
+                    if !self.pacer.wait(&stop).await {
+                        break;
+                    }
+                    self.cycle_op(&mut process, op).await?
+                }
+                Plan::Sleep { ms, then } => {
+                    if !sleep_unless_stopped(ms, &stop).await {
+                        break;
+                    }
+                    match then {
+                        Some(op) => Plan::Paced(op),
+                        None => process.begin(&self.params),
+                    }
+                }
+                Plan::NewCycle => process.begin(&self.params),
+                Plan::Retire => {
+                    process = self.new_client();
+                    process.begin(&self.params)
+                }
             };
-            if let Next::Retire = next {
-                process = self.new_client();
-            }
         }
         Ok(())
     }
 
-    /// An unfenced write with a fresh id, for lost-write detection.
-    async fn plain_write(
+    /// Issues one op of a cycle; what follows is the process's to plan.
+    async fn cycle_op(
         &self,
         process: &mut ClientProcess,
-        stop: &CancellationToken,
-    ) -> Result<Next, WorkloadError> {
-        if !self.pacer.wait(stop).await {
-            return Ok(Next::Continue);
-        }
-        let id = process.next_write_id();
-        let outcome = self.write(process.number, &id, None).await?;
-        Ok(after(&outcome))
+        op: CycleOp,
+    ) -> Result<Plan, WorkloadError> {
+        let number = process.number;
+        let ended = match op {
+            CycleOp::Plain => {
+                let id = process.next_write_id();
+                self.write(number, &id, None).await?.map(|_| None)
+            }
+            CycleOp::Acquire => self.acquire(process).await?.map(Some),
+            CycleOp::Holding(token) => self
+                .grant_op(number, F::Holding, token)
+                .await?
+                .map(|_| None),
+            CycleOp::Write(token) => {
+                let id = process.next_write_id();
+                self.write(number, &id, Some(token)).await?.map(|_| None)
+            }
+            CycleOp::Release(token) => self
+                .grant_op(number, F::Release, token)
+                .await?
+                .map(|_| None),
+        };
+        let ended = match &ended {
+            Outcome::Ok(token) => Ended::Ok { token: *token },
+            other => self::ended(other),
+        };
+        Ok(process.completed(&self.params, op, ended))
     }
 
     async fn write(
@@ -533,7 +486,7 @@ impl Ctx {
         id: &str,
         token: Option<u64>,
     ) -> Result<Outcome<Written>, WorkloadError> {
-        let node = self.router.target();
+        let node = self.target();
         let client = &self.cluster.clients()[node];
         let election = token.map(|_| self.params.election.as_str());
         let value = Value {
@@ -553,55 +506,8 @@ impl Ctx {
         .await
     }
 
-    /// acquire → maybe stall → holding → fenced write → release. The write goes out
-    /// whatever `holding` said: a holder stalled past its grant does not know it is
-    /// stale, and the store's fencing is what must stop it.
-    async fn lock_cycle(
-        &self,
-        process: &mut ClientProcess,
-        stop: &CancellationToken,
-    ) -> Result<Next, WorkloadError> {
-        if !self.pacer.wait(stop).await {
-            return Ok(Next::Continue);
-        }
-        let token = match self.acquire(process).await? {
-            Outcome::Ok(token) => token,
-            Outcome::Fail(f) if f.error == "held" => {
-                // Like a candidate that lost, wait before contending again, so that the
-                // losers' attempts do not crowd the holder's own ops out of the pace.
-                let backoff_ms = process.rng.random_range(0..=self.params.ttl_ms / 2);
-                sleep_unless_stopped(backoff_ms, stop).await;
-                return Ok(Next::Continue);
-            }
-            other => return Ok(after(&other)),
-        };
-        if process.rng.random_bool(self.params.stall_probability) {
-            let stall_ms = process.rng.random_range(0..=self.params.stall_ms_max);
-            if !sleep_unless_stopped(stall_ms, stop).await {
-                return Ok(Next::Continue);
-            }
-        }
-        for step in [F::Holding, F::Write, F::Release] {
-            if !self.pacer.wait(stop).await {
-                return Ok(Next::Continue);
-            }
-            let next = match step {
-                F::Holding => after(&self.grant_op(process.number, F::Holding, token).await?),
-                F::Write => {
-                    let id = process.next_write_id();
-                    after(&self.write(process.number, &id, Some(token)).await?)
-                }
-                _ => after(&self.grant_op(process.number, F::Release, token).await?),
-            };
-            if let Next::Retire = next {
-                return Ok(Next::Retire);
-            }
-        }
-        Ok(Next::Continue)
-    }
-
     async fn acquire(&self, process: &ClientProcess) -> Result<Outcome<u64>, WorkloadError> {
-        let node = self.router.target();
+        let node = self.target();
         let client = &self.cluster.clients()[node];
         let election = &self.params.election;
         let value = Value {
@@ -623,7 +529,7 @@ impl Ctx {
 
     /// `holding` or `release` of the grant `token`.
     async fn grant_op(&self, process: u64, f: F, token: u64) -> Result<Outcome<()>, WorkloadError> {
-        let node = self.router.target();
+        let node = self.target();
         let client = &self.cluster.clients()[node];
         let election = &self.params.election;
         let value = Value {
@@ -658,7 +564,7 @@ impl Ctx {
     ) -> Result<(Option<Vec<LogEntry>>, Option<u64>), WorkloadError> {
         let mut process = self.new_client();
         while Instant::now() < deadline {
-            let node = self.router.target();
+            let node = self.target();
             let client = Arc::clone(&self.cluster.clients()[node]);
             let outcome = self
                 .op(
@@ -770,10 +676,14 @@ async fn sleep_unless_stopped(ms: u64, stop: &CancellationToken) -> bool {
     }
 }
 
-fn after<T>(outcome: &Outcome<T>) -> Next {
+/// How an op ended, as the client process and the router see it (an ok's token aside).
+fn ended<T>(outcome: &Outcome<T>) -> Ended<'_> {
     match outcome {
-        Outcome::Info(_) => Next::Retire,
-        Outcome::Ok(_) | Outcome::Fail(_) => Next::Continue,
+        Outcome::Ok(_) => Ended::Ok { token: None },
+        Outcome::Fail(failure) => Ended::Fail {
+            error: &failure.error,
+        },
+        Outcome::Info(_) => Ended::Info,
     }
 }
 
@@ -798,52 +708,6 @@ fn status_value(status: &NodeStatus) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn router(nodes: usize) -> Router {
-        Router {
-            state: Mutex::new((0, 0)),
-            nodes,
-        }
-    }
-
-    #[test]
-    fn router_follows_newer_terms_and_ignores_a_deposed_leader() {
-        let r = router(3);
-        r.observed_leader(1, 5);
-        assert_eq!(r.target(), 1);
-        r.observed_leader(2, 6);
-        assert_eq!(r.target(), 2);
-        // n2 (index 1) still answering as leader of term 5 must not pull clients back.
-        r.observed_leader(1, 5);
-        assert_eq!(r.target(), 2);
-    }
-
-    #[test]
-    fn router_skips_a_node_that_does_not_serve_only_if_aimed_at() {
-        let r = router(3);
-        r.skip(0);
-        assert_eq!(r.target(), 1);
-        r.skip(0);
-        assert_eq!(r.target(), 1, "a stale complaint about n1 moves nothing");
-        r.skip(1);
-        r.skip(2);
-        assert_eq!(r.target(), 0, "skipping wraps around");
-        r.redirect(2);
-        assert_eq!(r.target(), 2);
-    }
-
-    #[test]
-    fn a_process_draws_the_same_decisions_from_the_same_seed() {
-        let draw = |seed| {
-            let mut p = ClientProcess::new(3, seed);
-            let ids: Vec<String> = (0..3).map(|_| p.next_write_id()).collect();
-            let stalls: Vec<u64> = (0..8).map(|_| p.rng.random_range(0..=4000u64)).collect();
-            (ids, stalls)
-        };
-        assert_eq!(draw(7), draw(7));
-        assert_ne!(draw(7).1, draw(8).1);
-        assert_eq!(draw(7).0, vec!["w3.1", "w3.2", "w3.3"]);
-    }
 
     #[test]
     fn bad_parameters_are_named() {

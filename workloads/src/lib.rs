@@ -9,6 +9,7 @@ pub mod client;
 pub mod cluster;
 pub mod election;
 pub mod etcd;
+pub mod process;
 pub mod raftd;
 pub mod seed;
 pub mod system;
