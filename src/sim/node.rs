@@ -1,18 +1,16 @@
-//! One simulated raftd node, driven the way raftd's server driver drives its core: the
-//! core, its disk, the fsync in flight, the inputs queued while it is busy or paused,
-//! the stall guard that voids the lease after a gap in ticks, and the client requests
-//! waiting for the core.
+//! One simulated raftd node: raftd's own [`Pump`] — the driver's logic without its I/O:
+//! the `Ready` pump, the stall guard, the requests waiting for the core — driven with
+//! simulated time, with a simulated disk, the fsync in flight, and the inputs queued
+//! while the node is busy or paused (a socket's buffer in a real run).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use checkers::LogEntry;
 use raftd::core::{
-    Config, Entry, HardState, Message, PersistBatch, Persisted, ProposeError, RawNode, Ready,
-    Request, Response, Role,
+    Config, Entry, FenceRefusal, HardState, Message, PersistBatch, Persisted, ProposeError,
+    RawNode, Request, Response, Role,
 };
-
-/// Bound on the `Ready` rounds handled after one input, as raftd's driver bounds them.
-const READY_ROUNDS_MAX: usize = 8;
+use raftd::server::pump::{self, Pump, Round, READY_ROUNDS_MAX};
 /// Bound on the inputs a busy or paused node keeps; beyond it new ones are lost, as a
 /// full socket buffer would lose them.
 const INBOX_MAX: usize = 65_536;
@@ -123,34 +121,6 @@ pub struct Out {
     pub waiting: Vec<u64>,
 }
 
-/// raftd's stall guard: after a gap of two tick periods or more the lease counts as
-/// void for `lease_ticks + 1` ticks, and it is void while a tick is overdue.
-#[derive(Debug, Clone)]
-struct StallGuard {
-    tick_ns: u64,
-    lease_ticks: Option<u64>,
-    last_tick_ns: u64,
-    void_ticks_left: u64,
-}
-
-impl StallGuard {
-    fn on_tick(&mut self, now_ns: u64) {
-        let gap = now_ns.saturating_sub(self.last_tick_ns);
-        self.last_tick_ns = now_ns;
-        self.void_ticks_left = self.void_ticks_left.saturating_sub(1);
-        if let Some(lease) = self.lease_ticks {
-            if gap >= self.tick_ns * 2 {
-                self.void_ticks_left = lease + 1;
-            }
-        }
-    }
-
-    fn lease_void(&self, now_ns: u64) -> bool {
-        let overdue = now_ns.saturating_sub(self.last_tick_ns) >= self.tick_ns * 2;
-        self.void_ticks_left > 0 || (self.lease_ticks.is_some() && overdue)
-    }
-}
-
 enum Input {
     Msg(Message),
     Req(ClientReq),
@@ -160,17 +130,13 @@ enum Input {
 /// One node of the simulated cluster.
 pub struct SimNode {
     cfg: Config,
-    core: Option<RawNode>,
+    /// The core in raftd's pump, whose waiters are ops; `None` while the node is down.
+    core: Option<Pump<u64>>,
     pub disk: Disk,
     /// Bumped at every kill and start, so that events of an earlier life are ignored.
     pub incarnation: u64,
     pub paused: bool,
     inbox: VecDeque<Input>,
-    persisting: Option<Ready>,
-    guard: StallGuard,
-    /// Request ids waiting for the core, and their ops.
-    pending: BTreeMap<u64, u64>,
-    next_req_id: u64,
     /// Messages the core refused as malformed (a finding of its own).
     pub refused: u64,
 }
@@ -179,16 +145,12 @@ impl SimNode {
     pub fn new(cfg: Config, now: Now) -> SimNode {
         let core = RawNode::new(cfg.clone()).expect("the simulator's config is valid");
         SimNode {
-            guard: guard_for(&cfg, now),
             cfg,
-            core: Some(core),
+            core: Some(Pump::new(core, now.mono_ns)),
             disk: Disk::default(),
             incarnation: 0,
             paused: false,
             inbox: VecDeque::new(),
-            persisting: None,
-            pending: BTreeMap::new(),
-            next_req_id: 1,
             refused: 0,
         }
     }
@@ -199,33 +161,27 @@ impl SimNode {
 
     /// The role raftd's `/status` would report now, with its term, if the node answers.
     pub fn reported(&self, now: Now) -> Option<(String, u64)> {
-        let core = self.core.as_ref()?;
-        let soft = core.status();
-        let role = if soft.role == Role::Leader && self.guard.lease_void(now.mono_ns) {
-            "leader-without-lease"
-        } else {
-            soft.reported_role()
-        };
-        Some((role.to_string(), soft.term))
+        let pump = self.core.as_ref()?;
+        let term = pump.node().status().term;
+        Some((pump.reported_role(now.mono_ns).to_string(), term))
     }
 
     /// Role as `/status` reports it, term and leader, for the node's log.
     pub fn seen(&self, now: Now) -> Option<(String, u64, Option<String>)> {
-        let core = self.core.as_ref()?;
-        let soft = core.status();
+        let soft = self.core.as_ref()?.node().status();
         let (role, term) = self.reported(now)?;
         Some((role, term, soft.leader))
     }
 
     /// The term and the vote the core holds now (not what reached the disk).
     pub fn vote(&self) -> Option<(u64, Option<String>)> {
-        let hs = self.core.as_ref()?.hard_state();
+        let hs = self.core.as_ref()?.node().hard_state();
         Some((hs.term, hs.vote))
     }
 
     /// The term this node leads and its commit index, if it is the leader.
     pub fn leading(&self) -> Option<(u64, u64)> {
-        let soft = self.core.as_ref()?.status();
+        let soft = self.core.as_ref()?.node().status();
         (soft.role == Role::Leader).then_some((soft.term, soft.commit))
     }
 
@@ -250,7 +206,7 @@ impl SimNode {
 
     fn input(&mut self, now: Now, input: Input, out: &mut Out) {
         assert!(self.core.is_some(), "input to a node that is down");
-        if self.paused || self.persisting.is_some() {
+        if self.paused || self.busy() {
             if self.inbox.len() < INBOX_MAX {
                 self.inbox.push_back(input);
             }
@@ -260,16 +216,19 @@ impl SimNode {
         self.pump(out);
     }
 
+    /// Whether an fsync is in flight: raftd's driver blocks on it, so inputs wait.
+    fn busy(&self) -> bool {
+        self.core.as_ref().is_some_and(|p| p.in_flight().is_some())
+    }
+
     fn process(&mut self, now: Now, input: Input, out: &mut Out) {
-        let core = self.core.as_mut().expect("the node is up");
+        let pump = self.core.as_mut().expect("the node is up");
         match input {
             Input::Tick => {
-                self.guard.on_tick(now.mono_ns);
-                core.tick_wall(now.wall_ms);
+                pump.tick(now.mono_ns, now.wall_ms);
             }
             Input::Msg(m) => {
-                core.set_wall_ms(now.wall_ms);
-                if core.step(m).is_err() {
+                if pump.message(m, now.wall_ms).is_err() {
                     self.refused += 1;
                 }
             }
@@ -278,17 +237,12 @@ impl SimNode {
     }
 
     fn on_request(&mut self, now: Now, r: ClientReq, out: &mut Out) {
-        let core = self.core.as_mut().expect("the node is up");
+        let pump = self.core.as_mut().expect("the node is up");
         let request = match r.call {
             Call::Status => {
-                let soft = core.status();
-                let role = if soft.role == Role::Leader && self.guard.lease_void(now.mono_ns) {
-                    "leader-without-lease"
-                } else {
-                    soft.reported_role()
-                };
+                let soft = pump.node().status();
                 let answer = Answer::Status {
-                    role: role.to_string(),
+                    role: pump.reported_role(now.mono_ns).to_string(),
                     term: soft.term,
                     leader: soft.leader,
                     commit: soft.commit,
@@ -299,72 +253,49 @@ impl SimNode {
                 return;
             }
             Call::ReadLocal => {
-                let log = log_of(core.state_machine().write_log());
+                let log = log_of(pump.node().state_machine().write_log());
                 out.replies.push((r.op, Outcome::Ok(Answer::Log(log))));
                 return;
             }
             Call::Propose(request) => request,
         };
-        let read = matches!(request, Request::Read | Request::Holding { .. });
-        if read && self.guard.lease_void(now.mono_ns) && core.status().role == Role::Leader {
-            out.replies.push((r.op, Outcome::fail("no-quorum")));
-            return;
-        }
-        let req_id = self.next_req_id;
-        self.next_req_id += 1;
-        match core.propose(req_id, request) {
-            Ok(()) => {
-                self.pending.insert(req_id, r.op);
-                out.waiting.push(req_id);
-            }
-            Err(e) => out.replies.push((r.op, refusal(e))),
-        }
+        let mut pumped = pump::Output::default();
+        pump.propose(now.mono_ns, request, r.op, &mut pumped);
+        take(pumped, out);
     }
 
     /// Handles `Ready`s until the core has none or an fsync is in flight.
     fn pump(&mut self, out: &mut Out) {
+        let pump = self.core.as_mut().expect("the node is up");
         for _ in 0..READY_ROUNDS_MAX {
-            if self.persisting.is_some() {
-                return;
-            }
-            let core = self.core.as_mut().expect("the node is up");
-            if !core.has_ready() {
-                return;
-            }
-            let mut rd = core.ready();
-            out.msgs.append(&mut rd.messages);
-            if rd.persist.is_empty() {
-                self.finish(rd, out);
-            } else {
-                self.persisting = Some(rd);
-                out.fsync = true;
+            let mut pumped = pump::Output::default();
+            let round = pump.ready_round(&mut pumped);
+            take(pumped, out);
+            match round {
+                Round::Idle => return,
+                Round::Done => {}
+                Round::Persist => {
+                    out.fsync = true;
+                    return;
+                }
             }
         }
-    }
-
-    /// The batch is durable: send what waited for it, answer, advance.
-    fn finish(&mut self, mut rd: Ready, out: &mut Out) {
-        self.disk.apply(&rd.persist);
-        let proof = rd.persist.durable();
-        out.msgs.extend(rd.persisted_messages.take(proof));
-        for (req_id, response) in std::mem::take(&mut rd.responses) {
-            if let Some(op) = self.pending.remove(&req_id) {
-                out.replies.push((op, answer_of(response)));
-            }
-        }
-        self.core.as_mut().expect("the node is up").advance(rd);
     }
 
     /// The fsync in flight completed; the node takes what queued up meanwhile.
     pub fn fsync_done(&mut self, now: Now, out: &mut Out) {
-        let rd = self.persisting.take().expect("an fsync was in flight");
-        self.finish(rd, out);
+        let pump = self.core.as_mut().expect("the node is up");
+        let batch = pump.in_flight().expect("an fsync was in flight");
+        self.disk.apply(batch);
+        let mut pumped = pump::Output::default();
+        pump.persisted(&mut pumped);
+        take(pumped, out);
         self.pump(out);
         self.drain(now, out);
     }
 
     fn drain(&mut self, now: Now, out: &mut Out) {
-        while !self.paused && self.persisting.is_none() {
+        while !self.paused && !self.busy() {
             let Some(input) = self.inbox.pop_front() else {
                 return;
             };
@@ -379,7 +310,7 @@ impl SimNode {
 
     pub fn resume(&mut self, now: Now, out: &mut Out) {
         self.paused = false;
-        if self.core.is_some() && self.persisting.is_none() {
+        if self.core.is_some() && !self.busy() {
             self.drain(now, out);
         }
     }
@@ -388,18 +319,15 @@ impl SimNode {
     /// log half reached the disk, as raftd syncs the log before the hard state. Returns
     /// the ops whose requests were waiting in the node: their outcome is unknown.
     pub fn kill(&mut self, log_synced: bool) -> Vec<u64> {
-        if let Some(rd) = self.persisting.take() {
-            if log_synced {
-                self.disk.apply_log(&rd.persist);
-                // A log cut back below the stored commit index would fail a restore.
-                let last = self.disk.entries.len() as u64;
-                self.disk.hard_state.commit = self.disk.hard_state.commit.min(last);
-            }
+        let (in_flight, mut lost) = self.core.take().map(Pump::crash).unwrap_or_default();
+        if let (Some(batch), true) = (in_flight, log_synced) {
+            self.disk.apply_log(&batch);
+            // A log cut back below the stored commit index would fail a restore.
+            let last = self.disk.entries.len() as u64;
+            self.disk.hard_state.commit = self.disk.hard_state.commit.min(last);
         }
-        self.core = None;
         self.paused = false;
         self.incarnation += 1;
-        let mut lost: Vec<u64> = std::mem::take(&mut self.pending).into_values().collect();
         for input in std::mem::take(&mut self.inbox) {
             if let Input::Req(r) = input {
                 lost.push(r.op);
@@ -417,26 +345,43 @@ impl SimNode {
             entries: self.disk.entries.clone(),
         };
         let core = RawNode::restore(self.cfg.clone(), persisted).map_err(|e| e.to_string())?;
-        self.core = Some(core);
-        self.guard = guard_for(&self.cfg, now);
+        self.core = Some(Pump::new(core, now.mono_ns));
         self.incarnation += 1;
         Ok(())
     }
 
     /// raftd's request timeout: a request still waiting is answered `timeout`.
     pub fn request_timeout(&mut self, req_id: u64, out: &mut Out) {
-        if let Some(op) = self.pending.remove(&req_id) {
+        if let Some(op) = self.core.as_mut().and_then(|p| p.forget(req_id)) {
             out.replies.push((op, Outcome::Info("timeout".into())));
         }
     }
 }
 
-fn guard_for(cfg: &Config, now: Now) -> StallGuard {
-    StallGuard {
-        tick_ns: cfg.tick_ms * 1_000_000,
-        lease_ticks: cfg.lease_ticks,
-        last_tick_ns: now.mono_ns,
-        void_ticks_left: 0,
+/// Hands what the pump says to the world: messages out, answers mapped as raftd's HTTP
+/// layer and its client map them.
+fn take(pumped: pump::Output<u64>, out: &mut Out) {
+    out.msgs.extend(pumped.msgs);
+    out.waiting.extend(pumped.waiting);
+    for (op, answer) in pumped.answers {
+        out.replies.push((op, outcome_of(answer)));
+    }
+}
+
+fn outcome_of(answer: pump::Answer) -> Outcome {
+    match answer {
+        pump::Answer::Applied(applied) => match (applied.response, applied.refusal) {
+            (Response::StaleToken, Some(FenceRefusal::NeverGranted)) => {
+                Outcome::fail("unknown-token")
+            }
+            (response, _) => answer_of(response),
+        },
+        pump::Answer::NotLeader(leader) => Outcome::Fail {
+            error: "not-leader".into(),
+            leader,
+        },
+        pump::Answer::Refused(e) => refusal(e),
+        pump::Answer::NoQuorum => Outcome::fail("no-quorum"),
     }
 }
 

@@ -10,7 +10,10 @@
 //! lost in a pause are not replayed, so a resumed leader's tick-counted lease would
 //! outlive real time; with a lease configured the driver therefore treats its lease as
 //! void for `lease_ticks` ticks after any gap of two tick periods or more (see
-//! [`StallGuard`]).
+//! [`StallGuard`](super::pump::StallGuard)).
+//!
+//! What to do when is the [`Pump`]'s to say, with time passed in; this file only owns the
+//! channels, the disk, the sockets and the clocks.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -22,12 +25,13 @@ use tracing::{debug, info, warn};
 
 use crate::api::{ClockResponse, ErrorKind, StatusResponse};
 use crate::core::{
-    Applied, Config, ConfigError, Entry, FenceRefusal, HardState, Message, NodeId, PersistBatch,
-    Persisted, ProposeError, RawNode, Ready, Request, Response, RestoreError, Role,
+    Applied, Config, ConfigError, Entry, HardState, Message, NodeId, PersistBatch, Persisted,
+    ProposeError, RawNode, Request, Response, RestoreError,
 };
 
 use super::clock::WallClock;
 use super::http::ApiError;
+use super::pump::{Answer, Output, Pump, Round, READY_ROUNDS_MAX};
 use super::read_body::{EncodedLog, ReadBody};
 use super::storage::{Storage, StorageError};
 use super::transport::Transport;
@@ -38,8 +42,6 @@ pub const CALL_QUEUE_MAX: usize = 1024;
 pub const INBOUND_QUEUE_MAX: usize = 4096;
 /// Inputs taken in one batch before their `Ready` is handled (one fsync per batch).
 pub const INPUT_BATCH_MAX: usize = 256;
-/// `Ready`s handled in a row before the driver looks at its inputs again.
-pub const READY_ROUNDS_MAX: usize = 8;
 /// How often answers nobody waits for any more are forgotten, in ticks.
 pub const PURGE_EVERY_TICKS: u64 = 20;
 
@@ -99,51 +101,6 @@ pub struct DriverSetup {
     pub client_addrs: HashMap<NodeId, String>,
 }
 
-/// Voids the lease after a gap in the ticks (a pause, a stalled fsync): the core counts the
-/// lease in ticks, and ticks lost in the gap would let it outlive real time.
-#[derive(Debug)]
-pub struct StallGuard {
-    tick: Duration,
-    lease_ticks: Option<u64>,
-    last_tick: Instant,
-    /// Ticks left during which the lease counts as void.
-    void_ticks_left: u64,
-}
-
-impl StallGuard {
-    pub fn new(tick: Duration, lease_ticks: Option<u64>) -> Self {
-        StallGuard {
-            tick,
-            lease_ticks,
-            last_tick: Instant::now(),
-            void_ticks_left: 0,
-        }
-    }
-
-    /// Records a tick at `now`; returns the gap since the previous one if it was a stall.
-    pub fn on_tick(&mut self, now: Instant) -> Option<Duration> {
-        let gap = now.saturating_duration_since(self.last_tick);
-        self.last_tick = now;
-        self.void_ticks_left = self.void_ticks_left.saturating_sub(1);
-        let lease_ticks = self.lease_ticks?;
-        if gap >= self.tick * 2 {
-            // Heartbeats answered before the gap age out of the core's lease window
-            // within lease_ticks ticks; after that only fresh acknowledgements count.
-            self.void_ticks_left = lease_ticks + 1;
-            return Some(gap);
-        }
-        None
-    }
-
-    /// Whether the lease must be treated as void at `now`: within the window after a
-    /// stall, or in a stall whose first tick has not fired yet (after SIGCONT, a call can
-    /// reach the driver before the overdue tick does).
-    pub fn lease_void(&self, now: Instant) -> bool {
-        let overdue = now.saturating_duration_since(self.last_tick) >= self.tick * 2;
-        self.void_ticks_left > 0 || (self.lease_ticks.is_some() && overdue)
-    }
-}
-
 /// A request waiting for the core's answer.
 #[derive(Debug)]
 enum Waiter {
@@ -171,16 +128,15 @@ impl Waiter {
 
 /// The actor that owns the core.
 pub struct Driver {
-    node: RawNode,
+    pump: Pump<Waiter>,
     storage: Storage<HardState, Entry>,
     transport: Transport<Message>,
     setup: DriverSetup,
     clock: WallClock,
-    guard: StallGuard,
-    pending: HashMap<u64, Waiter>,
+    /// The instant the pump's monotonic nanoseconds count from.
+    epoch: Instant,
     /// The write log as `GET /read` answers it, shared by every answer in flight.
     log_json: EncodedLog,
-    next_req_id: u64,
     ticks: u64,
 }
 
@@ -212,18 +168,14 @@ impl Driver {
             };
             RawNode::restore(setup.core.clone(), persisted)?
         };
-        let tick = Duration::from_millis(setup.core.tick_ms);
-        let guard = StallGuard::new(tick, setup.core.lease_ticks);
         Ok(Driver {
-            node,
+            pump: Pump::new(node, 0),
             storage,
             transport,
             setup,
             clock: WallClock::default(),
-            guard,
-            pending: HashMap::new(),
+            epoch: Instant::now(),
             log_json: EncodedLog::default(),
-            next_req_id: 1,
             ticks: 0,
         })
     }
@@ -237,7 +189,8 @@ impl Driver {
         let tick = Duration::from_millis(self.setup.core.tick_ms);
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        self.guard = StallGuard::new(tick, self.setup.core.lease_ticks);
+        // The tick grid starts now: opening the data directory is no stall.
+        self.epoch = Instant::now();
         loop {
             tokio::select! {
                 biased;
@@ -278,24 +231,27 @@ impl Driver {
         }
     }
 
+    /// Nanoseconds on the pump's monotonic clock.
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
     fn on_tick(&mut self) {
-        if let Some(gap) = self.guard.on_tick(Instant::now()) {
+        if let Some(gap_ns) = self.pump.tick(self.now_ns(), self.clock.now_ms()) {
             warn!(
-                gap_ms = gap.as_millis() as u64,
+                gap_ms = gap_ns / 1_000_000,
                 "ticks stalled; the lease counts as void until fresh acknowledgements arrive"
             );
         }
-        self.node.tick_wall(self.clock.now_ms());
         self.ticks += 1;
         if self.ticks.is_multiple_of(PURGE_EVERY_TICKS) {
-            self.pending.retain(|_, waiter| !waiter.is_closed());
+            self.pump.retain_waiters(|waiter| !waiter.is_closed());
         }
     }
 
     fn on_message(&mut self, msg: Message) {
-        self.node.set_wall_ms(self.clock.now_ms());
         let (from, kind) = (msg.from.clone(), msg.body.kind());
-        if let Err(e) = self.node.step(msg) {
+        if let Err(e) = self.pump.message(msg, self.clock.now_ms()) {
             debug!(%from, kind, "message refused: {e}");
         }
     }
@@ -307,8 +263,8 @@ impl Driver {
                 let _ = reply.send(self.status());
             }
             Call::Read { local: true, reply } => {
-                let body = self.log_json.body(self.node.state_machine().write_log());
-                let _ = reply.send(Ok(body));
+                let log = self.pump.node().state_machine().write_log();
+                let _ = reply.send(Ok(self.log_json.body(log)));
             }
             Call::Read {
                 local: false,
@@ -330,25 +286,9 @@ impl Driver {
     }
 
     fn on_propose(&mut self, request: Request, waiter: Waiter) {
-        let linearizable_read = matches!(request, Request::Read | Request::Holding { .. });
-        if linearizable_read
-            && self.guard.lease_void(Instant::now())
-            && self.node.status().role == Role::Leader
-        {
-            waiter.fail(ApiError::new(
-                ErrorKind::NoQuorum,
-                "this leader's ticks stalled; it serves no reads until a quorum acknowledges it again",
-            ));
-            return;
-        }
-        let req_id = self.next_req_id;
-        self.next_req_id += 1;
-        match self.node.propose(req_id, request) {
-            Ok(()) => {
-                self.pending.insert(req_id, waiter);
-            }
-            Err(e) => waiter.fail(self.propose_error(e)),
-        }
+        let mut out = Output::default();
+        self.pump.propose(self.now_ns(), request, waiter, &mut out);
+        self.deliver(out);
     }
 
     fn propose_error(&self, e: ProposeError) -> ApiError {
@@ -381,13 +321,10 @@ impl Driver {
     }
 
     fn status(&self) -> StatusResponse {
-        let soft = self.node.status();
-        let lease_void = self.guard.lease_void(Instant::now());
-        let role = if soft.role == Role::Leader && lease_void {
-            "leader-without-lease"
-        } else {
-            soft.reported_role()
-        };
+        let now_ns = self.now_ns();
+        let soft = self.pump.node().status();
+        let lease_void = self.pump.lease_void(now_ns);
+        let role = self.pump.reported_role(now_ns);
         let leader_addr = soft
             .leader
             .as_ref()
@@ -407,38 +344,37 @@ impl Driver {
         }
     }
 
-    /// Handles `Ready`s until the core has none (bounded).
+    /// Handles `Ready`s until the core has none (bounded): a `Ready`'s messages go out,
+    /// its batch is made durable, then what waited for it is sent and answered.
     fn handle_ready(&mut self) -> Result<(), DriverError> {
         for _ in 0..READY_ROUNDS_MAX {
-            if !self.node.has_ready() {
-                return Ok(());
+            let mut out = Output::default();
+            match self.pump.ready_round(&mut out) {
+                Round::Idle => return Ok(()),
+                Round::Done => self.deliver(out),
+                Round::Persist => {
+                    for m in std::mem::take(&mut out.msgs) {
+                        self.send(m);
+                    }
+                    let batch = self.pump.in_flight().expect("a batch is in flight");
+                    let storage = &mut self.storage;
+                    tokio::task::block_in_place(|| persist(storage, batch))?;
+                    self.pump.persisted(&mut out);
+                    self.deliver(out);
+                }
             }
-            let rd = self.node.ready();
-            self.handle_one(rd)?;
         }
         Ok(())
     }
 
-    fn handle_one(&mut self, mut rd: Ready) -> Result<(), DriverError> {
-        for m in std::mem::take(&mut rd.messages) {
+    /// Sends what the pump says to send and answers its answers.
+    fn deliver(&mut self, out: Output<Waiter>) {
+        for m in out.msgs {
             self.send(m);
         }
-        if !rd.persist.is_empty() {
-            let storage = &mut self.storage;
-            let batch = &rd.persist;
-            tokio::task::block_in_place(|| persist(storage, batch))?;
+        for (waiter, answer) in out.answers {
+            self.answer(waiter, answer);
         }
-        let proof = rd.persist.durable();
-        for m in rd.persisted_messages.take(proof) {
-            self.send(m);
-        }
-        let mut refusals: HashMap<u64, FenceRefusal> = rd.fence_refusals.drain(..).collect();
-        for (req_id, response) in std::mem::take(&mut rd.responses) {
-            let refusal = refusals.remove(&req_id);
-            self.answer(req_id, Applied { response, refusal });
-        }
-        self.node.advance(rd);
-        Ok(())
     }
 
     fn send(&self, m: Message) {
@@ -448,15 +384,22 @@ impl Driver {
         }
     }
 
-    /// Hands the core's answer to whoever waits for it. A read's log is encoded (into the
-    /// shared encoding) and let go of here, before the core applies more writes, so that
-    /// the core's next write does not copy the log.
-    fn answer(&mut self, req_id: u64, applied: Applied) {
-        let Some(waiter) = self.pending.remove(&req_id) else {
-            return; // its client gave up waiting
+    /// Hands an answer to whoever waits for it. A read's log is encoded (into the shared
+    /// encoding) and let go of here, before the core applies more writes, so that the
+    /// core's next write does not copy the log.
+    fn answer(&mut self, waiter: Waiter, answer: Answer) {
+        let applied = match answer {
+            Answer::Applied(applied) => applied,
+            Answer::NotLeader(leader) => return waiter.fail(self.not_leader(leader)),
+            Answer::Refused(e) => return waiter.fail(self.propose_error(e)),
+            Answer::NoQuorum => {
+                return waiter.fail(ApiError::new(
+                    ErrorKind::NoQuorum,
+                    "this leader's ticks stalled; it serves no reads until a quorum acknowledges it again",
+                ))
+            }
         };
         match (waiter, applied.response) {
-            (waiter, Response::NotLeader { leader }) => waiter.fail(self.not_leader(leader)),
             (Waiter::Read(reply), Response::Log { log }) => {
                 let _ = reply.send(Ok(self.log_json.body(&log)));
             }
@@ -516,25 +459,5 @@ mod tests {
         assert_eq!(h.ttl_ticks(50), 1);
         assert_eq!(h.ttl_ticks(51), 2);
         assert_eq!(h.ttl_ticks(3000), 60);
-    }
-
-    #[test]
-    fn a_gap_voids_the_lease_for_lease_ticks() {
-        let tick = Duration::from_millis(50);
-        let mut g = StallGuard::new(tick, Some(3));
-        let t0 = Instant::now();
-        assert_eq!(g.on_tick(t0 + tick), None);
-        assert!(!g.lease_void(t0 + tick));
-        assert!(g.lease_void(t0 + tick * 3), "overdue before the tick fires");
-        assert!(g.on_tick(t0 + tick * 10).is_some());
-        for i in 0..4 {
-            let now = t0 + tick * (10 + i);
-            assert!(g.lease_void(now), "void after {i} ticks");
-            g.on_tick(now + tick);
-        }
-        assert!(!g.lease_void(t0 + tick * 14));
-        let mut no_lease = StallGuard::new(tick, None);
-        assert_eq!(no_lease.on_tick(t0 + tick * 10), None);
-        assert!(!no_lease.lease_void(t0 + tick * 20));
     }
 }

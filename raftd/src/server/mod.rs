@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod driver;
 pub mod http;
+pub mod pump;
 pub mod read_body;
 pub mod storage;
 pub mod transport;
