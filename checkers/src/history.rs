@@ -1,4 +1,4 @@
-//! The history model: one typed operation per JSON line, exactly as DESIGN.md specifies.
+//! The history model: one typed operation per JSON line, exactly as docs/design.md specifies.
 //!
 //! The value of an op is one flat struct of optional fields rather than a
 //! `serde_json::Value`: every `f` uses a few of them, and a flat struct is several times
@@ -139,7 +139,7 @@ pub struct LogEntry {
 }
 
 /// The value of an op: every field any `f` uses, each optional. Which fields an `f`
-/// carries is in DESIGN.md's table; fields this model does not know are ignored.
+/// carries is in docs/design.md's table; fields this model does not know are ignored.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Value {

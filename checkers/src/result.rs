@@ -1,5 +1,5 @@
 //! The results document: verdicts, anomalies, figures and counts, serialized exactly as
-//! DESIGN.md shows (`valid` is `true`, `false` or `"unknown"`).
+//! docs/design.md shows (`valid` is `true`, `false` or `"unknown"`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -32,7 +32,7 @@ impl Validity {
         self.max(other)
     }
 
-    /// The exit code DESIGN.md fixes for this verdict.
+    /// The exit code docs/design.md fixes for this verdict.
     pub fn exit_code(self) -> u8 {
         match self {
             Validity::Valid => 0,
@@ -89,7 +89,7 @@ pub enum Severity {
     Observation,
 }
 
-/// Every kind of anomaly, named as in DESIGN.md.
+/// Every kind of anomaly, named as in docs/design.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AnomalyKind {

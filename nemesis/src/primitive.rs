@@ -111,7 +111,7 @@ impl Primitive {
         }
     }
 
-    /// The value it is recorded with, as DESIGN.md gives it: `groups` for a symmetric
+    /// The value it is recorded with, as docs/design.md gives it: `groups` for a symmetric
     /// partition, `drops` for a one-way one, `nodes`, `offsets_ms`, or none.
     pub fn value(&self) -> Option<Value> {
         let value = match self {

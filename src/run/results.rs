@@ -92,7 +92,7 @@ pub fn rfc3339_utc(t: SystemTime) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
-/// `<UTC time>-<system>-<nemesis>-<seed>`, as DESIGN.md names a run.
+/// `<UTC time>-<system>-<nemesis>-<seed>`, as docs/design.md names a run.
 pub fn run_id(spec: &TestSpec, started: SystemTime) -> String {
     format!(
         "{}-{}-{}-{}",

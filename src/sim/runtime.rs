@@ -152,7 +152,7 @@ fn test_doc(
     })
 }
 
-/// DESIGN.md's exit codes; a failed liveness check is a failure like a violation.
+/// docs/design.md's exit codes; a failed liveness check is a failure like a violation.
 fn exit_code(run: &SimRun) -> u8 {
     if run.failed() {
         EXIT_VIOLATION

@@ -123,7 +123,7 @@ impl Default for SystemOptions {
 }
 
 /// The guarantees a test holds a system to, decided by the adapter and the user's
-/// options (DESIGN.md: not by what the system advertises); the checkers' own type.
+/// options (docs/design.md: not by what the system advertises); the checkers' own type.
 pub use checkers::Guarantees;
 
 /// The ports each node of a system listens on.
