@@ -485,7 +485,9 @@ fn netns_leftovers(run_id: &str) -> usize {
         .filter(|l| l.starts_with(&pfx))
         .count();
     let dir = runtime::host_run_dir(run_id).exists() as usize;
-    let state = runtime::state::RunState::path(run_id).exists() as usize;
+    let state = runtime::state::RunState::load(run_id)
+        .expect("a trusted state file or none")
+        .is_some() as usize;
     ns + dir + state
 }
 
@@ -691,7 +693,9 @@ mod netns {
         rt.start_cluster(raftd_specs(&topo, &raftd_binary()))
             .await
             .unwrap();
-        let st = runtime::state::RunState::load(&runtime::state::RunState::path(&id)).unwrap();
+        let (_, st) = runtime::state::RunState::load(&id)
+            .unwrap()
+            .expect("a state file");
         assert_eq!(st.processes.len(), 2);
         std::mem::forget(rt); // a crash: processes, namespaces and files stay behind
         assert!(netns_leftovers(&id) >= 3);
@@ -703,7 +707,7 @@ mod netns {
         assert_eq!(netns_leftovers(&id), 0, "{removed:?}");
         for p in &st.processes {
             assert!(
-                !runtime::state::is_same_process(p),
+                !runtime::state::is_same_process(p, &id),
                 "process {} survived",
                 p.pid
             );
@@ -899,7 +903,9 @@ mod crash {
         let (docker_id, netns_id) = (&runs[0], &runs[1]);
         assert!(docker_leftovers(docker_id).await >= 5);
         assert!(netns_leftovers(netns_id) >= 3);
-        let st = runtime::state::RunState::load(&runtime::state::RunState::path(netns_id)).unwrap();
+        let (_, st) = runtime::state::RunState::load(netns_id)
+            .unwrap()
+            .expect("a state file");
         for id in &runs {
             clean::clean(Some(id)).await.unwrap();
         }
@@ -907,7 +913,7 @@ mod crash {
         assert_eq!(netns_leftovers(netns_id), 0);
         for p in &st.processes {
             assert!(
-                !runtime::state::is_same_process(p),
+                !runtime::state::is_same_process(p, netns_id),
                 "raftd {} survived",
                 p.pid
             );
