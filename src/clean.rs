@@ -6,9 +6,10 @@
 //! Clean runs as root, so nothing another user can plant may steer it: state files are
 //! read only when trusted (see [`crate::runtime::state`]), every path is derived from a
 //! validated run id, files and directories are removed only if we own them, a recorded
-//! pid is killed only while it is still the process the run started.
+//! pid is killed only while it is still the process the run started, and a run whose
+//! controller still runs is left alone unless `--force`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -20,11 +21,17 @@ use bollard::query_parameters::{
     RemoveVolumeOptions,
 };
 
-use crate::runtime::state::{euid, is_same_process, trusted_states, RunState};
+use crate::runtime::docker::CONTROLLER_LABEL;
+use crate::runtime::state::{euid, is_same_process, trusted_states, Controller, RunState};
 use crate::runtime::{docker, validate_run_id, RuntimeError, NAME_PREFIX, RUN_LABEL};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
+A run whose controller (the `splitbrain run` that started it) is still running is live: \
+clean skips it and says so, unless --force. Without --run, clean also skips leftovers \
+that record no controller (made by an older splitbrain); name them with --run or use \
+--force.
+
 Clean trusts only state files in a private directory (/run/splitbrain for root, mode \
 0700) that the user running clean owns and nobody else can write, and removes only files \
 and directories that user owns.")]
@@ -32,6 +39,10 @@ pub struct CleanArgs {
     /// Only remove what this run id created (default: every run's leftovers).
     #[arg(long = "run", value_name = "ID")]
     pub run: Option<String>,
+    /// Remove runs whose controller is still running too (this ends those tests), and,
+    /// without --run, runs that record no controller.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// How long clean waits for docker to answer before skipping docker objects.
@@ -46,48 +57,55 @@ pub fn run(args: CleanArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let out = rt.block_on(sweep(args.run.as_deref()))?;
+    let out = rt.block_on(sweep(args.run.as_deref(), args.force))?;
     for note in &out.notes {
         eprintln!("splitbrain clean: {note}");
     }
-    if out.removed.is_empty() {
+    if out.removed.is_empty() && out.skipped.is_empty() {
         println!("nothing to remove");
     }
     for item in &out.removed {
         println!("removed {item}");
     }
+    for why in &out.skipped {
+        println!("{why}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Remove everything one run created. Returns what was removed, one line each.
+/// Remove everything one run created. Returns what was removed, one line each. Its own
+/// controller calls this, so the run is removed even though its controller runs.
 pub async fn teardown_run(run_id: &str) -> Result<Vec<String>, RuntimeError> {
     validate_run_id(run_id)?;
-    let out = sweep(Some(run_id)).await?;
+    let out = sweep(Some(run_id), true).await?;
     for note in out.notes {
         tracing::warn!("{note}");
     }
     Ok(out.removed)
 }
 
-/// Remove leftovers of one run (`Some(id)`) or of every run (`None`).
+/// Remove leftovers of one run (`Some(id)`) or of every run (`None`), leaving runs whose
+/// controller is another live process (see [`Scope::allows`]).
 // The binary goes through `run` and `teardown_run`; tests call this in-process.
 #[allow(dead_code)]
 pub async fn clean(run: Option<&str>) -> Result<Vec<String>, RuntimeError> {
-    let out = sweep(run).await?;
-    for note in &out.notes {
+    let out = sweep(run, false).await?;
+    for note in out.notes.iter().chain(&out.skipped) {
         tracing::warn!("{note}");
     }
     Ok(out.removed)
 }
 
-/// What a sweep did: removed, and notes on what was not trusted or could not be looked at.
+/// What a sweep did: removed, skipped (live runs), and notes on what was not trusted or
+/// could not be looked at.
 #[derive(Debug, Default)]
 pub struct Sweep {
     pub removed: Vec<String>,
+    pub skipped: Vec<String>,
     pub notes: Vec<String>,
 }
 
-async fn sweep(run: Option<&str>) -> Result<Sweep, RuntimeError> {
+async fn sweep(run: Option<&str>, force: bool) -> Result<Sweep, RuntimeError> {
     let mut out = Sweep::default();
     let docker_objects = match docker::ping(Duration::from_millis(DOCKER_PING_TIMEOUT_MS)).await {
         Ok(_) => Some(list_docker(run, &mut out.notes).await?),
@@ -100,7 +118,13 @@ async fn sweep(run: Option<&str>) -> Result<Sweep, RuntimeError> {
     };
     let (states, notes) = trusted_states(run);
     out.notes.extend(notes);
-    let mut scope = Scope::new(run);
+    let mut scope = Scope::new(run, force);
+    for (_, st) in &states {
+        scope.learn(&st.run_id, st.controller);
+    }
+    for o in docker_objects.iter().flatten() {
+        scope.learn(&o.run_id, o.controller);
+    }
     if let Some(objects) = docker_objects {
         out.removed
             .extend(remove_docker(objects, &mut scope).await?);
@@ -115,22 +139,91 @@ async fn sweep(run: Option<&str>) -> Result<Sweep, RuntimeError> {
         .extend(clean_host_links(&mut scope, &states).await);
     out.removed
         .extend(clean_files(&mut scope, &states, &mut out.notes));
+    out.skipped = scope.skipped.into_values().collect();
     Ok(out)
+}
+
+/// Whether a run's controller still runs, from what records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Liveness {
+    /// Every recorded controller is gone, or is this process.
+    Ended,
+    Running {
+        pid: i32,
+    },
+    /// No state file or docker label names a controller.
+    Unrecorded,
 }
 
 /// Which runs this sweep may touch.
 struct Scope<'a> {
     run: Option<&'a str>,
+    force: bool,
+    controllers: BTreeMap<String, Vec<Controller>>,
+    /// Run id → the sentence saying why it was skipped.
+    skipped: BTreeMap<String, String>,
 }
 
 impl<'a> Scope<'a> {
-    fn new(run: Option<&'a str>) -> Self {
-        Scope { run }
+    fn new(run: Option<&'a str>, force: bool) -> Self {
+        Scope {
+            run,
+            force,
+            controllers: BTreeMap::new(),
+            skipped: BTreeMap::new(),
+        }
     }
 
-    /// Whether to remove what run `run_id` left: a valid run id, the one named if any.
+    fn learn(&mut self, run_id: &str, controller: Option<Controller>) {
+        let known = self.controllers.entry(run_id.to_string()).or_default();
+        known.extend(controller);
+    }
+
+    fn liveness(&self, run_id: &str) -> Liveness {
+        let known = self
+            .controllers
+            .get(run_id)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        if known.is_empty() {
+            return Liveness::Unrecorded;
+        }
+        match known
+            .iter()
+            .find(|c| !c.is_this_process() && c.is_running())
+        {
+            Some(c) => Liveness::Running { pid: c.pid },
+            None => Liveness::Ended,
+        }
+    }
+
+    /// Whether to remove what run `run_id` left: always with --force; never a run whose
+    /// controller is another live process; a run that records no controller only when
+    /// named with --run. A skipped run is remembered with the reason.
     fn allows(&mut self, run_id: &str) -> bool {
-        validate_run_id(run_id).is_ok() && self.run.is_none_or(|r| r == run_id)
+        if validate_run_id(run_id).is_err() || self.run.is_some_and(|r| r != run_id) {
+            return false;
+        }
+        if self.force {
+            return true;
+        }
+        if self.skipped.contains_key(run_id) {
+            return false;
+        }
+        let why = match self.liveness(run_id) {
+            Liveness::Ended => return true,
+            Liveness::Unrecorded if self.run.is_some() => return true,
+            Liveness::Running { pid } => format!(
+                "skipped run {run_id}: its controller (pid {pid}) is still running; \
+                 --force to remove it"
+            ),
+            Liveness::Unrecorded => format!(
+                "skipped run {run_id}: nothing records its controller (an older splitbrain \
+                 made it); --run {run_id} or --force to remove it"
+            ),
+        };
+        self.skipped.insert(run_id.to_string(), why);
+        false
     }
 }
 
@@ -171,6 +264,7 @@ struct DockerObject {
     key: String,
     name: String,
     run_id: String,
+    controller: Option<Controller>,
 }
 
 impl DockerObject {
@@ -186,6 +280,7 @@ impl DockerObject {
             key,
             name,
             run_id: label(RUN_LABEL).unwrap_or_default(),
+            controller: label(CONTROLLER_LABEL).and_then(|c| Controller::parse_label(&c)),
         }
     }
 }
@@ -569,5 +664,43 @@ mod tests {
         assert_eq!(run_id_of("sb-../x-n1"), None);
         assert_eq!(run_id_of("sb-ABC-n1"), None);
         assert_eq!(run_id_of("eth0"), None);
+    }
+
+    #[test]
+    fn live_and_unrecorded_runs_are_skipped_unless_forced() {
+        let me = Controller::current();
+        // A controller that is not this process and runs: pid 1.
+        let other = Controller {
+            pid: 1,
+            start_ticks: crate::runtime::state::process_start_ticks(1).unwrap(),
+        };
+        let gone = Controller {
+            pid: me.pid,
+            start_ticks: me.start_ticks + 1,
+        };
+        let mut s = Scope::new(None, false);
+        s.learn("live", Some(other));
+        s.learn("ended", Some(gone));
+        s.learn("mine", Some(me));
+        s.learn("old", None);
+        assert!(!s.allows("live"));
+        assert!(s.allows("ended"));
+        assert!(s.allows("mine"), "a controller may remove its own run");
+        assert!(!s.allows("old"));
+        assert!(!s.allows("never"));
+        assert!(!s.allows("../etc"));
+        assert!(s.skipped["live"].contains("its controller (pid 1) is still running; --force"));
+        assert!(s.skipped["old"].contains("--run old or --force"));
+
+        let mut named = Scope::new(Some("old"), false);
+        named.learn("old", None);
+        assert!(
+            named.allows("old"),
+            "a run named with --run needs no record"
+        );
+        assert!(!named.allows("ended"), "--run scopes to one run");
+        let mut forced = Scope::new(None, true);
+        forced.learn("live", Some(other));
+        assert!(forced.allows("live") && forced.allows("old"));
     }
 }

@@ -9,7 +9,7 @@ mod clean;
 #[path = "../src/runtime/mod.rs"]
 mod runtime;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -1181,19 +1181,32 @@ mod clean_cli {
             .unwrap()
     }
 
+    /// A run's labels as a controller that has ended left them: our pid, but another start.
+    fn crashed_run_labels(id: &str) -> std::collections::HashMap<String, String> {
+        let mut labels = runtime::docker::run_labels(id);
+        let mut ended = runtime::state::Controller::current();
+        ended.start_ticks += 1;
+        labels.insert(runtime::docker::CONTROLLER_LABEL.into(), ended.label());
+        labels
+    }
+
+    async fn labelled_volume(d: &bollard::Docker, name: &str, labels: HashMap<String, String>) {
+        d.create_volume(bollard::models::VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(labels),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn removes_one_runs_leftovers_and_says_what() {
         let _g = serial().await;
         let id = runtime::new_run_id();
         let d = runtime::docker::connect().await.unwrap();
         let volume = format!("sb-{id}-n1-data");
-        d.create_volume(bollard::models::VolumeCreateRequest {
-            name: Some(volume.clone()),
-            labels: Some(runtime::docker::run_labels(&id)),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        labelled_volume(&d, &volume, crashed_run_labels(&id)).await;
         let ns = format!("sb-{id}-n1");
         assert!(std::process::Command::new("ip")
             .args(["netns", "add", &ns])
@@ -1234,6 +1247,42 @@ mod clean_cli {
             String::from_utf8_lossy(&again.stdout).trim(),
             "nothing to remove"
         );
+    }
+
+    /// The docker objects of a run whose controller (this test) still runs are left alone,
+    /// with and without --run, until --force.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn skips_a_live_runs_docker_objects_until_forced() {
+        let _g = serial().await;
+        let id = runtime::new_run_id();
+        let d = runtime::docker::connect().await.unwrap();
+        let volume = format!("sb-{id}-n1-data");
+        labelled_volume(&d, &volume, runtime::docker::run_labels(&id)).await;
+        let skip = format!(
+            "skipped run {id}: its controller (pid {}) is still running; --force to remove it",
+            std::process::id()
+        );
+        for args in [&["--run", id.as_str()][..], &[]] {
+            let out = clean_cmd(args);
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            let left = docker_leftovers(&id).await;
+            if !out.status.success() || !text.contains(&skip) || left != 1 {
+                let _ = clean_cmd(&["--run", &id, "--force"]);
+                panic!("clean {args:?}: {text} ({left} left)");
+            }
+        }
+        let out = clean_cmd(&["--run", &id, "--force"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(&format!("removed volume {volume}")), "{text}");
+        assert_eq!(docker_leftovers(&id).await, 0);
+    }
+
+    #[test]
+    fn says_in_its_help_that_live_runs_are_skipped() {
+        let out = clean_cmd(&["--help"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("--force"), "{text}");
+        assert!(text.contains("still running"), "{text}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The run state file (`/run/splitbrain/<runid>.json`): what a netns or local run created
-//! outside docker (processes, namespaces, interfaces), so `splitbrain clean` can remove it
-//! after a crash.
+//! outside docker (processes, namespaces, interfaces) and which controller runs it, so
+//! `splitbrain clean` can remove it after a crash.
 //!
 //! `clean` runs as root and kills and deletes what a state file names, so a state file is
 //! trusted only when nobody but us could have written it: it lies in a private directory
@@ -186,6 +186,54 @@ pub fn readable_state_dirs() -> (Vec<PathBuf>, Vec<String>) {
     (dirs, notes)
 }
 
+/// The controller process of a run: `clean` leaves a run alone while it lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Controller {
+    pub pid: i32,
+    /// Field 22 of /proc/<pid>/stat, so a reused pid is not taken for the controller.
+    pub start_ticks: u64,
+}
+
+impl Controller {
+    pub fn current() -> Self {
+        let pid = std::process::id() as i32;
+        Controller {
+            pid,
+            start_ticks: process_start_ticks(pid).unwrap_or(0),
+        }
+    }
+
+    /// Whether the controller still runs. A start time we never learnt cannot tell a
+    /// reused pid from ours, so such a controller counts as running while its pid lives:
+    /// the mistake leaves a run to `--force` instead of removing a live one.
+    pub fn is_running(&self) -> bool {
+        match proc_stat(self.pid) {
+            Some((state, ticks)) => {
+                state != 'Z' && state != 'X' && (self.start_ticks == 0 || ticks == self.start_ticks)
+            }
+            None => false,
+        }
+    }
+
+    /// Whether this process is the controller (a run tearing itself down).
+    pub fn is_this_process(&self) -> bool {
+        *self == Controller::current()
+    }
+
+    /// `<pid>:<start ticks>`, the value of the docker label naming the controller.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.pid, self.start_ticks)
+    }
+
+    pub fn parse_label(s: &str) -> Option<Self> {
+        let (pid, ticks) = s.split_once(':')?;
+        Some(Controller {
+            pid: pid.parse().ok().filter(|p| *p > 0)?,
+            start_ticks: ticks.parse().ok()?,
+        })
+    }
+}
+
 /// One process a run started, identified by pid and its start time (so a reused pid is
 /// never mistaken for ours).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,6 +248,9 @@ pub struct TrackedProcess {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunState {
     pub run_id: String,
+    /// None in files written before controllers were recorded.
+    #[serde(default)]
+    pub controller: Option<Controller>,
     pub processes: Vec<TrackedProcess>,
     /// Network namespaces: `sb-<runid>-…`; `clean` ignores any other name.
     pub netns: Vec<String>,
@@ -211,6 +262,7 @@ impl RunState {
     pub fn new(run_id: &str) -> Self {
         RunState {
             run_id: run_id.to_string(),
+            controller: Some(Controller::current()),
             ..Default::default()
         }
     }
@@ -439,7 +491,7 @@ mod tests {
         let p = |name: &str| d.path().join(name);
         write_mode(&p("good.json"), 0o600, &state_bytes("good"));
         let st = load_trusted(&p("good.json"), "good").unwrap();
-        assert_eq!(st.run_id, "good");
+        assert_eq!(st.controller, Some(Controller::current()));
 
         write_mode(&p("other.json"), 0o600, &state_bytes("good"));
         assert!(refusal(&p("other.json"), "other").contains("names run \"good\""));
@@ -548,5 +600,20 @@ mod tests {
             c.wait().unwrap();
         }
         assert!(!is_same_process(&ours, "abc"), "a dead process");
+    }
+
+    #[test]
+    fn controllers_round_trip_through_labels() {
+        let me = Controller::current();
+        assert!(me.start_ticks > 0 && me.is_running() && me.is_this_process());
+        assert_eq!(Controller::parse_label(&me.label()), Some(me));
+        for bad in ["", "12", "x:1", "0:5", "-3:5", "12:x"] {
+            assert_eq!(Controller::parse_label(bad), None, "{bad}");
+        }
+        let gone = Controller {
+            pid: me.pid,
+            start_ticks: me.start_ticks + 1,
+        };
+        assert!(!gone.is_running() && !gone.is_this_process());
     }
 }
