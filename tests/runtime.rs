@@ -812,6 +812,37 @@ mod local {
         rt.teardown().await.unwrap();
     }
 
+    /// Another user who learns a run id can put a symlink at its data directory
+    /// (`/tmp/sb-<id>`) before the run makes it; the run must refuse it rather than write
+    /// node data as root wherever it points.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refuses_a_data_dir_planted_before_it() {
+        let _g = serial().await;
+        let results = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let id = runtime::new_run_id();
+        let planted = runtime::host_run_dir(&id);
+        std::os::unix::fs::symlink(elsewhere.path(), &planted).unwrap();
+        let cfg = RuntimeConfig::new(&id, results.path()).unwrap();
+        let rt = runtime::create(RuntimeKind::Local, cfg).await.unwrap();
+        let topo = rt.plan(1, &NodePorts::default()).await.unwrap();
+        // The binary is never reached: the data directory comes first.
+        let started = rt
+            .start_cluster(raftd_specs(&topo, Path::new("/nonexistent/raftd")))
+            .await;
+        rt.teardown().await.unwrap();
+        let wrote: Vec<_> = std::fs::read_dir(elsewhere.path()).unwrap().collect();
+        let _ = std::fs::remove_file(&planted);
+        let err = started
+            .expect_err("a planted data directory is refused")
+            .to_string();
+        assert!(
+            wrote.is_empty(),
+            "the run wrote through the symlink: {wrote:?}"
+        );
+        assert!(err.contains(&planted.display().to_string()), "{err}");
+    }
+
     #[tokio::test]
     async fn refuses_other_systems_plainly() {
         let caps = runtime::capabilities(RuntimeKind::Local, &ImageKind::Etcd);

@@ -109,7 +109,7 @@ pub fn prepare(
     spec: &NodeSpec,
     netns: Option<PathBuf>,
 ) -> Result<Launch, RuntimeError> {
-    let node_dir = super::host_run_dir(&cfg.run_id).join(&spec.name);
+    let node_dir = super::state::ensure_run_dir(&cfg.run_id)?.join(&spec.name);
     let data = node_dir.join("data");
     let root = node_dir.join("root");
     for d in [&data, &root] {

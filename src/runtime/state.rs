@@ -186,6 +186,21 @@ pub fn readable_state_dirs() -> (Vec<PathBuf>, Vec<String>) {
     (dirs, notes)
 }
 
+/// Create the run's data directory (`/tmp/sb-<runid>`) private to us, or check that the
+/// one there already is. /tmp is shared, and the run id shows in namespace names before
+/// node directories are made: another user could have put a symlink or a directory of
+/// their own there first, for us to write node data through as root.
+pub fn ensure_run_dir(run_id: &str) -> Result<PathBuf, StateError> {
+    let dir = super::host_run_dir(run_id);
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(StateError::io(&dir, e)),
+    }
+    verify_private_dir(&dir)?;
+    Ok(dir)
+}
+
 /// The controller process of a run: `clean` leaves a run alone while it lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Controller {
