@@ -4,7 +4,7 @@
 
 use splitbrain::{clean, runtime};
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -480,7 +480,9 @@ fn netns_leftovers(run_id: &str) -> usize {
         .filter(|l| l.starts_with(&pfx))
         .count();
     let dir = runtime::host_run_dir(run_id).exists() as usize;
-    let state = runtime::state::RunState::path(run_id).exists() as usize;
+    let state = runtime::state::RunState::load(run_id)
+        .expect("a trusted state file or none")
+        .is_some() as usize;
     ns + dir + state
 }
 
@@ -686,7 +688,9 @@ mod netns {
         rt.start_cluster(raftd_specs(&topo, &raftd_binary()))
             .await
             .unwrap();
-        let st = runtime::state::RunState::load(&runtime::state::RunState::path(&id)).unwrap();
+        let (_, st) = runtime::state::RunState::load(&id)
+            .unwrap()
+            .expect("a state file");
         assert_eq!(st.processes.len(), 2);
         std::mem::forget(rt); // a crash: processes, namespaces and files stay behind
         assert!(netns_leftovers(&id) >= 3);
@@ -698,7 +702,7 @@ mod netns {
         assert_eq!(netns_leftovers(&id), 0, "{removed:?}");
         for p in &st.processes {
             assert!(
-                !runtime::state::is_same_process(p),
+                !runtime::state::is_same_process(p, &id),
                 "process {} survived",
                 p.pid
             );
@@ -803,6 +807,37 @@ mod local {
         rt.teardown().await.unwrap();
     }
 
+    /// Another user who learns a run id can put a symlink at its data directory
+    /// (`/tmp/sb-<id>`) before the run makes it; the run must refuse it rather than write
+    /// node data as root wherever it points.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refuses_a_data_dir_planted_before_it() {
+        let _g = serial().await;
+        let results = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let id = runtime::new_run_id();
+        let planted = runtime::host_run_dir(&id);
+        std::os::unix::fs::symlink(elsewhere.path(), &planted).unwrap();
+        let cfg = RuntimeConfig::new(&id, results.path()).unwrap();
+        let rt = runtime::create(RuntimeKind::Local, cfg).await.unwrap();
+        let topo = rt.plan(1, &NodePorts::default()).await.unwrap();
+        // The binary is never reached: the data directory comes first.
+        let started = rt
+            .start_cluster(raftd_specs(&topo, Path::new("/nonexistent/raftd")))
+            .await;
+        rt.teardown().await.unwrap();
+        let wrote: Vec<_> = std::fs::read_dir(elsewhere.path()).unwrap().collect();
+        let _ = std::fs::remove_file(&planted);
+        let err = started
+            .expect_err("a planted data directory is refused")
+            .to_string();
+        assert!(
+            wrote.is_empty(),
+            "the run wrote through the symlink: {wrote:?}"
+        );
+        assert!(err.contains(&planted.display().to_string()), "{err}");
+    }
+
     #[tokio::test]
     async fn refuses_other_systems_plainly() {
         let caps = runtime::capabilities(RuntimeKind::Local, &ImageKind::Etcd);
@@ -894,7 +929,9 @@ mod crash {
         let (docker_id, netns_id) = (&runs[0], &runs[1]);
         assert!(docker_leftovers(docker_id).await >= 5);
         assert!(netns_leftovers(netns_id) >= 3);
-        let st = runtime::state::RunState::load(&runtime::state::RunState::path(netns_id)).unwrap();
+        let (_, st) = runtime::state::RunState::load(netns_id)
+            .unwrap()
+            .expect("a state file");
         for id in &runs {
             clean::clean(Some(id)).await.unwrap();
         }
@@ -902,7 +939,7 @@ mod crash {
         assert_eq!(netns_leftovers(netns_id), 0);
         for p in &st.processes {
             assert!(
-                !runtime::state::is_same_process(p),
+                !runtime::state::is_same_process(p, netns_id),
                 "raftd {} survived",
                 p.pid
             );
@@ -1170,19 +1207,32 @@ mod clean_cli {
             .unwrap()
     }
 
+    /// A run's labels as a controller that has ended left them: our pid, but another start.
+    fn crashed_run_labels(id: &str) -> std::collections::HashMap<String, String> {
+        let mut labels = runtime::docker::run_labels(id);
+        let mut ended = runtime::state::Controller::current();
+        ended.start_ticks += 1;
+        labels.insert(runtime::docker::CONTROLLER_LABEL.into(), ended.label());
+        labels
+    }
+
+    async fn labelled_volume(d: &bollard::Docker, name: &str, labels: HashMap<String, String>) {
+        d.create_volume(bollard::models::VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(labels),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn removes_one_runs_leftovers_and_says_what() {
         let _g = serial().await;
         let id = runtime::new_run_id();
         let d = runtime::docker::connect().await.unwrap();
         let volume = format!("sb-{id}-n1-data");
-        d.create_volume(bollard::models::VolumeCreateRequest {
-            name: Some(volume.clone()),
-            labels: Some(runtime::docker::run_labels(&id)),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        labelled_volume(&d, &volume, crashed_run_labels(&id)).await;
         let ns = format!("sb-{id}-n1");
         assert!(std::process::Command::new("ip")
             .args(["netns", "add", &ns])
@@ -1223,6 +1273,42 @@ mod clean_cli {
             String::from_utf8_lossy(&again.stdout).trim(),
             "nothing to remove"
         );
+    }
+
+    /// The docker objects of a run whose controller (this test) still runs are left alone,
+    /// with and without --run, until --force.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn skips_a_live_runs_docker_objects_until_forced() {
+        let _g = serial().await;
+        let id = runtime::new_run_id();
+        let d = runtime::docker::connect().await.unwrap();
+        let volume = format!("sb-{id}-n1-data");
+        labelled_volume(&d, &volume, runtime::docker::run_labels(&id)).await;
+        let skip = format!(
+            "skipped run {id}: its controller (pid {}) is still running; --force to remove it",
+            std::process::id()
+        );
+        for args in [&["--run", id.as_str()][..], &[]] {
+            let out = clean_cmd(args);
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            let left = docker_leftovers(&id).await;
+            if !out.status.success() || !text.contains(&skip) || left != 1 {
+                let _ = clean_cmd(&["--run", &id, "--force"]);
+                panic!("clean {args:?}: {text} ({left} left)");
+            }
+        }
+        let out = clean_cmd(&["--run", &id, "--force"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(&format!("removed volume {volume}")), "{text}");
+        assert_eq!(docker_leftovers(&id).await, 0);
+    }
+
+    #[test]
+    fn says_in_its_help_that_live_runs_are_skipped() {
+        let out = clean_cmd(&["--help"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("--force"), "{text}");
+        assert!(text.contains("still running"), "{text}");
     }
 
     #[test]

@@ -77,8 +77,18 @@ pub async fn existing_subnets() -> Vec<Net> {
         .collect()
 }
 
+/// Docker label naming the controller of a run (`<pid>:<start ticks>`), so `clean`
+/// leaves a run alone while its controller lives.
+pub const CONTROLLER_LABEL: &str = "splitbrain.controller";
+
 pub fn run_labels(run_id: &str) -> HashMap<String, String> {
-    HashMap::from([(RUN_LABEL.to_string(), run_id.to_string())])
+    HashMap::from([
+        (RUN_LABEL.to_string(), run_id.to_string()),
+        (
+            CONTROLLER_LABEL.to_string(),
+            super::state::Controller::current().label(),
+        ),
+    ])
 }
 
 struct DockerPlan {

@@ -427,9 +427,10 @@ pub async fn ensure_image(
     Ok(tag)
 }
 
-/// Where fingerprints of image inputs map to the tags built from them.
-fn tag_cache_path() -> PathBuf {
-    super::state::state_dir().join("image-tags.cache")
+/// Where fingerprints of image inputs map to the tags built from them: the private state
+/// directory, or no cache at all when there is none.
+fn tag_cache_path() -> Option<PathBuf> {
+    Some(super::state::state_dir().ok()?.join("image-tags.cache"))
 }
 
 /// A digest of what an image would hold: every path with its source's size, mtime,
@@ -454,8 +455,8 @@ pub fn fingerprint(fs: &Rootfs) -> String {
 }
 
 fn read_tag_cache() -> BTreeMap<String, String> {
-    std::fs::read(tag_cache_path())
-        .ok()
+    tag_cache_path()
+        .and_then(|p| std::fs::read(p).ok())
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default()
 }
@@ -473,7 +474,9 @@ fn remember_tag(print: &str, tag: &str) {
         cache.clear();
     }
     cache.insert(print.to_string(), tag.to_string());
-    let path = tag_cache_path();
+    let Some(path) = tag_cache_path() else {
+        return;
+    };
     let tmp = path.with_extension("cache.tmp");
     if let Ok(bytes) = serde_json::to_vec(&cache) {
         if std::fs::write(&tmp, bytes).is_ok() {

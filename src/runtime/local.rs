@@ -186,8 +186,6 @@ impl Runtime for LocalRuntime {
         }
         *self.procs.caps.lock().expect("caps lock") =
             cluster_capabilities(RuntimeKind::Local, &specs);
-        let run_dir = super::host_run_dir(self.run_id());
-        self.procs.record(|st| st.dirs.push(run_dir))?;
         self.procs.start_all(nodes).await
     }
 

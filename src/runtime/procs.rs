@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 use workloads::system::{ImageKind, NodeAddr, NodeSpec};
 
-use super::state::{proc_stat, RunState};
+use super::state::{proc_stat, RunState, RUN_ENV};
 use super::{
     clock_method, faketime_file, raftd_set_clock, require, set_node_clock, write_faketime,
     ClockMethod, RuntimeConfig, RuntimeError,
@@ -109,7 +109,7 @@ pub fn prepare(
     spec: &NodeSpec,
     netns: Option<PathBuf>,
 ) -> Result<Launch, RuntimeError> {
-    let node_dir = super::host_run_dir(&cfg.run_id).join(&spec.name);
+    let node_dir = super::state::ensure_run_dir(&cfg.run_id)?.join(&spec.name);
     let data = node_dir.join("data");
     let root = node_dir.join("root");
     for d in [&data, &root] {
@@ -138,6 +138,9 @@ pub fn prepare(
         let file = faketime_file(&cfg.run_id, &spec.name);
         env.extend(faketime_env(&file.to_string_lossy()));
     }
+    // Last, so the spec cannot override it: `clean` kills a recorded pid only if it
+    // carries this.
+    env.push((RUN_ENV.into(), cfg.run_id.clone()));
     let log_path = cfg.node_log_path(&spec.name);
     if let Some(parent) = log_path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| RuntimeError::io(parent, e))?;
@@ -287,7 +290,6 @@ impl ProcCluster {
             if clock_method(&n.image) == ClockMethod::Faketime {
                 let f = faketime_file(&self.cfg.run_id, &n.launch.name);
                 write_faketime(&f, 0)?;
-                self.record(|st| st.shm_files.push(f.clone()))?;
             }
             self.launch(&mut n)?;
             map.insert(n.launch.name.clone(), n);
