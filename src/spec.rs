@@ -681,7 +681,9 @@ fn check_image(runtime: RuntimeChoice, image: Option<&str>) -> Result<Option<Str
     let ok_chars = image
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "-_./:@".contains(c));
-    if image.is_empty() || !ok_chars {
+    // A reference starts with a letter or digit; `--help` would be read as a flag.
+    let ok_start = image.starts_with(|c: char| c.is_ascii_alphanumeric());
+    if !ok_start || !ok_chars {
         return Err(bad(
             "--image",
             format!("{image:?} is not a docker image reference; use a name such as my-raft:dev"),
@@ -777,6 +779,7 @@ mod tests {
             (|a| a.bugs = vec!["nope".into()], "--bug"),
             (|a| a.fencing = "sometimes".into(), "--fencing"),
             (|a| a.image = Some("bad image".into()), "--image"),
+            (|a| a.image = Some("--help".into()), "--image"),
         ];
         for (edit, flag) in cases {
             let mut a = args();
