@@ -200,6 +200,36 @@ mod validation {
     }
 
     #[test]
+    fn a_nemesis_with_no_room_for_a_fault_is_refused_before_anything_starts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ran = run_with(
+            tmp.path(),
+            &[
+                "--runtime",
+                "local",
+                "--nodes",
+                "3",
+                "--nemesis",
+                "kill",
+                "--time-limit",
+                "3",
+            ],
+        );
+        assert_eq!(ran.code, 2, "{}", ran.stderr);
+        assert!(
+            ran.stderr.contains("--time-limit")
+                && ran.stderr.contains("--nemesis-interval-ms 5000")
+                && ran.stderr.contains("--nemesis kill"),
+            "{}",
+            ran.stderr
+        );
+        assert!(
+            ran.dir.is_none(),
+            "a refused run leaves no results directory"
+        );
+    }
+
+    #[test]
     fn replay_of_a_missing_directory_is_bad_usage() {
         let tmp = tempfile::tempdir().unwrap();
         let out = splitbrain()

@@ -175,6 +175,7 @@ pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>) -> u8 {
         runtime_id: doc.runtime.run_id.clone(),
         run_id,
         dir,
+        faults_scheduled: schedule.schedule.events.len(),
         doc,
         interrupt,
     };
@@ -188,6 +189,8 @@ struct RunCtx {
     /// The short id every container, namespace and process of the run is named with.
     runtime_id: String,
     dir: PathBuf,
+    /// Faults in the schedule: a run that asked for faults must inject one for a verdict.
+    faults_scheduled: usize,
     doc: TestDoc,
     interrupt: Interrupt,
 }
@@ -324,19 +327,30 @@ impl RunCtx {
     async fn check(&self) -> Option<bool> {
         let dir = self.dir.clone();
         let guarantees = self.doc.guarantees;
-        match tokio::task::spawn_blocking(move || pieces::check_and_write(&dir, guarantees)).await {
-            Ok(Ok(valid)) => valid,
-            Ok(Err(e)) => {
-                let msg = format!("the checkers could not run: {e:#}");
-                write_unknown(&self.dir, "the checkers could not run", Some(&msg));
-                None
-            }
-            Err(e) => {
-                let msg = format!("a checker panicked: {e}");
-                write_unknown(&self.dir, "a checker panicked", Some(&msg));
-                None
-            }
-        }
+        let checked =
+            tokio::task::spawn_blocking(move || pieces::check_and_write(&dir, guarantees)).await;
+        let (reason, msg) = match checked {
+            Ok(Ok(checked)) => match self.no_fault_injected(&checked) {
+                None => return checked.verdict,
+                Some(reason) => (reason, None),
+            },
+            Ok(Err(e)) => (
+                "the checkers could not run".to_string(),
+                Some(format!("the checkers could not run: {e:#}")),
+            ),
+            Err(e) => (
+                "a checker panicked".to_string(),
+                Some(format!("a checker panicked: {e}")),
+            ),
+        };
+        write_unknown(&self.dir, &reason, msg.as_deref());
+        None
+    }
+
+    fn no_fault_injected(&self, checked: &pieces::Checked) -> Option<String> {
+        let reason = no_fault_injected(&self.spec, self.faults_scheduled, checked)?;
+        eprintln!("splitbrain: {reason}");
+        Some(reason)
     }
 
     /// Checks what was recorded before the run stopped early, so its results.json still
@@ -377,6 +391,27 @@ impl RunCtx {
             eprintln!("splitbrain: warning: the report writer panicked: {e}");
         }
     }
+}
+
+/// Why a valid history says nothing about the faults the test asked for: none was
+/// injected. A violation stands whatever the faults did.
+fn no_fault_injected(
+    spec: &TestSpec,
+    faults_scheduled: usize,
+    checked: &pieces::Checked,
+) -> Option<String> {
+    let asked = !spec.nemesis_kinds.is_empty();
+    if !asked || checked.faults_injected > 0 || checked.verdict != Some(true) {
+        return None;
+    }
+    Some(format!(
+        "no fault was injected: --nemesis {} scheduled {} and none took effect (see the nemesis ops in history.jsonl), so the run says nothing about them",
+        spec.nemesis_flag(),
+        match faults_scheduled {
+            1 => "1 fault".to_string(),
+            n => format!("{n} faults"),
+        }
+    ))
 }
 
 /// Removes the cluster, bounded; what is left is named for `splitbrain clean`.
@@ -530,5 +565,59 @@ impl DriveCtx {
             r = tokio::time::timeout(limit, fut) => r.map_err(|_| Outcome::Harness(format!("a phase took over {} s", limit.as_secs()))),
             _ = self.interrupt.wait() => Err(Outcome::Interrupted),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::RunArgs;
+
+    fn spec(nemesis: &str) -> TestSpec {
+        let args = RunArgs {
+            system: "raftd".into(),
+            nodes: 3,
+            runtime: "local".into(),
+            nemesis: nemesis.into(),
+            time_limit_secs: 10,
+            nemesis_interval_ms: 1000,
+            nemesis_duration_ms: 500,
+            rate_hz: 10.0,
+            concurrency: 2,
+            seed: Some(1),
+            fencing: "grant".into(),
+            results: "results".into(),
+            ..RunArgs::default()
+        };
+        TestSpec::from_args(&args, &[]).unwrap()
+    }
+
+    #[test]
+    fn a_valid_run_without_the_faults_it_asked_for_has_no_verdict() {
+        let checked = |verdict, faults_injected| pieces::Checked {
+            verdict,
+            faults_injected,
+        };
+        let reason = no_fault_injected(&spec("kill"), 7, &checked(Some(true), 0))
+            .expect("valid with no fault is no verdict");
+        assert!(
+            reason.contains("no fault was injected")
+                && reason.contains("--nemesis kill scheduled 7 faults"),
+            "{reason}"
+        );
+        assert_eq!(
+            no_fault_injected(&spec("kill"), 7, &checked(Some(true), 1)),
+            None
+        );
+        assert_eq!(
+            no_fault_injected(&spec("kill"), 7, &checked(Some(false), 0)),
+            None,
+            "a violation stands without faults"
+        );
+        assert_eq!(
+            no_fault_injected(&spec("none"), 0, &checked(Some(true), 0)),
+            None,
+            "no faults were asked for"
+        );
     }
 }
