@@ -439,6 +439,34 @@ impl TestSpec {
             .collect()
     }
 
+    /// The flags that give this spec: a spec from elsewhere (`replay`'s test.json) is
+    /// validated by turning it back into flags, so it takes the one path flags take.
+    pub fn to_args(&self) -> RunArgs {
+        let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        RunArgs {
+            system: self.system.name().into(),
+            nodes: int(self.nodes as u64),
+            runtime: self.runtime.name().into(),
+            nemesis: self.nemesis.clone(),
+            time_limit_secs: int(self.time_limit_secs),
+            nemesis_interval_ms: int(self.nemesis_interval_ms),
+            nemesis_duration_ms: int(self.nemesis_duration_ms),
+            rate_hz: self.rate_hz,
+            concurrency: int(self.concurrency as u64),
+            stall_probability: self.stall_probability,
+            recovery_secs: int(self.recovery_secs),
+            seed: Some(self.seed),
+            bugs: self.bugs.clone(),
+            // Both set as the spec has it: a lease on a system without one is refused.
+            lease: self.lease,
+            no_lease: !self.lease,
+            fencing: self.fencing.name().into(),
+            results: self.results.clone(),
+            image: self.image.clone(),
+            endpoints: (!self.endpoints.is_empty()).then(|| self.endpoints.join(",")),
+        }
+    }
+
     /// The node names, `n1` … `nN`.
     pub fn node_names(&self) -> Vec<String> {
         (1..=self.nodes).map(|i| format!("n{i}")).collect()
@@ -967,5 +995,25 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_spec_turned_back_into_flags_validates_to_itself() {
+        let mut raftd = args();
+        raftd.bugs = vec!["no-fence".into()];
+        raftd.no_lease = true;
+        raftd.stall_probability = 0.25;
+        let mut etcd = args();
+        etcd.system = "etcd".into();
+        etcd.nemesis = "none".into();
+        etcd.endpoints = Some("127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379".into());
+        for a in [args(), raftd, etcd] {
+            let spec = TestSpec::from_args(&a, &bugs()).unwrap();
+            assert_eq!(TestSpec::from_args(&spec.to_args(), &bugs()), Ok(spec));
+        }
+        let mut spec = TestSpec::from_args(&args(), &bugs()).unwrap();
+        spec.stall_probability = 7.5;
+        let e = TestSpec::from_args(&spec.to_args(), &bugs()).unwrap_err();
+        assert_eq!(e.flag, "--stall-probability");
     }
 }

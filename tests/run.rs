@@ -291,6 +291,8 @@ mod docker_runs {
         let replay = splitbrain()
             .arg("replay")
             .arg(&dir)
+            .arg("--results")
+            .arg(tmp.path())
             .output()
             .expect("replay runs");
         let replayed = finish(replay, tmp.path());
@@ -457,5 +459,119 @@ mod interrupt {
             "teardown removed {}",
             host_dir.display()
         );
+    }
+}
+
+mod replay {
+    //! `replay` on the sim runtime (no cluster, well under a second a run): the file's
+    //! spec is validated like flags, and the command line says where results go.
+    use super::*;
+
+    /// A finished sim run under `root`; its results directory.
+    fn sim_run(root: &Path) -> PathBuf {
+        let ran = run_with(
+            root,
+            &[
+                "--runtime",
+                "sim",
+                "--nodes",
+                "3",
+                "--seed",
+                "11",
+                "--time-limit",
+                "8",
+                "--nemesis-interval-ms",
+                "1500",
+                "--nemesis-duration-ms",
+                "800",
+            ],
+        );
+        assert!([0, 1].contains(&ran.code), "{}", ran.stderr);
+        ran.dir.expect("the sim run made a results directory")
+    }
+
+    fn edit_spec(dir: &Path, key: &str, value: serde_json::Value) {
+        let path = dir.join("test.json");
+        let mut doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        doc["spec"][key] = value;
+        std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    }
+
+    /// The run directories under `root` (`latest` is a link, `index.html` a file).
+    fn runs(root: &Path) -> Vec<PathBuf> {
+        std::fs::read_dir(root).map_or(Vec::new(), |entries| {
+            entries
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.is_dir() && !p.is_symlink())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn a_spec_in_test_json_that_flags_could_not_give_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = sim_run(&tmp.path().join("orig"));
+        edit_spec(&dir, "stall_probability", serde_json::json!(7.5));
+        let new_root = tmp.path().join("new");
+        let out = splitbrain()
+            .arg("replay")
+            .arg(&dir)
+            .arg("--results")
+            .arg(&new_root)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("--stall-probability: 7.5 is not a probability")
+                && stderr.contains("spec.stall_probability")
+                && stderr.contains("test.json"),
+            "{stderr}"
+        );
+        assert!(!new_root.exists(), "a refused replay writes nothing");
+        assert_eq!(runs(&tmp.path().join("orig")).len(), 1);
+    }
+
+    #[test]
+    fn results_go_where_the_command_line_says_never_where_the_file_says() {
+        let tmp = tempfile::tempdir().unwrap();
+        let orig = tmp.path().join("orig");
+        let dir = sim_run(&orig);
+        // The file names a results root of its own; replay must not write there.
+        let elsewhere = tmp.path().join("elsewhere");
+        edit_spec(&dir, "results", serde_json::json!(elsewhere));
+        let cwd = tmp.path().join("cwd");
+        std::fs::create_dir(&cwd).unwrap();
+        let out = splitbrain()
+            .arg("replay")
+            .arg(&dir)
+            .current_dir(&cwd)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!([0, 1].contains(&out.status.code().unwrap()), "{stderr}");
+        let default_root = cwd.join("results");
+        assert_eq!(runs(&default_root).len(), 1, "{stderr}");
+        assert!(default_root.join("latest").join("test.json").is_file());
+        assert!(default_root.join("index.html").is_file());
+        assert!(!elsewhere.exists(), "the file's results root is not used");
+        assert_eq!(runs(&orig).len(), 1, "nothing new in the original's root");
+
+        let given = tmp.path().join("given");
+        let out = splitbrain()
+            .arg("replay")
+            .arg(&dir)
+            .arg("--results")
+            .arg(&given)
+            .output()
+            .unwrap();
+        assert!([0, 1].contains(&out.status.code().unwrap()));
+        assert_eq!(runs(&given).len(), 1);
+        let again: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(given.join("latest").join("test.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(again["spec"]["results"], serde_json::json!(given));
     }
 }

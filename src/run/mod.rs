@@ -19,7 +19,7 @@ pub mod summary;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::spec::{RunArgs, RuntimeChoice, TestSpec};
+use crate::spec::{RunArgs, RuntimeChoice, SpecError, TestSpec};
 
 pub const EXIT_VALID: u8 = 0;
 pub const EXIT_VIOLATION: u8 = 1;
@@ -30,9 +30,10 @@ pub const EXIT_UNKNOWN: u8 = 3;
 pub struct ReplayArgs {
     /// A results directory of an earlier run (its test.json is read).
     pub dir: PathBuf,
-    /// Where the new run's results land (default: the original run's results root).
-    #[arg(long = "results")]
-    pub results: Option<PathBuf>,
+    /// Where the new run's results land, as for `run` (the results root named in
+    /// test.json is not used: a file does not decide where this command writes).
+    #[arg(value_name = "DIR", long = "results", default_value = "results")]
+    pub results: PathBuf,
     /// Run on another runtime than the original (auto, docker, netns, local, sim).
     #[arg(long)]
     pub runtime: Option<String>,
@@ -51,32 +52,56 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs the spec and the nemesis schedule of an earlier run again, into a new directory.
 pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let refuse = |msg: String| {
+        eprintln!("splitbrain replay: {msg}");
+        Ok(ExitCode::from(EXIT_BAD_USAGE))
+    };
     let doc = match results::read_test_doc(&args.dir) {
         Ok(doc) => doc,
+        Err(e) => return refuse(format!("{e:#}")),
+    };
+    let spec = match replay_spec(&doc.spec, &args) {
+        Ok(spec) => spec,
+        // What the command line gave is named as a flag of this command.
+        Err(e) if e.flag == "--results" || (e.flag == "--runtime" && args.runtime.is_some()) => {
+            return refuse(e.to_string())
+        }
         Err(e) => {
-            eprintln!("splitbrain replay: {e:#}");
-            return Ok(ExitCode::from(EXIT_BAD_USAGE));
+            return refuse(format!(
+                "the spec in {} cannot run: {e} (the file's spec.{})",
+                args.dir.join("test.json").display(),
+                spec_key(e.flag)
+            ))
         }
     };
-    let mut spec = doc.spec;
-    if let Some(results) = args.results {
-        spec.results = results;
-    }
-    if let Some(runtime) = &args.runtime {
-        match crate::spec::parse_runtime(runtime) {
-            Ok(r) => spec.runtime = r,
-            Err(e) => {
-                eprintln!("splitbrain replay: {e}");
-                return Ok(ExitCode::from(EXIT_BAD_USAGE));
-            }
-        }
-    }
     eprintln!(
         "splitbrain: replaying {} (seed {}, the same schedule)",
         args.dir.display(),
         spec.seed
     );
     execute(spec, Some(doc.schedule))
+}
+
+/// The file's spec with the command line's results root and runtime, validated as the
+/// same flags given to `run` would be.
+fn replay_spec(file: &TestSpec, args: &ReplayArgs) -> Result<TestSpec, SpecError> {
+    let mut flags = file.to_args();
+    flags.results = args.results.clone();
+    if let Some(runtime) = &args.runtime {
+        flags.runtime = runtime.clone();
+    }
+    TestSpec::from_args(&flags, &pieces::known_bugs())
+}
+
+/// The key of test.json's spec that holds what a flag sets.
+fn spec_key(flag: &str) -> String {
+    match flag {
+        "--time-limit" => "time_limit_secs".into(),
+        "--rate" => "rate_hz".into(),
+        "--bug" => "bugs".into(),
+        "--no-lease" => "lease".into(),
+        other => other.trim_start_matches('-').replace('-', "_"),
+    }
 }
 
 fn execute(spec: TestSpec, schedule: Option<serde_json::Value>) -> anyhow::Result<ExitCode> {
