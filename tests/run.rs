@@ -575,3 +575,75 @@ mod replay {
         assert_eq!(again["spec"]["results"], serde_json::json!(given));
     }
 }
+
+mod teardown {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    /// The history is flushed and fsynced before teardown starts: a controller killed the
+    /// moment it begins tearing down still leaves every final read on disk.
+    #[test]
+    fn sigkill_during_teardown_keeps_the_final_reads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut child = splitbrain()
+            .args([
+                "run",
+                "--runtime",
+                "local",
+                "--nodes",
+                "3",
+                "--nemesis",
+                "none",
+            ])
+            .args(["--time-limit", "3", "--recovery-secs", "0", "--seed", "8"])
+            .arg("--results")
+            .arg(tmp.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut answered = String::new();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        for line in stderr.lines() {
+            let line = line.unwrap();
+            if line.contains("final reads:") {
+                answered = line.clone();
+            }
+            if line.contains("splitbrain: tearing down") {
+                child.kill().unwrap();
+                break;
+            }
+        }
+        child.wait().unwrap();
+        assert!(answered.contains("3 of 3 nodes answered"), "{answered:?}");
+        let dir = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.is_dir())
+            .expect("a results directory");
+        let test: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("test.json")).unwrap()).unwrap();
+        let id = test["runtime"]["run_id"].as_str().unwrap();
+        let clean = splitbrain().args(["clean", "--run", id]).output().unwrap();
+        assert!(
+            clean.status.success(),
+            "{}",
+            String::from_utf8_lossy(&clean.stderr)
+        );
+
+        let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+        let read_by: Vec<String> = history
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("whole lines"))
+            .filter(|op| op["f"] == "read" && op["type"] == "ok")
+            .map(|op| op["node"].as_str().unwrap_or("").to_string())
+            .collect();
+        for node in ["n1", "n2", "n3"] {
+            assert!(
+                read_by.iter().any(|n| n == node),
+                "the final read of {node} is not on disk (reads by {read_by:?})"
+            );
+        }
+    }
+}

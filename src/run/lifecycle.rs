@@ -208,18 +208,16 @@ impl RunCtx {
         let recorder = match Recorder::create(&history) {
             Ok(r) => r,
             Err(e) => {
-                return self
-                    .conclude(
-                        Outcome::Harness(format!("cannot create {}: {e}", history.display())),
-                        None,
-                        None,
-                    )
-                    .await
+                let msg = format!("cannot create {}: {e}", history.display());
+                return self.conclude(Outcome::Harness(msg), None).await;
             }
         };
         let cluster = match self.start_cluster(&selection, &recorder).await {
             Ok(c) => c,
-            Err(outcome) => return self.conclude(outcome, Some(&recorder), None).await,
+            Err(outcome) => {
+                let outcome = self.close_history(outcome, &recorder);
+                return self.conclude(outcome, None).await;
+            }
         };
         self.doc.topology = cluster.topology_json();
         self.write_test_doc();
@@ -242,6 +240,9 @@ impl RunCtx {
             Ok(o) => o,
             Err(e) => Outcome::Harness(format!("the run's driver failed: {e}")),
         };
+        // Every op is on disk before anything is torn down: a controller killed during
+        // teardown (SIGKILL, a second Ctrl-C) still leaves the final reads in the history.
+        let outcome = self.close_history(outcome, &recorder);
         let snapshot = progress.finish().await;
         if let Some(ran) = cluster.schedule_as_run() {
             // Leader-aimed faults now name the node they hit: replay repeats exactly this.
@@ -249,8 +250,23 @@ impl RunCtx {
             self.write_test_doc();
         }
         teardown(&cluster).await;
-        self.conclude(outcome, Some(&recorder), Some(snapshot))
-            .await
+        self.conclude(outcome, Some(snapshot)).await
+    }
+
+    /// Flushes and fsyncs the history; no op is recorded after this. A history that
+    /// cannot be written whole gives no verdict.
+    fn close_history(&self, outcome: Outcome, recorder: &Recorder) -> Outcome {
+        let Err(e) = recorder.finish() else {
+            return outcome;
+        };
+        let lost = format!(
+            "the history could not be written whole to {}: {e}",
+            self.dir.join("history.jsonl").display()
+        );
+        match outcome {
+            Outcome::Harness(msg) => Outcome::Harness(format!("{msg}; {lost}")),
+            _ => Outcome::Harness(lost),
+        }
     }
 
     /// Starts the nodes, or says why not; whatever a failed or interrupted start created
@@ -284,19 +300,9 @@ impl RunCtx {
         }
     }
 
-    /// Everything after the cluster is gone: the history closed, the verdict, the files
-    /// every run leaves, the summary and the exit code.
-    async fn conclude(
-        &self,
-        outcome: Outcome,
-        recorder: Option<&Recorder>,
-        snap: Option<Snapshot>,
-    ) -> u8 {
-        if let Some(r) = recorder {
-            if let Err(e) = r.finish() {
-                eprintln!("splitbrain: warning: cannot flush the history: {e}");
-            }
-        }
+    /// Everything after the cluster is gone and the history closed: the verdict, the
+    /// files every run leaves, the summary and the exit code.
+    async fn conclude(&self, outcome: Outcome, snap: Option<Snapshot>) -> u8 {
         let verdict = match &outcome {
             Outcome::Completed => self.check().await,
             Outcome::Interrupted => {
