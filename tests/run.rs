@@ -576,6 +576,207 @@ mod replay {
     }
 }
 
+mod full_disk {
+    //! A full results disk is the machine's failure, named as such: a small tmpfs of the
+    //! test's own as the results directory, full before the run or filled during it.
+    use super::*;
+    use std::io::Write;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    /// A tmpfs mounted in a temporary directory, unmounted (with what it holds) on drop.
+    struct Tmpfs {
+        mount: PathBuf,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Tmpfs {
+        /// `None` where mounting is not allowed (not root); in CI it must work.
+        fn mount(size: &str) -> Option<Tmpfs> {
+            let dir = tempfile::tempdir().unwrap();
+            let mount = dir.path().join("disk");
+            std::fs::create_dir(&mount).unwrap();
+            let mounted = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(&mount)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(
+                mounted || std::env::var_os("CI").is_none(),
+                "CI is set but a tmpfs cannot be mounted"
+            );
+            mounted.then_some(Tmpfs { mount, _dir: dir })
+        }
+
+        /// Writes zeros until the filesystem has no byte left.
+        fn fill(&self) {
+            let mut f = std::fs::File::create(self.mount.join("filler")).unwrap();
+            let chunk = vec![0u8; 64 << 10];
+            loop {
+                match f.write(&chunk) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+                    Err(e) => panic!("filling the tmpfs: {e}"),
+                }
+            }
+        }
+
+        /// Every file under the mount whose name marks it as a temporary.
+        fn temporaries(&self) -> Vec<PathBuf> {
+            let mut out = Vec::new();
+            let mut todo = vec![self.mount.clone()];
+            while let Some(dir) = todo.pop() {
+                for entry in std::fs::read_dir(&dir).unwrap() {
+                    let path = entry.unwrap().path();
+                    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                    if path.is_dir() && !path.is_symlink() {
+                        todo.push(path);
+                    } else if name.ends_with(".tmp") || name.starts_with(".latest-") {
+                        out.push(path);
+                    }
+                }
+            }
+            out
+        }
+    }
+
+    impl Drop for Tmpfs {
+        fn drop(&mut self) {
+            let unmounted = Command::new("umount")
+                .arg(&self.mount)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !unmounted {
+                // Something still holds it open: detach it now, gone once released.
+                let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
+            }
+        }
+    }
+
+    const SHORT_LOCAL_RUN: [&str; 12] = [
+        "--runtime",
+        "local",
+        "--nodes",
+        "3",
+        "--nemesis",
+        "none",
+        "--recovery-secs",
+        "0",
+        "--seed",
+        "5",
+        "--rate",
+        "20",
+    ];
+
+    #[test]
+    fn a_full_results_disk_is_named_before_anything_starts() {
+        let Some(disk) = Tmpfs::mount("4m") else {
+            eprintln!("skipped: cannot mount a tmpfs");
+            return;
+        };
+        disk.fill();
+        let started = Instant::now();
+        let mut args = SHORT_LOCAL_RUN.to_vec();
+        args.extend(["--time-limit", "5"]);
+        let ran = run_with(&disk.mount, &args);
+        let took = started.elapsed();
+        assert_eq!(ran.code, 3, "{}", ran.stderr);
+        let named = format!(
+            "the disk is full: the results filesystem at {}",
+            disk.mount.display()
+        );
+        assert!(ran.stderr.contains(&named), "{}", ran.stderr);
+        assert!(!ran.stderr.contains("no leader"), "{}", ran.stderr);
+        assert!(took < Duration::from_secs(10), "refused after {took:?}");
+        let left: Vec<_> = std::fs::read_dir(&disk.mount)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec!["filler"], "the run created nothing");
+    }
+
+    #[test]
+    fn a_disk_that_fills_mid_run_ends_as_a_harness_failure_and_keeps_the_history() {
+        let Some(disk) = Tmpfs::mount("24m") else {
+            eprintln!("skipped: cannot mount a tmpfs");
+            return;
+        };
+        let mut child = splitbrain()
+            .arg("run")
+            .args(SHORT_LOCAL_RUN)
+            .args(["--time-limit", "60", "--results"])
+            .arg(&disk.mount)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (dir, lines_before) = loop {
+            let found = std::fs::read_dir(&disk.mount)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.is_dir());
+            let lines = found.as_ref().map_or(0, |d| {
+                std::fs::read_to_string(d.join("history.jsonl")).map_or(0, |t| t.lines().count())
+            });
+            if lines > 50 {
+                break (found.unwrap(), lines);
+            }
+            assert!(Instant::now() < deadline, "the run never got going");
+            assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let test_json = std::fs::read_to_string(dir.join("test.json")).unwrap();
+        disk.fill();
+        let filled = Instant::now();
+        let out = child.wait_with_output().unwrap();
+        let took = filled.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        let named = format!(
+            "harness error (not a verdict on raftd): the disk is full: the results filesystem at {}",
+            disk.mount.display()
+        );
+        assert!(stderr.contains(&named), "{stderr}");
+        assert!(
+            took < Duration::from_secs(30),
+            "stopped {took:?} after the disk filled"
+        );
+        // What was recorded is kept: every whole line reads, and none is lost.
+        let bytes = std::fs::read(dir.join("history.jsonl")).unwrap();
+        let whole = &bytes[..bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)];
+        checkers::History::read(whole).expect("every whole line of the history reads");
+        let lines_after = whole.iter().filter(|&&b| b == b'\n').count();
+        assert!(
+            lines_after >= lines_before,
+            "{lines_after} < {lines_before}"
+        );
+        let doc = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+        let after = doc(&std::fs::read_to_string(dir.join("test.json")).unwrap());
+        let id = doc(&test_json)["runtime"]["run_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            after["runtime"]["run_id"],
+            id.as_str(),
+            "test.json is whole"
+        );
+        assert_eq!(
+            disk.temporaries(),
+            Vec::<PathBuf>::new(),
+            "temporary files left"
+        );
+        let host_dir = PathBuf::from(format!("/tmp/sb-{id}"));
+        assert!(
+            !host_dir.exists(),
+            "teardown removed {}",
+            host_dir.display()
+        );
+    }
+}
+
 mod teardown {
     use super::*;
     use std::io::{BufRead, BufReader};

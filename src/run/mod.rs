@@ -1,15 +1,19 @@
 //! `splitbrain run` and `splitbrain replay`: one command that starts a cluster, attacks
 //! it, and says, with the history as proof, whether leadership stayed safe.
 //!
-//! The lifecycle: validated spec → runtime chosen and faults checked against it → results
-//! directory and `test.json` → cluster started → a leader awaited → workload and nemesis
-//! until the time limit → final phase (heal, resume, start, clock reset) → recovery →
-//! final reads → teardown → check → `results.json`, timeline, index → summary → exit code.
+//! The lifecycle: validated spec → runtime chosen and faults checked against it → free
+//! space on the results and node-data disks → results directory and `test.json` → cluster
+//! started → a leader awaited → workload and nemesis until the time limit → final phase
+//! (heal, resume, start, clock reset) → recovery → final reads → history flushed and
+//! fsynced → teardown → check → `results.json`, timeline, index → summary → exit code.
 //!
 //! Exit codes: 0 valid, 1 violations found, 2 bad usage, 3 unknown. An interrupted run
-//! (Ctrl-C, SIGTERM) and a failure of the harness itself both end with 3: no verdict on
-//! the system could be reached, and `results.json` says why (`reason`, `harness_error`).
+//! (Ctrl-C, SIGTERM), a failure of the harness itself (a full disk among them) and a run
+//! that injected none of the faults it asked for all end with 3: no verdict on the system
+//! could be reached, and `results.json` says why (`reason`, `harness_error`) where the
+//! disk still takes it.
 
+mod disk;
 mod lifecycle;
 pub mod pieces;
 mod progress;
@@ -109,6 +113,13 @@ fn execute(spec: TestSpec, schedule: Option<serde_json::Value>) -> anyhow::Resul
         eprintln!("splitbrain: warning: {warning}");
     }
     if spec.runtime == RuntimeChoice::Sim {
+        // A simulated run writes only its results; a real one checks its disks itself,
+        // once it knows where its nodes keep their data.
+        let results = disk::Disks::for_run(&spec.results, None);
+        if let Some(low) = results.low(disk::DISK_FREE_BYTES_START_MIN) {
+            eprintln!("splitbrain: harness error (not a verdict on raftd): {low}");
+            return Ok(ExitCode::from(EXIT_UNKNOWN));
+        }
         // No cluster, no tokio: one simulated run on this thread.
         return Ok(ExitCode::from(crate::sim::run_spec(&spec, schedule)?));
     }

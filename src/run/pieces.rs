@@ -537,7 +537,8 @@ impl Running {
             }
             Err(nemesis::RunError::History { source, state }) => {
                 *self.faults.lock().await = *state;
-                anyhow::bail!("could not record a nemesis op: {source}")
+                // The io error stays in the chain: a full disk is told from it.
+                Err(anyhow::Error::new(source).context("could not record a nemesis op"))
             }
             Err(e) => Err(e.into()),
         }
