@@ -326,6 +326,7 @@ impl TestSpec {
         if !self.endpoints.is_empty() {
             self.check_endpoints_combination()?;
         }
+        self.check_room_for_a_fault()?;
         if self.runtime == RuntimeChoice::Local && self.system != SystemKind::Raftd {
             return Err(bad(
                 "--runtime",
@@ -345,6 +346,40 @@ impl TestSpec {
             ));
         }
         Ok(())
+    }
+
+    /// A test that asks for faults must have time for one: a run in which none fits
+    /// would end with a verdict that says nothing about them.
+    fn check_room_for_a_fault(&self) -> Result<(), SpecError> {
+        if self.nemesis_kinds.is_empty() {
+            return Ok(());
+        }
+        let needed_ms = self.first_fault_healed_ms();
+        if self.time_limit_secs.saturating_mul(1000) >= needed_ms {
+            return Ok(());
+        }
+        Err(bad(
+            "--time-limit",
+            format!(
+                "{} s is too short for --nemesis {}: with --nemesis-interval-ms {} and --nemesis-duration-ms {} the first fault may start {} ms in and heal {needed_ms} ms in, so no fault might be injected and the run would say nothing about them; use --time-limit {} or more, a shorter --nemesis-interval-ms, or --nemesis none",
+                self.time_limit_secs,
+                self.nemesis_flag(),
+                self.nemesis_interval_ms,
+                self.nemesis_duration_ms,
+                needed_ms - self.nemesis_duration_ms,
+                needed_ms.div_ceil(1000),
+            ),
+        ))
+    }
+
+    /// The latest the first fault of any schedule drawn from this spec has healed. The
+    /// nemesis crate draws fault k at k intervals plus up to half an interval of jitter,
+    /// and the first slot always takes a fault, so a time limit this long holds one for
+    /// every seed (`a_time_limit_that_fits_a_fault_holds_one_for_every_seed` ties the two).
+    pub fn first_fault_healed_ms(&self) -> u64 {
+        self.nemesis_interval_ms
+            .saturating_add(self.nemesis_interval_ms / 2)
+            .saturating_add(self.nemesis_duration_ms)
     }
 
     /// A cluster of the user's own: etcd or ZooKeeper, no faults, no image.
@@ -402,6 +437,34 @@ impl TestSpec {
             .into_iter()
             .filter(|f| self.nemesis_kinds.iter().any(|k| k.fault_kind() == *f))
             .collect()
+    }
+
+    /// The flags that give this spec: a spec from elsewhere (`replay`'s test.json) is
+    /// validated by turning it back into flags, so it takes the one path flags take.
+    pub fn to_args(&self) -> RunArgs {
+        let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        RunArgs {
+            system: self.system.name().into(),
+            nodes: int(self.nodes as u64),
+            runtime: self.runtime.name().into(),
+            nemesis: self.nemesis.clone(),
+            time_limit_secs: int(self.time_limit_secs),
+            nemesis_interval_ms: int(self.nemesis_interval_ms),
+            nemesis_duration_ms: int(self.nemesis_duration_ms),
+            rate_hz: self.rate_hz,
+            concurrency: int(self.concurrency as u64),
+            stall_probability: self.stall_probability,
+            recovery_secs: int(self.recovery_secs),
+            seed: Some(self.seed),
+            bugs: self.bugs.clone(),
+            // Both set as the spec has it: a lease on a system without one is refused.
+            lease: self.lease,
+            no_lease: !self.lease,
+            fencing: self.fencing.name().into(),
+            results: self.results.clone(),
+            image: self.image.clone(),
+            endpoints: (!self.endpoints.is_empty()).then(|| self.endpoints.join(",")),
+        }
     }
 
     /// The node names, `n1` … `nN`.
@@ -681,7 +744,9 @@ fn check_image(runtime: RuntimeChoice, image: Option<&str>) -> Result<Option<Str
     let ok_chars = image
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "-_./:@".contains(c));
-    if image.is_empty() || !ok_chars {
+    // A reference starts with a letter or digit; `--help` would be read as a flag.
+    let ok_start = image.starts_with(|c: char| c.is_ascii_alphanumeric());
+    if !ok_start || !ok_chars {
         return Err(bad(
             "--image",
             format!("{image:?} is not a docker image reference; use a name such as my-raft:dev"),
@@ -777,6 +842,8 @@ mod tests {
             (|a| a.bugs = vec!["nope".into()], "--bug"),
             (|a| a.fencing = "sometimes".into(), "--fencing"),
             (|a| a.image = Some("bad image".into()), "--image"),
+            (|a| a.image = Some("--help".into()), "--image"),
+            (|a| a.time_limit_secs = 3, "--time-limit"),
         ];
         for (edit, flag) in cases {
             let mut a = args();
@@ -879,5 +946,74 @@ mod tests {
         );
         let back: TestSpec = serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
         assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn a_time_limit_too_short_for_any_fault_names_both_flags() {
+        let mut a = args();
+        a.nemesis = "kill".into();
+        a.time_limit_secs = 3;
+        let e = TestSpec::from_args(&a, &bugs()).unwrap_err();
+        let text = e.to_string();
+        assert_eq!(e.flag, "--time-limit", "{text}");
+        assert!(
+            text.contains("--nemesis-interval-ms 5000") && text.contains("--time-limit 11"),
+            "{text}"
+        );
+        a.nemesis = "none".into();
+        assert!(
+            TestSpec::from_args(&a, &bugs()).is_ok(),
+            "no faults asked for"
+        );
+        a.nemesis = "kill".into();
+        a.time_limit_secs = 11;
+        assert!(TestSpec::from_args(&a, &bugs()).is_ok());
+    }
+
+    #[test]
+    fn a_time_limit_that_fits_a_fault_holds_one_for_every_seed() {
+        for (interval_ms, duration_ms) in [(5000, 3000), (1000, 500), (2000, 1200), (101, 50)] {
+            let mut a = args();
+            a.nemesis_interval_ms = interval_ms;
+            a.nemesis_duration_ms = duration_ms;
+            let mut spec = TestSpec::from_args(&a, &bugs()).unwrap();
+            spec.time_limit_secs = spec.first_fault_healed_ms().div_ceil(1000);
+            for seed in 0..200 {
+                let drawn = nemesis::Schedule::generate(&nemesis::ScheduleSpec::new(
+                    seed,
+                    spec.node_names(),
+                    spec.time_limit_secs * 1000,
+                    spec.nemesis_interval_ms,
+                    spec.nemesis_duration_ms,
+                    spec.nemesis_kinds.clone(),
+                ))
+                .unwrap();
+                assert!(
+                    !drawn.events.is_empty(),
+                    "seed {seed}, {interval_ms}/{duration_ms} ms, {} s",
+                    spec.time_limit_secs
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_spec_turned_back_into_flags_validates_to_itself() {
+        let mut raftd = args();
+        raftd.bugs = vec!["no-fence".into()];
+        raftd.no_lease = true;
+        raftd.stall_probability = 0.25;
+        let mut etcd = args();
+        etcd.system = "etcd".into();
+        etcd.nemesis = "none".into();
+        etcd.endpoints = Some("127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379".into());
+        for a in [args(), raftd, etcd] {
+            let spec = TestSpec::from_args(&a, &bugs()).unwrap();
+            assert_eq!(TestSpec::from_args(&spec.to_args(), &bugs()), Ok(spec));
+        }
+        let mut spec = TestSpec::from_args(&args(), &bugs()).unwrap();
+        spec.stall_probability = 7.5;
+        let e = TestSpec::from_args(&spec.to_args(), &bugs()).unwrap_err();
+        assert_eq!(e.flag, "--stall-probability");
     }
 }

@@ -141,6 +141,84 @@ mod validation {
     }
 
     #[test]
+    fn unknown_keys_are_refused_in_every_table() {
+        let tables = [
+            "",
+            "[system.raftd]\n",
+            "[[include]]\nsystem = \"raftd\"\nnemesis = \"pause\"\nseed = 9\n",
+            "[[exclude]]\nseed = 1\n",
+        ];
+        for table in tables {
+            assert_refused(
+                &format!("{SMALL}{table}sed = 4\n"),
+                &[],
+                "unknown field `sed`",
+            );
+        }
+    }
+
+    #[test]
+    fn an_exclude_that_matches_no_cell_is_refused() {
+        assert_refused(
+            &format!("{SMALL}[[exclude]]\nnemesis = \"kil\"\n"),
+            &[],
+            "[[exclude]] number 1 (nemesis = \"kil\") matches no cell",
+        );
+        // One that matches, then one that does not: the second is named, with the values.
+        assert_refused(
+            &format!("{SMALL}[[exclude]]\nseed = 2\n[[exclude]]\nsystem = \"rafd\"\nseed = 3\n"),
+            &[],
+            "[[exclude]] number 2 (system = \"rafd\", seed = 3) matches no cell, so it excludes nothing; the matrix's systems are \"raftd\"",
+        );
+    }
+
+    #[test]
+    fn a_shard_without_cells_is_refused() {
+        // SMALL has 6 cells: shards 7 to 10 of 10 would run nothing.
+        let tmp = tempfile::tempdir().unwrap();
+        let junit = tmp.path().join("j.xml");
+        let ran = matrix(
+            tmp.path(),
+            SMALL,
+            &["--shard", "7/10", "--junit", junit.to_str().unwrap()],
+        );
+        assert_eq!(ran.code, 2, "{}", ran.stderr);
+        assert!(
+            ran.stderr
+                .contains("--shard 7/10 holds no cell: the matrix has 6 cells"),
+            "{}",
+            ran.stderr
+        );
+        assert!(!junit.exists(), "no JUnit file for a refused matrix");
+        assert_refused(SMALL, &["--list", "--shard", "10/10"], "holds no cell");
+    }
+
+    #[test]
+    fn a_value_that_looks_like_a_flag_is_refused_naming_its_key() {
+        let cases = [
+            (
+                "image = \"--help\"\n",
+                "image = \"--help\" looks like a flag",
+            ),
+            (
+                "[system.raftd]\nruntime = \"-x\"\n",
+                "[system.raftd] runtime = \"-x\" looks like a flag",
+            ),
+            (
+                "[[include]]\nsystem = \"raftd\"\nnemesis = \"--lease\"\nseed = 9\n",
+                "[[include]] number 1 nemesis = \"--lease\" looks like a flag",
+            ),
+            (
+                "bugs = [\"--no-lease\"]\n",
+                "bugs = \"--no-lease\" looks like a flag",
+            ),
+        ];
+        for (extra, expected) in cases {
+            assert_refused(&format!("{SMALL}{extra}"), &[], expected);
+        }
+    }
+
+    #[test]
     fn a_missing_file_is_bad_input() {
         let tmp = tempfile::tempdir().unwrap();
         let out = splitbrain()

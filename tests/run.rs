@@ -200,6 +200,36 @@ mod validation {
     }
 
     #[test]
+    fn a_nemesis_with_no_room_for_a_fault_is_refused_before_anything_starts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ran = run_with(
+            tmp.path(),
+            &[
+                "--runtime",
+                "local",
+                "--nodes",
+                "3",
+                "--nemesis",
+                "kill",
+                "--time-limit",
+                "3",
+            ],
+        );
+        assert_eq!(ran.code, 2, "{}", ran.stderr);
+        assert!(
+            ran.stderr.contains("--time-limit")
+                && ran.stderr.contains("--nemesis-interval-ms 5000")
+                && ran.stderr.contains("--nemesis kill"),
+            "{}",
+            ran.stderr
+        );
+        assert!(
+            ran.dir.is_none(),
+            "a refused run leaves no results directory"
+        );
+    }
+
+    #[test]
     fn replay_of_a_missing_directory_is_bad_usage() {
         let tmp = tempfile::tempdir().unwrap();
         let out = splitbrain()
@@ -261,6 +291,8 @@ mod docker_runs {
         let replay = splitbrain()
             .arg("replay")
             .arg(&dir)
+            .arg("--results")
+            .arg(tmp.path())
             .output()
             .expect("replay runs");
         let replayed = finish(replay, tmp.path());
@@ -427,5 +459,392 @@ mod interrupt {
             "teardown removed {}",
             host_dir.display()
         );
+    }
+}
+
+mod replay {
+    //! `replay` on the sim runtime (no cluster, well under a second a run): the file's
+    //! spec is validated like flags, and the command line says where results go.
+    use super::*;
+
+    /// A finished sim run under `root`; its results directory.
+    fn sim_run(root: &Path) -> PathBuf {
+        let ran = run_with(
+            root,
+            &[
+                "--runtime",
+                "sim",
+                "--nodes",
+                "3",
+                "--seed",
+                "11",
+                "--time-limit",
+                "8",
+                "--nemesis-interval-ms",
+                "1500",
+                "--nemesis-duration-ms",
+                "800",
+            ],
+        );
+        assert!([0, 1].contains(&ran.code), "{}", ran.stderr);
+        ran.dir.expect("the sim run made a results directory")
+    }
+
+    fn edit_spec(dir: &Path, key: &str, value: serde_json::Value) {
+        let path = dir.join("test.json");
+        let mut doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        doc["spec"][key] = value;
+        std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    }
+
+    /// The run directories under `root` (`latest` is a link, `index.html` a file).
+    fn runs(root: &Path) -> Vec<PathBuf> {
+        std::fs::read_dir(root).map_or(Vec::new(), |entries| {
+            entries
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.is_dir() && !p.is_symlink())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn a_spec_in_test_json_that_flags_could_not_give_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = sim_run(&tmp.path().join("orig"));
+        edit_spec(&dir, "stall_probability", serde_json::json!(7.5));
+        let new_root = tmp.path().join("new");
+        let out = splitbrain()
+            .arg("replay")
+            .arg(&dir)
+            .arg("--results")
+            .arg(&new_root)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("--stall-probability: 7.5 is not a probability")
+                && stderr.contains("spec.stall_probability")
+                && stderr.contains("test.json"),
+            "{stderr}"
+        );
+        assert!(!new_root.exists(), "a refused replay writes nothing");
+        assert_eq!(runs(&tmp.path().join("orig")).len(), 1);
+    }
+
+    #[test]
+    fn results_go_where_the_command_line_says_never_where_the_file_says() {
+        let tmp = tempfile::tempdir().unwrap();
+        let orig = tmp.path().join("orig");
+        let dir = sim_run(&orig);
+        // The file names a results root of its own; replay must not write there.
+        let elsewhere = tmp.path().join("elsewhere");
+        edit_spec(&dir, "results", serde_json::json!(elsewhere));
+        let cwd = tmp.path().join("cwd");
+        std::fs::create_dir(&cwd).unwrap();
+        let out = splitbrain()
+            .arg("replay")
+            .arg(&dir)
+            .current_dir(&cwd)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!([0, 1].contains(&out.status.code().unwrap()), "{stderr}");
+        let default_root = cwd.join("results");
+        assert_eq!(runs(&default_root).len(), 1, "{stderr}");
+        assert!(default_root.join("latest").join("test.json").is_file());
+        assert!(default_root.join("index.html").is_file());
+        assert!(!elsewhere.exists(), "the file's results root is not used");
+        assert_eq!(runs(&orig).len(), 1, "nothing new in the original's root");
+
+        let given = tmp.path().join("given");
+        let out = splitbrain()
+            .arg("replay")
+            .arg(&dir)
+            .arg("--results")
+            .arg(&given)
+            .output()
+            .unwrap();
+        assert!([0, 1].contains(&out.status.code().unwrap()));
+        assert_eq!(runs(&given).len(), 1);
+        let again: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(given.join("latest").join("test.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(again["spec"]["results"], serde_json::json!(given));
+    }
+}
+
+mod full_disk {
+    //! A full results disk is the machine's failure, named as such: a small tmpfs of the
+    //! test's own as the results directory, full before the run or filled during it.
+    use super::*;
+    use std::io::Write;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    /// A tmpfs mounted in a temporary directory, unmounted (with what it holds) on drop.
+    struct Tmpfs {
+        mount: PathBuf,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Tmpfs {
+        /// `None` where mounting is not allowed (not root); in CI it must work.
+        fn mount(size: &str) -> Option<Tmpfs> {
+            let dir = tempfile::tempdir().unwrap();
+            let mount = dir.path().join("disk");
+            std::fs::create_dir(&mount).unwrap();
+            let mounted = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(&mount)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(
+                mounted || std::env::var_os("CI").is_none(),
+                "CI is set but a tmpfs cannot be mounted"
+            );
+            mounted.then_some(Tmpfs { mount, _dir: dir })
+        }
+
+        /// Writes zeros until the filesystem has no byte left.
+        fn fill(&self) {
+            let mut f = std::fs::File::create(self.mount.join("filler")).unwrap();
+            let chunk = vec![0u8; 64 << 10];
+            loop {
+                match f.write(&chunk) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+                    Err(e) => panic!("filling the tmpfs: {e}"),
+                }
+            }
+        }
+
+        /// Every file under the mount whose name marks it as a temporary.
+        fn temporaries(&self) -> Vec<PathBuf> {
+            let mut out = Vec::new();
+            let mut todo = vec![self.mount.clone()];
+            while let Some(dir) = todo.pop() {
+                for entry in std::fs::read_dir(&dir).unwrap() {
+                    let path = entry.unwrap().path();
+                    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                    if path.is_dir() && !path.is_symlink() {
+                        todo.push(path);
+                    } else if name.ends_with(".tmp") || name.starts_with(".latest-") {
+                        out.push(path);
+                    }
+                }
+            }
+            out
+        }
+    }
+
+    impl Drop for Tmpfs {
+        fn drop(&mut self) {
+            let unmounted = Command::new("umount")
+                .arg(&self.mount)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !unmounted {
+                // Something still holds it open: detach it now, gone once released.
+                let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
+            }
+        }
+    }
+
+    const SHORT_LOCAL_RUN: [&str; 12] = [
+        "--runtime",
+        "local",
+        "--nodes",
+        "3",
+        "--nemesis",
+        "none",
+        "--recovery-secs",
+        "0",
+        "--seed",
+        "5",
+        "--rate",
+        "20",
+    ];
+
+    #[test]
+    fn a_full_results_disk_is_named_before_anything_starts() {
+        let Some(disk) = Tmpfs::mount("4m") else {
+            eprintln!("skipped: cannot mount a tmpfs");
+            return;
+        };
+        disk.fill();
+        let started = Instant::now();
+        let mut args = SHORT_LOCAL_RUN.to_vec();
+        args.extend(["--time-limit", "5"]);
+        let ran = run_with(&disk.mount, &args);
+        let took = started.elapsed();
+        assert_eq!(ran.code, 3, "{}", ran.stderr);
+        let named = format!(
+            "the disk is full: the results filesystem at {}",
+            disk.mount.display()
+        );
+        assert!(ran.stderr.contains(&named), "{}", ran.stderr);
+        assert!(!ran.stderr.contains("no leader"), "{}", ran.stderr);
+        assert!(took < Duration::from_secs(10), "refused after {took:?}");
+        let left: Vec<_> = std::fs::read_dir(&disk.mount)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec!["filler"], "the run created nothing");
+    }
+
+    #[test]
+    fn a_disk_that_fills_mid_run_ends_as_a_harness_failure_and_keeps_the_history() {
+        let Some(disk) = Tmpfs::mount("24m") else {
+            eprintln!("skipped: cannot mount a tmpfs");
+            return;
+        };
+        let mut child = splitbrain()
+            .arg("run")
+            .args(SHORT_LOCAL_RUN)
+            .args(["--time-limit", "60", "--results"])
+            .arg(&disk.mount)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (dir, lines_before) = loop {
+            let found = std::fs::read_dir(&disk.mount)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.is_dir());
+            let lines = found.as_ref().map_or(0, |d| {
+                std::fs::read_to_string(d.join("history.jsonl")).map_or(0, |t| t.lines().count())
+            });
+            if lines > 50 {
+                break (found.unwrap(), lines);
+            }
+            assert!(Instant::now() < deadline, "the run never got going");
+            assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let test_json = std::fs::read_to_string(dir.join("test.json")).unwrap();
+        disk.fill();
+        let filled = Instant::now();
+        let out = child.wait_with_output().unwrap();
+        let took = filled.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        let named = format!(
+            "harness error (not a verdict on raftd): the disk is full: the results filesystem at {}",
+            disk.mount.display()
+        );
+        assert!(stderr.contains(&named), "{stderr}");
+        assert!(
+            took < Duration::from_secs(30),
+            "stopped {took:?} after the disk filled"
+        );
+        // What was recorded is kept: every whole line reads, and none is lost.
+        let bytes = std::fs::read(dir.join("history.jsonl")).unwrap();
+        let whole = &bytes[..bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)];
+        checkers::History::read(whole).expect("every whole line of the history reads");
+        let lines_after = whole.iter().filter(|&&b| b == b'\n').count();
+        assert!(
+            lines_after >= lines_before,
+            "{lines_after} < {lines_before}"
+        );
+        let doc = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+        let after = doc(&std::fs::read_to_string(dir.join("test.json")).unwrap());
+        let id = doc(&test_json)["runtime"]["run_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            after["runtime"]["run_id"],
+            id.as_str(),
+            "test.json is whole"
+        );
+        assert_eq!(
+            disk.temporaries(),
+            Vec::<PathBuf>::new(),
+            "temporary files left"
+        );
+        let host_dir = PathBuf::from(format!("/tmp/sb-{id}"));
+        assert!(
+            !host_dir.exists(),
+            "teardown removed {}",
+            host_dir.display()
+        );
+    }
+}
+
+mod teardown {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    /// The history is flushed and fsynced before teardown starts: a controller killed the
+    /// moment it begins tearing down still leaves every final read on disk.
+    #[test]
+    fn sigkill_during_teardown_keeps_the_final_reads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut child = splitbrain()
+            .args([
+                "run",
+                "--runtime",
+                "local",
+                "--nodes",
+                "3",
+                "--nemesis",
+                "none",
+            ])
+            .args(["--time-limit", "3", "--recovery-secs", "0", "--seed", "8"])
+            .arg("--results")
+            .arg(tmp.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut answered = String::new();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        for line in stderr.lines() {
+            let line = line.unwrap();
+            if line.contains("final reads:") {
+                answered = line.clone();
+            }
+            if line.contains("splitbrain: tearing down") {
+                child.kill().unwrap();
+                break;
+            }
+        }
+        child.wait().unwrap();
+        assert!(answered.contains("3 of 3 nodes answered"), "{answered:?}");
+        let dir = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.is_dir())
+            .expect("a results directory");
+        let test: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("test.json")).unwrap()).unwrap();
+        let id = test["runtime"]["run_id"].as_str().unwrap();
+        let clean = splitbrain().args(["clean", "--run", id]).output().unwrap();
+        assert!(
+            clean.status.success(),
+            "{}",
+            String::from_utf8_lossy(&clean.stderr)
+        );
+
+        let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+        let read_by: Vec<String> = history
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("whole lines"))
+            .filter(|op| op["f"] == "read" && op["type"] == "ok")
+            .map(|op| op["node"].as_str().unwrap_or("").to_string())
+            .collect();
+        for node in ["n1", "n2", "n3"] {
+            assert!(
+                read_by.iter().any(|n| n == node),
+                "the final read of {node} is not on disk (reads by {read_by:?})"
+            );
+        }
     }
 }

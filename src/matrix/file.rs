@@ -286,6 +286,7 @@ pub fn load(path: &Path, results: Option<&Path>) -> Result<Matrix, MatrixError> 
 /// Parses and validates a matrix from its text.
 pub fn parse(text: &str, results: Option<&Path>) -> Result<Matrix, MatrixError> {
     let raw: RawFile = toml::from_str(text).map_err(|e| bad(describe_toml_error(&e)))?;
+    refuse_flag_values(&raw)?;
     let results = match results {
         Some(r) => r.to_path_buf(),
         None => raw
@@ -293,6 +294,13 @@ pub fn parse(text: &str, results: Option<&Path>) -> Result<Matrix, MatrixError> 
             .clone()
             .unwrap_or_else(|| PathBuf::from("results")),
     };
+    if looks_like_flag(&results.to_string_lossy()) {
+        return Err(bad(format!(
+            "--results {:?} looks like a flag, not a directory; give a path such as ./{}",
+            results.display(),
+            results.display()
+        )));
+    }
     let candidates = expand(&raw)?;
     let known_bugs = crate::run::pieces::known_bugs();
     let mut cells = Vec::with_capacity(candidates.len());
@@ -303,6 +311,72 @@ pub fn parse(text: &str, results: Option<&Path>) -> Result<Matrix, MatrixError> 
     }
     check_unique(&cells)?;
     Ok(Matrix { results, cells })
+}
+
+/// Every text value of the file goes to a child `splitbrain run` as a flag's value, where
+/// one that starts with `-` would be read as a flag of its own (`image = "--help"`
+/// printing run's help): such a value is refused here, naming its key.
+fn refuse_flag_values(raw: &RawFile) -> Result<(), MatrixError> {
+    let mut values: Vec<(String, String)> = Vec::new();
+    for v in raw.systems.iter().flatten() {
+        values.push(("systems".into(), v.clone()));
+    }
+    for v in raw.nemeses.iter().flatten() {
+        values.push(("nemeses".into(), v.clone()));
+    }
+    if let Some(r) = raw.results.as_ref().and_then(|r| r.to_str()) {
+        values.push(("results".into(), r.to_string()));
+    }
+    option_values(&mut values, "", &raw.options());
+    for (name, sys) in &raw.system {
+        let table = format!("[system.{name}] ");
+        for v in sys.nemeses.iter().flatten() {
+            values.push((format!("{table}nemeses"), v.clone()));
+        }
+        option_values(&mut values, &table, &sys.options());
+    }
+    for (i, inc) in raw.include.iter().enumerate() {
+        let table = format!("[[include]] number {} ", i + 1);
+        for (key, v) in [("system", &inc.system), ("nemesis", &inc.nemesis)] {
+            if let Some(v) = v {
+                values.push((format!("{table}{key}"), v.clone()));
+            }
+        }
+        option_values(&mut values, &table, &inc.options());
+    }
+    for (i, x) in raw.exclude.iter().enumerate() {
+        let table = format!("[[exclude]] number {} ", i + 1);
+        for (key, v) in [("system", &x.system), ("nemesis", &x.nemesis)] {
+            if let Some(v) = v {
+                values.push((format!("{table}{key}"), v.clone()));
+            }
+        }
+    }
+    match values.into_iter().find(|(_, v)| looks_like_flag(v)) {
+        None => Ok(()),
+        Some((key, v)) => Err(bad(format!(
+            "{key} = {v:?} looks like a flag, not a value; each value is handed to `splitbrain run` after its flag, so it must not start with '-'"
+        ))),
+    }
+}
+
+fn option_values(out: &mut Vec<(String, String)>, table: &str, o: &Options) {
+    for (key, v) in [
+        ("runtime", &o.runtime),
+        ("fencing", &o.fencing),
+        ("image", &o.image),
+    ] {
+        if let Some(v) = v {
+            out.push((format!("{table}{key}"), v.clone()));
+        }
+    }
+    for v in o.bugs.iter().flatten() {
+        out.push((format!("{table}bugs"), v.clone()));
+    }
+}
+
+fn looks_like_flag(v: &str) -> bool {
+    v.trim_start().starts_with('-')
 }
 
 /// toml's message names the line, the column and, for an unknown key, the valid ones.
@@ -329,6 +403,10 @@ fn expand(raw: &RawFile) -> Result<Vec<Plan>, MatrixError> {
     check_excludes(&raw.exclude)?;
     let top = raw.options();
     let mut out = Vec::new();
+    let mut product = Product {
+        excludes_matched: vec![false; raw.exclude.len()],
+        ..Product::default()
+    };
     for system in systems {
         let own = raw.system.get(system);
         let nemeses = axis(
@@ -346,10 +424,13 @@ fn expand(raw: &RawFile) -> Result<Vec<Plan>, MatrixError> {
         let options = own.map_or(top.clone(), |s| top.overlaid(&s.options()));
         for nemesis in nemeses {
             for seed in seeds {
-                let excluded = raw
-                    .exclude
-                    .iter()
-                    .any(|x| excludes(x, system, nemesis, *seed));
+                product.saw(system, nemesis, *seed);
+                let mut excluded = false;
+                for (x, matched) in raw.exclude.iter().zip(&mut product.excludes_matched) {
+                    let hit = excludes(x, system, nemesis, *seed);
+                    *matched |= hit;
+                    excluded |= hit;
+                }
                 if !excluded {
                     out.push(Plan {
                         system: system.clone(),
@@ -364,6 +445,7 @@ fn expand(raw: &RawFile) -> Result<Vec<Plan>, MatrixError> {
             }
         }
     }
+    product.check_excludes(&raw.exclude)?;
     for (i, inc) in raw.include.iter().enumerate() {
         out.push(include_cell(raw, &top, i, inc)?);
         if out.len() > CELLS_MAX {
@@ -425,6 +507,64 @@ fn check_excludes(excludes: &[RawExclude]) -> Result<(), MatrixError> {
         }
     }
     Ok(())
+}
+
+/// What the product of the axes held, to tell an `[[exclude]]` that matches no cell
+/// (a typo in a value) what the values are.
+#[derive(Default)]
+struct Product {
+    systems: Vec<String>,
+    nemeses: Vec<String>,
+    seeds: Vec<u64>,
+    /// Per `[[exclude]]`, whether it matched a cell of the product.
+    excludes_matched: Vec<bool>,
+}
+
+impl Product {
+    fn saw(&mut self, system: &str, nemesis: &str, seed: u64) {
+        if !self.systems.iter().any(|s| s == system) {
+            self.systems.push(system.to_string());
+        }
+        if !self.nemeses.iter().any(|n| n == nemesis) {
+            self.nemeses.push(nemesis.to_string());
+        }
+        if !self.seeds.contains(&seed) {
+            self.seeds.push(seed);
+        }
+    }
+
+    /// An exclusion that matches nothing excludes nothing, which its author did not mean.
+    fn check_excludes(&self, excludes: &[RawExclude]) -> Result<(), MatrixError> {
+        let Some(i) = self.excludes_matched.iter().position(|m| !m) else {
+            return Ok(());
+        };
+        let x = &excludes[i];
+        let mut keys = Vec::new();
+        if let Some(s) = &x.system {
+            keys.push(format!("system = {s:?}"));
+        }
+        if let Some(n) = &x.nemesis {
+            keys.push(format!("nemesis = {n:?}"));
+        }
+        if let Some(seed) = x.seed {
+            keys.push(format!("seed = {seed}"));
+        }
+        let quoted = |v: &[String]| {
+            v.iter()
+                .map(|s| format!("{s:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let seeds: Vec<String> = self.seeds.iter().map(u64::to_string).collect();
+        Err(bad(format!(
+            "[[exclude]] number {} ({}) matches no cell, so it excludes nothing; the matrix's systems are {}, its nemeses {} and its seeds {}; correct the value or remove the [[exclude]]",
+            i + 1,
+            keys.join(", "),
+            quoted(&self.systems),
+            quoted(&self.nemeses),
+            seeds.join(", ")
+        )))
+    }
 }
 
 fn excludes(x: &RawExclude, system: &str, nemesis: &str, seed: u64) -> bool {

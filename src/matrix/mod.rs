@@ -138,6 +138,16 @@ pub fn run(args: MatrixArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return usage(e.0),
     };
     let cells = shard_cells(&matrix.cells, shard);
+    if cells.is_empty() {
+        // A CI job that runs nothing and passes would hide the cells it was meant to run.
+        let total = matrix.cells.len();
+        return usage(format!(
+            "--shard {}/{} holds no cell: the matrix has {total} cell{}, so shards past {total} are empty; split it into at most {total} shards, e.g. --shard 1/{total}",
+            shard.index,
+            shard.count,
+            if total == 1 { "" } else { "s" },
+        ));
+    }
     if args.list {
         print_list(&matrix.cells, &cells, shard, &matrix.results);
         return Ok(ExitCode::SUCCESS);
@@ -407,6 +417,10 @@ bugs = ["no-fencing"]
             ("systems = [\"raftd\"]\nnemeses = [\"pause\"]\nseeds = [1, 1]", "the same test"),
             ("systems = [\"etcd\"]\nnemeses = [\"partition\", \"clock\"]\nseeds = [1]", "clock faults cannot be injected into etcd"),
             ("systems = [\"raftd\"]\nnemeses = [\"pause\"]\nseeds = [1]\n[[exclude]]\nsystem = \"raftd\"\nbug = \"x\"", "unknown field `bug`"),
+            ("systems = [\"raftd\"]\nnemeses = [\"pause\"]\nseeds = [1, 2]\n[[exclude]]\nnemesis = \"puase\"", "[[exclude]] number 1 (nemesis = \"puase\") matches no cell"),
+            ("systems = [\"raftd\"]\nnemeses = [\"pause\"]\nseeds = [1]\nimage = \"--help\"", "image = \"--help\" looks like a flag"),
+            ("systems = [\"raftd\"]\nnemeses = [\"pause\"]\nseeds = [1]\nresults = \"-r\"", "results = \"-r\" looks like a flag"),
+            ("systems = [\"raftd\"]\nnemeses = [\"pause\"]\nseeds = [1]\ntime_limit = 3", "--time-limit"),
         ];
         for (text, expected) in cases {
             let e = file::parse(text, None).unwrap_err().0;

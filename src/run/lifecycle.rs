@@ -9,11 +9,13 @@ use checkers::Recorder;
 use tokio::sync::watch;
 use workloads::CancellationToken;
 
+use super::disk::{self, Disks, DISK_FREE_BYTES_RUN_MIN, DISK_FREE_BYTES_START_MIN};
 use super::pieces::{self, Running, Selection};
 use super::progress::{Progress, Say, Snapshot, ATTACK_PHASE};
 use super::results::{self, RuntimeDoc, TestDoc, Versions};
 use super::summary;
 use super::{EXIT_BAD_USAGE, EXIT_UNKNOWN, EXIT_VALID, EXIT_VIOLATION};
+use crate::runtime::RuntimeKind;
 use crate::spec::TestSpec;
 
 /// How long a started cluster may take to elect a leader that answers.
@@ -32,15 +34,36 @@ enum Outcome {
     Interrupted,
     /// The harness failed; the message says where.
     Harness(String),
+    /// A filesystem the run writes to filled up: a harness failure whose message names
+    /// the disk, after which nothing more is written there.
+    DiskFull(String),
 }
 
-/// A stop flag set by Ctrl-C, SIGTERM or SIGHUP.
+/// Why a run was told to stop before its end.
+#[derive(Clone, Debug)]
+enum Stop {
+    /// Ctrl-C, SIGTERM or SIGHUP.
+    Signal,
+    /// A filesystem the run writes to is about to fill; the message names it.
+    DiskFull(String),
+}
+
+/// A stop flag, set by Ctrl-C, SIGTERM or SIGHUP, or by the watch on the disks; the
+/// first reason given is the one that stands.
 #[derive(Clone)]
-struct Interrupt(watch::Receiver<bool>);
+struct Interrupt {
+    rx: watch::Receiver<Option<Stop>>,
+    tx: Arc<watch::Sender<Option<Stop>>>,
+}
 
 impl Interrupt {
     fn install() -> Interrupt {
-        let (tx, rx) = watch::channel(false);
+        let (tx, rx) = watch::channel(None);
+        let interrupt = Interrupt {
+            rx,
+            tx: Arc::new(tx),
+        };
+        let on_signal = interrupt.clone();
         tokio::spawn(async move {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -73,7 +96,7 @@ impl Interrupt {
                 "\nsplitbrain: interrupted; stopping the workload and nemesis, tearing down \
                  (interrupt again to exit at once)"
             );
-            let _ = tx.send(true);
+            on_signal.stop(Stop::Signal);
             // A teardown that hangs must not trap the user: a second interrupt leaves now.
             if tokio::signal::ctrl_c().await.is_ok() {
                 eprintln!(
@@ -82,17 +105,69 @@ impl Interrupt {
                 std::process::exit(130);
             }
         });
-        Interrupt(rx)
+        interrupt
+    }
+
+    /// Tells every phase to stop, unless it was told already.
+    fn stop(&self, why: Stop) {
+        self.tx.send_if_modified(|current| match current {
+            None => {
+                *current = Some(why);
+                true
+            }
+            Some(_) => false,
+        });
     }
 
     fn is_set(&self) -> bool {
-        *self.0.borrow()
+        self.rx.borrow().is_some()
+    }
+
+    fn reason(&self) -> Option<Stop> {
+        self.rx.borrow().clone()
     }
 
     async fn wait(&self) {
-        let mut rx = self.0.clone();
-        let _ = rx.wait_for(|v| *v).await;
+        let mut rx = self.rx.clone();
+        let _ = rx.wait_for(Option::is_some).await;
     }
+
+    /// An early stop for a full disk is a harness failure, not an interruption.
+    fn explain(&self, outcome: Outcome) -> Outcome {
+        match (outcome, self.reason()) {
+            (Outcome::Interrupted, Some(Stop::DiskFull(msg))) => Outcome::DiskFull(msg),
+            (outcome, _) => outcome,
+        }
+    }
+}
+
+/// Stops the run when a filesystem it writes to is about to fill, so that it ends as a
+/// harness failure naming the disk, with the history flushed, rather than with nodes
+/// dying on their log writes and the workload on the history's.
+fn watch_disks(disks: Disks, interrupt: Interrupt) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(disk::DISK_CHECK_INTERVAL_MS));
+        loop {
+            tick.tick().await;
+            if let Some(low) = disks.low(DISK_FREE_BYTES_RUN_MIN) {
+                eprintln!("\nsplitbrain: {low}; stopping the run");
+                interrupt.stop(Stop::DiskFull(low.to_string()));
+                return;
+            }
+        }
+    })
+}
+
+/// The filesystems a run writes to: the results root's, and the one the process
+/// runtimes keep node data on.
+fn disks_for(spec: &TestSpec, selection: &Selection, runtime_id: &str) -> Disks {
+    let processes = spec.endpoints.is_empty()
+        && matches!(
+            selection.runtime_kind,
+            RuntimeKind::Local | RuntimeKind::Netns
+        );
+    let data = crate::runtime::host_run_dir(runtime_id);
+    Disks::for_run(&spec.results, processes.then_some(data.as_path()))
 }
 
 /// Runs the test end to end and returns the exit code.
@@ -134,6 +209,17 @@ pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>) -> u8 {
             schedule.summary.trim_end()
         );
     }
+    let runtime_id = crate::runtime::new_run_id();
+    let disks = disks_for(&spec, &selection, &runtime_id);
+    if let Some(low) = disks.low(DISK_FREE_BYTES_START_MIN) {
+        // Nothing is created: the nodes would die on their first log write and the run
+        // would be read as a cluster that never elected a leader.
+        eprintln!(
+            "splitbrain: harness error (not a verdict on {}): {low}",
+            spec.system.name()
+        );
+        return EXIT_UNKNOWN;
+    }
     let started = SystemTime::now();
     let (run_id, dir) = match results::create_run_dir(
         &spec.results,
@@ -160,7 +246,7 @@ pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>) -> u8 {
         runtime: RuntimeDoc {
             name: selection.runtime_name.clone(),
             reason: selection.runtime_reason.clone(),
-            run_id: crate::runtime::new_run_id(),
+            run_id: runtime_id,
         },
         versions: Versions {
             splitbrain: env!("CARGO_PKG_VERSION").to_string(),
@@ -175,8 +261,10 @@ pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>) -> u8 {
         runtime_id: doc.runtime.run_id.clone(),
         run_id,
         dir,
+        faults_scheduled: schedule.schedule.events.len(),
         doc,
         interrupt,
+        disks,
     };
     ctx.execute(selection, schedule).await
 }
@@ -188,8 +276,11 @@ struct RunCtx {
     /// The short id every container, namespace and process of the run is named with.
     runtime_id: String,
     dir: PathBuf,
+    /// Faults in the schedule: a run that asked for faults must inject one for a verdict.
+    faults_scheduled: usize,
     doc: TestDoc,
     interrupt: Interrupt,
+    disks: Disks,
 }
 
 impl RunCtx {
@@ -205,18 +296,18 @@ impl RunCtx {
         let recorder = match Recorder::create(&history) {
             Ok(r) => r,
             Err(e) => {
-                return self
-                    .conclude(
-                        Outcome::Harness(format!("cannot create {}: {e}", history.display())),
-                        None,
-                        None,
-                    )
-                    .await
+                let msg = format!("cannot create {}: {e}", history.display());
+                return self.conclude(Outcome::Harness(msg), None).await;
             }
         };
+        let watch = watch_disks(self.disks.clone(), self.interrupt.clone());
         let cluster = match self.start_cluster(&selection, &recorder).await {
             Ok(c) => c,
-            Err(outcome) => return self.conclude(outcome, Some(&recorder), None).await,
+            Err(outcome) => {
+                watch.abort();
+                let outcome = self.close_history(self.interrupt.explain(outcome), &recorder);
+                return self.conclude(outcome, None).await;
+            }
         };
         self.doc.topology = cluster.topology_json();
         self.write_test_doc();
@@ -239,6 +330,10 @@ impl RunCtx {
             Ok(o) => o,
             Err(e) => Outcome::Harness(format!("the run's driver failed: {e}")),
         };
+        watch.abort();
+        // Every op is on disk before anything is torn down: a controller killed during
+        // teardown (SIGKILL, a second Ctrl-C) still leaves the final reads in the history.
+        let outcome = self.close_history(self.interrupt.explain(outcome), &recorder);
         let snapshot = progress.finish().await;
         if let Some(ran) = cluster.schedule_as_run() {
             // Leader-aimed faults now name the node they hit: replay repeats exactly this.
@@ -246,8 +341,28 @@ impl RunCtx {
             self.write_test_doc();
         }
         teardown(&cluster).await;
-        self.conclude(outcome, Some(&recorder), Some(snapshot))
-            .await
+        self.conclude(outcome, Some(snapshot)).await
+    }
+
+    /// Flushes and fsyncs the history; no op is recorded after this. A history that
+    /// cannot be written whole gives no verdict.
+    fn close_history(&self, outcome: Outcome, recorder: &Recorder) -> Outcome {
+        let Err(e) = recorder.finish() else {
+            return outcome;
+        };
+        let lost = format!(
+            "the history could not be written whole to {}: {e}",
+            self.dir.join("history.jsonl").display()
+        );
+        match outcome {
+            Outcome::DiskFull(msg) => Outcome::DiskFull(format!("{msg}; {lost}")),
+            Outcome::Harness(msg) if disk::is_full(&e) => {
+                Outcome::DiskFull(format!("{msg}; {lost}"))
+            }
+            Outcome::Harness(msg) => Outcome::Harness(format!("{msg}; {lost}")),
+            _ if disk::is_full(&e) => Outcome::DiskFull(lost),
+            _ => Outcome::Harness(lost),
+        }
     }
 
     /// Starts the nodes, or says why not; whatever a failed or interrupted start created
@@ -281,19 +396,10 @@ impl RunCtx {
         }
     }
 
-    /// Everything after the cluster is gone: the history closed, the verdict, the files
-    /// every run leaves, the summary and the exit code.
-    async fn conclude(
-        &self,
-        outcome: Outcome,
-        recorder: Option<&Recorder>,
-        snap: Option<Snapshot>,
-    ) -> u8 {
-        if let Some(r) = recorder {
-            if let Err(e) = r.finish() {
-                eprintln!("splitbrain: warning: cannot flush the history: {e}");
-            }
-        }
+    /// Everything after the cluster is gone and the history closed: the verdict, the
+    /// files every run leaves, the summary and the exit code.
+    async fn conclude(&self, outcome: Outcome, snap: Option<Snapshot>) -> u8 {
+        let outcome = self.blame_the_disk(outcome);
         let verdict = match &outcome {
             Outcome::Completed => self.check().await,
             Outcome::Interrupted => {
@@ -302,16 +408,25 @@ impl RunCtx {
                 None
             }
             Outcome::Harness(msg) => {
-                eprintln!(
-                    "splitbrain: harness error (not a verdict on {}): {msg}",
-                    self.spec.system.name()
-                );
+                self.harness_error(msg);
                 self.check_partial().await;
                 write_unknown(&self.dir, "the harness failed", Some(msg));
                 None
             }
+            Outcome::DiskFull(msg) => {
+                self.harness_error(msg);
+                eprintln!(
+                    "splitbrain: history.jsonl and test.json keep what was recorded; no check or report is written on a full disk"
+                );
+                // A few hundred bytes that say why, if they still fit.
+                write_unknown(&self.dir, "the disk is full", Some(msg));
+                None
+            }
         };
-        self.write_reports().await;
+        if !matches!(outcome, Outcome::DiskFull(_)) {
+            self.write_reports().await;
+        }
+        results::remove_temporaries(&self.spec.results, &self.dir);
         summary::print(&self.spec, &self.dir, snap.as_ref());
         match (&outcome, verdict) {
             (Outcome::Completed, Some(true)) => EXIT_VALID,
@@ -320,23 +435,64 @@ impl RunCtx {
         }
     }
 
+    fn harness_error(&self, msg: &str) {
+        eprintln!(
+            "splitbrain: harness error (not a verdict on {}): {msg}",
+            self.spec.system.name()
+        );
+    }
+
+    /// A harness failure (no leader, nodes gone, a write that failed) on a filesystem
+    /// that is now full is put down to the disk, and every disk failure names the disk.
+    fn blame_the_disk(&self, outcome: Outcome) -> Outcome {
+        let low = || self.disks.low(DISK_FREE_BYTES_RUN_MIN);
+        match outcome {
+            Outcome::Harness(msg) => match low() {
+                Some(low) => Outcome::DiskFull(format!("{low}; {msg}")),
+                None => Outcome::Harness(msg),
+            },
+            Outcome::DiskFull(msg) if msg.starts_with(disk::DISK_FULL) => Outcome::DiskFull(msg),
+            Outcome::DiskFull(msg) => Outcome::DiskFull(match low() {
+                Some(low) => format!("{low}; {msg}"),
+                // Full to this process (a quota) though the filesystem shows space.
+                None => format!(
+                    "{}: a write under {} found no space; {msg}",
+                    disk::DISK_FULL,
+                    self.dir.display()
+                ),
+            }),
+            outcome => outcome,
+        }
+    }
+
     /// Runs the checkers on the finished history; `None` is an unknown verdict.
     async fn check(&self) -> Option<bool> {
         let dir = self.dir.clone();
         let guarantees = self.doc.guarantees;
-        match tokio::task::spawn_blocking(move || pieces::check_and_write(&dir, guarantees)).await {
-            Ok(Ok(valid)) => valid,
-            Ok(Err(e)) => {
-                let msg = format!("the checkers could not run: {e:#}");
-                write_unknown(&self.dir, "the checkers could not run", Some(&msg));
-                None
-            }
-            Err(e) => {
-                let msg = format!("a checker panicked: {e}");
-                write_unknown(&self.dir, "a checker panicked", Some(&msg));
-                None
-            }
-        }
+        let checked =
+            tokio::task::spawn_blocking(move || pieces::check_and_write(&dir, guarantees)).await;
+        let (reason, msg) = match checked {
+            Ok(Ok(checked)) => match self.no_fault_injected(&checked) {
+                None => return checked.verdict,
+                Some(reason) => (reason, None),
+            },
+            Ok(Err(e)) => (
+                "the checkers could not run".to_string(),
+                Some(format!("the checkers could not run: {e:#}")),
+            ),
+            Err(e) => (
+                "a checker panicked".to_string(),
+                Some(format!("a checker panicked: {e}")),
+            ),
+        };
+        write_unknown(&self.dir, &reason, msg.as_deref());
+        None
+    }
+
+    fn no_fault_injected(&self, checked: &pieces::Checked) -> Option<String> {
+        let reason = no_fault_injected(&self.spec, self.faults_scheduled, checked)?;
+        eprintln!("splitbrain: {reason}");
+        Some(reason)
     }
 
     /// Checks what was recorded before the run stopped early, so its results.json still
@@ -379,6 +535,27 @@ impl RunCtx {
     }
 }
 
+/// Why a valid history says nothing about the faults the test asked for: none was
+/// injected. A violation stands whatever the faults did.
+fn no_fault_injected(
+    spec: &TestSpec,
+    faults_scheduled: usize,
+    checked: &pieces::Checked,
+) -> Option<String> {
+    let asked = !spec.nemesis_kinds.is_empty();
+    if !asked || checked.faults_injected > 0 || checked.verdict != Some(true) {
+        return None;
+    }
+    Some(format!(
+        "no fault was injected: --nemesis {} scheduled {} and none took effect (see the nemesis ops in history.jsonl), so the run says nothing about them",
+        spec.nemesis_flag(),
+        match faults_scheduled {
+            1 => "1 fault".to_string(),
+            n => format!("{n} faults"),
+        }
+    ))
+}
+
 /// Removes the cluster, bounded; what is left is named for `splitbrain clean`.
 async fn teardown(cluster: &Running) {
     eprintln!("splitbrain: tearing down");
@@ -396,6 +573,16 @@ async fn teardown(cluster: &Running) {
 fn write_unknown(dir: &Path, reason: &str, harness_error: Option<&str>) {
     if let Err(e) = results::write_unknown_results(dir, reason, harness_error) {
         eprintln!("splitbrain: warning: cannot write results.json: {e}");
+    }
+}
+
+/// A phase that failed: the harness's failure, or the disk's when a write found it full.
+fn failed(what: &str, e: &anyhow::Error) -> Outcome {
+    let msg = format!("{what}: {e:#}");
+    if disk::any_full(e) {
+        Outcome::DiskFull(msg)
+    } else {
+        Outcome::Harness(msg)
     }
 }
 
@@ -451,11 +638,15 @@ impl DriveCtx {
         stop.cancel();
         let wind_down = Duration::from_secs(WIND_DOWN_SECS_MAX);
         let mut failures = Vec::new();
+        let mut disk_full = false;
         for (name, task) in [("workload", workload), ("nemesis", nemesis)] {
             let abort = task.abort_handle();
             match tokio::time::timeout(wind_down, task).await {
                 Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(e))) => failures.push(format!("the {name} failed: {e:#}")),
+                Ok(Ok(Err(e))) => {
+                    disk_full |= disk::any_full(&e);
+                    failures.push(format!("the {name} failed: {e:#}"));
+                }
                 Ok(Err(e)) => failures.push(format!("the {name} task failed: {e}")),
                 Err(_) => {
                     abort.abort();
@@ -467,6 +658,9 @@ impl DriveCtx {
         }
         if interrupted || self.interrupt.is_set() {
             return Some(Outcome::Interrupted);
+        }
+        if disk_full {
+            return Some(Outcome::DiskFull(failures.join("; ")));
         }
         if !failures.is_empty() {
             return Some(Outcome::Harness(failures.join("; ")));
@@ -483,7 +677,7 @@ impl DriveCtx {
         let fin = Duration::from_secs(FINAL_PHASE_SECS_MAX);
         match self.bounded(fin, cluster.final_phase(&self.recorder)).await {
             Err(o) => return o,
-            Ok(Err(e)) => return Outcome::Harness(format!("the final phase failed: {e:#}")),
+            Ok(Err(e)) => return failed("the final phase failed", &e),
             Ok(Ok(())) => {}
         }
         if self.spec.recovery_secs > 0 {
@@ -503,7 +697,7 @@ impl DriveCtx {
         let reads = Duration::from_secs(FINAL_READS_SECS_MAX);
         match self.bounded(reads, cluster.final_reads()).await {
             Err(o) => o,
-            Ok(Err(e)) => Outcome::Harness(format!("the final reads failed: {e:#}")),
+            Ok(Err(e)) => failed("the final reads failed", &e),
             Ok(Ok(reads)) => {
                 let read = reads.local.iter().filter(|(_, log)| log.is_some()).count();
                 self.say.line(&format!(
@@ -530,5 +724,59 @@ impl DriveCtx {
             r = tokio::time::timeout(limit, fut) => r.map_err(|_| Outcome::Harness(format!("a phase took over {} s", limit.as_secs()))),
             _ = self.interrupt.wait() => Err(Outcome::Interrupted),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::RunArgs;
+
+    fn spec(nemesis: &str) -> TestSpec {
+        let args = RunArgs {
+            system: "raftd".into(),
+            nodes: 3,
+            runtime: "local".into(),
+            nemesis: nemesis.into(),
+            time_limit_secs: 10,
+            nemesis_interval_ms: 1000,
+            nemesis_duration_ms: 500,
+            rate_hz: 10.0,
+            concurrency: 2,
+            seed: Some(1),
+            fencing: "grant".into(),
+            results: "results".into(),
+            ..RunArgs::default()
+        };
+        TestSpec::from_args(&args, &[]).unwrap()
+    }
+
+    #[test]
+    fn a_valid_run_without_the_faults_it_asked_for_has_no_verdict() {
+        let checked = |verdict, faults_injected| pieces::Checked {
+            verdict,
+            faults_injected,
+        };
+        let reason = no_fault_injected(&spec("kill"), 7, &checked(Some(true), 0))
+            .expect("valid with no fault is no verdict");
+        assert!(
+            reason.contains("no fault was injected")
+                && reason.contains("--nemesis kill scheduled 7 faults"),
+            "{reason}"
+        );
+        assert_eq!(
+            no_fault_injected(&spec("kill"), 7, &checked(Some(true), 1)),
+            None
+        );
+        assert_eq!(
+            no_fault_injected(&spec("kill"), 7, &checked(Some(false), 0)),
+            None,
+            "a violation stands without faults"
+        );
+        assert_eq!(
+            no_fault_injected(&spec("none"), 0, &checked(Some(true), 0)),
+            None,
+            "no faults were asked for"
+        );
     }
 }

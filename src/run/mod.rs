@@ -1,15 +1,19 @@
 //! `splitbrain run` and `splitbrain replay`: one command that starts a cluster, attacks
 //! it, and says, with the history as proof, whether leadership stayed safe.
 //!
-//! The lifecycle: validated spec → runtime chosen and faults checked against it → results
-//! directory and `test.json` → cluster started → a leader awaited → workload and nemesis
-//! until the time limit → final phase (heal, resume, start, clock reset) → recovery →
-//! final reads → teardown → check → `results.json`, timeline, index → summary → exit code.
+//! The lifecycle: validated spec → runtime chosen and faults checked against it → free
+//! space on the results and node-data disks → results directory and `test.json` → cluster
+//! started → a leader awaited → workload and nemesis until the time limit → final phase
+//! (heal, resume, start, clock reset) → recovery → final reads → history flushed and
+//! fsynced → teardown → check → `results.json`, timeline, index → summary → exit code.
 //!
 //! Exit codes: 0 valid, 1 violations found, 2 bad usage, 3 unknown. An interrupted run
-//! (Ctrl-C, SIGTERM) and a failure of the harness itself both end with 3: no verdict on
-//! the system could be reached, and `results.json` says why (`reason`, `harness_error`).
+//! (Ctrl-C, SIGTERM), a failure of the harness itself (a full disk among them) and a run
+//! that injected none of the faults it asked for all end with 3: no verdict on the system
+//! could be reached, and `results.json` says why (`reason`, `harness_error`) where the
+//! disk still takes it.
 
+mod disk;
 mod lifecycle;
 pub mod pieces;
 mod progress;
@@ -19,7 +23,7 @@ pub mod summary;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::spec::{RunArgs, RuntimeChoice, TestSpec};
+use crate::spec::{RunArgs, RuntimeChoice, SpecError, TestSpec};
 
 pub const EXIT_VALID: u8 = 0;
 pub const EXIT_VIOLATION: u8 = 1;
@@ -30,9 +34,10 @@ pub const EXIT_UNKNOWN: u8 = 3;
 pub struct ReplayArgs {
     /// A results directory of an earlier run (its test.json is read).
     pub dir: PathBuf,
-    /// Where the new run's results land (default: the original run's results root).
-    #[arg(long = "results")]
-    pub results: Option<PathBuf>,
+    /// Where the new run's results land, as for `run` (the results root named in
+    /// test.json is not used: a file does not decide where this command writes).
+    #[arg(value_name = "DIR", long = "results", default_value = "results")]
+    pub results: PathBuf,
     /// Run on another runtime than the original (auto, docker, netns, local, sim).
     #[arg(long)]
     pub runtime: Option<String>,
@@ -51,26 +56,28 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs the spec and the nemesis schedule of an earlier run again, into a new directory.
 pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let refuse = |msg: String| {
+        eprintln!("splitbrain replay: {msg}");
+        Ok(ExitCode::from(EXIT_BAD_USAGE))
+    };
     let doc = match results::read_test_doc(&args.dir) {
         Ok(doc) => doc,
+        Err(e) => return refuse(format!("{e:#}")),
+    };
+    let spec = match replay_spec(&doc.spec, &args) {
+        Ok(spec) => spec,
+        // What the command line gave is named as a flag of this command.
+        Err(e) if e.flag == "--results" || (e.flag == "--runtime" && args.runtime.is_some()) => {
+            return refuse(e.to_string())
+        }
         Err(e) => {
-            eprintln!("splitbrain replay: {e:#}");
-            return Ok(ExitCode::from(EXIT_BAD_USAGE));
+            return refuse(format!(
+                "the spec in {} cannot run: {e} (the file's spec.{})",
+                args.dir.join("test.json").display(),
+                spec_key(e.flag)
+            ))
         }
     };
-    let mut spec = doc.spec;
-    if let Some(results) = args.results {
-        spec.results = results;
-    }
-    if let Some(runtime) = &args.runtime {
-        match crate::spec::parse_runtime(runtime) {
-            Ok(r) => spec.runtime = r,
-            Err(e) => {
-                eprintln!("splitbrain replay: {e}");
-                return Ok(ExitCode::from(EXIT_BAD_USAGE));
-            }
-        }
-    }
     eprintln!(
         "splitbrain: replaying {} (seed {}, the same schedule)",
         args.dir.display(),
@@ -79,11 +86,40 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     execute(spec, Some(doc.schedule))
 }
 
+/// The file's spec with the command line's results root and runtime, validated as the
+/// same flags given to `run` would be.
+fn replay_spec(file: &TestSpec, args: &ReplayArgs) -> Result<TestSpec, SpecError> {
+    let mut flags = file.to_args();
+    flags.results = args.results.clone();
+    if let Some(runtime) = &args.runtime {
+        flags.runtime = runtime.clone();
+    }
+    TestSpec::from_args(&flags, &pieces::known_bugs())
+}
+
+/// The key of test.json's spec that holds what a flag sets.
+fn spec_key(flag: &str) -> String {
+    match flag {
+        "--time-limit" => "time_limit_secs".into(),
+        "--rate" => "rate_hz".into(),
+        "--bug" => "bugs".into(),
+        "--no-lease" => "lease".into(),
+        other => other.trim_start_matches('-').replace('-', "_"),
+    }
+}
+
 fn execute(spec: TestSpec, schedule: Option<serde_json::Value>) -> anyhow::Result<ExitCode> {
     for warning in spec.warnings() {
         eprintln!("splitbrain: warning: {warning}");
     }
     if spec.runtime == RuntimeChoice::Sim {
+        // A simulated run writes only its results; a real one checks its disks itself,
+        // once it knows where its nodes keep their data.
+        let results = disk::Disks::for_run(&spec.results, None);
+        if let Some(low) = results.low(disk::DISK_FREE_BYTES_START_MIN) {
+            eprintln!("splitbrain: harness error (not a verdict on raftd): {low}");
+            return Ok(ExitCode::from(EXIT_UNKNOWN));
+        }
         // No cluster, no tokio: one simulated run on this thread.
         return Ok(ExitCode::from(crate::sim::run_spec(&spec, schedule)?));
     }

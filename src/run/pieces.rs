@@ -309,7 +309,25 @@ pub fn new_schedule(spec: &TestSpec, sel: &Selection) -> Result<Schedule, String
         spec.nemesis_kinds.clone(),
     ))
     .map_err(|e| e.to_string())?;
+    refuse_empty(spec, &drawn)?;
     Ok(Schedule::new(drawn))
+}
+
+/// A test that asks for faults and has none scheduled would end with a verdict that
+/// says nothing about them: it does not start. (`TestSpec` refuses time limits too short
+/// for any seed; this catches a schedule from a file.)
+fn refuse_empty(spec: &TestSpec, schedule: &nemesis::Schedule) -> Result<(), String> {
+    if spec.nemesis_kinds.is_empty() || !schedule.events.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} asks for faults but the schedule holds none: --time-limit {} s leaves no room for a fault with --nemesis-interval-ms {} and --nemesis-duration-ms {}; use --time-limit {} or more, or --nemesis none",
+        spec.nemesis_flag(),
+        schedule.time_limit_ms / 1000,
+        schedule.interval_ms,
+        schedule.duration_ms,
+        spec.first_fault_healed_ms().div_ceil(1000),
+    ))
 }
 
 /// The schedule of an earlier run, checked against what this runtime can inject.
@@ -330,6 +348,7 @@ pub fn schedule_from_json(
     schedule
         .check_capabilities(&sel.capabilities)
         .map_err(|e| e.to_string())?;
+    refuse_empty(spec, &schedule)?;
     Ok(Schedule::new(schedule))
 }
 
@@ -518,7 +537,8 @@ impl Running {
             }
             Err(nemesis::RunError::History { source, state }) => {
                 *self.faults.lock().await = *state;
-                anyhow::bail!("could not record a nemesis op: {source}")
+                // The io error stays in the chain: a full disk is told from it.
+                Err(anyhow::Error::new(source).context("could not record a nemesis op"))
             }
             Err(e) => Err(e.into()),
         }
@@ -573,15 +593,36 @@ fn to_guarantees(g: GuaranteesDoc) -> checkers::Guarantees {
     }
 }
 
-/// Checks `dir/history.jsonl`, writes `dir/results.json`, and returns the verdict:
-/// `Some(valid)`, or `None` when unknown.
-pub fn check_and_write(dir: &Path, guarantees: GuaranteesDoc) -> anyhow::Result<Option<bool>> {
-    let result = checkers::check_path(&dir.join("history.jsonl"), &to_guarantees(guarantees))?;
+/// What the checkers made of a history.
+pub struct Checked {
+    /// `Some(valid)`, or `None` when unknown.
+    pub verdict: Option<bool>,
+    /// Faults the nemesis injected (partition, pause, kill and clock ops that ended ok).
+    pub faults_injected: usize,
+}
+
+/// Checks `dir/history.jsonl` and writes `dir/results.json`.
+pub fn check_and_write(dir: &Path, guarantees: GuaranteesDoc) -> anyhow::Result<Checked> {
+    let history = checkers::History::from_path(&dir.join("history.jsonl"))?;
+    let faults_injected = history
+        .nemesis
+        .iter()
+        .filter(|op| op.kind == checkers::OpType::Ok)
+        .filter(|op| {
+            use checkers::F;
+            matches!(op.f, F::Partition | F::Pause | F::Kill | F::Clock)
+        })
+        .count();
+    let result = checkers::check(&history, &to_guarantees(guarantees));
     checkers::write_results(&dir.join("results.json"), &result)?;
-    Ok(match result.valid {
+    let verdict = match result.valid {
         checkers::Validity::Valid => Some(true),
         checkers::Validity::Invalid => Some(false),
         checkers::Validity::Unknown => None,
+    };
+    Ok(Checked {
+        verdict,
+        faults_injected,
     })
 }
 

@@ -130,16 +130,42 @@ pub fn create_run_dir(root: &Path, run_id: &str) -> io::Result<(String, PathBuf)
 }
 
 /// Writes a JSON document whole: to a temporary file, fsynced, then renamed into place,
-/// so a reader never sees half of it.
+/// so a reader never sees half of it. On failure (a full disk) the document already
+/// there is left as it was and the temporary file is removed.
 pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> io::Result<()> {
     let tmp = path.with_extension("json.tmp");
-    {
+    let written = (|| {
         let mut f = fs::File::create(&tmp)?;
-        serde_json::to_writer_pretty(&mut f, value).map_err(io::Error::other)?;
-        f.write_all(b"\n")?;
+        let mut w = io::BufWriter::new(&mut f);
+        serde_json::to_writer_pretty(&mut w, value).map_err(io::Error::other)?;
+        w.write_all(b"\n")?;
+        w.flush()?;
+        drop(w);
         f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
     }
-    fs::rename(&tmp, path)
+    written
+}
+
+/// Removes the temporary files that this process's writers of a run's documents leave
+/// when a write fails half-way (a full disk): each writes `NAME.tmp` or a name with this
+/// process's id, and renames it into place only once it is whole.
+pub fn remove_temporaries(root: &Path, dir: &Path) {
+    let pid = std::process::id();
+    let in_dir = ["test.json.tmp", "results.json.tmp", "timeline.html.tmp"].map(|n| dir.join(n));
+    let in_root =
+        [format!(".index.html.{pid}.tmp"), format!(".latest-{pid}")].map(|n| root.join(n));
+    for path in in_dir.iter().chain(&in_root) {
+        match fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                eprintln!("splitbrain: warning: cannot remove {}: {e}", path.display())
+            }
+            _ => {}
+        }
+    }
 }
 
 pub fn read_test_doc(dir: &Path) -> anyhow::Result<TestDoc> {
@@ -156,7 +182,9 @@ pub fn point_latest(root: &Path, run_id: &str) -> io::Result<()> {
     let tmp = root.join(format!(".latest-{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
     std::os::unix::fs::symlink(run_id, &tmp)?;
-    fs::rename(&tmp, &link)
+    fs::rename(&tmp, &link).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
 }
 
 /// Marks a run's results as unknown: it was interrupted or the harness failed. What the
