@@ -330,6 +330,38 @@ fn report_of_a_malformed_history_names_the_line() {
     assert!(!dir.join("timeline.html").exists());
 }
 
+#[test]
+fn report_does_not_write_through_a_planted_temporary_link() {
+    let root = tempfile::tempdir().unwrap();
+    let run = synthetic_run(root.path(), "run-1", 200, 2);
+    let victim = root.path().join("victim");
+    std::fs::write(&victim, "keep").unwrap();
+    // The name the report wrote its temporary page under before.
+    let planted = run.dir.join("timeline.html.tmp");
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    let out = report(&run.dir, root.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kept = std::fs::read_to_string(&victim).unwrap();
+    assert!(
+        kept == "keep",
+        "the report wrote through {}",
+        planted.display()
+    );
+    assert!(std::fs::symlink_metadata(run.dir.join("timeline.html"))
+        .unwrap()
+        .is_file());
+    let temporaries: Vec<String> = std::fs::read_dir(&run.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") && n != "timeline.html.tmp")
+        .collect();
+    assert!(temporaries.is_empty(), "{temporaries:?}");
+}
+
 /// The JSON inside `<script id=ID>`.
 fn script_json(html: &str, id: &str) -> serde_json::Value {
     let open = format!("id=\"{id}\">");

@@ -50,9 +50,8 @@ pub fn write_index(root: &Path) -> anyhow::Result<()> {
     let out = root.join("index.html");
     // Runs that finish together each write their own temporary file; the renames are
     // atomic, so readers see one whole index or the other.
-    let tmp = root.join(format!(".index.html.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, html).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &out).with_context(|| format!("cannot write {}", out.display()))
+    crate::atomic::write_atomic(&out, html.as_bytes())
+        .with_context(|| format!("cannot write {}", out.display()))
 }
 
 fn read_row(dir: &Path) -> Option<Row> {
@@ -215,6 +214,21 @@ fn url_segment(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_index_is_not_written_through_a_planted_temporary_link() {
+        let root = tempfile::tempdir().unwrap();
+        let victim = root.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let planted = root
+            .path()
+            .join(format!(".index.html.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, planted).unwrap();
+        write_index(root.path()).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        let html = std::fs::read_to_string(root.path().join("index.html")).unwrap();
+        assert!(html.contains("<p>0 runs</p>"), "{html}");
+    }
 
     #[test]
     fn lists_runs_newest_first_and_skips_other_directories() {

@@ -2,7 +2,6 @@
 //! self-contained page with its script and style inline.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -155,23 +154,16 @@ pub fn write_page(
     };
     let meta_json = json_for_script(&meta).context("cannot encode the timeline header")?;
     let data = base64(&zlib(&blob));
-    let tmp = out.with_extension("html.tmp");
-    let file =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    write!(
-        w,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>splitbrain timeline: loading</title>\n<style>{STYLE}</style></head>\n\
-         <body data-ready=\"0\">\n<script type=\"application/json\" id=\"sb-meta\">{meta_json}</script>\n\
-         <script type=\"text/plain\" id=\"sb-data\">{data}</script>\n<script>{SCRIPT}</script>\n</body></html>\n"
-    )
-    .and_then(|_| w.flush())
-    .and_then(|_| w.get_ref().sync_all())
-    .with_context(|| format!("cannot write {}", tmp.display()))?;
-    drop(w);
-    std::fs::rename(&tmp, out)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))
+    crate::atomic::write_atomic_with(out, |w| {
+        write!(
+            w,
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <title>splitbrain timeline: loading</title>\n<style>{STYLE}</style></head>\n\
+             <body data-ready=\"0\">\n<script type=\"application/json\" id=\"sb-meta\">{meta_json}</script>\n\
+             <script type=\"text/plain\" id=\"sb-data\">{data}</script>\n<script>{SCRIPT}</script>\n</body></html>\n"
+        )
+    })
+    .with_context(|| format!("cannot write {}", out.display()))
 }
 
 /// The names of `F`, indexed by the codes the columns carry.

@@ -2,7 +2,7 @@
 //! writes when the checkers cannot, and the `latest` symlink.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -132,14 +132,10 @@ pub fn create_run_dir(root: &Path, run_id: &str) -> io::Result<(String, PathBuf)
 /// Writes a JSON document whole: to a temporary file, fsynced, then renamed into place,
 /// so a reader never sees half of it.
 pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    {
-        let mut f = fs::File::create(&tmp)?;
-        serde_json::to_writer_pretty(&mut f, value).map_err(io::Error::other)?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)
+    crate::atomic::write_atomic_with(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value).map_err(io::Error::other)?;
+        w.write_all(b"\n")
+    })
 }
 
 pub fn read_test_doc(dir: &Path) -> anyhow::Result<TestDoc> {
