@@ -7,6 +7,8 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::Value as Json;
 
+use super::text;
+
 /// One run as the index shows it; every field is read tolerantly.
 struct Row {
     name: String,
@@ -155,17 +157,23 @@ fn render(rows: &[Row]) -> String {
         let links: Vec<String> = r
             .files
             .iter()
-            .map(|f| format!("<a href=\"{}/{f}\">{f}</a>", attr(&url_segment(&r.name))))
+            .map(|f| {
+                let href = match f.strip_suffix('/') {
+                    Some(dir) => text::href(&[&r.name, dir, ""]),
+                    None => text::href(&[&r.name, f]),
+                };
+                format!("<a href=\"{href}\">{f}</a>")
+            })
             .collect();
         let _ = writeln!(
             body,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td class=\"{class}\">{word}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-            text(&r.time),
-            text(&r.name),
-            text(&r.system),
-            text(&r.nemesis),
-            text(&r.seed),
+            text::html(&r.time),
+            text::html(&r.name),
+            text::html(&r.system),
+            text::html(&r.nemesis),
+            text::html(&r.seed),
             r.violations,
             r.observations,
             links.join(" ")
@@ -186,34 +194,35 @@ table{border-collapse:collapse}th,td{padding:4px 10px;border-bottom:1px solid #d
 th{background:#f3f3f3}td.n{text-align:right}.valid{background:#c8efc8}.invalid{background:#f5b8b8;font-weight:bold}\
 .unknown{background:#f7e3a1}.missing{color:#888}a{margin-right:8px}";
 
-/// Escapes text for HTML element content.
-pub fn text(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// Escapes text for a double-quoted HTML attribute.
-pub fn attr(s: &str) -> String {
-    text(s).replace('"', "&quot;")
-}
-
-/// Percent-encodes what a path segment of a relative URL cannot hold as is.
-fn url_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~:+".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_names_cannot_become_script_links() {
+        let root = tempfile::tempdir().unwrap();
+        let names = [
+            "javascript:alert(1)",
+            "javascript:document.title='x';0",
+            "data:text,x",
+            "//evil.example",
+            "a\"onmouseover=\"alert(1)",
+        ];
+        for name in names.iter().filter(|n| !n.contains('/')) {
+            let d = root.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(d.join("test.json"), r#"{"system":"raftd"}"#).unwrap();
+        }
+        write_index(root.path()).unwrap();
+        let html = std::fs::read_to_string(root.path().join("index.html")).unwrap();
+        let links = text::hrefs(&html);
+        assert_eq!(links.len(), 4, "{html}");
+        for link in &links {
+            assert!(link.starts_with("./"), "{link}");
+            assert!(!link[2..].contains([':', '"', '\'', '<']), "{link}");
+        }
+        assert!(links.contains(&"./javascript%3Aalert%281%29/test.json".to_string()));
+    }
 
     #[test]
     fn the_index_is_not_written_through_a_planted_temporary_link() {

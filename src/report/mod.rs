@@ -17,6 +17,7 @@ mod index;
 mod model;
 mod page;
 mod serve;
+pub mod text;
 
 pub use index::write_index;
 

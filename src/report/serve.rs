@@ -10,6 +10,8 @@ use anyhow::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::text;
+
 /// Connections served at once; more wait in the listen backlog.
 const CONNECTIONS_MAX: usize = 64;
 /// The request line and headers must fit in this.
@@ -264,24 +266,47 @@ fn listing(dir: &Path, url: &str) -> String {
     names.sort();
     let mut items = String::new();
     for (name, is_dir) in names {
-        let shown = if is_dir { format!("{name}/") } else { name };
+        let (href, shown) = if is_dir {
+            (text::href(&[&name, ""]), format!("{name}/"))
+        } else {
+            (text::href(&[&name]), name)
+        };
         let _ = writeln!(
             items,
-            "<li><a href=\"{}\">{}</a></li>",
-            super::index::attr(&shown),
-            super::index::text(&shown)
+            "<li><a href=\"{href}\">{}</a></li>",
+            text::html(&shown)
         );
     }
     format!(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{0}</title></head>\
          <body><h1>{0}</h1><ul><li><a href=\"../\">../</a></li>\n{items}</ul></body></html>\n",
-        super::index::text(url)
+        text::html(url)
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listings_link_only_inside_the_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("javascript:alert(1)")).unwrap();
+        std::fs::write(tmp.path().join("a\"onclick=\"alert(1)"), "").unwrap();
+        std::fs::write(tmp.path().join("<b>"), "").unwrap();
+        let html = listing(tmp.path(), "/<run>/");
+        let links = text::hrefs(&html);
+        assert_eq!(
+            links,
+            [
+                "../",
+                "./%3Cb%3E",
+                "./a%22onclick%3D%22alert%281%29",
+                "./javascript%3Aalert%281%29/"
+            ]
+        );
+        assert!(!html.contains("<b>"), "{html}");
+    }
 
     #[test]
     fn resolve_stays_inside_the_root() {
