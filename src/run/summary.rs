@@ -7,6 +7,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::progress::Snapshot;
+use crate::report::text;
 use crate::spec::TestSpec;
 
 /// At most this many anomalies are printed; results.json holds them all.
@@ -54,7 +55,12 @@ pub fn render(spec: &TestSpec, dir: &Path, doc: &Value, snap: Option<&Snapshot>)
         "replay exactly: splitbrain replay {}",
         dir.display()
     ));
-    out.join("\n")
+    // Node names, errors and messages come from the system under test: none of them may
+    // move the cursor or rewrite a line, such as the verdict's.
+    out.iter()
+        .map(|line| text::terminal(line))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn validity(v: Option<&Value>) -> &'static str {
@@ -158,8 +164,7 @@ mod tests {
     use super::*;
     use crate::spec::RunArgs;
 
-    #[test]
-    fn summary_names_verdict_anomalies_and_seed() {
+    fn spec() -> TestSpec {
         let args = RunArgs {
             system: "raftd".into(),
             nodes: 3,
@@ -175,7 +180,12 @@ mod tests {
             results: "results".into(),
             ..RunArgs::default()
         };
-        let spec = TestSpec::from_args(&args, &[]).unwrap();
+        TestSpec::from_args(&args, &[]).unwrap()
+    }
+
+    #[test]
+    fn summary_names_verdict_anomalies_and_seed() {
+        let spec = spec();
         let doc = serde_json::json!({
             "valid": false,
             "checkers": {"election-safety": {"valid": true}, "lost-writes": {"valid": false},
@@ -188,5 +198,29 @@ mod tests {
         assert!(text.contains("write w17 is missing"), "{text}");
         assert!(text.contains("failover_ms_p50: 812"), "{text}");
         assert!(text.contains("--seed 42"), "{text}");
+    }
+
+    #[test]
+    fn text_from_the_system_cannot_drive_the_terminal() {
+        // Erases the line, moves up and overwrites the verdict, then sets the title.
+        let node = "n1\x1b[2K\x1b[1A\rverdict: VALID\u{9b}0m\x1b]0;ok\x07";
+        let doc = serde_json::json!({
+            "valid": false,
+            "harness_error": format!("cannot reach {node}"),
+            "checkers": {node: {"valid": false},
+                         "availability": {"valid": true, "figures": {"note": node}}},
+            "anomalies": [{"kind": "stale-leader", "checker": node, "severity": "violation",
+                           "ops": [1, 2], "message": format!("{node} led in term 3")}]
+        });
+        let text = render(&spec(), Path::new("results/x"), &doc, None);
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("n1\\x1b[2K\\x1b[1A\\rverdict: VALID\\u{9b}0m"),
+            "{text}"
+        );
+        assert!(text.contains("INVALID"), "{text}");
     }
 }
