@@ -381,12 +381,17 @@ impl Drop for Reaped {
     }
 }
 
-fn http_get(addr: &str, target: &str) -> (u16, String) {
+/// Sends `request` as it is and reads the whole response (the server closes after one).
+fn http_raw(addr: &str, request: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {target} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut response = String::new();
-    s.read_to_string(&mut response).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    if let Err(e) = s.read_to_end(&mut response) {
+        let line = request.lines().next().unwrap_or("");
+        panic!("{addr}: no whole answer to {line} within 10 s: {e}");
+    }
+    let response = String::from_utf8_lossy(&response).into_owned();
     let status = response
         .split(' ')
         .nth(1)
@@ -395,14 +400,29 @@ fn http_get(addr: &str, target: &str) -> (u16, String) {
     (status, response)
 }
 
-#[test]
-fn serve_answers_on_localhost_and_refuses_traversal() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("results");
-    std::fs::create_dir(&root).unwrap();
-    std::fs::write(tmp.path().join("secret.txt"), "secret").unwrap();
-    let run = synthetic_run(&root, "run-1", 200, 2);
-    assert!(report(&run.dir, &root).status.success());
+fn http_get(addr: &str, target: &str) -> (u16, String) {
+    http_raw(
+        addr,
+        &format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+    )
+}
+
+/// A response header's value, by lower-case name.
+fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    let head = &response[..response.find("\r\n\r\n")?];
+    head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// `splitbrain serve` on a free port of 127.0.0.1, killed when dropped.
+struct Server {
+    addr: String,
+    _child: Reaped,
+}
+
+fn serve(root: &Path) -> Server {
     let child = Command::new(BIN)
         .args(["serve", "--port", "0", "--results", root.to_str().unwrap()])
         .stdout(Stdio::piped())
@@ -419,23 +439,238 @@ fn serve_answers_on_localhost_and_refuses_traversal() {
         .trim_end_matches('/')
         .to_string();
     assert!(addr.starts_with("127.0.0.1:"), "{line}");
-    let (status, body) = http_get(&addr, "/");
+    Server {
+        addr,
+        _child: child,
+    }
+}
+
+/// A results root holding one reported run, `run-1`.
+fn served_root(tmp: &Path) -> PathBuf {
+    let root = tmp.join("results");
+    std::fs::create_dir(&root).unwrap();
+    let run = synthetic_run(&root, "run-1", 200, 2);
+    assert!(report(&run.dir, &root).status.success());
+    root
+}
+
+/// Asserts that a plain request is answered, and within `bound`.
+fn assert_answers_within(addr: &str, bound: Duration) {
+    let started = Instant::now();
+    let (status, body) = http_get(addr, "/run-1/test.json");
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    assert!(took < bound, "a plain request took {took:?}");
+}
+
+#[test]
+fn serve_answers_on_localhost_and_refuses_traversal() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("secret.txt"), "secret").unwrap();
+    let root = served_root(tmp.path());
+    std::os::unix::fs::symlink("/dev/null", root.join("run-1/null")).unwrap();
+    let server = serve(&root);
+    let addr = server.addr.as_str();
+    let (status, body) = http_get(addr, "/");
     assert_eq!(status, 200);
-    assert!(body.contains("run-1/timeline.html"));
-    let (status, body) = http_get(&addr, "/run-1/timeline.html");
+    assert!(body.contains("./run-1/timeline.html"), "{body}");
+    let (status, body) = http_get(addr, "/run-1/timeline.html");
     assert_eq!(status, 200);
     assert!(body.contains("sb-meta"));
-    assert_eq!(http_get(&addr, "/run-1").0, 301);
+    assert_eq!(header(&body, "x-content-type-options"), Some("nosniff"));
+    assert!(
+        header(&body, "content-security-policy").is_some_and(|p| p.contains("default-src 'none'"))
+    );
+    assert_eq!(http_get(addr, "/run-1").0, 301);
     for bad in [
         "/../secret.txt",
         "/run-1/%2e%2e/%2e%2e/secret.txt",
         "/..%2fsecret.txt",
+        "/run-1/null",
     ] {
-        let (status, body) = http_get(&addr, bad);
+        let (status, body) = http_get(addr, bad);
         assert_eq!(status, 403, "{bad}");
         assert!(!body.contains("secret\n") && !body.ends_with("secret"));
     }
-    assert_eq!(http_get(&addr, "/nothing-here").0, 404);
+    assert_eq!(http_get(addr, "/nothing-here").0, 404);
+    let (status, head) = http_raw(
+        addr,
+        &format!("HEAD /run-1/test.json HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+    );
+    assert_eq!(status, 200);
+    let len: usize = header(&head, "content-length").unwrap().parse().unwrap();
+    assert_eq!(
+        len,
+        std::fs::metadata(root.join("run-1/test.json"))
+            .unwrap()
+            .len() as usize
+    );
+    assert!(head.ends_with("\r\n\r\n"), "HEAD sent a body: {head}");
+}
+
+#[test]
+fn serve_redirects_to_paths_on_itself_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(&served_root(tmp.path()));
+    for (from, to) in [
+        ("//run-1", "/run-1/"),
+        ("/run-1", "/run-1/"),
+        ("//run-1//test.json", "/run-1/test.json"),
+    ] {
+        let (status, response) = http_get(&server.addr, from);
+        assert_eq!(status, 301, "{from}: {response}");
+        assert_eq!(header(&response, "location"), Some(to), "{from}");
+    }
+}
+
+#[test]
+fn serve_answers_only_to_its_own_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(&served_root(tmp.path()));
+    let addr = server.addr.as_str();
+    let port = addr.rsplit(':').next().unwrap();
+    let get = |host: &str| {
+        http_raw(
+            addr,
+            &format!("GET /run-1/test.json HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+        )
+        .0
+    };
+    assert_eq!(get(addr), 200);
+    assert_eq!(get(&format!("localhost:{port}")), 200);
+    // A page of another site whose name was rebound to 127.0.0.1 sends its own name.
+    for host in [
+        format!("rebound.example:{port}"),
+        "127.0.0.1".to_string(),
+        format!("127.0.0.1:{}", port.parse::<u16>().unwrap().wrapping_add(1)),
+    ] {
+        assert_eq!(get(&host), 421, "{host}");
+    }
+    assert_eq!(
+        http_raw(addr, "GET /run-1/test.json HTTP/1.0\r\n\r\n").0,
+        421
+    );
+}
+
+#[test]
+fn serve_refuses_a_root_that_is_not_a_results_directory() {
+    let empty = tempfile::tempdir().unwrap();
+    for (root, why) in [
+        (Path::new("/"), "file system's root"),
+        (empty.path(), "not a results directory"),
+    ] {
+        let mut child = Reaped(
+            Command::new(BIN)
+                .args(["serve", "--port", "0", "--results", root.to_str().unwrap()])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve {} started serving",
+                root.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        child
+            .0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(status.code(), Some(2), "{err}");
+        assert!(err.contains(why), "{err}");
+    }
+}
+
+#[test]
+fn serve_is_not_stalled_by_clients_that_never_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = served_root(tmp.path());
+    // Far more than the socket buffers of a connection hold: its sender must wait.
+    let big = std::fs::File::create(root.join("run-1/big.jsonl")).unwrap();
+    big.set_len(256 << 20).unwrap();
+    let server = serve(&root);
+    let stalled: Vec<std::net::TcpStream> = (0..64)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+            write!(
+                s,
+                "GET /run-1/big.jsonl HTTP/1.1\r\nHost: {}\r\n\r\n",
+                server.addr
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_answers_within(&server.addr, Duration::from_secs(3));
+    drop(stalled);
+}
+
+#[test]
+fn serve_answers_requests_for_a_fifo_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = served_root(tmp.path());
+    nix::unistd::mkfifo(&root.join("run-1/pipe"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let server = serve(&root);
+    let started = Instant::now();
+    let askers: Vec<_> = (0..64)
+        .map(|_| {
+            let addr = server.addr.clone();
+            std::thread::spawn(move || http_get(&addr, "/run-1/pipe").0)
+        })
+        .collect();
+    for asker in askers {
+        assert_eq!(asker.join().unwrap(), 403);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_answers_within(&server.addr, Duration::from_secs(3));
+}
+
+#[test]
+fn serve_answers_while_hundreds_of_requests_are_half_sent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(&served_root(tmp.path()));
+    let half_sent: Vec<std::net::TcpStream> = (0..500)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+            write!(
+                s,
+                "GET /run-1/test.json HTTP/1.1\r\nHost: {}\r\nX-Slow: 1",
+                server.addr
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    assert_answers_within(&server.addr, Duration::from_secs(2));
+    // The server itself closes a connection whose request head does not come in time.
+    let mut first = &half_sent[0];
+    first
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = first.read_to_end(&mut rest);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a half-sent request was kept {:?}",
+        started.elapsed()
+    );
 }
 
 // ---- headless Chromium ----

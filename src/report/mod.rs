@@ -13,6 +13,7 @@ use serde_json::Value as Json;
 
 mod encode;
 mod faults;
+mod idle;
 mod index;
 mod model;
 mod page;
