@@ -816,6 +816,43 @@ fn assert_page_loads(browser: &Path, page: &Path, fragment: &str) -> Duration {
     *at
 }
 
+/// Clicks, in Chromium, the index's link to the timeline of a run named like a
+/// `javascript:` URL: it must open that run's page, not run the name as script.
+#[test]
+fn index_links_open_runs_in_chromium_whatever_their_names() {
+    let Some(browser) = chromium() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let name = "javascript:document.title='pwned';0";
+    let run = synthetic_run(root.path(), name, 200, 2);
+    let out = report(&run.dir, root.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index = std::fs::read_to_string(root.path().join("index.html")).unwrap();
+    let click = "<script>setTimeout(function () { \
+                 document.querySelector('a[href*=timeline]').click(); }, 100)</script></body>";
+    let probe = root.path().join("probe.html");
+    std::fs::write(&probe, index.replace("</body>", click)).unwrap();
+    let run = run_chromium(
+        &browser,
+        &probe,
+        "",
+        &["--dump-dom", "--virtual-time-budget=20000"],
+    );
+    let dom = &run.stdout;
+    assert!(
+        !dom.contains("<title>pwned</title>"),
+        "the run's name ran as script"
+    );
+    assert!(
+        dom.contains("<title>splitbrain timeline: ready</title>"),
+        "{}",
+        &dom[..dom.len().min(2000)]
+    );
+}
+
 #[test]
 fn timeline_loads_in_chromium_and_draws_the_lanes() {
     let Some(browser) = chromium() else { return };
