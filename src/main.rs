@@ -14,6 +14,7 @@ mod runtime;
 mod sim;
 mod spec;
 mod stdio;
+mod utc;
 
 /// A Jepsen-style correctness and chaos harness for leader election and failover.
 ///

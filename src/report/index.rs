@@ -8,10 +8,13 @@ use anyhow::Context;
 use serde_json::Value as Json;
 
 use super::text;
+use crate::utc;
 
 /// One run as the index shows it; every field is read tolerantly.
 struct Row {
     name: String,
+    /// When the run started, if its test.json or its name says so.
+    when: Option<jiff::Timestamp>,
     time: String,
     system: String,
     nemesis: String,
@@ -47,7 +50,7 @@ pub fn write_index(root: &Path) -> anyhow::Result<()> {
             rows.push(row);
         }
     }
-    rows.sort_by(|a, b| b.time.cmp(&a.time).then(b.name.cmp(&a.name)));
+    rows.sort_by(|a, b| b.when.cmp(&a.when).then(b.name.cmp(&a.name)));
     let html = render(&rows);
     let out = root.join("index.html");
     // Runs that finish together each write their own temporary file; the renames are
@@ -79,9 +82,14 @@ fn read_row(dir: &Path) -> Option<Row> {
         Some(r) => summarize(r),
         None => (Verdict::Missing, 0, 0),
     };
-    let time = match field(&["start_time", "started_at", "start", "time"]) {
-        t if !t.is_empty() => t,
-        _ => name.split('-').next().unwrap_or("").to_string(),
+    // Runs name themselves by their compact start time; test.json has it in RFC 3339.
+    let stated = field(&["start_time", "started_at", "start", "time"]);
+    let prefix = name.split('-').next().unwrap_or("");
+    let when = utc::parse(&stated).or_else(|| utc::parse(prefix));
+    let time = match when {
+        Some(t) => utc::rfc3339_of(t),
+        None if !stated.is_empty() => stated,
+        None => prefix.to_string(),
     };
     let files = [
         "timeline.html",
@@ -97,6 +105,7 @@ fn read_row(dir: &Path) -> Option<Row> {
     })
     .collect();
     Some(Row {
+        when,
         time,
         system: field(&["system"]),
         nemesis: field(&["nemesis"]),
@@ -237,6 +246,33 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
         let html = std::fs::read_to_string(root.path().join("index.html")).unwrap();
         assert!(html.contains("<p>0 runs</p>"), "{html}");
+    }
+
+    #[test]
+    fn runs_sort_by_time_whether_test_json_or_the_name_gives_it() {
+        let root = tempfile::tempdir().unwrap();
+        let run = |name: &str, test: &str| {
+            let d = root.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(d.join("test.json"), test).unwrap();
+        };
+        run("20260101T000000Z-zk-kill-1", "{}");
+        run("b", r#"{"started_at":"2026-01-02T00:00:00Z"}"#);
+        run("20260103T000000Z-etcd-kill-1", "{}");
+        run("undated", "{}");
+        write_index(root.path()).unwrap();
+        let html = std::fs::read_to_string(root.path().join("index.html")).unwrap();
+        let at = |s: &str| {
+            html.find(&format!("<td>{s}</td>"))
+                .unwrap_or_else(|| panic!("{s}: {html}"))
+        };
+        assert!(at("20260103T000000Z-etcd-kill-1") < at("b"), "{html}");
+        assert!(at("b") < at("20260101T000000Z-zk-kill-1"), "{html}");
+        assert!(at("20260101T000000Z-zk-kill-1") < at("undated"), "{html}");
+        assert!(
+            html.contains("<td>2026-01-03T00:00:00Z</td><td>20260103T000000Z-etcd-kill-1</td>"),
+            "{html}"
+        );
     }
 
     #[test]
