@@ -853,6 +853,78 @@ fn index_links_open_runs_in_chromium_whatever_their_names() {
     );
 }
 
+/// The anomaly panel of a run whose results list a violation third, among 28
+/// leaderless windows: the violation on top, the windows folded under one line, and a
+/// fold opened when one of its anomalies is selected (`#anomaly=K`).
+#[test]
+fn timeline_lists_violations_first_and_folds_observations() {
+    let Some(browser) = chromium() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let run = synthetic_run(root.path(), "run-1", 400, 4);
+    let window = |i: u64| {
+        serde_json::json!({"kind": "leaderless-window", "checker": "availability",
+            "severity": "observation", "ops": [i, i + 2],
+            "message": format!("no observed node knew of a leader from op {i} to op {}", i + 2)})
+    };
+    let mut anomalies: Vec<serde_json::Value> = (0..28).map(|i| window(2 * i)).collect();
+    anomalies.insert(
+        2,
+        serde_json::json!({"kind": "stale-leader", "checker": "leaders", "severity": "violation",
+            "ops": [7, 9], "message": "n3 acted as leader of term 4 after n1 led term 5"}),
+    );
+    let results = serde_json::json!({"valid": false, "anomalies": anomalies,
+        "checkers": {"leaders": {"valid": false}}});
+    std::fs::write(run.dir.join("results.json"), results.to_string()).unwrap();
+    let out = report(&run.dir, root.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = run.dir.join("timeline.html");
+    let dom = |fragment: &str| {
+        let run = run_chromium(
+            &browser,
+            &page,
+            fragment,
+            &["--dump-dom", "--virtual-time-budget=30000"],
+        );
+        let dom = run.stdout;
+        assert!(
+            !body_tag(&dom).contains("data-errors"),
+            "{}",
+            dom.split("sb-errors").nth(1).unwrap_or("")
+        );
+        let side = dom.find("id=\"sb-side\"").expect("an anomaly panel");
+        dom[side..].to_string()
+    };
+    let side = dom("");
+    let first = side.find("class=\"anomaly ").unwrap();
+    assert!(
+        side[first..].starts_with("class=\"anomaly violation\""),
+        "{}",
+        &side[..2000.min(side.len())]
+    );
+    assert_eq!(
+        side.matches("<details class=\"fold").count(),
+        1,
+        "{}",
+        &side[..3000.min(side.len())]
+    );
+    assert!(side.contains("<summary>leaderless-window: 28 observations</summary>"));
+    assert!(side.find("stale-leader").unwrap() < side.find("<details").unwrap());
+    assert!(
+        !side.contains("<details class=\"fold observation\" data-kind=\"leaderless-window\" open")
+    );
+    let selected = dom("#anomaly=5");
+    assert!(
+        selected
+            .contains("<details class=\"fold observation\" data-kind=\"leaderless-window\" open"),
+        "{}",
+        &selected[..3000.min(selected.len())]
+    );
+}
+
 #[test]
 fn timeline_loads_in_chromium_and_draws_the_lanes() {
     let Some(browser) = chromium() else { return };

@@ -29,13 +29,16 @@ pub struct Anomaly {
     pub ops: Vec<u64>,
 }
 
-/// Reads `anomalies` from a results document; entries that are not objects are skipped.
+/// Reads `anomalies` from a results document, violations first (they decide the verdict,
+/// and the page keeps only the first `ANOMALIES_SHOWN_MAX`), each severity in the
+/// document's order; entries that are not objects are skipped.
 pub fn anomalies_of(results: &Json) -> Vec<Anomaly> {
     let text = |a: &Json, k: &str| a.get(k).and_then(Json::as_str).unwrap_or("").to_string();
     let Some(list) = results.get("anomalies").and_then(Json::as_array) else {
         return vec![];
     };
-    list.iter()
+    let mut anomalies = list
+        .iter()
         .filter(|a| a.is_object())
         .map(|a| Anomaly {
             kind: text(a, "kind"),
@@ -48,7 +51,9 @@ pub fn anomalies_of(results: &Json) -> Vec<Anomaly> {
                 .map(|ops| ops.iter().filter_map(Json::as_u64).collect())
                 .unwrap_or_default(),
         })
-        .collect()
+        .collect::<Vec<_>>();
+    anomalies.sort_by_key(|a| a.severity != "violation");
+    anomalies
 }
 
 /// The history indices whose lines the page shows in full.
@@ -368,6 +373,30 @@ mod tests {
                 "{external}"
             );
         }
+    }
+
+    #[test]
+    fn violations_come_before_observations() {
+        let a = |kind: &str, severity: &str| serde_json::json!({"kind": kind, "severity": severity, "checker": "c", "message": "", "ops": [1]});
+        let results = serde_json::json!({"anomalies": [
+            a("leaderless-window", "observation"),
+            a("dual-leadership", "observation"),
+            a("stale-leader", "violation"),
+            "not an anomaly",
+            a("leaderless-window", "observation"),
+            a("lost-write", "violation"),
+        ]});
+        let kinds: Vec<String> = anomalies_of(&results).into_iter().map(|a| a.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "stale-leader",
+                "lost-write",
+                "leaderless-window",
+                "dual-leadership",
+                "leaderless-window"
+            ]
+        );
     }
 
     #[test]
