@@ -402,7 +402,7 @@ fn open_regular(path: &Path) -> std::io::Result<Option<(std::fs::File, u64)>> {
         .open(path)?;
     let meta = file.metadata()?;
     // O_NONBLOCK means nothing to reads of a regular file, the only kind kept.
-    Ok(meta.is_file().then(|| (file, meta.len())))
+    Ok(meta.is_file().then_some((file, meta.len())))
 }
 
 /// The type a file is served as. Only the pages splitbrain writes are HTML; any other
