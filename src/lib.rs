@@ -2,6 +2,7 @@
 //! election and failover, as a library. The `splitbrain` binary is a thin `main` over
 //! [`cli::main`]; tests and other tools use the modules directly.
 
+pub mod atomic;
 pub mod check;
 pub mod clean;
 pub mod cli;
@@ -12,3 +13,4 @@ pub mod runtime;
 pub mod sim;
 pub mod spec;
 pub mod stdio;
+pub mod utc;

@@ -330,6 +330,38 @@ fn report_of_a_malformed_history_names_the_line() {
     assert!(!dir.join("timeline.html").exists());
 }
 
+#[test]
+fn report_does_not_write_through_a_planted_temporary_link() {
+    let root = tempfile::tempdir().unwrap();
+    let run = synthetic_run(root.path(), "run-1", 200, 2);
+    let victim = root.path().join("victim");
+    std::fs::write(&victim, "keep").unwrap();
+    // The name the report wrote its temporary page under before.
+    let planted = run.dir.join("timeline.html.tmp");
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    let out = report(&run.dir, root.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kept = std::fs::read_to_string(&victim).unwrap();
+    assert!(
+        kept == "keep",
+        "the report wrote through {}",
+        planted.display()
+    );
+    assert!(std::fs::symlink_metadata(run.dir.join("timeline.html"))
+        .unwrap()
+        .is_file());
+    let temporaries: Vec<String> = std::fs::read_dir(&run.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") && n != "timeline.html.tmp")
+        .collect();
+    assert!(temporaries.is_empty(), "{temporaries:?}");
+}
+
 /// The JSON inside `<script id=ID>`.
 fn script_json(html: &str, id: &str) -> serde_json::Value {
     let open = format!("id=\"{id}\">");
@@ -349,12 +381,17 @@ impl Drop for Reaped {
     }
 }
 
-fn http_get(addr: &str, target: &str) -> (u16, String) {
+/// Sends `request` as it is and reads the whole response (the server closes after one).
+fn http_raw(addr: &str, request: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {target} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut response = String::new();
-    s.read_to_string(&mut response).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    if let Err(e) = s.read_to_end(&mut response) {
+        let line = request.lines().next().unwrap_or("");
+        panic!("{addr}: no whole answer to {line} within 10 s: {e}");
+    }
+    let response = String::from_utf8_lossy(&response).into_owned();
     let status = response
         .split(' ')
         .nth(1)
@@ -363,14 +400,29 @@ fn http_get(addr: &str, target: &str) -> (u16, String) {
     (status, response)
 }
 
-#[test]
-fn serve_answers_on_localhost_and_refuses_traversal() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("results");
-    std::fs::create_dir(&root).unwrap();
-    std::fs::write(tmp.path().join("secret.txt"), "secret").unwrap();
-    let run = synthetic_run(&root, "run-1", 200, 2);
-    assert!(report(&run.dir, &root).status.success());
+fn http_get(addr: &str, target: &str) -> (u16, String) {
+    http_raw(
+        addr,
+        &format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+    )
+}
+
+/// A response header's value, by lower-case name.
+fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    let head = &response[..response.find("\r\n\r\n")?];
+    head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// `splitbrain serve` on a free port of 127.0.0.1, killed when dropped.
+struct Server {
+    addr: String,
+    _child: Reaped,
+}
+
+fn serve(root: &Path) -> Server {
     let child = Command::new(BIN)
         .args(["serve", "--port", "0", "--results", root.to_str().unwrap()])
         .stdout(Stdio::piped())
@@ -387,23 +439,238 @@ fn serve_answers_on_localhost_and_refuses_traversal() {
         .trim_end_matches('/')
         .to_string();
     assert!(addr.starts_with("127.0.0.1:"), "{line}");
-    let (status, body) = http_get(&addr, "/");
+    Server {
+        addr,
+        _child: child,
+    }
+}
+
+/// A results root holding one reported run, `run-1`.
+fn served_root(tmp: &Path) -> PathBuf {
+    let root = tmp.join("results");
+    std::fs::create_dir(&root).unwrap();
+    let run = synthetic_run(&root, "run-1", 200, 2);
+    assert!(report(&run.dir, &root).status.success());
+    root
+}
+
+/// Asserts that a plain request is answered, and within `bound`.
+fn assert_answers_within(addr: &str, bound: Duration) {
+    let started = Instant::now();
+    let (status, body) = http_get(addr, "/run-1/test.json");
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    assert!(took < bound, "a plain request took {took:?}");
+}
+
+#[test]
+fn serve_answers_on_localhost_and_refuses_traversal() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("secret.txt"), "secret").unwrap();
+    let root = served_root(tmp.path());
+    std::os::unix::fs::symlink("/dev/null", root.join("run-1/null")).unwrap();
+    let server = serve(&root);
+    let addr = server.addr.as_str();
+    let (status, body) = http_get(addr, "/");
     assert_eq!(status, 200);
-    assert!(body.contains("run-1/timeline.html"));
-    let (status, body) = http_get(&addr, "/run-1/timeline.html");
+    assert!(body.contains("./run-1/timeline.html"), "{body}");
+    let (status, body) = http_get(addr, "/run-1/timeline.html");
     assert_eq!(status, 200);
     assert!(body.contains("sb-meta"));
-    assert_eq!(http_get(&addr, "/run-1").0, 301);
+    assert_eq!(header(&body, "x-content-type-options"), Some("nosniff"));
+    assert!(
+        header(&body, "content-security-policy").is_some_and(|p| p.contains("default-src 'none'"))
+    );
+    assert_eq!(http_get(addr, "/run-1").0, 301);
     for bad in [
         "/../secret.txt",
         "/run-1/%2e%2e/%2e%2e/secret.txt",
         "/..%2fsecret.txt",
+        "/run-1/null",
     ] {
-        let (status, body) = http_get(&addr, bad);
+        let (status, body) = http_get(addr, bad);
         assert_eq!(status, 403, "{bad}");
         assert!(!body.contains("secret\n") && !body.ends_with("secret"));
     }
-    assert_eq!(http_get(&addr, "/nothing-here").0, 404);
+    assert_eq!(http_get(addr, "/nothing-here").0, 404);
+    let (status, head) = http_raw(
+        addr,
+        &format!("HEAD /run-1/test.json HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+    );
+    assert_eq!(status, 200);
+    let len: usize = header(&head, "content-length").unwrap().parse().unwrap();
+    assert_eq!(
+        len,
+        std::fs::metadata(root.join("run-1/test.json"))
+            .unwrap()
+            .len() as usize
+    );
+    assert!(head.ends_with("\r\n\r\n"), "HEAD sent a body: {head}");
+}
+
+#[test]
+fn serve_redirects_to_paths_on_itself_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(&served_root(tmp.path()));
+    for (from, to) in [
+        ("//run-1", "/run-1/"),
+        ("/run-1", "/run-1/"),
+        ("//run-1//test.json", "/run-1/test.json"),
+    ] {
+        let (status, response) = http_get(&server.addr, from);
+        assert_eq!(status, 301, "{from}: {response}");
+        assert_eq!(header(&response, "location"), Some(to), "{from}");
+    }
+}
+
+#[test]
+fn serve_answers_only_to_its_own_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(&served_root(tmp.path()));
+    let addr = server.addr.as_str();
+    let port = addr.rsplit(':').next().unwrap();
+    let get = |host: &str| {
+        http_raw(
+            addr,
+            &format!("GET /run-1/test.json HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+        )
+        .0
+    };
+    assert_eq!(get(addr), 200);
+    assert_eq!(get(&format!("localhost:{port}")), 200);
+    // A page of another site whose name was rebound to 127.0.0.1 sends its own name.
+    for host in [
+        format!("rebound.example:{port}"),
+        "127.0.0.1".to_string(),
+        format!("127.0.0.1:{}", port.parse::<u16>().unwrap().wrapping_add(1)),
+    ] {
+        assert_eq!(get(&host), 421, "{host}");
+    }
+    assert_eq!(
+        http_raw(addr, "GET /run-1/test.json HTTP/1.0\r\n\r\n").0,
+        421
+    );
+}
+
+#[test]
+fn serve_refuses_a_root_that_is_not_a_results_directory() {
+    let empty = tempfile::tempdir().unwrap();
+    for (root, why) in [
+        (Path::new("/"), "file system's root"),
+        (empty.path(), "not a results directory"),
+    ] {
+        let mut child = Reaped(
+            Command::new(BIN)
+                .args(["serve", "--port", "0", "--results", root.to_str().unwrap()])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve {} started serving",
+                root.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        child
+            .0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(status.code(), Some(2), "{err}");
+        assert!(err.contains(why), "{err}");
+    }
+}
+
+#[test]
+fn serve_is_not_stalled_by_clients_that_never_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = served_root(tmp.path());
+    // Far more than the socket buffers of a connection hold: its sender must wait.
+    let big = std::fs::File::create(root.join("run-1/big.jsonl")).unwrap();
+    big.set_len(256 << 20).unwrap();
+    let server = serve(&root);
+    let stalled: Vec<std::net::TcpStream> = (0..64)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+            write!(
+                s,
+                "GET /run-1/big.jsonl HTTP/1.1\r\nHost: {}\r\n\r\n",
+                server.addr
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_answers_within(&server.addr, Duration::from_secs(3));
+    drop(stalled);
+}
+
+#[test]
+fn serve_answers_requests_for_a_fifo_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = served_root(tmp.path());
+    nix::unistd::mkfifo(&root.join("run-1/pipe"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let server = serve(&root);
+    let started = Instant::now();
+    let askers: Vec<_> = (0..64)
+        .map(|_| {
+            let addr = server.addr.clone();
+            std::thread::spawn(move || http_get(&addr, "/run-1/pipe").0)
+        })
+        .collect();
+    for asker in askers {
+        assert_eq!(asker.join().unwrap(), 403);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_answers_within(&server.addr, Duration::from_secs(3));
+}
+
+#[test]
+fn serve_answers_while_hundreds_of_requests_are_half_sent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(&served_root(tmp.path()));
+    let half_sent: Vec<std::net::TcpStream> = (0..500)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+            write!(
+                s,
+                "GET /run-1/test.json HTTP/1.1\r\nHost: {}\r\nX-Slow: 1",
+                server.addr
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    assert_answers_within(&server.addr, Duration::from_secs(2));
+    // The server itself closes a connection whose request head does not come in time.
+    let mut first = &half_sent[0];
+    first
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = first.read_to_end(&mut rest);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a half-sent request was kept {:?}",
+        started.elapsed()
+    );
 }
 
 // ---- headless Chromium ----
@@ -547,6 +814,115 @@ fn assert_page_loads(browser: &Path, page: &Path, fragment: &str) -> Duration {
         run.elapsed
     );
     *at
+}
+
+/// Clicks, in Chromium, the index's link to the timeline of a run named like a
+/// `javascript:` URL: it must open that run's page, not run the name as script.
+#[test]
+fn index_links_open_runs_in_chromium_whatever_their_names() {
+    let Some(browser) = chromium() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let name = "javascript:document.title='pwned';0";
+    let run = synthetic_run(root.path(), name, 200, 2);
+    let out = report(&run.dir, root.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index = std::fs::read_to_string(root.path().join("index.html")).unwrap();
+    let click = "<script>setTimeout(function () { \
+                 document.querySelector('a[href*=timeline]').click(); }, 100)</script></body>";
+    let probe = root.path().join("probe.html");
+    std::fs::write(&probe, index.replace("</body>", click)).unwrap();
+    let run = run_chromium(
+        &browser,
+        &probe,
+        "",
+        &["--dump-dom", "--virtual-time-budget=20000"],
+    );
+    let dom = &run.stdout;
+    assert!(
+        !dom.contains("<title>pwned</title>"),
+        "the run's name ran as script"
+    );
+    assert!(
+        dom.contains("<title>splitbrain timeline: ready</title>"),
+        "{}",
+        &dom[..dom.len().min(2000)]
+    );
+}
+
+/// The anomaly panel of a run whose results list a violation third, among 28
+/// leaderless windows: the violation on top, the windows folded under one line, and a
+/// fold opened when one of its anomalies is selected (`#anomaly=K`).
+#[test]
+fn timeline_lists_violations_first_and_folds_observations() {
+    let Some(browser) = chromium() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let run = synthetic_run(root.path(), "run-1", 400, 4);
+    let window = |i: u64| {
+        serde_json::json!({"kind": "leaderless-window", "checker": "availability",
+            "severity": "observation", "ops": [i, i + 2],
+            "message": format!("no observed node knew of a leader from op {i} to op {}", i + 2)})
+    };
+    let mut anomalies: Vec<serde_json::Value> = (0..28).map(|i| window(2 * i)).collect();
+    anomalies.insert(
+        2,
+        serde_json::json!({"kind": "stale-leader", "checker": "leaders", "severity": "violation",
+            "ops": [7, 9], "message": "n3 acted as leader of term 4 after n1 led term 5"}),
+    );
+    let results = serde_json::json!({"valid": false, "anomalies": anomalies,
+        "checkers": {"leaders": {"valid": false}}});
+    std::fs::write(run.dir.join("results.json"), results.to_string()).unwrap();
+    let out = report(&run.dir, root.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = run.dir.join("timeline.html");
+    let dom = |fragment: &str| {
+        let run = run_chromium(
+            &browser,
+            &page,
+            fragment,
+            &["--dump-dom", "--virtual-time-budget=30000"],
+        );
+        let dom = run.stdout;
+        assert!(
+            !body_tag(&dom).contains("data-errors"),
+            "{}",
+            dom.split("sb-errors").nth(1).unwrap_or("")
+        );
+        let side = dom.find("id=\"sb-side\"").expect("an anomaly panel");
+        dom[side..].to_string()
+    };
+    let side = dom("");
+    let first = side.find("class=\"anomaly ").unwrap();
+    assert!(
+        side[first..].starts_with("class=\"anomaly violation\""),
+        "{}",
+        &side[..2000.min(side.len())]
+    );
+    assert_eq!(
+        side.matches("<details class=\"fold").count(),
+        1,
+        "{}",
+        &side[..3000.min(side.len())]
+    );
+    assert!(side.contains("<summary>leaderless-window: 28 observations</summary>"));
+    assert!(side.find("stale-leader").unwrap() < side.find("<details").unwrap());
+    assert!(
+        !side.contains("<details class=\"fold observation\" data-kind=\"leaderless-window\" open")
+    );
+    let selected = dom("#anomaly=5");
+    assert!(
+        selected
+            .contains("<details class=\"fold observation\" data-kind=\"leaderless-window\" open"),
+        "{}",
+        &selected[..3000.min(selected.len())]
+    );
 }
 
 #[test]

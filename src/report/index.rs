@@ -7,9 +7,14 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::Value as Json;
 
+use super::text;
+use crate::utc;
+
 /// One run as the index shows it; every field is read tolerantly.
 struct Row {
     name: String,
+    /// When the run started, if its test.json or its name says so.
+    when: Option<jiff::Timestamp>,
     time: String,
     system: String,
     nemesis: String,
@@ -45,14 +50,13 @@ pub fn write_index(root: &Path) -> anyhow::Result<()> {
             rows.push(row);
         }
     }
-    rows.sort_by(|a, b| b.time.cmp(&a.time).then(b.name.cmp(&a.name)));
+    rows.sort_by(|a, b| b.when.cmp(&a.when).then(b.name.cmp(&a.name)));
     let html = render(&rows);
     let out = root.join("index.html");
     // Runs that finish together each write their own temporary file; the renames are
     // atomic, so readers see one whole index or the other.
-    let tmp = root.join(format!(".index.html.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, html).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &out).with_context(|| format!("cannot write {}", out.display()))
+    crate::atomic::write_atomic(&out, html.as_bytes())
+        .with_context(|| format!("cannot write {}", out.display()))
 }
 
 fn read_row(dir: &Path) -> Option<Row> {
@@ -78,9 +82,14 @@ fn read_row(dir: &Path) -> Option<Row> {
         Some(r) => summarize(r),
         None => (Verdict::Missing, 0, 0),
     };
-    let time = match field(&["start_time", "started_at", "start", "time"]) {
-        t if !t.is_empty() => t,
-        _ => name.split('-').next().unwrap_or("").to_string(),
+    // Runs name themselves by their compact start time; test.json has it in RFC 3339.
+    let stated = field(&["start_time", "started_at", "start", "time"]);
+    let prefix = name.split('-').next().unwrap_or("");
+    let when = utc::parse(&stated).or_else(|| utc::parse(prefix));
+    let time = match when {
+        Some(t) => utc::rfc3339_of(t),
+        None if !stated.is_empty() => stated,
+        None => prefix.to_string(),
     };
     let files = [
         "timeline.html",
@@ -96,6 +105,7 @@ fn read_row(dir: &Path) -> Option<Row> {
     })
     .collect();
     Some(Row {
+        when,
         time,
         system: field(&["system"]),
         nemesis: field(&["nemesis"]),
@@ -156,17 +166,23 @@ fn render(rows: &[Row]) -> String {
         let links: Vec<String> = r
             .files
             .iter()
-            .map(|f| format!("<a href=\"{}/{f}\">{f}</a>", attr(&url_segment(&r.name))))
+            .map(|f| {
+                let href = match f.strip_suffix('/') {
+                    Some(dir) => text::href(&[&r.name, dir, ""]),
+                    None => text::href(&[&r.name, f]),
+                };
+                format!("<a href=\"{href}\">{f}</a>")
+            })
             .collect();
         let _ = writeln!(
             body,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td class=\"{class}\">{word}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-            text(&r.time),
-            text(&r.name),
-            text(&r.system),
-            text(&r.nemesis),
-            text(&r.seed),
+            text::html(&r.time),
+            text::html(&r.name),
+            text::html(&r.system),
+            text::html(&r.nemesis),
+            text::html(&r.seed),
             r.violations,
             r.observations,
             links.join(" ")
@@ -187,34 +203,77 @@ table{border-collapse:collapse}th,td{padding:4px 10px;border-bottom:1px solid #d
 th{background:#f3f3f3}td.n{text-align:right}.valid{background:#c8efc8}.invalid{background:#f5b8b8;font-weight:bold}\
 .unknown{background:#f7e3a1}.missing{color:#888}a{margin-right:8px}";
 
-/// Escapes text for HTML element content.
-pub fn text(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// Escapes text for a double-quoted HTML attribute.
-pub fn attr(s: &str) -> String {
-    text(s).replace('"', "&quot;")
-}
-
-/// Percent-encodes what a path segment of a relative URL cannot hold as is.
-fn url_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~:+".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_names_cannot_become_script_links() {
+        let root = tempfile::tempdir().unwrap();
+        let names = [
+            "javascript:alert(1)",
+            "javascript:document.title='x';0",
+            "data:text,x",
+            "//evil.example",
+            "a\"onmouseover=\"alert(1)",
+        ];
+        for name in names.iter().filter(|n| !n.contains('/')) {
+            let d = root.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(d.join("test.json"), r#"{"system":"raftd"}"#).unwrap();
+        }
+        write_index(root.path()).unwrap();
+        let html = std::fs::read_to_string(root.path().join("index.html")).unwrap();
+        let links = text::hrefs(&html);
+        assert_eq!(links.len(), 4, "{html}");
+        for link in &links {
+            assert!(link.starts_with("./"), "{link}");
+            assert!(!link[2..].contains([':', '"', '\'', '<']), "{link}");
+        }
+        assert!(links.contains(&"./javascript%3Aalert%281%29/test.json".to_string()));
+    }
+
+    #[test]
+    fn the_index_is_not_written_through_a_planted_temporary_link() {
+        let root = tempfile::tempdir().unwrap();
+        let victim = root.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let planted = root
+            .path()
+            .join(format!(".index.html.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, planted).unwrap();
+        write_index(root.path()).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        let html = std::fs::read_to_string(root.path().join("index.html")).unwrap();
+        assert!(html.contains("<p>0 runs</p>"), "{html}");
+    }
+
+    #[test]
+    fn runs_sort_by_time_whether_test_json_or_the_name_gives_it() {
+        let root = tempfile::tempdir().unwrap();
+        let run = |name: &str, test: &str| {
+            let d = root.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(d.join("test.json"), test).unwrap();
+        };
+        run("20260101T000000Z-zk-kill-1", "{}");
+        run("b", r#"{"started_at":"2026-01-02T00:00:00Z"}"#);
+        run("20260103T000000Z-etcd-kill-1", "{}");
+        run("undated", "{}");
+        write_index(root.path()).unwrap();
+        let html = std::fs::read_to_string(root.path().join("index.html")).unwrap();
+        let at = |s: &str| {
+            html.find(&format!("<td>{s}</td>"))
+                .unwrap_or_else(|| panic!("{s}: {html}"))
+        };
+        assert!(at("20260103T000000Z-etcd-kill-1") < at("b"), "{html}");
+        assert!(at("b") < at("20260101T000000Z-zk-kill-1"), "{html}");
+        assert!(at("20260101T000000Z-zk-kill-1") < at("undated"), "{html}");
+        assert!(
+            html.contains("<td>2026-01-03T00:00:00Z</td><td>20260103T000000Z-etcd-kill-1</td>"),
+            "{html}"
+        );
+    }
 
     #[test]
     fn lists_runs_newest_first_and_skips_other_directories() {

@@ -13,10 +13,12 @@ use serde_json::Value as Json;
 
 mod encode;
 mod faults;
+mod idle;
 mod index;
 mod model;
 mod page;
 mod serve;
+pub mod text;
 
 pub use index::write_index;
 
@@ -34,10 +36,12 @@ pub struct ReportArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
-    /// The port to listen on (localhost only); 0 picks a free one.
+    /// The port to listen on, on 127.0.0.1 only; 0 picks a free one. Requests must name
+    /// it in their Host header as 127.0.0.1:PORT or localhost:PORT.
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
-    /// The results root to serve.
+    /// The results root to serve: a directory holding run directories (each with a
+    /// test.json or results.json); any other directory is refused.
     #[arg(long, default_value = RESULTS_ROOT_DEFAULT)]
     pub results: PathBuf,
 }

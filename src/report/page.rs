@@ -2,7 +2,6 @@
 //! self-contained page with its script and style inline.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -30,13 +29,16 @@ pub struct Anomaly {
     pub ops: Vec<u64>,
 }
 
-/// Reads `anomalies` from a results document; entries that are not objects are skipped.
+/// Reads `anomalies` from a results document, violations first (they decide the verdict,
+/// and the page keeps only the first `ANOMALIES_SHOWN_MAX`), each severity in the
+/// document's order; entries that are not objects are skipped.
 pub fn anomalies_of(results: &Json) -> Vec<Anomaly> {
     let text = |a: &Json, k: &str| a.get(k).and_then(Json::as_str).unwrap_or("").to_string();
     let Some(list) = results.get("anomalies").and_then(Json::as_array) else {
         return vec![];
     };
-    list.iter()
+    let mut anomalies = list
+        .iter()
         .filter(|a| a.is_object())
         .map(|a| Anomaly {
             kind: text(a, "kind"),
@@ -49,7 +51,9 @@ pub fn anomalies_of(results: &Json) -> Vec<Anomaly> {
                 .map(|ops| ops.iter().filter_map(Json::as_u64).collect())
                 .unwrap_or_default(),
         })
-        .collect()
+        .collect::<Vec<_>>();
+    anomalies.sort_by_key(|a| a.severity != "violation");
+    anomalies
 }
 
 /// The history indices whose lines the page shows in full.
@@ -155,23 +159,16 @@ pub fn write_page(
     };
     let meta_json = json_for_script(&meta).context("cannot encode the timeline header")?;
     let data = base64(&zlib(&blob));
-    let tmp = out.with_extension("html.tmp");
-    let file =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    write!(
-        w,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>splitbrain timeline: loading</title>\n<style>{STYLE}</style></head>\n\
-         <body data-ready=\"0\">\n<script type=\"application/json\" id=\"sb-meta\">{meta_json}</script>\n\
-         <script type=\"text/plain\" id=\"sb-data\">{data}</script>\n<script>{SCRIPT}</script>\n</body></html>\n"
-    )
-    .and_then(|_| w.flush())
-    .and_then(|_| w.get_ref().sync_all())
-    .with_context(|| format!("cannot write {}", tmp.display()))?;
-    drop(w);
-    std::fs::rename(&tmp, out)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))
+    crate::atomic::write_atomic_with(out, |w| {
+        write!(
+            w,
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <title>splitbrain timeline: loading</title>\n<style>{STYLE}</style></head>\n\
+             <body data-ready=\"0\">\n<script type=\"application/json\" id=\"sb-meta\">{meta_json}</script>\n\
+             <script type=\"text/plain\" id=\"sb-data\">{data}</script>\n<script>{SCRIPT}</script>\n</body></html>\n"
+        )
+    })
+    .with_context(|| format!("cannot write {}", out.display()))
 }
 
 /// The names of `F`, indexed by the codes the columns carry.
@@ -376,6 +373,30 @@ mod tests {
                 "{external}"
             );
         }
+    }
+
+    #[test]
+    fn violations_come_before_observations() {
+        let a = |kind: &str, severity: &str| serde_json::json!({"kind": kind, "severity": severity, "checker": "c", "message": "", "ops": [1]});
+        let results = serde_json::json!({"anomalies": [
+            a("leaderless-window", "observation"),
+            a("dual-leadership", "observation"),
+            a("stale-leader", "violation"),
+            "not an anomaly",
+            a("leaderless-window", "observation"),
+            a("lost-write", "violation"),
+        ]});
+        let kinds: Vec<String> = anomalies_of(&results).into_iter().map(|a| a.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "stale-leader",
+                "lost-write",
+                "leaderless-window",
+                "dual-leadership",
+                "leaderless-window"
+            ]
+        );
     }
 
     #[test]

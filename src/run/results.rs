@@ -2,7 +2,7 @@
 //! writes when the checkers cannot, and the `latest` symlink.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -133,21 +133,10 @@ pub fn create_run_dir(root: &Path, run_id: &str) -> io::Result<(String, PathBuf)
 /// so a reader never sees half of it. On failure (a full disk) the document already
 /// there is left as it was and the temporary file is removed.
 pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    let written = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        let mut w = io::BufWriter::new(&mut f);
-        serde_json::to_writer_pretty(&mut w, value).map_err(io::Error::other)?;
-        w.write_all(b"\n")?;
-        w.flush()?;
-        drop(w);
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written
+    crate::atomic::write_atomic_with(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value).map_err(io::Error::other)?;
+        w.write_all(b"\n")
+    })
 }
 
 /// Removes the temporary files that this process's writers of a run's documents leave

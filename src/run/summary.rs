@@ -7,10 +7,15 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::progress::Snapshot;
+use crate::report::text;
 use crate::spec::TestSpec;
 
-/// At most this many anomalies are printed; results.json holds them all.
+/// At most this many violations are printed; results.json holds them all.
 const ANOMALIES_SHOWN_MAX: usize = 20;
+/// Ops named per violation; results.json has them all.
+const OPS_SHOWN_MAX: usize = 8;
+/// A figure the summary prints as it is is cut to this.
+const FIGURE_CHARS_MAX: usize = 160;
 
 pub fn print(spec: &TestSpec, dir: &Path, snap: Option<&Snapshot>) {
     let doc: Value = std::fs::read_to_string(dir.join("results.json"))
@@ -54,7 +59,12 @@ pub fn render(spec: &TestSpec, dir: &Path, doc: &Value, snap: Option<&Snapshot>)
         "replay exactly: splitbrain replay {}",
         dir.display()
     ));
-    out.join("\n")
+    // Node names, errors and messages come from the system under test: none of them may
+    // move the cursor or rewrite a line, such as the verdict's.
+    out.iter()
+        .map(|line| text::terminal(line))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn validity(v: Option<&Value>) -> &'static str {
@@ -76,51 +86,99 @@ fn verdict_line(doc: &Value) -> String {
     }
 }
 
+/// Violations one by one, each with its sentence; observations only counted per kind,
+/// as a run can have dozens of them (a leaderless window per election) and each is in
+/// results.json and on the timeline.
 fn anomaly_lines(doc: &Value) -> Vec<String> {
     let Some(anomalies) = doc.get("anomalies").and_then(Value::as_array) else {
         return Vec::new();
     };
-    if anomalies.is_empty() {
-        return vec!["anomalies: none".into()];
-    }
-    let severity = |a: &Value| {
-        a.get("severity")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_string()
-    };
-    let violations = anomalies
+    let is_violation = |a: &&Value| a.get("severity").and_then(Value::as_str) == Some("violation");
+    let violations: Vec<&Value> = anomalies.iter().filter(is_violation).collect();
+    let observations = kind_counts(doc, anomalies.iter().filter(|a| !is_violation(a)));
+    let violations_total: u64 = kind_counts(doc, violations.iter().copied())
         .iter()
-        .filter(|a| severity(a) == "violation")
-        .count();
-    let mut out = vec![format!(
-        "anomalies: {violations} violation(s), {} observation(s)",
-        anomalies.len() - violations
-    )];
-    // Violations first: they decide the verdict.
-    let mut sorted: Vec<&Value> = anomalies.iter().collect();
-    sorted.sort_by_key(|a| severity(a) != "violation");
-    for a in sorted.iter().take(ANOMALIES_SHOWN_MAX) {
-        let field = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
-        let ops = a.get("ops").map(|o| o.to_string()).unwrap_or_default();
+        .map(|(_, n)| n)
+        .sum();
+    let mut out = Vec::new();
+    if violations_total == 0 {
+        out.push("violations: none".to_string());
+    } else {
+        out.push(format!("violations: {violations_total}"));
+    }
+    for a in violations.iter().take(ANOMALIES_SHOWN_MAX) {
+        let field = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("?");
         out.push(format!(
-            "  [{}] {} ({}): {} ops {ops}",
-            severity(a),
+            "  {} ({}): {}{}",
             field("kind"),
             field("checker"),
-            field("message")
+            field("message"),
+            ops_text(a.get("ops"))
         ));
     }
-    if anomalies.len() > ANOMALIES_SHOWN_MAX {
+    let listed = violations.len().min(ANOMALIES_SHOWN_MAX) as u64;
+    if violations_total > listed {
         out.push(format!(
             "  … and {} more in results.json",
-            anomalies.len() - ANOMALIES_SHOWN_MAX
+            violations_total - listed
+        ));
+    }
+    if !observations.is_empty() {
+        let kinds: Vec<String> = observations
+            .iter()
+            .map(|(kind, n)| format!("{n} {kind}"))
+            .collect();
+        out.push(format!(
+            "observations: {} (each in results.json and timeline.html)",
+            kinds.join(", ")
         ));
     }
     out
 }
 
-/// The availability checker's figures, whatever fields it has, one line each.
+/// `(kind, count)` for the kinds of `listed`, most frequent first. The count is the
+/// checkers' own (`counts.anomalies`), which includes anomalies found but not listed.
+fn kind_counts<'a>(doc: &Value, listed: impl Iterator<Item = &'a Value>) -> Vec<(String, u64)> {
+    let mut kinds: Vec<(String, u64)> = Vec::new();
+    for a in listed {
+        let kind = a.get("kind").and_then(Value::as_str).unwrap_or("?");
+        match kinds.iter_mut().find(|(k, _)| k == kind) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((kind.to_string(), 1)),
+        }
+    }
+    let found = doc.get("counts").and_then(|c| c.get("anomalies"));
+    for (kind, n) in &mut kinds {
+        if let Some(total) = found
+            .and_then(|f| f.get(kind.as_str()))
+            .and_then(Value::as_u64)
+        {
+            *n = (*n).max(total);
+        }
+    }
+    kinds.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    kinds
+}
+
+/// ` (ops 41, 42, 977)`, at most `OPS_SHOWN_MAX` of them.
+fn ops_text(ops: Option<&Value>) -> String {
+    let Some(ops) = ops.and_then(Value::as_array).filter(|o| !o.is_empty()) else {
+        return String::new();
+    };
+    let shown: Vec<String> = ops
+        .iter()
+        .take(OPS_SHOWN_MAX)
+        .map(Value::to_string)
+        .collect();
+    let more = match ops.len().saturating_sub(OPS_SHOWN_MAX) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    format!(" (ops {}{more})", shown.join(", "))
+}
+
+/// The availability checker's figures in sentences, op outcomes as a table; a figure this
+/// summary does not know is printed as it is.
 fn availability_lines(doc: &Value) -> Vec<String> {
     let Some(avail) = doc
         .get("checkers")
@@ -129,28 +187,154 @@ fn availability_lines(doc: &Value) -> Vec<String> {
     else {
         return Vec::new();
     };
-    let mut out = vec!["availability:".to_string()];
     // The figures may sit in a `figures` object or beside `valid`.
     let fields = avail
         .get("figures")
         .and_then(Value::as_object)
         .unwrap_or(avail);
+    let mut out = Vec::new();
+    if let Some(ops) = fields.get("ops").and_then(Value::as_object) {
+        out.extend(ops_table(ops));
+    }
     for (k, v) in fields {
-        if k == "valid" || k == "anomalies" {
-            continue;
-        }
-        let text = match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
+        let line = match k.as_str() {
+            "valid" | "anomalies" | "ops" => continue,
+            "leadership" => leadership_line(v),
+            "leaderless_windows" => leaderless_line(v),
+            "failover_to_ok_write_ms" => failover_line("failover to an ok write", v),
+            "failover_to_leader_ms" => failover_line("failover to a leader", v),
+            _ => None,
         };
-        let text = if text.len() > 160 {
-            format!("{}…", &text[..text.floor_char_boundary(160)])
-        } else {
-            text
-        };
-        out.push(format!("  {k}: {text}"));
+        out.push(line.unwrap_or_else(|| format!("{k}: {}", raw(v))));
+    }
+    let mut lines = vec!["availability:".to_string()];
+    lines.extend(out.into_iter().map(|l| format!("  {l}")));
+    lines
+}
+
+/// Client ops first, then the nemesis's, each in the order the history format lists them.
+const F_ORDER: [&str; 14] = [
+    "status",
+    "acquire",
+    "holding",
+    "release",
+    "write",
+    "read",
+    "partition",
+    "heal",
+    "pause",
+    "resume",
+    "kill",
+    "start",
+    "clock",
+    "clock-reset",
+];
+
+fn ops_table(ops: &serde_json::Map<String, Value>) -> Vec<String> {
+    let mut rows: Vec<(&String, [u64; 3])> = ops
+        .iter()
+        .map(|(f, o)| {
+            let n = |k: &str| o.get(k).and_then(Value::as_u64).unwrap_or(0);
+            (f, [n("ok"), n("fail"), n("info")])
+        })
+        .collect();
+    let rank = |f: &str| {
+        F_ORDER
+            .iter()
+            .position(|x| *x == f)
+            .unwrap_or(F_ORDER.len())
+    };
+    rows.sort_by(|a, b| rank(a.0).cmp(&rank(b.0)).then_with(|| a.0.cmp(b.0)));
+    let name_width = rows
+        .iter()
+        .map(|(f, _)| f.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(3);
+    let count_width = rows
+        .iter()
+        .flat_map(|(_, c)| c.iter())
+        .map(|n| n.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let mut out = vec![format!(
+        "ops {:<name_width$}  {:>count_width$}  {:>count_width$}  {:>count_width$}",
+        "", "ok", "fail", "info"
+    )];
+    for (f, [ok, fail, info]) in rows {
+        out.push(format!(
+            "    {f:<name_width$}  {ok:>count_width$}  {fail:>count_width$}  {info:>count_width$}"
+        ));
     }
     out
+}
+
+fn leadership_line(v: &Value) -> Option<String> {
+    let n = |k: &str| v.get(k).and_then(Value::as_u64);
+    Some(format!(
+        "leadership: {} terms, {} elections, {} leader changes",
+        n("terms")?,
+        n("elections")?,
+        n("leader_changes")?
+    ))
+}
+
+fn leaderless_line(v: &Value) -> Option<String> {
+    let count = v.get("count").and_then(Value::as_u64)?;
+    let ms = |k: &str| v.get(k).and_then(Value::as_f64);
+    let open = match v.get("open_at_end").and_then(Value::as_bool) {
+        Some(true) => ", the last still open at the end",
+        _ => "",
+    };
+    Some(format!(
+        "leaderless windows: {count}, {} in all, the longest {}{open}",
+        duration_ms(ms("total_ms")?),
+        duration_ms(ms("max_ms")?)
+    ))
+}
+
+fn failover_line(what: &str, v: &Value) -> Option<String> {
+    let n = |k: &str| v.get(k).and_then(Value::as_u64);
+    let (measured, never) = (n("measured")?, n("never").unwrap_or(0));
+    let never = match never {
+        0 => String::new(),
+        n => format!(", {n} never"),
+    };
+    if measured == 0 {
+        return Some(format!("{what}: none measured{never}"));
+    }
+    let ms = |k: &str| v.get(k).and_then(Value::as_f64).map(duration_ms);
+    Some(format!(
+        "{what}: p50 {}, p99 {}, max {} ({measured} measured{never})",
+        ms("p50")?,
+        ms("p99")?,
+        ms("max")?
+    ))
+}
+
+/// `0.25 ms`, `812 ms`, `2.26 s`.
+fn duration_ms(ms: f64) -> String {
+    if ms >= 1_000.0 {
+        format!("{:.2} s", ms / 1_000.0)
+    } else if ms >= 10.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{ms:.2} ms")
+    }
+}
+
+/// A figure as it is: text as text, anything else as compact JSON, cut to a line.
+fn raw(v: &Value) -> String {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.len() > FIGURE_CHARS_MAX {
+        format!("{}…", &text[..text.floor_char_boundary(FIGURE_CHARS_MAX)])
+    } else {
+        text
+    }
 }
 
 #[cfg(test)]
@@ -158,8 +342,7 @@ mod tests {
     use super::*;
     use crate::spec::RunArgs;
 
-    #[test]
-    fn summary_names_verdict_anomalies_and_seed() {
+    fn spec() -> TestSpec {
         let args = RunArgs {
             system: "raftd".into(),
             nodes: 3,
@@ -175,7 +358,12 @@ mod tests {
             results: "results".into(),
             ..RunArgs::default()
         };
-        let spec = TestSpec::from_args(&args, &[]).unwrap();
+        TestSpec::from_args(&args, &[]).unwrap()
+    }
+
+    #[test]
+    fn summary_names_verdict_anomalies_and_seed() {
+        let spec = spec();
         let doc = serde_json::json!({
             "valid": false,
             "checkers": {"election-safety": {"valid": true}, "lost-writes": {"valid": false},
@@ -188,5 +376,107 @@ mod tests {
         assert!(text.contains("write w17 is missing"), "{text}");
         assert!(text.contains("failover_ms_p50: 812"), "{text}");
         assert!(text.contains("--seed 42"), "{text}");
+    }
+
+    #[test]
+    fn figures_read_as_a_table_and_observations_fold_by_kind() {
+        let window = |i: u64| {
+            serde_json::json!({"kind": "leaderless-window", "checker": "availability",
+                "severity": "observation", "ops": [i, i + 2],
+                "message": format!("no observed node knew of a leader from op {i} to op {} (0.25 ms, 2 observations)", i + 2)})
+        };
+        let mut anomalies: Vec<Value> = (0..28).map(|i| window(10 * i)).collect();
+        anomalies.insert(
+            2,
+            serde_json::json!({"kind": "stale-leader", "checker": "leaders",
+            "severity": "violation", "ops": (100..120).collect::<Vec<u64>>(),
+            "message": "n3 acted as leader of term 4 after n1 led term 5"}),
+        );
+        anomalies.push(
+            serde_json::json!({"kind": "dual-leadership", "checker": "concurrent-leaders",
+            "severity": "observation", "ops": [5, 6], "message": "n1 and n2 both acted as leader"}),
+        );
+        let doc = serde_json::json!({
+            "valid": false,
+            "checkers": {"availability": {"valid": true, "figures": {
+                "ops": {"write": {"ok": 23, "fail": 31, "info": 15}, "acquire": {"ok": 8, "fail": 69, "info": 14},
+                        "status": {"ok": 506, "fail": 0, "info": 0}, "partition": {"ok": 1, "fail": 0, "info": 0}},
+                "leadership": {"terms": 9, "elections": 7, "leader_changes": 6},
+                "leaderless_windows": {"count": 51, "total_ms": 7156.808, "max_ms": 5451.026, "open_at_end": false},
+                "failover_to_ok_write_ms": {"measured": 1, "never": 0, "p50": 2261.05, "p99": 2261.05, "max": 2261.05},
+                "faults": 1}}},
+            "anomalies": anomalies,
+            "counts": {"ops": 1378, "anomalies": {"leaderless-window": 130, "stale-leader": 1, "dual-leadership": 1}}
+        });
+        let text = render(&spec(), Path::new("results/x"), &doc, None);
+        let lines: Vec<&str> = text.lines().collect();
+        let at = |needle: &str| {
+            lines
+                .iter()
+                .position(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("no {needle:?} in\n{text}"))
+        };
+        assert_eq!(lines[at("violations:")], "violations: 1");
+        assert_eq!(
+            lines[at("violations:") + 1],
+            "  stale-leader (leaders): n3 acted as leader of term 4 after n1 led term 5 \
+             (ops 100, 101, 102, 103, 104, 105, 106, 107 and 12 more)"
+        );
+        assert_eq!(
+            lines[at("observations:")],
+            "observations: 130 leaderless-window, 1 dual-leadership \
+             (each in results.json and timeline.html)"
+        );
+        assert!(!text.contains("no observed node knew"), "{text}");
+        assert_eq!(
+            &lines[at("  ops")..at("  ops") + 5],
+            [
+                "  ops              ok  fail  info",
+                "      status      506     0     0",
+                "      acquire       8    69    14",
+                "      write        23    31    15",
+                "      partition     1     0     0",
+            ]
+        );
+        assert!(
+            text.contains("  leadership: 9 terms, 7 elections, 6 leader changes"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  leaderless windows: 51, 7.16 s in all, the longest 5.45 s"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  failover to an ok write: p50 2.26 s, p99 2.26 s, max 2.26 s (1 measured)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("  faults: 1"), "{text}");
+        assert!(!text.contains('{') && !text.contains('…'), "{text}");
+    }
+
+    #[test]
+    fn text_from_the_system_cannot_drive_the_terminal() {
+        // Erases the line, moves up and overwrites the verdict, then sets the title.
+        let node = "n1\x1b[2K\x1b[1A\rverdict: VALID\u{9b}0m\x1b]0;ok\x07";
+        let doc = serde_json::json!({
+            "valid": false,
+            "harness_error": format!("cannot reach {node}"),
+            "checkers": {node: {"valid": false},
+                         "availability": {"valid": true, "figures": {"note": node}}},
+            "anomalies": [{"kind": "stale-leader", "checker": node, "severity": "violation",
+                           "ops": [1, 2], "message": format!("{node} led in term 3")}]
+        });
+        let text = render(&spec(), Path::new("results/x"), &doc, None);
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("n1\\x1b[2K\\x1b[1A\\rverdict: VALID\\u{9b}0m"),
+            "{text}"
+        );
+        assert!(text.contains("INVALID"), "{text}");
     }
 }

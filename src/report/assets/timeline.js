@@ -238,20 +238,39 @@
     [buildFailover(), buildCounts(), buildRaw()].forEach(function (s) { after.after(s); after = s; });
   }
 
+  // Violations one by one, first; observations folded per kind, since a run can have
+  // dozens of them (a leaderless window per election). Selecting a row opens its fold.
   function buildAnomalyPanel(side) {
     var total = meta.anomalies_total;
     var violations = meta.anomalies.filter(function (a) { return a.severity === "violation"; }).length;
     side.appendChild(el("h2", null, "Anomalies: " + total + " (" + violations + " violations)"));
     if (total > meta.anomalies.length) side.appendChild(el("div", { "class": "muted", style: "padding:0 12px" }, "showing the first " + meta.anomalies.length));
     if (total === 0) side.appendChild(el("div", { "class": "muted", style: "padding:0 12px" }, "none"));
+    var folds = [], foldOf = {};
     UI.anomalyRows = meta.anomalies.map(function (a, k) {
       var row = el("div", { "class": "anomaly " + a.severity, "data-anomaly": String(k) });
       row.appendChild(el("div", { "class": "k" }, a.kind + " "));
       row.firstChild.appendChild(el("span", { "class": "muted" }, a.severity + " · " + a.checker));
       row.appendChild(el("div", { "class": "m" }, a.message));
       row.onclick = function () { selectAnomaly(k, true); };
-      side.appendChild(row);
+      if (a.severity === "violation") {
+        side.appendChild(row);
+        return row;
+      }
+      var key = a.severity + " " + a.kind;
+      var fold = foldOf[key];
+      if (!fold) {
+        fold = foldOf[key] = { el: el("details", { "class": "fold " + a.severity, "data-kind": a.kind }), kind: a.kind, severity: a.severity, rows: 0 };
+        fold.el.appendChild(el("summary"));
+        folds.push(fold);
+      }
+      fold.rows += 1;
+      fold.el.appendChild(row);
       return row;
+    });
+    folds.forEach(function (f) {
+      f.el.firstChild.textContent = f.kind + ": " + f.rows + " " + (f.severity || "anomal") + (f.rows === 1 ? "" : "s");
+      side.appendChild(f.el);
     });
   }
 
@@ -800,6 +819,8 @@
     selected = k;
     var a = meta.anomalies[k], row = UI.anomalyRows[k];
     row.classList.add("selected");
+    var fold = row.closest("details");
+    if (fold) fold.open = true;
     var text = a.lines.map(function (l) { return l.text || ("index " + l.index + ": not in the history"); }).join("\n");
     if (a.ops_total > a.lines.length) text += "\n… and " + (a.ops_total - a.lines.length) + " more ops";
     row.appendChild(el("pre", null, text || "no ops"));
