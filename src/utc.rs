@@ -19,14 +19,11 @@ fn second_of(t: SystemTime) -> Timestamp {
 }
 
 /// `20261122T101516Z`.
-// Run names (run::results, sim::output) still format with their own calendar code.
-#[allow(dead_code)]
 pub fn compact(t: SystemTime) -> String {
     second_of(t).strftime(COMPACT).to_string()
 }
 
 /// `2026-11-22T10:15:16Z`.
-#[allow(dead_code)]
 pub fn rfc3339(t: SystemTime) -> String {
     rfc3339_of(second_of(t))
 }

@@ -178,22 +178,6 @@ fn udp_delivers(a: &UdpSocket, b: &UdpSocket) -> bool {
     false
 }
 
-/// `YYYY-MM-DD` (UTC) of a unix time, without a date library.
-fn civil_date(unix_s: u64) -> String {
-    let days = (unix_s / 86_400) as i64;
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + (m <= 2) as i64;
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 fn grudge(pairs: &[(&str, &str)]) -> Grudge {
     let mut g = Grudge::default();
     for (a, b) in pairs {
@@ -568,11 +552,8 @@ mod docker {
         // A day back: the JVM's wall clock (its log decorations) shows yesterday.
         let log = ["/usr/bin/java", "-Xlog:os=info:stdout:time", "-version"];
         let out = run_with(&d, &zk, &log, Some(-86_400_000)).await;
-        let yesterday = (std::time::SystemTime::now() - Duration::from_secs(86_400))
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let day = civil_date(yesterday);
+        let yesterday = std::time::SystemTime::now() - Duration::from_secs(86_400);
+        let day = &splitbrain::utc::rfc3339(yesterday)[..10];
         assert!(
             out.contains(&format!("[{day}T")),
             "faked JVM clock shows {day}: {out}"

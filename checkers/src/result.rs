@@ -213,18 +213,26 @@ impl CheckResult {
 }
 
 /// Writes the results document as pretty JSON (a run's `results.json`): to a temporary
-/// file, fsynced, then renamed into place, so a crash never leaves half a document.
+/// file created exclusively beside it (a file or link planted in the directory is never
+/// opened), fsynced, then renamed into place, so a crash never leaves half a document.
+/// A failed write removes its temporary file.
 pub fn write_results(path: &Path, result: &CheckResult) -> io::Result<()> {
     use std::io::Write as _;
     let mut text = serde_json::to_string_pretty(result).map_err(io::Error::other)?;
     text.push('\n');
-    let tmp = path.with_extension("json.tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".results.").suffix(".tmp");
+    // Readable by others, as a plain create would leave it (tempfile's default is 0600).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let mut tmp = builder.tempfile_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map(drop).map_err(|e| e.error)
 }
 
 /// Reads a results document back.

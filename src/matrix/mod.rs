@@ -225,12 +225,7 @@ fn execute(
             shard.index,
             shard.count
         );
-        let xml = junit::render(
-            &suite,
-            &crate::run::results::rfc3339_utc(started),
-            cells,
-            &outcomes,
-        );
+        let xml = junit::render(&suite, &crate::utc::rfc3339(started), cells, &outcomes);
         std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))?;
         say(&format!("junit: {}\n", path.display()));
     }

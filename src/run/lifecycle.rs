@@ -238,7 +238,7 @@ pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>) -> u8 {
     eprintln!("splitbrain: results in {}", dir.display());
     let doc = TestDoc {
         run_id: run_id.clone(),
-        started_at: results::rfc3339_utc(started),
+        started_at: crate::utc::rfc3339(started),
         command: spec.command_line(),
         seed: spec.seed,
         spec: spec.clone(),

@@ -4,7 +4,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -56,47 +56,11 @@ pub struct Versions {
     pub system: String,
 }
 
-/// Seconds since the Unix epoch, as a UTC civil date and time.
-fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-to-civil algorithm: exact for the proleptic Gregorian calendar.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        month,
-        day,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-    )
-}
-
-/// `20261122T101500Z`: sorts by time and is safe in a file name.
-pub fn compact_utc(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, s) = civil(t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()));
-    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
-}
-
-/// `2026-11-22T10:15:00Z`.
-pub fn rfc3339_utc(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, s) = civil(t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()));
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-}
-
 /// `<UTC time>-<system>-<nemesis>-<seed>`, as docs/design.md names a run.
 pub fn run_id(spec: &TestSpec, started: SystemTime) -> String {
     format!(
         "{}-{}-{}-{}",
-        compact_utc(started),
+        crate::utc::compact(started),
         spec.system.name(),
         spec.nemesis_label(),
         spec.seed
@@ -201,18 +165,6 @@ pub fn write_unknown_results(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn utc_formats() {
-        let t = UNIX_EPOCH + Duration::from_secs(1_795_342_516); // 2026-11-22T10:15:16Z
-        assert_eq!(compact_utc(t), "20261122T101516Z");
-        assert_eq!(rfc3339_utc(t), "2026-11-22T10:15:16Z");
-        assert_eq!(
-            rfc3339_utc(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00Z"
-        );
-    }
 
     #[test]
     fn run_dirs_never_collide_and_latest_moves() {

@@ -477,11 +477,8 @@ fn remember_tag(print: &str, tag: &str) {
     let Some(path) = tag_cache_path() else {
         return;
     };
-    let tmp = path.with_extension("cache.tmp");
     if let Ok(bytes) = serde_json::to_vec(&cache) {
-        if std::fs::write(&tmp, bytes).is_ok() {
-            let _ = std::fs::rename(&tmp, &path);
-        }
+        let _ = crate::atomic::write_atomic(&path, &bytes);
     }
 }
 

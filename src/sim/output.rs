@@ -2,7 +2,7 @@
 //! schedule that was run), history.jsonl, results.json and timeline.html.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use anyhow::Context;
 use nemesis::Schedule;
@@ -30,11 +30,15 @@ pub fn write_run_dir(
         .with_context(|| format!("cannot create the results root {}", root.display()))?;
     let started = SystemTime::now();
     let label = spec.nemesis.replace(',', "+");
-    let base = format!("{}-raftd-sim-{label}-{}", compact_utc(started), run.seed);
+    let base = format!(
+        "{}-raftd-sim-{label}-{}",
+        crate::utc::compact(started),
+        run.seed
+    );
     let (name, dir) = new_dir(root, &base)?;
     let test = json!({
         "run_id": name,
-        "started_at": rfc3339_utc(started),
+        "started_at": crate::utc::rfc3339(started),
         "command": how.command,
         "seed": run.seed,
         "system": "raftd",
@@ -111,45 +115,4 @@ fn point_latest(root: &Path, name: &str) {
     if std::os::unix::fs::symlink(name, &tmp).is_ok() {
         let _ = std::fs::rename(&tmp, root.join("latest"));
     }
-}
-
-fn civil(t: SystemTime) -> (i64, u32, u32, u64) {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (
-        yoe + era * 400 + i64::from(month <= 2),
-        month,
-        day,
-        secs % 86_400,
-    )
-}
-
-fn compact_utc(t: SystemTime) -> String {
-    let (y, m, d, s) = civil(t);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        s / 3600,
-        s % 3600 / 60,
-        s % 60
-    )
-}
-
-fn rfc3339_utc(t: SystemTime) -> String {
-    let (y, m, d, s) = civil(t);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        s % 3600 / 60,
-        s % 60
-    )
 }

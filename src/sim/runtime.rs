@@ -127,7 +127,7 @@ fn test_doc(
     let g = guarantees(sim);
     Ok(TestDoc {
         run_id: run_id.to_string(),
-        started_at: results::rfc3339_utc(started),
+        started_at: crate::utc::rfc3339(started),
         command: spec.command_line(),
         seed: spec.seed,
         spec: spec.clone(),
