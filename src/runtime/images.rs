@@ -159,6 +159,7 @@ pub fn rootfs_for(kind: &ImageKind) -> Result<(String, Rootfs), RuntimeError> {
             "raftd"
         }
         ImageKind::Etcd => {
+            need_package("etcd", ETCD_BIN, "etcd-server")?;
             fs.add_binary(Path::new(ETCD_BIN), ETCD_BIN)?;
             if Path::new(ETCDCTL_BIN).is_file() {
                 fs.add_binary(Path::new(ETCDCTL_BIN), ETCDCTL_BIN)?;
@@ -179,6 +180,34 @@ pub fn rootfs_for(kind: &ImageKind) -> Result<(String, Rootfs), RuntimeError> {
     Ok((name.to_string(), fs))
 }
 
+/// The Debian package that brings a host file nodes are built or run from, if known.
+pub fn package_of(file: &Path) -> Option<&'static str> {
+    [
+        (ETCD_BIN, "etcd-server"),
+        (ETCDCTL_BIN, "etcd-client"),
+        (JAVA_LINK, "zookeeper"),
+        (LIBFAKETIME, "libfaketime"),
+    ]
+    .into_iter()
+    .find(|(path, _)| file == Path::new(path))
+    .map(|(_, package)| package)
+}
+
+/// An image is built from the host's files: one that is missing is asked for by the
+/// Debian package that brings it, before anything else is tried.
+fn need_package(image: &str, file: &str, package: &str) -> Result<(), RuntimeError> {
+    if Path::new(file).exists() {
+        return Ok(());
+    }
+    Err(RuntimeError::Image {
+        image: image.into(),
+        reason: format!(
+            "{file} is missing: install the Debian package {package} \
+             (`apt-get install {package}`, or scripts/install-deps for everything)"
+        ),
+    })
+}
+
 /// The JVM home `/usr/bin/java` resolves to (`…/bin/java` → `…`).
 pub fn jvm_home() -> Result<PathBuf, RuntimeError> {
     let java = std::fs::canonicalize(JAVA_LINK).map_err(|e| RuntimeError::io(JAVA_LINK, e))?;
@@ -192,6 +221,8 @@ pub fn jvm_home() -> Result<PathBuf, RuntimeError> {
 }
 
 fn add_zookeeper(fs: &mut Rootfs) -> Result<(), RuntimeError> {
+    need_package("zookeeper", JAVA_LINK, "zookeeper")?;
+    need_package("zookeeper", LIBFAKETIME, "libfaketime")?;
     let home = jvm_home()?;
     let home_s = home.to_string_lossy().to_string();
     let mut libs = BTreeSet::new();
@@ -515,6 +546,17 @@ async fn build(docker: &Docker, tag: &str, context: Vec<u8>) -> Result<(), Runti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_host_file_is_asked_for_by_its_package() {
+        let err = need_package("etcd", "/nonexistent/etcd", "etcd-server").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("/nonexistent/etcd"), "{text}");
+        assert!(text.contains("apt-get install etcd-server"), "{text}");
+        assert_eq!(package_of(Path::new(ETCD_BIN)), Some("etcd-server"));
+        assert_eq!(package_of(Path::new(LIBFAKETIME)), Some("libfaketime"));
+        assert_eq!(package_of(Path::new("/usr/bin/true")), None);
+    }
 
     #[test]
     fn class_path_joins_continuations() {

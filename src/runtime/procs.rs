@@ -208,9 +208,17 @@ pub fn spawn(l: &Launch) -> Result<Child, RuntimeError> {
             });
         }
     }
-    let child = cmd.spawn().map_err(|e| RuntimeError::Command {
-        what: format!("start {} ({})", l.name, l.program.display()),
-        reason: e.to_string(),
+    let child = cmd.spawn().map_err(|e| {
+        let hint = match super::images::package_of(&l.program) {
+            Some(package) if e.kind() == std::io::ErrorKind::NotFound => {
+                format!("; install the Debian package {package} (or run scripts/install-deps)")
+            }
+            _ => String::new(),
+        };
+        RuntimeError::Command {
+            what: format!("start {} ({})", l.name, l.program.display()),
+            reason: format!("{e}{hint}"),
+        }
     })?;
     drop(ns_file);
     Ok(child)
