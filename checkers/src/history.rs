@@ -96,6 +96,24 @@ pub enum F {
 }
 
 impl F {
+    /// Every operation, client ops first, in the order of the enum.
+    pub const ALL: [F; 14] = [
+        F::Status,
+        F::Acquire,
+        F::Holding,
+        F::Release,
+        F::Write,
+        F::Read,
+        F::Partition,
+        F::Heal,
+        F::Pause,
+        F::Resume,
+        F::Kill,
+        F::Start,
+        F::Clock,
+        F::ClockReset,
+    ];
+
     pub fn is_nemesis(self) -> bool {
         self >= F::Partition
     }

@@ -6,16 +6,20 @@
 //! `cargo bench -p raftd --bench raftd` (`RAFTD_BENCH_SEEDS`, `RAFTD_BENCH_SECS` and
 //! `RAFTD_BENCH_KILLS` change the sizes).
 
+mod common;
+
 use std::collections::VecDeque;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::Http;
 use raftd::core::{Config, Message, RawNode, Request, Role};
+
+/// Bound on one answer from a node.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -306,7 +310,7 @@ impl Cluster {
                 if self.children[i].is_none() {
                     continue;
                 }
-                let Ok(mut conn) = Http::connect(addr) else {
+                let Ok(mut conn) = Http::connect(addr, HTTP_TIMEOUT) else {
                     continue;
                 };
                 let Ok((200, body)) = conn.call("GET", "/status", "") else {
@@ -336,68 +340,6 @@ impl Drop for Cluster {
     }
 }
 
-/// A keep-alive HTTP/1.1 connection, enough for raftd's JSON API.
-struct Http {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Http {
-    fn connect(addr: &str) -> std::io::Result<Self> {
-        let stream = TcpStream::connect(addr)?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        Ok(Http {
-            stream,
-            buf: Vec::new(),
-        })
-    }
-
-    fn call(&mut self, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nhost: raftd\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        self.stream.write_all(req.as_bytes())?;
-        let head_end = loop {
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            self.fill()?;
-        };
-        let head = String::from_utf8_lossy(&self.buf[..head_end]).into_owned();
-        let status: u16 = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("bad status line: {head}")))?;
-        let len: usize = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse().ok())?
-            })
-            .unwrap_or(0);
-        while self.buf.len() < head_end + len {
-            self.fill()?;
-        }
-        let body = String::from_utf8_lossy(&self.buf[head_end..head_end + len]).into_owned();
-        self.buf.drain(..head_end + len);
-        Ok((status, body))
-    }
-
-    fn fill(&mut self) -> std::io::Result<()> {
-        let mut chunk = [0u8; 4096];
-        let n = self.stream.read(&mut chunk)?;
-        if n == 0 {
-            return Err(std::io::Error::other("connection closed"));
-        }
-        self.buf.extend_from_slice(&chunk[..n]);
-        Ok(())
-    }
-}
-
 /// `clients` threads writing unique ids to the leader, each one request at a time, for
 /// `secs`; prints writes per second and latency percentiles.
 fn write_throughput(cluster: &Cluster, leader: usize, clients: usize, secs: u64) {
@@ -411,7 +353,7 @@ fn write_throughput(cluster: &Cluster, leader: usize, clients: usize, secs: u64)
             let (addr, stop) = (addr.clone(), stop.clone());
             let (latencies, failures) = (latencies.clone(), failures.clone());
             std::thread::spawn(move || {
-                let mut conn = Http::connect(&addr).expect("connect to the leader");
+                let mut conn = Http::connect(&addr, HTTP_TIMEOUT).expect("connect to the leader");
                 let mut mine = Vec::new();
                 let mut k = 0u64;
                 while !stop.load(Ordering::Relaxed) {

@@ -7,12 +7,16 @@
 //! `cargo bench -p raftd --bench read_memory` (`READ_LOG_MB`, `READ_CLIENTS` and
 //! `READ_SETTLE_SECS` change the sizes).
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
+
+use common::Http;
 
 /// Bytes of a write id: long ids reach a large log with few requests.
 const ID_BYTES: usize = 230;
@@ -22,6 +26,9 @@ const FILL_CLIENTS: usize = 32;
 const SOCKET_TIMEOUT_MS: u64 = 60_000;
 /// Bound on raftd coming up.
 const START_MS_MAX: u64 = 10_000;
+
+/// Bound on one answer from raftd.
+const SOCKET_TIMEOUT: Duration = Duration::from_millis(SOCKET_TIMEOUT_MS);
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -95,7 +102,7 @@ impl Node {
     }
 
     fn leads(&self) -> bool {
-        let Ok(mut conn) = Http::connect(&self.addr) else {
+        let Ok(mut conn) = Http::connect(&self.addr, SOCKET_TIMEOUT) else {
             return false;
         };
         matches!(conn.call("GET", "/status", ""), Ok((200, body)) if body.contains("\"role\":\"leader\""))
@@ -125,68 +132,6 @@ impl Drop for Node {
     }
 }
 
-/// A keep-alive HTTP/1.1 connection, enough for raftd's JSON writes.
-struct Http {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Http {
-    fn connect(addr: &str) -> std::io::Result<Self> {
-        let stream = TcpStream::connect(addr)?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Duration::from_millis(SOCKET_TIMEOUT_MS)))?;
-        Ok(Http {
-            stream,
-            buf: Vec::new(),
-        })
-    }
-
-    fn call(&mut self, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nhost: raftd\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        self.stream.write_all(req.as_bytes())?;
-        let head_end = loop {
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            self.fill()?;
-        };
-        let head = String::from_utf8_lossy(&self.buf[..head_end]).into_owned();
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("bad status line: {head}")))?;
-        let len: usize = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse().ok())?
-            })
-            .unwrap_or(0);
-        while self.buf.len() < head_end + len {
-            self.fill()?;
-        }
-        let body = String::from_utf8_lossy(&self.buf[head_end..head_end + len]).into_owned();
-        self.buf.drain(..head_end + len);
-        Ok((status, body))
-    }
-
-    fn fill(&mut self) -> std::io::Result<()> {
-        let mut chunk = [0u8; 4096];
-        let n = self.stream.read(&mut chunk)?;
-        if n == 0 {
-            return Err(std::io::Error::other("connection closed"));
-        }
-        self.buf.extend_from_slice(&chunk[..n]);
-        Ok(())
-    }
-}
-
 /// Writes unique ids of `ID_BYTES` until the log's JSON holds about `bytes`; returns the
 /// number of writes.
 fn fill(node: &Node, bytes: u64) -> u64 {
@@ -198,7 +143,7 @@ fn fill(node: &Node, bytes: u64) -> u64 {
         .map(|_| {
             let (addr, next) = (node.addr.clone(), next.clone());
             std::thread::spawn(move || {
-                let mut conn = Http::connect(&addr).expect("connect to raftd");
+                let mut conn = Http::connect(&addr, SOCKET_TIMEOUT).expect("connect to raftd");
                 loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     if k >= writes {

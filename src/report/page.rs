@@ -147,7 +147,7 @@ pub fn write_page(
         nodes: &model.nodes.list,
         roles: &model.roles.list,
         errors: &model.errors.list,
-        fs: F_NAMES.to_vec(),
+        fs: checkers::history::F::ALL.map(|f| f.name()).to_vec(),
         faults: &model.faults,
         failover: failover(&model.ops, &model.faults),
         time_end: model.time_end,
@@ -171,29 +171,12 @@ pub fn write_page(
     .with_context(|| format!("cannot write {}", out.display()))
 }
 
-/// The names of `F`, indexed by the codes the columns carry.
-const F_NAMES: [&str; 14] = [
-    "status",
-    "acquire",
-    "holding",
-    "release",
-    "write",
-    "read",
-    "partition",
-    "heal",
-    "pause",
-    "resume",
-    "kill",
-    "start",
-    "clock",
-    "clock-reset",
-];
-
+/// The code a column carries for `f`: its place in `F::ALL`, whose names the page gets.
 fn f_code(f: checkers::history::F) -> u64 {
-    let code = F_NAMES
+    let code = checkers::history::F::ALL
         .iter()
-        .position(|n| *n == f.name())
-        .expect("every F has a name");
+        .position(|x| *x == f)
+        .expect("F::ALL holds every F");
     code as u64
 }
 

@@ -212,24 +212,6 @@ fn availability_lines(doc: &Value) -> Vec<String> {
     lines
 }
 
-/// Client ops first, then the nemesis's, each in the order the history format lists them.
-const F_ORDER: [&str; 14] = [
-    "status",
-    "acquire",
-    "holding",
-    "release",
-    "write",
-    "read",
-    "partition",
-    "heal",
-    "pause",
-    "resume",
-    "kill",
-    "start",
-    "clock",
-    "clock-reset",
-];
-
 fn ops_table(ops: &serde_json::Map<String, Value>) -> Vec<String> {
     let mut rows: Vec<(&String, [u64; 3])> = ops
         .iter()
@@ -238,11 +220,12 @@ fn ops_table(ops: &serde_json::Map<String, Value>) -> Vec<String> {
             (f, [n("ok"), n("fail"), n("info")])
         })
         .collect();
+    // Client ops first, then the nemesis's, each in the order the history format lists them.
     let rank = |f: &str| {
-        F_ORDER
+        checkers::history::F::ALL
             .iter()
-            .position(|x| *x == f)
-            .unwrap_or(F_ORDER.len())
+            .position(|x| x.name() == f)
+            .unwrap_or(checkers::history::F::ALL.len())
     };
     rows.sort_by(|a, b| rank(a.0).cmp(&rank(b.0)).then_with(|| a.0.cmp(b.0)));
     let name_width = rows
