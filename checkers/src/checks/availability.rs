@@ -15,23 +15,6 @@ fn starts_fault(f: F) -> bool {
     matches!(f, F::Partition | F::Pause | F::Kill | F::Clock)
 }
 
-const ALL_F: [F; 14] = [
-    F::Status,
-    F::Acquire,
-    F::Holding,
-    F::Release,
-    F::Write,
-    F::Read,
-    F::Partition,
-    F::Heal,
-    F::Pause,
-    F::Resume,
-    F::Kill,
-    F::Start,
-    F::Clock,
-    F::ClockReset,
-];
-
 pub fn check(h: &History, _: &Guarantees, findings: &mut Findings) -> Report {
     let mut figures = Map::new();
     figures.insert("ops".into(), outcomes(h));
@@ -70,7 +53,7 @@ pub fn check(h: &History, _: &Guarantees, findings: &mut Findings) -> Report {
 
 fn outcomes(h: &History) -> Value {
     let mut m = Map::new();
-    for f in ALL_F {
+    for f in F::ALL {
         let o = h.outcomes(f);
         if o.ok + o.fail + o.info > 0 {
             m.insert(
