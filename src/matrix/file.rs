@@ -302,7 +302,7 @@ pub fn parse(text: &str, results: Option<&Path>) -> Result<Matrix, MatrixError> 
         )));
     }
     let candidates = expand(&raw)?;
-    let known_bugs = crate::run::pieces::known_bugs();
+    let known_bugs = crate::run::system::known_bugs();
     let mut cells = Vec::with_capacity(candidates.len());
     for (index, plan) in candidates.into_iter().enumerate() {
         let spec = validate(index, &plan, &results, &known_bugs)?;

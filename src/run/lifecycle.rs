@@ -9,11 +9,14 @@ use checkers::Recorder;
 use tokio::sync::watch;
 use workloads::CancellationToken;
 
+use super::cluster::{self, Running};
 use super::disk::{self, Disks, DISK_FREE_BYTES_RUN_MIN, DISK_FREE_BYTES_START_MIN};
-use super::pieces::{self, Running, Selection};
 use super::progress::{Progress, Say, Snapshot, ATTACK_PHASE};
 use super::results::{self, RuntimeDoc, TestDoc, Versions};
+use super::schedule::{self, Schedule};
+use super::select::{self, SelectError, Selection};
 use super::summary;
+use super::verdict::{self, Checked};
 use super::{EXIT_BAD_USAGE, EXIT_UNKNOWN, EXIT_VALID, EXIT_VIOLATION};
 use crate::runtime::RuntimeKind;
 use crate::spec::TestSpec;
@@ -174,13 +177,13 @@ fn disks_for(spec: &TestSpec, selection: &Selection, runtime_id: &str) -> Disks 
 pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>) -> u8 {
     let interrupt = Interrupt::install();
     eprintln!("splitbrain: {spec}");
-    let selection = match pieces::select(&spec).await {
+    let selection = match select::select(&spec).await {
         Ok(s) => s,
-        Err(pieces::SelectError::Usage(msg)) => {
+        Err(SelectError::Usage(msg)) => {
             eprintln!("splitbrain run: {msg}");
             return EXIT_BAD_USAGE;
         }
-        Err(pieces::SelectError::Harness(e)) => {
+        Err(SelectError::Harness(e)) => {
             eprintln!(
                 "splitbrain: harness error (not a verdict on {}): {e:#}",
                 spec.system.name()
@@ -193,8 +196,8 @@ pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>) -> u8 {
         selection.runtime_name, selection.runtime_reason
     );
     let schedule = match replay {
-        Some(json) => pieces::schedule_from_json(&spec, &selection, json),
-        None => pieces::new_schedule(&spec, &selection),
+        Some(json) => schedule::schedule_from_json(&spec, &selection, json),
+        None => schedule::new_schedule(&spec, &selection),
     };
     let schedule = match schedule {
         Ok(s) => s,
@@ -290,7 +293,7 @@ impl RunCtx {
         }
     }
 
-    async fn execute(&mut self, selection: Selection, schedule: pieces::Schedule) -> u8 {
+    async fn execute(&mut self, selection: Selection, schedule: Schedule) -> u8 {
         self.write_test_doc();
         let history = self.dir.join("history.jsonl");
         let recorder = match Recorder::create(&history) {
@@ -380,17 +383,17 @@ impl RunCtx {
             self.runtime_id
         );
         let start = tokio::select! {
-            r = pieces::start(&self.spec, selection, &self.runtime_id, &self.dir, recorder) => Some(r),
+            r = cluster::start(&self.spec, selection, &self.runtime_id, &self.dir, recorder) => Some(r),
             _ = self.interrupt.wait() => None,
         };
         match start {
             Some(Ok(c)) => Ok(Arc::new(c)),
             None => {
-                pieces::teardown_run(&self.runtime_id).await;
+                cluster::teardown_run(&self.runtime_id).await;
                 Err(Outcome::Interrupted)
             }
             Some(Err(e)) => {
-                pieces::teardown_run(&self.runtime_id).await;
+                cluster::teardown_run(&self.runtime_id).await;
                 Err(Outcome::Harness(format!("cannot start the cluster: {e:#}")))
             }
         }
@@ -470,7 +473,7 @@ impl RunCtx {
         let dir = self.dir.clone();
         let guarantees = self.doc.guarantees;
         let checked =
-            tokio::task::spawn_blocking(move || pieces::check_and_write(&dir, guarantees)).await;
+            tokio::task::spawn_blocking(move || verdict::check_and_write(&dir, guarantees)).await;
         let (reason, msg) = match checked {
             Ok(Ok(checked)) => match self.no_fault_injected(&checked) {
                 None => return checked.verdict,
@@ -489,7 +492,7 @@ impl RunCtx {
         None
     }
 
-    fn no_fault_injected(&self, checked: &pieces::Checked) -> Option<String> {
+    fn no_fault_injected(&self, checked: &Checked) -> Option<String> {
         let reason = no_fault_injected(&self.spec, self.faults_scheduled, checked)?;
         eprintln!("splitbrain: {reason}");
         Some(reason)
@@ -507,7 +510,7 @@ impl RunCtx {
         let dir = self.dir.clone();
         let guarantees = self.doc.guarantees;
         let _ =
-            tokio::task::spawn_blocking(move || pieces::check_and_write(&dir, guarantees)).await;
+            tokio::task::spawn_blocking(move || verdict::check_and_write(&dir, guarantees)).await;
     }
 
     async fn write_reports(&self) {
@@ -515,7 +518,7 @@ impl RunCtx {
         let root = self.spec.results.clone();
         let run_id = self.run_id.clone();
         let done = tokio::task::spawn_blocking(move || {
-            if let Err(e) = pieces::write_report(&dir) {
+            if let Err(e) = verdict::write_report(&dir) {
                 eprintln!("splitbrain: warning: cannot write timeline.html: {e:#}");
             }
             if let Err(e) = results::point_latest(&root, &run_id) {
@@ -524,7 +527,7 @@ impl RunCtx {
                     root.display()
                 );
             }
-            if let Err(e) = pieces::write_index(&root) {
+            if let Err(e) = verdict::write_index(&root) {
                 eprintln!("splitbrain: warning: cannot refresh the results index: {e:#}");
             }
         })
@@ -540,7 +543,7 @@ impl RunCtx {
 fn no_fault_injected(
     spec: &TestSpec,
     faults_scheduled: usize,
-    checked: &pieces::Checked,
+    checked: &Checked,
 ) -> Option<String> {
     let asked = !spec.nemesis_kinds.is_empty();
     if !asked || checked.faults_injected > 0 || checked.verdict != Some(true) {
@@ -596,7 +599,7 @@ struct DriveCtx {
 }
 
 impl DriveCtx {
-    async fn drive(self, cluster: Arc<Running>, schedule: pieces::Schedule) -> Outcome {
+    async fn drive(self, cluster: Arc<Running>, schedule: Schedule) -> Outcome {
         let leader_wait = Duration::from_secs(LEADER_WAIT_SECS_MAX);
         let waited = tokio::select! {
             r = cluster.wait_for_leader(leader_wait) => Some(r),
@@ -621,7 +624,7 @@ impl DriveCtx {
     }
 
     /// The workload and the nemesis, until the time limit or an interrupt.
-    async fn attack(&self, cluster: &Arc<Running>, schedule: pieces::Schedule) -> Option<Outcome> {
+    async fn attack(&self, cluster: &Arc<Running>, schedule: Schedule) -> Option<Outcome> {
         let stop = CancellationToken::new();
         let workload = {
             let (c, stop) = (Arc::clone(cluster), stop.clone());
@@ -753,7 +756,7 @@ mod tests {
 
     #[test]
     fn a_valid_run_without_the_faults_it_asked_for_has_no_verdict() {
-        let checked = |verdict, faults_injected| pieces::Checked {
+        let checked = |verdict, faults_injected| Checked {
             verdict,
             faults_injected,
         };

@@ -13,12 +13,16 @@
 //! could be reached, and `results.json` says why (`reason`, `harness_error`) where the
 //! disk still takes it.
 
+mod cluster;
 mod disk;
 mod lifecycle;
-pub mod pieces;
 mod progress;
 pub mod results;
+mod schedule;
+mod select;
 pub mod summary;
+pub mod system;
+mod verdict;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,7 +48,7 @@ pub struct ReplayArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let spec = match TestSpec::from_args(&args, &pieces::known_bugs()) {
+    let spec = match TestSpec::from_args(&args, &system::known_bugs()) {
         Ok(spec) => spec,
         Err(e) => {
             eprintln!("splitbrain run: {e}");
@@ -94,7 +98,7 @@ fn replay_spec(file: &TestSpec, args: &ReplayArgs) -> Result<TestSpec, SpecError
     if let Some(runtime) = &args.runtime {
         flags.runtime = runtime.clone();
     }
-    TestSpec::from_args(&flags, &pieces::known_bugs())
+    TestSpec::from_args(&flags, &system::known_bugs())
 }
 
 /// The key of test.json's spec that holds what a flag sets.

@@ -18,7 +18,7 @@ use checkers::{Op, OpType, Process, Role, F};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::watch;
 
-use super::pieces;
+use super::verdict;
 use crate::run::results::GuaranteesDoc;
 
 /// How often the history is read back and the bar redrawn.
@@ -325,7 +325,7 @@ impl IncrementalCheck {
                 let file = File::open(&path).ok()?;
                 let input = BufReader::with_capacity(1 << 16, file.take(complete_bytes));
                 let history = checkers::History::read(input).ok()?;
-                Some(pieces::violations_in(&history, guarantees))
+                Some(verdict::violations_in(&history, guarantees))
             }));
         }
     }

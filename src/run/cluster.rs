@@ -1,0 +1,193 @@
+//! A started cluster and everything a run does to it: start, the wait for a leader, the
+//! workload, the nemesis, the final phase, the final reads and teardown.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use checkers::Recorder;
+use nemesis::FaultRuntime;
+use workloads::system::Topology;
+use workloads::CancellationToken;
+
+use super::schedule::Schedule;
+use super::select::Selection;
+use super::system::in_image_programs;
+use crate::runtime::{self, Runtime, RuntimeConfig};
+use crate::spec::TestSpec;
+
+/// A started cluster and everything a run does to it.
+pub struct Running {
+    runtime: Arc<dyn Runtime>,
+    topology: Topology,
+    workload: workloads::Election,
+    /// What the nemesis may have left in force, for the final phase.
+    faults: tokio::sync::Mutex<nemesis::FaultState>,
+    /// The schedule as it ran (leader targets filled in), once the nemesis is done.
+    ran: std::sync::Mutex<Option<nemesis::Schedule>>,
+}
+
+/// Creates the runtime, plans addresses, starts every node, and connects the workload.
+pub async fn start(
+    spec: &TestSpec,
+    sel: &Selection,
+    run_id: &str,
+    dir: &Path,
+    recorder: &Recorder,
+) -> anyhow::Result<Running> {
+    let cfg = RuntimeConfig::new(run_id, dir)?;
+    let rt: Arc<dyn Runtime> = if spec.endpoints.is_empty() {
+        Arc::from(runtime::create(sel.runtime_kind, cfg).await?)
+    } else {
+        Arc::new(runtime::external::ExternalRuntime::new(
+            run_id,
+            &spec.endpoints,
+        )?)
+    };
+    let ports = sel.system.ports();
+    let wanted_ports = runtime::NodePorts {
+        client: ports.client_port,
+        peer: ports.peer_port,
+        extra: (0..ports.extra_ports)
+            .map(|i| ports.peer_port + 1 + i as u16)
+            .collect(),
+    };
+    let running = async {
+        let topology = rt.plan(spec.nodes, &wanted_ports).await?;
+        if spec.endpoints.is_empty() {
+            let mut specs = sel.system.node_specs(&topology, &sel.options)?;
+            in_image_programs(&mut specs, spec.image.as_deref());
+            rt.start_cluster(specs).await?;
+        }
+        let clients = workloads::Cluster::connect(sel.system.as_ref(), &topology).await?;
+        let workload = workloads::Election::new(workload_params(spec), clients, recorder.clone())?;
+        anyhow::Ok((topology, workload))
+    }
+    .await;
+    match running {
+        Ok((topology, workload)) => Ok(Running {
+            runtime: rt,
+            topology,
+            workload,
+            faults: Default::default(),
+            ran: Default::default(),
+        }),
+        Err(e) => {
+            // Whatever was created is this run's to remove.
+            if let Err(t) = rt.teardown().await {
+                eprintln!("splitbrain: warning: teardown after a failed start: {t}");
+            }
+            Err(e)
+        }
+    }
+}
+
+fn workload_params(spec: &TestSpec) -> workloads::WorkloadParams {
+    workloads::WorkloadParams {
+        rate_hz: spec.rate_hz,
+        concurrency: spec.concurrency,
+        stall_probability: spec.stall_probability,
+        seed: spec.seed,
+        ..workloads::WorkloadParams::default()
+    }
+}
+
+/// Removes whatever a run with this id created, for when `start` was cut short.
+pub async fn teardown_run(run_id: &str) {
+    match crate::clean::teardown_run(run_id).await {
+        Ok(_) => {}
+        Err(e) => eprintln!(
+            "splitbrain: warning: cleaning up run {run_id}: {e}; `splitbrain clean` removes what is left"
+        ),
+    }
+}
+
+/// The nemesis asks the workload's clients who leads.
+struct Probe<'a>(&'a workloads::Cluster);
+
+#[async_trait::async_trait]
+impl nemesis::LeaderProbe for Probe<'_> {
+    async fn leader(&self) -> Option<String> {
+        self.0.leader().await
+    }
+}
+
+/// How often a leader is asked for while waiting for the first one.
+const LEADER_POLL_MS: u64 = 200;
+
+impl Running {
+    pub fn topology_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.topology).unwrap_or_default()
+    }
+
+    /// Waits until some node reports itself leader; returns its name.
+    pub async fn wait_for_leader(&self, within: Duration) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(leader) = self.workload.cluster().leader().await {
+                return Ok(leader);
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "no node reported itself leader"
+            );
+            tokio::time::sleep(Duration::from_millis(LEADER_POLL_MS)).await;
+        }
+    }
+
+    /// Runs the client workload until `stop` is cancelled.
+    pub async fn workload(&self, stop: CancellationToken) -> anyhow::Result<()> {
+        self.workload.run(stop).await?;
+        Ok(())
+    }
+
+    /// Runs the nemesis schedule until it ends or `stop` is cancelled.
+    pub async fn nemesis(
+        &self,
+        schedule: Schedule,
+        recorder: Recorder,
+        stop: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let rt: Arc<dyn FaultRuntime> = self.runtime.clone();
+        let probe = Probe(self.workload.cluster());
+        let result =
+            nemesis::run_schedule(&schedule.schedule, rt.as_ref(), &recorder, &probe, &stop).await;
+        match result {
+            Ok(outcome) => {
+                *self.faults.lock().await = outcome.state;
+                *self.ran.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome.schedule);
+                Ok(())
+            }
+            Err(nemesis::RunError::History { source, state }) => {
+                *self.faults.lock().await = *state;
+                // The io error stays in the chain: a full disk is told from it.
+                Err(anyhow::Error::new(source).context("could not record a nemesis op"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The schedule as it ran, leader targets filled in (replay runs exactly this).
+    pub fn schedule_as_run(&self) -> Option<serde_json::Value> {
+        let ran = self.ran.lock().unwrap_or_else(|e| e.into_inner());
+        ran.as_ref().and_then(|s| serde_json::to_value(s).ok())
+    }
+
+    /// Heal, resume, start, clock reset — each recorded.
+    pub async fn final_phase(&self, recorder: &Recorder) -> anyhow::Result<()> {
+        let rt: Arc<dyn FaultRuntime> = self.runtime.clone();
+        let mut faults = self.faults.lock().await;
+        nemesis::final_phase(rt.as_ref(), recorder, &mut faults).await?;
+        Ok(())
+    }
+
+    /// A linearizable read, then a read from every node, recorded.
+    pub async fn final_reads(&self) -> anyhow::Result<workloads::FinalReads> {
+        Ok(self.workload.final_reads().await?)
+    }
+
+    pub async fn teardown(&self) -> anyhow::Result<()> {
+        self.runtime.teardown().await?;
+        Ok(())
+    }
+}
