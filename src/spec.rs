@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use nemesis::{FaultKind, NemesisKind};
 use serde::{Deserialize, Serialize};
+use workloads::Descriptor;
 
 /// Bounds on the flags, named with their unit last.
 pub const NODES_MIN: usize = 3;
@@ -137,23 +138,61 @@ pub struct RunArgs {
     pub endpoints: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SystemKind {
-    Raftd,
-    Etcd,
-    Zookeeper,
-}
+/// A system of [`workloads::SYSTEMS`], by name: what a spec knows of the system under
+/// test before an adapter is built.
+#[derive(Clone, Copy)]
+pub struct SystemKind(&'static Descriptor);
 
 impl SystemKind {
-    pub const ALL: [SystemKind; 3] = [SystemKind::Raftd, SystemKind::Etcd, SystemKind::Zookeeper];
+    /// The system registered under `name`.
+    pub fn find(name: &str) -> Option<SystemKind> {
+        Descriptor::find(name).map(SystemKind)
+    }
 
     pub fn name(self) -> &'static str {
-        match self {
-            SystemKind::Raftd => "raftd",
-            SystemKind::Etcd => "etcd",
-            SystemKind::Zookeeper => "zookeeper",
-        }
+        self.0.name
+    }
+
+    pub fn descriptor(self) -> &'static Descriptor {
+        self.0
+    }
+}
+
+impl PartialEq for SystemKind {
+    fn eq(&self, other: &SystemKind) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for SystemKind {}
+
+impl std::hash::Hash for SystemKind {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.name().hash(h)
+    }
+}
+
+impl std::fmt::Debug for SystemKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for SystemKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for SystemKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SystemKind, D::Error> {
+        let name = String::deserialize(d)?;
+        SystemKind::find(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown system {name:?}; expected one of {}",
+                Descriptor::names()
+            ))
+        })
     }
 }
 
@@ -257,8 +296,8 @@ fn one_of<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> String {
 }
 
 impl TestSpec {
-    /// Validates raw flags. `known_bugs` is the list raftd accepts for `--bug`.
-    pub fn from_args(args: &RunArgs, known_bugs: &[String]) -> Result<TestSpec, SpecError> {
+    /// Validates raw flags.
+    pub fn from_args(args: &RunArgs) -> Result<TestSpec, SpecError> {
         let system = parse_system(&args.system)?;
         let runtime = parse_runtime(&args.runtime)?;
         let endpoints = check_endpoints(args.endpoints.as_deref())?;
@@ -310,7 +349,7 @@ impl TestSpec {
                 "seconds",
             )?,
             seed: args.seed.unwrap_or_else(rand::random),
-            bugs: check_bugs(system, &args.bugs, known_bugs)?,
+            bugs: check_bugs(system, &args.bugs)?,
             lease: check_lease(system, args)?,
             fencing: parse_fencing(&args.fencing)?,
             results: check_results(&args.results)?,
@@ -327,16 +366,17 @@ impl TestSpec {
             self.check_endpoints_combination()?;
         }
         self.check_room_for_a_fault()?;
-        if self.runtime == RuntimeChoice::Local && self.system != SystemKind::Raftd {
+        if self.runtime == RuntimeChoice::Local && !self.system.descriptor().runs_local {
             return Err(bad(
                 "--runtime",
                 format!(
-                    "the local runtime runs raftd only, not {}; use --runtime docker or netns",
+                    "the local runtime runs plain processes on loopback, which {} cannot; use --runtime docker or netns",
                     self.system.name()
                 ),
             ));
         }
-        if self.runtime == RuntimeChoice::Sim && self.system != SystemKind::Raftd {
+        if self.runtime == RuntimeChoice::Sim && self.system.name() != crate::sim::SIMULATED_SYSTEM
+        {
             return Err(bad(
                 "--runtime",
                 format!(
@@ -384,10 +424,19 @@ impl TestSpec {
 
     /// A cluster of the user's own: etcd or ZooKeeper, no faults, no image.
     fn check_endpoints_combination(&self) -> Result<(), SpecError> {
-        if self.system == SystemKind::Raftd {
+        if !self.system.descriptor().external {
+            let external: Vec<&str> = workloads::SYSTEMS
+                .iter()
+                .filter(|d| d.external)
+                .map(|d| d.name)
+                .collect();
             return Err(bad(
                 "--endpoints",
-                "a cluster of your own must be etcd or zookeeper; use --system etcd or --system zookeeper (raftd clusters are started by splitbrain)",
+                format!(
+                    "a cluster of your own must be one of {}; {} clusters are started by splitbrain",
+                    external.join(", "),
+                    self.system.name()
+                ),
             ));
         }
         if !self.nemesis_kinds.is_empty() {
@@ -489,7 +538,7 @@ impl TestSpec {
             format!("--recovery-secs {}", self.recovery_secs),
         ];
         words.extend(self.bugs.iter().map(|b| format!("--bug {b}")));
-        if self.system == SystemKind::Raftd {
+        if self.system.descriptor().lease_switch {
             words.push(if self.lease { "--lease" } else { "--no-lease" }.into());
         }
         words.push(format!("--fencing {}", self.fencing.name()));
@@ -534,18 +583,15 @@ pub fn fault_name(kind: FaultKind) -> &'static str {
 }
 
 fn parse_system(s: &str) -> Result<SystemKind, SpecError> {
-    SystemKind::ALL
-        .into_iter()
-        .find(|k| k.name() == s.trim().to_ascii_lowercase())
-        .ok_or_else(|| {
-            bad(
-                "--system",
-                format!(
-                    "unknown system {s:?}; expected one of {}",
-                    one_of(&SystemKind::ALL, SystemKind::name)
-                ),
-            )
-        })
+    SystemKind::find(&s.trim().to_ascii_lowercase()).ok_or_else(|| {
+        bad(
+            "--system",
+            format!(
+                "unknown system {s:?}; expected one of {}",
+                Descriptor::names()
+            ),
+        )
+    })
 }
 
 pub fn parse_runtime(s: &str) -> Result<RuntimeChoice, SpecError> {
@@ -644,34 +690,38 @@ fn check_probability(flag: &'static str, p: f64) -> Result<f64, SpecError> {
     }
 }
 
-fn check_bugs(
-    system: SystemKind,
-    bugs: &[String],
-    known: &[String],
-) -> Result<Vec<String>, SpecError> {
+/// The bugs asked for, each once, from the system's catalogue.
+fn check_bugs(system: SystemKind, bugs: &[String]) -> Result<Vec<String>, SpecError> {
     if bugs.is_empty() {
         return Ok(Vec::new());
     }
-    if system != SystemKind::Raftd {
+    let known = system.descriptor().bugs;
+    if known.is_empty() {
+        let with_bugs: Vec<&str> = workloads::SYSTEMS
+            .iter()
+            .filter(|d| !d.bugs.is_empty())
+            .map(|d| d.name)
+            .collect();
         return Err(bad(
             "--bug",
             format!(
-                "bugs can only be enabled in raftd, not {}; drop --bug or use --system raftd",
-                system.name()
+                "bugs can only be enabled in {}, not {}; drop --bug or use --system {}",
+                with_bugs.join(", "),
+                system.name(),
+                with_bugs.first().copied().unwrap_or("raftd"),
             ),
         ));
     }
     let mut out: Vec<String> = Vec::new();
     for bug in bugs {
-        if !known.iter().any(|k| k == bug) {
-            let list = if known.is_empty() {
-                "(none)".to_string()
-            } else {
-                known.join(", ")
-            };
+        if !known.contains(&bug.as_str()) {
             return Err(bad(
                 "--bug",
-                format!("unknown bug {bug:?}; raftd knows: {list}"),
+                format!(
+                    "unknown bug {bug:?}; {} knows: {}",
+                    system.name(),
+                    known.join(", ")
+                ),
             ));
         }
         if !out.contains(bug) {
@@ -682,17 +732,19 @@ fn check_bugs(
 }
 
 fn check_lease(system: SystemKind, args: &RunArgs) -> Result<bool, SpecError> {
-    match system {
-        SystemKind::Raftd => Ok(!args.no_lease),
-        _ if args.lease => Err(bad(
+    if system.descriptor().lease_switch {
+        return Ok(!args.no_lease);
+    }
+    if args.lease {
+        return Err(bad(
             "--lease",
             format!(
-                "leader leases are a raftd setting; {} decides its own, drop --lease",
+                "{} decides its own leader leases, which --lease cannot switch; drop --lease",
                 system.name()
             ),
-        )),
-        _ => Ok(false),
+        ));
     }
+    Ok(false)
 }
 
 fn check_results(dir: &std::path::Path) -> Result<PathBuf, SpecError> {
@@ -811,13 +863,9 @@ mod tests {
         }
     }
 
-    fn bugs() -> Vec<String> {
-        vec!["no-fence".into(), "lease-wall-clock".into()]
-    }
-
     #[test]
     fn defaults_validate() {
-        let spec = TestSpec::from_args(&args(), &bugs()).unwrap();
+        let spec = TestSpec::from_args(&args()).unwrap();
         assert_eq!(spec.fault_kinds(), ALL_FAULTS.to_vec());
         assert!(spec.lease);
         assert_eq!(spec.seed, 7);
@@ -848,7 +896,7 @@ mod tests {
         for (edit, flag) in cases {
             let mut a = args();
             edit(&mut a);
-            let e = TestSpec::from_args(&a, &bugs()).unwrap_err();
+            let e = TestSpec::from_args(&a).unwrap_err();
             assert_eq!(e.flag, flag, "{e}");
         }
     }
@@ -859,7 +907,7 @@ mod tests {
         a.system = "etcd".into();
         a.nemesis = "none".into();
         a.endpoints = Some("127.0.0.1:2379,127.0.0.1:22379".into());
-        let spec = TestSpec::from_args(&a, &bugs()).unwrap();
+        let spec = TestSpec::from_args(&a).unwrap();
         assert_eq!(spec.nodes, 2, "as many nodes as endpoints");
         assert!(
             spec.command_line()
@@ -877,7 +925,7 @@ mod tests {
         for (edit, flag) in cases {
             let mut b = a.clone();
             edit(&mut b);
-            let e = TestSpec::from_args(&b, &bugs()).unwrap_err();
+            let e = TestSpec::from_args(&b).unwrap_err();
             assert_eq!(e.flag, flag, "{e}");
         }
     }
@@ -886,9 +934,9 @@ mod tests {
     fn unknown_bug_lists_valid_ones() {
         let mut a = args();
         a.bugs = vec!["nope".into()];
-        let e = TestSpec::from_args(&a, &bugs()).unwrap_err().to_string();
+        let e = TestSpec::from_args(&a).unwrap_err().to_string();
         assert!(
-            e.contains("no-fence") && e.contains("lease-wall-clock"),
+            e.contains("no-fencing") && e.contains("wall-clock-lease"),
             "{e}"
         );
     }
@@ -897,50 +945,46 @@ mod tests {
     fn bugs_need_raftd_and_local_needs_raftd() {
         let mut a = args();
         a.system = "etcd".into();
-        a.bugs = vec!["no-fence".into()];
-        assert_eq!(TestSpec::from_args(&a, &bugs()).unwrap_err().flag, "--bug");
-        for runtime in ["local", "sim"] {
+        a.bugs = vec!["no-fencing".into()];
+        assert_eq!(TestSpec::from_args(&a).unwrap_err().flag, "--bug");
+        for (runtime, why) in [("local", "loopback"), ("sim", "raftd's core")] {
             let mut a = args();
             a.system = "etcd".into();
             a.runtime = runtime.into();
-            assert_eq!(
-                TestSpec::from_args(&a, &bugs()).unwrap_err().flag,
-                "--runtime"
-            );
+            let e = TestSpec::from_args(&a).unwrap_err();
+            assert_eq!(e.flag, "--runtime");
+            assert!(e.message.contains(why), "{e}");
         }
         let mut a = args();
         a.runtime = "sim".into();
-        assert_eq!(
-            TestSpec::from_args(&a, &bugs()).unwrap().runtime,
-            RuntimeChoice::Sim
-        );
+        assert_eq!(TestSpec::from_args(&a).unwrap().runtime, RuntimeChoice::Sim);
     }
 
     #[test]
     fn nemesis_lists_parse_and_label_the_run() {
         let mut a = args();
         a.nemesis = " Kill, partition ".into();
-        let spec = TestSpec::from_args(&a, &bugs()).unwrap();
+        let spec = TestSpec::from_args(&a).unwrap();
         assert_eq!(
             spec.fault_kinds(),
             vec![FaultKind::Partition, FaultKind::Kill]
         );
         assert_eq!(spec.nemesis_label(), "kill+partition");
         a.nemesis = "none".into();
-        let spec = TestSpec::from_args(&a, &bugs()).unwrap();
+        let spec = TestSpec::from_args(&a).unwrap();
         assert!(spec.nemesis_kinds.is_empty() && spec.fault_kinds().is_empty());
     }
 
     #[test]
     fn command_line_round_trips_through_json() {
         let mut a = args();
-        a.bugs = vec!["no-fence".into()];
+        a.bugs = vec!["no-fencing".into()];
         a.no_lease = true;
-        let spec = TestSpec::from_args(&a, &bugs()).unwrap();
+        let spec = TestSpec::from_args(&a).unwrap();
         let cmd = spec.command_line();
         assert!(
             cmd.contains("--seed 7")
-                && cmd.contains("--bug no-fence")
+                && cmd.contains("--bug no-fencing")
                 && cmd.contains("--no-lease"),
             "{cmd}"
         );
@@ -953,7 +997,7 @@ mod tests {
         let mut a = args();
         a.nemesis = "kill".into();
         a.time_limit_secs = 3;
-        let e = TestSpec::from_args(&a, &bugs()).unwrap_err();
+        let e = TestSpec::from_args(&a).unwrap_err();
         let text = e.to_string();
         assert_eq!(e.flag, "--time-limit", "{text}");
         assert!(
@@ -961,13 +1005,10 @@ mod tests {
             "{text}"
         );
         a.nemesis = "none".into();
-        assert!(
-            TestSpec::from_args(&a, &bugs()).is_ok(),
-            "no faults asked for"
-        );
+        assert!(TestSpec::from_args(&a).is_ok(), "no faults asked for");
         a.nemesis = "kill".into();
         a.time_limit_secs = 11;
-        assert!(TestSpec::from_args(&a, &bugs()).is_ok());
+        assert!(TestSpec::from_args(&a).is_ok());
     }
 
     #[test]
@@ -976,7 +1017,7 @@ mod tests {
             let mut a = args();
             a.nemesis_interval_ms = interval_ms;
             a.nemesis_duration_ms = duration_ms;
-            let mut spec = TestSpec::from_args(&a, &bugs()).unwrap();
+            let mut spec = TestSpec::from_args(&a).unwrap();
             spec.time_limit_secs = spec.first_fault_healed_ms().div_ceil(1000);
             for seed in 0..200 {
                 let drawn = nemesis::Schedule::generate(&nemesis::ScheduleSpec::new(
@@ -1000,7 +1041,7 @@ mod tests {
     #[test]
     fn a_spec_turned_back_into_flags_validates_to_itself() {
         let mut raftd = args();
-        raftd.bugs = vec!["no-fence".into()];
+        raftd.bugs = vec!["no-fencing".into()];
         raftd.no_lease = true;
         raftd.stall_probability = 0.25;
         let mut etcd = args();
@@ -1008,12 +1049,12 @@ mod tests {
         etcd.nemesis = "none".into();
         etcd.endpoints = Some("127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379".into());
         for a in [args(), raftd, etcd] {
-            let spec = TestSpec::from_args(&a, &bugs()).unwrap();
-            assert_eq!(TestSpec::from_args(&spec.to_args(), &bugs()), Ok(spec));
+            let spec = TestSpec::from_args(&a).unwrap();
+            assert_eq!(TestSpec::from_args(&spec.to_args()), Ok(spec));
         }
-        let mut spec = TestSpec::from_args(&args(), &bugs()).unwrap();
+        let mut spec = TestSpec::from_args(&args()).unwrap();
         spec.stall_probability = 7.5;
-        let e = TestSpec::from_args(&spec.to_args(), &bugs()).unwrap_err();
+        let e = TestSpec::from_args(&spec.to_args()).unwrap_err();
         assert_eq!(e.flag, "--stall-probability");
     }
 }

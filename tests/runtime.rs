@@ -2,7 +2,7 @@
 //! `splitbrain clean`. They need root, a docker daemon and a built raftd
 //! (`cargo build -p raftd`, or SPLITBRAIN_RAFTD=/path/to/raftd).
 
-use splitbrain::{clean, runtime};
+use splitbrain::runtime;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use nemesis::runtime::Grudge;
 use runtime::{NodePorts, Runtime, RuntimeConfig, RuntimeKind};
 use serde_json::Value;
-use workloads::system::{ImageKind, NodeSpec, Topology};
+use workloads::system::{Image, ImagePart, ImageRecipe, NodeSpec, Topology};
 
 /// Clusters share two cores; one at a time keeps elections honest.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -41,7 +41,7 @@ fn raftd_specs(topo: &Topology, binary: &Path) -> Vec<NodeSpec> {
         .iter()
         .map(|me| {
             let mut command = vec![
-                "raftd".to_string(),
+                workloads::raftd::RAFTD_IN_IMAGE.to_string(),
                 "--id".into(),
                 me.name.clone(),
                 "--data-dir".into(),
@@ -60,9 +60,16 @@ fn raftd_specs(topo: &Topology, binary: &Path) -> Vec<NodeSpec> {
             }
             NodeSpec {
                 name: me.name.clone(),
-                image: ImageKind::Raftd {
-                    binary: binary.to_path_buf(),
-                },
+                image: Image::Recipe(ImageRecipe {
+                    name: "raftd".into(),
+                    parts: vec![ImagePart::Program {
+                        host: binary.to_path_buf(),
+                        at: workloads::raftd::RAFTD_IN_IMAGE.into(),
+                        package: None,
+                        optional: false,
+                    }],
+                }),
+                clock: (workloads::raftd::DESCRIPTOR.clock)(),
                 command,
                 env: vec![("RUST_LOG".into(), "info".into())],
                 data_dir: "/data".into(),
@@ -520,7 +527,7 @@ mod docker {
             docker_leftovers(&id).await >= 5,
             "containers, volumes and the network exist"
         );
-        let removed = clean::clean(Some(&id)).await.unwrap();
+        let removed = runtime::leftovers::clean(Some(&id)).await.unwrap();
         assert!(
             removed.iter().any(|r| r.starts_with("container ")),
             "{removed:?}"
@@ -533,12 +540,17 @@ mod docker {
         let _g = serial().await;
         let d = runtime::docker::connect().await.unwrap();
         let timeout = Duration::from_secs(300);
-        let zk = runtime::images::ensure_image(&d, &ImageKind::Zookeeper, timeout)
-            .await
-            .unwrap();
-        let etcd = runtime::images::ensure_image(&d, &ImageKind::Etcd, timeout)
-            .await
-            .unwrap();
+        let zk = runtime::images::ensure_image(
+            &d,
+            &Image::Recipe(workloads::zookeeper::image()),
+            timeout,
+        )
+        .await
+        .unwrap();
+        let etcd =
+            runtime::images::ensure_image(&d, &Image::Recipe(workloads::etcd::image()), timeout)
+                .await
+                .unwrap();
         let out = run_once(&d, &zk, &["/usr/bin/java", "-version"]).await;
         assert!(out.contains("version"), "java -version: {out}");
         let cp = "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar";
@@ -584,7 +596,7 @@ mod docker {
             runtime::write_faketime(&file, off).unwrap();
             let inside = runtime::docker::FAKETIME_IN_CONTAINER;
             binds.push(format!("{}:{inside}", file.display()));
-            env = runtime::procs::faketime_env(inside)
+            env = runtime::procs::faketime_env(workloads::zookeeper::LIBFAKETIME, inside)
                 .into_iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
@@ -624,7 +636,7 @@ mod docker {
         while let Some(Ok(l)) = logs.next().await {
             out.push_str(&l.to_string());
         }
-        clean::clean(Some(&id)).await.unwrap();
+        runtime::leftovers::clean(Some(&id)).await.unwrap();
         out
     }
 }
@@ -675,7 +687,7 @@ mod netns {
         assert_eq!(st.processes.len(), 2);
         std::mem::forget(rt); // a crash: processes, namespaces and files stay behind
         assert!(netns_leftovers(&id) >= 3);
-        let removed = clean::clean(Some(&id)).await.unwrap();
+        let removed = runtime::leftovers::clean(Some(&id)).await.unwrap();
         assert!(
             removed.iter().any(|r| r.starts_with("process ")),
             "{removed:?}"
@@ -818,13 +830,6 @@ mod local {
         );
         assert!(err.contains(&planted.display().to_string()), "{err}");
     }
-
-    #[tokio::test]
-    async fn refuses_other_systems_plainly() {
-        let caps = runtime::capabilities(RuntimeKind::Local, &ImageKind::Etcd);
-        assert!(caps.supported.is_empty());
-        assert!(caps.refused.values().all(|r| r.contains("raftd only")));
-    }
 }
 
 #[tokio::test]
@@ -914,7 +919,7 @@ mod crash {
             .unwrap()
             .expect("a state file");
         for id in &runs {
-            clean::clean(Some(id)).await.unwrap();
+            runtime::leftovers::clean(Some(id)).await.unwrap();
         }
         assert_eq!(docker_leftovers(docker_id).await, 0);
         assert_eq!(netns_leftovers(netns_id), 0);
@@ -957,7 +962,8 @@ mod zookeeper {
             .enumerate()
             .map(|(i, a)| NodeSpec {
                 name: a.name.clone(),
-                image: ImageKind::Zookeeper,
+                image: Image::Recipe(workloads::zookeeper::image()),
+                clock: (workloads::zookeeper::DESCRIPTOR.clock)(),
                 command: [
                     "/usr/bin/java",
                     "-Xmx128m",
@@ -1105,7 +1111,8 @@ mod etcd {
                 ];
                 NodeSpec {
                     name: a.name.clone(),
-                    image: ImageKind::Etcd,
+                    image: Image::Recipe(workloads::etcd::image()),
+                    clock: (workloads::etcd::DESCRIPTOR.clock)(),
                     command,
                     env: vec![],
                     data_dir: "/data".into(),

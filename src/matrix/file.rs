@@ -302,10 +302,9 @@ pub fn parse(text: &str, results: Option<&Path>) -> Result<Matrix, MatrixError> 
         )));
     }
     let candidates = expand(&raw)?;
-    let known_bugs = crate::run::system::known_bugs();
     let mut cells = Vec::with_capacity(candidates.len());
     for (index, plan) in candidates.into_iter().enumerate() {
-        let spec = validate(index, &plan, &results, &known_bugs)?;
+        let spec = validate(index, &plan, &results)?;
         check_faults(index, &plan, &spec)?;
         cells.push(Cell { index, plan, spec });
     }
@@ -607,12 +606,7 @@ fn include_cell(
 }
 
 /// Runs the cell's flags through `splitbrain run`'s clap parser and spec validation.
-fn validate(
-    index: usize,
-    plan: &Plan,
-    results: &Path,
-    known_bugs: &[String],
-) -> Result<TestSpec, MatrixError> {
+fn validate(index: usize, plan: &Plan, results: &Path) -> Result<TestSpec, MatrixError> {
     let where_ = format!("cell {} ({} {})", index + 1, plan.system, plan.name());
     let flags = RunFlags::try_parse_from(plan.run_args(results)).map_err(|e| {
         let text = e.to_string();
@@ -624,7 +618,7 @@ fn validate(
         bad(format!("{where_}: {first}"))
     })?;
     let RunCommand::Run(args) = flags.run;
-    TestSpec::from_args(&args, known_bugs).map_err(|e| {
+    TestSpec::from_args(&args).map_err(|e| {
         bad(format!(
             "{where_}: {} (in the matrix file: {})",
             e,
@@ -637,17 +631,7 @@ fn validate(
 /// would refuse it, so that the matrix fails before it starts rather than cell by cell.
 /// What a runtime cannot do depends on the machine and is left to the cell's run.
 fn check_faults(index: usize, plan: &Plan, spec: &TestSpec) -> Result<(), MatrixError> {
-    use workloads::System;
-    let fencing = workloads::FencingMode::Grant;
-    let refused = match spec.system {
-        crate::spec::SystemKind::Raftd => {
-            workloads::raftd::RaftdSystem::new("raftd").refused_faults()
-        }
-        crate::spec::SystemKind::Etcd => workloads::etcd::EtcdSystem::new(fencing).refused_faults(),
-        crate::spec::SystemKind::Zookeeper => {
-            workloads::zookeeper::ZkSystem::new(fencing).refused_faults()
-        }
-    };
+    let refused = spec.system.descriptor().refused_faults();
     for fault in spec.fault_kinds() {
         if let Some(why) = refused.get(&fault) {
             return Err(bad(format!(

@@ -12,7 +12,7 @@ use workloads::CancellationToken;
 
 use super::schedule::Schedule;
 use super::select::Selection;
-use super::system::in_image_programs;
+use super::system::use_custom_image;
 use crate::runtime::{self, Runtime, RuntimeConfig};
 use crate::spec::TestSpec;
 
@@ -56,7 +56,7 @@ pub async fn start(
         let topology = rt.plan(spec.nodes, &wanted_ports).await?;
         if spec.endpoints.is_empty() {
             let mut specs = sel.system.node_specs(&topology, &sel.options)?;
-            in_image_programs(&mut specs, spec.image.as_deref());
+            use_custom_image(&mut specs, spec.image.as_deref());
             rt.start_cluster(specs).await?;
         }
         let clients = workloads::Cluster::connect(sel.system.as_ref(), &topology).await?;
@@ -94,7 +94,7 @@ fn workload_params(spec: &TestSpec) -> workloads::WorkloadParams {
 
 /// Removes whatever a run with this id created, for when `start` was cut short.
 pub async fn teardown_run(run_id: &str) {
-    match crate::clean::teardown_run(run_id).await {
+    match crate::runtime::leftovers::teardown_run(run_id).await {
         Ok(_) => {}
         Err(e) => eprintln!(
             "splitbrain: warning: cleaning up run {run_id}: {e}; `splitbrain clean` removes what is left"

@@ -48,7 +48,7 @@ pub struct ReplayArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let spec = match TestSpec::from_args(&args, &system::known_bugs()) {
+    let spec = match TestSpec::from_args(&args) {
         Ok(spec) => spec,
         Err(e) => {
             eprintln!("splitbrain run: {e}");
@@ -98,7 +98,7 @@ fn replay_spec(file: &TestSpec, args: &ReplayArgs) -> Result<TestSpec, SpecError
     if let Some(runtime) = &args.runtime {
         flags.runtime = runtime.clone();
     }
-    TestSpec::from_args(&flags, &system::known_bugs())
+    TestSpec::from_args(&flags)
 }
 
 /// The key of test.json's spec that holds what a flag sets.

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use nemesis::Capabilities;
+use nemesis::{Capabilities, FaultKind};
 use workloads::{System, SystemOptions};
 
-use super::system::{fencing_mode, system_for};
+use super::system::{adapter, fencing_mode};
 use crate::run::results::GuaranteesDoc;
 use crate::runtime::{self, RuntimeKind};
-use crate::spec::{RuntimeChoice, SystemKind, TestSpec};
+use crate::spec::{RuntimeChoice, TestSpec};
 
 /// Why a run cannot begin: the user's request cannot be met (exit 2), or the harness
 /// itself is broken (exit 3, never a verdict).
@@ -52,13 +52,13 @@ pub async fn select(spec: &TestSpec) -> Result<Selection, SelectError> {
             "--image: a custom image needs docker, but the runtime is {kind} ({reason})"
         )));
     }
-    if kind == RuntimeKind::Local && spec.system != SystemKind::Raftd {
+    if kind == RuntimeKind::Local && !spec.system.descriptor().runs_local {
         return Err(SelectError::Usage(format!(
-            "--runtime: {reason}, and the local runtime runs raftd only, not {}; start docker or run as root for netns",
+            "--runtime: {reason}, and the local runtime runs plain processes on loopback, which {} cannot; start docker or run as root for netns",
             spec.system.name()
         )));
     }
-    let (system, image, version) = system_for(spec).map_err(SelectError::Harness)?;
+    let (system, version) = adapter(spec).map_err(|e| SelectError::Harness(e.into()))?;
     let options = SystemOptions {
         bugs: spec.bugs.clone(),
         lease: spec.lease,
@@ -67,7 +67,12 @@ pub async fn select(spec: &TestSpec) -> Result<Selection, SelectError> {
         ..SystemOptions::default()
     };
     let g = system.guarantees(&options);
-    let mut capabilities = runtime::capabilities(kind, &image);
+    // Every runtime that starts nodes makes every kind of fault; what the system
+    // cannot take is the adapter's to say.
+    let mut capabilities = Capabilities {
+        supported: FaultKind::ALL.into(),
+        ..Capabilities::default()
+    };
     for (fault, why) in system.refused_faults() {
         capabilities.supported.remove(&fault);
         capabilities.refused.insert(fault, why);
@@ -91,15 +96,13 @@ pub async fn select(spec: &TestSpec) -> Result<Selection, SelectError> {
 /// on offer; the adapter talks to the endpoints as to nodes it started.
 fn select_external(spec: &TestSpec) -> Result<Selection, SelectError> {
     let fencing = fencing_mode(spec.fencing);
-    let system: Arc<dyn System> = match spec.system {
-        SystemKind::Etcd => Arc::new(workloads::etcd::EtcdSystem::new(fencing)),
-        SystemKind::Zookeeper => Arc::new(workloads::zookeeper::ZkSystem::new(fencing)),
-        SystemKind::Raftd => {
-            return Err(SelectError::Usage(
-                "--endpoints: a cluster of your own must be etcd or zookeeper".into(),
-            ))
-        }
-    };
+    if !spec.system.descriptor().external {
+        return Err(SelectError::Usage(format!(
+            "--endpoints: {} clusters are started by splitbrain, not named",
+            spec.system.name()
+        )));
+    }
+    let (system, _) = adapter(spec).map_err(|e| SelectError::Harness(e.into()))?;
     let options = SystemOptions {
         fencing,
         seed: spec.seed,

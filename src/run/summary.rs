@@ -341,7 +341,7 @@ mod tests {
             results: "results".into(),
             ..RunArgs::default()
         };
-        TestSpec::from_args(&args, &[]).unwrap()
+        TestSpec::from_args(&args).unwrap()
     }
 
     #[test]

@@ -23,14 +23,14 @@ use futures_util::StreamExt;
 use nemesis::runtime::{Capabilities, FaultError, FaultKind, FaultRuntime, Grudge};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
-use workloads::system::{ImageKind, NodeAddr, NodeSpec, Topology};
+use workloads::system::{ClockControl, Image, NodeAddr, NodeSpec, Topology};
 
-use super::procs::{faketime_env, reapply_raftd_clock};
+use super::procs::{faketime_env, reapply_admin_clock};
 use super::subnet::{self, Net};
 use super::{
-    clock_method, cluster_capabilities, faketime_file, images, iptables, node_object_name, require,
-    set_node_clock, write_faketime, ClockMethod, NodePorts, Runtime, RuntimeConfig, RuntimeError,
-    RuntimeKind, NODES_MAX, NODE_LABEL, RUN_LABEL,
+    cluster_capabilities, faketime_file, images, iptables, node_object_name, require,
+    set_node_clock, write_faketime, NodePorts, Runtime, RuntimeConfig, RuntimeError, RuntimeKind,
+    NODES_MAX, NODE_LABEL, RUN_LABEL,
 };
 
 /// Where a ZooKeeper container sees its libfaketime control file.
@@ -99,7 +99,7 @@ struct DockerPlan {
 
 struct DockerNode {
     container: String,
-    image: ImageKind,
+    clock: ClockControl,
     addr: NodeAddr,
     /// The newest log timestamp written, so a re-attached follower skips what we have.
     last_log: Arc<std::sync::Mutex<String>>,
@@ -247,7 +247,7 @@ impl DockerRuntime {
         }
         Ok(DockerNode {
             container,
-            image: super::effective_image(spec),
+            clock: spec.clock.clone(),
             addr,
             last_log: Arc::new(std::sync::Mutex::new(String::new())),
             log_task: None,
@@ -255,7 +255,7 @@ impl DockerRuntime {
     }
 
     /// The container of one node: its image and command, data volume, static address
-    /// and, for a JVM, the libfaketime control file and environment.
+    /// and, for a clock moved by libfaketime, its control file and environment.
     fn container_body(
         &self,
         spec: &NodeSpec,
@@ -266,12 +266,12 @@ impl DockerRuntime {
     ) -> Result<ContainerCreateBody, RuntimeError> {
         let mut binds = vec![format!("{volume}:{}", spec.data_dir)];
         let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        if clock_method(&spec.image) == ClockMethod::Faketime {
+        if let ClockControl::Faketime { library } = &spec.clock {
             let file = faketime_file(&self.cfg.run_id, &spec.name);
             write_faketime(&file, 0)?;
             binds.push(format!("{}:{FAKETIME_IN_CONTAINER}", file.display()));
             env.extend(
-                faketime_env(FAKETIME_IN_CONTAINER)
+                faketime_env(library, FAKETIME_IN_CONTAINER)
                     .into_iter()
                     .map(|(k, v)| format!("{k}={v}")),
             );
@@ -348,14 +348,14 @@ impl DockerRuntime {
     }
 
     async fn set_clock(&self, name: &str, offset_ms: i64) -> Result<(), FaultError> {
-        let (image, addr) = {
+        let (clock, addr) = {
             let nodes = self.nodes.lock().await;
             let n = nodes
                 .get(name)
                 .ok_or_else(|| FaultError::UnknownNode(name.into()))?;
-            (n.image.clone(), n.addr.clone())
+            (n.clock.clone(), n.addr.clone())
         };
-        set_node_clock(&self.cfg.run_id, name, &image, &addr, offset_ms).await
+        set_node_clock(&self.cfg.run_id, name, &clock, &addr, offset_ms).await
     }
 }
 
@@ -480,7 +480,7 @@ impl Runtime for DockerRuntime {
             .as_ref()
             .ok_or_else(|| RuntimeError::Plan("start_cluster before plan".into()))?;
         let t0 = std::time::Instant::now();
-        let mut tags: HashMap<ImageKind, String> = HashMap::new();
+        let mut tags: HashMap<Image, String> = HashMap::new();
         for spec in &specs {
             if !tags.contains_key(&spec.image) {
                 let tag =
@@ -490,7 +490,7 @@ impl Runtime for DockerRuntime {
             }
         }
         let images_ms = t0.elapsed().as_millis();
-        *self.caps.lock().expect("caps lock") = cluster_capabilities(RuntimeKind::Docker, &specs);
+        *self.caps.lock().expect("caps lock") = cluster_capabilities(&specs);
         let mut nodes = self.nodes.lock().await;
         let creates = specs
             .iter()
@@ -573,7 +573,7 @@ impl Runtime for DockerRuntime {
                 .filter_map(|n| n.log_task.take())
                 .collect()
         };
-        let result = crate::clean::teardown_run(&self.cfg.run_id)
+        let result = super::leftovers::teardown_run(&self.cfg.run_id)
             .await
             .map(|_| ());
         // The containers are gone, so each follower's stream has ended or soon will.
@@ -692,9 +692,9 @@ impl FaultRuntime for DockerRuntime {
             self.start_container(node).await?;
             self.apply_rules(name, &grudge, plan).await?;
             let off = offsets.get(name).copied().unwrap_or(0);
-            if off != 0 && clock_method(&node.image) == ClockMethod::RaftdAdmin {
-                let (host, port) = (node.addr.host.clone(), node.addr.client_port);
-                tokio::spawn(async move { reapply_raftd_clock(host, port, off).await });
+            if let (ClockControl::AdminCall { path }, true) = (&node.clock, off != 0) {
+                let (addr, path) = (node.addr.clone(), path.clone());
+                tokio::spawn(async move { reapply_admin_clock(addr, path, off).await });
             }
         }
         Ok(())

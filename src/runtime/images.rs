@@ -11,18 +11,10 @@ use bollard::query_parameters::BuildImageOptions;
 use bollard::Docker;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use workloads::system::ImageKind;
+use workloads::system::{Image, ImagePart, ImageRecipe};
 
 use super::RuntimeError;
 
-/// Where raftd sits inside its image (on PATH, so a command of plain `raftd` works too).
-pub const RAFTD_IN_IMAGE: &str = "/usr/local/bin/raftd";
-pub const ETCD_BIN: &str = "/usr/bin/etcd";
-pub const ETCDCTL_BIN: &str = "/usr/bin/etcdctl";
-pub const JAVA_LINK: &str = "/usr/bin/java";
-pub const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
-pub const SLF4J_SIMPLE_JAR: &str = "/usr/share/java/slf4j-simple.jar";
-pub const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 /// The library search path images set, since a scratch image has no ld.so.cache.
 const IMAGE_LD_LIBRARY_PATH: &str = "/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib64";
 const IMAGE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -137,97 +129,86 @@ pub fn ldd(bin: &Path, strict: bool) -> Result<Vec<PathBuf>, RuntimeError> {
     Ok(libs)
 }
 
-/// The image's short name (`raftd`, `etcd`, `zookeeper`) and file tree.
-pub fn rootfs_for(kind: &ImageKind) -> Result<(String, Rootfs), RuntimeError> {
+/// The file tree a recipe asks for, gathered from this machine. Every image gets `/tmp`
+/// and the `PATH` and `LD_LIBRARY_PATH` a scratch image lacks.
+pub fn rootfs_for(recipe: &ImageRecipe) -> Result<Rootfs, RuntimeError> {
     let mut fs = Rootfs::default();
     fs.add_dir("/tmp", 0o1777);
     fs.env
         .push(("LD_LIBRARY_PATH".into(), IMAGE_LD_LIBRARY_PATH.into()));
     fs.env.push(("PATH".into(), IMAGE_PATH.into()));
-    let name = match kind {
-        ImageKind::Raftd { binary } => {
-            if !binary.is_file() {
-                return Err(RuntimeError::Image {
-                    image: "raftd".into(),
-                    reason: format!(
-                        "no raftd binary at {} (build it with `cargo build -p raftd`)",
-                        binary.display()
-                    ),
-                });
+    let need = |file: &Path, package: Option<&str>| need_file(&recipe.name, file, package);
+    for part in &recipe.parts {
+        match part {
+            ImagePart::Program {
+                host,
+                at,
+                package,
+                optional,
+            } => {
+                if *optional && !host.is_file() {
+                    continue;
+                }
+                need(host, package.as_deref())?;
+                fs.add_binary(host, at)?;
             }
-            fs.add_binary(binary, RAFTD_IN_IMAGE)?;
-            "raftd"
-        }
-        ImageKind::Etcd => {
-            need_package("etcd", ETCD_BIN, "etcd-server")?;
-            fs.add_binary(Path::new(ETCD_BIN), ETCD_BIN)?;
-            if Path::new(ETCDCTL_BIN).is_file() {
-                fs.add_binary(Path::new(ETCDCTL_BIN), ETCDCTL_BIN)?;
+            ImagePart::Jvm { java, package } => {
+                need(java, Some(package))?;
+                add_jvm(&mut fs, java, &recipe.name)?;
             }
-            "etcd"
+            ImagePart::Jars { roots, package } => {
+                for root in roots {
+                    need(root, Some(package))?;
+                }
+                for jar in jar_closure(roots)? {
+                    let s = jar.to_string_lossy().to_string();
+                    fs.add_file(&jar, &s)?;
+                }
+            }
         }
-        ImageKind::Zookeeper => {
-            add_zookeeper(&mut fs)?;
-            "zookeeper"
-        }
-        ImageKind::Custom { image } => {
-            return Err(RuntimeError::Image {
-                image: image.clone(),
-                reason: "a custom image is used as is, not built".into(),
-            })
-        }
-    };
-    Ok((name.to_string(), fs))
+    }
+    Ok(fs)
 }
 
-/// The Debian package that brings a host file nodes are built or run from, if known.
-pub fn package_of(file: &Path) -> Option<&'static str> {
-    [
-        (ETCD_BIN, "etcd-server"),
-        (ETCDCTL_BIN, "etcd-client"),
-        (JAVA_LINK, "zookeeper"),
-        (LIBFAKETIME, "libfaketime"),
-    ]
-    .into_iter()
-    .find(|(path, _)| file == Path::new(path))
-    .map(|(_, package)| package)
-}
-
-/// An image is built from the host's files: one that is missing is asked for by the
+/// An image is built from this machine's files: one that is missing is asked for by the
 /// Debian package that brings it, before anything else is tried.
-fn need_package(image: &str, file: &str, package: &str) -> Result<(), RuntimeError> {
-    if Path::new(file).exists() {
+fn need_file(image: &str, file: &Path, package: Option<&str>) -> Result<(), RuntimeError> {
+    if file.exists() {
         return Ok(());
     }
-    Err(RuntimeError::Image {
-        image: image.into(),
-        reason: format!(
-            "{file} is missing: install the Debian package {package} \
+    let how = match package {
+        Some(package) => format!(
+            "install the Debian package {package} \
              (`apt-get install {package}`, or scripts/install-deps for everything)"
         ),
+        None => "splitbrain builds it: run `cargo build --workspace`".to_string(),
+    };
+    Err(RuntimeError::Image {
+        image: image.into(),
+        reason: format!("{} is missing: {how}", file.display()),
     })
 }
 
-/// The JVM home `/usr/bin/java` resolves to (`…/bin/java` → `…`).
-pub fn jvm_home() -> Result<PathBuf, RuntimeError> {
-    let java = std::fs::canonicalize(JAVA_LINK).map_err(|e| RuntimeError::io(JAVA_LINK, e))?;
-    java.parent()
+/// The JVM home `java` resolves to (`…/bin/java` → `…`).
+pub fn jvm_home(java: &Path, image: &str) -> Result<PathBuf, RuntimeError> {
+    let real = std::fs::canonicalize(java).map_err(|e| RuntimeError::io(java, e))?;
+    real.parent()
         .and_then(|bin| bin.parent())
         .map(Path::to_path_buf)
         .ok_or_else(|| RuntimeError::Image {
-            image: "zookeeper".into(),
-            reason: format!("{} is not inside a JVM home", java.display()),
+            image: image.into(),
+            reason: format!("{} is not inside a JVM home", real.display()),
         })
 }
 
-fn add_zookeeper(fs: &mut Rootfs) -> Result<(), RuntimeError> {
-    need_package("zookeeper", JAVA_LINK, "zookeeper")?;
-    need_package("zookeeper", LIBFAKETIME, "libfaketime")?;
-    let home = jvm_home()?;
+/// The JVM's tree, the libraries its programs and shared objects load from outside it,
+/// and `java` as a link into it.
+fn add_jvm(fs: &mut Rootfs, java: &Path, image: &str) -> Result<(), RuntimeError> {
+    let home = jvm_home(java, image)?;
     let home_s = home.to_string_lossy().to_string();
     let mut libs = BTreeSet::new();
     add_tree(fs, &home, &home_s, 0, &mut libs)?;
-    fs.add_symlink(JAVA_LINK, &format!("{home_s}/bin/java"));
+    fs.add_symlink(&java.to_string_lossy(), &format!("{home_s}/bin/java"));
     for lib in libs {
         for dep in ldd(&lib, false)? {
             let s = dep.to_string_lossy().to_string();
@@ -236,11 +217,6 @@ fn add_zookeeper(fs: &mut Rootfs) -> Result<(), RuntimeError> {
             }
         }
     }
-    for jar in zookeeper_jars()? {
-        let s = jar.to_string_lossy().to_string();
-        fs.add_file(&jar, &s)?;
-    }
-    fs.add_binary(Path::new(LIBFAKETIME), LIBFAKETIME)?;
     Ok(())
 }
 
@@ -282,13 +258,10 @@ fn add_tree(
     Ok(())
 }
 
-/// zookeeper.jar, slf4j-simple.jar and, transitively, every jar their manifests' Class-Path names.
-pub fn zookeeper_jars() -> Result<Vec<PathBuf>, RuntimeError> {
+/// The jars and, transitively, every jar their manifests' Class-Path names.
+pub fn jar_closure(roots: &[PathBuf]) -> Result<Vec<PathBuf>, RuntimeError> {
     let mut seen = BTreeSet::new();
-    let mut todo = vec![
-        PathBuf::from(ZOOKEEPER_JAR),
-        PathBuf::from(SLF4J_SIMPLE_JAR),
-    ];
+    let mut todo = roots.to_vec();
     while let Some(jar) = todo.pop() {
         if !seen.insert(jar.clone()) {
             continue;
@@ -413,20 +386,22 @@ pub fn context_tag(name: &str, context: &[u8]) -> String {
     format!("splitbrain/{name}:{}", &hex::encode(digest)[..16])
 }
 
-/// The image for `kind`, built if no image with its content hash exists yet. Returns the tag.
+/// The image's tag: the user's own as given, or the recipe's, built if no image with
+/// its content hash exists yet.
 pub async fn ensure_image(
     docker: &Docker,
-    kind: &ImageKind,
+    image: &Image,
     timeout: Duration,
 ) -> Result<String, RuntimeError> {
-    if let ImageKind::Custom { image } = kind {
-        return Ok(image.clone());
-    }
-    let kind2 = kind.clone();
-    let (name, fs) = tokio::task::spawn_blocking(move || rootfs_for(&kind2))
+    let recipe = match image {
+        Image::Prebuilt { image } => return Ok(image.clone()),
+        Image::Recipe(recipe) => recipe.clone(),
+    };
+    let name = recipe.name.clone();
+    let fs = tokio::task::spawn_blocking(move || rootfs_for(&recipe))
         .await
         .map_err(|e| RuntimeError::Image {
-            image: format!("{kind:?}"),
+            image: name.clone(),
             reason: e.to_string(),
         })??;
     // Unchanged inputs (same files, sizes and times) name the image we built before,
@@ -549,13 +524,40 @@ mod tests {
 
     #[test]
     fn a_missing_host_file_is_asked_for_by_its_package() {
-        let err = need_package("etcd", "/nonexistent/etcd", "etcd-server").unwrap_err();
-        let text = err.to_string();
+        let recipe = ImageRecipe {
+            name: "etcd".into(),
+            parts: vec![ImagePart::Program {
+                host: "/nonexistent/etcd".into(),
+                at: "/usr/bin/etcd".into(),
+                package: Some("etcd-server".into()),
+                optional: false,
+            }],
+        };
+        let text = rootfs_for(&recipe).unwrap_err().to_string();
         assert!(text.contains("/nonexistent/etcd"), "{text}");
         assert!(text.contains("apt-get install etcd-server"), "{text}");
-        assert_eq!(package_of(Path::new(ETCD_BIN)), Some("etcd-server"));
-        assert_eq!(package_of(Path::new(LIBFAKETIME)), Some("libfaketime"));
-        assert_eq!(package_of(Path::new("/usr/bin/true")), None);
+        let etcd = workloads::etcd::image();
+        let zk = workloads::zookeeper::image();
+        let etcd_bin = Path::new(workloads::etcd::ETCD_PROGRAM);
+        assert_eq!(etcd.package_of(etcd_bin), Some("etcd-server"));
+        let faketime = Path::new(workloads::zookeeper::LIBFAKETIME);
+        assert_eq!(zk.package_of(faketime), Some("libfaketime"));
+        assert_eq!(etcd.package_of(Path::new("/usr/bin/true")), None);
+    }
+
+    #[test]
+    fn a_missing_optional_part_is_left_out() {
+        let recipe = ImageRecipe {
+            name: "t".into(),
+            parts: vec![ImagePart::Program {
+                host: "/nonexistent/tool".into(),
+                at: "/usr/bin/tool".into(),
+                package: Some("tool".into()),
+                optional: true,
+            }],
+        };
+        let fs = rootfs_for(&recipe).expect("an optional part may be missing");
+        assert!(!fs.paths().any(|p| p.contains("tool")));
     }
 
     #[test]
@@ -574,7 +576,7 @@ mod tests {
 
     #[test]
     fn context_is_deterministic_and_holds_libc() {
-        let (_, fs) = rootfs_for(&ImageKind::Etcd).expect("etcd rootfs");
+        let fs = rootfs_for(&workloads::etcd::image()).expect("etcd rootfs");
         assert!(
             fs.paths().any(|p| p.ends_with("/libc.so.6")),
             "libc in closure"

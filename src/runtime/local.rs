@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use nemesis::runtime::{Capabilities, FaultError, FaultKind, FaultRuntime, Grudge};
 use tokio::sync::Mutex;
-use workloads::system::{ImageKind, NodeAddr, NodeSpec, Topology};
+use workloads::system::{NodeAddr, NodeSpec, Topology};
 
 use super::procs::{prepare, ProcCluster, ProcNode};
 use super::proxy::{Pair, ProxyMesh};
@@ -153,15 +153,6 @@ impl Runtime for LocalRuntime {
     }
 
     async fn start_cluster(&self, specs: Vec<NodeSpec>) -> Result<(), RuntimeError> {
-        if let Some(s) = specs
-            .iter()
-            .find(|s| !matches!(s.image, ImageKind::Raftd { .. }))
-        {
-            return Err(RuntimeError::Unsupported(format!(
-                "node {} runs {:?}, but the local runtime runs raftd only; use docker or netns",
-                s.name, s.image
-            )));
-        }
         let topo = self.topology.lock().await;
         let topo = topo
             .as_ref()
@@ -180,12 +171,11 @@ impl Runtime for LocalRuntime {
             nodes.push(ProcNode {
                 launch: prepare(&self.procs.cfg, &routed, None)?,
                 addr,
-                image: super::effective_image(spec),
+                clock: spec.clock.clone(),
                 child: None,
             });
         }
-        *self.procs.caps.lock().expect("caps lock") =
-            cluster_capabilities(RuntimeKind::Local, &specs);
+        *self.procs.caps.lock().expect("caps lock") = cluster_capabilities(&specs);
         self.procs.start_all(nodes).await
     }
 
@@ -213,7 +203,9 @@ impl Runtime for LocalRuntime {
             mesh.shutdown();
         }
         self.procs.kill_all().await;
-        crate::clean::teardown_run(self.run_id()).await.map(|_| ())
+        super::leftovers::teardown_run(self.run_id())
+            .await
+            .map(|_| ())
     }
 
     fn limitations(&self) -> Vec<String> {

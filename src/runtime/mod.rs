@@ -11,6 +11,7 @@ pub mod docker;
 pub mod external;
 pub mod images;
 pub mod iptables;
+pub mod leftovers;
 pub mod local;
 pub mod netns;
 pub mod procs;
@@ -26,7 +27,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use nemesis::runtime::{Capabilities, FaultError, FaultKind, FaultRuntime};
-use workloads::system::{ImageKind, NodeAddr, NodeSpec, Topology};
+use workloads::system::{ClockControl, NodeAddr, NodeSpec, Topology};
 
 /// Docker label every container, network and volume of a run carries.
 pub const RUN_LABEL: &str = "splitbrain.run";
@@ -280,97 +281,20 @@ pub async fn create(
     }
 }
 
-/// How a node's wall clock can be moved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClockMethod {
-    /// raftd's `POST /admin/clock`.
-    RaftdAdmin,
-    /// libfaketime's control file (a JVM).
-    Faketime,
-    /// Not possible; the reason is in [`capabilities`].
-    None,
-}
-
-pub fn clock_method(image: &ImageKind) -> ClockMethod {
-    match image {
-        ImageKind::Raftd { .. } => ClockMethod::RaftdAdmin,
-        ImageKind::Zookeeper => ClockMethod::Faketime,
-        ImageKind::Etcd | ImageKind::Custom { .. } => ClockMethod::None,
-    }
-}
-
-const ETCD_CLOCK_REASON: &str = "etcd is a Go program: Go reads the wall clock through the \
-vDSO, which libfaketime cannot intercept, and etcd has no clock-offset hook";
-const CUSTOM_CLOCK_REASON: &str =
-    "a custom image has no known way to move its clock (no admin call, no libfaketime)";
-const LOCAL_ONLY_RAFTD: &str = "the local runtime runs raftd only (plain processes on \
-loopback; partitions go through raftd's peer connections via per-pair proxies)";
-
-/// What `runtime` can inject into nodes running `image`, and why not where it cannot.
-pub fn capabilities(runtime: RuntimeKind, image: &ImageKind) -> Capabilities {
+/// What a runtime can inject: every fault kind, the clock only into nodes whose adapter
+/// says how to move it (the reason of any that cannot is kept).
+pub fn cluster_capabilities(specs: &[NodeSpec]) -> Capabilities {
     let mut caps = Capabilities::default();
-    let all = [
-        FaultKind::Partition,
-        FaultKind::Pause,
-        FaultKind::Kill,
-        FaultKind::Clock,
-    ];
-    if runtime == RuntimeKind::Local && !matches!(image, ImageKind::Raftd { .. }) {
-        for f in all {
-            caps.refused.insert(f, LOCAL_ONLY_RAFTD.to_string());
-        }
-        return caps;
-    }
-    caps.supported
-        .extend([FaultKind::Partition, FaultKind::Pause, FaultKind::Kill]);
-    match image {
-        ImageKind::Raftd { .. } | ImageKind::Zookeeper => {
-            caps.supported.insert(FaultKind::Clock);
-        }
-        ImageKind::Etcd => {
+    caps.supported.extend(FaultKind::ALL);
+    for spec in specs {
+        if let ClockControl::Fixed { reason } = &spec.clock {
+            caps.supported.remove(&FaultKind::Clock);
             caps.refused
-                .insert(FaultKind::Clock, ETCD_CLOCK_REASON.to_string());
-        }
-        ImageKind::Custom { .. } => {
-            caps.refused
-                .insert(FaultKind::Clock, CUSTOM_CLOCK_REASON.to_string());
+                .entry(FaultKind::Clock)
+                .or_insert_with(|| reason.clone());
         }
     }
     caps
-}
-
-/// What a node runs, for deciding its faults: a custom image whose program is raftd
-/// takes raftd's clock call like the built-in image.
-pub fn effective_image(spec: &NodeSpec) -> ImageKind {
-    let program = spec.command.first().map(Path::new);
-    let is_raftd = program
-        .and_then(|p| p.file_name())
-        .is_some_and(|n| n == "raftd");
-    match &spec.image {
-        ImageKind::Custom { .. } if is_raftd => ImageKind::Raftd {
-            binary: PathBuf::from(spec.command[0].clone()),
-        },
-        other => other.clone(),
-    }
-}
-
-/// Capabilities of a cluster: a fault is supported only if every node's image supports it.
-pub fn cluster_capabilities(runtime: RuntimeKind, specs: &[NodeSpec]) -> Capabilities {
-    let mut out = Capabilities::default();
-    let mut first = true;
-    for spec in specs {
-        let c = capabilities(runtime, &effective_image(spec));
-        if first {
-            out = c;
-            first = false;
-            continue;
-        }
-        out.supported.retain(|f| c.supported.contains(f));
-        for (f, why) in c.refused {
-            out.refused.entry(f).or_insert(why);
-        }
-    }
-    out
 }
 
 /// Refuse a fault a runtime cannot make, quoting the reason.
@@ -432,38 +356,42 @@ pub fn write_faketime(path: &Path, offset_ms: i64) -> Result<(), RuntimeError> {
         .map_err(|e| RuntimeError::io(path, e))
 }
 
-/// Move node `name`'s wall clock to `offset_ms` by whatever means its image allows:
-/// raftd's admin call, or the libfaketime control file of a JVM.
+/// Move node `name`'s wall clock to `offset_ms` the way its adapter says: an admin call
+/// the node serves, or the libfaketime control file of a dynamically linked program.
 pub async fn set_node_clock(
     run_id: &str,
     name: &str,
-    image: &ImageKind,
+    clock: &ClockControl,
     addr: &NodeAddr,
     offset_ms: i64,
 ) -> Result<(), FaultError> {
-    match clock_method(image) {
-        ClockMethod::RaftdAdmin => raftd_set_clock(&addr.host, addr.client_port, offset_ms).await?,
-        ClockMethod::Faketime => write_faketime(&faketime_file(run_id, name), offset_ms)?,
-        ClockMethod::None => {
+    match clock {
+        ClockControl::AdminCall { path } => {
+            admin_clock_call(&addr.host, addr.client_port, path, offset_ms).await?
+        }
+        ClockControl::Faketime { .. } => write_faketime(&faketime_file(run_id, name), offset_ms)?,
+        ClockControl::Fixed { reason } => {
             return Err(FaultError::Unsupported {
                 fault: FaultKind::Clock,
-                reason: format!("node {name} has no way to move its clock"),
+                reason: format!("node {name}: {reason}"),
             })
         }
     }
     Ok(())
 }
 
-/// How long a raftd clock call may take.
+/// How long a clock admin call may take.
 pub const CLOCK_CALL_TIMEOUT_MS: u64 = 3000;
 
-/// Set a raftd node's clock offset through its admin call.
-pub async fn raftd_set_clock(
+/// Set a node's clock offset through the admin call it serves on its client port
+/// ([`ClockControl::AdminCall`]).
+pub async fn admin_clock_call(
     host: &str,
     client_port: u16,
+    path: &str,
     offset_ms: i64,
 ) -> Result<(), RuntimeError> {
-    let url = format!("http://{host}:{client_port}/admin/clock");
+    let url = format!("http://{host}:{client_port}{path}");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_millis(CLOCK_CALL_TIMEOUT_MS))
         .build()
@@ -537,12 +465,28 @@ mod tests {
     }
 
     #[test]
-    fn etcd_clock_is_refused_with_reason() {
-        let c = capabilities(RuntimeKind::Docker, &ImageKind::Etcd);
+    fn a_clock_that_cannot_move_is_refused_with_its_reason() {
+        use workloads::System;
+        let topology = Topology {
+            nodes: (1..=3)
+                .map(|i| NodeAddr {
+                    name: format!("n{i}"),
+                    host: format!("10.0.0.{i}"),
+                    client_port: 2379,
+                    peer_port: 2380,
+                    extra_ports: vec![3888],
+                })
+                .collect(),
+        };
+        let options = workloads::SystemOptions::default();
+        let etcd = workloads::etcd::EtcdSystem::new(Default::default());
+        let c = cluster_capabilities(&etcd.node_specs(&topology, &options).unwrap());
         assert!(!c.supported.contains(&FaultKind::Clock));
         assert!(c.refused[&FaultKind::Clock].contains("vDSO"));
-        let l = capabilities(RuntimeKind::Local, &ImageKind::Zookeeper);
-        assert!(l.supported.is_empty());
+        assert!(c.supported.contains(&FaultKind::Partition));
+        let zk = workloads::zookeeper::ZkSystem::new(Default::default());
+        let c = cluster_capabilities(&zk.node_specs(&topology, &options).unwrap());
+        assert_eq!(c.supported, FaultKind::ALL.into_iter().collect());
     }
 
     #[test]

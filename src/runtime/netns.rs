@@ -219,12 +219,11 @@ impl Runtime for NetnsRuntime {
             nodes.push(ProcNode {
                 launch,
                 addr,
-                image: super::effective_image(spec),
+                clock: spec.clock.clone(),
                 child: None,
             });
         }
-        *self.procs.caps.lock().expect("caps lock") =
-            cluster_capabilities(RuntimeKind::Netns, &specs);
+        *self.procs.caps.lock().expect("caps lock") = cluster_capabilities(&specs);
         self.procs.start_all(nodes).await
     }
 
@@ -255,7 +254,9 @@ impl Runtime for NetnsRuntime {
 
     async fn teardown(&self) -> Result<(), RuntimeError> {
         self.procs.kill_all().await;
-        crate::clean::teardown_run(self.run_id()).await.map(|_| ())
+        super::leftovers::teardown_run(self.run_id())
+            .await
+            .map(|_| ())
     }
 }
 

@@ -12,12 +12,12 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
-use workloads::system::{ImageKind, NodeAddr, NodeSpec};
+use workloads::system::{ClockControl, Image, NodeAddr, NodeSpec};
 
 use super::state::{proc_stat, RunState, RUN_ENV};
 use super::{
-    clock_method, faketime_file, raftd_set_clock, require, set_node_clock, write_faketime,
-    ClockMethod, RuntimeConfig, RuntimeError,
+    admin_clock_call, faketime_file, require, set_node_clock, write_faketime, RuntimeConfig,
+    RuntimeError,
 };
 
 /// How often state changes (stopped, exited) are polled for.
@@ -79,6 +79,8 @@ pub struct Launch {
     pub log_path: PathBuf,
     /// `/run/netns/<name>` for netns; None runs in the host's namespace.
     pub netns: Option<PathBuf>,
+    /// The Debian package that brings `program`, named when it is missing.
+    pub package: Option<String>,
 }
 
 /// The host program for a node's `command[0]`.
@@ -87,9 +89,11 @@ pub fn resolve_program(spec: &NodeSpec) -> Result<PathBuf, RuntimeError> {
         .command
         .first()
         .ok_or_else(|| RuntimeError::Plan(format!("node {}: empty command", spec.name)))?;
-    let base = Path::new(first).file_name().and_then(|b| b.to_str());
-    if let (ImageKind::Raftd { binary }, Some("raftd")) = (&spec.image, base) {
-        return Ok(binary.clone());
+    // A program the recipe places in the image runs from the host file it came from.
+    if let Image::Recipe(recipe) = &spec.image {
+        if let Some(host) = recipe.host_program(first) {
+            return Ok(host.to_path_buf());
+        }
     }
     if first.starts_with('/') {
         return Ok(PathBuf::from(first));
@@ -134,9 +138,9 @@ pub fn prepare(
         ("HOME".into(), node_dir.to_string_lossy().into()),
     ];
     env.extend(spec.env.iter().map(|(k, v)| (k.clone(), map.apply(v))));
-    if clock_method(&spec.image) == ClockMethod::Faketime {
+    if let ClockControl::Faketime { library } = &spec.clock {
         let file = faketime_file(&cfg.run_id, &spec.name);
-        env.extend(faketime_env(&file.to_string_lossy()));
+        env.extend(faketime_env(library, &file.to_string_lossy()));
     }
     // Last, so the spec cannot override it: `clean` kills a recorded pid only if it
     // carries this.
@@ -145,9 +149,15 @@ pub fn prepare(
     if let Some(parent) = log_path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| RuntimeError::io(parent, e))?;
     }
+    let program = resolve_program(spec)?;
+    let package = match &spec.image {
+        Image::Recipe(recipe) => recipe.package_of(&program).map(str::to_string),
+        Image::Prebuilt { .. } => None,
+    };
     Ok(Launch {
         name: spec.name.clone(),
-        program: resolve_program(spec)?,
+        program,
+        package,
         args: spec.command[1..].iter().map(|a| map.apply(a)).collect(),
         env,
         cwd: node_dir,
@@ -156,10 +166,11 @@ pub fn prepare(
     })
 }
 
-/// The environment that puts a JVM under libfaketime's control file.
-pub fn faketime_env(control_file: &str) -> Vec<(String, String)> {
+/// The environment that puts a program under libfaketime (preloaded from `library`)
+/// and its control file.
+pub fn faketime_env(library: &str, control_file: &str) -> Vec<(String, String)> {
     vec![
-        ("LD_PRELOAD".into(), super::images::LIBFAKETIME.into()),
+        ("LD_PRELOAD".into(), library.into()),
         ("FAKETIME_TIMESTAMP_FILE".into(), control_file.into()),
         ("FAKETIME_NO_CACHE".into(), "1".into()),
         // The JVM hangs if its monotonic clock is faked; only the wall clock moves.
@@ -209,7 +220,7 @@ pub fn spawn(l: &Launch) -> Result<Child, RuntimeError> {
         }
     }
     let child = cmd.spawn().map_err(|e| {
-        let hint = match super::images::package_of(&l.program) {
+        let hint = match &l.package {
             Some(package) if e.kind() == std::io::ErrorKind::NotFound => {
                 format!("; install the Debian package {package} (or run scripts/install-deps)")
             }
@@ -228,7 +239,7 @@ pub fn spawn(l: &Launch) -> Result<Child, RuntimeError> {
 pub struct ProcNode {
     pub launch: Launch,
     pub addr: NodeAddr,
-    pub image: ImageKind,
+    pub clock: ClockControl,
     pub child: Option<Child>,
 }
 
@@ -295,7 +306,7 @@ impl ProcCluster {
     pub async fn start_all(&self, nodes: Vec<ProcNode>) -> Result<(), RuntimeError> {
         let mut map = self.nodes.lock().await;
         for mut n in nodes {
-            if clock_method(&n.image) == ClockMethod::Faketime {
+            if let ClockControl::Faketime { .. } = n.clock {
                 let f = faketime_file(&self.cfg.run_id, &n.launch.name);
                 write_faketime(&f, 0)?;
             }
@@ -452,17 +463,18 @@ impl ProcCluster {
     }
 
     async fn set_clock(&self, name: &str, offset_ms: i64) -> Result<(), FaultError> {
-        let (image, addr) = {
+        let (clock, addr) = {
             let nodes = self.nodes.lock().await;
             let n = nodes
                 .get(name)
                 .ok_or_else(|| FaultError::UnknownNode(name.into()))?;
-            (n.image.clone(), n.addr.clone())
+            (n.clock.clone(), n.addr.clone())
         };
-        set_node_clock(&self.cfg.run_id, name, &image, &addr, offset_ms).await
+        set_node_clock(&self.cfg.run_id, name, &clock, &addr, offset_ms).await
     }
 
-    /// A restarted raftd forgets its offset: set it again once the node answers.
+    /// A restarted node forgets an offset set through its admin call: set it again once
+    /// the node answers.
     async fn reapply_clock(&self, names: &[String]) {
         let offsets = self.offsets.lock().await.clone();
         let nodes = self.nodes.lock().await;
@@ -470,11 +482,14 @@ impl ProcCluster {
             let (Some(off), Some(node)) = (offsets.get(name), nodes.get(name)) else {
                 continue;
             };
-            if *off == 0 || clock_method(&node.image) != ClockMethod::RaftdAdmin {
+            let ClockControl::AdminCall { path } = &node.clock else {
+                continue;
+            };
+            if *off == 0 {
                 continue;
             }
-            let (host, port, off) = (node.addr.host.clone(), node.addr.client_port, *off);
-            tokio::spawn(async move { reapply_raftd_clock(host, port, off).await });
+            let (addr, path, off) = (node.addr.clone(), path.clone(), *off);
+            tokio::spawn(async move { reapply_admin_clock(addr, path, off).await });
         }
     }
 
@@ -498,14 +513,18 @@ impl ProcCluster {
 /// How long a restarted raftd gets to come up before its clock offset is given up on.
 const CLOCK_REAPPLY_WINDOW_MS: u64 = 15_000;
 
-pub async fn reapply_raftd_clock(host: String, port: u16, offset_ms: i64) {
+pub async fn reapply_admin_clock(addr: NodeAddr, path: String, offset_ms: i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_millis(CLOCK_REAPPLY_WINDOW_MS);
     while tokio::time::Instant::now() < deadline {
-        if raftd_set_clock(&host, port, offset_ms).await.is_ok() {
+        if admin_clock_call(&addr.host, addr.client_port, &path, offset_ms)
+            .await
+            .is_ok()
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let (host, port) = (&addr.host, addr.client_port);
     tracing::warn!(%host, port, offset_ms, "could not restore the clock offset after a restart");
 }
 

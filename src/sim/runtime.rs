@@ -10,7 +10,7 @@ use serde_json::json;
 use super::run::{guarantees, run_with, SimRun};
 use super::{output, sweep, SimSpec, EXIT_BAD_USAGE, EXIT_UNKNOWN, EXIT_VALID, EXIT_VIOLATION};
 use crate::run::results::{self, GuaranteesDoc, RuntimeDoc, TestDoc, Versions};
-use crate::spec::{Fencing, SystemKind, TestSpec};
+use crate::spec::{Fencing, TestSpec};
 
 /// What `test.json` says of the runtime.
 const RUNTIME_REASON: &str =
@@ -48,7 +48,7 @@ pub fn sim_spec_of(spec: &TestSpec) -> SimSpec {
 /// Runs `spec` in the simulator (with `schedule`, a saved one, when replaying) and
 /// returns the exit code.
 pub fn run_spec(spec: &TestSpec, schedule: Option<serde_json::Value>) -> anyhow::Result<u8> {
-    if spec.system != SystemKind::Raftd {
+    if spec.system.name() != super::SIMULATED_SYSTEM {
         eprintln!(
             "splitbrain run: --runtime sim: the simulator runs raftd's core only, not {}; use --runtime docker or netns",
             spec.system.name()

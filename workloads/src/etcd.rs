@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::{Client, Grant, NodeStatus, Outcome, Written, CLIENT_TIMEOUT_MS_DEFAULT};
 use crate::system::{
-    validate_topology, FencingMode, Guarantees, ImageKind, NodeAddr, NodePorts, NodeSpec, System,
-    SystemError, SystemOptions, Topology,
+    program_version, validate_topology, ClockControl, Descriptor, FencingMode, Guarantees, Image,
+    ImagePart, ImageRecipe, NodeAddr, NodePorts, NodeSpec, Setup, System, SystemError,
+    SystemOptions, Topology,
 };
 
 /// Port etcd serves clients on when the runtime picks ports itself.
@@ -26,6 +27,43 @@ pub const ETCD_CLIENT_PORT: u16 = 2379;
 pub const ETCD_PEER_PORT: u16 = 2380;
 /// The etcd binary inside the node (Debian's etcd-server, at the same path in the image).
 pub const ETCD_PROGRAM: &str = "/usr/bin/etcd";
+/// etcd's command-line client, put in the image for whoever inspects a node.
+const ETCDCTL_PROGRAM: &str = "/usr/bin/etcdctl";
+
+/// etcd as splitbrain knows it.
+pub static DESCRIPTOR: Descriptor = Descriptor {
+    name: "etcd",
+    bugs: &[],
+    lease_switch: false,
+    runs_local: false,
+    clock,
+    external: true,
+    build: |setup: &Setup| Ok(Arc::new(EtcdSystem::new(setup.fencing))),
+};
+
+/// How a node's wall clock moves.
+fn clock() -> ClockControl {
+    ClockControl::Fixed {
+        reason: ETCD_CLOCK_REFUSAL.into(),
+    }
+}
+
+/// The image: Debian's etcd-server, and etcdctl where it is installed.
+pub fn image() -> ImageRecipe {
+    let program = |path: &str, package: &str, optional: bool| ImagePart::Program {
+        host: path.into(),
+        at: path.into(),
+        package: Some(package.into()),
+        optional,
+    };
+    ImageRecipe {
+        name: "etcd".into(),
+        parts: vec![
+            program(ETCD_PROGRAM, "etcd-server", false),
+            program(ETCDCTL_PROGRAM, "etcd-client", true),
+        ],
+    }
+}
 /// Bound on the grants a system remembers for fencing and release; the oldest go first.
 pub const GRANTS_REMEMBERED_MAX: usize = 10_000;
 
@@ -206,8 +244,8 @@ pub(crate) fn refuse_raftd_options(
 
 #[async_trait]
 impl System for EtcdSystem {
-    fn name(&self) -> &'static str {
-        "etcd"
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
     }
 
     fn ports(&self) -> NodePorts {
@@ -229,7 +267,8 @@ impl System for EtcdSystem {
         Ok((0..topology.nodes.len())
             .map(|i| NodeSpec {
                 name: topology.nodes[i].name.clone(),
-                image: ImageKind::Etcd,
+                image: Image::Recipe(image()),
+                clock: clock(),
                 command: self.node_command(i, topology, options),
                 env: Vec::new(),
                 data_dir: data_dir(options, &topology.nodes[i].name),
@@ -247,8 +286,8 @@ impl System for EtcdSystem {
         }
     }
 
-    fn refused_faults(&self) -> BTreeMap<nemesis::FaultKind, String> {
-        BTreeMap::from([(nemesis::FaultKind::Clock, ETCD_CLOCK_REFUSAL.to_string())])
+    fn version(&self) -> String {
+        program_version(std::path::Path::new(ETCD_PROGRAM), "etcd")
     }
 
     async fn client(&self, node: &NodeAddr) -> Result<Box<dyn Client>, SystemError> {

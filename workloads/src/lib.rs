@@ -18,6 +18,14 @@ pub mod zookeeper;
 pub use client::{Client, Failure, Grant, NodeStatus, Outcome, Written};
 pub use cluster::Cluster;
 pub use election::{Election, FinalReads, Stats, StatsSnapshot, WorkloadError, WorkloadParams};
-pub use system::{FencingMode, Guarantees, System, SystemError, SystemOptions};
+pub use system::{Descriptor, FencingMode, Guarantees, Setup, System, SystemError, SystemOptions};
+
+/// Every system splitbrain can test. Adding one is an adapter file (its [`Descriptor`],
+/// node specs, image recipe, clock and client) and its line here.
+pub static SYSTEMS: [&Descriptor; 3] = [
+    &raftd::DESCRIPTOR,
+    &etcd::DESCRIPTOR,
+    &zookeeper::DESCRIPTOR,
+];
 /// The stop signal [`Election::run`] takes, re-exported so callers need no tokio-util.
 pub use tokio_util::sync::CancellationToken;

@@ -1,8 +1,7 @@
 //! The raftd adapter: node specs carrying raftd's flags, and an HTTP client that maps
 //! raftd's answers (raftd/API.md) onto ok / fail / info.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,9 +13,106 @@ use crate::client::{
     Client, Failure, Grant, NodeStatus, Outcome, Written, CLIENT_TIMEOUT_MS_DEFAULT,
 };
 use crate::system::{
-    validate_topology, FencingMode, Guarantees, ImageKind, NodeAddr, NodePorts, NodeSpec, System,
-    SystemError, SystemOptions, Topology,
+    program_version, validate_topology, ClockControl, Descriptor, FencingMode, Guarantees, Image,
+    ImagePart, ImageRecipe, NodeAddr, NodePorts, NodeSpec, Setup, System, SystemError,
+    SystemOptions, Topology,
 };
+
+/// raftd as splitbrain knows it.
+pub static DESCRIPTOR: Descriptor = Descriptor {
+    name: "raftd",
+    bugs: &RAFTD_BUGS,
+    lease_switch: true,
+    runs_local: true,
+    clock,
+    external: false,
+    build: |setup: &Setup| {
+        let binary = match (find_binary(), &setup.image) {
+            (Ok(binary), _) => binary,
+            // The user's image brings its own raftd; this machine needs none.
+            (Err(_), Some(_)) => PathBuf::from(RAFTD_IN_IMAGE),
+            (Err(e), None) => return Err(e),
+        };
+        Ok(std::sync::Arc::new(RaftdSystem::new(binary)))
+    },
+};
+
+/// How a node's wall clock moves.
+fn clock() -> ClockControl {
+    ClockControl::AdminCall {
+        path: RAFTD_CLOCK_PATH.into(),
+    }
+}
+
+/// Where raftd sits inside its image, and the program every node's command names (the
+/// process runtimes run the host binary the recipe maps it to). A user's image
+/// (`--image`) must hold raftd at this path too.
+pub const RAFTD_IN_IMAGE: &str = "/usr/local/bin/raftd";
+
+/// raftd's admin call that offsets its wall clock (raftd/API.md).
+pub const RAFTD_CLOCK_PATH: &str = "/admin/clock";
+
+/// The raftd binary: `$SPLITBRAIN_RAFTD`, else next to the running executable (cargo
+/// puts every workspace binary in one directory; test executables sit one level deeper,
+/// in `deps`), else built there when that directory is this workspace's target.
+pub fn find_binary() -> Result<PathBuf, SystemError> {
+    let missing = |reason: String| SystemError::Missing {
+        what: "the raftd binary".into(),
+        reason,
+    };
+    if let Some(p) = std::env::var_os("SPLITBRAIN_RAFTD") {
+        let p = PathBuf::from(p);
+        if !p.is_file() {
+            return Err(missing(format!(
+                "SPLITBRAIN_RAFTD={} is not a file",
+                p.display()
+            )));
+        }
+        return Ok(p);
+    }
+    let exe = std::env::current_exe().map_err(|e| missing(e.to_string()))?;
+    let mut tried = Vec::new();
+    for dir in exe.ancestors().skip(1).take(2) {
+        let candidate = dir.join("raftd");
+        if candidate.is_file() {
+            return candidate.canonicalize().map_err(|e| missing(e.to_string()));
+        }
+        tried.push(candidate.display().to_string());
+    }
+    if let Some(built) = build_beside(&exe) {
+        return Ok(built);
+    }
+    Err(missing(format!(
+        "tried {}; build it with `cargo build -p raftd` or set SPLITBRAIN_RAFTD",
+        tried.join(", ")
+    )))
+}
+
+/// `cargo run -- run` builds splitbrain alone; when this executable sits in a cargo
+/// target directory of the workspace, build raftd into the same profile directory.
+fn build_beside(exe: &Path) -> Option<PathBuf> {
+    let profile_dir = exe.parent()?;
+    let profile = profile_dir.file_name()?.to_str()?;
+    let target = profile_dir.parent()?;
+    let workspace = target.parent()?;
+    let is_workspace = target.file_name()? == "target"
+        && workspace.join("raftd").join("Cargo.toml").is_file()
+        && matches!(profile, "debug" | "release");
+    if !is_workspace {
+        return None;
+    }
+    eprintln!("splitbrain: building raftd (cargo build -p raftd, {profile} profile)");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["build", "-p", "raftd", "--bin", "raftd"])
+        .current_dir(workspace);
+    if profile == "release" {
+        cmd.arg("--release");
+    }
+    let ok = cmd.status().is_ok_and(|s| s.success());
+    let built = profile_dir.join("raftd");
+    (ok && built.is_file()).then_some(built)
+}
 
 /// raftd's timing, in ticks of `tick_ms`. The defaults are tuned for fast tests: an
 /// election within a second of a leader's loss, with the lease a margin shorter than the
@@ -82,7 +178,7 @@ impl RaftdTuning {
 /// The built-in Raft election service.
 #[derive(Clone, Debug)]
 pub struct RaftdSystem {
-    /// The raftd binary on the host; a container image places it at the same path.
+    /// The raftd binary on this machine; images and commands place it at [`RAFTD_IN_IMAGE`].
     pub binary: PathBuf,
     pub tuning: RaftdTuning,
     pub client_timeout_ms: u64,
@@ -94,6 +190,19 @@ pub const RAFTD_CLIENT_PORT: u16 = 8080;
 pub const RAFTD_PEER_PORT: u16 = 7000;
 
 impl RaftdSystem {
+    /// The image: the binary this machine built (no Debian package brings it).
+    pub fn image(&self) -> ImageRecipe {
+        ImageRecipe {
+            name: "raftd".into(),
+            parts: vec![ImagePart::Program {
+                host: self.binary.clone(),
+                at: RAFTD_IN_IMAGE.into(),
+                package: None,
+                optional: false,
+            }],
+        }
+    }
+
     pub fn new(binary: impl Into<PathBuf>) -> RaftdSystem {
         RaftdSystem {
             binary: binary.into(),
@@ -110,7 +219,7 @@ impl RaftdSystem {
     ) -> Vec<String> {
         let node = &topology.nodes[index];
         let t = &self.tuning;
-        let mut argv = vec![self.binary.display().to_string()];
+        let mut argv = vec![RAFTD_IN_IMAGE.to_string()];
         let mut flag = |name: &str, value: String| {
             argv.push(format!("--{name}"));
             argv.push(value);
@@ -258,8 +367,8 @@ fn validate_bugs(bugs: &[String]) -> Result<(), SystemError> {
 
 #[async_trait]
 impl System for RaftdSystem {
-    fn name(&self) -> &'static str {
-        "raftd"
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
     }
 
     fn ports(&self) -> NodePorts {
@@ -284,9 +393,8 @@ impl System for RaftdSystem {
         let specs = (0..topology.nodes.len())
             .map(|i| NodeSpec {
                 name: topology.nodes[i].name.clone(),
-                image: ImageKind::Raftd {
-                    binary: self.binary.clone(),
-                },
+                image: Image::Recipe(self.image()),
+                clock: clock(),
                 command: self.node_command(i, topology, options),
                 env: Vec::new(),
                 data_dir: data_dir(options, &topology.nodes[i].name),
@@ -305,9 +413,8 @@ impl System for RaftdSystem {
         }
     }
 
-    fn refused_faults(&self) -> BTreeMap<nemesis::FaultKind, String> {
-        // raftd takes every fault: its clock is offset through its admin call.
-        BTreeMap::new()
+    fn version(&self) -> String {
+        program_version(&self.binary, "raftd")
     }
 
     async fn client(&self, node: &NodeAddr) -> Result<Box<dyn Client>, SystemError> {

@@ -1,7 +1,7 @@
 //! What a system under test asks of a runtime: the nodes to run, each with its image,
 //! command, environment, ports and data directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -27,25 +27,112 @@ pub struct Topology {
     pub nodes: Vec<NodeAddr>,
 }
 
-/// Which image (docker) or program tree (netns, local) a node runs.
+/// What a node runs: an image splitbrain assembles from this machine's files by a
+/// recipe, or one the user built.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum ImageKind {
-    /// The raftd binary built by cargo, at this path on the host.
-    Raftd { binary: PathBuf },
-    /// Debian's etcd-server.
-    Etcd,
-    /// Debian's ZooKeeper on its JVM, with libfaketime.
-    Zookeeper,
-    /// An image the user built; used as is.
-    Custom { image: String },
+pub enum Image {
+    /// Assembled from host files (no registry is ever needed); the process runtimes run
+    /// the same files in place.
+    Recipe(ImageRecipe),
+    /// An image the user built (`--image`); used as is, by the docker runtime only.
+    Prebuilt { image: String },
+}
+
+/// How to assemble a system's image from this machine's files: `FROM scratch` plus the
+/// parts, each with the libraries it loads. The runtime knows how to gather each kind of
+/// part; which parts a system needs is the adapter's to say.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ImageRecipe {
+    /// The image's short name: the tag is `splitbrain/<name>:<hash of its contents>`.
+    pub name: String,
+    pub parts: Vec<ImagePart>,
+}
+
+/// One part of an image recipe. A host file that is missing is asked for by the Debian
+/// package named here (`None`: a file splitbrain builds itself, such as raftd).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImagePart {
+    /// A program or shared library, and every library `ldd` says it loads, placed at
+    /// `at` inside the image. An `optional` one that is missing is left out.
+    Program {
+        host: PathBuf,
+        at: String,
+        package: Option<String>,
+        optional: bool,
+    },
+    /// The JVM `java` resolves to on this machine: its tree (without docs and headers),
+    /// the libraries it loads, and `java` itself at the same path.
+    Jvm { java: PathBuf, package: String },
+    /// Jars, and transitively every jar their manifests' `Class-Path` names (read with
+    /// `unzip`); a missing root is asked for by `package`.
+    Jars {
+        roots: Vec<PathBuf>,
+        package: String,
+    },
+}
+
+impl ImageRecipe {
+    /// The host file a program named `program` (as it runs inside the node) comes from:
+    /// the process runtimes run a node's command with it.
+    pub fn host_program(&self, program: &str) -> Option<&Path> {
+        self.parts.iter().find_map(|part| match part {
+            ImagePart::Program { host, at, .. } if at == program => Some(host.as_path()),
+            _ => None,
+        })
+    }
+
+    /// The Debian package that brings a host file of this recipe, if one is named.
+    pub fn package_of(&self, file: &Path) -> Option<&str> {
+        self.parts.iter().find_map(|part| match part {
+            ImagePart::Program { host, package, .. } if host == file => package.as_deref(),
+            ImagePart::Jvm { java, package } if java == file => Some(package.as_str()),
+            ImagePart::Jars { roots, package } if roots.iter().any(|r| r == file) => {
+                Some(package.as_str())
+            }
+            _ => None,
+        })
+    }
+}
+
+impl NodeSpec {
+    /// The program that runs `command[0]` on this machine (the process runtimes): the
+    /// host file the recipe places at that path, else the path itself.
+    pub fn host_program(&self) -> Option<PathBuf> {
+        let program = self.command.first()?;
+        let mapped = match &self.image {
+            Image::Recipe(recipe) => recipe.host_program(program),
+            Image::Prebuilt { .. } => None,
+        };
+        Some(mapped.map_or_else(|| PathBuf::from(program), Path::to_path_buf))
+    }
+}
+
+/// How a node's wall clock can be moved: said by the adapter, carried out by the
+/// runtime, so that no runtime knows any system.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClockControl {
+    /// An HTTP call the node serves on its client port: `POST <path>` with the JSON body
+    /// `{"offset_ms": N, "rate": 1.0}`, answered 2xx once the offset is in force
+    /// (raftd's `/admin/clock`).
+    AdminCall { path: String },
+    /// libfaketime preloaded from `library` (its path inside the node): the runtime
+    /// writes the offset to a control file the library reads. Only a dynamically linked
+    /// program that reads the clock through libc is moved (a JVM, Redis; not Go).
+    Faketime { library: String },
+    /// There is no way; the reason is quoted to a user who asks for clock faults.
+    Fixed { reason: String },
 }
 
 /// Everything a runtime needs to run node `name`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeSpec {
     pub name: String,
-    pub image: ImageKind,
+    pub image: Image,
+    /// How its wall clock moves, for clock faults.
+    pub clock: ClockControl,
     /// argv, program first, as it runs inside the node.
     pub command: Vec<String>,
     pub env: Vec<(String, String)>,
@@ -146,6 +233,9 @@ pub enum SystemError {
     BadTopology(String),
     #[error("cannot build a client for {node}: {reason}")]
     Client { node: String, reason: String },
+    /// Something the nodes are built from is not on this machine.
+    #[error("{what} is missing: {reason}")]
+    Missing { what: String, reason: String },
 }
 
 /// A system under test: what to run for each node, what it guarantees, which faults it
@@ -157,8 +247,12 @@ pub enum SystemError {
 /// etcd's leader-key create revision, ZooKeeper's czxid of the ephemeral-sequential node.
 #[async_trait::async_trait]
 pub trait System: Send + Sync {
+    /// What splitbrain knows of the system without an adapter.
+    fn descriptor(&self) -> &'static Descriptor;
     /// `raftd`, `etcd`, `zookeeper`: used in result directory names and `test.json`.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.descriptor().name
+    }
     fn ports(&self) -> NodePorts;
     /// One spec per node of `topology`, in node order. Refuses options the system
     /// cannot honour (an unknown bug, a fencing mode it cannot provide).
@@ -168,11 +262,94 @@ pub trait System: Send + Sync {
         options: &SystemOptions,
     ) -> Result<Vec<NodeSpec>, SystemError>;
     fn guarantees(&self, options: &SystemOptions) -> Guarantees;
-    /// The fault kinds this system cannot take wherever it runs, each with the reason,
-    /// quoted to the user when a schedule needs one.
-    fn refused_faults(&self) -> std::collections::BTreeMap<nemesis::FaultKind, String>;
+    /// The fault kinds this system cannot take wherever it runs, each with the reason.
+    fn refused_faults(&self) -> std::collections::BTreeMap<nemesis::FaultKind, String> {
+        self.descriptor().refused_faults()
+    }
+    /// What its nodes run, for `test.json`: the nodes run this machine's build (images
+    /// are assembled from its files), so this machine's version is theirs.
+    fn version(&self) -> String;
     /// A client bound to `node`. Building it sends nothing.
     async fn client(&self, node: &NodeAddr) -> Result<Box<dyn crate::client::Client>, SystemError>;
+}
+
+/// What splitbrain knows of a system before it builds the adapter: its name, what a
+/// user may ask of it, and how to build the adapter. Every system is one of these in
+/// [`crate::SYSTEMS`]; no runtime, spec or matrix code names a system.
+#[derive(Debug)]
+pub struct Descriptor {
+    /// `--system NAME`; also the name in `test.json` and in results directory names.
+    pub name: &'static str,
+    /// Bugs that can be switched on by name (`--bug`); empty for a system with none.
+    pub bugs: &'static [&'static str],
+    /// Its leader leases are switched by `--lease`/`--no-lease`; otherwise it decides
+    /// its own and `--lease` is refused.
+    pub lease_switch: bool,
+    /// Its nodes can run as plain processes on loopback (the `local` runtime): they take
+    /// the ports the runtime gives and reach each peer at the address the topology names,
+    /// so that per-pair proxies can cut them.
+    pub runs_local: bool,
+    /// `--endpoints` may name a running cluster of it, which a client reaches with no
+    /// more than the addresses.
+    pub external: bool,
+    /// How its nodes' wall clocks move; every node spec carries it.
+    pub clock: fn() -> ClockControl,
+    /// The adapter for a test.
+    pub build: fn(&Setup) -> Result<std::sync::Arc<dyn System>, SystemError>,
+}
+
+/// What building an adapter takes from the user's request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Setup {
+    pub fencing: FencingMode,
+    /// The user's own image (`--image`): the adapter then needs no host files.
+    pub image: Option<String>,
+}
+
+impl Descriptor {
+    /// The system registered under `name`.
+    pub fn find(name: &str) -> Option<&'static Descriptor> {
+        crate::SYSTEMS.iter().copied().find(|d| d.name == name)
+    }
+
+    /// The fault kinds it cannot take wherever it runs, each with the reason, quoted to
+    /// the user when a schedule needs one: clock faults where its clock cannot move.
+    pub fn refused_faults(&self) -> std::collections::BTreeMap<nemesis::FaultKind, String> {
+        match (self.clock)() {
+            ClockControl::Fixed { reason } => [(nemesis::FaultKind::Clock, reason)].into(),
+            ClockControl::AdminCall { .. } | ClockControl::Faketime { .. } => Default::default(),
+        }
+    }
+
+    /// Every registered name, for messages: `raftd, etcd, zookeeper`.
+    pub fn names() -> String {
+        crate::SYSTEMS
+            .iter()
+            .map(|d| d.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The first line `PROGRAM --version` prints, or why there is none.
+pub fn program_version(program: &Path, name: &str) -> String {
+    std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(|l| l.trim().to_string())
+        })
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| {
+            format!(
+                "{name} (version unknown: {} --version failed)",
+                program.display()
+            )
+        })
 }
 
 /// Checks a topology has nodes and that their names are unique and non-empty.

@@ -19,8 +19,9 @@ use zookeeper_client as zk;
 use crate::client::{Client, Grant, NodeStatus, Outcome, Written, CLIENT_TIMEOUT_MS_DEFAULT};
 use crate::etcd::refuse_raftd_options;
 use crate::system::{
-    validate_topology, FencingMode, Guarantees, ImageKind, NodeAddr, NodePorts, NodeSpec, System,
-    SystemError, SystemOptions, Topology,
+    validate_topology, ClockControl, Descriptor, FencingMode, Guarantees, Image, ImagePart,
+    ImageRecipe, NodeAddr, NodePorts, NodeSpec, Setup, System, SystemError, SystemOptions,
+    Topology,
 };
 
 /// Ports when the runtime picks them itself: clients, quorum traffic, leader election.
@@ -29,6 +30,77 @@ pub const ZK_QUORUM_PORT: u16 = 2888;
 /// Where the JVM and ZooKeeper's jars sit inside the node (Debian's paths).
 pub const JAVA_PROGRAM: &str = "/usr/bin/java";
 pub const ZK_CLASSPATH: &str = "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar";
+/// The jars the classpath names; the image holds them and what their manifests name.
+const ZK_JARS: [&str; 2] = [
+    "/usr/share/java/zookeeper.jar",
+    "/usr/share/java/slf4j-simple.jar",
+];
+/// libfaketime, at Debian's path on this machine and inside the node.
+pub const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// ZooKeeper as splitbrain knows it.
+pub static DESCRIPTOR: Descriptor = Descriptor {
+    name: "zookeeper",
+    bugs: &[],
+    lease_switch: false,
+    runs_local: false,
+    clock,
+    external: true,
+    build: |setup: &Setup| Ok(Arc::new(ZkSystem::new(setup.fencing))),
+};
+
+/// How a node's wall clock moves.
+fn clock() -> ClockControl {
+    // The JVM reads the wall clock through libc, which libfaketime intercepts.
+    ClockControl::Faketime {
+        library: LIBFAKETIME.into(),
+    }
+}
+
+/// The image: Debian's ZooKeeper on the JVM it depends on, with libfaketime for the
+/// clock.
+pub fn image() -> ImageRecipe {
+    ImageRecipe {
+        name: "zookeeper".into(),
+        parts: vec![
+            ImagePart::Jvm {
+                java: JAVA_PROGRAM.into(),
+                package: "zookeeper".into(),
+            },
+            ImagePart::Jars {
+                roots: ZK_JARS.iter().map(Into::into).collect(),
+                package: "zookeeper".into(),
+            },
+            ImagePart::Program {
+                host: LIBFAKETIME.into(),
+                at: LIBFAKETIME.into(),
+                package: Some("libfaketime".into()),
+                optional: false,
+            },
+        ],
+    }
+}
+
+/// ZooKeeper's version from its jar's Maven properties (the JVM would take seconds).
+fn version_of_jar() -> String {
+    let jar = ZK_JARS[0];
+    std::process::Command::new("unzip")
+        .args([
+            "-p",
+            jar,
+            "META-INF/maven/org.apache.zookeeper/zookeeper/pom.properties",
+        ])
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .find_map(|l| l.strip_prefix("version="))
+                .map(|v| format!("zookeeper {}", v.trim()))
+        })
+        .unwrap_or_else(|| format!("zookeeper (version unknown: no Maven version in {jar})"))
+}
+
 pub const ZK_MAIN_CLASS: &str = "org.apache.zookeeper.server.quorum.QuorumPeerMain";
 /// The session timeout of each node's own client session (status aside, every call but
 /// a grant goes through it).
@@ -188,7 +260,8 @@ impl ZkSystem {
         ];
         NodeSpec {
             name: node.name.clone(),
-            image: ImageKind::Zookeeper,
+            image: Image::Recipe(image()),
+            clock: clock(),
             command,
             env: Vec::new(),
             files: vec![
@@ -202,8 +275,8 @@ impl ZkSystem {
 
 #[async_trait]
 impl System for ZkSystem {
-    fn name(&self) -> &'static str {
-        "zookeeper"
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
     }
 
     fn ports(&self) -> NodePorts {
@@ -240,9 +313,8 @@ impl System for ZkSystem {
         }
     }
 
-    fn refused_faults(&self) -> BTreeMap<nemesis::FaultKind, String> {
-        // The JVM's wall clock moves through libfaketime's control file.
-        BTreeMap::new()
+    fn version(&self) -> String {
+        version_of_jar()
     }
 
     async fn client(&self, node: &NodeAddr) -> Result<Box<dyn Client>, SystemError> {

@@ -203,7 +203,11 @@ mod specs {
         for (i, spec) in specs.iter().enumerate() {
             let name = format!("n{}", i + 1);
             assert_eq!(spec.name, name);
-            assert_eq!(spec.command[0], "/opt/raftd");
+            assert_eq!(spec.command[0], workloads::raftd::RAFTD_IN_IMAGE);
+            assert_eq!(
+                spec.host_program().unwrap(),
+                std::path::Path::new("/opt/raftd")
+            );
             assert!(has_flag(&spec.command, "--id", &name));
             assert!(has_flag(
                 &spec.command,
@@ -349,6 +353,46 @@ mod specs {
     fn the_bug_catalogue_matches_raftd() {
         let raftd: Vec<&str> = raftd::core::Bug::ALL.iter().map(|b| b.name()).collect();
         assert_eq!(RAFTD_BUGS.to_vec(), raftd);
+    }
+}
+
+/// The registry is the one place systems are named: each is found by its name, and the
+/// node specs its adapter writes carry the clock its descriptor declares.
+mod registry {
+    use workloads::system::{Descriptor, NodeAddr, Setup, SystemOptions, Topology};
+    use workloads::SYSTEMS;
+
+    #[test]
+    fn each_system_is_found_by_its_name_and_its_specs_carry_its_clock() {
+        let mut names: Vec<&str> = SYSTEMS.iter().map(|d| d.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), SYSTEMS.len(), "two systems share a name");
+        let topology = Topology {
+            nodes: (1..=3u16)
+                .map(|i| NodeAddr {
+                    extra_ports: vec![3888],
+                    ..super::loopback(&format!("n{i}"), 8000 + i)
+                })
+                .collect(),
+        };
+        // raftd's adapter needs its binary only to run; the user's image stands in.
+        let setup = Setup {
+            image: Some("user/own:image".into()),
+            ..Setup::default()
+        };
+        for d in SYSTEMS {
+            assert!(std::ptr::eq(Descriptor::find(d.name).unwrap(), d));
+            let system = (d.build)(&setup).unwrap();
+            assert_eq!(system.name(), d.name);
+            let specs = system
+                .node_specs(&topology, &SystemOptions::default())
+                .unwrap();
+            assert!(specs.iter().all(|s| s.clock == (d.clock)()), "{}", d.name);
+            assert_eq!(system.refused_faults(), d.refused_faults());
+        }
+        assert!(Descriptor::find("mysql").is_none());
+        assert_eq!(Descriptor::names(), "raftd, etcd, zookeeper");
     }
 }
 

@@ -81,7 +81,7 @@ impl ProcCluster {
             .append(true)
             .open(&log_path)
             .expect("log file");
-        Command::new(&spec.command[0])
+        Command::new(spec.host_program().unwrap())
             .args(&spec.command[1..])
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .current_dir(self.dir.path())

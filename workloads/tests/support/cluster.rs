@@ -78,7 +78,14 @@ impl RaftdCluster {
             topology,
             system,
             dir,
-            commands: specs.into_iter().map(|s| s.command).collect(),
+            commands: specs
+                .into_iter()
+                .map(|s| {
+                    let mut command = s.command.clone();
+                    command[0] = s.host_program().unwrap().display().to_string();
+                    command
+                })
+                .collect(),
             children: Vec::new(),
         };
         for i in 0..nodes {
