@@ -173,45 +173,58 @@ fn disks_for(spec: &TestSpec, selection: &Selection, runtime_id: &str) -> Disks 
     Disks::for_run(&spec.results, processes.then_some(data.as_path()))
 }
 
-/// Runs the test end to end and returns the exit code.
-pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>) -> u8 {
-    let interrupt = Interrupt::install();
-    eprintln!("splitbrain: {spec}");
-    let selection = match select::select(&spec).await {
+/// The schedule, then the runtime and system with the schedule's faults checked against
+/// them: everything decided before anything is created, or the exit code of a refusal.
+async fn prepare(
+    spec: &TestSpec,
+    replay: Option<serde_json::Value>,
+) -> Result<(Selection, Schedule), u8> {
+    let schedule = match replay {
+        Some(json) => schedule::schedule_from_json(spec, json),
+        None => schedule::new_schedule(spec),
+    };
+    let schedule = match schedule {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("splitbrain run: --nemesis: {msg}");
+            return Err(EXIT_BAD_USAGE);
+        }
+    };
+    let selection = match select::select(spec, &schedule).await {
         Ok(s) => s,
         Err(SelectError::Usage(msg)) => {
             eprintln!("splitbrain run: {msg}");
-            return EXIT_BAD_USAGE;
+            return Err(EXIT_BAD_USAGE);
         }
         Err(SelectError::Harness(e)) => {
             eprintln!(
                 "splitbrain: harness error (not a verdict on {}): {e:#}",
                 spec.system.name()
             );
-            return EXIT_UNKNOWN;
+            return Err(EXIT_UNKNOWN);
         }
     };
     eprintln!(
         "splitbrain: runtime {} ({})",
         selection.runtime_name, selection.runtime_reason
     );
-    let schedule = match replay {
-        Some(json) => schedule::schedule_from_json(&spec, &selection, json),
-        None => schedule::new_schedule(&spec, &selection),
-    };
-    let schedule = match schedule {
-        Ok(s) => s,
-        Err(msg) => {
-            eprintln!("splitbrain run: --nemesis: {msg}");
-            return EXIT_BAD_USAGE;
-        }
-    };
     if !schedule.summary.is_empty() {
         eprintln!(
             "splitbrain: nemesis schedule:\n{}",
             schedule.summary.trim_end()
         );
     }
+    Ok((selection, schedule))
+}
+
+/// Runs the test end to end and returns the exit code.
+pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>) -> u8 {
+    let interrupt = Interrupt::install();
+    eprintln!("splitbrain: {spec}");
+    let (selection, schedule) = match prepare(&spec, replay).await {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
     let runtime_id = crate::runtime::new_run_id();
     let disks = disks_for(&spec, &selection, &runtime_id);
     if let Some(low) = disks.low(DISK_FREE_BYTES_START_MIN) {
@@ -733,25 +746,9 @@ impl DriveCtx {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::RunArgs;
 
     fn spec(nemesis: &str) -> TestSpec {
-        let args = RunArgs {
-            system: "raftd".into(),
-            nodes: 3,
-            runtime: "local".into(),
-            nemesis: nemesis.into(),
-            time_limit_secs: 10,
-            nemesis_interval_ms: 1000,
-            nemesis_duration_ms: 500,
-            rate_hz: 10.0,
-            concurrency: 2,
-            seed: Some(1),
-            fencing: "grant".into(),
-            results: "results".into(),
-            ..RunArgs::default()
-        };
-        TestSpec::from_args(&args, &[]).unwrap()
+        crate::run::testing::spec("raftd", "local", nemesis)
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub mod summary;
 pub mod system;
 mod verdict;
 
+#[cfg(test)]
+mod testing;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
