@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use checkers::Recorder;
-use tokio::sync::watch;
 use workloads::CancellationToken;
 
 use super::cluster::{self, Running};
 use super::disk::{self, Disks, DISK_FREE_BYTES_RUN_MIN, DISK_FREE_BYTES_START_MIN};
+use super::interrupt::{watch_disks, Interrupt, Stop};
 use super::progress::{Progress, Say, Snapshot, ATTACK_PHASE};
 use super::reporter::Reporter;
 use super::results::{self, RuntimeDoc, TestDoc, Versions};
@@ -44,143 +44,12 @@ enum Outcome {
     DiskFull(String),
 }
 
-/// Why a run was told to stop before its end.
-#[derive(Clone, Debug)]
-enum Stop {
-    /// Ctrl-C, SIGTERM or SIGHUP.
-    Signal,
-    /// A filesystem the run writes to is about to fill; the message names it.
-    DiskFull(String),
-}
-
-/// A stop flag, set by Ctrl-C, SIGTERM or SIGHUP, or by the watch on the disks; the
-/// first reason given is the one that stands.
-#[derive(Clone)]
-struct Interrupt {
-    rx: watch::Receiver<Option<Stop>>,
-    tx: Arc<watch::Sender<Option<Stop>>>,
-}
-
-impl Interrupt {
-    fn new() -> Interrupt {
-        let (tx, rx) = watch::channel(None);
-        Interrupt {
-            rx,
-            tx: Arc::new(tx),
-        }
+/// An early stop for a full disk is a harness failure, not an interruption.
+fn explain(interrupt: &Interrupt, outcome: Outcome) -> Outcome {
+    match (outcome, interrupt.reason()) {
+        (Outcome::Interrupted, Some(Stop::DiskFull(msg))) => Outcome::DiskFull(msg),
+        (outcome, _) => outcome,
     }
-
-    /// An interrupt that Ctrl-C, SIGTERM and SIGHUP set. `own_cluster`: the nodes are the
-    /// user's (`--endpoints`), so nothing is torn down and nothing is left to clean.
-    fn install(report: Reporter, own_cluster: bool) -> Interrupt {
-        let interrupt = Interrupt::new();
-        let on_signal = interrupt.clone();
-        let (stopping, leaving) = if own_cluster {
-            (
-                "stopping the workload; your cluster is left as it is",
-                "exiting at once",
-            )
-        } else {
-            (
-                "stopping the workload and nemesis, tearing down",
-                "exiting without teardown; `splitbrain clean` removes what is left",
-            )
-        };
-        tokio::spawn(async move {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            let sigterm = async {
-                match term.as_mut() {
-                    Some(t) => {
-                        t.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            // A closed terminal (SIGHUP) stops the run like SIGTERM: its default action
-            // would end the process with no teardown.
-            let mut hup =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-            let sighup = async {
-                match hup.as_mut() {
-                    Some(h) => {
-                        h.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = sigterm => {}
-                _ = sighup => {}
-            }
-            report.line("");
-            report.say(&format!(
-                "interrupted; {stopping} (interrupt again to exit at once)"
-            ));
-            on_signal.stop(Stop::Signal);
-            // A teardown that hangs must not trap the user: a second interrupt leaves now.
-            if tokio::signal::ctrl_c().await.is_ok() {
-                report.say(leaving);
-                std::process::exit(130);
-            }
-        });
-        interrupt
-    }
-
-    /// Tells every phase to stop, unless it was told already.
-    fn stop(&self, why: Stop) {
-        self.tx.send_if_modified(|current| match current {
-            None => {
-                *current = Some(why);
-                true
-            }
-            Some(_) => false,
-        });
-    }
-
-    fn is_set(&self) -> bool {
-        self.rx.borrow().is_some()
-    }
-
-    fn reason(&self) -> Option<Stop> {
-        self.rx.borrow().clone()
-    }
-
-    async fn wait(&self) {
-        let mut rx = self.rx.clone();
-        let _ = rx.wait_for(Option::is_some).await;
-    }
-
-    /// An early stop for a full disk is a harness failure, not an interruption.
-    fn explain(&self, outcome: Outcome) -> Outcome {
-        match (outcome, self.reason()) {
-            (Outcome::Interrupted, Some(Stop::DiskFull(msg))) => Outcome::DiskFull(msg),
-            (outcome, _) => outcome,
-        }
-    }
-}
-
-/// Stops the run when a filesystem it writes to is about to fill, so that it ends as a
-/// harness failure naming the disk, with the history flushed, rather than with nodes
-/// dying on their log writes and the workload on the history's.
-fn watch_disks(
-    disks: Disks,
-    interrupt: Interrupt,
-    report: Reporter,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(disk::DISK_CHECK_INTERVAL_MS));
-        loop {
-            tick.tick().await;
-            if let Some(low) = disks.low(DISK_FREE_BYTES_RUN_MIN) {
-                report.line("");
-                report.say(&format!("{low}; stopping the run"));
-                interrupt.stop(Stop::DiskFull(low.to_string()));
-                return;
-            }
-        }
-    })
 }
 
 /// The filesystems a run writes to: the results root's, and the one the process
@@ -410,7 +279,7 @@ impl RunCtx {
             Ok(c) => c,
             Err(outcome) => {
                 watch.abort();
-                let outcome = self.close_history(self.interrupt.explain(outcome), &recorder);
+                let outcome = self.close_history(explain(&self.interrupt, outcome), &recorder);
                 return self.conclude(outcome, None).await;
             }
         };
@@ -439,7 +308,7 @@ impl RunCtx {
         watch.abort();
         // Every op is on disk before anything is torn down: a controller killed during
         // teardown (SIGKILL, a second Ctrl-C) still leaves the final reads in the history.
-        let outcome = self.close_history(self.interrupt.explain(outcome), &recorder);
+        let outcome = self.close_history(explain(&self.interrupt, outcome), &recorder);
         let snapshot = progress.finish().await;
         if let Some(ran) = cluster.schedule_as_run() {
             // Leader-aimed faults now name the node they hit: replay repeats exactly this.

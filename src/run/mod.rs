@@ -15,6 +15,7 @@
 
 mod cluster;
 mod disk;
+mod interrupt;
 mod lifecycle;
 mod progress;
 mod reporter;
