@@ -234,6 +234,26 @@ fn endpoints_run_against_a_cluster_of_ones_own_and_leave_it_running() {
     assert_eq!(test["runtime"]["name"], "external");
     assert_eq!(test["spec"]["nodes"], 3);
     assert_eq!(ran.json("results.json")["valid"], true);
+    // Every line says what happened to a cluster of one's own, and nothing else.
+    for truth in [
+        "using your cluster of 3 etcd endpoints",
+        "no faults: ",
+        "final phase: no fault is in force, nothing to undo",
+        "leaving your cluster running",
+    ] {
+        assert!(
+            ran.stderr.contains(truth),
+            "missing {truth:?}:\n{}",
+            ran.stderr
+        );
+    }
+    for claim in ["starting 3", "image", "tearing down", "heal", "clock reset"] {
+        assert!(
+            !ran.stderr.contains(claim),
+            "claims {claim:?}:\n{}",
+            ran.stderr
+        );
+    }
     for child in &mut etcd.children {
         assert!(
             child.try_wait().unwrap().is_none(),

@@ -10,6 +10,7 @@ use nemesis::FaultRuntime;
 use workloads::system::Topology;
 use workloads::CancellationToken;
 
+use super::reporter::Reporter;
 use super::schedule::Schedule;
 use super::select::Selection;
 use super::system::use_custom_image;
@@ -34,6 +35,7 @@ pub async fn start(
     run_id: &str,
     dir: &Path,
     recorder: &Recorder,
+    report: &Reporter,
 ) -> anyhow::Result<Running> {
     let cfg = RuntimeConfig::new(run_id, dir)?;
     let rt: Arc<dyn Runtime> = if spec.endpoints.is_empty() {
@@ -75,7 +77,7 @@ pub async fn start(
         Err(e) => {
             // Whatever was created is this run's to remove.
             if let Err(t) = rt.teardown().await {
-                eprintln!("splitbrain: warning: teardown after a failed start: {t}");
+                report.warning(&format!("teardown after a failed start: {t}"));
             }
             Err(e)
         }
@@ -93,12 +95,11 @@ fn workload_params(spec: &TestSpec) -> workloads::WorkloadParams {
 }
 
 /// Removes whatever a run with this id created, for when `start` was cut short.
-pub async fn teardown_run(run_id: &str) {
-    match crate::runtime::leftovers::teardown_run(run_id).await {
-        Ok(_) => {}
-        Err(e) => eprintln!(
-            "splitbrain: warning: cleaning up run {run_id}: {e}; `splitbrain clean` removes what is left"
-        ),
+pub async fn teardown_run(run_id: &str, report: &Reporter) {
+    if let Err(e) = crate::runtime::leftovers::teardown_run(run_id).await {
+        report.warning(&format!(
+            "cleaning up run {run_id}: {e}; `splitbrain clean` removes what is left"
+        ));
     }
 }
 
@@ -173,7 +174,14 @@ impl Running {
         ran.as_ref().and_then(|s| serde_json::to_value(s).ok())
     }
 
-    /// Heal, resume, start, clock reset — each recorded.
+    /// What the final phase will undo, each as its nemesis op is named (`heal`,
+    /// `start n2`); empty when no fault is in force.
+    pub async fn left_in_force(&self) -> Vec<String> {
+        let faults = self.faults.lock().await;
+        faults.undo().iter().map(|p| p.describe()).collect()
+    }
+
+    /// Undoes what is in force: heal, resume, start, clock reset, as needed, each recorded.
     pub async fn final_phase(&self, recorder: &Recorder) -> anyhow::Result<()> {
         let rt: Arc<dyn FaultRuntime> = self.runtime.clone();
         let mut faults = self.faults.lock().await;

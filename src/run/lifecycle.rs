@@ -1,17 +1,18 @@
 //! The phases of one run, in order, with teardown guaranteed on every path out: a
 //! verdict, an interrupt, a harness failure or a panic of any phase.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use checkers::Recorder;
-use tokio::sync::watch;
 use workloads::CancellationToken;
 
 use super::cluster::{self, Running};
 use super::disk::{self, Disks, DISK_FREE_BYTES_RUN_MIN, DISK_FREE_BYTES_START_MIN};
+use super::interrupt::{watch_disks, Interrupt, Stop};
 use super::progress::{Progress, Say, Snapshot, ATTACK_PHASE};
+use super::reporter::Reporter;
 use super::results::{self, RuntimeDoc, TestDoc, Versions};
 use super::schedule::{self, Schedule};
 use super::select::{self, SelectError, Selection};
@@ -25,7 +26,8 @@ use crate::spec::TestSpec;
 const LEADER_WAIT_SECS_MAX: u64 = 60;
 /// How long the workload and nemesis get to wind down once told to stop.
 const WIND_DOWN_SECS_MAX: u64 = 30;
-/// Bound on the final phase (heal, resume, start, clock reset) and on the final reads.
+/// Bound on the final phase (heal, resume, start, clock reset, as needed) and on the
+/// final reads.
 const FINAL_PHASE_SECS_MAX: u64 = 60;
 const FINAL_READS_SECS_MAX: u64 = 60;
 /// Bound on tearing the cluster down.
@@ -42,123 +44,12 @@ enum Outcome {
     DiskFull(String),
 }
 
-/// Why a run was told to stop before its end.
-#[derive(Clone, Debug)]
-enum Stop {
-    /// Ctrl-C, SIGTERM or SIGHUP.
-    Signal,
-    /// A filesystem the run writes to is about to fill; the message names it.
-    DiskFull(String),
-}
-
-/// A stop flag, set by Ctrl-C, SIGTERM or SIGHUP, or by the watch on the disks; the
-/// first reason given is the one that stands.
-#[derive(Clone)]
-struct Interrupt {
-    rx: watch::Receiver<Option<Stop>>,
-    tx: Arc<watch::Sender<Option<Stop>>>,
-}
-
-impl Interrupt {
-    fn install() -> Interrupt {
-        let (tx, rx) = watch::channel(None);
-        let interrupt = Interrupt {
-            rx,
-            tx: Arc::new(tx),
-        };
-        let on_signal = interrupt.clone();
-        tokio::spawn(async move {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            let sigterm = async {
-                match term.as_mut() {
-                    Some(t) => {
-                        t.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            // A closed terminal (SIGHUP) stops the run like SIGTERM: its default action
-            // would end the process with no teardown.
-            let mut hup =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-            let sighup = async {
-                match hup.as_mut() {
-                    Some(h) => {
-                        h.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = sigterm => {}
-                _ = sighup => {}
-            }
-            eprintln!(
-                "\nsplitbrain: interrupted; stopping the workload and nemesis, tearing down \
-                 (interrupt again to exit at once)"
-            );
-            on_signal.stop(Stop::Signal);
-            // A teardown that hangs must not trap the user: a second interrupt leaves now.
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
-                    "splitbrain: exiting without teardown; `splitbrain clean` removes what is left"
-                );
-                std::process::exit(130);
-            }
-        });
-        interrupt
+/// An early stop for a full disk is a harness failure, not an interruption.
+fn explain(interrupt: &Interrupt, outcome: Outcome) -> Outcome {
+    match (outcome, interrupt.reason()) {
+        (Outcome::Interrupted, Some(Stop::DiskFull(msg))) => Outcome::DiskFull(msg),
+        (outcome, _) => outcome,
     }
-
-    /// Tells every phase to stop, unless it was told already.
-    fn stop(&self, why: Stop) {
-        self.tx.send_if_modified(|current| match current {
-            None => {
-                *current = Some(why);
-                true
-            }
-            Some(_) => false,
-        });
-    }
-
-    fn is_set(&self) -> bool {
-        self.rx.borrow().is_some()
-    }
-
-    fn reason(&self) -> Option<Stop> {
-        self.rx.borrow().clone()
-    }
-
-    async fn wait(&self) {
-        let mut rx = self.rx.clone();
-        let _ = rx.wait_for(Option::is_some).await;
-    }
-
-    /// An early stop for a full disk is a harness failure, not an interruption.
-    fn explain(&self, outcome: Outcome) -> Outcome {
-        match (outcome, self.reason()) {
-            (Outcome::Interrupted, Some(Stop::DiskFull(msg))) => Outcome::DiskFull(msg),
-            (outcome, _) => outcome,
-        }
-    }
-}
-
-/// Stops the run when a filesystem it writes to is about to fill, so that it ends as a
-/// harness failure naming the disk, with the history flushed, rather than with nodes
-/// dying on their log writes and the workload on the history's.
-fn watch_disks(disks: Disks, interrupt: Interrupt) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(disk::DISK_CHECK_INTERVAL_MS));
-        loop {
-            tick.tick().await;
-            if let Some(low) = disks.low(DISK_FREE_BYTES_RUN_MIN) {
-                eprintln!("\nsplitbrain: {low}; stopping the run");
-                interrupt.stop(Stop::DiskFull(low.to_string()));
-                return;
-            }
-        }
-    })
 }
 
 /// The filesystems a run writes to: the results root's, and the one the process
@@ -173,54 +64,128 @@ fn disks_for(spec: &TestSpec, selection: &Selection, runtime_id: &str) -> Disks 
     Disks::for_run(&spec.results, processes.then_some(data.as_path()))
 }
 
-/// Runs the test end to end and returns the exit code.
-pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>) -> u8 {
-    let interrupt = Interrupt::install();
-    eprintln!("splitbrain: {spec}");
-    let selection = match select::select(&spec).await {
-        Ok(s) => s,
-        Err(SelectError::Usage(msg)) => {
-            eprintln!("splitbrain run: {msg}");
-            return EXIT_BAD_USAGE;
-        }
-        Err(SelectError::Harness(e)) => {
-            eprintln!(
-                "splitbrain: harness error (not a verdict on {}): {e:#}",
-                spec.system.name()
-            );
-            return EXIT_UNKNOWN;
-        }
-    };
-    eprintln!(
-        "splitbrain: runtime {} ({})",
-        selection.runtime_name, selection.runtime_reason
-    );
+/// The schedule, then the runtime and system with the schedule's faults checked against
+/// them: everything decided before anything is created, or the exit code of a refusal.
+async fn prepare(
+    spec: &TestSpec,
+    replay: Option<serde_json::Value>,
+    report: &Reporter,
+) -> Result<(Selection, Schedule), u8> {
     let schedule = match replay {
-        Some(json) => schedule::schedule_from_json(&spec, &selection, json),
-        None => schedule::new_schedule(&spec, &selection),
+        Some(json) => schedule::schedule_from_json(spec, json),
+        None => schedule::new_schedule(spec),
     };
     let schedule = match schedule {
         Ok(s) => s,
         Err(msg) => {
-            eprintln!("splitbrain run: --nemesis: {msg}");
-            return EXIT_BAD_USAGE;
+            report.refuse(&format!("--nemesis: {msg}"));
+            return Err(EXIT_BAD_USAGE);
         }
     };
-    if !schedule.summary.is_empty() {
-        eprintln!(
-            "splitbrain: nemesis schedule:\n{}",
-            schedule.summary.trim_end()
+    let selection = match select::select(spec, &schedule).await {
+        Ok(s) => s,
+        Err(SelectError::Usage(msg)) => {
+            report.refuse(&msg);
+            return Err(EXIT_BAD_USAGE);
+        }
+        Err(SelectError::Harness(e)) => {
+            harness_error(report, spec, &format!("{e:#}"));
+            return Err(EXIT_UNKNOWN);
+        }
+    };
+    for line in where_and_what(spec, &selection, &schedule) {
+        report.say(&line);
+    }
+    Ok((selection, schedule))
+}
+
+/// Where the run happens and which faults it injects, as the user should read them.
+fn where_and_what(spec: &TestSpec, selection: &Selection, schedule: &Schedule) -> Vec<String> {
+    if spec.endpoints.is_empty() {
+        let mut lines = vec![format!(
+            "runtime {} ({})",
+            selection.runtime_name, selection.runtime_reason
+        )];
+        if !schedule.summary.is_empty() {
+            lines.push(format!(
+                "nemesis schedule:\n{}",
+                schedule.summary.trim_end()
+            ));
+        }
+        return lines;
+    }
+    // Every fault is refused for the same reason: splitbrain cannot reach the nodes.
+    let why = selection
+        .capabilities
+        .refused
+        .values()
+        .next()
+        .map_or("your cluster's nodes are out of reach", String::as_str);
+    vec![
+        format!(
+            "using your cluster of {} {} endpoints: {}; nothing is started, built or torn down",
+            spec.endpoints.len(),
+            spec.system.name(),
+            spec.endpoints.join(", ")
+        ),
+        format!("no faults: {why}"),
+    ]
+}
+
+/// What starting the cluster does here: nodes started (images built where docker needs
+/// them), or clients made for the user's own cluster.
+fn starting(spec: &TestSpec, selection: &Selection, runtime_id: &str) -> String {
+    let n = spec.nodes;
+    if !spec.endpoints.is_empty() {
+        return format!(
+            "connecting to your {n} {} endpoints, named n1 … n{n} in the history (run id {runtime_id})",
+            spec.system.name()
         );
     }
+    let builds = selection.runtime_kind == RuntimeKind::Docker && spec.image.is_none();
+    format!(
+        "starting {n} {} nodes on {} (run id {runtime_id}{})",
+        spec.system.name(),
+        selection.runtime_name,
+        if builds {
+            "; images are built if missing"
+        } else {
+            ""
+        }
+    )
+}
+
+fn harness_error(report: &Reporter, spec: &TestSpec, msg: &str) {
+    report.say(&format!(
+        "harness error (not a verdict on {}): {msg}",
+        spec.system.name()
+    ));
+}
+
+/// Runs the test end to end and returns the exit code; Ctrl-C, SIGTERM and SIGHUP stop it.
+pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>, report: Reporter) -> u8 {
+    let interrupt = Interrupt::install(report.clone(), !spec.endpoints.is_empty());
+    run_until(spec, replay, report, interrupt).await
+}
+
+/// Runs the test end to end, or until `interrupt` is set, and returns the exit code.
+async fn run_until(
+    spec: TestSpec,
+    replay: Option<serde_json::Value>,
+    report: Reporter,
+    interrupt: Interrupt,
+) -> u8 {
+    report.say(&spec.to_string());
+    let (selection, schedule) = match prepare(&spec, replay, &report).await {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
     let runtime_id = crate::runtime::new_run_id();
     let disks = disks_for(&spec, &selection, &runtime_id);
     if let Some(low) = disks.low(DISK_FREE_BYTES_START_MIN) {
         // Nothing is created: the nodes would die on their first log write and the run
         // would be read as a cluster that never elected a leader.
-        eprintln!(
-            "splitbrain: harness error (not a verdict on {}): {low}",
-            spec.system.name()
-        );
+        harness_error(&report, &spec, &low.to_string());
         return EXIT_UNKNOWN;
     }
     let started = SystemTime::now();
@@ -231,14 +196,14 @@ pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>) -> u8 {
         Ok(x) => x,
         // Nothing has started yet: a --results the user cannot write to is a bad flag.
         Err(e) => {
-            eprintln!(
-                    "splitbrain: --results: cannot create a results directory under {}: {e}; give a directory you can write to",
-                    spec.results.display()
-                );
+            report.say(&format!(
+                "--results: cannot create a results directory under {}: {e}; give a directory you can write to",
+                spec.results.display()
+            ));
             return EXIT_BAD_USAGE;
         }
     };
-    eprintln!("splitbrain: results in {}", dir.display());
+    report.say(&format!("results in {}", dir.display()));
     let doc = TestDoc {
         run_id: run_id.clone(),
         started_at: crate::utc::rfc3339(started),
@@ -268,6 +233,7 @@ pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>) -> u8 {
         doc,
         interrupt,
         disks,
+        report,
     };
     ctx.execute(selection, schedule).await
 }
@@ -284,12 +250,13 @@ struct RunCtx {
     doc: TestDoc,
     interrupt: Interrupt,
     disks: Disks,
+    report: Reporter,
 }
 
 impl RunCtx {
     fn write_test_doc(&self) {
         if let Err(e) = results::write_json_atomic(&self.dir.join("test.json"), &self.doc) {
-            eprintln!("splitbrain: warning: cannot write test.json: {e}");
+            self.report.warning(&format!("cannot write test.json: {e}"));
         }
     }
 
@@ -303,12 +270,16 @@ impl RunCtx {
                 return self.conclude(Outcome::Harness(msg), None).await;
             }
         };
-        let watch = watch_disks(self.disks.clone(), self.interrupt.clone());
+        let watch = watch_disks(
+            self.disks.clone(),
+            self.interrupt.clone(),
+            self.report.clone(),
+        );
         let cluster = match self.start_cluster(&selection, &recorder).await {
             Ok(c) => c,
             Err(outcome) => {
                 watch.abort();
-                let outcome = self.close_history(self.interrupt.explain(outcome), &recorder);
+                let outcome = self.close_history(explain(&self.interrupt, outcome), &recorder);
                 return self.conclude(outcome, None).await;
             }
         };
@@ -318,6 +289,7 @@ impl RunCtx {
             history.clone(),
             Duration::from_secs(self.spec.time_limit_secs),
             self.doc.guarantees,
+            &self.report,
         );
         let drive = {
             let cluster = Arc::clone(&cluster);
@@ -336,14 +308,14 @@ impl RunCtx {
         watch.abort();
         // Every op is on disk before anything is torn down: a controller killed during
         // teardown (SIGKILL, a second Ctrl-C) still leaves the final reads in the history.
-        let outcome = self.close_history(self.interrupt.explain(outcome), &recorder);
+        let outcome = self.close_history(explain(&self.interrupt, outcome), &recorder);
         let snapshot = progress.finish().await;
         if let Some(ran) = cluster.schedule_as_run() {
             // Leader-aimed faults now name the node they hit: replay repeats exactly this.
             self.doc.schedule = ran;
             self.write_test_doc();
         }
-        teardown(&cluster).await;
+        self.teardown(&cluster).await;
         self.conclude(outcome, Some(snapshot)).await
     }
 
@@ -375,27 +347,44 @@ impl RunCtx {
         selection: &Selection,
         recorder: &Recorder,
     ) -> Result<Arc<Running>, Outcome> {
-        eprintln!(
-            "splitbrain: starting {} {} nodes on {} (run id {}; images are built if missing)",
-            self.spec.nodes,
-            self.spec.system.name(),
-            selection.runtime_name,
-            self.runtime_id
-        );
+        self.report
+            .say(&starting(&self.spec, selection, &self.runtime_id));
+        let (spec, id, report) = (&self.spec, &self.runtime_id, &self.report);
         let start = tokio::select! {
-            r = cluster::start(&self.spec, selection, &self.runtime_id, &self.dir, recorder) => Some(r),
+            r = cluster::start(spec, selection, id, &self.dir, recorder, report) => Some(r),
             _ = self.interrupt.wait() => None,
         };
-        match start {
-            Some(Ok(c)) => Ok(Arc::new(c)),
-            None => {
-                cluster::teardown_run(&self.runtime_id).await;
-                Err(Outcome::Interrupted)
+        let outcome = match start {
+            Some(Ok(c)) => return Ok(Arc::new(c)),
+            None => Outcome::Interrupted,
+            Some(Err(e)) if spec.endpoints.is_empty() => {
+                Outcome::Harness(format!("cannot start the cluster: {e:#}"))
             }
-            Some(Err(e)) => {
-                cluster::teardown_run(&self.runtime_id).await;
-                Err(Outcome::Harness(format!("cannot start the cluster: {e:#}")))
-            }
+            Some(Err(e)) => Outcome::Harness(format!("cannot reach your cluster: {e:#}")),
+        };
+        if spec.endpoints.is_empty() {
+            cluster::teardown_run(id, report).await;
+        }
+        Err(outcome)
+    }
+
+    /// Removes the cluster, bounded; what is left is named for `splitbrain clean`. A
+    /// cluster of the user's own is left running.
+    async fn teardown(&self, cluster: &Running) {
+        if self.spec.endpoints.is_empty() {
+            self.report.say("tearing down");
+        } else {
+            self.report
+                .say("leaving your cluster running (splitbrain started nothing to tear down)");
+        }
+        let clean = "`splitbrain clean` removes what is left";
+        let bound = Duration::from_secs(TEARDOWN_SECS_MAX);
+        match tokio::time::timeout(bound, cluster.teardown()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => self.report.warning(&format!("teardown: {e:#}; {clean}")),
+            Err(_) => self.report.warning(&format!(
+                "teardown took over {TEARDOWN_SECS_MAX} s; {clean}"
+            )),
         }
     }
 
@@ -407,22 +396,22 @@ impl RunCtx {
             Outcome::Completed => self.check().await,
             Outcome::Interrupted => {
                 self.check_partial().await;
-                write_unknown(&self.dir, "interrupted", None);
+                self.write_unknown("interrupted", None);
                 None
             }
             Outcome::Harness(msg) => {
                 self.harness_error(msg);
                 self.check_partial().await;
-                write_unknown(&self.dir, "the harness failed", Some(msg));
+                self.write_unknown("the harness failed", Some(msg));
                 None
             }
             Outcome::DiskFull(msg) => {
                 self.harness_error(msg);
-                eprintln!(
-                    "splitbrain: history.jsonl and test.json keep what was recorded; no check or report is written on a full disk"
+                self.report.say(
+                    "history.jsonl and test.json keep what was recorded; no check or report is written on a full disk",
                 );
                 // A few hundred bytes that say why, if they still fit.
-                write_unknown(&self.dir, "the disk is full", Some(msg));
+                self.write_unknown("the disk is full", Some(msg));
                 None
             }
         };
@@ -439,10 +428,14 @@ impl RunCtx {
     }
 
     fn harness_error(&self, msg: &str) {
-        eprintln!(
-            "splitbrain: harness error (not a verdict on {}): {msg}",
-            self.spec.system.name()
-        );
+        harness_error(&self.report, &self.spec, msg);
+    }
+
+    fn write_unknown(&self, reason: &str, harness_error: Option<&str>) {
+        if let Err(e) = results::write_unknown_results(&self.dir, reason, harness_error) {
+            self.report
+                .warning(&format!("cannot write results.json: {e}"));
+        }
     }
 
     /// A harness failure (no leader, nodes gone, a write that failed) on a filesystem
@@ -488,13 +481,13 @@ impl RunCtx {
                 Some(format!("a checker panicked: {e}")),
             ),
         };
-        write_unknown(&self.dir, &reason, msg.as_deref());
+        self.write_unknown(&reason, msg.as_deref());
         None
     }
 
     fn no_fault_injected(&self, checked: &Checked) -> Option<String> {
         let reason = no_fault_injected(&self.spec, self.faults_scheduled, checked)?;
-        eprintln!("splitbrain: {reason}");
+        self.report.say(&reason);
         Some(reason)
     }
 
@@ -517,23 +510,25 @@ impl RunCtx {
         let dir = self.dir.clone();
         let root = self.spec.results.clone();
         let run_id = self.run_id.clone();
+        let report = self.report.clone();
         let done = tokio::task::spawn_blocking(move || {
             if let Err(e) = verdict::write_report(&dir) {
-                eprintln!("splitbrain: warning: cannot write timeline.html: {e:#}");
+                report.warning(&format!("cannot write timeline.html: {e:#}"));
             }
             if let Err(e) = results::point_latest(&root, &run_id) {
-                eprintln!(
-                    "splitbrain: warning: cannot point {}/latest at this run: {e}",
+                report.warning(&format!(
+                    "cannot point {}/latest at this run: {e}",
                     root.display()
-                );
+                ));
             }
             if let Err(e) = verdict::write_index(&root) {
-                eprintln!("splitbrain: warning: cannot refresh the results index: {e:#}");
+                report.warning(&format!("cannot refresh the results index: {e:#}"));
             }
         })
         .await;
         if let Err(e) = done {
-            eprintln!("splitbrain: warning: the report writer panicked: {e}");
+            self.report
+                .warning(&format!("the report writer panicked: {e}"));
         }
     }
 }
@@ -559,26 +554,6 @@ fn no_fault_injected(
     ))
 }
 
-/// Removes the cluster, bounded; what is left is named for `splitbrain clean`.
-async fn teardown(cluster: &Running) {
-    eprintln!("splitbrain: tearing down");
-    let clean = "`splitbrain clean` removes what is left";
-    let bound = Duration::from_secs(TEARDOWN_SECS_MAX);
-    match tokio::time::timeout(bound, cluster.teardown()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => eprintln!("splitbrain: warning: teardown: {e:#}; {clean}"),
-        Err(_) => {
-            eprintln!("splitbrain: warning: teardown took over {TEARDOWN_SECS_MAX} s; {clean}")
-        }
-    }
-}
-
-fn write_unknown(dir: &Path, reason: &str, harness_error: Option<&str>) {
-    if let Err(e) = results::write_unknown_results(dir, reason, harness_error) {
-        eprintln!("splitbrain: warning: cannot write results.json: {e}");
-    }
-}
-
 /// A phase that failed: the harness's failure, or the disk's when a write found it full.
 fn failed(what: &str, e: &anyhow::Error) -> Outcome {
     let msg = format!("{what}: {e:#}");
@@ -586,6 +561,15 @@ fn failed(what: &str, e: &anyhow::Error) -> Outcome {
         Outcome::DiskFull(msg)
     } else {
         Outcome::Harness(msg)
+    }
+}
+
+/// The final phase as it will be: the calls that undo what is still in force, if any.
+fn final_phase_line(undo: &[String]) -> String {
+    if undo.is_empty() {
+        "splitbrain: final phase: no fault is in force, nothing to undo".to_string()
+    } else {
+        format!("splitbrain: final phase: {}", undo.join(", "))
     }
 }
 
@@ -612,10 +596,15 @@ impl DriveCtx {
                     "no leader served within {LEADER_WAIT_SECS_MAX} s of starting: {e:#}"
                 ))
             }
-            Some(Ok(leader)) => self.say.phase(
-                ATTACK_PHASE,
-                &format!("splitbrain: {leader} leads; workload and nemesis start"),
-            ),
+            Some(Ok(leader)) => {
+                let who = if schedule.schedule.events.is_empty() {
+                    "the workload starts (no fault is scheduled)"
+                } else {
+                    "workload and nemesis start"
+                };
+                self.say
+                    .phase(ATTACK_PHASE, &format!("splitbrain: {leader} leads; {who}"))
+            }
         }
         if let Some(outcome) = self.attack(&cluster, schedule).await {
             return outcome;
@@ -673,10 +662,8 @@ impl DriveCtx {
 
     /// Final phase, recovery, final reads — each bounded and interruptible.
     async fn finish(&self, cluster: &Arc<Running>) -> Outcome {
-        self.say.phase(
-            "final",
-            "splitbrain: final phase: heal, resume, start, clock reset",
-        );
+        self.say
+            .phase("final", &final_phase_line(&cluster.left_in_force().await));
         let fin = Duration::from_secs(FINAL_PHASE_SECS_MAX);
         match self.bounded(fin, cluster.final_phase(&self.recorder)).await {
             Err(o) => return o,
@@ -733,25 +720,9 @@ impl DriveCtx {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::RunArgs;
 
     fn spec(nemesis: &str) -> TestSpec {
-        let args = RunArgs {
-            system: "raftd".into(),
-            nodes: 3,
-            runtime: "local".into(),
-            nemesis: nemesis.into(),
-            time_limit_secs: 10,
-            nemesis_interval_ms: 1000,
-            nemesis_duration_ms: 500,
-            rate_hz: 10.0,
-            concurrency: 2,
-            seed: Some(1),
-            fencing: "grant".into(),
-            results: "results".into(),
-            ..RunArgs::default()
-        };
-        TestSpec::from_args(&args).unwrap()
+        crate::run::testing::spec("raftd", "local", nemesis)
     }
 
     #[test]
@@ -781,5 +752,69 @@ mod tests {
             None,
             "no faults were asked for"
         );
+    }
+
+    #[test]
+    fn the_final_phase_names_only_what_it_undoes() {
+        assert_eq!(
+            final_phase_line(&[]),
+            "splitbrain: final phase: no fault is in force, nothing to undo"
+        );
+        let undo = ["heal".to_string(), "start n2".to_string()];
+        assert_eq!(
+            final_phase_line(&undo),
+            "splitbrain: final phase: heal, start n2"
+        );
+    }
+
+    /// Nothing listens at these endpoints: the run sets up, waits for a leader that never
+    /// answers, and is interrupted. Every line it printed must be true of a cluster of
+    /// the user's own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_on_your_own_cluster_claims_nothing_it_does_not_do() {
+        let results = tempfile::tempdir().unwrap();
+        let spec = crate::run::testing::spec_with("etcd", "auto", "none", |a| {
+            a.endpoints = Some("127.0.0.1:1,127.0.0.1:2,127.0.0.1:3".into());
+            a.results = results.path().to_path_buf();
+        });
+        let (report, captured) = Reporter::capture();
+        let interrupt = Interrupt::new();
+        let stop = (interrupt.clone(), captured.clone());
+        tokio::spawn(async move {
+            let (interrupt, captured) = stop;
+            let connecting = |l: &String| l.contains("connecting to your");
+            for _ in 0..100 {
+                if captured.lines().iter().any(connecting) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            interrupt.stop(Stop::Signal);
+        });
+        let code = run_until(spec, None, report, interrupt).await;
+        let text = captured.lines().join("\n");
+        assert_eq!(code, EXIT_UNKNOWN, "{text}");
+        for truth in [
+            "splitbrain: using your cluster of 3 etcd endpoints: 127.0.0.1:1, 127.0.0.1:2, 127.0.0.1:3; nothing is started, built or torn down",
+            "splitbrain: no faults: the cluster is your own (--endpoints)",
+            "splitbrain: connecting to your 3 etcd endpoints, named n1 … n3 in the history",
+        ] {
+            assert!(text.contains(truth), "missing {truth:?}:\n{text}");
+        }
+        for claim in [
+            "starting",
+            "image",
+            "tearing down",
+            "heal",
+            "resume",
+            "clock reset",
+            "nemesis schedule",
+            "nemesis start",
+            "runtime external",
+            "splitbrain clean",
+        ] {
+            assert!(!text.contains(claim), "claims {claim:?}:\n{text}");
+        }
     }
 }

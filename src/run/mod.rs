@@ -15,8 +15,10 @@
 
 mod cluster;
 mod disk;
+mod interrupt;
 mod lifecycle;
 mod progress;
+mod reporter;
 pub mod results;
 mod schedule;
 mod select;
@@ -24,10 +26,14 @@ pub mod summary;
 pub mod system;
 mod verdict;
 
+#[cfg(test)]
+mod testing;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::spec::{RunArgs, RuntimeChoice, SpecError, TestSpec};
+use reporter::Reporter;
 
 pub const EXIT_VALID: u8 = 0;
 pub const EXIT_VIOLATION: u8 = 1;
@@ -48,20 +54,22 @@ pub struct ReplayArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let report = Reporter::stderr();
     let spec = match TestSpec::from_args(&args) {
         Ok(spec) => spec,
         Err(e) => {
-            eprintln!("splitbrain run: {e}");
+            report.refuse(&e.to_string());
             return Ok(ExitCode::from(EXIT_BAD_USAGE));
         }
     };
-    execute(spec, None)
+    execute(spec, None, report)
 }
 
 /// Runs the spec and the nemesis schedule of an earlier run again, into a new directory.
 pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let report = Reporter::stderr();
     let refuse = |msg: String| {
-        eprintln!("splitbrain replay: {msg}");
+        report.line(&format!("splitbrain replay: {msg}"));
         Ok(ExitCode::from(EXIT_BAD_USAGE))
     };
     let doc = match results::read_test_doc(&args.dir) {
@@ -82,12 +90,12 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             ))
         }
     };
-    eprintln!(
-        "splitbrain: replaying {} (seed {}, the same schedule)",
+    report.say(&format!(
+        "replaying {} (seed {}, the same schedule)",
         args.dir.display(),
         spec.seed
-    );
-    execute(spec, Some(doc.schedule))
+    ));
+    execute(spec, Some(doc.schedule), report)
 }
 
 /// The file's spec with the command line's results root and runtime, validated as the
@@ -112,16 +120,20 @@ fn spec_key(flag: &str) -> String {
     }
 }
 
-fn execute(spec: TestSpec, schedule: Option<serde_json::Value>) -> anyhow::Result<ExitCode> {
+fn execute(
+    spec: TestSpec,
+    schedule: Option<serde_json::Value>,
+    report: Reporter,
+) -> anyhow::Result<ExitCode> {
     for warning in spec.warnings() {
-        eprintln!("splitbrain: warning: {warning}");
+        report.warning(&warning);
     }
     if spec.runtime == RuntimeChoice::Sim {
         // A simulated run writes only its results; a real one checks its disks itself,
         // once it knows where its nodes keep their data.
         let results = disk::Disks::for_run(&spec.results, None);
         if let Some(low) = results.low(disk::DISK_FREE_BYTES_START_MIN) {
-            eprintln!("splitbrain: harness error (not a verdict on raftd): {low}");
+            report.say(&format!("harness error (not a verdict on raftd): {low}"));
             return Ok(ExitCode::from(EXIT_UNKNOWN));
         }
         // No cluster, no tokio: one simulated run on this thread.
@@ -130,7 +142,7 @@ fn execute(spec: TestSpec, schedule: Option<serde_json::Value>) -> anyhow::Resul
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let code = runtime.block_on(lifecycle::run_test(spec, schedule));
+    let code = runtime.block_on(lifecycle::run_test(spec, schedule, report));
     // Workload tasks stuck on a dead node's socket must not hold the process open.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     Ok(ExitCode::from(code))

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use checkers::{Op, OpType, Process, Role, F};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::watch;
 
+use super::reporter::Reporter;
 use super::verdict;
 use crate::run::results::GuaranteesDoc;
 
@@ -200,10 +201,12 @@ pub struct Progress {
     say: Say,
 }
 
-/// Announces phases: prints a line above the bar (or plainly) and names the phase the
-/// display shows. Cloned into every task that has something to say.
+/// Announces phases: prints a line through the run's reporter (above the bar while one
+/// is drawn) and names the phase the display shows. Cloned into every task that has
+/// something to say.
 #[derive(Clone)]
 pub struct Say {
+    report: Reporter,
     bar: Option<ProgressBar>,
     phase: Arc<std::sync::Mutex<Phase>>,
 }
@@ -230,10 +233,7 @@ impl Say {
 
     /// Prints `line` without garbling the bar.
     pub fn line(&self, line: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
-        }
+        self.report.line(line);
     }
 
     fn current(&self) -> (String, Option<Duration>) {
@@ -246,10 +246,20 @@ impl Say {
 pub const ATTACK_PHASE: &str = "attack";
 
 impl Progress {
-    pub fn start(history: PathBuf, time_limit: Duration, guarantees: GuaranteesDoc) -> Progress {
+    pub fn start(
+        history: PathBuf,
+        time_limit: Duration,
+        guarantees: GuaranteesDoc,
+        report: &Reporter,
+    ) -> Progress {
         let (stop, stop_rx) = watch::channel(false);
+        let bar = report.is_terminal().then(|| make_bar(time_limit));
+        if let Some(bar) = &bar {
+            report.show_bar(bar.clone());
+        }
         let say = Say {
-            bar: make_bar(time_limit),
+            report: report.clone(),
+            bar,
             phase: Arc::new(std::sync::Mutex::new(Phase {
                 name: "starting".into(),
                 attack_started: None,
@@ -267,17 +277,13 @@ impl Progress {
     pub async fn finish(self) -> Snapshot {
         let _ = self.stop.send(true);
         let snap = self.task.await.unwrap_or_default();
-        if let Some(bar) = &self.say.bar {
-            bar.finish_and_clear();
-        }
+        self.say.report.hide_bar();
         snap
     }
 }
 
-fn make_bar(time_limit: Duration) -> Option<ProgressBar> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
+/// A bar on stderr, the reporter's terminal.
+fn make_bar(time_limit: Duration) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(
         Some(time_limit.as_secs().max(1)),
         ProgressDrawTarget::stderr(),
@@ -286,7 +292,7 @@ fn make_bar(time_limit: Duration) -> Option<ProgressBar> {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
     bar.set_style(style);
-    Some(bar)
+    bar
 }
 
 /// The checkers over the history so far, in a blocking task, at most one at a time.
@@ -378,7 +384,7 @@ async fn drive(
             None if last_plain.elapsed() >= Duration::from_millis(PLAIN_LINE_INTERVAL_MS) => {
                 last_plain = Instant::now();
                 let limit = time_limit.as_secs();
-                eprintln!("[{phase} {elapsed}/{limit}s] {}", snap.line());
+                say.line(&format!("[{phase} {elapsed}/{limit}s] {}", snap.line()));
             }
             None => {}
         }

@@ -1,31 +1,40 @@
 //! The nemesis schedule of a run: drawn from the seed or read from an earlier run's
-//! `test.json`, and refused when it asks for faults that cannot be injected here.
+//! `test.json`, and refused when it could not say anything (no fault in it). Whether its
+//! faults can be injected here is the selection's to decide, once.
 
-use nemesis::{Capabilities, FaultKind};
+use std::collections::BTreeSet;
 
-use super::select::Selection;
-use crate::spec::{fault_name, TestSpec};
+use nemesis::FaultKind;
+
+use crate::spec::TestSpec;
 
 /// A nemesis schedule, and how it is stored in `test.json`.
 pub struct Schedule {
     pub schedule: nemesis::Schedule,
     pub json: serde_json::Value,
     pub summary: String,
+    /// Read from an earlier run (`replay`) rather than drawn from the flags.
+    pub replayed: bool,
 }
 
 impl Schedule {
-    fn new(schedule: nemesis::Schedule) -> Schedule {
+    fn new(schedule: nemesis::Schedule, replayed: bool) -> Schedule {
         Schedule {
             json: serde_json::to_value(&schedule).unwrap_or_default(),
             summary: schedule.summary(),
             schedule,
+            replayed,
         }
+    }
+
+    /// Every fault kind the schedule may ask the runtime for.
+    pub fn faults(&self) -> BTreeSet<FaultKind> {
+        self.schedule.required_kinds()
     }
 }
 
-/// Draws a schedule from the seed, refusing faults the runtime or system cannot inject.
-pub fn new_schedule(spec: &TestSpec, sel: &Selection) -> Result<Schedule, String> {
-    refuse_unsupported(&spec.fault_kinds(), &sel.capabilities)?;
+/// Draws a schedule from the seed.
+pub fn new_schedule(spec: &TestSpec) -> Result<Schedule, String> {
     let drawn = nemesis::Schedule::generate(&nemesis::ScheduleSpec::new(
         spec.seed,
         spec.node_names(),
@@ -36,7 +45,7 @@ pub fn new_schedule(spec: &TestSpec, sel: &Selection) -> Result<Schedule, String
     ))
     .map_err(|e| e.to_string())?;
     refuse_empty(spec, &drawn)?;
-    Ok(Schedule::new(drawn))
+    Ok(Schedule::new(drawn, false))
 }
 
 /// A test that asks for faults and has none scheduled would end with a verdict that
@@ -56,12 +65,8 @@ fn refuse_empty(spec: &TestSpec, schedule: &nemesis::Schedule) -> Result<(), Str
     ))
 }
 
-/// The schedule of an earlier run, checked against what this runtime can inject.
-pub fn schedule_from_json(
-    spec: &TestSpec,
-    sel: &Selection,
-    json: serde_json::Value,
-) -> Result<Schedule, String> {
+/// The schedule of an earlier run, checked against the spec it runs with.
+pub fn schedule_from_json(spec: &TestSpec, json: serde_json::Value) -> Result<Schedule, String> {
     let schedule: nemesis::Schedule = serde_json::from_value(json)
         .map_err(|e| format!("the schedule in test.json cannot be read: {e}"))?;
     schedule.check().map_err(|e| e.to_string())?;
@@ -71,33 +76,6 @@ pub fn schedule_from_json(
             schedule.nodes, spec.nodes
         ));
     }
-    schedule
-        .check_capabilities(&sel.capabilities)
-        .map_err(|e| e.to_string())?;
     refuse_empty(spec, &schedule)?;
-    Ok(Schedule::new(schedule))
-}
-
-fn refuse_unsupported(faults: &[FaultKind], caps: &Capabilities) -> Result<(), String> {
-    let Some(refused) = faults.iter().find(|f| !caps.supported.contains(f)) else {
-        return Ok(());
-    };
-    let why = caps
-        .refused
-        .get(refused)
-        .map_or("no reason given", String::as_str);
-    let usable: Vec<&str> = faults
-        .iter()
-        .filter(|f| caps.supported.contains(f))
-        .map(|f| fault_name(*f))
-        .collect();
-    let instead = if usable.is_empty() {
-        "none".to_string()
-    } else {
-        usable.join(",")
-    };
-    Err(format!(
-        "{} faults cannot be injected here: {why}; leave them out, e.g. --nemesis {instead}",
-        fault_name(*refused)
-    ))
+    Ok(Schedule::new(schedule, true))
 }

@@ -1,15 +1,17 @@
 //! What a run will be, decided before anything is created: the runtime and why, the
-//! system adapter, the guarantees the test claims and the faults on offer.
+//! system adapter, the guarantees the test claims and the faults on offer. The one place
+//! the faults a run asks for are checked against what can be injected.
 
 use std::sync::Arc;
 
 use nemesis::{Capabilities, FaultKind};
 use workloads::{System, SystemOptions};
 
+use super::schedule::Schedule;
 use super::system::{adapter, fencing_mode};
 use crate::run::results::GuaranteesDoc;
 use crate::runtime::{self, RuntimeKind};
-use crate::spec::{RuntimeChoice, TestSpec};
+use crate::spec::{fault_name, RuntimeChoice, TestSpec};
 
 /// Why a run cannot begin: the user's request cannot be met (exit 2), or the harness
 /// itself is broken (exit 3, never a verdict).
@@ -27,14 +29,26 @@ pub struct Selection {
     pub system: Arc<dyn System>,
     pub options: SystemOptions,
     pub guarantees: GuaranteesDoc,
+    /// What can be injected here; every fault of the schedule is among `supported`.
     pub capabilities: Capabilities,
     pub system_version: String,
 }
 
-pub async fn select(spec: &TestSpec) -> Result<Selection, SelectError> {
-    if !spec.endpoints.is_empty() {
-        return select_external(spec);
-    }
+/// Decides the runtime and the system, and refuses a schedule whose faults cannot be
+/// injected here: after this, nothing checks them again before the nemesis runs.
+pub async fn select(spec: &TestSpec, schedule: &Schedule) -> Result<Selection, SelectError> {
+    let selection = if spec.endpoints.is_empty() {
+        select_managed(spec).await?
+    } else {
+        select_external(spec)?
+    };
+    refuse_unsupported(schedule, &selection.capabilities).map_err(SelectError::Usage)?;
+    Ok(selection)
+}
+
+/// A cluster splitbrain starts: the runtime, the system adapter, and the faults the
+/// runtime can inject into that system's image, minus those the system refuses.
+async fn select_managed(spec: &TestSpec) -> Result<Selection, SelectError> {
     let wanted = match spec.runtime {
         RuntimeChoice::Auto => RuntimeKind::Auto,
         RuntimeChoice::Docker => RuntimeKind::Docker,
@@ -126,4 +140,85 @@ fn select_external(spec: &TestSpec) -> Result<Selection, SelectError> {
         capabilities: runtime::external::capabilities(),
         system_version: format!("{} (your own cluster)", spec.system.name()),
     })
+}
+
+fn refuse_unsupported(schedule: &Schedule, caps: &Capabilities) -> Result<(), String> {
+    let faults = schedule.faults();
+    let Some(refused) = faults.iter().find(|f| !caps.supported.contains(f)) else {
+        return Ok(());
+    };
+    let why = caps
+        .refused
+        .get(refused)
+        .map_or("no reason given", String::as_str);
+    if schedule.replayed {
+        return Err(format!(
+            "--runtime: the replayed schedule has {} faults, which cannot be injected here: {why}; replay it on a runtime that can",
+            fault_name(*refused)
+        ));
+    }
+    let usable: Vec<&str> = faults
+        .iter()
+        .filter(|f| caps.supported.contains(f))
+        .map(|f| fault_name(*f))
+        .collect();
+    let instead = if usable.is_empty() {
+        "none".to_string()
+    } else {
+        usable.join(",")
+    };
+    Err(format!(
+        "--nemesis: {} faults cannot be injected here: {why}; leave them out, e.g. --nemesis {instead}",
+        fault_name(*refused)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::schedule;
+    use nemesis::FaultKind;
+
+    fn drawn(nemesis: &str) -> Schedule {
+        let spec = crate::run::testing::spec("etcd", "docker", nemesis);
+        schedule::new_schedule(&spec).unwrap()
+    }
+
+    fn no_clock() -> Capabilities {
+        let mut caps = Capabilities::default();
+        caps.supported
+            .extend([FaultKind::Partition, FaultKind::Pause, FaultKind::Kill]);
+        caps.refused
+            .insert(FaultKind::Clock, "Go reads the vDSO".to_string());
+        caps
+    }
+
+    #[test]
+    fn a_fault_that_cannot_be_injected_is_refused_with_its_reason_and_what_would_do() {
+        let err = refuse_unsupported(&drawn("partition,clock"), &no_clock()).unwrap_err();
+        assert_eq!(
+            err,
+            "--nemesis: clock faults cannot be injected here: Go reads the vDSO; leave them out, e.g. --nemesis partition"
+        );
+        assert_eq!(
+            refuse_unsupported(&drawn("partition,kill"), &no_clock()),
+            Ok(())
+        );
+        assert_eq!(
+            refuse_unsupported(&drawn("none"), &Capabilities::default()),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_replayed_schedule_is_refused_by_the_runtime_not_the_nemesis() {
+        let mut replayed = drawn("clock");
+        replayed.replayed = true;
+        let err = refuse_unsupported(&replayed, &no_clock()).unwrap_err();
+        assert!(
+            err.starts_with("--runtime: the replayed schedule has clock faults")
+                && err.contains("Go reads the vDSO"),
+            "{err}"
+        );
+    }
 }
