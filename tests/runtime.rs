@@ -419,7 +419,7 @@ async fn exercise_clock(rt: &dyn Runtime, topo: &Topology) {
 }
 
 async fn docker_leftovers(run_id: &str) -> usize {
-    let d = runtime::docker::connect().await.unwrap();
+    let d = runtime::daemon::connect().await.unwrap();
     let filters = std::collections::HashMap::from([(
         "label".to_string(),
         vec![format!("splitbrain.run={run_id}")],
@@ -538,7 +538,7 @@ mod docker {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn images_run_their_programs() {
         let _g = serial().await;
-        let d = runtime::docker::connect().await.unwrap();
+        let d = runtime::daemon::connect().await.unwrap();
         let timeout = Duration::from_secs(300);
         let zk = runtime::images::ensure_image(
             &d,
@@ -1200,7 +1200,7 @@ mod clean_cli {
         let mut labels = runtime::docker::run_labels(id);
         let mut ended = runtime::state::Controller::current();
         ended.start_ticks += 1;
-        labels.insert(runtime::docker::CONTROLLER_LABEL.into(), ended.label());
+        labels.insert(runtime::daemon::CONTROLLER_LABEL.into(), ended.label());
         labels
     }
 
@@ -1218,7 +1218,7 @@ mod clean_cli {
     async fn removes_one_runs_leftovers_and_says_what() {
         let _g = serial().await;
         let id = runtime::new_run_id();
-        let d = runtime::docker::connect().await.unwrap();
+        let d = runtime::daemon::connect().await.unwrap();
         let volume = format!("sb-{id}-n1-data");
         labelled_volume(&d, &volume, crashed_run_labels(&id)).await;
         let ns = format!("sb-{id}-n1");
@@ -1269,7 +1269,7 @@ mod clean_cli {
     async fn skips_a_live_runs_docker_objects_until_forced() {
         let _g = serial().await;
         let id = runtime::new_run_id();
-        let d = runtime::docker::connect().await.unwrap();
+        let d = runtime::daemon::connect().await.unwrap();
         let volume = format!("sb-{id}-n1-data");
         labelled_volume(&d, &volume, runtime::docker::run_labels(&id)).await;
         let skip = format!(

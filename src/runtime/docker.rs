@@ -15,8 +15,7 @@ use bollard::models::{
     NetworkCreateRequest, NetworkingConfig, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, KillContainerOptions, ListNetworksOptions, LogsOptions,
-    UploadToContainerOptions,
+    CreateContainerOptions, KillContainerOptions, LogsOptions, UploadToContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -42,44 +41,7 @@ const POLL_INTERVAL_MS: u64 = 20;
 /// Seconds docker waits after SIGTERM before SIGKILL on a graceful stop.
 const STOP_GRACE_S: i32 = 5;
 
-/// Connect to the local daemon, speaking whatever API version it has.
-pub async fn connect() -> Result<Docker, RuntimeError> {
-    let d = Docker::connect_with_local_defaults()?;
-    Ok(d.negotiate_version().await?)
-}
-
-/// Whether the daemon answers within `timeout`; its version if so, else why not.
-pub async fn ping(timeout: Duration) -> Result<String, String> {
-    let work = async {
-        let d = connect().await.map_err(|e| e.to_string())?;
-        d.ping().await.map_err(|e| e.to_string())?;
-        let v = d.version().await.map_err(|e| e.to_string())?;
-        Ok::<_, String>(v.version.unwrap_or_else(|| "unknown".into()))
-    };
-    match tokio::time::timeout(timeout, work).await {
-        Ok(r) => r,
-        Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
-    }
-}
-
-/// Subnets of every docker network (empty if docker is not reachable).
-pub async fn existing_subnets() -> Vec<Net> {
-    let Ok(Ok(d)) = tokio::time::timeout(Duration::from_secs(2), connect()).await else {
-        return Vec::new();
-    };
-    let Ok(nets) = d.list_networks(None::<ListNetworksOptions>).await else {
-        return Vec::new();
-    };
-    nets.iter()
-        .filter_map(|n| n.ipam.as_ref()?.config.as_ref())
-        .flatten()
-        .filter_map(|c| Net::parse(c.subnet.as_deref()?))
-        .collect()
-}
-
-/// Docker label naming the controller of a run (`<pid>:<start ticks>`), so `clean`
-/// leaves a run alone while its controller lives.
-pub const CONTROLLER_LABEL: &str = "splitbrain.controller";
+use super::daemon::{connect, existing_subnets, CONTROLLER_LABEL};
 
 pub fn run_labels(run_id: &str) -> HashMap<String, String> {
     HashMap::from([

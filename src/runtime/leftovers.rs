@@ -21,9 +21,9 @@ use bollard::query_parameters::{
     RemoveVolumeOptions,
 };
 
-use super::docker::CONTROLLER_LABEL;
+use super::daemon::{self, CONTROLLER_LABEL};
 use super::state::{euid, is_same_process, trusted_states, Controller, RunState};
-use super::{docker, validate_run_id, RuntimeError, NAME_PREFIX, RUN_LABEL};
+use super::{validate_run_id, RuntimeError, NAME_PREFIX, RUN_LABEL};
 
 /// How long clean waits for docker to answer before skipping docker objects.
 const DOCKER_PING_TIMEOUT_MS: u64 = 2000;
@@ -62,7 +62,7 @@ pub struct Sweep {
 
 pub async fn sweep(run: Option<&str>, force: bool) -> Result<Sweep, RuntimeError> {
     let mut out = Sweep::default();
-    let docker_objects = match docker::ping(Duration::from_millis(DOCKER_PING_TIMEOUT_MS)).await {
+    let docker_objects = match daemon::ping(Duration::from_millis(DOCKER_PING_TIMEOUT_MS)).await {
         Ok(_) => Some(list_docker(run, &mut out.notes).await?),
         Err(why) => {
             out.notes.push(format!(
@@ -245,7 +245,7 @@ async fn list_docker(
     run: Option<&str>,
     notes: &mut Vec<String>,
 ) -> Result<Vec<DockerObject>, RuntimeError> {
-    let d = docker::connect().await?;
+    let d = daemon::connect().await?;
     let mut out = Vec::new();
     let containers = d
         .list_containers(Some(ListContainersOptions {
@@ -309,7 +309,7 @@ async fn remove_docker(
     objects: Vec<DockerObject>,
     scope: &mut Scope<'_>,
 ) -> Result<Vec<String>, RuntimeError> {
-    let d = docker::connect().await?;
+    let d = daemon::connect().await?;
     let mut removed = Vec::new();
     for o in objects {
         if !scope.allows(&o.run_id) {
@@ -476,7 +476,7 @@ async fn clean_netns(scope: &mut Scope<'_>) -> Vec<String> {
         if !scope.allows(id) {
             continue;
         }
-        let ns = crate::runtime::netns::netns_path(name);
+        let ns = super::netns_path(name);
         if let Some(pids) = command_output("ip", &["netns", "pids", name]).await {
             for pid in pids
                 .split_whitespace()

@@ -7,6 +7,7 @@
 
 // The test lifecycle uses this API piece by piece; not every item has a caller yet.
 
+pub mod daemon;
 pub mod docker;
 pub mod external;
 pub mod images;
@@ -133,7 +134,7 @@ pub async fn resolve_kind(kind: RuntimeKind) -> (RuntimeKind, String) {
     if kind != RuntimeKind::Auto {
         return (kind, format!("{kind} was asked for"));
     }
-    match docker::ping(Duration::from_millis(DOCKER_PING_TIMEOUT_MS)).await {
+    match daemon::ping(Duration::from_millis(DOCKER_PING_TIMEOUT_MS)).await {
         Ok(version) => (
             RuntimeKind::Docker,
             format!("the docker daemon answered (engine {version})"),
@@ -177,6 +178,11 @@ pub fn validate_run_id(id: &str) -> Result<(), RuntimeError> {
 /// `sb-<runid>-<node>`: the name of a node's container, namespace or process.
 pub fn node_object_name(run_id: &str, node: &str) -> String {
     format!("{NAME_PREFIX}{run_id}-{node}")
+}
+
+/// Where `ip netns` keeps a named network namespace.
+pub fn netns_path(name: &str) -> PathBuf {
+    PathBuf::from("/run/netns").join(name)
 }
 
 /// The libfaketime control file of a node, shared between host and node.

@@ -15,8 +15,8 @@ use workloads::system::{NodeAddr, NodeSpec, Topology};
 use super::procs::{prepare, ProcCluster, ProcNode};
 use super::subnet::{self, Net};
 use super::{
-    cluster_capabilities, iptables, node_object_name, require, NodePorts, Runtime, RuntimeConfig,
-    RuntimeError, RuntimeKind, NODES_MAX,
+    cluster_capabilities, iptables, netns_path, node_object_name, require, NodePorts, Runtime,
+    RuntimeConfig, RuntimeError, RuntimeKind, NODES_MAX,
 };
 
 /// Bound on one `ip` invocation.
@@ -61,10 +61,6 @@ pub async fn ip(args: &[&str]) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-pub fn netns_path(name: &str) -> PathBuf {
-    PathBuf::from("/run/netns").join(name)
-}
-
 impl NetnsRuntime {
     pub fn new(cfg: RuntimeConfig) -> Result<Self, RuntimeError> {
         if !super::is_root() {
@@ -94,7 +90,7 @@ impl NetnsRuntime {
 
     async fn choose_subnet(&self) -> Net {
         let mut taken = subnet::host_routes();
-        taken.extend(super::docker::existing_subnets().await);
+        taken.extend(super::daemon::existing_subnets().await);
         subnet::candidates(&taken)
             .into_iter()
             .next()

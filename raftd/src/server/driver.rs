@@ -30,7 +30,7 @@ use crate::core::{
 };
 
 use super::clock::WallClock;
-use super::http::ApiError;
+use super::error::ApiError;
 use super::pump::{Answer, Output, Pump, Round, READY_ROUNDS_MAX};
 use super::read_body::{EncodedLog, ReadBody};
 use super::storage::{Storage, StorageError};

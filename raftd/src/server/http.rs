@@ -16,12 +16,13 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::api::{
-    AcquireRequest, AcquireResponse, ClockRequest, ErrorBody, ErrorKind, GrantRequest,
-    HoldingResponse, ReadQuery, ReleaseResponse, WriteRecord, WriteRequest, BODY_BYTES_MAX,
+    AcquireRequest, AcquireResponse, ClockRequest, ErrorKind, GrantRequest, HoldingResponse,
+    ReadQuery, ReleaseResponse, WriteRecord, WriteRequest, BODY_BYTES_MAX,
 };
 use crate::core::{Applied, FenceRefusal, Request as CoreRequest, Response as CoreResponse};
 
 use super::driver::{Call, Handle};
+use super::error::ApiError;
 
 /// How long a request's body may take to arrive in full.
 const BODY_READ_TIMEOUT_MS: u64 = 10_000;
@@ -30,30 +31,6 @@ const BODY_READ_TIMEOUT_MS: u64 = 10_000;
 /// beyond the connection's buffers, but a slow client holds its answer for as long as it
 /// takes to read it.
 pub const READ_IN_FLIGHT_MAX: usize = 256;
-
-/// An error answer: a status and the body API.md fixes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub kind: ErrorKind,
-    pub body: ErrorBody,
-}
-
-impl ApiError {
-    pub fn new(kind: ErrorKind, reason: impl Into<String>) -> ApiError {
-        ApiError {
-            kind,
-            body: ErrorBody::new(kind, reason),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.kind.http_status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(self.body)).into_response()
-    }
-}
 
 /// Requests whose fields can be checked for sense before they go anywhere.
 pub trait Validate {

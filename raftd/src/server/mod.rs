@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod driver;
+pub mod error;
 pub mod http;
 pub mod pump;
 pub mod read_body;
