@@ -845,6 +845,8 @@ mod crash {
     use super::*;
     use std::io::BufRead;
 
+    /// Set for the child: the results directory its runtimes write node logs to. The
+    /// parent owns it, since the child dies by SIGKILL and removes nothing.
     const CHILD_ENV: &str = "SPLITBRAIN_CRASH_CHILD";
     const CHILD_READY_TIMEOUT_S: u64 = 120;
 
@@ -853,12 +855,11 @@ mod crash {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "run by killed_controller_leaves_nothing_after_clean as its child"]
     async fn child_starts_clusters_then_waits() {
-        if std::env::var_os(CHILD_ENV).is_none() {
+        let Some(results) = std::env::var_os(CHILD_ENV) else {
             return;
-        }
-        let results = tempfile::tempdir().unwrap();
+        };
         for kind in [RuntimeKind::Docker, RuntimeKind::Netns] {
-            let rt = make(kind, results.path()).await;
+            let rt = make(kind, Path::new(&results)).await;
             let topo = rt.plan(2, &NodePorts::default()).await.unwrap();
             rt.start_cluster(raftd_specs(&topo, &raftd_binary()))
                 .await
@@ -877,6 +878,7 @@ mod crash {
         // (this machine's init does not reap orphans).
         // SAFETY: prctl with these arguments only sets a flag on this process.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        let results = tempfile::tempdir().unwrap();
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--ignored",
@@ -884,7 +886,7 @@ mod crash {
                 "crash::child_starts_clusters_then_waits",
                 "--nocapture",
             ])
-            .env(CHILD_ENV, "1")
+            .env(CHILD_ENV, results.path())
             .env("SPLITBRAIN_RAFTD", raftd_binary())
             .stdout(std::process::Stdio::piped())
             .spawn()
