@@ -31,15 +31,6 @@ impl Validity {
     pub fn and(self, other: Validity) -> Validity {
         self.max(other)
     }
-
-    /// The exit code docs/design.md fixes for this verdict.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Validity::Valid => 0,
-            Validity::Invalid => 1,
-            Validity::Unknown => 3,
-        }
-    }
 }
 
 impl fmt::Display for Validity {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value as Json;
 
 use super::file::Cell;
-use crate::run::{EXIT_BAD_USAGE, EXIT_UNKNOWN, EXIT_VALID, EXIT_VIOLATION};
+use crate::exit::Exit;
 
 /// How often a waiting worker looks at its child.
 const CHILD_POLL_MS: u64 = 100;
@@ -77,11 +77,11 @@ impl Verdict {
     }
 
     /// The matrix's exit code if this were its worst cell.
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit(&self) -> Exit {
         match self {
-            Verdict::Valid => EXIT_VALID,
-            Verdict::Violation => EXIT_VIOLATION,
-            Verdict::Unknown(_) | Verdict::Error(_) => EXIT_UNKNOWN,
+            Verdict::Valid => Exit::Valid,
+            Verdict::Violation => Exit::Violations,
+            Verdict::Unknown(_) | Verdict::Error(_) => Exit::Unknown,
         }
     }
 
@@ -96,11 +96,11 @@ impl Verdict {
 }
 
 /// The exit code of a set of verdicts: the worst one's; none at all is valid.
-pub fn worst_exit_code(verdicts: &[&Verdict]) -> u8 {
+pub fn worst_exit(verdicts: &[&Verdict]) -> Exit {
     verdicts
         .iter()
         .max_by_key(|v| v.weight())
-        .map_or(EXIT_VALID, |v| v.exit_code())
+        .map_or(Exit::Valid, |v| v.exit())
 }
 
 /// An anomaly as results.json has it.
@@ -300,14 +300,14 @@ fn verdict_of(status: ExitStatus, doc: Option<&Json>, log: &Path) -> Verdict {
             .unwrap_or_else(|| last_line(log));
         format!("{r} (log: {})", log.display())
     };
-    match status.code() {
-        Some(c) if c == i32::from(EXIT_VALID) => Verdict::Valid,
-        Some(c) if c == i32::from(EXIT_VIOLATION) => Verdict::Violation,
-        Some(c) if c == i32::from(EXIT_UNKNOWN) => Verdict::Unknown(reason()),
-        Some(c) if c == i32::from(EXIT_BAD_USAGE) => {
+    match status.code().map(|c| (c, Exit::from_code(c))) {
+        Some((_, Some(Exit::Valid))) => Verdict::Valid,
+        Some((_, Some(Exit::Violations))) => Verdict::Violation,
+        Some((_, Some(Exit::Unknown))) => Verdict::Unknown(reason()),
+        Some((_, Some(Exit::Usage))) => {
             Verdict::Error(format!("splitbrain run refused the cell: {}", reason()))
         }
-        Some(c) => Verdict::Error(format!("splitbrain run exited with {c}: {}", reason())),
+        Some((c, None)) => Verdict::Error(format!("splitbrain run exited with {c}: {}", reason())),
         None => Verdict::Error(format!(
             "splitbrain run was killed ({status}): {}",
             reason()

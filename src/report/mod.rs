@@ -11,6 +11,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::Value as Json;
 
+use crate::exit::Exit;
+
 mod encode;
 mod faults;
 mod idle;
@@ -75,12 +77,12 @@ pub fn run_report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     };
     write_index(&root)?;
     println!("{}", root.join("index.html").display());
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(Exit::Valid))
 }
 
 pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     serve::run(&args.results, args.port)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(Exit::Valid))
 }
 
 /// Writes `timeline.html` into the results directory `dir` from its history.jsonl,

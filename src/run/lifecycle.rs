@@ -14,7 +14,7 @@ use super::pieces::{self, Running, Selection};
 use super::progress::{Progress, Say, Snapshot, ATTACK_PHASE};
 use super::results::{self, RuntimeDoc, TestDoc, Versions};
 use super::summary;
-use super::{EXIT_BAD_USAGE, EXIT_UNKNOWN, EXIT_VALID, EXIT_VIOLATION};
+use crate::exit::Exit;
 use crate::runtime::RuntimeKind;
 use crate::spec::TestSpec;
 
@@ -171,21 +171,21 @@ fn disks_for(spec: &TestSpec, selection: &Selection, runtime_id: &str) -> Disks 
 }
 
 /// Runs the test end to end and returns the exit code.
-pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>) -> u8 {
+pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>) -> Exit {
     let interrupt = Interrupt::install();
     eprintln!("splitbrain: {spec}");
     let selection = match pieces::select(&spec).await {
         Ok(s) => s,
         Err(pieces::SelectError::Usage(msg)) => {
             eprintln!("splitbrain run: {msg}");
-            return EXIT_BAD_USAGE;
+            return Exit::Usage;
         }
         Err(pieces::SelectError::Harness(e)) => {
             eprintln!(
                 "splitbrain: harness error (not a verdict on {}): {e:#}",
                 spec.system.name()
             );
-            return EXIT_UNKNOWN;
+            return Exit::Unknown;
         }
     };
     eprintln!(
@@ -200,7 +200,7 @@ pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>) -> u8 {
         Ok(s) => s,
         Err(msg) => {
             eprintln!("splitbrain run: --nemesis: {msg}");
-            return EXIT_BAD_USAGE;
+            return Exit::Usage;
         }
     };
     if !schedule.summary.is_empty() {
@@ -218,7 +218,7 @@ pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>) -> u8 {
             "splitbrain: harness error (not a verdict on {}): {low}",
             spec.system.name()
         );
-        return EXIT_UNKNOWN;
+        return Exit::Unknown;
     }
     let started = SystemTime::now();
     let (run_id, dir) = match results::create_run_dir(
@@ -232,7 +232,7 @@ pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>) -> u8 {
                     "splitbrain: --results: cannot create a results directory under {}: {e}; give a directory you can write to",
                     spec.results.display()
                 );
-            return EXIT_BAD_USAGE;
+            return Exit::Usage;
         }
     };
     eprintln!("splitbrain: results in {}", dir.display());
@@ -290,7 +290,7 @@ impl RunCtx {
         }
     }
 
-    async fn execute(&mut self, selection: Selection, schedule: pieces::Schedule) -> u8 {
+    async fn execute(&mut self, selection: Selection, schedule: pieces::Schedule) -> Exit {
         self.write_test_doc();
         let history = self.dir.join("history.jsonl");
         let recorder = match Recorder::create(&history) {
@@ -398,7 +398,7 @@ impl RunCtx {
 
     /// Everything after the cluster is gone and the history closed: the verdict, the
     /// files every run leaves, the summary and the exit code.
-    async fn conclude(&self, outcome: Outcome, snap: Option<Snapshot>) -> u8 {
+    async fn conclude(&self, outcome: Outcome, snap: Option<Snapshot>) -> Exit {
         let outcome = self.blame_the_disk(outcome);
         let verdict = match &outcome {
             Outcome::Completed => self.check().await,
@@ -429,9 +429,9 @@ impl RunCtx {
         results::remove_temporaries(&self.spec.results, &self.dir);
         summary::print(&self.spec, &self.dir, snap.as_ref());
         match (&outcome, verdict) {
-            (Outcome::Completed, Some(true)) => EXIT_VALID,
-            (Outcome::Completed, Some(false)) => EXIT_VIOLATION,
-            _ => EXIT_UNKNOWN,
+            (Outcome::Completed, Some(true)) => Exit::Valid,
+            (Outcome::Completed, Some(false)) => Exit::Violations,
+            _ => Exit::Unknown,
         }
     }
 

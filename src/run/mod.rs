@@ -23,12 +23,8 @@ pub mod summary;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::exit::Exit;
 use crate::spec::{RunArgs, RuntimeChoice, SpecError, TestSpec};
-
-pub const EXIT_VALID: u8 = 0;
-pub const EXIT_VIOLATION: u8 = 1;
-pub const EXIT_BAD_USAGE: u8 = 2;
-pub const EXIT_UNKNOWN: u8 = 3;
 
 #[derive(clap::Args, Debug)]
 pub struct ReplayArgs {
@@ -48,7 +44,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(spec) => spec,
         Err(e) => {
             eprintln!("splitbrain run: {e}");
-            return Ok(ExitCode::from(EXIT_BAD_USAGE));
+            return Ok(ExitCode::from(Exit::Usage));
         }
     };
     execute(spec, None)
@@ -58,7 +54,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let refuse = |msg: String| {
         eprintln!("splitbrain replay: {msg}");
-        Ok(ExitCode::from(EXIT_BAD_USAGE))
+        Ok(ExitCode::from(Exit::Usage))
     };
     let doc = match results::read_test_doc(&args.dir) {
         Ok(doc) => doc,
@@ -118,7 +114,7 @@ fn execute(spec: TestSpec, schedule: Option<serde_json::Value>) -> anyhow::Resul
         let results = disk::Disks::for_run(&spec.results, None);
         if let Some(low) = results.low(disk::DISK_FREE_BYTES_START_MIN) {
             eprintln!("splitbrain: harness error (not a verdict on raftd): {low}");
-            return Ok(ExitCode::from(EXIT_UNKNOWN));
+            return Ok(ExitCode::from(Exit::Unknown));
         }
         // No cluster, no tokio: one simulated run on this thread.
         return Ok(ExitCode::from(crate::sim::run_spec(&spec, schedule)?));

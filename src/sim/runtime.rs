@@ -8,7 +8,8 @@ use anyhow::Context;
 use serde_json::json;
 
 use super::run::{guarantees, run_with, SimRun};
-use super::{output, sweep, SimSpec, EXIT_BAD_USAGE, EXIT_UNKNOWN, EXIT_VALID, EXIT_VIOLATION};
+use super::{output, sweep, SimSpec};
+use crate::exit::Exit;
 use crate::run::results::{self, GuaranteesDoc, RuntimeDoc, TestDoc, Versions};
 use crate::spec::{Fencing, SystemKind, TestSpec};
 
@@ -47,13 +48,13 @@ pub fn sim_spec_of(spec: &TestSpec) -> SimSpec {
 
 /// Runs `spec` in the simulator (with `schedule`, a saved one, when replaying) and
 /// returns the exit code.
-pub fn run_spec(spec: &TestSpec, schedule: Option<serde_json::Value>) -> anyhow::Result<u8> {
+pub fn run_spec(spec: &TestSpec, schedule: Option<serde_json::Value>) -> anyhow::Result<Exit> {
     if spec.system != SystemKind::Raftd {
         eprintln!(
             "splitbrain run: --runtime sim: the simulator runs raftd's core only, not {}; use --runtime docker or netns",
             spec.system.name()
         );
-        return Ok(EXIT_BAD_USAGE);
+        return Ok(Exit::Usage);
     }
     let sim = sim_spec_of(spec);
     let schedule = match schedule {
@@ -73,7 +74,7 @@ pub fn run_spec(spec: &TestSpec, schedule: Option<serde_json::Value>) -> anyhow:
         Ok(s) => s,
         Err(e) => {
             eprintln!("splitbrain run: --nemesis: {e}");
-            return Ok(EXIT_BAD_USAGE);
+            return Ok(Exit::Usage);
         }
     };
     eprintln!("splitbrain: {spec}");
@@ -114,7 +115,7 @@ pub fn run_spec(spec: &TestSpec, schedule: Option<serde_json::Value>) -> anyhow:
     }
     crate::run::summary::print(spec, &dir, None);
     println!("{}", liveness_line(&run));
-    Ok(exit_code(&run))
+    Ok(exit_of(&run))
 }
 
 fn test_doc(
@@ -153,13 +154,13 @@ fn test_doc(
 }
 
 /// docs/design.md's exit codes; a failed liveness check is a failure like a violation.
-fn exit_code(run: &SimRun) -> u8 {
+pub(super) fn exit_of(run: &SimRun) -> Exit {
     if run.failed() {
-        EXIT_VIOLATION
+        Exit::Violations
     } else if run.verdict() == checkers::Validity::Unknown {
-        EXIT_UNKNOWN
+        Exit::Unknown
     } else {
-        EXIT_VALID
+        Exit::Valid
     }
 }
 
