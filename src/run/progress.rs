@@ -409,8 +409,13 @@ mod tests {
         };
         rec.record(OpDraft::ok(Process::Nemesis, F::Partition, Some(part)))
             .unwrap();
-        rec.record(OpDraft::info(Process::Client(1), F::Write, None, "timeout"))
-            .unwrap();
+        rec.record(OpDraft::info(
+            Process::Client(1),
+            F::Write,
+            None,
+            checkers::ErrorCode::Timeout,
+        ))
+        .unwrap();
         let mut snap = Snapshot::default();
         for op in rec.ops() {
             snap.absorb(&op);
