@@ -13,9 +13,8 @@ use workloads::system::{ImageKind, Topology};
 use workloads::CancellationToken;
 use workloads::{System, SystemOptions};
 
-use crate::run::results::GuaranteesDoc;
 use crate::runtime::{self, Runtime, RuntimeConfig, RuntimeKind};
-use crate::spec::{fault_name, Fencing, RuntimeChoice, SystemKind, TestSpec};
+use crate::spec::{fault_name, RuntimeChoice, SystemKind, TestSpec};
 
 /// The names `--bug` accepts: raftd's catalogue.
 pub fn known_bugs() -> Vec<String> {
@@ -40,7 +39,7 @@ pub struct Selection {
     pub runtime_reason: String,
     pub system: Arc<dyn System>,
     pub options: SystemOptions,
-    pub guarantees: GuaranteesDoc,
+    pub guarantees: checkers::Guarantees,
     pub capabilities: Capabilities,
     pub system_version: String,
 }
@@ -76,11 +75,11 @@ pub async fn select(spec: &TestSpec) -> Result<Selection, SelectError> {
     let options = SystemOptions {
         bugs: spec.bugs.clone(),
         lease: spec.lease,
-        fencing: fencing_mode(spec.fencing),
+        fencing: spec.fencing,
         seed: spec.seed,
         ..SystemOptions::default()
     };
-    let g = system.guarantees(&options);
+    let guarantees = system.guarantees(&options);
     let mut capabilities = runtime::capabilities(kind, &image);
     for (fault, why) in system.refused_faults() {
         capabilities.supported.remove(&fault);
@@ -92,10 +91,7 @@ pub async fn select(spec: &TestSpec) -> Result<Selection, SelectError> {
         runtime_reason: reason,
         system,
         options,
-        guarantees: GuaranteesDoc {
-            exclusive_leadership: g.exclusive_leadership,
-            fence_on_grant: g.fence_on_grant,
-        },
+        guarantees,
         capabilities,
         system_version: version,
     })
@@ -104,7 +100,7 @@ pub async fn select(spec: &TestSpec) -> Result<Selection, SelectError> {
 /// A cluster of the user's own (`--endpoints`): no runtime is created and no fault is
 /// on offer; the adapter talks to the endpoints as to nodes it started.
 fn select_external(spec: &TestSpec) -> Result<Selection, SelectError> {
-    let fencing = fencing_mode(spec.fencing);
+    let fencing = spec.fencing;
     let system: Arc<dyn System> = match spec.system {
         SystemKind::Etcd => Arc::new(workloads::etcd::EtcdSystem::new(fencing)),
         SystemKind::Zookeeper => Arc::new(workloads::zookeeper::ZkSystem::new(fencing)),
@@ -119,7 +115,7 @@ fn select_external(spec: &TestSpec) -> Result<Selection, SelectError> {
         seed: spec.seed,
         ..SystemOptions::default()
     };
-    let g = system.guarantees(&options);
+    let guarantees = system.guarantees(&options);
     Ok(Selection {
         // Never created: `start` runs no runtime for a cluster of the user's own.
         runtime_kind: RuntimeKind::Local,
@@ -130,10 +126,7 @@ fn select_external(spec: &TestSpec) -> Result<Selection, SelectError> {
         ),
         system,
         options,
-        guarantees: GuaranteesDoc {
-            exclusive_leadership: g.exclusive_leadership,
-            fence_on_grant: g.fence_on_grant,
-        },
+        guarantees,
         capabilities: runtime::external::capabilities(),
         system_version: format!("{} (your own cluster)", spec.system.name()),
     })
@@ -165,25 +158,15 @@ fn system_for(spec: &TestSpec) -> anyhow::Result<(Arc<dyn System>, ImageKind, St
             ))
         }
         SystemKind::Etcd => Ok((
-            Arc::new(workloads::etcd::EtcdSystem::new(fencing_mode(spec.fencing))),
+            Arc::new(workloads::etcd::EtcdSystem::new(spec.fencing)),
             ImageKind::Etcd,
             host_version(workloads::etcd::ETCD_PROGRAM, "etcd"),
         )),
         SystemKind::Zookeeper => Ok((
-            Arc::new(workloads::zookeeper::ZkSystem::new(fencing_mode(
-                spec.fencing,
-            ))),
+            Arc::new(workloads::zookeeper::ZkSystem::new(spec.fencing)),
             ImageKind::Zookeeper,
             zookeeper_version(),
         )),
-    }
-}
-
-fn fencing_mode(fencing: Fencing) -> workloads::FencingMode {
-    match fencing {
-        Fencing::Grant => workloads::FencingMode::Grant,
-        Fencing::Write => workloads::FencingMode::Write,
-        Fencing::None => workloads::FencingMode::None,
     }
 }
 
@@ -570,8 +553,8 @@ impl Running {
 }
 
 /// The number of violations the checkers find in `history`.
-pub fn violations_in(history: &checkers::History, guarantees: GuaranteesDoc) -> usize {
-    let result = checkers::check(history, &to_guarantees(guarantees));
+pub fn violations_in(history: &checkers::History, guarantees: checkers::Guarantees) -> usize {
+    let result = checkers::check(history, &guarantees);
     result
         .counts
         .anomalies
@@ -586,13 +569,6 @@ pub fn violations_in(history: &checkers::History, guarantees: GuaranteesDoc) -> 
         .sum()
 }
 
-fn to_guarantees(g: GuaranteesDoc) -> checkers::Guarantees {
-    checkers::Guarantees {
-        exclusive_leadership: g.exclusive_leadership,
-        fence_on_grant: g.fence_on_grant,
-    }
-}
-
 /// What the checkers made of a history.
 pub struct Checked {
     /// `Some(valid)`, or `None` when unknown.
@@ -602,7 +578,7 @@ pub struct Checked {
 }
 
 /// Checks `dir/history.jsonl` and writes `dir/results.json`.
-pub fn check_and_write(dir: &Path, guarantees: GuaranteesDoc) -> anyhow::Result<Checked> {
+pub fn check_and_write(dir: &Path, guarantees: checkers::Guarantees) -> anyhow::Result<Checked> {
     let history = checkers::History::from_path(&dir.join("history.jsonl"))?;
     let faults_injected = history
         .nemesis
@@ -613,7 +589,7 @@ pub fn check_and_write(dir: &Path, guarantees: GuaranteesDoc) -> anyhow::Result<
             matches!(op.f, F::Partition | F::Pause | F::Kill | F::Clock)
         })
         .count();
-    let result = checkers::check(&history, &to_guarantees(guarantees));
+    let result = checkers::check(&history, &guarantees);
     checkers::write_results(&dir.join("results.json"), &result)?;
     let verdict = match result.valid {
         checkers::Validity::Valid => Some(true),

@@ -19,7 +19,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::watch;
 
 use super::pieces;
-use crate::run::results::GuaranteesDoc;
 
 /// How often the history is read back and the bar redrawn.
 const PROGRESS_TICK_MS: u64 = 500;
@@ -246,7 +245,11 @@ impl Say {
 pub const ATTACK_PHASE: &str = "attack";
 
 impl Progress {
-    pub fn start(history: PathBuf, time_limit: Duration, guarantees: GuaranteesDoc) -> Progress {
+    pub fn start(
+        history: PathBuf,
+        time_limit: Duration,
+        guarantees: checkers::Guarantees,
+    ) -> Progress {
         let (stop, stop_rx) = watch::channel(false);
         let say = Say {
             bar: make_bar(time_limit),
@@ -293,7 +296,7 @@ fn make_bar(time_limit: Duration) -> Option<ProgressBar> {
 /// Each check reads the complete lines of the history file back from disk, so nothing
 /// here grows with the history: between checks the controller holds no ops at all.
 struct IncrementalCheck {
-    guarantees: GuaranteesDoc,
+    guarantees: checkers::Guarantees,
     history: PathBuf,
     /// Ops seen so far (for the cap).
     seen: usize,
@@ -334,7 +337,7 @@ impl IncrementalCheck {
 async fn drive(
     history: PathBuf,
     time_limit: Duration,
-    guarantees: GuaranteesDoc,
+    guarantees: checkers::Guarantees,
     say: Say,
     mut stop: watch::Receiver<bool>,
 ) -> Snapshot {

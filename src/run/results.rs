@@ -20,7 +20,7 @@ pub struct TestDoc {
     pub command: String,
     pub seed: u64,
     pub spec: TestSpec,
-    pub guarantees: GuaranteesDoc,
+    pub guarantees: checkers::Guarantees,
     /// The runtime actually used and why it was picked.
     pub runtime: RuntimeDoc,
     pub versions: Versions,
@@ -31,12 +31,6 @@ pub struct TestDoc {
     /// Where each node could be reached.
     #[serde(default)]
     pub topology: serde_json::Value,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GuaranteesDoc {
-    pub exclusive_leadership: bool,
-    pub fence_on_grant: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -178,6 +172,23 @@ mod tests {
         assert_eq!(
             fs::read_link(tmp.path().join("latest")).unwrap(),
             PathBuf::from("x-2")
+        );
+    }
+
+    #[test]
+    fn test_json_guarantees_keep_their_keys() {
+        let g = checkers::Guarantees {
+            exclusive_leadership: true,
+            fence_on_grant: false,
+        };
+        let json = serde_json::to_value(g).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"exclusive_leadership": true, "fence_on_grant": false})
+        );
+        assert_eq!(
+            serde_json::from_value::<checkers::Guarantees>(json).unwrap(),
+            g
         );
     }
 }

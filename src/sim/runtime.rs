@@ -10,8 +10,9 @@ use serde_json::json;
 use super::run::{guarantees, run_with, SimRun};
 use super::{output, sweep, SimSpec};
 use crate::exit::Exit;
-use crate::run::results::{self, GuaranteesDoc, RuntimeDoc, TestDoc, Versions};
-use crate::spec::{Fencing, SystemKind, TestSpec};
+use crate::run::results::{self, RuntimeDoc, TestDoc, Versions};
+use crate::spec::{SystemKind, TestSpec};
+use workloads::FencingMode;
 
 /// What `test.json` says of the runtime.
 const RUNTIME_REASON: &str =
@@ -22,7 +23,7 @@ const RUNTIME_REASON: &str =
 /// starts it; `write` is raftd without `--fence-on-grant`.
 pub fn sim_spec_of(spec: &TestSpec) -> SimSpec {
     let mut bugs = spec.bugs.clone();
-    if spec.fencing == Fencing::None {
+    if spec.fencing == FencingMode::None {
         bugs.push("no-fencing".into());
     }
     bugs.sort();
@@ -41,7 +42,7 @@ pub fn sim_spec_of(spec: &TestSpec) -> SimSpec {
         rate_hz: spec.rate_hz,
         concurrency: spec.concurrency,
         stall_probability: spec.stall_probability,
-        fence_on_grant: spec.fencing == Fencing::Grant,
+        fence_on_grant: spec.fencing == FencingMode::Grant,
         recovery_ms: spec.recovery_secs * 1000,
     }
 }
@@ -125,17 +126,13 @@ fn test_doc(
     started: SystemTime,
     schedule: &nemesis::Schedule,
 ) -> anyhow::Result<TestDoc> {
-    let g = guarantees(sim);
     Ok(TestDoc {
         run_id: run_id.to_string(),
         started_at: crate::utc::rfc3339(started),
         command: spec.command_line(),
         seed: spec.seed,
         spec: spec.clone(),
-        guarantees: GuaranteesDoc {
-            exclusive_leadership: g.exclusive_leadership,
-            fence_on_grant: g.fence_on_grant,
-        },
+        guarantees: guarantees(sim),
         runtime: RuntimeDoc {
             name: "sim".into(),
             reason: RUNTIME_REASON.into(),
