@@ -254,7 +254,10 @@ fn summary_table(cells: &[Cell], outcomes: &[exec::Outcome]) -> String {
     .map(String::from)
     .to_vec()];
     for (c, o) in cells.iter().zip(outcomes) {
-        let anomalies = match (o.count("violation"), o.count("observation")) {
+        let anomalies = match (
+            o.count(checkers::Severity::Violation),
+            o.count(checkers::Severity::Observation),
+        ) {
             (0, 0) => "-".to_string(),
             (v, obs) => format!("{v} viol, {obs} obs"),
         };

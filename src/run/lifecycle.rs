@@ -17,6 +17,7 @@ use super::summary;
 use crate::exit::Exit;
 use crate::runtime::RuntimeKind;
 use crate::spec::TestSpec;
+use checkers::Validity;
 
 /// How long a started cluster may take to elect a leader that answers.
 const LEADER_WAIT_SECS_MAX: u64 = 60;
@@ -405,13 +406,13 @@ impl RunCtx {
             Outcome::Interrupted => {
                 self.check_partial().await;
                 write_unknown(&self.dir, "interrupted", None);
-                None
+                Validity::Unknown
             }
             Outcome::Harness(msg) => {
                 self.harness_error(msg);
                 self.check_partial().await;
                 write_unknown(&self.dir, "the harness failed", Some(msg));
-                None
+                Validity::Unknown
             }
             Outcome::DiskFull(msg) => {
                 self.harness_error(msg);
@@ -420,7 +421,7 @@ impl RunCtx {
                 );
                 // A few hundred bytes that say why, if they still fit.
                 write_unknown(&self.dir, "the disk is full", Some(msg));
-                None
+                Validity::Unknown
             }
         };
         if !matches!(outcome, Outcome::DiskFull(_)) {
@@ -428,9 +429,8 @@ impl RunCtx {
         }
         results::remove_temporaries(&self.spec.results, &self.dir);
         summary::print(&self.spec, &self.dir, snap.as_ref());
-        match (&outcome, verdict) {
-            (Outcome::Completed, Some(true)) => Exit::Valid,
-            (Outcome::Completed, Some(false)) => Exit::Violations,
+        match outcome {
+            Outcome::Completed => Exit::from(verdict),
             _ => Exit::Unknown,
         }
     }
@@ -465,8 +465,8 @@ impl RunCtx {
         }
     }
 
-    /// Runs the checkers on the finished history; `None` is an unknown verdict.
-    async fn check(&self) -> Option<bool> {
+    /// Runs the checkers on the finished history.
+    async fn check(&self) -> Validity {
         let dir = self.dir.clone();
         let guarantees = self.doc.guarantees;
         let checked =
@@ -486,7 +486,7 @@ impl RunCtx {
             ),
         };
         write_unknown(&self.dir, &reason, msg.as_deref());
-        None
+        Validity::Unknown
     }
 
     fn no_fault_injected(&self, checked: &pieces::Checked) -> Option<String> {
@@ -543,7 +543,7 @@ fn no_fault_injected(
     checked: &pieces::Checked,
 ) -> Option<String> {
     let asked = !spec.nemesis_kinds.is_empty();
-    if !asked || checked.faults_injected > 0 || checked.verdict != Some(true) {
+    if !asked || checked.faults_injected > 0 || checked.verdict != Validity::Valid {
         return None;
     }
     Some(format!(
@@ -757,7 +757,7 @@ mod tests {
             verdict,
             faults_injected,
         };
-        let reason = no_fault_injected(&spec("kill"), 7, &checked(Some(true), 0))
+        let reason = no_fault_injected(&spec("kill"), 7, &checked(Validity::Valid, 0))
             .expect("valid with no fault is no verdict");
         assert!(
             reason.contains("no fault was injected")
@@ -765,16 +765,16 @@ mod tests {
             "{reason}"
         );
         assert_eq!(
-            no_fault_injected(&spec("kill"), 7, &checked(Some(true), 1)),
+            no_fault_injected(&spec("kill"), 7, &checked(Validity::Valid, 1)),
             None
         );
         assert_eq!(
-            no_fault_injected(&spec("kill"), 7, &checked(Some(false), 0)),
+            no_fault_injected(&spec("kill"), 7, &checked(Validity::Invalid, 0)),
             None,
             "a violation stands without faults"
         );
         assert_eq!(
-            no_fault_injected(&spec("none"), 0, &checked(Some(true), 0)),
+            no_fault_injected(&spec("none"), 0, &checked(Validity::Valid, 0)),
             None,
             "no faults were asked for"
         );

@@ -571,8 +571,7 @@ pub fn violations_in(history: &checkers::History, guarantees: checkers::Guarante
 
 /// What the checkers made of a history.
 pub struct Checked {
-    /// `Some(valid)`, or `None` when unknown.
-    pub verdict: Option<bool>,
+    pub verdict: checkers::Validity,
     /// Faults the nemesis injected (partition, pause, kill and clock ops that ended ok).
     pub faults_injected: usize,
 }
@@ -591,13 +590,8 @@ pub fn check_and_write(dir: &Path, guarantees: checkers::Guarantees) -> anyhow::
         .count();
     let result = checkers::check(&history, &guarantees);
     checkers::write_results(&dir.join("results.json"), &result)?;
-    let verdict = match result.valid {
-        checkers::Validity::Valid => Some(true),
-        checkers::Validity::Invalid => Some(false),
-        checkers::Validity::Unknown => None,
-    };
     Ok(Checked {
-        verdict,
+        verdict: result.valid,
         faults_injected,
     })
 }

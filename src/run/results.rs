@@ -143,16 +143,12 @@ pub fn write_unknown_results(
     harness_error: Option<&str>,
 ) -> io::Result<()> {
     let path = dir.join("results.json");
-    let mut doc = fs::read_to_string(&path)
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .filter(serde_json::Value::is_object)
-        .unwrap_or_else(|| serde_json::json!({"checkers": {}, "anomalies": []}));
-    doc["valid"] = serde_json::Value::String("unknown".into());
-    doc["reason"] = serde_json::Value::String(reason.into());
-    if let Some(e) = harness_error {
-        doc["harness_error"] = serde_json::Value::String(e.to_string());
-    }
+    let mut doc = checkers::read_results(&path).unwrap_or_else(|_| {
+        // Nothing was checked: the document still says what the test claimed.
+        let guarantees = read_test_doc(dir).map(|t| t.guarantees).unwrap_or_default();
+        checkers::CheckResult::unknown(guarantees)
+    });
+    doc.without_verdict(reason, harness_error);
     write_json_atomic(&path, &doc)
 }
 
