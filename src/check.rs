@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use checkers::{CheckResult, Guarantees, Severity, Validity};
 
+use crate::exit::Exit;
+
 const ANOMALY_HELP: &str = "\
 PATH is a history.jsonl file or a results directory. A results directory's test.json supplies
 the guarantees the system is held to (its \"guarantees\" object); a flag turns a guarantee on
@@ -90,7 +92,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         let cited = cited_lines(&history_path, &result)?;
         print!("{}", render(&history_path, &result, &cited));
     }
-    Ok(ExitCode::from(result.valid.exit_code()))
+    Ok(ExitCode::from(Exit::from(result.valid)))
 }
 
 /// The history file and, for a results directory, its test.json if present.

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::exit::Exit;
 use crate::{check, clean, matrix, report, run, sim, spec, stdio};
 
 /// A Jepsen-style correctness and chaos harness for leader election and failover.
@@ -44,9 +45,6 @@ enum Command {
     Sim(sim::SimArgs),
 }
 
-/// Exit code for bad usage or input, as docs/design.md fixes it.
-pub const EXIT_BAD_INPUT: u8 = 2;
-
 /// Parses the process's arguments, runs the subcommand, and returns its exit code.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -54,7 +52,7 @@ pub fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
-                ExitCode::from(EXIT_BAD_INPUT)
+                ExitCode::from(Exit::Usage)
             } else {
                 ExitCode::SUCCESS
             };
@@ -76,7 +74,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("splitbrain: error: {e:#}");
-            ExitCode::from(EXIT_BAD_INPUT)
+            ExitCode::from(Exit::Usage)
         }
     };
     shield.finish();

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use nemesis::{FaultKind, NemesisKind};
 use serde::{Deserialize, Serialize};
-use workloads::Descriptor;
+use workloads::{Descriptor, FencingMode};
 
 /// Bounds on the flags, named with their unit last.
 pub const NODES_MIN: usize = 3;
@@ -226,26 +226,6 @@ impl RuntimeChoice {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Fencing {
-    Grant,
-    Write,
-    None,
-}
-
-impl Fencing {
-    pub const ALL: [Fencing; 3] = [Fencing::Grant, Fencing::Write, Fencing::None];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Fencing::Grant => "grant",
-            Fencing::Write => "write",
-            Fencing::None => "none",
-        }
-    }
-}
-
 /// Stage two: a validated test. Everything a run does follows from this and the seed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TestSpec {
@@ -268,7 +248,7 @@ pub struct TestSpec {
     pub seed: u64,
     pub bugs: Vec<String>,
     pub lease: bool,
-    pub fencing: Fencing,
+    pub fencing: FencingMode,
     pub results: PathBuf,
     pub image: Option<String>,
     /// A running cluster's client endpoints (`host:port`); empty: splitbrain starts one.
@@ -609,8 +589,8 @@ pub fn parse_runtime(s: &str) -> Result<RuntimeChoice, SpecError> {
         })
 }
 
-fn parse_fencing(s: &str) -> Result<Fencing, SpecError> {
-    Fencing::ALL
+fn parse_fencing(s: &str) -> Result<FencingMode, SpecError> {
+    FencingMode::ALL
         .into_iter()
         .find(|k| k.name() == s.trim().to_ascii_lowercase())
         .ok_or_else(|| {
@@ -618,7 +598,7 @@ fn parse_fencing(s: &str) -> Result<Fencing, SpecError> {
                 "--fencing",
                 format!(
                     "unknown fencing {s:?}; expected one of {}",
-                    one_of(&Fencing::ALL, Fencing::name)
+                    one_of(&FencingMode::ALL, FencingMode::name)
                 ),
             )
         })
@@ -990,6 +970,18 @@ mod tests {
         );
         let back: TestSpec = serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
         assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn test_json_spells_fencing_as_the_flag_does() {
+        for mode in FencingMode::ALL {
+            let mut a = args();
+            a.fencing = mode.name().to_uppercase();
+            let spec = TestSpec::from_args(&a).unwrap();
+            assert_eq!(spec.fencing, mode);
+            let json = serde_json::to_value(&spec).unwrap();
+            assert_eq!(json["fencing"], mode.name());
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! [`check`], write `results.json` with [`write_results`].
 
 pub mod checks;
+pub mod error_code;
 pub mod facts;
 mod fastparse;
 pub mod history;
@@ -15,6 +16,7 @@ pub mod result;
 pub mod synth;
 
 pub use checks::check;
+pub use error_code::ErrorCode;
 pub use facts::History;
 pub use history::{explicit_null, LogEntry, Op, OpType, Process, Role, Value, F};
 pub use reader::{HistoryError, OpReader};

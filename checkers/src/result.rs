@@ -31,15 +31,6 @@ impl Validity {
     pub fn and(self, other: Validity) -> Validity {
         self.max(other)
     }
-
-    /// The exit code docs/design.md fixes for this verdict.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Validity::Valid => 0,
-            Validity::Invalid => 1,
-            Validity::Unknown => 3,
-        }
-    }
 }
 
 impl fmt::Display for Validity {
@@ -87,6 +78,21 @@ impl<'de> Deserialize<'de> for Validity {
 pub enum Severity {
     Violation,
     Observation,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Violation => "violation",
+            Severity::Observation => "observation",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Every kind of anomaly, named as in docs/design.md.
@@ -190,17 +196,60 @@ pub struct Counts {
 /// enough to act on, and the counts say how many more there were.
 pub const ANOMALIES_LISTED_PER_KIND_MAX: u64 = 100;
 
-/// The results document.
+/// The results document (`results.json`), as the checkers write it and as every reader
+/// reads it back ([`read_results`]). A run that reached no verdict adds `reason` and
+/// `harness_error`; a document written before the checkers ran may lack the rest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {
     pub valid: Validity,
+    #[serde(default)]
     pub checkers: BTreeMap<String, CheckerResult>,
+    #[serde(default)]
     pub anomalies: Vec<Anomaly>,
+    #[serde(default)]
     pub guarantees: Guarantees,
+    #[serde(default)]
     pub counts: Counts,
+    /// Why there is no verdict: `interrupted`, `the harness failed`, … (docs/design.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What failed, when the harness did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness_error: Option<String>,
 }
 
 impl CheckResult {
+    /// A document with no verdict and nothing checked, for a run that stopped before its
+    /// checkers could run.
+    pub fn unknown(guarantees: Guarantees) -> CheckResult {
+        CheckResult {
+            valid: Validity::Unknown,
+            checkers: BTreeMap::new(),
+            anomalies: Vec::new(),
+            guarantees,
+            counts: Counts::default(),
+            reason: None,
+            harness_error: None,
+        }
+    }
+
+    /// Marks the document as reaching no verdict, for `reason`; what the checkers found
+    /// stays.
+    pub fn without_verdict(&mut self, reason: &str, harness_error: Option<&str>) {
+        self.valid = Validity::Unknown;
+        self.reason = Some(reason.to_string());
+        if let Some(e) = harness_error {
+            self.harness_error = Some(e.to_string());
+        }
+    }
+
+    /// The anomalies of one severity that were listed.
+    pub fn of_severity(&self, severity: Severity) -> impl Iterator<Item = &Anomaly> {
+        self.anomalies
+            .iter()
+            .filter(move |a| a.severity == severity)
+    }
+
     /// The anomalies of one kind that were listed.
     pub fn of_kind(&self, kind: AnomalyKind) -> impl Iterator<Item = &Anomaly> {
         self.anomalies.iter().filter(move |a| a.kind == kind)
@@ -235,7 +284,7 @@ pub fn write_results(path: &Path, result: &CheckResult) -> io::Result<()> {
     tmp.persist(path).map(drop).map_err(|e| e.error)
 }
 
-/// Reads a results document back.
+/// Reads a results document back: the one reader of `results.json`.
 pub fn read_results(path: &Path) -> io::Result<CheckResult> {
     let text = std::fs::read(path)?;
     serde_json::from_slice(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))

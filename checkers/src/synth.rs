@@ -10,6 +10,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{self, Write};
 
+use crate::error_code::ErrorCode;
 use crate::history::{LogEntry, Op, OpType, Process, Role, Value, F};
 use crate::recorder::{OpDraft, Recorder};
 
@@ -478,11 +479,13 @@ impl<S: Sink> Model<'_, S> {
                     None,
                 )
             }
-            F::Write if self.leader.is_none() => (OpType::Fail, None, Some("unavailable".into())),
+            F::Write if self.leader.is_none() => {
+                (OpType::Fail, None, Some(ErrorCode::Unavailable.into()))
+            }
             F::Write => {
                 let token = v.and_then(Value::token);
                 if token.is_some_and(|t| t < self.max_granted) {
-                    return (OpType::Fail, None, Some("stale-token".into()));
+                    return (OpType::Fail, None, Some(ErrorCode::StaleToken.into()));
                 }
                 let id: u64 = v
                     .and_then(|v| v.id.as_ref())
@@ -542,7 +545,7 @@ impl<S: Sink> Model<'_, S> {
         if p.info {
             // One in ten unknown outcomes is never recorded at all (a crashed client).
             if self.rng.below(10) != 0 {
-                let mut d = OpDraft::info(process, p.f, p.value, "timeout");
+                let mut d = OpDraft::info(process, p.f, p.value, ErrorCode::Timeout);
                 d.node = p.node;
                 self.emit(d)?;
             }

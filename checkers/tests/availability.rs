@@ -51,3 +51,19 @@ fn a_never_completed_invoke_counts_as_info() {
     assert_eq!(fig["ops"]["write"]["info"], 1);
     assert_eq!(r.valid, Validity::Valid);
 }
+
+#[test]
+fn failover_counts_from_the_fault_to_the_first_completion_invoked_after_it() {
+    use checkers::checks::availability::{failover_ns, percentile};
+    // Faults invoked at index 10 (time 100) and 50 (time 500); events as (invocation
+    // index, completion time).
+    let faults = [(10, 100), (50, 500)];
+    let events = vec![(9, 105), (11, 180), (12, 140), (49, 900)];
+    // The event at index 9 completes first but was invoked before the fault.
+    assert_eq!(failover_ns(&faults, events), [Some(40), None]);
+    assert_eq!(percentile(&[], 50), None);
+    let sorted: Vec<u64> = (1..=100).collect();
+    assert_eq!(percentile(&sorted, 50), Some(50));
+    assert_eq!(percentile(&sorted, 99), Some(99));
+    assert_eq!(percentile(&[7], 99), Some(7));
+}

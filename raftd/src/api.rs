@@ -1,6 +1,7 @@
 //! The HTTP/JSON client API of raftd: request and response bodies, error kinds and the
 //! validation every request passes before it reaches the core (see raftd/API.md).
 
+use checkers::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 /// Largest request body the server reads, in bytes; beyond it the answer is 413.
@@ -143,8 +144,8 @@ pub struct ClockResponse {
     pub clock_rate: f64,
 }
 
-/// The body of every error answer: a kind from [`ErrorKind`], one sentence, and for some
-/// kinds the extra fields API.md names.
+/// The body of every error answer: one of [`error_codes`], one sentence, and for some
+/// codes the extra fields API.md names.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: String,
@@ -165,120 +166,59 @@ pub struct ErrorBody {
     pub token: Option<u64>,
 }
 
-/// Every `error` value raftd answers with, and its HTTP status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
-    /// 409: a write's token is older than one a write was accepted under, or (with
-    /// `--fence-on-grant`) not its election's current grant. The write did not happen.
-    StaleToken,
-    /// 409: a write's token was never granted (of its election, if it names one): it is
-    /// no token. The write did not happen.
-    UnknownToken,
-    /// 409: acquire refused, another grant holds the election.
-    Held,
-    /// 409: release of a grant that does not hold.
-    NotHolder,
-    /// 421: this node is not the leader; nothing was proposed.
-    NotLeader,
-    /// 503: the leader cannot reach a quorum; nothing was proposed.
-    NoQuorum,
-    /// 503: the node is stopping; nothing was proposed.
-    ShuttingDown,
-    /// 503: too many requests in flight; nothing was proposed.
-    Overloaded,
-    /// 504: proposed (or maybe proposed), outcome unknown.
-    Timeout,
-    /// 400: the body is not JSON.
-    BadJson,
-    /// 422: JSON, but a field is missing, mistyped or makes no sense.
-    BadRequest,
-    /// 404: no such path.
-    NotFound,
-    /// 405: the path exists, the method does not.
-    MethodNotAllowed,
-    /// 413: the body exceeds [`BODY_BYTES_MAX`].
-    TooLarge,
-    /// 500: the server failed (storage); the outcome is unknown.
-    Internal,
+/// The error codes raftd answers with (raftd/API.md): the histories' [`ErrorCode`]s that
+/// have an HTTP status here.
+pub fn error_codes() -> impl Iterator<Item = ErrorCode> {
+    ErrorCode::ALL
+        .into_iter()
+        .filter(|c| http_status(*c).is_some())
 }
 
-impl ErrorKind {
-    /// The `error` string of the answer body.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::StaleToken => "stale-token",
-            ErrorKind::UnknownToken => "unknown-token",
-            ErrorKind::Held => "held",
-            ErrorKind::NotHolder => "not-holder",
-            ErrorKind::NotLeader => "not-leader",
-            ErrorKind::NoQuorum => "no-quorum",
-            ErrorKind::ShuttingDown => "shutting-down",
-            ErrorKind::Overloaded => "overloaded",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::BadJson => "bad-json",
-            ErrorKind::BadRequest => "bad-request",
-            ErrorKind::NotFound => "not-found",
-            ErrorKind::MethodNotAllowed => "method-not-allowed",
-            ErrorKind::TooLarge => "too-large",
-            ErrorKind::Internal => "internal",
-        }
-    }
-
-    /// The HTTP status code of the answer.
-    pub fn http_status(self) -> u16 {
-        match self {
-            ErrorKind::StaleToken
-            | ErrorKind::UnknownToken
-            | ErrorKind::Held
-            | ErrorKind::NotHolder => 409,
-            ErrorKind::NotLeader => 421,
-            ErrorKind::NoQuorum | ErrorKind::ShuttingDown | ErrorKind::Overloaded => 503,
-            ErrorKind::Timeout => 504,
-            ErrorKind::BadJson => 400,
-            ErrorKind::BadRequest => 422,
-            ErrorKind::NotFound => 404,
-            ErrorKind::MethodNotAllowed => 405,
-            ErrorKind::TooLarge => 413,
-            ErrorKind::Internal => 500,
-        }
-    }
-
-    /// The kind named by an `error` string, if raftd uses it.
-    pub fn parse(s: &str) -> Option<ErrorKind> {
-        ALL_ERROR_KINDS.iter().copied().find(|k| k.as_str() == s)
-    }
-
-    /// Whether a request answered with this kind certainly did not take effect: a
-    /// history records it as `fail`; otherwise (timeout, internal) as `info`.
-    pub fn is_definite_failure(self) -> bool {
-        !matches!(self, ErrorKind::Timeout | ErrorKind::Internal)
-    }
+/// The HTTP status of an answer with this error code; `None` for a code raftd never
+/// answers with (the adapters' own, such as `unreachable`).
+///
+/// - 409 `stale-token`, `unknown-token`: a write's token is older than one a write was
+///   accepted under, not its election's current grant (with `--fence-on-grant`), or never
+///   granted; `held`: another grant holds the election; `not-holder`: a release of a grant
+///   that does not hold. Nothing happened.
+/// - 421 `not-leader`; 503 `no-quorum`, `shutting-down`, `overloaded`: nothing was
+///   proposed.
+/// - 504 `timeout`, 500 `internal`: proposed (or maybe), outcome unknown.
+/// - 400 `bad-json`, 422 `bad-request`, 404 `not-found`, 405 `method-not-allowed`,
+///   413 `too-large` (beyond [`BODY_BYTES_MAX`]).
+pub fn http_status(code: ErrorCode) -> Option<u16> {
+    Some(match code {
+        ErrorCode::StaleToken
+        | ErrorCode::UnknownToken
+        | ErrorCode::Held
+        | ErrorCode::NotHolder => 409,
+        ErrorCode::NotLeader => 421,
+        ErrorCode::NoQuorum | ErrorCode::ShuttingDown | ErrorCode::Overloaded => 503,
+        ErrorCode::Timeout => 504,
+        ErrorCode::BadJson => 400,
+        ErrorCode::BadRequest => 422,
+        ErrorCode::NotFound => 404,
+        ErrorCode::MethodNotAllowed => 405,
+        ErrorCode::TooLarge => 413,
+        ErrorCode::Internal => 500,
+        ErrorCode::UnknownGrant
+        | ErrorCode::NoLeader
+        | ErrorCode::Unavailable
+        | ErrorCode::Unreachable
+        | ErrorCode::ConnectionRefused
+        | ErrorCode::ConnectionLost
+        | ErrorCode::MalformedAnswer
+        | ErrorCode::LostCandidate
+        | ErrorCode::FenceContended
+        | ErrorCode::SessionExpired => return None,
+    })
 }
-
-/// Every [`ErrorKind`], for lookups.
-pub const ALL_ERROR_KINDS: [ErrorKind; 15] = [
-    ErrorKind::StaleToken,
-    ErrorKind::UnknownToken,
-    ErrorKind::Held,
-    ErrorKind::NotHolder,
-    ErrorKind::NotLeader,
-    ErrorKind::NoQuorum,
-    ErrorKind::ShuttingDown,
-    ErrorKind::Overloaded,
-    ErrorKind::Timeout,
-    ErrorKind::BadJson,
-    ErrorKind::BadRequest,
-    ErrorKind::NotFound,
-    ErrorKind::MethodNotAllowed,
-    ErrorKind::TooLarge,
-    ErrorKind::Internal,
-];
 
 impl ErrorBody {
-    /// A body with just a kind and a reason.
-    pub fn new(kind: ErrorKind, reason: impl Into<String>) -> ErrorBody {
+    /// A body with just a code and a reason.
+    pub fn new(code: ErrorCode, reason: impl Into<String>) -> ErrorBody {
         ErrorBody {
-            error: kind.as_str().to_string(),
+            error: code.name().to_string(),
             reason: reason.into(),
             leader: None,
             leader_addr: None,
@@ -369,12 +309,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn error_kinds_round_trip_through_their_strings() {
-        for kind in ALL_ERROR_KINDS {
-            assert_eq!(ErrorKind::parse(kind.as_str()), Some(kind));
-            assert!((400..600).contains(&kind.http_status()));
+    fn raftd_answers_its_codes_with_a_status_and_no_other() {
+        for code in ErrorCode::ALL {
+            assert!(
+                http_status(code).is_none_or(|s| (400..600).contains(&s)),
+                "{code}"
+            );
         }
-        assert_eq!(ErrorKind::parse("nope"), None);
+        assert_eq!(http_status(ErrorCode::Unreachable), None);
+        assert_eq!(http_status(ErrorCode::StaleToken), Some(409));
+    }
+
+    #[test]
+    fn the_wire_spells_codes_as_before() {
+        let mut wire: Vec<&str> = error_codes().map(|c| c.name()).collect();
+        wire.sort_unstable();
+        let mut before = [
+            "stale-token",
+            "unknown-token",
+            "held",
+            "not-holder",
+            "not-leader",
+            "no-quorum",
+            "shutting-down",
+            "overloaded",
+            "timeout",
+            "bad-json",
+            "bad-request",
+            "not-found",
+            "method-not-allowed",
+            "too-large",
+            "internal",
+        ];
+        before.sort_unstable();
+        assert_eq!(wire, before);
     }
 
     #[test]

@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde_json::Value as Json;
+use checkers::{Anomaly, CheckResult, Severity};
 
 use super::file::Cell;
-use crate::run::{EXIT_BAD_USAGE, EXIT_UNKNOWN, EXIT_VALID, EXIT_VIOLATION};
+use crate::exit::Exit;
 
 /// How often a waiting worker looks at its child.
 const CHILD_POLL_MS: u64 = 100;
@@ -77,11 +77,11 @@ impl Verdict {
     }
 
     /// The matrix's exit code if this were its worst cell.
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit(&self) -> Exit {
         match self {
-            Verdict::Valid => EXIT_VALID,
-            Verdict::Violation => EXIT_VIOLATION,
-            Verdict::Unknown(_) | Verdict::Error(_) => EXIT_UNKNOWN,
+            Verdict::Valid => Exit::Valid,
+            Verdict::Violation => Exit::Violations,
+            Verdict::Unknown(_) | Verdict::Error(_) => Exit::Unknown,
         }
     }
 
@@ -96,19 +96,11 @@ impl Verdict {
 }
 
 /// The exit code of a set of verdicts: the worst one's; none at all is valid.
-pub fn worst_exit_code(verdicts: &[&Verdict]) -> u8 {
+pub fn worst_exit(verdicts: &[&Verdict]) -> Exit {
     verdicts
         .iter()
         .max_by_key(|v| v.weight())
-        .map_or(EXIT_VALID, |v| v.exit_code())
-}
-
-/// An anomaly as results.json has it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Anomaly {
-    pub kind: String,
-    pub severity: String,
-    pub message: String,
+        .map_or(Exit::Valid, |v| v.exit())
 }
 
 /// What running a cell produced.
@@ -123,7 +115,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn count(&self, severity: &str) -> usize {
+    pub fn count(&self, severity: Severity) -> usize {
         self.anomalies
             .iter()
             .filter(|a| a.severity == severity)
@@ -201,15 +193,14 @@ fn run_cell(cell: &Cell, results: &Path, logs: &Path) -> Outcome {
     let results_dir = results_dir_from_log(&log);
     let doc = results_dir
         .as_ref()
-        .and_then(|d| std::fs::read_to_string(d.join("results.json")).ok())
-        .and_then(|t| serde_json::from_str::<Json>(&t).ok());
+        .and_then(|d| checkers::read_results(&d.join("results.json")).ok());
     let verdict = match status {
         Ok(status) => verdict_of(status, doc.as_ref(), &log),
         Err(e) => Verdict::Error(e),
     };
     Outcome {
         verdict,
-        anomalies: doc.as_ref().map(anomalies_of).unwrap_or_default(),
+        anomalies: doc.map(|d| d.anomalies).unwrap_or_default(),
         duration,
         results_dir,
         log,
@@ -286,28 +277,24 @@ fn results_dir_from_log(log: &Path) -> Option<PathBuf> {
         .last()
 }
 
-fn verdict_of(status: ExitStatus, doc: Option<&Json>, log: &Path) -> Verdict {
+fn verdict_of(status: ExitStatus, doc: Option<&CheckResult>, log: &Path) -> Verdict {
     let reason = || {
         let r = doc
-            .and_then(|d| {
-                let reason = d.get("reason").and_then(Json::as_str);
-                let harness = d.get("harness_error").and_then(Json::as_str);
-                match (reason, harness) {
-                    (Some(r), Some(h)) => Some(format!("{r}: {h}")),
-                    (r, h) => r.or(h).map(str::to_string),
-                }
+            .and_then(|d| match (&d.reason, &d.harness_error) {
+                (Some(r), Some(h)) => Some(format!("{r}: {h}")),
+                (r, h) => r.clone().or_else(|| h.clone()),
             })
             .unwrap_or_else(|| last_line(log));
         format!("{r} (log: {})", log.display())
     };
-    match status.code() {
-        Some(c) if c == i32::from(EXIT_VALID) => Verdict::Valid,
-        Some(c) if c == i32::from(EXIT_VIOLATION) => Verdict::Violation,
-        Some(c) if c == i32::from(EXIT_UNKNOWN) => Verdict::Unknown(reason()),
-        Some(c) if c == i32::from(EXIT_BAD_USAGE) => {
+    match status.code().map(|c| (c, Exit::from_code(c))) {
+        Some((_, Some(Exit::Valid))) => Verdict::Valid,
+        Some((_, Some(Exit::Violations))) => Verdict::Violation,
+        Some((_, Some(Exit::Unknown))) => Verdict::Unknown(reason()),
+        Some((_, Some(Exit::Usage))) => {
             Verdict::Error(format!("splitbrain run refused the cell: {}", reason()))
         }
-        Some(c) => Verdict::Error(format!("splitbrain run exited with {c}: {}", reason())),
+        Some((c, None)) => Verdict::Error(format!("splitbrain run exited with {c}: {}", reason())),
         None => Verdict::Error(format!(
             "splitbrain run was killed ({status}): {}",
             reason()
@@ -327,21 +314,4 @@ fn last_line(log: &Path) -> String {
                 .map(str::to_string)
         })
         .unwrap_or_else(|| "no output".into())
-}
-
-fn anomalies_of(doc: &Json) -> Vec<Anomaly> {
-    let text = |a: &Json, k: &str| a.get(k).and_then(Json::as_str).unwrap_or("").to_string();
-    doc.get("anomalies")
-        .and_then(Json::as_array)
-        .map(|list| {
-            list.iter()
-                .filter(|a| a.is_object())
-                .map(|a| Anomaly {
-                    kind: text(a, "kind"),
-                    severity: text(a, "severity"),
-                    message: text(a, "message"),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }

@@ -8,6 +8,8 @@
 
 use std::fmt::Write as _;
 
+use checkers::Severity;
+
 use super::exec::{Outcome, Verdict};
 use super::file::Cell;
 
@@ -63,8 +65,8 @@ fn testcase(x: &mut String, cell: &Cell, o: &Outcome) {
             let kinds: Vec<&str> = o
                 .anomalies
                 .iter()
-                .filter(|a| a.severity == "violation")
-                .map(|a| a.kind.as_str())
+                .filter(|a| a.severity == Severity::Violation)
+                .map(|a| a.kind.name())
                 .collect();
             let message = format!(
                 "{} violation(s): {}; results: {results}",
@@ -146,8 +148,8 @@ mod tests {
     use quick_xml::reader::Reader;
     use quick_xml::XmlVersion;
 
-    use super::super::exec::Anomaly;
     use super::*;
+    use checkers::{Anomaly, AnomalyKind, Severity};
 
     /// An element's name and its attributes, unescaped.
     type Element = (String, Vec<(String, String)>);
@@ -214,8 +216,10 @@ mod tests {
             outcome(
                 Verdict::Violation,
                 vec![Anomaly {
-                    kind: "stale-token-accepted".into(),
-                    severity: "violation".into(),
+                    kind: AnomalyKind::StaleTokenAccepted,
+                    checker: "fencing".into(),
+                    severity: Severity::Violation,
+                    ops: vec![3, 4],
                     message: weird.into(),
                 }],
             ),

@@ -22,10 +22,10 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 
-pub use exec::{worst_exit_code, Verdict};
+pub use exec::{worst_exit, Verdict};
 pub use file::Cell;
 
-use crate::run::EXIT_BAD_USAGE;
+use crate::exit::Exit;
 
 /// The most cells run at once; each is a whole cluster.
 pub const PARALLEL_MAX: usize = 16;
@@ -103,7 +103,7 @@ pub fn shard_cells(cells: &[Cell], shard: Shard) -> Vec<Cell> {
 pub fn run(args: MatrixArgs) -> anyhow::Result<ExitCode> {
     let usage = |msg: String| {
         eprintln!("splitbrain matrix: {msg}");
-        Ok(ExitCode::from(EXIT_BAD_USAGE))
+        Ok(ExitCode::from(Exit::Usage))
     };
     let shard = match args.shard.as_deref().map(Shard::parse).transpose() {
         Ok(s) => s.unwrap_or(Shard::WHOLE),
@@ -150,7 +150,7 @@ pub fn run(args: MatrixArgs) -> anyhow::Result<ExitCode> {
     }
     if args.list {
         print_list(&matrix.cells, &cells, shard, &matrix.results);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitCode::from(Exit::Valid));
     }
     let code = execute(&args, &matrix.results, &cells, shard, parallel)?;
     Ok(ExitCode::from(code))
@@ -186,7 +186,7 @@ fn execute(
     cells: &[Cell],
     shard: Shard,
     parallel: usize,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<Exit> {
     let logs = results.join("matrix-logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     let started = SystemTime::now();
@@ -230,7 +230,7 @@ fn execute(
         say(&format!("junit: {}\n", path.display()));
     }
     let verdicts: Vec<&Verdict> = outcomes.iter().map(|o| &o.verdict).collect();
-    Ok(worst_exit_code(&verdicts))
+    Ok(worst_exit(&verdicts))
 }
 
 /// Writes to stdout; a reader gone early (`| head`) must not stop the matrix's own work.
@@ -254,7 +254,10 @@ fn summary_table(cells: &[Cell], outcomes: &[exec::Outcome]) -> String {
     .map(String::from)
     .to_vec()];
     for (c, o) in cells.iter().zip(outcomes) {
-        let anomalies = match (o.count("violation"), o.count("observation")) {
+        let anomalies = match (
+            o.count(checkers::Severity::Violation),
+            o.count(checkers::Severity::Observation),
+        ) {
             (0, 0) => "-".to_string(),
             (v, obs) => format!("{v} viol, {obs} obs"),
         };
@@ -386,11 +389,11 @@ bugs = ["no-fencing"]
             Verdict::Unknown("interrupted".into()),
         );
         let e = Verdict::Error("refused".into());
-        assert_eq!(worst_exit_code(&[]), 0);
-        assert_eq!(worst_exit_code(&[&v, &v]), 0);
-        assert_eq!(worst_exit_code(&[&v, &u]), 3);
-        assert_eq!(worst_exit_code(&[&e, &v]), 3);
-        assert_eq!(worst_exit_code(&[&u, &x, &e]), 1);
+        assert_eq!(worst_exit(&[]), Exit::Valid);
+        assert_eq!(worst_exit(&[&v, &v]), Exit::Valid);
+        assert_eq!(worst_exit(&[&v, &u]), Exit::Unknown);
+        assert_eq!(worst_exit(&[&e, &v]), Exit::Unknown);
+        assert_eq!(worst_exit(&[&u, &x, &e]), Exit::Violations);
     }
 
     #[test]

@@ -5,6 +5,8 @@ use std::collections::BTreeSet;
 
 use checkers::history::{Op, OpType, F};
 
+use checkers::checks::availability::{failover_ns, percentile};
+
 use super::model::{FaultBand, Outcome, PairedOp};
 
 /// Follows the nemesis ops of a history and opens and closes fault bands.
@@ -132,24 +134,19 @@ pub struct Failover {
     pub max: Option<u64>,
 }
 
-/// Failover time per fault kind. The next ok write is the earliest-completing ok write
-/// invoked at or after the fault started: one invoked before may have been served by
-/// the old leader and says nothing about recovery.
+/// Failover time per fault kind, as the availability checker defines it
+/// ([`failover_ns`]): to the earliest completion of an ok write invoked after the fault's
+/// nemesis invocation.
 pub fn failover(ops: &[PairedOp], faults: &[FaultBand]) -> Vec<Failover> {
-    let mut writes: Vec<(u64, u64)> = ops
+    let writes = ops
         .iter()
         .filter(|o| o.f == F::Write && o.outcome == Outcome::Ok)
-        .map(|o| (o.start, o.end))
+        .map(|o| (o.inv_index, o.end))
         .collect();
-    writes.sort_unstable();
-    // suffix_min_end[i]: the earliest completion among writes[i..].
-    let mut suffix_min_end = vec![u64::MAX; writes.len() + 1];
-    for i in (0..writes.len()).rev() {
-        suffix_min_end[i] = suffix_min_end[i + 1].min(writes[i].1);
-    }
+    let starts: Vec<(u64, u64)> = faults.iter().map(|b| (b.index, b.start)).collect();
+    let times = failover_ns(&starts, writes);
     let mut kinds: Vec<Failover> = Vec::new();
-    for band in faults {
-        let i = writes.partition_point(|&(s, _)| s < band.start);
+    for (band, took) in faults.iter().zip(times) {
         let entry = match kinds.iter().position(|k| k.kind == band.kind) {
             Some(k) => &mut kinds[k],
             None => {
@@ -164,9 +161,9 @@ pub fn failover(ops: &[PairedOp], faults: &[FaultBand]) -> Vec<Failover> {
                 kinds.last_mut().expect("just pushed")
             }
         };
-        match suffix_min_end[i] {
-            u64::MAX => entry.without_write += 1,
-            end => entry.times.push(end - band.start),
+        match took {
+            None => entry.without_write += 1,
+            Some(t) => entry.times.push(t),
         }
     }
     for k in &mut kinds {
@@ -176,15 +173,6 @@ pub fn failover(ops: &[PairedOp], faults: &[FaultBand]) -> Vec<Failover> {
         k.max = k.times.last().copied();
     }
     kinds
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[u64], p: usize) -> Option<u64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (p * sorted.len()).div_ceil(100).max(1);
-    Some(sorted[rank - 1])
 }
 
 #[cfg(test)]
@@ -223,14 +211,16 @@ mod tests {
 
     #[test]
     fn failover_uses_the_first_write_invoked_after_the_fault() {
-        let w = |start, end| PairedOp {
+        // Indices order events; here a write's index is its invocation time, but for one
+        // that ties with the fault's.
+        let w = |index, start, end| PairedOp {
             process: checkers::history::Process::Client(0),
             f: F::Write,
             start,
             end,
             outcome: Outcome::Ok,
             orphan: false,
-            inv_index: 0,
+            inv_index: index,
             cmp_index: None,
             node_inv: None,
             node_cmp: None,
@@ -246,12 +236,13 @@ mod tests {
             end: start + 1,
             healed: true,
             uncertain: false,
-            index: 0,
+            index: start + 1,
             nodes: BTreeSet::new(),
         };
         // The write invoked at 5 completes at 150, after the fault at 10, but was
-        // invoked before it; the one invoked at 20 completes at 60, the one at 30 at 50.
-        let ops = [w(5, 150), w(20, 60), w(30, 50)];
+        // invoked before it; so was the one invoked at 10, just before the fault's line
+        // (completing at 12); the one invoked at 20 completes at 60, the one at 30 at 50.
+        let ops = [w(5, 5, 150), w(10, 10, 12), w(20, 20, 60), w(30, 30, 50)];
         let f = failover(&ops, &[band(10), band(200)]);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].times, vec![40]);

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Context;
+use checkers::{Severity, Validity};
 use serde_json::Value as Json;
 
 use super::text;
@@ -19,19 +20,11 @@ struct Row {
     system: String,
     nemesis: String,
     seed: String,
-    verdict: Verdict,
+    /// `None`: no results.json yet (the run is going on, or crashed).
+    verdict: Option<Validity>,
     violations: usize,
     observations: usize,
     files: Vec<&'static str>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    Valid,
-    Invalid,
-    Unknown,
-    /// No results.json yet: the run is going on, or crashed.
-    Missing,
 }
 
 /// Writes `index.html` into the results root `root`.
@@ -64,7 +57,7 @@ fn read_row(dir: &Path) -> Option<Row> {
         return None;
     }
     let test = read_json(&dir.join("test.json"));
-    let results = read_json(&dir.join("results.json"));
+    let results = checkers::read_results(&dir.join("results.json")).ok();
     let name = dir.file_name()?.to_string_lossy().into_owned();
     let test = test.unwrap_or(Json::Null);
     // The run command nests the configuration under `spec`; other writers may not.
@@ -79,8 +72,12 @@ fn read_row(dir: &Path) -> Option<Row> {
             .unwrap_or_default()
     };
     let (verdict, violations, observations) = match &results {
-        Some(r) => summarize(r),
-        None => (Verdict::Missing, 0, 0),
+        Some(r) => (
+            Some(r.valid),
+            r.of_severity(Severity::Violation).count(),
+            r.of_severity(Severity::Observation).count(),
+        ),
+        None => (None, 0, 0),
     };
     // Runs name themselves by their compact start time; test.json has it in RFC 3339.
     let stated = field(&["start_time", "started_at", "start", "time"]);
@@ -137,31 +134,14 @@ fn scalar_text(v: &Json) -> String {
     }
 }
 
-fn summarize(results: &Json) -> (Verdict, usize, usize) {
-    let verdict = match results.get("valid") {
-        Some(Json::Bool(true)) => Verdict::Valid,
-        Some(Json::Bool(false)) => Verdict::Invalid,
-        _ => Verdict::Unknown,
-    };
-    let anomalies = results.get("anomalies").and_then(Json::as_array);
-    let count = |sev: &str| {
-        anomalies.map_or(0, |a| {
-            a.iter()
-                .filter(|x| x.get("severity").and_then(Json::as_str) == Some(sev))
-                .count()
-        })
-    };
-    (verdict, count("violation"), count("observation"))
-}
-
 fn render(rows: &[Row]) -> String {
     let mut body = String::new();
     for r in rows {
         let (class, word) = match r.verdict {
-            Verdict::Valid => ("valid", "valid"),
-            Verdict::Invalid => ("invalid", "invalid"),
-            Verdict::Unknown => ("unknown", "unknown"),
-            Verdict::Missing => ("missing", "no results"),
+            Some(Validity::Valid) => ("valid", "valid"),
+            Some(Validity::Invalid) => ("invalid", "invalid"),
+            Some(Validity::Unknown) => ("unknown", "unknown"),
+            None => ("missing", "no results"),
         };
         let links: Vec<String> = r
             .files
@@ -291,7 +271,9 @@ mod tests {
             "20260101T000000Z-raftd-partition-1",
             r#"{"system":"raftd","nemesis":"partition","seed":1}"#,
             Some(
-                r#"{"valid":false,"anomalies":[{"severity":"violation"},{"severity":"observation"}]}"#,
+                r#"{"valid":false,"anomalies":[
+                    {"kind":"lost-write","checker":"lost-writes","severity":"violation","ops":[1],"message":"m"},
+                    {"kind":"leaderless-window","checker":"availability","severity":"observation","ops":[2],"message":"m"}]}"#,
             ),
         );
         run(

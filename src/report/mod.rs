@@ -11,6 +11,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::Value as Json;
 
+use crate::exit::Exit;
+
 mod encode;
 mod faults;
 mod idle;
@@ -75,12 +77,12 @@ pub fn run_report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     };
     write_index(&root)?;
     println!("{}", root.join("index.html").display());
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(Exit::Valid))
 }
 
 pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     serve::run(&args.results, args.port)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(Exit::Valid))
 }
 
 /// Writes `timeline.html` into the results directory `dir` from its history.jsonl,
@@ -89,8 +91,12 @@ pub fn write_report(dir: &Path) -> anyhow::Result<()> {
     let history = dir.join("history.jsonl");
     anyhow::ensure!(history.is_file(), "{} has no history.jsonl", dir.display());
     let test = read_json_if_present(&dir.join("test.json"))?.unwrap_or(Json::Null);
-    let results = read_json_if_present(&dir.join("results.json"))?.unwrap_or(Json::Null);
-    let anomalies = page::anomalies_of(&results);
+    let results = read_results_if_present(&dir.join("results.json"))?;
+    let anomalies = page::anomalies_of(results.as_ref());
+    let results = match results {
+        Some(r) => serde_json::to_value(r).context("cannot encode results.json")?,
+        None => Json::Null,
+    };
     let model = model::read_history(&history, &page::shown_indices(&anomalies))?;
     let title = dir
         .canonicalize()
@@ -105,6 +111,16 @@ pub fn write_report(dir: &Path) -> anyhow::Result<()> {
         &anomalies,
         &model,
     )
+}
+
+/// Reads results.json; `None` when it does not exist, an error naming it when it is not a
+/// results document.
+fn read_results_if_present(path: &Path) -> anyhow::Result<Option<checkers::CheckResult>> {
+    match checkers::read_results(path) {
+        Ok(r) => Ok(Some(r)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
 }
 
 /// Reads a JSON file; `None` when it does not exist, an error naming it when it is not JSON.

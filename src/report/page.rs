@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use anyhow::Context;
+use checkers::{Anomaly, AnomalyKind, CheckResult, Severity};
 use serde::Serialize;
 use serde_json::Value as Json;
 
@@ -20,39 +21,12 @@ pub const ANOMALIES_SHOWN_MAX: usize = 5_000;
 const SCRIPT: &str = include_str!("assets/timeline.js");
 const STYLE: &str = include_str!("assets/timeline.css");
 
-/// An anomaly as results.json has it, read tolerantly.
-pub struct Anomaly {
-    pub kind: String,
-    pub checker: String,
-    pub severity: String,
-    pub message: String,
-    pub ops: Vec<u64>,
-}
-
-/// Reads `anomalies` from a results document, violations first (they decide the verdict,
-/// and the page keeps only the first `ANOMALIES_SHOWN_MAX`), each severity in the
-/// document's order; entries that are not objects are skipped.
-pub fn anomalies_of(results: &Json) -> Vec<Anomaly> {
-    let text = |a: &Json, k: &str| a.get(k).and_then(Json::as_str).unwrap_or("").to_string();
-    let Some(list) = results.get("anomalies").and_then(Json::as_array) else {
-        return vec![];
-    };
-    let mut anomalies = list
-        .iter()
-        .filter(|a| a.is_object())
-        .map(|a| Anomaly {
-            kind: text(a, "kind"),
-            checker: text(a, "checker"),
-            severity: text(a, "severity"),
-            message: text(a, "message"),
-            ops: a
-                .get("ops")
-                .and_then(Json::as_array)
-                .map(|ops| ops.iter().filter_map(Json::as_u64).collect())
-                .unwrap_or_default(),
-        })
-        .collect::<Vec<_>>();
-    anomalies.sort_by_key(|a| a.severity != "violation");
+/// The anomalies of a results document, violations first (they decide the verdict, and
+/// the page keeps only the first `ANOMALIES_SHOWN_MAX`), each severity in the document's
+/// order.
+pub fn anomalies_of(results: Option<&CheckResult>) -> Vec<Anomaly> {
+    let mut anomalies = results.map(|r| r.anomalies.clone()).unwrap_or_default();
+    anomalies.sort_by_key(|a| a.severity != Severity::Violation);
     anomalies
 }
 
@@ -75,9 +49,9 @@ struct ShownLine {
 
 #[derive(Serialize)]
 struct ShownAnomaly {
-    kind: String,
+    kind: AnomalyKind,
     checker: String,
-    severity: String,
+    severity: Severity,
     message: String,
     ops_total: usize,
     lines: Vec<ShownLine>,
@@ -320,9 +294,9 @@ fn shown_anomalies(anomalies: &[Anomaly], model: &Model) -> Vec<ShownAnomaly> {
             let t0 = spans.clone().map(|o| o.start).min();
             let t1 = spans.map(|o| o.end).max();
             ShownAnomaly {
-                kind: a.kind.clone(),
+                kind: a.kind,
                 checker: a.checker.clone(),
-                severity: a.severity.clone(),
+                severity: a.severity,
                 message: a.message.clone(),
                 ops_total: a.ops.len(),
                 lines,
@@ -361,15 +335,19 @@ mod tests {
     #[test]
     fn violations_come_before_observations() {
         let a = |kind: &str, severity: &str| serde_json::json!({"kind": kind, "severity": severity, "checker": "c", "message": "", "ops": [1]});
-        let results = serde_json::json!({"anomalies": [
-            a("leaderless-window", "observation"),
-            a("dual-leadership", "observation"),
-            a("stale-leader", "violation"),
-            "not an anomaly",
-            a("leaderless-window", "observation"),
-            a("lost-write", "violation"),
-        ]});
-        let kinds: Vec<String> = anomalies_of(&results).into_iter().map(|a| a.kind).collect();
+        let results: CheckResult =
+            serde_json::from_value(serde_json::json!({"valid": false, "anomalies": [
+                a("leaderless-window", "observation"),
+                a("dual-leadership", "observation"),
+                a("stale-leader", "violation"),
+                a("leaderless-window", "observation"),
+                a("lost-write", "violation"),
+            ]}))
+            .unwrap();
+        let kinds: Vec<&str> = anomalies_of(Some(&results))
+            .into_iter()
+            .map(|a| a.kind.name())
+            .collect();
         assert_eq!(
             kinds,
             [

@@ -18,9 +18,10 @@ use super::schedule::{self, Schedule};
 use super::select::{self, SelectError, Selection};
 use super::summary;
 use super::verdict::{self, Checked};
-use super::{EXIT_BAD_USAGE, EXIT_UNKNOWN, EXIT_VALID, EXIT_VIOLATION};
+use crate::exit::Exit;
 use crate::runtime::RuntimeKind;
 use crate::spec::TestSpec;
+use checkers::Validity;
 
 /// How long a started cluster may take to elect a leader that answers.
 const LEADER_WAIT_SECS_MAX: u64 = 60;
@@ -70,7 +71,7 @@ async fn prepare(
     spec: &TestSpec,
     replay: Option<serde_json::Value>,
     report: &Reporter,
-) -> Result<(Selection, Schedule), u8> {
+) -> Result<(Selection, Schedule), Exit> {
     let schedule = match replay {
         Some(json) => schedule::schedule_from_json(spec, json),
         None => schedule::new_schedule(spec),
@@ -79,18 +80,18 @@ async fn prepare(
         Ok(s) => s,
         Err(msg) => {
             report.refuse(&format!("--nemesis: {msg}"));
-            return Err(EXIT_BAD_USAGE);
+            return Err(Exit::Usage);
         }
     };
     let selection = match select::select(spec, &schedule).await {
         Ok(s) => s,
         Err(SelectError::Usage(msg)) => {
             report.refuse(&msg);
-            return Err(EXIT_BAD_USAGE);
+            return Err(Exit::Usage);
         }
         Err(SelectError::Harness(e)) => {
             harness_error(report, spec, &format!("{e:#}"));
-            return Err(EXIT_UNKNOWN);
+            return Err(Exit::Unknown);
         }
     };
     for line in where_and_what(spec, &selection, &schedule) {
@@ -163,7 +164,7 @@ fn harness_error(report: &Reporter, spec: &TestSpec, msg: &str) {
 }
 
 /// Runs the test end to end and returns the exit code; Ctrl-C, SIGTERM and SIGHUP stop it.
-pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>, report: Reporter) -> u8 {
+pub async fn run_test(spec: TestSpec, replay: Option<serde_json::Value>, report: Reporter) -> Exit {
     let interrupt = Interrupt::install(report.clone(), !spec.endpoints.is_empty());
     run_until(spec, replay, report, interrupt).await
 }
@@ -174,7 +175,7 @@ async fn run_until(
     replay: Option<serde_json::Value>,
     report: Reporter,
     interrupt: Interrupt,
-) -> u8 {
+) -> Exit {
     report.say(&spec.to_string());
     let (selection, schedule) = match prepare(&spec, replay, &report).await {
         Ok(x) => x,
@@ -186,7 +187,7 @@ async fn run_until(
         // Nothing is created: the nodes would die on their first log write and the run
         // would be read as a cluster that never elected a leader.
         harness_error(&report, &spec, &low.to_string());
-        return EXIT_UNKNOWN;
+        return Exit::Unknown;
     }
     let started = SystemTime::now();
     let (run_id, dir) = match results::create_run_dir(
@@ -200,7 +201,7 @@ async fn run_until(
                 "--results: cannot create a results directory under {}: {e}; give a directory you can write to",
                 spec.results.display()
             ));
-            return EXIT_BAD_USAGE;
+            return Exit::Usage;
         }
     };
     report.say(&format!("results in {}", dir.display()));
@@ -260,7 +261,7 @@ impl RunCtx {
         }
     }
 
-    async fn execute(&mut self, selection: Selection, schedule: Schedule) -> u8 {
+    async fn execute(&mut self, selection: Selection, schedule: Schedule) -> Exit {
         self.write_test_doc();
         let history = self.dir.join("history.jsonl");
         let recorder = match Recorder::create(&history) {
@@ -390,20 +391,20 @@ impl RunCtx {
 
     /// Everything after the cluster is gone and the history closed: the verdict, the
     /// files every run leaves, the summary and the exit code.
-    async fn conclude(&self, outcome: Outcome, snap: Option<Snapshot>) -> u8 {
+    async fn conclude(&self, outcome: Outcome, snap: Option<Snapshot>) -> Exit {
         let outcome = self.blame_the_disk(outcome);
         let verdict = match &outcome {
             Outcome::Completed => self.check().await,
             Outcome::Interrupted => {
                 self.check_partial().await;
                 self.write_unknown("interrupted", None);
-                None
+                Validity::Unknown
             }
             Outcome::Harness(msg) => {
                 self.harness_error(msg);
                 self.check_partial().await;
                 self.write_unknown("the harness failed", Some(msg));
-                None
+                Validity::Unknown
             }
             Outcome::DiskFull(msg) => {
                 self.harness_error(msg);
@@ -412,7 +413,7 @@ impl RunCtx {
                 );
                 // A few hundred bytes that say why, if they still fit.
                 self.write_unknown("the disk is full", Some(msg));
-                None
+                Validity::Unknown
             }
         };
         if !matches!(outcome, Outcome::DiskFull(_)) {
@@ -420,10 +421,9 @@ impl RunCtx {
         }
         results::remove_temporaries(&self.spec.results, &self.dir);
         summary::print(&self.spec, &self.dir, snap.as_ref());
-        match (&outcome, verdict) {
-            (Outcome::Completed, Some(true)) => EXIT_VALID,
-            (Outcome::Completed, Some(false)) => EXIT_VIOLATION,
-            _ => EXIT_UNKNOWN,
+        match outcome {
+            Outcome::Completed => Exit::from(verdict),
+            _ => Exit::Unknown,
         }
     }
 
@@ -461,8 +461,8 @@ impl RunCtx {
         }
     }
 
-    /// Runs the checkers on the finished history; `None` is an unknown verdict.
-    async fn check(&self) -> Option<bool> {
+    /// Runs the checkers on the finished history.
+    async fn check(&self) -> Validity {
         let dir = self.dir.clone();
         let guarantees = self.doc.guarantees;
         let checked =
@@ -482,7 +482,7 @@ impl RunCtx {
             ),
         };
         self.write_unknown(&reason, msg.as_deref());
-        None
+        Validity::Unknown
     }
 
     fn no_fault_injected(&self, checked: &Checked) -> Option<String> {
@@ -541,7 +541,7 @@ fn no_fault_injected(
     checked: &Checked,
 ) -> Option<String> {
     let asked = !spec.nemesis_kinds.is_empty();
-    if !asked || checked.faults_injected > 0 || checked.verdict != Some(true) {
+    if !asked || checked.faults_injected > 0 || checked.verdict != Validity::Valid {
         return None;
     }
     Some(format!(
@@ -731,7 +731,7 @@ mod tests {
             verdict,
             faults_injected,
         };
-        let reason = no_fault_injected(&spec("kill"), 7, &checked(Some(true), 0))
+        let reason = no_fault_injected(&spec("kill"), 7, &checked(Validity::Valid, 0))
             .expect("valid with no fault is no verdict");
         assert!(
             reason.contains("no fault was injected")
@@ -739,16 +739,16 @@ mod tests {
             "{reason}"
         );
         assert_eq!(
-            no_fault_injected(&spec("kill"), 7, &checked(Some(true), 1)),
+            no_fault_injected(&spec("kill"), 7, &checked(Validity::Valid, 1)),
             None
         );
         assert_eq!(
-            no_fault_injected(&spec("kill"), 7, &checked(Some(false), 0)),
+            no_fault_injected(&spec("kill"), 7, &checked(Validity::Invalid, 0)),
             None,
             "a violation stands without faults"
         );
         assert_eq!(
-            no_fault_injected(&spec("none"), 0, &checked(Some(true), 0)),
+            no_fault_injected(&spec("none"), 0, &checked(Validity::Valid, 0)),
             None,
             "no faults were asked for"
         );
@@ -794,7 +794,7 @@ mod tests {
         });
         let code = run_until(spec, None, report, interrupt).await;
         let text = captured.lines().join("\n");
-        assert_eq!(code, EXIT_UNKNOWN, "{text}");
+        assert_eq!(code, Exit::Unknown, "{text}");
         for truth in [
             "splitbrain: using your cluster of 3 etcd endpoints: 127.0.0.1:1, 127.0.0.1:2, 127.0.0.1:3; nothing is started, built or torn down",
             "splitbrain: no faults: the cluster is your own (--endpoints)",

@@ -32,13 +32,9 @@ mod testing;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::exit::Exit;
 use crate::spec::{RunArgs, RuntimeChoice, SpecError, TestSpec};
 use reporter::Reporter;
-
-pub const EXIT_VALID: u8 = 0;
-pub const EXIT_VIOLATION: u8 = 1;
-pub const EXIT_BAD_USAGE: u8 = 2;
-pub const EXIT_UNKNOWN: u8 = 3;
 
 #[derive(clap::Args, Debug)]
 pub struct ReplayArgs {
@@ -59,7 +55,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(spec) => spec,
         Err(e) => {
             report.refuse(&e.to_string());
-            return Ok(ExitCode::from(EXIT_BAD_USAGE));
+            return Ok(ExitCode::from(Exit::Usage));
         }
     };
     execute(spec, None, report)
@@ -70,7 +66,7 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let report = Reporter::stderr();
     let refuse = |msg: String| {
         report.line(&format!("splitbrain replay: {msg}"));
-        Ok(ExitCode::from(EXIT_BAD_USAGE))
+        Ok(ExitCode::from(Exit::Usage))
     };
     let doc = match results::read_test_doc(&args.dir) {
         Ok(doc) => doc,
@@ -134,7 +130,7 @@ fn execute(
         let results = disk::Disks::for_run(&spec.results, None);
         if let Some(low) = results.low(disk::DISK_FREE_BYTES_START_MIN) {
             report.say(&format!("harness error (not a verdict on raftd): {low}"));
-            return Ok(ExitCode::from(EXIT_UNKNOWN));
+            return Ok(ExitCode::from(Exit::Unknown));
         }
         // No cluster, no tokio: one simulated run on this thread.
         return Ok(ExitCode::from(crate::sim::run_spec(&spec, schedule)?));

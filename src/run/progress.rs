@@ -20,7 +20,6 @@ use tokio::sync::watch;
 
 use super::reporter::Reporter;
 use super::verdict;
-use crate::run::results::GuaranteesDoc;
 
 /// How often the history is read back and the bar redrawn.
 const PROGRESS_TICK_MS: u64 = 500;
@@ -249,7 +248,7 @@ impl Progress {
     pub fn start(
         history: PathBuf,
         time_limit: Duration,
-        guarantees: GuaranteesDoc,
+        guarantees: checkers::Guarantees,
         report: &Reporter,
     ) -> Progress {
         let (stop, stop_rx) = watch::channel(false);
@@ -299,7 +298,7 @@ fn make_bar(time_limit: Duration) -> ProgressBar {
 /// Each check reads the complete lines of the history file back from disk, so nothing
 /// here grows with the history: between checks the controller holds no ops at all.
 struct IncrementalCheck {
-    guarantees: GuaranteesDoc,
+    guarantees: checkers::Guarantees,
     history: PathBuf,
     /// Ops seen so far (for the cap).
     seen: usize,
@@ -340,7 +339,7 @@ impl IncrementalCheck {
 async fn drive(
     history: PathBuf,
     time_limit: Duration,
-    guarantees: GuaranteesDoc,
+    guarantees: checkers::Guarantees,
     say: Say,
     mut stop: watch::Receiver<bool>,
 ) -> Snapshot {
@@ -415,8 +414,13 @@ mod tests {
         };
         rec.record(OpDraft::ok(Process::Nemesis, F::Partition, Some(part)))
             .unwrap();
-        rec.record(OpDraft::info(Process::Client(1), F::Write, None, "timeout"))
-            .unwrap();
+        rec.record(OpDraft::info(
+            Process::Client(1),
+            F::Write,
+            None,
+            checkers::ErrorCode::Timeout,
+        ))
+        .unwrap();
         let mut snap = Snapshot::default();
         for op in rec.ops() {
             snap.absorb(&op);

@@ -20,7 +20,7 @@ pub struct TestDoc {
     pub command: String,
     pub seed: u64,
     pub spec: TestSpec,
-    pub guarantees: GuaranteesDoc,
+    pub guarantees: checkers::Guarantees,
     /// The runtime actually used and why it was picked.
     pub runtime: RuntimeDoc,
     pub versions: Versions,
@@ -31,12 +31,6 @@ pub struct TestDoc {
     /// Where each node could be reached.
     #[serde(default)]
     pub topology: serde_json::Value,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GuaranteesDoc {
-    pub exclusive_leadership: bool,
-    pub fence_on_grant: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -149,16 +143,12 @@ pub fn write_unknown_results(
     harness_error: Option<&str>,
 ) -> io::Result<()> {
     let path = dir.join("results.json");
-    let mut doc = fs::read_to_string(&path)
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .filter(serde_json::Value::is_object)
-        .unwrap_or_else(|| serde_json::json!({"checkers": {}, "anomalies": []}));
-    doc["valid"] = serde_json::Value::String("unknown".into());
-    doc["reason"] = serde_json::Value::String(reason.into());
-    if let Some(e) = harness_error {
-        doc["harness_error"] = serde_json::Value::String(e.to_string());
-    }
+    let mut doc = checkers::read_results(&path).unwrap_or_else(|_| {
+        // Nothing was checked: the document still says what the test claimed.
+        let guarantees = read_test_doc(dir).map(|t| t.guarantees).unwrap_or_default();
+        checkers::CheckResult::unknown(guarantees)
+    });
+    doc.without_verdict(reason, harness_error);
     write_json_atomic(&path, &doc)
 }
 
@@ -178,6 +168,23 @@ mod tests {
         assert_eq!(
             fs::read_link(tmp.path().join("latest")).unwrap(),
             PathBuf::from("x-2")
+        );
+    }
+
+    #[test]
+    fn test_json_guarantees_keep_their_keys() {
+        let g = checkers::Guarantees {
+            exclusive_leadership: true,
+            fence_on_grant: false,
+        };
+        let json = serde_json::to_value(g).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"exclusive_leadership": true, "fence_on_grant": false})
+        );
+        assert_eq!(
+            serde_json::from_value::<checkers::Guarantees>(json).unwrap(),
+            g
         );
     }
 }

@@ -8,8 +8,7 @@ use nemesis::{Capabilities, FaultKind};
 use workloads::{System, SystemOptions};
 
 use super::schedule::Schedule;
-use super::system::{adapter, fencing_mode};
-use crate::run::results::GuaranteesDoc;
+use super::system::adapter;
 use crate::runtime::{self, RuntimeKind};
 use crate::spec::{fault_name, RuntimeChoice, TestSpec};
 
@@ -28,7 +27,7 @@ pub struct Selection {
     pub runtime_reason: String,
     pub system: Arc<dyn System>,
     pub options: SystemOptions,
-    pub guarantees: GuaranteesDoc,
+    pub guarantees: checkers::Guarantees,
     /// What can be injected here; every fault of the schedule is among `supported`.
     pub capabilities: Capabilities,
     pub system_version: String,
@@ -76,11 +75,11 @@ async fn select_managed(spec: &TestSpec) -> Result<Selection, SelectError> {
     let options = SystemOptions {
         bugs: spec.bugs.clone(),
         lease: spec.lease,
-        fencing: fencing_mode(spec.fencing),
+        fencing: spec.fencing,
         seed: spec.seed,
         ..SystemOptions::default()
     };
-    let g = system.guarantees(&options);
+    let guarantees = system.guarantees(&options);
     // Every runtime that starts nodes makes every kind of fault; what the system
     // cannot take is the adapter's to say.
     let mut capabilities = Capabilities {
@@ -97,10 +96,7 @@ async fn select_managed(spec: &TestSpec) -> Result<Selection, SelectError> {
         runtime_reason: reason,
         system,
         options,
-        guarantees: GuaranteesDoc {
-            exclusive_leadership: g.exclusive_leadership,
-            fence_on_grant: g.fence_on_grant,
-        },
+        guarantees,
         capabilities,
         system_version: version,
     })
@@ -109,7 +105,7 @@ async fn select_managed(spec: &TestSpec) -> Result<Selection, SelectError> {
 /// A cluster of the user's own (`--endpoints`): no runtime is created and no fault is
 /// on offer; the adapter talks to the endpoints as to nodes it started.
 fn select_external(spec: &TestSpec) -> Result<Selection, SelectError> {
-    let fencing = fencing_mode(spec.fencing);
+    let fencing = spec.fencing;
     if !spec.system.descriptor().external {
         return Err(SelectError::Usage(format!(
             "--endpoints: {} clusters are started by splitbrain, not named",
@@ -122,7 +118,7 @@ fn select_external(spec: &TestSpec) -> Result<Selection, SelectError> {
         seed: spec.seed,
         ..SystemOptions::default()
     };
-    let g = system.guarantees(&options);
+    let guarantees = system.guarantees(&options);
     Ok(Selection {
         // Never created: `start` runs no runtime for a cluster of the user's own.
         runtime_kind: RuntimeKind::Local,
@@ -133,10 +129,7 @@ fn select_external(spec: &TestSpec) -> Result<Selection, SelectError> {
         ),
         system,
         options,
-        guarantees: GuaranteesDoc {
-            exclusive_leadership: g.exclusive_leadership,
-            fence_on_grant: g.fence_on_grant,
-        },
+        guarantees,
         capabilities: runtime::external::capabilities(),
         system_version: format!("{} (your own cluster)", spec.system.name()),
     })

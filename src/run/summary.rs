@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use checkers::{Anomaly, AnomalyKind, CheckResult, Severity, Validity};
 use serde_json::Value;
 
 use super::progress::Snapshot;
@@ -18,32 +19,34 @@ const OPS_SHOWN_MAX: usize = 8;
 const FIGURE_CHARS_MAX: usize = 160;
 
 pub fn print(spec: &TestSpec, dir: &Path, snap: Option<&Snapshot>) {
-    let doc: Value = std::fs::read_to_string(dir.join("results.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null);
+    let doc = checkers::read_results(&dir.join("results.json")).ok();
     // The verdict is the command's output: stdout, while progress and phases go to stderr.
-    println!("{}", render(spec, dir, &doc, snap));
+    println!("{}", render(spec, dir, doc.as_ref(), snap));
 }
 
-pub fn render(spec: &TestSpec, dir: &Path, doc: &Value, snap: Option<&Snapshot>) -> String {
+pub fn render(
+    spec: &TestSpec,
+    dir: &Path,
+    doc: Option<&CheckResult>,
+    snap: Option<&Snapshot>,
+) -> String {
     let mut out = Vec::new();
     out.push(String::new());
     out.push(format!("== {spec} =="));
     out.push(format!("verdict: {}", verdict_line(doc)));
-    if let Some(e) = doc.get("harness_error").and_then(Value::as_str) {
-        out.push(format!("harness error (not a verdict on the system): {e}"));
-    }
-    if let Some(checkers) = doc.get("checkers").and_then(Value::as_object) {
-        if doc.get("reason").is_some() && !checkers.is_empty() {
+    if let Some(doc) = doc {
+        if let Some(e) = &doc.harness_error {
+            out.push(format!("harness error (not a verdict on the system): {e}"));
+        }
+        if doc.reason.is_some() && !doc.checkers.is_empty() {
             out.push("checkers, on the history recorded before the run stopped:".into());
         }
-        for (name, result) in checkers {
-            out.push(format!("  {name:<20} {}", validity(result.get("valid"))));
+        for (name, result) in &doc.checkers {
+            out.push(format!("  {name:<20} {}", result.valid));
         }
+        out.extend(anomaly_lines(doc));
+        out.extend(availability_lines(doc));
     }
-    out.extend(anomaly_lines(doc));
-    out.extend(availability_lines(doc));
     if let Some(s) = snap {
         out.push(format!(
             "client ops: {} ok, {} fail, {} info",
@@ -67,35 +70,24 @@ pub fn render(spec: &TestSpec, dir: &Path, doc: &Value, snap: Option<&Snapshot>)
         .join("\n")
 }
 
-fn validity(v: Option<&Value>) -> &'static str {
-    match v {
-        Some(Value::Bool(true)) => "valid",
-        Some(Value::Bool(false)) => "INVALID",
-        _ => "unknown",
-    }
-}
-
-fn verdict_line(doc: &Value) -> String {
-    let reason = doc.get("reason").and_then(Value::as_str);
-    match (doc.get("valid"), reason) {
-        (Some(Value::Bool(true)), _) => "VALID — no violation of the claimed guarantees".into(),
-        (Some(Value::Bool(false)), _) => "INVALID — violations found".into(),
-        (Some(_), Some(r)) => format!("UNKNOWN — {r}"),
-        (Some(_), None) => "UNKNOWN — a checker could not tell".into(),
-        (None, _) => "UNKNOWN — no results.json".into(),
+fn verdict_line(doc: Option<&CheckResult>) -> String {
+    let Some(doc) = doc else {
+        return "UNKNOWN — no results.json".into();
+    };
+    match (doc.valid, &doc.reason) {
+        (Validity::Valid, _) => "VALID — no violation of the claimed guarantees".into(),
+        (Validity::Invalid, _) => "INVALID — violations found".into(),
+        (Validity::Unknown, Some(r)) => format!("UNKNOWN — {r}"),
+        (Validity::Unknown, None) => "UNKNOWN — a checker could not tell".into(),
     }
 }
 
 /// Violations one by one, each with its sentence; observations only counted per kind,
 /// as a run can have dozens of them (a leaderless window per election) and each is in
 /// results.json and on the timeline.
-fn anomaly_lines(doc: &Value) -> Vec<String> {
-    let Some(anomalies) = doc.get("anomalies").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    let is_violation = |a: &&Value| a.get("severity").and_then(Value::as_str) == Some("violation");
-    let violations: Vec<&Value> = anomalies.iter().filter(is_violation).collect();
-    let observations = kind_counts(doc, anomalies.iter().filter(|a| !is_violation(a)));
+fn anomaly_lines(doc: &CheckResult) -> Vec<String> {
+    let violations: Vec<&Anomaly> = doc.of_severity(Severity::Violation).collect();
+    let observations = kind_counts(doc, doc.of_severity(Severity::Observation));
     let violations_total: u64 = kind_counts(doc, violations.iter().copied())
         .iter()
         .map(|(_, n)| n)
@@ -107,13 +99,12 @@ fn anomaly_lines(doc: &Value) -> Vec<String> {
         out.push(format!("violations: {violations_total}"));
     }
     for a in violations.iter().take(ANOMALIES_SHOWN_MAX) {
-        let field = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("?");
         out.push(format!(
             "  {} ({}): {}{}",
-            field("kind"),
-            field("checker"),
-            field("message"),
-            ops_text(a.get("ops"))
+            a.kind,
+            a.checker,
+            a.message,
+            ops_text(&a.ops)
         ));
     }
     let listed = violations.len().min(ANOMALIES_SHOWN_MAX) as u64;
@@ -138,38 +129,30 @@ fn anomaly_lines(doc: &Value) -> Vec<String> {
 
 /// `(kind, count)` for the kinds of `listed`, most frequent first. The count is the
 /// checkers' own (`counts.anomalies`), which includes anomalies found but not listed.
-fn kind_counts<'a>(doc: &Value, listed: impl Iterator<Item = &'a Value>) -> Vec<(String, u64)> {
-    let mut kinds: Vec<(String, u64)> = Vec::new();
+fn kind_counts<'a>(
+    doc: &CheckResult,
+    listed: impl Iterator<Item = &'a Anomaly>,
+) -> Vec<(AnomalyKind, u64)> {
+    let mut kinds: Vec<(AnomalyKind, u64)> = Vec::new();
     for a in listed {
-        let kind = a.get("kind").and_then(Value::as_str).unwrap_or("?");
-        match kinds.iter_mut().find(|(k, _)| k == kind) {
+        match kinds.iter_mut().find(|(k, _)| *k == a.kind) {
             Some((_, n)) => *n += 1,
-            None => kinds.push((kind.to_string(), 1)),
+            None => kinds.push((a.kind, 1)),
         }
     }
-    let found = doc.get("counts").and_then(|c| c.get("anomalies"));
     for (kind, n) in &mut kinds {
-        if let Some(total) = found
-            .and_then(|f| f.get(kind.as_str()))
-            .and_then(Value::as_u64)
-        {
-            *n = (*n).max(total);
-        }
+        *n = (*n).max(doc.count(*kind));
     }
     kinds.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     kinds
 }
 
 /// ` (ops 41, 42, 977)`, at most `OPS_SHOWN_MAX` of them.
-fn ops_text(ops: Option<&Value>) -> String {
-    let Some(ops) = ops.and_then(Value::as_array).filter(|o| !o.is_empty()) else {
+fn ops_text(ops: &[u64]) -> String {
+    if ops.is_empty() {
         return String::new();
-    };
-    let shown: Vec<String> = ops
-        .iter()
-        .take(OPS_SHOWN_MAX)
-        .map(Value::to_string)
-        .collect();
+    }
+    let shown: Vec<String> = ops.iter().take(OPS_SHOWN_MAX).map(u64::to_string).collect();
     let more = match ops.len().saturating_sub(OPS_SHOWN_MAX) {
         0 => String::new(),
         n => format!(" and {n} more"),
@@ -179,19 +162,15 @@ fn ops_text(ops: Option<&Value>) -> String {
 
 /// The availability checker's figures in sentences, op outcomes as a table; a figure this
 /// summary does not know is printed as it is.
-fn availability_lines(doc: &Value) -> Vec<String> {
-    let Some(avail) = doc
-        .get("checkers")
-        .and_then(|c| c.get("availability"))
+fn availability_lines(doc: &CheckResult) -> Vec<String> {
+    let Some(fields) = doc
+        .checkers
+        .get("availability")
+        .and_then(|c| c.figures.as_ref())
         .and_then(Value::as_object)
     else {
         return Vec::new();
     };
-    // The figures may sit in a `figures` object or beside `valid`.
-    let fields = avail
-        .get("figures")
-        .and_then(Value::as_object)
-        .unwrap_or(avail);
     let mut out = Vec::new();
     if let Some(ops) = fields.get("ops").and_then(Value::as_object) {
         out.extend(ops_table(ops));
@@ -344,17 +323,21 @@ mod tests {
         TestSpec::from_args(&args).unwrap()
     }
 
+    fn typed(doc: Value) -> CheckResult {
+        serde_json::from_value(doc).unwrap()
+    }
+
     #[test]
     fn summary_names_verdict_anomalies_and_seed() {
         let spec = spec();
         let doc = serde_json::json!({
             "valid": false,
             "checkers": {"election-safety": {"valid": true}, "lost-writes": {"valid": false},
-                         "availability": {"valid": true, "failover_ms_p50": 812}},
+                         "availability": {"valid": true, "figures": {"failover_ms_p50": 812}}},
             "anomalies": [{"kind": "lost-write", "checker": "lost-writes", "severity": "violation",
                            "ops": [41, 42, 977], "message": "write w17 is missing"}]
         });
-        let text = render(&spec, Path::new("results/x"), &doc, None);
+        let text = render(&spec, Path::new("results/x"), Some(&typed(doc)), None);
         assert!(text.contains("INVALID"), "{text}");
         assert!(text.contains("write w17 is missing"), "{text}");
         assert!(text.contains("failover_ms_p50: 812"), "{text}");
@@ -391,7 +374,7 @@ mod tests {
             "anomalies": anomalies,
             "counts": {"ops": 1378, "anomalies": {"leaderless-window": 130, "stale-leader": 1, "dual-leadership": 1}}
         });
-        let text = render(&spec(), Path::new("results/x"), &doc, None);
+        let text = render(&spec(), Path::new("results/x"), Some(&typed(doc)), None);
         let lines: Vec<&str> = text.lines().collect();
         let at = |needle: &str| {
             lines
@@ -451,7 +434,7 @@ mod tests {
             "anomalies": [{"kind": "stale-leader", "checker": node, "severity": "violation",
                            "ops": [1, 2], "message": format!("{node} led in term 3")}]
         });
-        let text = render(&spec(), Path::new("results/x"), &doc, None);
+        let text = render(&spec(), Path::new("results/x"), Some(&typed(doc)), None);
         assert!(
             !text.chars().any(|c| c.is_control() && c != '\n'),
             "{text:?}"

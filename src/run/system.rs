@@ -7,12 +7,12 @@ use std::sync::Arc;
 use workloads::system::{Image, NodeSpec, Setup};
 use workloads::{System, SystemError};
 
-use crate::spec::{Fencing, TestSpec};
+use crate::spec::TestSpec;
 
 /// The adapter for the spec's system, and the version its nodes run.
 pub fn adapter(spec: &TestSpec) -> Result<(Arc<dyn System>, String), SystemError> {
     let setup = Setup {
-        fencing: fencing_mode(spec.fencing),
+        fencing: spec.fencing,
         image: spec.image.clone(),
     };
     let system = (spec.system.descriptor().build)(&setup)?;
@@ -21,14 +21,6 @@ pub fn adapter(spec: &TestSpec) -> Result<(Arc<dyn System>, String), SystemError
         None => system.version(),
     };
     Ok((system, version))
-}
-
-pub fn fencing_mode(fencing: Fencing) -> workloads::FencingMode {
-    match fencing {
-        Fencing::Grant => workloads::FencingMode::Grant,
-        Fencing::Write => workloads::FencingMode::Write,
-        Fencing::None => workloads::FencingMode::None,
-    }
 }
 
 /// A user's own image (`--image`) replaces every node's recipe. The commands stay as the

@@ -3,11 +3,9 @@
 
 use std::path::Path;
 
-use crate::run::results::GuaranteesDoc;
-
 /// The number of violations the checkers find in `history`.
-pub fn violations_in(history: &checkers::History, guarantees: GuaranteesDoc) -> usize {
-    let result = checkers::check(history, &to_guarantees(guarantees));
+pub fn violations_in(history: &checkers::History, guarantees: checkers::Guarantees) -> usize {
+    let result = checkers::check(history, &guarantees);
     result
         .counts
         .anomalies
@@ -22,23 +20,15 @@ pub fn violations_in(history: &checkers::History, guarantees: GuaranteesDoc) -> 
         .sum()
 }
 
-fn to_guarantees(g: GuaranteesDoc) -> checkers::Guarantees {
-    checkers::Guarantees {
-        exclusive_leadership: g.exclusive_leadership,
-        fence_on_grant: g.fence_on_grant,
-    }
-}
-
 /// What the checkers made of a history.
 pub struct Checked {
-    /// `Some(valid)`, or `None` when unknown.
-    pub verdict: Option<bool>,
+    pub verdict: checkers::Validity,
     /// Faults the nemesis injected (partition, pause, kill and clock ops that ended ok).
     pub faults_injected: usize,
 }
 
 /// Checks `dir/history.jsonl` and writes `dir/results.json`.
-pub fn check_and_write(dir: &Path, guarantees: GuaranteesDoc) -> anyhow::Result<Checked> {
+pub fn check_and_write(dir: &Path, guarantees: checkers::Guarantees) -> anyhow::Result<Checked> {
     let history = checkers::History::from_path(&dir.join("history.jsonl"))?;
     let faults_injected = history
         .nemesis
@@ -49,15 +39,10 @@ pub fn check_and_write(dir: &Path, guarantees: GuaranteesDoc) -> anyhow::Result<
             matches!(op.f, F::Partition | F::Pause | F::Kill | F::Clock)
         })
         .count();
-    let result = checkers::check(&history, &to_guarantees(guarantees));
+    let result = checkers::check(&history, &guarantees);
     checkers::write_results(&dir.join("results.json"), &result)?;
-    let verdict = match result.valid {
-        checkers::Validity::Valid => Some(true),
-        checkers::Validity::Invalid => Some(false),
-        checkers::Validity::Unknown => None,
-    };
     Ok(Checked {
-        verdict,
+        verdict: result.valid,
         faults_injected,
     })
 }

@@ -365,7 +365,9 @@ impl World {
         self.note(node, || text);
         for op in self.nodes[node].kill(false) {
             let at = self.now + self.client_leg();
-            let outcome = Box::new(super::node::Outcome::Info("connection-lost".into()));
+            let outcome = Box::new(super::node::Outcome::Info(
+                checkers::ErrorCode::ConnectionLost,
+            ));
             self.schedule(at, Ev::Reply { op, outcome });
         }
     }

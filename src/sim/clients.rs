@@ -565,10 +565,10 @@ impl World {
             Outcome::Ok(answer) => inv.complete(OpType::Ok, ok_value(inv.value.as_ref(), answer)),
             Outcome::Fail { error, .. } => inv
                 .complete(OpType::Fail, inv.value.clone())
-                .with_error(error),
+                .with_error(*error),
             Outcome::Info(error) => inv
                 .complete(OpType::Info, inv.value.clone())
-                .with_error(error),
+                .with_error(*error),
         };
         self.wl.open_ops -= 1;
         self.record(draft);
@@ -605,10 +605,12 @@ impl World {
 }
 
 /// How an op ended, as a client process and the router see it (an ok's token aside).
-fn ended(outcome: &Outcome) -> Ended<'_> {
+fn ended(outcome: &Outcome) -> Ended {
     match outcome {
         Outcome::Ok(_) => Ended::Ok { token: None },
-        Outcome::Fail { error, .. } => Ended::Fail { error },
+        Outcome::Fail { error, .. } => Ended::Fail {
+            error: Some(*error),
+        },
         Outcome::Info(_) => Ended::Info,
     }
 }

@@ -152,7 +152,9 @@ impl World {
         let torn = self.torn_fsync();
         for op in self.nodes[node].kill(torn) {
             let at = self.now + self.client_leg();
-            let outcome = Box::new(super::node::Outcome::Info("connection-lost".into()));
+            let outcome = Box::new(super::node::Outcome::Info(
+                checkers::ErrorCode::ConnectionLost,
+            ));
             self.schedule(at, Ev::Reply { op, outcome });
         }
     }

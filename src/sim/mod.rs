@@ -28,15 +28,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use nemesis::NemesisKind;
+
+use crate::exit::Exit;
 use serde::{Deserialize, Serialize};
 
 pub use run::SimRun;
 pub use runtime::run_spec;
-
-pub const EXIT_VALID: u8 = 0;
-pub const EXIT_VIOLATION: u8 = 1;
-pub const EXIT_BAD_USAGE: u8 = 2;
-pub const EXIT_UNKNOWN: u8 = 3;
 
 /// Bounds on the flags.
 const NODES_MIN: usize = 3;
@@ -286,7 +283,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         Ok(parsed) => parsed,
         Err(e) => {
             eprintln!("splitbrain sim: {e}");
-            return Ok(ExitCode::from(EXIT_BAD_USAGE));
+            return Ok(ExitCode::from(Exit::Usage));
         }
     };
     let say = |line: &str| {
@@ -310,7 +307,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         Ok(s) => s,
         Err(e) => {
             eprintln!("splitbrain sim: {e}");
-            return Ok(ExitCode::from(EXIT_BAD_USAGE));
+            return Ok(ExitCode::from(Exit::Usage));
         }
     };
     let wall = started.elapsed().as_secs_f64();
@@ -358,9 +355,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
                 summary["results_dir"] = dir.display().to_string().into();
             }
             if swept.unknown > 0 {
-                EXIT_UNKNOWN
+                Exit::Unknown
             } else {
-                EXIT_VALID
+                Exit::Valid
             }
         }
     };
@@ -376,7 +373,7 @@ fn report_failure(
     failure: &SimRun,
     say: &dyn Fn(&str),
     summary: &mut serde_json::Value,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<Exit> {
     let seed = failure.seed;
     let what = describe(failure);
     say(&format!("seed {seed} FAILS: {what}"));
@@ -418,7 +415,7 @@ fn report_failure(
     let dir = output::write_run_dir(&args.results, spec, run, &schedule, &how)?;
     say(&format!("results: {}", dir.display()));
     summary["results_dir"] = dir.display().to_string().into();
-    Ok(EXIT_VIOLATION)
+    Ok(Exit::Violations)
 }
 
 /// `same-term-leaders (2), lost-write (1)`, or the liveness note.
@@ -471,12 +468,12 @@ fn replay(dir: &std::path::Path, args: &SimArgs) -> anyhow::Result<ExitCode> {
         Ok(saved) => saved,
         Err(e) => {
             eprintln!("splitbrain sim: --replay: {}: {e}", path.display());
-            return Ok(ExitCode::from(EXIT_BAD_USAGE));
+            return Ok(ExitCode::from(Exit::Usage));
         }
     };
     if let Err(e) = saved.schedule.check() {
         eprintln!("splitbrain sim: --replay: {}: {e}", path.display());
-        return Ok(ExitCode::from(EXIT_BAD_USAGE));
+        return Ok(ExitCode::from(Exit::Usage));
     }
     let run = run::run_with(&saved.spec, saved.seed, &saved.schedule, true);
     let how = output::Provenance {
@@ -491,13 +488,7 @@ fn replay(dir: &std::path::Path, args: &SimArgs) -> anyhow::Result<ExitCode> {
         describe(&run),
         out.display()
     );
-    let code = if run.failed() {
-        EXIT_VIOLATION
-    } else if run.verdict() == checkers::Validity::Unknown {
-        EXIT_UNKNOWN
-    } else {
-        EXIT_VALID
-    };
+    let code = runtime::exit_of(&run);
     if args.json {
         eprintln!("{line}");
         let summary = serde_json::json!({

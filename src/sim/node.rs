@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use checkers::LogEntry;
+use checkers::{ErrorCode, LogEntry};
 use raftd::core::{
     Config, Entry, FenceRefusal, HardState, Message, PersistBatch, Persisted, ProposeError,
     RawNode, Request, Response, Role,
@@ -87,16 +87,16 @@ pub enum Answer {
 pub enum Outcome {
     Ok(Answer),
     Fail {
-        error: String,
+        error: ErrorCode,
         leader: Option<String>,
     },
-    Info(String),
+    Info(ErrorCode),
 }
 
 impl Outcome {
-    pub fn fail(error: &str) -> Outcome {
+    pub fn fail(error: ErrorCode) -> Outcome {
         Outcome::Fail {
-            error: error.to_string(),
+            error,
             leader: None,
         }
     }
@@ -353,7 +353,7 @@ impl SimNode {
     /// raftd's request timeout: a request still waiting is answered `timeout`.
     pub fn request_timeout(&mut self, req_id: u64, out: &mut Out) {
         if let Some(op) = self.core.as_mut().and_then(|p| p.forget(req_id)) {
-            out.replies.push((op, Outcome::Info("timeout".into())));
+            out.replies.push((op, Outcome::Info(ErrorCode::Timeout)));
         }
     }
 }
@@ -372,16 +372,16 @@ fn outcome_of(answer: pump::Answer) -> Outcome {
     match answer {
         pump::Answer::Applied(applied) => match (applied.response, applied.refusal) {
             (Response::StaleToken, Some(FenceRefusal::NeverGranted)) => {
-                Outcome::fail("unknown-token")
+                Outcome::fail(ErrorCode::UnknownToken)
             }
             (response, _) => answer_of(response),
         },
         pump::Answer::NotLeader(leader) => Outcome::Fail {
-            error: "not-leader".into(),
+            error: ErrorCode::NotLeader,
             leader,
         },
         pump::Answer::Refused(e) => refusal(e),
-        pump::Answer::NoQuorum => Outcome::fail("no-quorum"),
+        pump::Answer::NoQuorum => Outcome::fail(ErrorCode::NoQuorum),
     }
 }
 
@@ -399,12 +399,12 @@ fn log_of(writes: &[raftd::core::WriteRecord]) -> Vec<LogEntry> {
 fn refusal(e: ProposeError) -> Outcome {
     match e {
         ProposeError::NotLeader { leader } => Outcome::Fail {
-            error: "not-leader".into(),
+            error: ErrorCode::NotLeader,
             leader,
         },
-        ProposeError::Busy { .. } => Outcome::fail("overloaded"),
-        ProposeError::Invalid(_) => Outcome::fail("bad-request"),
-        ProposeError::DuplicateId(_) => Outcome::Info("internal".into()),
+        ProposeError::Busy { .. } => Outcome::fail(ErrorCode::Overloaded),
+        ProposeError::Invalid(_) => Outcome::fail(ErrorCode::BadRequest),
+        ProposeError::DuplicateId(_) => Outcome::Info(ErrorCode::Internal),
     }
 }
 
@@ -416,13 +416,13 @@ fn answer_of(r: Response) -> Outcome {
         Response::Written { .. } => Outcome::Ok(Answer::Written),
         Response::Log { log } => Outcome::Ok(Answer::Log(log_of(&log))),
         Response::Holding { holding } => Outcome::Ok(Answer::Holding(holding)),
-        Response::StaleToken => Outcome::fail("stale-token"),
-        Response::Held { .. } => Outcome::fail("held"),
-        Response::NotHolder => Outcome::fail("not-holder"),
+        Response::StaleToken => Outcome::fail(ErrorCode::StaleToken),
+        Response::Held { .. } => Outcome::fail(ErrorCode::Held),
+        Response::NotHolder => Outcome::fail(ErrorCode::NotHolder),
         Response::NotLeader { leader } => Outcome::Fail {
-            error: "not-leader".into(),
+            error: ErrorCode::NotLeader,
             leader,
         },
-        Response::Dropped => Outcome::Info("timeout".into()),
+        Response::Dropped => Outcome::Info(ErrorCode::Timeout),
     }
 }

@@ -8,9 +8,11 @@ use anyhow::Context;
 use serde_json::json;
 
 use super::run::{guarantees, run_with, SimRun};
-use super::{output, sweep, SimSpec, EXIT_BAD_USAGE, EXIT_UNKNOWN, EXIT_VALID, EXIT_VIOLATION};
-use crate::run::results::{self, GuaranteesDoc, RuntimeDoc, TestDoc, Versions};
-use crate::spec::{Fencing, TestSpec};
+use super::{output, sweep, SimSpec};
+use crate::exit::Exit;
+use crate::run::results::{self, RuntimeDoc, TestDoc, Versions};
+use crate::spec::TestSpec;
+use workloads::FencingMode;
 
 /// What `test.json` says of the runtime.
 const RUNTIME_REASON: &str =
@@ -21,7 +23,7 @@ const RUNTIME_REASON: &str =
 /// starts it; `write` is raftd without `--fence-on-grant`.
 pub fn sim_spec_of(spec: &TestSpec) -> SimSpec {
     let mut bugs = spec.bugs.clone();
-    if spec.fencing == Fencing::None {
+    if spec.fencing == FencingMode::None {
         bugs.push("no-fencing".into());
     }
     bugs.sort();
@@ -40,20 +42,20 @@ pub fn sim_spec_of(spec: &TestSpec) -> SimSpec {
         rate_hz: spec.rate_hz,
         concurrency: spec.concurrency,
         stall_probability: spec.stall_probability,
-        fence_on_grant: spec.fencing == Fencing::Grant,
+        fence_on_grant: spec.fencing == FencingMode::Grant,
         recovery_ms: spec.recovery_secs * 1000,
     }
 }
 
 /// Runs `spec` in the simulator (with `schedule`, a saved one, when replaying) and
 /// returns the exit code.
-pub fn run_spec(spec: &TestSpec, schedule: Option<serde_json::Value>) -> anyhow::Result<u8> {
+pub fn run_spec(spec: &TestSpec, schedule: Option<serde_json::Value>) -> anyhow::Result<Exit> {
     if spec.system.name() != super::SIMULATED_SYSTEM {
         eprintln!(
             "splitbrain run: --runtime sim: the simulator runs raftd's core only, not {}; use --runtime docker or netns",
             spec.system.name()
         );
-        return Ok(EXIT_BAD_USAGE);
+        return Ok(Exit::Usage);
     }
     let sim = sim_spec_of(spec);
     let schedule = match schedule {
@@ -73,7 +75,7 @@ pub fn run_spec(spec: &TestSpec, schedule: Option<serde_json::Value>) -> anyhow:
         Ok(s) => s,
         Err(e) => {
             eprintln!("splitbrain run: --nemesis: {e}");
-            return Ok(EXIT_BAD_USAGE);
+            return Ok(Exit::Usage);
         }
     };
     eprintln!("splitbrain: {spec}");
@@ -114,7 +116,7 @@ pub fn run_spec(spec: &TestSpec, schedule: Option<serde_json::Value>) -> anyhow:
     }
     crate::run::summary::print(spec, &dir, None);
     println!("{}", liveness_line(&run));
-    Ok(exit_code(&run))
+    Ok(exit_of(&run))
 }
 
 fn test_doc(
@@ -124,17 +126,13 @@ fn test_doc(
     started: SystemTime,
     schedule: &nemesis::Schedule,
 ) -> anyhow::Result<TestDoc> {
-    let g = guarantees(sim);
     Ok(TestDoc {
         run_id: run_id.to_string(),
         started_at: crate::utc::rfc3339(started),
         command: spec.command_line(),
         seed: spec.seed,
         spec: spec.clone(),
-        guarantees: GuaranteesDoc {
-            exclusive_leadership: g.exclusive_leadership,
-            fence_on_grant: g.fence_on_grant,
-        },
+        guarantees: guarantees(sim),
         runtime: RuntimeDoc {
             name: "sim".into(),
             reason: RUNTIME_REASON.into(),
@@ -153,13 +151,13 @@ fn test_doc(
 }
 
 /// docs/design.md's exit codes; a failed liveness check is a failure like a violation.
-fn exit_code(run: &SimRun) -> u8 {
+pub(super) fn exit_of(run: &SimRun) -> Exit {
     if run.failed() {
-        EXIT_VIOLATION
+        Exit::Violations
     } else if run.verdict() == checkers::Validity::Unknown {
-        EXIT_UNKNOWN
+        Exit::Unknown
     } else {
-        EXIT_VALID
+        Exit::Valid
     }
 }
 

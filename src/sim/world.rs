@@ -6,7 +6,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use checkers::{OpDraft, Recorder};
+use checkers::{ErrorCode, OpDraft, Recorder};
 use nemesis::Schedule;
 use raftd::core::{BugSet, Config, Message};
 use rand::{RngExt, SeedableRng};
@@ -316,7 +316,7 @@ impl World {
             Ev::Fsync { .. } | Ev::RequestTimeout { .. } => {}
             Ev::Arrive { node, req } => self.on_arrive(node, *req),
             Ev::Reply { op, outcome } => self.complete(op, *outcome),
-            Ev::ClientTimeout { op } => self.complete(op, Outcome::Info("timeout".into())),
+            Ev::ClientTimeout { op } => self.complete(op, Outcome::Info(ErrorCode::Timeout)),
             Ev::Wake(actor) => self.wake(actor),
             Ev::Nemesis => self.nemesis_wake(),
             Ev::Hold => {
@@ -380,7 +380,7 @@ impl World {
                 at,
                 Ev::Reply {
                     op: req.op,
-                    outcome: Box::new(Outcome::fail("connection-refused")),
+                    outcome: Box::new(Outcome::fail(ErrorCode::ConnectionRefused)),
                 },
             );
             return;

@@ -12,7 +12,8 @@ pub const CLIENT_TIMEOUT_MS_DEFAULT: u64 = 2000;
 /// Why a call certainly did not happen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
-    /// The history's `error`: `stale-token`, `held`, `not-leader`, `refused`, …
+    /// The history's `error`: a [`checkers::ErrorCode`] (`stale-token`, `held`,
+    /// `not-leader`, …) where the adapter chose it, or the system's own word for it.
     pub error: String,
     /// The leader's node name when the answer named one (a redirect hint).
     pub leader: Option<String>,
@@ -33,7 +34,8 @@ impl Failure {
 pub enum Outcome<T> {
     Ok(T),
     Fail(Failure),
-    /// Unknown; the string is the history's `error` (`timeout`, `connection-lost`, …).
+    /// Unknown; the string is the history's `error` (`timeout`, `connection-lost`, …: a
+    /// [`checkers::ErrorCode`] where the adapter chose it).
     Info(String),
 }
 

@@ -677,12 +677,10 @@ async fn sleep_unless_stopped(ms: u64, stop: &CancellationToken) -> bool {
 }
 
 /// How an op ended, as the client process and the router see it (an ok's token aside).
-fn ended<T>(outcome: &Outcome<T>) -> Ended<'_> {
+fn ended<T>(outcome: &Outcome<T>) -> Ended {
     match outcome {
         Outcome::Ok(_) => Ended::Ok { token: None },
-        Outcome::Fail(failure) => Ended::Fail {
-            error: &failure.error,
-        },
+        Outcome::Fail(failure) => Ended::fail(&failure.error),
         Outcome::Info(_) => Ended::Info,
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use checkers::{LogEntry, Role};
+use checkers::{ErrorCode, LogEntry, Role};
 use etcd_client::{
     Compare, CompareOp, ConnectOptions, GetOptions, LeaderKey, ResignOptions, SortOrder,
     SortTarget, Txn, TxnOp, TxnOpResponse,
@@ -396,7 +396,7 @@ impl EtcdClient {
                     self.system.shared.remember(token, held);
                     Outcome::Ok(Grant { token })
                 }
-                _ => Outcome::info("malformed-answer"),
+                _ => Outcome::info(ErrorCode::MalformedAnswer),
             },
             Err(e) => {
                 // Whether we led for an instant is unknown; give the lease back so the
@@ -429,7 +429,11 @@ impl EtcdClient {
         match self.fencing {
             FencingMode::None => Ok(Txn::new().and_then([put])),
             FencingMode::Grant => {
-                let held = self.system.shared.grant(token).ok_or("unknown-grant")?;
+                let held = self
+                    .system
+                    .shared
+                    .grant(token)
+                    .ok_or(ErrorCode::UnknownGrant.name())?;
                 let compare = Compare::create_revision(held.key, CompareOp::Equal, token as i64);
                 Ok(Txn::new().when([compare]).and_then([put]))
             }
@@ -476,23 +480,23 @@ const REFUSALS: [&str; 5] = [
 
 fn error_name(e: &Option<etcd_client::Error>) -> String {
     let Some(e) = e else {
-        return "timeout".into();
+        return ErrorCode::Timeout.into();
     };
     let text = e.to_string();
     if let Some(refusal) = REFUSALS.iter().find(|r| text.contains(*r)) {
         return refusal.trim_start_matches("etcdserver: ").replace(' ', "-");
     }
     if is_unreachable(&text) {
-        return "unreachable".into();
+        return ErrorCode::Unreachable.into();
     }
     match e {
         // tonic's codes, named through Debug so this crate needs no tonic of its own.
         etcd_client::Error::GRpcStatus(s) => match format!("{:?}", s.code()).as_str() {
-            "DeadlineExceeded" | "Cancelled" => "timeout".into(),
-            "Unavailable" => "unavailable".into(),
+            "DeadlineExceeded" | "Cancelled" => ErrorCode::Timeout.into(),
+            "Unavailable" => ErrorCode::Unavailable.into(),
             other => format!("grpc-{}", other.to_ascii_lowercase()),
         },
-        etcd_client::Error::TransportError(_) => "connection-lost".into(),
+        etcd_client::Error::TransportError(_) => ErrorCode::ConnectionLost.into(),
         _ => "error".into(),
     }
 }
@@ -548,7 +552,7 @@ impl Client for EtcdClient {
             Err(e) => return read_failure(e),
         };
         let Some(own) = answer.header().map(|h| h.member_id()) else {
-            return Outcome::fail("malformed-answer");
+            return Outcome::fail(ErrorCode::MalformedAnswer);
         };
         let shared = &self.system.shared;
         shared.saw_member(own, &self.node);
@@ -581,7 +585,7 @@ impl Client for EtcdClient {
     async fn acquire(&self, election: &str, client: &str, ttl_ms: u64) -> Outcome<Grant> {
         match self.leader_key(election).await {
             Outcome::Ok(None) => self.campaign(election, client, ttl_ms).await,
-            Outcome::Ok(Some(_)) => Outcome::fail("held"),
+            Outcome::Ok(Some(_)) => Outcome::fail(ErrorCode::Held),
             Outcome::Fail(f) => Outcome::Fail(f),
             Outcome::Info(e) => Outcome::fail(e),
         }
@@ -595,7 +599,7 @@ impl Client for EtcdClient {
 
     async fn release(&self, _election: &str, token: u64) -> Outcome<()> {
         let Some(held) = self.system.shared.grant(token) else {
-            return Outcome::fail("not-holder");
+            return Outcome::fail(ErrorCode::NotHolder);
         };
         let key = LeaderKey::new()
             .with_name(self.system.election_prefix(&held.election))
@@ -628,7 +632,7 @@ impl Client for EtcdClient {
                 id: id.to_string(),
                 token,
             }),
-            Ok(_) => Outcome::fail("stale-token"),
+            Ok(_) => Outcome::fail(ErrorCode::StaleToken),
             Err(e) => write_failure(e),
         }
     }
@@ -665,7 +669,7 @@ impl EtcdClient {
                 kv.key_str(),
                 serde_json::from_slice::<StoredWrite>(kv.value()),
             ) else {
-                return Outcome::fail("malformed-answer");
+                return Outcome::fail(ErrorCode::MalformedAnswer);
             };
             let id = key.strip_prefix(prefix.as_str()).unwrap_or(key);
             log.push(LogEntry {
@@ -695,18 +699,18 @@ mod tests {
         let refused = etcd_client::Error::InvalidArgs("etcdserver: no leader".into());
         assert_eq!(
             write_failure::<()>(Some(refused)),
-            Outcome::fail("no-leader")
+            Outcome::fail(ErrorCode::NoLeader)
         );
         let refused =
             etcd_client::Error::InvalidArgs("tcp connect error: Connection refused".into());
         assert_eq!(
             write_failure::<()>(Some(refused)),
-            Outcome::fail("unreachable")
+            Outcome::fail(ErrorCode::Unreachable)
         );
-        assert_eq!(write_failure::<()>(None), Outcome::info("timeout"));
+        assert_eq!(write_failure::<()>(None), Outcome::info(ErrorCode::Timeout));
         let odd = etcd_client::Error::Internal("stream reset".into());
         assert_eq!(write_failure::<()>(Some(odd)), Outcome::info("error"));
-        assert_eq!(read_failure::<()>(None), Outcome::fail("timeout"));
+        assert_eq!(read_failure::<()>(None), Outcome::fail(ErrorCode::Timeout));
     }
 
     #[test]

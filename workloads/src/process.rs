@@ -4,6 +4,7 @@
 //! shared pace. No I/O and no clock: the tokio workload (`election`) and the simulator
 //! drive the very same decisions, from the same seeded random streams.
 
+use checkers::ErrorCode;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
@@ -12,7 +13,12 @@ use crate::seed::rng_for;
 
 /// Errors that refuse a request about the grant, not about the node: the router keeps
 /// its target on them.
-pub const GRANT_ERRORS: [&str; 4] = ["stale-token", "unknown-token", "held", "not-holder"];
+pub const GRANT_ERRORS: [ErrorCode; 4] = [
+    ErrorCode::StaleToken,
+    ErrorCode::UnknownToken,
+    ErrorCode::Held,
+    ErrorCode::NotHolder,
+];
 
 /// One client operation of a cycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,13 +49,23 @@ pub enum Plan {
 
 /// How an op ended, as far as the cycle cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ended<'a> {
+pub enum Ended {
     /// It happened; an acquire's carries the grant's token.
     Ok { token: Option<u64> },
-    /// It certainly did not happen, with this error code.
-    Fail { error: &'a str },
+    /// It certainly did not happen, with this error code (`None`: an error that is no
+    /// [`ErrorCode`], such as a system's own).
+    Fail { error: Option<ErrorCode> },
     /// Unknown.
     Info,
+}
+
+impl Ended {
+    /// A failure with the history's `error` string.
+    pub fn fail(error: &str) -> Ended {
+        Ended::Fail {
+            error: ErrorCode::of(error),
+        }
+    }
 }
 
 /// A client process: its number, its own random stream and its write counter.
@@ -110,7 +126,12 @@ impl ClientProcess {
             }
             // Like a candidate that lost, wait before contending again, so that the
             // losers' attempts do not crowd the holder's own ops out of the pace.
-            (CycleOp::Acquire, Ended::Fail { error: "held" }) => Plan::Sleep {
+            (
+                CycleOp::Acquire,
+                Ended::Fail {
+                    error: Some(ErrorCode::Held),
+                },
+            ) => Plan::Sleep {
                 ms: self.rng.random_range(0..=params.ttl_ms / 2),
                 then: None,
             },
@@ -161,7 +182,7 @@ impl Router {
             Ended::Ok { .. } => {}
             Ended::Fail { error } => match hinted_leader {
                 Some(leader) if leader != node => self.target = leader,
-                _ if GRANT_ERRORS.contains(&error) => {}
+                _ if error.is_some_and(|e| GRANT_ERRORS.contains(&e)) => {}
                 _ => self.skip(node),
             },
             Ended::Info => self.skip(node),
@@ -224,24 +245,18 @@ mod tests {
         assert_eq!(r.target(), 1);
         r.answered(0, Ended::Info, None);
         assert_eq!(r.target(), 1, "a stale complaint about n1 moves nothing");
-        r.answered(1, Ended::Fail { error: "timeout" }, None);
+        r.answered(1, Ended::fail("timeout"), None);
         r.answered(2, Ended::Info, None);
         assert_eq!(r.target(), 0, "skipping wraps around");
         r.answered(
             0,
             Ended::Fail {
-                error: "not-leader",
+                error: Some(ErrorCode::NotLeader),
             },
             Some(2),
         );
         assert_eq!(r.target(), 2, "a hint redirects");
-        r.answered(
-            2,
-            Ended::Fail {
-                error: "stale-token",
-            },
-            None,
-        );
+        r.answered(2, Ended::fail("stale-token"), None);
         assert_eq!(r.target(), 2, "a refusal about the grant keeps the target");
     }
 
@@ -278,7 +293,7 @@ mod tests {
             Plan::Paced(CycleOp::Holding(9))
         );
         let refused = Ended::Fail {
-            error: "not-holder",
+            error: Some(ErrorCode::NotHolder),
         };
         assert_eq!(
             p.completed(&params, CycleOp::Holding(9), refused),
@@ -298,7 +313,7 @@ mod tests {
             p.completed(&params, CycleOp::Write(9), Ended::Info),
             Plan::Retire
         );
-        let held = Ended::Fail { error: "held" };
+        let held = Ended::fail("held");
         assert!(matches!(
             p.completed(&params, CycleOp::Acquire, held),
             Plan::Sleep { then: None, ms } if ms <= params.ttl_ms / 2

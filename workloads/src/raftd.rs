@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use checkers::{LogEntry, Role};
+use checkers::{ErrorCode, LogEntry, Role};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -494,11 +494,11 @@ impl RaftdClient {
 pub fn outcome_of_error<T>(e: &reqwest::Error) -> Outcome<T> {
     if e.is_connect() {
         // Refused, unreachable or a connect timeout: the request never left.
-        Outcome::fail("unreachable")
+        Outcome::fail(ErrorCode::Unreachable)
     } else if e.is_timeout() {
-        Outcome::info("timeout")
+        Outcome::info(ErrorCode::Timeout)
     } else {
-        Outcome::info("connection-lost")
+        Outcome::info(ErrorCode::ConnectionLost)
     }
 }
 
@@ -519,7 +519,7 @@ pub fn outcome_of_answer<T: DeserializeOwned>(status: u16, body: &[u8]) -> Outco
         return match serde_json::from_slice(body) {
             Ok(v) => Outcome::Ok(v),
             // The server said it happened, in words we cannot read: not a failure.
-            Err(_) => Outcome::info("malformed-answer"),
+            Err(_) => Outcome::info(ErrorCode::MalformedAnswer),
         };
     }
     let answer: ErrorAnswer = serde_json::from_slice(body).unwrap_or_default();

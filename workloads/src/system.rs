@@ -157,6 +157,8 @@ pub enum FencingMode {
 }
 
 impl FencingMode {
+    pub const ALL: [FencingMode; 3] = [FencingMode::Grant, FencingMode::Write, FencingMode::None];
+
     pub fn name(self) -> &'static str {
         match self {
             FencingMode::Grant => "grant",
@@ -170,14 +172,12 @@ impl std::str::FromStr for FencingMode {
     type Err = SystemError;
 
     fn from_str(s: &str) -> Result<Self, SystemError> {
-        match s {
-            "grant" => Ok(FencingMode::Grant),
-            "write" => Ok(FencingMode::Write),
-            "none" => Ok(FencingMode::None),
-            other => Err(SystemError::BadOption(format!(
-                "fencing mode {other:?} is none of grant, write, none"
-            ))),
-        }
+        FencingMode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                SystemError::BadOption(format!("fencing mode {s:?} is none of grant, write, none"))
+            })
     }
 }
 

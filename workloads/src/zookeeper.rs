@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use checkers::{LogEntry, Role};
+use checkers::{ErrorCode, LogEntry, Role};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use zookeeper_client as zk;
@@ -361,10 +361,10 @@ impl From<zk::Error> for ZkFault {
 impl ZkFault {
     fn name(&self) -> String {
         match self {
-            ZkFault::Timeout => "timeout".into(),
-            ZkFault::NoSession => "unreachable".into(),
-            ZkFault::Zk(zk::Error::ConnectionLoss) => "connection-lost".into(),
-            ZkFault::Zk(zk::Error::SessionExpired) => "session-expired".into(),
+            ZkFault::Timeout => ErrorCode::Timeout.into(),
+            ZkFault::NoSession => ErrorCode::Unreachable.into(),
+            ZkFault::Zk(zk::Error::ConnectionLoss) => ErrorCode::ConnectionLost.into(),
+            ZkFault::Zk(zk::Error::SessionExpired) => ErrorCode::SessionExpired.into(),
             ZkFault::Zk(e) => format!("zk-{e}").replace(' ', "-"),
         }
     }
@@ -519,7 +519,7 @@ impl ZkClient {
                 .filter(|c| sequence_of(c).is_some_and(|s| s < ours))
                 .max_by_key(|c| sequence_of(c))
             else {
-                return Outcome::info("lost-candidate");
+                return Outcome::info(ErrorCode::LostCandidate);
             };
             let watched = self
                 .bounded(session.check_and_watch_stat(&format!("{dir}/{predecessor}")))
@@ -531,7 +531,7 @@ impl ZkClient {
                         .await
                         .is_err()
                     {
-                        return Outcome::info("timeout");
+                        return Outcome::info(ErrorCode::Timeout);
                     }
                 }
                 Err(e) => return e.write_outcome(),
@@ -577,7 +577,7 @@ impl ZkClient {
             FencingMode::None => self.plain_create(client, &path, &data, written).await,
             FencingMode::Grant => {
                 let Some(candidate) = self.system.shared.path_of(token) else {
-                    return Outcome::fail("unknown-grant");
+                    return Outcome::fail(ErrorCode::UnknownGrant);
                 };
                 let mut writer = match client.new_check_writer(&candidate, None) {
                     Ok(w) => w,
@@ -589,7 +589,7 @@ impl ZkClient {
                 match tokio::time::timeout(self.timeout, writer.commit()).await {
                     Ok(Ok(_)) => Outcome::Ok(written),
                     Ok(Err(zk::CheckWriteError::CheckFailed { .. })) => {
-                        Outcome::fail("stale-token")
+                        Outcome::fail(ErrorCode::StaleToken)
                     }
                     Ok(Err(zk::CheckWriteError::OperationFailed { source, .. })) => {
                         Outcome::fail(ZkFault::Zk(source).name())
@@ -597,7 +597,7 @@ impl ZkClient {
                     Ok(Err(zk::CheckWriteError::RequestFailed { source })) => {
                         ZkFault::Zk(source).write_outcome()
                     }
-                    Err(_) => Outcome::info("timeout"),
+                    Err(_) => Outcome::info(ErrorCode::Timeout),
                 }
             }
             FencingMode::Write => {
@@ -640,7 +640,7 @@ impl ZkClient {
                 Ok((bytes, stat)) => {
                     let seen: u64 = String::from_utf8_lossy(&bytes).trim().parse().unwrap_or(0);
                     if seen > token {
-                        return Outcome::fail("stale-token");
+                        return Outcome::fail(ErrorCode::StaleToken);
                     }
                     Some(stat.version)
                 }
@@ -666,10 +666,10 @@ impl ZkClient {
                 Ok(Err(zk::MultiWriteError::RequestFailed { source })) => {
                     return ZkFault::Zk(source).write_outcome()
                 }
-                Err(_) => return Outcome::info("timeout"),
+                Err(_) => return Outcome::info(ErrorCode::Timeout),
             }
         }
-        Outcome::fail("fence-contended")
+        Outcome::fail(ErrorCode::FenceContended)
     }
 
     /// Every write, ordered by the zxid that created it.
@@ -735,7 +735,7 @@ impl Client for ZkClient {
         let answer = match tokio::time::timeout(self.timeout, srvr::ask(&self.addr)).await {
             Ok(Ok(text)) => text,
             Ok(Err(e)) => return Outcome::fail(e),
-            Err(_) => return Outcome::fail("timeout"),
+            Err(_) => return Outcome::fail(ErrorCode::Timeout),
         };
         let report = srvr::parse(&answer);
         let shared = &self.system.shared;
@@ -776,7 +776,7 @@ impl Client for ZkClient {
         let dir = self.system.election_dir(election);
         match self.candidates(&session, &dir).await {
             Ok(children) if children.is_empty() => self.campaign(&dir, client, ttl_ms).await,
-            Ok(_) => Outcome::fail("held"),
+            Ok(_) => Outcome::fail(ErrorCode::Held),
             Err(e) => Outcome::fail(e.name()),
         }
     }
@@ -801,7 +801,7 @@ impl Client for ZkClient {
 
     async fn release(&self, _election: &str, token: u64) -> Outcome<()> {
         let Some(path) = self.system.shared.path_of(token) else {
-            return Outcome::fail("not-holder");
+            return Outcome::fail(ErrorCode::NotHolder);
         };
         let session = match self.session().await {
             Ok(c) => c,
@@ -809,7 +809,7 @@ impl Client for ZkClient {
         };
         let outcome = match self.bounded(session.delete(&path, None)).await {
             Ok(()) => Outcome::Ok(()),
-            Err(ZkFault::Zk(zk::Error::NoNode)) => Outcome::fail("not-holder"),
+            Err(ZkFault::Zk(zk::Error::NoNode)) => Outcome::fail(ErrorCode::NotHolder),
             Err(e) => e.write_outcome(),
         };
         drop(self.system.shared.end_session(token));

@@ -138,39 +138,52 @@ fn leaderless_windows(h: &History, findings: &mut Findings) -> Value {
     })
 }
 
-/// For each fault start, the time to the earliest completion among the events invoked
-/// after it. `events` are (invocation index, completion time).
-fn failover(faults: &[(u64, u64)], mut events: Vec<(u64, u64)>) -> Value {
+/// Failover figures over every fault start: `measured`, `never`, and nearest-rank `p50`,
+/// `p99` and `max` in ms.
+fn failover(faults: &[(u64, u64)], events: Vec<(u64, u64)>) -> Value {
+    let times = failover_ns(faults, events);
+    let mut took: Vec<u64> = times.iter().flatten().copied().collect();
+    took.sort_unstable();
+    json!({
+        "measured": took.len(),
+        "never": times.len() - took.len(),
+        "p50": percentile(&took, 50).map(ms),
+        "p99": percentile(&took, 99).map(ms),
+        "max": took.last().map(|&t| ms(t)),
+    })
+}
+
+/// Failover time, the one definition (docs/design.md): for each fault, from its start
+/// (the nemesis invocation) to the earliest completion among the events invoked after
+/// it, in index order; `None` when none completed. An event invoked before the fault
+/// may have been served by the old leader and says nothing about recovery.
+///
+/// `faults` are (invocation index, invocation time), `events` (invocation index,
+/// completion time); times in ns, the result in the faults' order.
+pub fn failover_ns(faults: &[(u64, u64)], mut events: Vec<(u64, u64)>) -> Vec<Option<u64>> {
     events.sort_unstable_by_key(|e| e.0);
     // suffix_min[i]: the earliest completion among events[i..].
     let mut suffix_min = vec![u64::MAX; events.len() + 1];
     for i in (0..events.len()).rev() {
         suffix_min[i] = suffix_min[i + 1].min(events[i].1);
     }
-    let mut took: Vec<u64> = Vec::new();
-    let mut never = 0u64;
-    for &(index, time) in faults {
-        let i = events.partition_point(|e| e.0 <= index);
-        match suffix_min[i] {
-            u64::MAX => never += 1,
-            t => took.push(t.saturating_sub(time)),
-        }
-    }
-    took.sort_unstable();
-    json!({
-        "measured": took.len(),
-        "never": never,
-        "p50": percentile(&took, 50.0),
-        "p99": percentile(&took, 99.0),
-        "max": took.last().map(|&t| ms(t)),
-    })
+    faults
+        .iter()
+        .map(|&(index, time)| {
+            let i = events.partition_point(|e| e.0 <= index);
+            match suffix_min[i] {
+                u64::MAX => None,
+                t => Some(t.saturating_sub(time)),
+            }
+        })
+        .collect()
 }
 
-/// Nearest-rank percentile of sorted values, in ms.
-fn percentile(sorted: &[u64], p: f64) -> Option<f64> {
+/// Nearest-rank percentile `p` (0 to 100) of sorted values.
+pub fn percentile(sorted: &[u64], p: u64) -> Option<u64> {
     if sorted.is_empty() {
         return None;
     }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(ms(sorted[rank.clamp(1, sorted.len()) - 1]))
+    let rank = (p as usize * sorted.len()).div_ceil(100);
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }

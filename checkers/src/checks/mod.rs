@@ -103,6 +103,8 @@ pub fn check(history: &History, guarantees: &Guarantees) -> CheckResult {
             ops: history.op_count,
             ..Counts::default()
         },
+        reason: None,
+        harness_error: None,
     };
     for (name, checker) in CHECKERS {
         let (checker_result, findings) = run_one(name, checker, history, guarantees);

@@ -19,11 +19,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use checkers::ErrorCode;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
 
-use crate::api::{ClockResponse, ErrorKind, StatusResponse};
+use crate::api::{ClockResponse, StatusResponse};
 use crate::core::{
     Applied, Config, ConfigError, Entry, HardState, Message, NodeId, PersistBatch, Persisted,
     ProposeError, RawNode, Request, Response, RestoreError,
@@ -295,12 +296,12 @@ impl Driver {
         match e {
             ProposeError::NotLeader { leader } => self.not_leader(leader),
             ProposeError::Busy { bound } => ApiError::new(
-                ErrorKind::Overloaded,
+                ErrorCode::Overloaded,
                 format!("{bound} requests are already waiting; nothing was proposed"),
             ),
-            ProposeError::Invalid(reason) => ApiError::new(ErrorKind::BadRequest, reason),
+            ProposeError::Invalid(reason) => ApiError::new(ErrorCode::BadRequest, reason),
             ProposeError::DuplicateId(id) => ApiError::new(
-                ErrorKind::Internal,
+                ErrorCode::Internal,
                 format!("request id {id} was reused; nothing was proposed"),
             ),
         }
@@ -314,7 +315,7 @@ impl Driver {
             Some(l) => format!("this node is not the leader; {l} is"),
             None => "this node is not the leader and knows no leader".to_string(),
         };
-        let mut err = ApiError::new(ErrorKind::NotLeader, reason);
+        let mut err = ApiError::new(ErrorCode::NotLeader, reason);
         err.body.leader = leader;
         err.body.leader_addr = leader_addr;
         err
@@ -394,7 +395,7 @@ impl Driver {
             Answer::Refused(e) => return waiter.fail(self.propose_error(e)),
             Answer::NoQuorum => {
                 return waiter.fail(ApiError::new(
-                    ErrorKind::NoQuorum,
+                    ErrorCode::NoQuorum,
                     "this leader's ticks stalled; it serves no reads until a quorum acknowledges it again",
                 ))
             }
@@ -405,7 +406,7 @@ impl Driver {
             }
             (Waiter::Read(reply), other) => {
                 let _ = reply.send(Err(ApiError::new(
-                    ErrorKind::Internal,
+                    ErrorCode::Internal,
                     format!("the core answered {other:?} to a read"),
                 )));
             }

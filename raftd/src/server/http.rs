@@ -12,12 +12,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use checkers::ErrorCode;
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::api::{
-    AcquireRequest, AcquireResponse, ClockRequest, ErrorKind, GrantRequest, HoldingResponse,
-    ReadQuery, ReleaseResponse, WriteRecord, WriteRequest, BODY_BYTES_MAX,
+    AcquireRequest, AcquireResponse, ClockRequest, GrantRequest, HoldingResponse, ReadQuery,
+    ReleaseResponse, WriteRecord, WriteRequest, BODY_BYTES_MAX,
 };
 use crate::core::{Applied, FenceRefusal, Request as CoreRequest, Response as CoreResponse};
 
@@ -78,7 +79,7 @@ where
             .and_then(|v| v.parse::<u64>().ok());
         if announced.is_some_and(|n| n > BODY_BYTES_MAX as u64) {
             return Err(ApiError::new(
-                ErrorKind::TooLarge,
+                ErrorCode::TooLarge,
                 format!("the body exceeds {BODY_BYTES_MAX} bytes"),
             ));
         }
@@ -88,24 +89,24 @@ where
             .await
             .map_err(|_| {
                 ApiError::new(
-                    ErrorKind::BadRequest,
+                    ErrorCode::BadRequest,
                     format!("the body did not arrive within {BODY_READ_TIMEOUT_MS} ms"),
                 )
             })?;
         let bytes = read.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
-                    ErrorKind::TooLarge,
+                    ErrorCode::TooLarge,
                     format!("the body exceeds {BODY_BYTES_MAX} bytes"),
                 )
             } else {
-                ApiError::new(ErrorKind::BadRequest, rejection.body_text())
+                ApiError::new(ErrorCode::BadRequest, rejection.body_text())
             }
         })?;
         let value: T = serde_json::from_slice(&bytes).map_err(decode_error)?;
         value
             .validate()
-            .map_err(|reason| ApiError::new(ErrorKind::BadRequest, reason))?;
+            .map_err(|reason| ApiError::new(ErrorCode::BadRequest, reason))?;
         Ok(JsonBody(value))
     }
 }
@@ -113,9 +114,9 @@ where
 fn decode_error(e: serde_json::Error) -> ApiError {
     use serde_json::error::Category;
     match e.classify() {
-        Category::Data => ApiError::new(ErrorKind::BadRequest, format!("bad field: {e}")),
+        Category::Data => ApiError::new(ErrorCode::BadRequest, format!("bad field: {e}")),
         Category::Syntax | Category::Eof | Category::Io => ApiError::new(
-            ErrorKind::BadJson,
+            ErrorCode::BadJson,
             format!("the body is not valid JSON: {e}"),
         ),
     }
@@ -158,14 +159,14 @@ pub fn router(state: HttpState) -> Router {
 
 async fn not_found(req: Request) -> ApiError {
     ApiError::new(
-        ErrorKind::NotFound,
+        ErrorCode::NotFound,
         format!("no such path: {}", req.uri().path()),
     )
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {
     ApiError::new(
-        ErrorKind::MethodNotAllowed,
+        ErrorCode::MethodNotAllowed,
         format!("{} is not allowed on {}", req.method(), req.uri().path()),
     )
 }
@@ -182,13 +183,13 @@ async fn ask<T>(
         Ok(()) => {}
         Err(mpsc::error::TrySendError::Full(_)) => {
             return Err(ApiError::new(
-                ErrorKind::Overloaded,
+                ErrorCode::Overloaded,
                 "too many requests are waiting; nothing was proposed",
             ))
         }
         Err(mpsc::error::TrySendError::Closed(_)) => {
             return Err(ApiError::new(
-                ErrorKind::ShuttingDown,
+                ErrorCode::ShuttingDown,
                 "the node is shutting down; nothing was proposed",
             ))
         }
@@ -197,11 +198,11 @@ async fn ask<T>(
         Ok(Ok(answer)) => Ok(answer),
         // The driver stopped after taking the call: it may have proposed it.
         Ok(Err(_)) => Err(ApiError::new(
-            ErrorKind::Internal,
+            ErrorCode::Internal,
             "the node stopped before answering; the outcome is unknown",
         )),
         Err(_) => Err(ApiError::new(
-            ErrorKind::Timeout,
+            ErrorCode::Timeout,
             format!(
                 "no answer within {} ms; the outcome is unknown",
                 st.request_timeout.as_millis()
@@ -297,14 +298,14 @@ fn fence_error(
     let of = election.map_or_else(String::new, |e| format!(" of election {e}"));
     match refusal {
         Some(FenceRefusal::NeverGranted) => ApiError::new(
-            ErrorKind::UnknownToken,
+            ErrorCode::UnknownToken,
             format!(
                 "token {token} was never granted{of}, so it is no token; the write did not happen"
             ),
         ),
         Some(FenceRefusal::Superseded { newest }) => {
             let mut e = ApiError::new(
-                ErrorKind::StaleToken,
+                ErrorCode::StaleToken,
                 format!(
                     "token {token} is stale: a write with the larger token {newest} was accepted \
                      before; the write did not happen"
@@ -319,7 +320,7 @@ fn fence_error(
                 |c| format!("the current grant is {c}"),
             );
             let mut e = ApiError::new(
-                ErrorKind::StaleToken,
+                ErrorCode::StaleToken,
                 format!(
                     "token {token} is not the current grant{of} ({holder}); the write did not happen"
                 ),
@@ -337,10 +338,10 @@ async fn read(
     State(st): State<HttpState>,
     query: Result<Query<ReadQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::new(ErrorKind::BadRequest, e.body_text()))?;
+    let Query(query) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
     let Ok(permit) = st.reads.clone().try_acquire_owned() else {
         return Err(ApiError::new(
-            ErrorKind::Overloaded,
+            ErrorCode::Overloaded,
             format!("{READ_IN_FLIGHT_MAX} reads are already in flight; nothing was read"),
         ));
     };
@@ -371,12 +372,12 @@ fn unexpected_or_error(response: CoreResponse) -> ApiError {
     match response {
         // Only writes are fenced, and `write` names the rule; this is the fallback.
         CoreResponse::StaleToken => ApiError::new(
-            ErrorKind::StaleToken,
+            ErrorCode::StaleToken,
             "fencing refused the write's token; the write did not happen",
         ),
         CoreResponse::Held { holder, token } => {
             let mut e = ApiError::new(
-                ErrorKind::Held,
+                ErrorCode::Held,
                 format!("the election is held by {holder} under token {token}"),
             );
             e.body.holder = Some(holder);
@@ -384,12 +385,12 @@ fn unexpected_or_error(response: CoreResponse) -> ApiError {
             e
         }
         CoreResponse::NotHolder => ApiError::new(
-            ErrorKind::NotHolder,
+            ErrorCode::NotHolder,
             "that token is not the election's current grant",
         ),
         CoreResponse::NotLeader { leader } => {
             let mut e = ApiError::new(
-                ErrorKind::NotLeader,
+                ErrorCode::NotLeader,
                 "this node lost leadership before serving the request; nothing was done",
             );
             e.body.leader = leader;
@@ -397,11 +398,11 @@ fn unexpected_or_error(response: CoreResponse) -> ApiError {
         }
         // Leadership moved while the entry was in flight: it may still commit.
         CoreResponse::Dropped => ApiError::new(
-            ErrorKind::Timeout,
+            ErrorCode::Timeout,
             "leadership was lost before the proposal committed; the outcome is unknown",
         ),
         other => ApiError::new(
-            ErrorKind::Internal,
+            ErrorCode::Internal,
             format!("the core answered {other:?} to the wrong request; the outcome is unknown"),
         ),
     }

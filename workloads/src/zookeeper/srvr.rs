@@ -1,6 +1,7 @@
 //! ZooKeeper's `srvr` four-letter word: a server's own mode and last zxid, asked over a
 //! plain TCP connection to the client port.
 
+use checkers::ErrorCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Bound on a `srvr` answer; a real one is a few hundred bytes.
@@ -27,17 +28,17 @@ impl SrvrReport {
 pub async fn ask(addr: &str) -> Result<String, String> {
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
-        .map_err(|_| "unreachable".to_string())?;
+        .map_err(|_| ErrorCode::Unreachable.to_string())?;
     stream
         .write_all(b"srvr")
         .await
-        .map_err(|_| "connection-lost".to_string())?;
+        .map_err(|_| ErrorCode::ConnectionLost.to_string())?;
     let mut answer = Vec::new();
     stream
         .take(SRVR_ANSWER_BYTES_MAX)
         .read_to_end(&mut answer)
         .await
-        .map_err(|_| "connection-lost".to_string())?;
+        .map_err(|_| ErrorCode::ConnectionLost.to_string())?;
     Ok(String::from_utf8_lossy(&answer).into_owned())
 }
 

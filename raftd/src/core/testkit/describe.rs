@@ -1,5 +1,7 @@
 //! One-line descriptions of messages, entries and responses for scripts and failures.
 
+use checkers::ErrorCode;
+
 use crate::core::{Command, Entry, EntryData, Message, MessageBody, Response};
 
 pub fn describe_entry(e: &Entry) -> String {
@@ -95,11 +97,15 @@ pub fn describe_response(r: &Response) -> String {
             format!("log [{}]", ids.join(" "))
         }
         Response::Holding { holding } => format!("holding={holding}"),
-        Response::StaleToken => "stale-token".to_string(),
+        Response::StaleToken => ErrorCode::StaleToken.to_string(),
         Response::Held { holder, token } => format!("held by {holder} token={token}"),
-        Response::NotHolder => "not-holder".to_string(),
+        Response::NotHolder => ErrorCode::NotHolder.to_string(),
         Response::NotLeader { leader } => {
-            format!("not-leader leader={}", leader.as_deref().unwrap_or("-"))
+            format!(
+                "{} leader={}",
+                ErrorCode::NotLeader,
+                leader.as_deref().unwrap_or("-")
+            )
         }
         Response::Dropped => "dropped".to_string(),
     }
