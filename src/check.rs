@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use checkers::{CheckResult, Guarantees, Severity, Validity};
+use checkers::{CheckResult, Guarantees, OpReader, Severity, Validity};
 
 use crate::exit::Exit;
 
@@ -164,7 +164,7 @@ fn claimed(g: &Guarantees) -> String {
 }
 
 /// The text of every op the listed anomalies cite, by index (= line number - 1, which
-/// the reader has already checked).
+/// the reader checks).
 fn cited_lines(path: &Path, result: &CheckResult) -> anyhow::Result<BTreeMap<u64, String>> {
     let mut wanted: BTreeMap<u64, String> = result
         .anomalies
@@ -174,15 +174,18 @@ fn cited_lines(path: &Path, result: &CheckResult) -> anyhow::Result<BTreeMap<u64
     let Some(&last) = wanted.keys().next_back() else {
         return Ok(wanted);
     };
-    let mut reader = BufReader::new(std::fs::File::open(path)?);
-    let mut buf = Vec::new();
-    for index in 0..=last {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            break;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut reader = OpReader::new(BufReader::new(file));
+    while let Some(line) = reader
+        .next_line()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+    {
+        if let Some(slot) = wanted.get_mut(&line.op.index) {
+            *slot = shorten(line.text.trim_end());
         }
-        if let Some(slot) = wanted.get_mut(&index) {
-            *slot = shorten(String::from_utf8_lossy(&buf).trim_end());
+        if line.op.index == last {
+            break;
         }
     }
     Ok(wanted)

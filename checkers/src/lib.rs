@@ -19,7 +19,7 @@ pub use checks::check;
 pub use error_code::ErrorCode;
 pub use facts::History;
 pub use history::{explicit_null, LogEntry, Op, OpType, Process, Role, Value, F};
-pub use reader::{HistoryError, OpReader};
+pub use reader::{HistoryError, Line, OpReader, Position};
 pub use recorder::{OpDraft, Recorder, HISTORY_FLUSH_INTERVAL_MS};
 pub use result::{
     read_results, write_results, Anomaly, AnomalyKind, CheckResult, CheckerResult, Guarantees,

@@ -273,6 +273,19 @@ impl<'a> RawValue<'a> {
     }
 }
 
+/// Where a reader stopped in a history: just past the last whole line it read, with
+/// what it needs to go on checking the lines after it. A reader of a history still being
+/// written picks up from here ([`OpReader::growing`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Position {
+    /// Bytes from the start of the history to the first line not read.
+    pub offset: u64,
+    /// Lines read: the 1-based number of the last one.
+    pub line: u64,
+    next_index: u64,
+    last_time: u64,
+}
+
 /// Reads ops line by line from one reused buffer and checks what holds across lines:
 /// indices 0, 1, 2, ... and non-decreasing times.
 ///
@@ -287,11 +300,16 @@ pub struct LineReader<R> {
     data: Vec<u8>,
     pos: usize,
     end: usize,
+    /// The offset in the history of `data[0]`, so that of the next line is `base + pos`.
+    base: u64,
     eof: bool,
     /// A line that did not fit in the look-ahead.
     long: Vec<u8>,
-    /// Where the line last returned lies: in `data`, or in `long` when `None`.
-    last: Option<(usize, usize)>,
+    /// Whether a last line with no newline is left unread (the writer is still at it)
+    /// rather than read or refused as cut short.
+    whole_lines_only: bool,
+    /// The line last read or refused is the input's last and has no newline.
+    cut: bool,
     line: u64,
     next_index: u64,
     last_time: u64,
@@ -307,17 +325,29 @@ const LOOKAHEAD_BYTES: usize = 1 << 16;
 
 impl<R: BufRead> LineReader<R> {
     pub fn new(input: R) -> Self {
+        Self::at(input, Position::default(), false)
+    }
+
+    /// Reads a history still being written from `at`, where `input` must stand, and
+    /// leaves a last line with no newline unread: the rest of it is still to come.
+    pub fn growing(input: R, at: Position) -> Self {
+        Self::at(input, at, true)
+    }
+
+    fn at(input: R, at: Position, whole_lines_only: bool) -> Self {
         LineReader {
             input,
             data: Vec::new(),
             pos: 0,
             end: 0,
+            base: at.offset,
             eof: false,
             long: Vec::new(),
-            last: None,
-            line: 0,
-            next_index: 0,
-            last_time: 0,
+            whole_lines_only,
+            cut: false,
+            line: at.line,
+            next_index: at.next_index,
+            last_time: at.last_time,
         }
     }
 
@@ -326,12 +356,21 @@ impl<R: BufRead> LineReader<R> {
         self.line
     }
 
-    /// The bytes of the line last returned, without its newline.
-    pub fn last_line(&self) -> &[u8] {
-        match self.last {
-            Some((start, end)) => &self.data[start..end],
-            None => &self.long,
+    /// Where the line after the last one returned starts; after an error, unspecified
+    /// but for an I/O error, which leaves it where it was.
+    pub fn position(&self) -> Position {
+        Position {
+            offset: self.base + self.pos as u64,
+            line: self.line,
+            next_index: self.next_index,
+            last_time: self.last_time,
         }
+    }
+
+    /// Whether the line last returned or refused is the input's last and has no
+    /// newline: what a writer stopped mid-line leaves.
+    pub fn cut_short(&self) -> bool {
+        self.cut
     }
 
     /// Moves what is unread to the front and reads once more; sets `eof` when the input
@@ -339,6 +378,7 @@ impl<R: BufRead> LineReader<R> {
     /// small history costs a small buffer and a large one is read in large chunks.
     fn top_up(&mut self) -> io::Result<()> {
         self.data.copy_within(self.pos..self.end, 0);
+        self.base += self.pos as u64;
         self.end -= self.pos;
         self.pos = 0;
         let room = (2 * self.data.len()).clamp(READ_CHUNK_BYTES_MIN, READ_CHUNK_BYTES_MAX);
@@ -357,7 +397,14 @@ impl<R: BufRead> LineReader<R> {
     }
 
     /// The next op, borrowed from the buffer, or `None` at the end.
+    #[inline]
     pub fn next_op(&mut self) -> Result<Option<RawOp<'_>>, HistoryError> {
+        Ok(self.next_line()?.map(|(op, _)| op))
+    }
+
+    /// The next op and the bytes of its line without the newline, both borrowed from
+    /// the buffer, or `None` at the end.
+    pub fn next_line(&mut self) -> Result<Option<(RawOp<'_>, &[u8])>, HistoryError> {
         if self.end - self.pos < LOOKAHEAD_BYTES && !self.eof {
             self.top_up()?;
         }
@@ -371,44 +418,48 @@ impl<R: BufRead> LineReader<R> {
                 } else {
                     1
                 };
-            self.last = Some((start, start + text_len));
             check_order(self.line, &mut self.next_index, &mut self.last_time, &op)?;
-            return Ok(Some(op));
+            return Ok(Some((op, &self.data[start..start + text_len])));
         }
         // The general path. Only fields other than `data` change from here on.
         let unread = &self.data[start..self.end];
         let newline = unread.iter().position(|&b| b == b'\n');
-        if newline.is_none() && unread.is_empty() {
+        if newline.is_none() && (unread.is_empty() || (self.eof && self.whole_lines_only)) {
             return Ok(None);
         }
-        self.line += 1;
-        let line = self.line;
+        let line = self.line + 1;
         let mut complete = newline.is_some();
         let mut text = match newline {
             Some(i) => {
                 self.pos += i + 1;
-                self.last = Some((start, start + i));
                 &self.data[start..start + i]
             }
             None if self.eof => {
                 self.pos = self.end;
-                self.last = Some((start, self.end));
                 unread
             }
             None => {
                 // Not whole in the buffer: gather the rest of it from the input.
                 self.long.clear();
                 self.long.extend_from_slice(unread);
-                self.pos = self.end;
-                self.input.read_until(b'\n', &mut self.long)?;
+                let gathered = self.input.read_until(b'\n', &mut self.long)?;
                 complete = self.long.last() == Some(&b'\n');
+                if !complete && self.whole_lines_only {
+                    // The input ends mid-line: leave the line for a later reader.
+                    self.eof = true;
+                    return Ok(None);
+                }
                 if complete {
                     self.long.pop();
                 }
-                self.last = None;
+                // The gathered bytes came after `data[end]`: shift the offsets past them.
+                self.pos = self.end;
+                self.base += gathered as u64;
                 &self.long
             }
         };
+        self.line = line;
+        self.cut = !complete;
         if complete {
             if let Some((&b'\r', rest)) = text.split_last() {
                 text = rest;
@@ -419,7 +470,7 @@ impl<R: BufRead> LineReader<R> {
         }
         let op = parse_line(text, line, complete)?;
         check_order(line, &mut self.next_index, &mut self.last_time, &op)?;
-        Ok(Some(op))
+        Ok(Some((op, text)))
     }
 }
 
@@ -520,8 +571,51 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// Reads a history into owned, validated ops, one at a time. Cross-line pairing of
-/// invocations and completions is checked by [`crate::facts::History`], not here.
+/// One line of a history as the reader read it: its 1-based number, its op borrowed
+/// from the line, and its text without the newline.
+#[derive(Clone, Debug)]
+pub struct Line<'a> {
+    pub number: u64,
+    pub op: RawOp<'a>,
+    pub text: &'a str,
+}
+
+impl<'a> Line<'a> {
+    /// The op parsed into the owned model.
+    pub fn to_op(&self) -> Result<Op, HistoryError> {
+        serde_json::from_str::<Op>(self.text)
+            .map_err(|e| describe_error(self.text.as_bytes(), self.number, true, e))
+    }
+
+    /// The text of the line's `value` as the writer wrote it: `None` when the line has
+    /// no `value`, `null` when it says `"value":null`.
+    pub fn value_text(&self) -> Result<Option<&'a str>, HistoryError> {
+        #[derive(Deserialize)]
+        struct ValueOnly<'a> {
+            #[serde(borrow, default, deserialize_with = "present")]
+            value: Option<&'a serde_json::value::RawValue>,
+        }
+        serde_json::from_str::<ValueOnly<'a>>(self.text)
+            .map(|v| v.value.map(serde_json::value::RawValue::get))
+            .map_err(|e| describe_error(self.text.as_bytes(), self.number, true, e))
+    }
+}
+
+/// A field that is present, even as `null`, is `Some`.
+fn present<'de, D>(d: D) -> Result<Option<&'de serde_json::value::RawValue>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    <&serde_json::value::RawValue>::deserialize(d).map(Some)
+}
+
+/// Reads a history one op at a time, validated line by line as [`crate::History`] reads
+/// it: the one reader of `history.jsonl` for whoever wants its ops rather than its
+/// checks. Cross-line pairing of invocations and completions is checked by
+/// [`crate::facts::History`], not here.
+///
+/// As an iterator it yields owned ops; [`OpReader::next_line`] gives each line's number
+/// and text besides, and [`OpReader::growing`] reads a history still being written.
 pub struct OpReader<R> {
     lines: LineReader<R>,
 }
@@ -532,23 +626,45 @@ impl<R: BufRead> OpReader<R> {
             lines: LineReader::new(input),
         }
     }
+
+    /// Reads a history still being written from `at` (a [`Position`] an earlier reader
+    /// reached; the default for the start), where `input` must stand. A last line with
+    /// no newline is left unread, for a later reader to take once it is whole.
+    pub fn growing(input: R, at: Position) -> Self {
+        OpReader {
+            lines: LineReader::growing(input, at),
+        }
+    }
+
+    /// The next line, or `None` at the end.
+    pub fn next_line(&mut self) -> Result<Option<Line<'_>>, HistoryError> {
+        // A line returned is always the one after the last.
+        let number = self.lines.line + 1;
+        let Some((op, bytes)) = self.lines.next_line()? else {
+            return Ok(None);
+        };
+        // Both parsers accept only UTF-8 (JSON outside strings is ASCII).
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| HistoryError::NotUtf8 { line: number })?;
+        Ok(Some(Line { number, op, text }))
+    }
+
+    /// Where the line after the last one returned starts, for [`OpReader::growing`].
+    pub fn position(&self) -> Position {
+        self.lines.position()
+    }
+
+    /// Whether the line last returned or refused is the input's last and has no
+    /// newline: what a writer stopped mid-line leaves.
+    pub fn cut_short(&self) -> bool {
+        self.lines.cut_short()
+    }
 }
 
 impl<R: BufRead> Iterator for OpReader<R> {
     type Item = Result<Op, HistoryError>;
     fn next(&mut self) -> Option<Self::Item> {
-        let line = self.lines.line + 1;
-        match self.lines.next_op().map(|op| op.is_some()) {
-            Ok(false) => None,
-            Err(e) => Some(Err(e)),
-            Ok(true) => {
-                // Validated; now parse the same bytes into the owned model.
-                let text = self.lines.last_line();
-                Some(
-                    serde_json::from_slice::<Op>(text)
-                        .map_err(|e| describe_error(text, line, true, e)),
-                )
-            }
-        }
+        // Validated; now parse the same bytes into the owned model.
+        self.next_line().transpose().map(|line| line?.to_op())
     }
 }

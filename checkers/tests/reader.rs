@@ -312,3 +312,124 @@ fn an_object_broken_across_two_lines_is_refused_at_the_first() {
     let e = error_of(&text);
     assert_eq!(e.line(), Some(4), "{e}");
 }
+
+/// Reads `text[..written]` as a history still being written, from where the last read
+/// stopped, the way the live progress tails the file: through a pipe-like input that
+/// hands out `chunk` bytes at a time.
+fn read_grown(
+    text: &[u8],
+    written: usize,
+    at: checkers::Position,
+    chunk: usize,
+) -> (Vec<(u64, String)>, checkers::Position) {
+    let input = std::io::BufReader::new(Trickle {
+        rest: &text[at.offset as usize..written],
+        chunk,
+    });
+    let mut reader = OpReader::growing(input, at);
+    let mut lines = Vec::new();
+    while let Some(line) = reader.next_line().unwrap() {
+        assert_eq!(line.op.index + 1, line.number, "{}", line.text);
+        lines.push((line.number, line.text.to_string()));
+    }
+    (lines, reader.position())
+}
+
+#[test]
+fn a_growing_history_is_read_in_whole_lines_only_each_once() {
+    let mut text = shapes();
+    text.push('\n');
+    let want: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let bytes = text.as_bytes();
+    let long_start = text[..text.len() - 1].rfind('\n').unwrap() + 1;
+    for chunk in [4096, 1 << 20] {
+        // Cuts everywhere, and many inside the line longer than the look-ahead.
+        let cuts = (0..bytes.len())
+            .step_by(997)
+            .chain((long_start..bytes.len()).step_by(9_973))
+            .chain([bytes.len() - 1, bytes.len()]);
+        let mut cuts: Vec<usize> = cuts.collect();
+        cuts.sort_unstable();
+        let mut at = checkers::Position::default();
+        let mut got: Vec<(u64, String)> = Vec::new();
+        for written in cuts {
+            let (lines, next) = read_grown(bytes, written, at, chunk);
+            let line_start = next.offset == 0 || bytes[next.offset as usize - 1] == b'\n';
+            assert!(line_start, "stopped mid-line at {}", next.offset);
+            assert!(next.offset as usize <= written);
+            // Whatever whole line the written bytes hold has been read.
+            assert!(!bytes[next.offset as usize..written].contains(&b'\n'));
+            assert_eq!(next.line, at.line + lines.len() as u64);
+            got.extend(lines);
+            at = next;
+        }
+        assert_eq!(got.len(), want.len(), "chunk {chunk}");
+        for ((number, line), want) in got.iter().zip(1..).zip(&want) {
+            assert_eq!((number.0, number.1.as_str()), (line, *want));
+        }
+        assert_eq!(at.offset as usize, bytes.len());
+    }
+}
+
+#[test]
+fn a_growing_history_goes_on_checking_order_across_reads() {
+    let (_, at) = read_grown(GOOD.as_bytes(), GOOD.len(), Default::default(), 1 << 20);
+    let more = with_line(
+        "{\"index\":3,\"time\":30,\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}\n\
+         {\"index\":5,\"time\":40,\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"value\":{\"ids\":[]}}\n",
+    );
+    let input = &more.as_bytes()[at.offset as usize..];
+    let mut reader = OpReader::growing(input, at);
+    assert_eq!(reader.next_line().unwrap().unwrap().number, 4);
+    let e = reader
+        .next_line()
+        .expect_err("an index out of sequence accepted");
+    assert!(
+        matches!(
+            e,
+            HistoryError::Index {
+                line: 5,
+                found: 5,
+                expected: 4
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_line_and_its_value_are_given_as_written() {
+    let value = "{ \"token\" : 7 ,\"id\":\"w\\u0041é\", \"holding\":true }";
+    let text = format!(
+        "{{\"index\":0,\"time\":1,\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":{value}}}\r\n\
+         {{\"index\":1,\"time\":2,\"process\":0,\"type\":\"fail\",\"f\":\"write\",\"value\":null,\"error\":\"x\"}}\n\
+         {{\"index\":2,\"time\":3,\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}}"
+    );
+    let mut reader = OpReader::new(text.as_bytes());
+    let first = reader.next_line().unwrap().unwrap();
+    assert_eq!(
+        first.text,
+        text.lines().next().unwrap().trim_end_matches('\r')
+    );
+    assert_eq!(first.value_text().unwrap(), Some(value));
+    let op = first.to_op().unwrap();
+    assert_eq!(op.value.unwrap().id.as_deref(), Some("wAé"));
+    let second = reader.next_line().unwrap().unwrap();
+    assert_eq!(second.value_text().unwrap(), Some("null"));
+    let third = reader.next_line().unwrap().unwrap();
+    assert_eq!((third.number, third.value_text().unwrap()), (3, None));
+    assert!(reader.next_line().unwrap().is_none());
+}
+
+#[test]
+fn only_a_last_line_without_a_newline_is_cut_short() {
+    for (last, cut_short) in [("{\"index\":3,\"ti", true), ("{\"index\":3,\"ti\n", false)] {
+        let text = with_line(last);
+        let mut reader = OpReader::new(text.as_bytes());
+        let e = reader
+            .by_ref()
+            .find_map(Result::err)
+            .expect("a bad line accepted");
+        assert_eq!((e.line(), reader.cut_short()), (Some(4), cut_short), "{e}");
+    }
+}

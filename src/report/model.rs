@@ -2,11 +2,11 @@
 //! node's observed role and term over time, and the fault bands the nemesis opened.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::BufRead;
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use checkers::history::{Op, OpType, Process, Role, F};
+use checkers::{HistoryError, Line, OpReader};
 
 /// A value's JSON text longer than this is cut in the page (a final read can list every
 /// id of the test); the hover says how much was left out.
@@ -126,75 +126,46 @@ pub struct Model {
     pub kept_lines: HashMap<u64, String>,
 }
 
-/// Reads `history.jsonl`, keeping the raw text of the lines whose index is in `keep`.
+/// Reads `history.jsonl` through the checkers' reader, keeping the raw text of the lines
+/// whose index is in `keep`.
 pub fn read_history(path: &Path, keep: &BTreeSet<u64>) -> anyhow::Result<Model> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut reader = OpReader::new(std::io::BufReader::new(file));
     let mut builder = Builder::default();
-    let mut line = String::new();
-    for line_no in 1.. {
-        line.clear();
-        let n = reader
-            .read_line(&mut line)
-            .with_context(|| format!("{}: cannot read line {line_no}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        let complete = line.ends_with('\n');
-        match read_line(&line, keep, &mut builder) {
+    loop {
+        let read = match reader.next_line() {
+            Ok(Some(line)) => read_line(&line, keep, &mut builder),
+            Ok(None) => break,
+            Err(e) => Err(e),
+        };
+        match read {
             Ok(()) => {}
             // A controller that crashed mid-write leaves a cut last line; the report
             // shows everything before it rather than nothing.
-            Err(e) if !complete => {
-                tracing::warn!(
-                    "{}: ignoring the cut last line {line_no}: {e:#}",
-                    path.display()
-                );
+            Err(e) if reader.cut_short() => {
+                tracing::warn!("{}: ignoring the cut last line: {e}", path.display());
                 break;
             }
-            Err(e) => return Err(e.context(format!("{} line {line_no}", path.display()))),
+            Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display())),
         }
     }
     Ok(builder.finish())
 }
 
-fn read_line(line: &str, keep: &BTreeSet<u64>, builder: &mut Builder) -> anyhow::Result<()> {
-    let line = line.trim_end_matches(['\n', '\r']);
-    if line.trim().is_empty() {
-        return Ok(());
-    }
-    let op: Op = serde_json::from_str(line).context("not a history op")?;
-    if op.time < builder.model.time_end {
-        bail!(
-            "time {} is earlier than an earlier line's time {}; times must not decrease",
-            op.time,
-            builder.model.time_end
-        );
-    }
+fn read_line(
+    line: &Line<'_>,
+    keep: &BTreeSet<u64>,
+    builder: &mut Builder,
+) -> Result<(), HistoryError> {
+    let op = line.to_op()?;
     if keep.contains(&op.index) {
-        let text = cut(line, LINE_TEXT_MAX_CHARS);
+        let text = cut(line.text, LINE_TEXT_MAX_CHARS);
         builder.model.kept_lines.insert(op.index, text);
     }
     // The value's text as the line has it, so a hovered op shows its line verbatim.
-    let raw: RawLine = serde_json::from_str(line).context("not a history op")?;
-    builder.add(op, raw.value.map(|v| v.get()));
+    builder.add(op, line.value_text()?);
     Ok(())
-}
-
-/// The one field of a line kept as text: `None` when the line has no `value`, the text
-/// `null` when it says `"value":null`.
-#[derive(serde::Deserialize)]
-struct RawLine<'a> {
-    #[serde(borrow, default, deserialize_with = "present")]
-    value: Option<&'a serde_json::value::RawValue>,
-}
-
-fn present<'de, D>(d: D) -> Result<Option<&'de serde_json::value::RawValue>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    <&serde_json::value::RawValue as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 #[derive(Default)]
@@ -457,7 +428,7 @@ mod tests {
         std::fs::write(&path, format!("{good}{{\"index\":1,\"ti\n{good}")).unwrap();
         let err = read_history(&path, &BTreeSet::new()).err().unwrap();
         assert!(
-            format!("{err:#}").contains("line 2: not a history op"),
+            format!("{err:#}").contains("history.jsonl: line 2: truncated line"),
             "{err:#}"
         );
     }
@@ -474,5 +445,24 @@ mod tests {
         .unwrap();
         let err = read_history(&path, &BTreeSet::new()).err().unwrap();
         assert!(format!("{err:#}").contains("line 2"), "{err:#}");
+    }
+
+    #[test]
+    fn values_and_kept_lines_are_the_bytes_the_writer_wrote() {
+        let value = r#"{ "id" : "w\u0041é",  "token" :7 }"#;
+        let first = format!(
+            r#"{{"index":0,"time":10,"process":0,"type":"invoke","f":"write","value":{value}}}"#
+        );
+        let second = r#"{"index":1,"time":20,"process":0,"type":"fail","f":"write","value":null,"error":"stale-token"}"#;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        std::fs::write(&path, format!("{first}\r\n{second}\n")).unwrap();
+        let m = read_history(&path, &BTreeSet::from([0, 1])).unwrap();
+        let write = &m.ops[0];
+        let text = |v: Option<u32>| v.map(|v| m.values.list[v as usize].as_str());
+        assert_eq!(text(write.value_inv), Some(value));
+        assert_eq!(text(write.value_cmp), Some("null"));
+        assert_eq!(m.kept_lines[&0], first);
+        assert_eq!(m.kept_lines[&1], second);
     }
 }

@@ -9,12 +9,12 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use checkers::{Op, OpType, Process, Role, F};
+use checkers::{HistoryError, Op, OpReader, OpType, Position, Process, Role, F};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::watch;
 
@@ -154,41 +154,52 @@ impl Snapshot {
     }
 }
 
-/// Reads complete lines appended to the history since the last call.
+/// Reads the whole lines appended to the history since the last call, through the
+/// checkers' reader: a line the writer has not finished is left for the next call.
 struct Tail {
     path: PathBuf,
-    offset: u64,
-    partial: String,
+    /// Just past the last whole line read.
+    at: Position,
+    /// Set when a line is malformed: the display keeps what it had, and the final check
+    /// names the line.
+    broken: bool,
 }
 
 impl Tail {
-    fn read_new(&mut self) -> Vec<Op> {
-        let Ok(mut file) = File::open(&self.path) else {
-            return Vec::new();
-        };
-        if file.seek(SeekFrom::Start(self.offset)).is_err() {
-            return Vec::new();
+    fn new(path: PathBuf) -> Tail {
+        Tail {
+            path,
+            at: Position::default(),
+            broken: false,
         }
-        let mut reader = BufReader::new(file);
+    }
+
+    fn read_new(&mut self) -> Vec<Op> {
         let mut ops = Vec::new();
-        let mut line = std::mem::take(&mut self.partial);
+        if self.broken {
+            return ops;
+        }
+        let Ok(mut file) = File::open(&self.path) else {
+            return ops;
+        };
+        if file.seek(SeekFrom::Start(self.at.offset)).is_err() {
+            return ops;
+        }
+        let mut reader = OpReader::growing(BufReader::new(file), self.at);
         loop {
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    self.offset += n as u64;
-                    if !line.ends_with('\n') {
-                        // The flusher wrote half a line; the rest comes next time.
-                        break;
-                    }
-                    if let Ok(op) = serde_json::from_str::<Op>(line.trim_end()) {
-                        ops.push(op);
-                    }
-                    line.clear();
+            match reader.next() {
+                Some(Ok(op)) => ops.push(op),
+                None => break,
+                // Read again from the last whole line next time.
+                Some(Err(HistoryError::Io(_))) => break,
+                Some(Err(e)) => {
+                    tracing::warn!("{}: live progress stops: {e}", self.path.display());
+                    self.broken = true;
+                    return ops;
                 }
             }
+            self.at = reader.position();
         }
-        self.partial = line;
         ops
     }
 }
@@ -350,11 +361,7 @@ async fn drive(
         running: None,
         last: Instant::now(),
     };
-    let mut tail = Tail {
-        path: history,
-        offset: 0,
-        partial: String::new(),
-    };
+    let mut tail = Tail::new(history);
     let mut snap = Snapshot::default();
     let mut last_plain = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(PROGRESS_TICK_MS));
@@ -367,8 +374,7 @@ async fn drive(
         for op in &new {
             snap.absorb(op);
         }
-        let complete_bytes = tail.offset - tail.partial.len() as u64;
-        check.step(new.len(), complete_bytes, &mut snap);
+        check.step(new.len(), tail.at.offset, &mut snap);
         let (phase, attack) = say.current();
         let elapsed = attack
             .unwrap_or_default()
@@ -438,23 +444,45 @@ mod tests {
     }
 
     #[test]
-    fn tail_reads_only_whole_lines() {
+    fn tail_reads_only_whole_lines_and_each_once() {
         use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.jsonl");
         let mut f = File::create(&path).unwrap();
-        let line = r#"{"index":0,"time":1,"process":0,"type":"invoke","f":"read","value":null}"#;
-        write!(f, "{line}\n{}", &line[..10]).unwrap();
-        f.flush().unwrap();
-        let mut tail = Tail {
-            path: path.clone(),
-            offset: 0,
-            partial: String::new(),
+        let line = |i: u64| {
+            format!(
+                r#"{{"index":{i},"time":{i},"process":{i},"type":"invoke","f":"read","value":null}}"#
+            )
         };
-        assert_eq!(tail.read_new().len(), 1);
-        writeln!(f, "{}", &line[10..]).unwrap();
+        // A read listing many ids: longer than the reader's look-ahead.
+        let ids: Vec<String> = (0..20_000).map(|i| format!(r#""w{i}""#)).collect();
+        let long = format!(
+            r#"{{"index":2,"time":2,"process":1,"type":"ok","f":"read","value":{{"ids":[{}]}}}}"#,
+            ids.join(",")
+        );
+        let mut tail = Tail::new(path.clone());
+        assert!(tail.read_new().is_empty(), "an empty file has no op");
+        write!(f, "{}\n{}", line(0), &line(1)[..10]).unwrap();
         f.flush().unwrap();
         assert_eq!(tail.read_new().len(), 1);
+        assert_eq!(tail.at.offset, line(0).len() as u64 + 1);
+        assert!(tail.read_new().is_empty(), "half a line waits");
+        write!(f, "{}\n{}", &line(1)[10..], &long[..100_000]).unwrap();
+        f.flush().unwrap();
+        let ops = tail.read_new();
+        assert_eq!(ops.iter().map(|o| o.index).collect::<Vec<_>>(), [1]);
         assert!(tail.read_new().is_empty());
+        writeln!(f, "{}", &long[100_000..]).unwrap();
+        f.flush().unwrap();
+        let ops = tail.read_new();
+        assert_eq!(ops.len(), 1);
+        let read_ids = ops[0].value().and_then(|v| v.ids.as_ref()).unwrap();
+        assert_eq!(read_ids.len(), 20_000);
+        assert_eq!(tail.at.offset, std::fs::metadata(&path).unwrap().len());
+        // A malformed line stops the tail rather than being skipped over.
+        writeln!(f, "{{\"index\":9}}\n{}", line(4)).unwrap();
+        f.flush().unwrap();
+        assert!(tail.read_new().is_empty());
+        assert!(tail.broken);
     }
 }

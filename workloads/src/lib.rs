@@ -9,6 +9,7 @@ pub mod client;
 pub mod cluster;
 pub mod election;
 pub mod etcd;
+pub mod params;
 pub mod process;
 pub mod raftd;
 pub mod seed;
@@ -17,7 +18,8 @@ pub mod zookeeper;
 
 pub use client::{Client, Failure, Grant, NodeStatus, Outcome, Written};
 pub use cluster::Cluster;
-pub use election::{Election, FinalReads, Stats, StatsSnapshot, WorkloadError, WorkloadParams};
+pub use election::{Election, FinalReads, Stats, StatsSnapshot, WorkloadError};
+pub use params::{BadParams, WorkloadParams};
 pub use system::{Descriptor, FencingMode, Guarantees, Setup, System, SystemError, SystemOptions};
 
 /// Every system splitbrain can test. Adding one is an adapter file (its [`Descriptor`],

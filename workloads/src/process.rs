@@ -8,7 +8,7 @@ use checkers::ErrorCode;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-use crate::election::WorkloadParams;
+use crate::params::WorkloadParams;
 use crate::seed::rng_for;
 
 /// Errors that refuse a request about the grant, not about the node: the router keeps
