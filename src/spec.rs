@@ -355,7 +355,8 @@ impl TestSpec {
                 ),
             ));
         }
-        if self.runtime == RuntimeChoice::Sim && self.system.name() != crate::sim::SIMULATED_SYSTEM
+        if self.runtime == RuntimeChoice::Sim
+            && self.system.name() != workloads::raftd::DESCRIPTOR.name
         {
             return Err(bad(
                 "--runtime",

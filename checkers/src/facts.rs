@@ -10,7 +10,8 @@ use std::path::Path;
 
 use crate::history::{Op, OpType, Process, F};
 use crate::intern::{FxHashMap, Interner, Sym, NO_SYM};
-use crate::reader::{kind_name, HistoryError, LineReader, RawOp, RawValue};
+use crate::raw::{RawOp, RawValue};
+use crate::reader::{kind_name, HistoryError, LineReader};
 
 /// An op index meaning "never happened" (an invocation never completed).
 pub const NO_INDEX: u64 = u64::MAX;

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use crate::history::{OpType, Process, F};
-use crate::reader::{RawLogEntry, RawOp, RawValue, Str};
+use crate::raw::{RawLogEntry, RawOp, RawValue, Str};
 
 /// Parses `line` (one JSON object, no newline) or gives up.
 pub fn parse(line: &[u8]) -> Option<RawOp<'_>> {
@@ -396,7 +396,7 @@ const OP_FS: [F; 14] = [
 #[cfg(test)]
 mod tests {
     use super::{parse, parse_prefix};
-    use crate::reader::RawOp;
+    use crate::raw::RawOp;
 
     fn same(line: &str) {
         let fast = parse(line.as_bytes());

@@ -19,6 +19,7 @@ mod idle;
 mod index;
 mod model;
 mod page;
+mod read;
 mod serve;
 pub mod text;
 
@@ -97,7 +98,7 @@ pub fn write_report(dir: &Path) -> anyhow::Result<()> {
         Some(r) => serde_json::to_value(r).context("cannot encode results.json")?,
         None => Json::Null,
     };
-    let model = model::read_history(&history, &page::shown_indices(&anomalies))?;
+    let model = read::read_history(&history, &page::shown_indices(&anomalies))?;
     let title = dir
         .canonicalize()
         .ok()

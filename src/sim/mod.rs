@@ -9,9 +9,6 @@
 //! ChaCha streams only, ordered maps only, no threads inside a run. The same seed and
 //! flags give a byte-identical history.jsonl.
 
-/// The one system the simulator runs: raftd's sans-I/O core.
-pub const SIMULATED_SYSTEM: &str = "raftd";
-
 mod chaos;
 mod clients;
 mod faults;

@@ -50,7 +50,7 @@ pub fn sim_spec_of(spec: &TestSpec) -> SimSpec {
 /// Runs `spec` in the simulator (with `schedule`, a saved one, when replaying) and
 /// returns the exit code.
 pub fn run_spec(spec: &TestSpec, schedule: Option<serde_json::Value>) -> anyhow::Result<Exit> {
-    if spec.system.name() != super::SIMULATED_SYSTEM {
+    if spec.system.name() != workloads::raftd::DESCRIPTOR.name {
         eprintln!(
             "splitbrain run: --runtime sim: the simulator runs raftd's core only, not {}; use --runtime docker or netns",
             spec.system.name()
