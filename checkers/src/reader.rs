@@ -326,6 +326,10 @@ fn parse_line(buf: &[u8], line: u64, complete: bool) -> Result<RawOp<'_>, Histor
         return Ok(op);
     }
     match serde_json::from_slice::<RawOp>(buf) {
+        // serde skips what it ignores (an unknown key, an extra key of `value`) without
+        // looking at its bytes; a line is text, so all of it must be UTF-8. The fast
+        // parser checks every string it reads and gives up on anything it would skip.
+        Ok(_) if std::str::from_utf8(buf).is_err() => Err(HistoryError::NotUtf8 { line }),
         Ok(op) => Ok(op),
         Err(e) => Err(describe_error(buf, line, complete, e)),
     }

@@ -433,3 +433,40 @@ fn only_a_last_line_without_a_newline_is_cut_short() {
         assert_eq!((e.line(), reader.cut_short()), (Some(4), cut_short), "{e}");
     }
 }
+
+#[test]
+fn a_line_not_utf8_is_refused_even_where_no_checker_looks() {
+    let op = |extra: &[u8], in_value: &[u8]| {
+        let mut line = br#"{"index":0,"time":1,"process":0,"type":"invoke","f":"write","node":"n1","value":{"id":"w1""#.to_vec();
+        line.extend_from_slice(in_value);
+        line.extend_from_slice(b"}");
+        line.extend_from_slice(extra);
+        line.extend_from_slice(b"}\n");
+        line
+    };
+    let bad = [
+        op(b",\"note\":\"\xff\xfe\"", b""),
+        op(b"", b",\"extra\":\"caf\xc3\"\""),
+        op(b",\"\xffkey\":1", b""),
+    ];
+    for line in bad {
+        let text = String::from_utf8_lossy(&line).into_owned();
+        let err = OpReader::new(line.as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .expect_err(&text);
+        assert!(
+            matches!(err, HistoryError::NotUtf8 { line: 1 }),
+            "{text}: {err}"
+        );
+        let err = History::read(line.as_slice()).expect_err(&text);
+        assert!(
+            matches!(err, HistoryError::NotUtf8 { line: 1 }),
+            "{text}: {err}"
+        );
+    }
+    // The same lines in UTF-8 read.
+    let good = op(b",\"note\":\"caf\xc3\xa9\"", b",\"extra\":1");
+    OpReader::new(good.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+}
