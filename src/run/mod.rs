@@ -18,7 +18,7 @@ mod disk;
 mod interrupt;
 mod lifecycle;
 mod progress;
-mod reporter;
+pub mod reporter;
 pub mod results;
 mod schedule;
 mod select;
@@ -27,7 +27,7 @@ pub mod system;
 mod verdict;
 
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -133,7 +133,9 @@ fn execute(
             return Ok(ExitCode::from(Exit::Unknown));
         }
         // No cluster, no tokio: one simulated run on this thread.
-        return Ok(ExitCode::from(crate::sim::run_spec(&spec, schedule)?));
+        return Ok(ExitCode::from(crate::sim::run_spec(
+            &spec, schedule, &report,
+        )?));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -10,6 +10,7 @@ use serde_json::json;
 use super::run::{guarantees, run_with, SimRun};
 use super::{output, sweep, SimSpec};
 use crate::exit::Exit;
+use crate::run::reporter::Reporter;
 use crate::run::results::{self, RuntimeDoc, TestDoc, Versions};
 use crate::spec::TestSpec;
 use workloads::FencingMode;
@@ -49,12 +50,16 @@ pub fn sim_spec_of(spec: &TestSpec) -> SimSpec {
 
 /// Runs `spec` in the simulator (with `schedule`, a saved one, when replaying) and
 /// returns the exit code.
-pub fn run_spec(spec: &TestSpec, schedule: Option<serde_json::Value>) -> anyhow::Result<Exit> {
+pub fn run_spec(
+    spec: &TestSpec,
+    schedule: Option<serde_json::Value>,
+    report: &Reporter,
+) -> anyhow::Result<Exit> {
     if spec.system.name() != workloads::raftd::DESCRIPTOR.name {
-        eprintln!(
-            "splitbrain run: --runtime sim: the simulator runs raftd's core only, not {}; use --runtime docker or netns",
+        report.refuse(&format!(
+            "--runtime sim: the simulator runs raftd's core only, not {}; use --runtime docker or netns",
             spec.system.name()
-        );
+        ));
         return Ok(Exit::Usage);
     }
     let sim = sim_spec_of(spec);
@@ -74,17 +79,17 @@ pub fn run_spec(spec: &TestSpec, schedule: Option<serde_json::Value>) -> anyhow:
     let schedule = match schedule {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("splitbrain run: --nemesis: {e}");
+            report.refuse(&format!("--nemesis: {e}"));
             return Ok(Exit::Usage);
         }
     };
-    eprintln!("splitbrain: {spec}");
-    eprintln!("splitbrain: runtime sim ({RUNTIME_REASON})");
+    report.say(&spec.to_string());
+    report.say(&format!("runtime sim ({RUNTIME_REASON})"));
     if !schedule.events.is_empty() {
-        eprintln!(
-            "splitbrain: nemesis schedule:\n{}",
+        report.say(&format!(
+            "nemesis schedule:\n{}",
             schedule.summary().trim_end()
-        );
+        ));
     }
     let started = SystemTime::now();
     let run = run_with(&sim, spec.seed, &schedule, true);
@@ -106,13 +111,13 @@ pub fn run_spec(spec: &TestSpec, schedule: Option<serde_json::Value>) -> anyhow:
     results::write_json_atomic(&dir.join("test.json"), &value)?;
     output::write_run_files(&dir, &sim.node_names(), &run)?;
     if let Err(e) = results::point_latest(&spec.results, &run_id) {
-        eprintln!(
-            "splitbrain: warning: cannot point {}/latest at this run: {e}",
+        report.warning(&format!(
+            "cannot point {}/latest at this run: {e}",
             spec.results.display()
-        );
+        ));
     }
     if let Err(e) = crate::report::write_index(&spec.results) {
-        eprintln!("splitbrain: warning: cannot refresh the results index: {e:#}");
+        report.warning(&format!("cannot refresh the results index: {e:#}"));
     }
     crate::run::summary::print(spec, &dir, None);
     println!("{}", liveness_line(&run));
@@ -168,4 +173,38 @@ fn liveness_line(run: &SimRun) -> String {
         run.events,
         super::liveness_line(run)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_simulated_run_speaks_through_the_reporter() {
+        let results = tempfile::tempdir().unwrap();
+        let spec = crate::run::testing::spec_with("raftd", "sim", "partition", |a| {
+            a.results = results.path().to_path_buf();
+        });
+        // A saved schedule that cannot be read is refused, through the reporter.
+        let (report, captured) = Reporter::capture();
+        let code = run_spec(&spec, Some(json!("not a schedule")), &report).unwrap();
+        assert_eq!(code, Exit::Usage);
+        let lines = captured.lines();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("splitbrain run: --nemesis:")),
+            "{lines:?}"
+        );
+        // A run says what it is and where it runs, through the reporter too.
+        let (report, captured) = Reporter::capture();
+        run_spec(&spec, None, &report).unwrap();
+        let lines = captured.lines();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("splitbrain: runtime sim")),
+            "{lines:?}"
+        );
+    }
 }
