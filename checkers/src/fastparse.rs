@@ -216,16 +216,23 @@ impl<'a> Cursor<'a> {
         loop {
             self.ws();
             let key = match self.known_str(keys, next) {
-                Some(key) => key,
+                Some(key) => Some(key),
                 None => {
                     let name = self.str()?;
-                    keys.iter().position(|k| *k == name)?
+                    keys.iter().position(|k| *k == name)
                 }
             };
-            next = key + 1;
-            seen.first(key as u32)?;
             self.eat(b':')?;
-            field(self, key)?;
+            match key {
+                Some(key) => {
+                    next = key + 1;
+                    seen.first(key as u32)?;
+                    field(self, key)?;
+                }
+                // A key no op has (another tool's extra field): serde ignores it, and so
+                // does this parser, checking its value is JSON as serde would.
+                None => self.skip_value(0)?,
+            }
             match self.peek()? {
                 b',' => self.i += 1,
                 b'}' => {
@@ -235,6 +242,101 @@ impl<'a> Cursor<'a> {
                 _ => return None,
             }
         }
+    }
+
+    /// Steps over one JSON value that no field reads, accepting exactly what serde's
+    /// `IgnoredAny` accepts, or gives up: strings with an escape, and nesting deeper than
+    /// [`SKIP_DEPTH_MAX`], are left to serde.
+    fn skip_value(&mut self, depth: usize) -> Option<()> {
+        if depth > SKIP_DEPTH_MAX {
+            return None;
+        }
+        match self.peek()? {
+            b'"' => self.str().map(drop),
+            b't' => self.literal("true"),
+            b'f' => self.literal("false"),
+            b'n' => self.literal("null"),
+            b'[' => {
+                self.i += 1;
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.skip_value(depth + 1)?;
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b']' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'{' => {
+                self.i += 1;
+                if self.peek()? == b'}' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.ws();
+                    self.str()?;
+                    self.eat(b':')?;
+                    self.skip_value(depth + 1)?;
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b'}' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            _ => self.skip_number(),
+        }
+    }
+
+    /// A JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    fn skip_number(&mut self) -> Option<()> {
+        let b = self.b;
+        let mut i = self.i;
+        let digits = |i: &mut usize| {
+            let start = *i;
+            while b.get(*i).is_some_and(u8::is_ascii_digit) {
+                *i += 1;
+            }
+            *i > start
+        };
+        if b.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        match b.get(i)? {
+            b'0' => i += 1,
+            b'1'..=b'9' => {
+                digits(&mut i);
+            }
+            _ => return None,
+        }
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            if !digits(&mut i) {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = b.get(i) {
+            i += 1;
+            if let Some(b'+' | b'-') = b.get(i) {
+                i += 1;
+            }
+            if !digits(&mut i) {
+                return None;
+            }
+        }
+        self.i = i;
+        Some(())
     }
 
     fn op(&mut self) -> Option<RawOp<'a>> {
@@ -310,6 +412,9 @@ impl<'a> Cursor<'a> {
         Some(RawLogEntry { id: id?, token })
     }
 }
+
+/// How deep an ignored value may nest before serde reads the line instead.
+const SKIP_DEPTH_MAX: usize = 32;
 
 /// The keys of an op, of its value and of a log entry, in the order `Op`, `Value` and
 /// `LogEntry` serialize them; the modules name their positions.
@@ -460,6 +565,67 @@ mod tests {
             fast > 2900,
             "the fast path gave up on too many lines: {fast}"
         );
+    }
+
+    /// Lines another tool wrote, with keys no op has, at the top and inside `value`:
+    /// the fast path reads them as serde does instead of handing them all to serde, and
+    /// mutations of them still read alike or give up.
+    #[test]
+    fn extra_keys_stay_on_the_fast_path_and_read_as_serde_reads_them() {
+        let mut bytes = Vec::new();
+        crate::synth::generate_to(&crate::synth::SynthConfig::small(5, 2000), &mut bytes).unwrap();
+        let extras = [
+            r#""wall":"2026-12-05T00:00:00Z""#,
+            r#""n":-12.5e+3"#,
+            r#""tags":[true,false,null,0,[],{}]"#,
+            r#""meta":{"a":[1,{"b":"c"}],"d":-0.0}"#,
+            r#""é":"ünïcode""#,
+        ];
+        let mut rng = crate::synth::Rng::new(11);
+        let mut lines = Vec::new();
+        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let text = std::str::from_utf8(line).unwrap();
+            let extra = extras[rng.below(extras.len() as u64) as usize];
+            // Before the closing brace of the op, and of its value when it has one.
+            let mut with = format!("{},{extra}}}", &text[..text.len() - 1]);
+            if let Some(at) = with.find(r#""value":{"#) {
+                with.insert_str(at + r#""value":{"#.len(), &format!("{extra},"));
+            }
+            let slow = serde_json::from_str::<RawOp>(&with).unwrap();
+            match parse(with.as_bytes()) {
+                Some(fast) => assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{with}"),
+                // Partitions and clock offsets are left to serde, extra keys or not.
+                None => assert!(parse(line).is_none(), "gave up on {with}"),
+            }
+            lines.push(with.into_bytes());
+        }
+        let inserts = b"\"{}[],:0-.eE \\\r\xc3\xff";
+        for _ in 0..50_000 {
+            let mut l = lines[rng.below(lines.len() as u64) as usize].clone();
+            for _ in 0..1 + rng.below(3) {
+                let at = rng.below(l.len() as u64 + 1) as usize;
+                match rng.below(3) {
+                    0 if at < l.len() => l[at] ^= 1 << rng.below(8),
+                    1 => l.insert(at, inserts[rng.below(inserts.len() as u64) as usize]),
+                    _ if at < l.len() => drop(l.remove(at)),
+                    _ => {}
+                }
+            }
+            if let Some(op) = parse(&l) {
+                let slow = serde_json::from_slice::<RawOp>(&l).map(|op| format!("{op:?}"));
+                assert_eq!(
+                    Some(format!("{op:?}")),
+                    slow.ok(),
+                    "{}",
+                    String::from_utf8_lossy(&l)
+                );
+                assert!(
+                    std::str::from_utf8(&l).is_ok(),
+                    "{}",
+                    String::from_utf8_lossy(&l)
+                );
+            }
+        }
     }
 
     /// Mutated synthetic lines (bit flips, JSON's own bytes and bytes that are not UTF-8
