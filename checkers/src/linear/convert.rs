@@ -1,0 +1,1 @@
+//! Converters from splitbrain histories to linearizability operations.
