@@ -1,1 +1,0 @@
-//! Converters from splitbrain histories to linearizability operations.
