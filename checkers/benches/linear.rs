@@ -185,9 +185,13 @@ fn kv_history(rng: &mut Rng, clients: u64) -> Vec<Operation<KvInput, KvOutput>> 
     simulate(&Kv, drafts, observe, KvOutput::Unknown)
 }
 
-/// The best of `RUNS` timings of checking every history, and the verdicts' tally.
-fn time<M: Model>(model: &M, histories: &[Vec<Operation<M::Input, M::Output>>]) -> Duration {
+/// The best of `RUNS` timings of checking every history, and the states cached.
+fn time<M: Model>(
+    model: &M,
+    histories: &[Vec<Operation<M::Input, M::Output>>],
+) -> (Duration, usize) {
     let mut best = Duration::MAX;
+    let mut states = 0;
     for _ in 0..RUNS {
         let start = Instant::now();
         let reports: Vec<Report<M::Key>> = histories
@@ -204,8 +208,9 @@ fn time<M: Model>(model: &M, histories: &[Vec<Operation<M::Input, M::Output>>]) 
             histories.len(),
             "generated histories are linearizable"
         );
+        states = reports.iter().flat_map(|r| &r.keys).map(|k| k.states).sum();
     }
-    best
+    (best, states)
 }
 
 fn peak_rss_kib() -> Option<u64> {
@@ -221,17 +226,17 @@ fn main() {
         .collect();
     let ops: usize = registers.iter().map(Vec::len).sum();
     let info: usize = registers.iter().flatten().filter(|o| o.is_info()).count();
-    let t = time(&CasRegister, &registers);
+    let (t, states) = time(&CasRegister, &registers);
     println!(
-        "cas-register: {REGISTER_HISTORIES} histories, {ops} ops ({info} info) after fails dropped: {:.1} ms",
+        "cas-register: {REGISTER_HISTORIES} histories, {ops} ops ({info} info) after fails dropped: {:.1} ms, {states} states",
         t.as_secs_f64() * 1e3
     );
     for clients in [1, 10, 50] {
         let h = kv_history(&mut rng, clients);
         let info = h.iter().filter(|o| o.is_info()).count();
-        let t = time(&Kv, std::slice::from_ref(&h));
+        let (t, states) = time(&Kv, std::slice::from_ref(&h));
         println!(
-            "kv: {clients} clients, {KV_KEYS} keys, {} ops ({info} info): {:.1} ms",
+            "kv: {clients} clients, {KV_KEYS} keys, {} ops ({info} info): {:.1} ms, {states} states",
             h.len(),
             t.as_secs_f64() * 1e3
         );
