@@ -10,6 +10,7 @@ pub mod facts;
 mod fastparse;
 pub mod history;
 pub mod intern;
+pub mod linear;
 pub mod raw;
 pub mod reader;
 pub mod recorder;

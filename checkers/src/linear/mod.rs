@@ -1,0 +1,292 @@
+//! Linearizability: histories of register, key-value and lock operations checked
+//! against a sequential [`Model`], one key at a time (P-compositionality), with a
+//! bounded Wing–Gong / Lowe search and a counterexample when a key fails.
+//!
+//! The input is a slice of [`Operation`]s, independent of the history file: `fail`
+//! ops never reach it (they did not happen), and an op whose outcome is unknown
+//! (`info`) has `ret == MAY_NEVER_RETURN`: it may take effect at any time after its
+//! call, or never.
+
+pub mod model;
+mod search;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+pub use model::{
+    CasRegister, Kv, KvInput, KvOutput, Model, Mutex, MutexInput, RegInput, RegOutput, RegValue,
+};
+use search::{search, Outcome};
+
+/// The return time of an `info` op: it may take effect at any time after its call.
+pub const MAY_NEVER_RETURN: u64 = u64::MAX;
+
+/// The largest failing prefix whose ops are each tried as `info` to find the ones the
+/// refutation needs; past it the counterexample is the prefix alone. Each try is a search.
+const MINIMIZE_OPS_MAX: usize = 256;
+
+/// One completed (`ok`) or unknown (`info`) operation. Times are any monotonic unit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation<I, O> {
+    pub client: u64,
+    pub call: u64,
+    /// [`MAY_NEVER_RETURN`] for an `info` op.
+    pub ret: u64,
+    pub input: I,
+    pub output: O,
+}
+
+impl<I, O> Operation<I, O> {
+    pub fn is_info(&self) -> bool {
+        self.ret == MAY_NEVER_RETURN
+    }
+}
+
+/// What one key's search may spend. Past it, that key's verdict is `Unknown`.
+#[derive(Clone, Debug)]
+pub struct Budget {
+    /// Distinct (linearized set, state) pairs cached per search: the memory bound.
+    pub max_states: usize,
+    /// Shared by every key of a check.
+    pub deadline: Option<Instant>,
+}
+
+impl Budget {
+    /// About 100 bytes a state for small keys: some hundreds of MB at worst.
+    pub const MAX_STATES_DEFAULT: usize = 2_000_000;
+
+    pub fn states(max_states: usize) -> Budget {
+        Budget {
+            max_states,
+            deadline: None,
+        }
+    }
+
+    pub(crate) fn exceeded(&self, _states: usize) -> Option<String> {
+        match self.deadline {
+            Some(d) if Instant::now() >= d => Some("deadline passed".to_string()),
+            _ => None,
+        }
+    }
+}
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget::states(Budget::MAX_STATES_DEFAULT)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct CheckOptions {
+    pub budget: Budget,
+    /// Leave the remaining keys `Unknown` once one key is refuted.
+    pub stop_at_first_refuted: bool,
+}
+
+/// Why a key is not linearizable. Indices are into the slice given to [`check`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counterexample {
+    /// The shortest failing prefix found: the key's ops called up to the return of its
+    /// last completed op, ops still running then taken as `info`.
+    pub prefix: Vec<usize>,
+    /// The ops of `prefix` whose completion the refutation needs: with every other op
+    /// of the prefix taken as `info`, it still cannot be linearized.
+    pub required: Vec<usize>,
+    /// How many of the key's ops the longest prefix known to be linearizable holds.
+    pub longest_linearizable_prefix: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Linearizable,
+    NotLinearizable(Counterexample),
+    Unknown { reason: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct KeyReport<K> {
+    pub key: K,
+    /// The key's ops, as indices into the slice given to [`check`].
+    pub ops: Vec<usize>,
+    pub verdict: Verdict,
+    /// States the key's main search cached.
+    pub states: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Report<K> {
+    /// In the order searched: ascending op count.
+    pub keys: Vec<KeyReport<K>>,
+}
+
+impl<K> Report<K> {
+    /// `Some(false)` if a key is refuted, `Some(true)` if every key is linearizable,
+    /// `None` otherwise.
+    pub fn linearizable(&self) -> Option<bool> {
+        let verdicts = || self.keys.iter().map(|k| &k.verdict);
+        if verdicts().any(|v| matches!(v, Verdict::NotLinearizable(_))) {
+            Some(false)
+        } else if verdicts().all(|v| *v == Verdict::Linearizable) {
+            Some(true)
+        } else {
+            None
+        }
+    }
+}
+
+/// Checks `ops` against `model`, key by key, smallest key first so that a small
+/// refuted key is found before a large one is done.
+pub fn check<M: Model>(
+    model: &M,
+    ops: &[Operation<M::Input, M::Output>],
+    options: &CheckOptions,
+) -> Report<M::Key> {
+    let mut parts: BTreeMap<M::Key, Vec<usize>> = BTreeMap::new();
+    for (i, o) in ops.iter().enumerate() {
+        parts.entry(model.key(&o.input)).or_default().push(i);
+    }
+    let mut parts: Vec<(M::Key, Vec<usize>)> = parts.into_iter().collect();
+    parts.sort_by_key(|(_, ids)| ids.len());
+    let mut keys = Vec::with_capacity(parts.len());
+    let mut refuted = false;
+    for (key, ids) in parts {
+        let (verdict, states) = if refuted && options.stop_at_first_refuted {
+            let reason = "not searched: a smaller key is not linearizable".to_string();
+            (Verdict::Unknown { reason }, 0)
+        } else {
+            check_key(model, ops, &ids, &options.budget)
+        };
+        refuted |= matches!(verdict, Verdict::NotLinearizable(_));
+        keys.push(KeyReport {
+            key,
+            ops: ids,
+            verdict,
+            states,
+        });
+    }
+    Report { keys }
+}
+
+fn check_key<M: Model>(
+    model: &M,
+    all: &[Operation<M::Input, M::Output>],
+    ids: &[usize],
+    budget: &Budget,
+) -> (Verdict, usize) {
+    let ops: Vec<&Operation<M::Input, M::Output>> = ids.iter().map(|&i| &all[i]).collect();
+    let spans: Vec<(u64, u64)> = ops.iter().map(|o| (o.call, o.ret)).collect();
+    let (outcome, cost) = search(model, &ops, &spans, budget);
+    let verdict = match outcome {
+        Outcome::Linearizable => Verdict::Linearizable,
+        Outcome::OutOfBudget(reason) => Verdict::Unknown { reason },
+        Outcome::Refuted => {
+            let mut c = counterexample(model, &ops, &spans, budget);
+            for i in c.prefix.iter_mut().chain(c.required.iter_mut()) {
+                *i = ids[*i];
+            }
+            Verdict::NotLinearizable(c)
+        }
+    };
+    (verdict, cost.states)
+}
+
+/// The spans of the history cut at `t`: ops called after `t` are dropped (`None`), ops
+/// still running at `t` may or may not have taken effect. If the history is
+/// linearizable, so is every cut of it; so a failing cut refutes the whole history.
+fn cut(spans: &[(u64, u64)], t: u64) -> Vec<Option<(u64, u64)>> {
+    spans
+        .iter()
+        .map(|&(call, ret)| {
+            (call <= t).then_some((call, if ret <= t { ret } else { MAY_NEVER_RETURN }))
+        })
+        .collect()
+}
+
+/// Searches the ops whose span is `Some`: `Some(true)` when refuted, `None` past budget.
+fn refutes<M: Model>(
+    model: &M,
+    ops: &[&Operation<M::Input, M::Output>],
+    spans: &[Option<(u64, u64)>],
+    budget: &Budget,
+) -> Option<bool> {
+    let (sub, sub_spans): (Vec<_>, Vec<_>) = ops
+        .iter()
+        .zip(spans)
+        .filter_map(|(o, s)| s.map(|s| (*o, s)))
+        .unzip();
+    match search(model, &sub, &sub_spans, budget).0 {
+        Outcome::Refuted => Some(true),
+        Outcome::Linearizable => Some(false),
+        Outcome::OutOfBudget(_) => None,
+    }
+}
+
+/// For a refuted key: the shortest failing cut (binary search over the completed ops'
+/// return times; the last one is the whole history), then each op of that cut tried as
+/// `info`, keeping the weakening when the cut still fails.
+fn counterexample<M: Model>(
+    model: &M,
+    ops: &[&Operation<M::Input, M::Output>],
+    spans: &[(u64, u64)],
+    budget: &Budget,
+) -> Counterexample {
+    let mut cuts: Vec<u64> = spans
+        .iter()
+        .map(|s| s.1)
+        .filter(|&r| r != MAY_NEVER_RETURN)
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    assert!(
+        !cuts.is_empty(),
+        "a history of info ops alone is linearizable"
+    );
+    // Invariant: the cut at cuts[hi] fails; every cut before cuts[lo] passes.
+    let (mut lo, mut hi) = (0, cuts.len() - 1);
+    let mut passing: Option<usize> = None;
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        match refutes(model, ops, &cut(spans, cuts[mid]), budget) {
+            Some(true) => hi = mid,
+            Some(false) => {
+                passing = Some(mid);
+                lo = mid + 1;
+            }
+            None => break,
+        }
+    }
+    let called_by = |t: u64| spans.iter().filter(|s| s.0 <= t).count();
+    let mut weakened = cut(spans, cuts[hi]);
+    let prefix: Vec<usize> = (0..ops.len()).filter(|&i| weakened[i].is_some()).collect();
+    if prefix.len() <= MINIMIZE_OPS_MAX {
+        for &i in &prefix {
+            let Some((call, ret)) = weakened[i] else {
+                continue;
+            };
+            if ret == MAY_NEVER_RETURN {
+                continue;
+            }
+            weakened[i] = Some((call, MAY_NEVER_RETURN));
+            match refutes(model, ops, &weakened, budget) {
+                Some(true) => {}
+                Some(false) => weakened[i] = Some((call, ret)),
+                None => {
+                    weakened[i] = Some((call, ret));
+                    break;
+                }
+            }
+        }
+    }
+    let required = prefix
+        .iter()
+        .copied()
+        .filter(|&i| weakened[i].is_some_and(|s| s.1 != MAY_NEVER_RETURN))
+        .collect();
+    Counterexample {
+        prefix,
+        required,
+        longest_linearizable_prefix: passing.map_or(0, |p| called_by(cuts[p])),
+    }
+}

@@ -1,0 +1,165 @@
+//! The sequential specifications the linearizability search checks against: a
+//! [`Model`] trait and the `cas-register`, `kv` and `mutex` models.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+
+/// A sequential object. The search calls `step` for every candidate linearization
+/// point, so it must be cheap and pure; `key` splits a history into independent
+/// objects (P-compositionality), each searched on its own.
+pub trait Model {
+    type Key: Ord + Clone + Debug;
+    type Input: Clone + Debug;
+    /// What the op returned; models represent an `info` op's unknown result themselves.
+    type Output: Clone + Debug;
+    type State: Clone + Eq + Hash + Debug;
+
+    fn name(&self) -> &'static str;
+    fn key(&self, input: &Self::Input) -> Self::Key;
+    fn init(&self) -> Self::State;
+    /// The state after applying `input` with result `output`, or `None` when this
+    /// result is impossible from `state`.
+    fn step(
+        &self,
+        state: &Self::State,
+        input: &Self::Input,
+        output: &Self::Output,
+    ) -> Option<Self::State>;
+}
+
+/// A register value; `None` is the initial, never-written value (`null`).
+pub type RegValue = Option<i64>;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RegInput {
+    Read { key: String },
+    Write { key: String, value: i64 },
+    Cas { key: String, from: i64, to: i64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RegOutput {
+    /// A read's value.
+    Read(RegValue),
+    /// A write or cas that completed (`ok`): a cas that did not swap is a `fail`.
+    Done,
+    /// An `info` op: its result, if any, was never seen.
+    Unknown,
+}
+
+/// One register per key, read/write/compare-and-set (Jepsen's `cas-register`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CasRegister;
+
+impl Model for CasRegister {
+    type Key = String;
+    type Input = RegInput;
+    type Output = RegOutput;
+    type State = RegValue;
+
+    fn name(&self) -> &'static str {
+        "cas-register"
+    }
+    fn key(&self, input: &RegInput) -> String {
+        match input {
+            RegInput::Read { key } | RegInput::Write { key, .. } | RegInput::Cas { key, .. } => {
+                key.clone()
+            }
+        }
+    }
+    fn init(&self) -> RegValue {
+        None
+    }
+    fn step(&self, state: &RegValue, input: &RegInput, output: &RegOutput) -> Option<RegValue> {
+        match (input, output) {
+            (RegInput::Read { .. }, RegOutput::Read(v)) => (v == state).then_some(*state),
+            (RegInput::Read { .. }, _) => Some(*state),
+            (RegInput::Write { value, .. }, _) => Some(Some(*value)),
+            (RegInput::Cas { from, to, .. }, _) => (*state == Some(*from)).then_some(Some(*to)),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum KvInput {
+    Get { key: String },
+    Put { key: String, value: String },
+    Append { key: String, value: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum KvOutput {
+    Get(String),
+    Done,
+    Unknown,
+}
+
+/// porcupine's key-value model: get, put and append per key; an absent key reads "".
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Kv;
+
+impl Model for Kv {
+    type Key = String;
+    type Input = KvInput;
+    type Output = KvOutput;
+    type State = String;
+
+    fn name(&self) -> &'static str {
+        "kv"
+    }
+    fn key(&self, input: &KvInput) -> String {
+        match input {
+            KvInput::Get { key } | KvInput::Put { key, .. } | KvInput::Append { key, .. } => {
+                key.clone()
+            }
+        }
+    }
+    fn init(&self) -> String {
+        String::new()
+    }
+    fn step(&self, state: &String, input: &KvInput, output: &KvOutput) -> Option<String> {
+        match (input, output) {
+            (KvInput::Get { .. }, KvOutput::Get(v)) => (v == state).then(|| state.clone()),
+            (KvInput::Get { .. }, _) => Some(state.clone()),
+            (KvInput::Put { value, .. }, _) => Some(value.clone()),
+            (KvInput::Append { value, .. }, _) => Some(format!("{state}{value}")),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum MutexInput {
+    Acquire { lock: String, process: u64 },
+    Release { lock: String, process: u64 },
+}
+
+/// A lock per name: `acquire` succeeds only when the lock is free, `release` only by
+/// its holder. A refused acquire is a `fail` and never reaches the model.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Mutex;
+
+impl Model for Mutex {
+    type Key = String;
+    type Input = MutexInput;
+    type Output = ();
+    /// The holder, if any.
+    type State = Option<u64>;
+
+    fn name(&self) -> &'static str {
+        "mutex"
+    }
+    fn key(&self, input: &MutexInput) -> String {
+        match input {
+            MutexInput::Acquire { lock, .. } | MutexInput::Release { lock, .. } => lock.clone(),
+        }
+    }
+    fn init(&self) -> Option<u64> {
+        None
+    }
+    fn step(&self, state: &Option<u64>, input: &MutexInput, _: &()) -> Option<Option<u64>> {
+        match input {
+            MutexInput::Acquire { process, .. } => state.is_none().then_some(Some(*process)),
+            MutexInput::Release { process, .. } => (*state == Some(*process)).then_some(None),
+        }
+    }
+}

@@ -1,0 +1,644 @@
+//! The search against a brute-force oracle on random small histories, and the
+//! hand-written cases from the literature.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::synth::Rng;
+
+/// A model the random histories can be drawn for.
+trait Gen: Model {
+    fn input(&self, rng: &mut Rng, process: u64) -> Self::Input;
+    /// What an `ok` op applied to `state` returns.
+    fn observe(&self, input: &Self::Input, state: &Self::State) -> Self::Output;
+    fn random_output(&self, rng: &mut Rng, input: &Self::Input) -> Self::Output;
+    fn unknown(&self) -> Self::Output;
+}
+
+fn key(rng: &mut Rng) -> String {
+    ["x", "y"][rng.below(2) as usize].to_string()
+}
+
+impl Gen for CasRegister {
+    fn input(&self, rng: &mut Rng, _: u64) -> RegInput {
+        let key = key(rng);
+        match rng.below(3) {
+            0 => RegInput::Read { key },
+            1 => RegInput::Write {
+                key,
+                value: rng.below(3) as i64,
+            },
+            _ => RegInput::Cas {
+                key,
+                from: rng.below(3) as i64,
+                to: rng.below(3) as i64,
+            },
+        }
+    }
+    fn observe(&self, input: &RegInput, state: &RegValue) -> RegOutput {
+        match input {
+            RegInput::Read { .. } => RegOutput::Read(*state),
+            _ => RegOutput::Done,
+        }
+    }
+    fn random_output(&self, rng: &mut Rng, input: &RegInput) -> RegOutput {
+        match input {
+            RegInput::Read { .. } => {
+                RegOutput::Read([None, Some(0), Some(1), Some(2)][rng.below(4) as usize])
+            }
+            _ => RegOutput::Done,
+        }
+    }
+    fn unknown(&self) -> RegOutput {
+        RegOutput::Unknown
+    }
+}
+
+impl Gen for Kv {
+    fn input(&self, rng: &mut Rng, _: u64) -> KvInput {
+        let key = key(rng);
+        let value = ["a", "b"][rng.below(2) as usize].to_string();
+        match rng.below(3) {
+            0 => KvInput::Get { key },
+            1 => KvInput::Put { key, value },
+            _ => KvInput::Append { key, value },
+        }
+    }
+    fn observe(&self, input: &KvInput, state: &String) -> KvOutput {
+        match input {
+            KvInput::Get { .. } => KvOutput::Get(state.clone()),
+            _ => KvOutput::Done,
+        }
+    }
+    fn random_output(&self, rng: &mut Rng, input: &KvInput) -> KvOutput {
+        match input {
+            KvInput::Get { .. } => {
+                KvOutput::Get(["", "a", "b", "ab", "ba", "aa"][rng.below(6) as usize].into())
+            }
+            _ => KvOutput::Done,
+        }
+    }
+    fn unknown(&self) -> KvOutput {
+        KvOutput::Unknown
+    }
+}
+
+impl Gen for Mutex {
+    fn input(&self, rng: &mut Rng, process: u64) -> MutexInput {
+        let lock = key(rng);
+        if rng.below(2) == 0 {
+            MutexInput::Acquire { lock, process }
+        } else {
+            MutexInput::Release { lock, process }
+        }
+    }
+    fn observe(&self, _: &MutexInput, _: &Option<u64>) {}
+    fn random_output(&self, _: &mut Rng, _: &MutexInput) {}
+    fn unknown(&self) {}
+}
+
+type Ops<M> = Vec<Operation<<M as Model>::Input, <M as Model>::Output>>;
+
+/// A random history of `n` ops from `procs` processes. Usually simulated against the
+/// model at random points inside each op's span (refused ops are `fail`s and dropped,
+/// some ops are `info` and may not take effect), then sometimes one output corrupted;
+/// sometimes with no simulation at all. Both linearizable and refuted histories result.
+fn random_history<M: Gen>(model: &M, rng: &mut Rng, n: usize, procs: u64) -> Ops<M> {
+    let mut free_at = vec![0u64; procs as usize];
+    let mut client = (0..procs).collect::<Vec<u64>>();
+    let mut next_client = procs;
+    let mut drafted = Vec::new(); // (op, linearization point, takes effect)
+    for _ in 0..n {
+        let p = rng.below(procs) as usize;
+        let call = free_at[p] + rng.below(3);
+        let ret = call + rng.below(6);
+        let at = call + rng.below(ret - call + 1);
+        let info = rng.below(4) == 0;
+        let input = model.input(rng, client[p]);
+        let op = Operation {
+            client: client[p],
+            call,
+            ret: if info { MAY_NEVER_RETURN } else { ret },
+            output: model.unknown(),
+            input,
+        };
+        if info {
+            // The process crashed; a fresh one takes its place, as in Jepsen.
+            client[p] = next_client;
+            next_client += 1;
+        } else {
+            free_at[p] = ret + 1;
+        }
+        drafted.push((op, at, !info || rng.below(2) == 0));
+    }
+    if rng.below(4) == 0 {
+        for (op, _, _) in &mut drafted {
+            if !op.is_info() {
+                op.output = model.random_output(rng, &op.input);
+            }
+        }
+        return drafted.into_iter().map(|d| d.0).collect();
+    }
+    drafted.sort_by_key(|d| d.1);
+    let mut states: BTreeMap<M::Key, M::State> = BTreeMap::new();
+    let mut ops = Vec::new();
+    for (mut op, _, effect) in drafted {
+        let state = states
+            .entry(model.key(&op.input))
+            .or_insert_with(|| model.init());
+        if !op.is_info() {
+            op.output = model.observe(&op.input, state);
+        }
+        match model.step(state, &op.input, &op.output) {
+            Some(next) if effect => *state = next,
+            Some(_) => {}
+            None if op.is_info() => {}
+            None => continue, // refused: a fail, dropped
+        }
+        ops.push(op);
+    }
+    if rng.below(3) == 0 && !ops.is_empty() {
+        let i = rng.below(ops.len() as u64) as usize;
+        if !ops[i].is_info() {
+            ops[i].output = model.random_output(rng, &ops[i].input);
+        }
+    }
+    ops.sort_by_key(|o| o.call);
+    ops
+}
+
+/// Every order of every subset holding all completed ops, checked for real-time
+/// order and replayed against the model. Exponential; for a handful of ops only.
+fn oracle<M: Model>(model: &M, ops: &[Operation<M::Input, M::Output>]) -> bool {
+    let info: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].is_info()).collect();
+    let ok: Vec<usize> = (0..ops.len()).filter(|&i| !ops[i].is_info()).collect();
+    (0u32..1 << info.len()).any(|mask| {
+        let mut chosen = ok.clone();
+        chosen.extend(
+            (0..info.len())
+                .filter(|b| mask & (1 << b) != 0)
+                .map(|b| info[b]),
+        );
+        any_order(model, ops, &mut chosen, 0)
+    })
+}
+
+fn any_order<M: Model>(
+    model: &M,
+    ops: &[Operation<M::Input, M::Output>],
+    order: &mut Vec<usize>,
+    k: usize,
+) -> bool {
+    if k == order.len() {
+        return legal(model, ops, order);
+    }
+    for i in k..order.len() {
+        order.swap(k, i);
+        if any_order(model, ops, order, k + 1) {
+            order.swap(k, i);
+            return true;
+        }
+        order.swap(k, i);
+    }
+    false
+}
+
+fn legal<M: Model>(model: &M, ops: &[Operation<M::Input, M::Output>], order: &[usize]) -> bool {
+    for (i, &a) in order.iter().enumerate() {
+        if order[i + 1..].iter().any(|&b| ops[b].ret < ops[a].call) {
+            return false;
+        }
+    }
+    let mut states: BTreeMap<M::Key, M::State> = BTreeMap::new();
+    order.iter().all(|&i| {
+        let o = &ops[i];
+        let state = states
+            .entry(model.key(&o.input))
+            .or_insert_with(|| model.init());
+        model
+            .step(state, &o.input, &o.output)
+            .map(|s| *state = s)
+            .is_some()
+    })
+}
+
+/// The counterexample's prefix, with every op outside `required` taken as `info`.
+fn weakened<M: Model>(ops: &Ops<M>, c: &Counterexample) -> Ops<M> {
+    c.prefix
+        .iter()
+        .map(|&i| {
+            let mut o = ops[i].clone();
+            if !c.required.contains(&i) {
+                o.ret = MAY_NEVER_RETURN;
+            }
+            o
+        })
+        .collect()
+}
+
+/// Compares the search with the oracle on `histories` random histories; returns
+/// (linearizable, refuted) counts.
+fn agree<M: Gen>(model: &M, seed: u64, histories: usize) -> (usize, usize) {
+    let mut rng = Rng::new(seed);
+    let (mut yes, mut no) = (0, 0);
+    for h in 0..histories {
+        let n = 3 + rng.below(5) as usize;
+        let procs = 2 + rng.below(2);
+        let ops = random_history(model, &mut rng, n, procs);
+        let report = check(model, &ops, &CheckOptions::default());
+        let expected = oracle(model, &ops);
+        assert_eq!(
+            report.linearizable(),
+            Some(expected),
+            "{} history {h} of seed {seed}: {ops:#?}",
+            model.name()
+        );
+        if expected {
+            yes += 1;
+            continue;
+        }
+        no += 1;
+        for k in &report.keys {
+            if let Verdict::NotLinearizable(c) = &k.verdict {
+                assert!(
+                    !oracle(model, &weakened::<M>(&ops, c)),
+                    "{} history {h}: the counterexample {c:?} is linearizable: {ops:#?}",
+                    model.name()
+                );
+            }
+        }
+    }
+    eprintln!(
+        "{}: {histories} histories agree ({yes} linearizable, {no} not)",
+        model.name()
+    );
+    (yes, no)
+}
+
+const ORACLE_HISTORIES: usize = 10_000;
+
+#[test]
+fn cas_register_agrees_with_the_oracle() {
+    let (yes, no) = agree(&CasRegister, 1, ORACLE_HISTORIES);
+    assert!(
+        yes > ORACLE_HISTORIES / 10 && no > ORACLE_HISTORIES / 10,
+        "{yes} {no}"
+    );
+}
+
+#[test]
+fn kv_agrees_with_the_oracle() {
+    let (yes, no) = agree(&Kv, 2, ORACLE_HISTORIES);
+    assert!(
+        yes > ORACLE_HISTORIES / 10 && no > ORACLE_HISTORIES / 10,
+        "{yes} {no}"
+    );
+}
+
+#[test]
+fn mutex_agrees_with_the_oracle() {
+    let (yes, no) = agree(&Mutex, 3, ORACLE_HISTORIES);
+    assert!(
+        yes > ORACLE_HISTORIES / 10 && no > ORACLE_HISTORIES / 10,
+        "{yes} {no}"
+    );
+}
+
+/// `cargo test -p checkers --release oracle_100k -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn oracle_100k() {
+    for seed in [11, 12] {
+        let counts = [
+            ("cas-register", agree(&CasRegister, seed, 100_000)),
+            ("kv", agree(&Kv, seed, 100_000)),
+            ("mutex", agree(&Mutex, seed, 100_000)),
+        ];
+        for (name, (yes, no)) in counts {
+            println!("seed {seed} {name}: 100000 agree ({yes} linearizable, {no} not)");
+        }
+    }
+}
+
+fn op<I, O>(client: u64, call: u64, ret: u64, input: I, output: O) -> Operation<I, O> {
+    Operation {
+        client,
+        call,
+        ret,
+        input,
+        output,
+    }
+}
+
+fn read(client: u64, call: u64, ret: u64, v: RegValue) -> Operation<RegInput, RegOutput> {
+    let key = "x".to_string();
+    op(
+        client,
+        call,
+        ret,
+        RegInput::Read { key },
+        RegOutput::Read(v),
+    )
+}
+
+fn write(client: u64, call: u64, ret: u64, value: i64) -> Operation<RegInput, RegOutput> {
+    let key = "x".to_string();
+    let out = if ret == MAY_NEVER_RETURN {
+        RegOutput::Unknown
+    } else {
+        RegOutput::Done
+    };
+    op(client, call, ret, RegInput::Write { key, value }, out)
+}
+
+fn cas(client: u64, call: u64, ret: u64, from: i64, to: i64) -> Operation<RegInput, RegOutput> {
+    let key = "x".to_string();
+    op(
+        client,
+        call,
+        ret,
+        RegInput::Cas { key, from, to },
+        RegOutput::Done,
+    )
+}
+
+fn verdict<M: Model>(model: &M, ops: &[Operation<M::Input, M::Output>]) -> Option<bool> {
+    let report = check(model, ops, &CheckOptions::default());
+    assert_eq!(report.linearizable(), Some(oracle(model, ops)), "{ops:#?}");
+    report.linearizable()
+}
+
+#[test]
+fn a_read_of_an_old_value_after_a_completed_write_is_refuted() {
+    let h = [
+        write(0, 0, 10, 1),
+        write(0, 20, 30, 2),
+        read(1, 40, 50, Some(1)),
+    ];
+    assert_eq!(verdict(&CasRegister, &h), Some(false));
+    // The read at 12 pins the first write before the second; without it, the first
+    // write could be an info op taking effect late, and the history would pass.
+    let h = [
+        write(0, 0, 10, 1),
+        read(2, 12, 13, Some(1)),
+        write(0, 20, 30, 2),
+        read(1, 40, 50, Some(1)),
+        read(2, 60, 70, Some(2)),
+    ];
+    assert_eq!(verdict(&CasRegister, &h), Some(false));
+    let report = check(&CasRegister, &h, &CheckOptions::default());
+    let Verdict::NotLinearizable(c) = &report.keys[0].verdict else {
+        panic!("{report:?}");
+    };
+    assert_eq!(
+        c.prefix,
+        vec![0, 1, 2, 3],
+        "the last read is past the failure"
+    );
+    assert_eq!(c.required, vec![1, 2, 3], "the first write may be info");
+    assert_eq!(c.longest_linearizable_prefix, 3);
+}
+
+#[test]
+fn a_read_concurrent_with_a_write_may_see_either_value() {
+    for v in [None, Some(1)] {
+        assert_eq!(
+            verdict(&CasRegister, &[write(0, 0, 10, 1), read(1, 5, 15, v)]),
+            Some(true)
+        );
+    }
+    let h = [write(0, 0, 10, 1), read(1, 5, 15, Some(2))];
+    assert_eq!(verdict(&CasRegister, &h), Some(false));
+}
+
+#[test]
+fn new_old_inversion_between_two_readers_is_refuted() {
+    // Herlihy and Wing's register: B sees the write, then C, later, does not.
+    let h = [
+        write(0, 0, 100, 1),
+        read(1, 10, 20, Some(1)),
+        read(2, 30, 40, None),
+    ];
+    assert_eq!(verdict(&CasRegister, &h), Some(false));
+    let h = [
+        write(0, 0, 100, 1),
+        read(1, 10, 20, None),
+        read(2, 30, 40, Some(1)),
+    ];
+    assert_eq!(verdict(&CasRegister, &h), Some(true));
+}
+
+#[test]
+fn two_compare_and_sets_from_the_same_value_cannot_both_succeed() {
+    let h = [write(0, 0, 1, 0), cas(1, 2, 10, 0, 1), cas(2, 3, 9, 0, 2)];
+    assert_eq!(verdict(&CasRegister, &h), Some(false));
+    let h = [
+        write(0, 0, 1, 0),
+        cas(1, 2, 10, 0, 1),
+        cas(2, 3, 9, 1, 2),
+        read(0, 11, 12, Some(2)),
+    ];
+    assert_eq!(verdict(&CasRegister, &h), Some(true));
+}
+
+#[test]
+fn an_info_write_may_or_may_not_have_happened_but_not_both() {
+    let w = write(0, 0, MAY_NEVER_RETURN, 1);
+    assert_eq!(
+        verdict(&CasRegister, &[w.clone(), read(1, 5, 6, Some(1))]),
+        Some(true)
+    );
+    assert_eq!(
+        verdict(&CasRegister, &[w.clone(), read(1, 5, 6, None)]),
+        Some(true)
+    );
+    let later = [w.clone(), read(1, 5, 6, None), read(1, 7, 8, Some(1))];
+    assert_eq!(
+        verdict(&CasRegister, &later),
+        Some(true),
+        "it takes effect late"
+    );
+    let undone = [w, read(1, 5, 6, Some(1)), read(1, 7, 8, None)];
+    assert_eq!(
+        verdict(&CasRegister, &undone),
+        Some(false),
+        "it cannot unhappen"
+    );
+}
+
+#[test]
+fn a_stale_read_from_a_partitioned_leader_is_refuted() {
+    // n1 led and acknowledged write 1; a partition elects n2, which acknowledges write
+    // 2; n1, still believing itself leader, serves a read from its own state.
+    let h = [
+        write(0, 0, 10, 1),
+        write(1, 20, 30, 2),
+        read(2, 40, 50, Some(1)),
+    ];
+    assert_eq!(verdict(&CasRegister, &h), Some(false));
+}
+
+fn kv(
+    client: u64,
+    call: u64,
+    ret: u64,
+    input: KvInput,
+    output: KvOutput,
+) -> Operation<KvInput, KvOutput> {
+    op(client, call, ret, input, output)
+}
+
+fn append(client: u64, call: u64, ret: u64, key: &str, v: &str) -> Operation<KvInput, KvOutput> {
+    let input = KvInput::Append {
+        key: key.into(),
+        value: v.into(),
+    };
+    kv(client, call, ret, input, KvOutput::Done)
+}
+
+fn get(client: u64, call: u64, ret: u64, key: &str, v: &str) -> Operation<KvInput, KvOutput> {
+    kv(
+        client,
+        call,
+        ret,
+        KvInput::Get { key: key.into() },
+        KvOutput::Get(v.into()),
+    )
+}
+
+#[test]
+fn kv_appends_keep_one_order() {
+    let concurrent = [append(0, 0, 10, "x", "a"), append(1, 0, 10, "x", "b")];
+    for (seen, ok) in [
+        ("ab", true),
+        ("ba", true),
+        ("a", false),
+        ("", false),
+        ("aba", false),
+    ] {
+        let mut h = concurrent.to_vec();
+        h.push(get(2, 11, 12, "x", seen));
+        assert_eq!(verdict(&Kv, &h), Some(ok), "{seen}");
+    }
+    let sequential = [
+        append(0, 0, 1, "x", "a"),
+        append(1, 2, 3, "x", "b"),
+        get(2, 4, 5, "x", "ba"),
+    ];
+    assert_eq!(verdict(&Kv, &sequential), Some(false));
+    assert_eq!(
+        verdict(&Kv, &[get(0, 0, 1, "y", "")]),
+        Some(true),
+        "absent reads \"\""
+    );
+}
+
+#[test]
+fn keys_are_searched_smallest_first_and_may_stop_at_the_first_refuted() {
+    let mut h = vec![
+        append(0, 0, 1, "big", "a"),
+        append(0, 2, 3, "big", "b"),
+        get(0, 4, 5, "big", "ab"),
+    ];
+    h.extend([append(1, 0, 1, "small", "a"), get(1, 2, 3, "small", "")]);
+    let options = CheckOptions {
+        stop_at_first_refuted: true,
+        ..CheckOptions::default()
+    };
+    let report = check(&Kv, &h, &options);
+    assert_eq!(report.keys[0].key, "small");
+    assert!(matches!(
+        report.keys[0].verdict,
+        Verdict::NotLinearizable(_)
+    ));
+    assert!(matches!(report.keys[1].verdict, Verdict::Unknown { .. }));
+    assert_eq!(report.linearizable(), Some(false));
+    let report = check(&Kv, &h, &CheckOptions::default());
+    assert_eq!(report.keys[1].verdict, Verdict::Linearizable);
+}
+
+fn acquire(client: u64, call: u64, ret: u64) -> Operation<MutexInput, ()> {
+    op(
+        client,
+        call,
+        ret,
+        MutexInput::Acquire {
+            lock: "l".into(),
+            process: client,
+        },
+        (),
+    )
+}
+
+fn release(client: u64, call: u64, ret: u64) -> Operation<MutexInput, ()> {
+    op(
+        client,
+        call,
+        ret,
+        MutexInput::Release {
+            lock: "l".into(),
+            process: client,
+        },
+        (),
+    )
+}
+
+#[test]
+fn a_mutex_held_twice_is_refuted() {
+    assert_eq!(
+        verdict(&Mutex, &[acquire(1, 0, 1), acquire(2, 2, 3)]),
+        Some(false)
+    );
+    let handed_over = [acquire(1, 0, 1), release(1, 2, 5), acquire(2, 3, 6)];
+    assert_eq!(verdict(&Mutex, &handed_over), Some(true));
+    let crashed = [acquire(1, 0, MAY_NEVER_RETURN), acquire(2, 5, 6)];
+    assert_eq!(
+        verdict(&Mutex, &crashed),
+        Some(true),
+        "the crashed acquire never took"
+    );
+    let crashed_then = [
+        acquire(1, 0, MAY_NEVER_RETURN),
+        acquire(2, 5, 6),
+        release(1, 7, 8),
+    ];
+    assert_eq!(
+        verdict(&Mutex, &crashed_then),
+        Some(false),
+        "1 cannot release what 2 holds"
+    );
+}
+
+#[test]
+fn past_its_budget_a_key_is_unknown_not_a_crash() {
+    let mut rng = Rng::new(7);
+    let h: Vec<_> = (0..40)
+        .map(|i| write(i % 8, 0, 100 + rng.below(10), i as i64))
+        .chain([read(9, 200, 201, Some(3))])
+        .collect();
+    let options = CheckOptions {
+        budget: Budget::states(1_000),
+        ..CheckOptions::default()
+    };
+    let report = check(&CasRegister, &h, &options);
+    assert!(
+        matches!(&report.keys[0].verdict, Verdict::Unknown { reason } if reason.contains("1000 states")),
+        "{report:?}"
+    );
+    assert_eq!(report.linearizable(), None);
+    let past = Budget {
+        max_states: usize::MAX,
+        deadline: Some(std::time::Instant::now()),
+    };
+    let report = check(
+        &CasRegister,
+        &h,
+        &CheckOptions {
+            budget: past,
+            ..CheckOptions::default()
+        },
+    );
+    assert!(
+        matches!(&report.keys[0].verdict, Verdict::Unknown { reason } if reason.contains("deadline"))
+    );
+}
