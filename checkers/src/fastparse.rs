@@ -256,24 +256,8 @@ impl<'a> Cursor<'a> {
             b't' => self.literal("true"),
             b'f' => self.literal("false"),
             b'n' => self.literal("null"),
-            b'[' => {
-                self.i += 1;
-                if self.peek()? == b']' {
-                    self.i += 1;
-                    return Some(());
-                }
-                loop {
-                    self.skip_value(depth + 1)?;
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
-                    }
-                }
-            }
+            // A `Vec<()>` never allocates.
+            b'[' => self.array(|c| c.skip_value(depth + 1)).map(drop),
             b'{' => {
                 self.i += 1;
                 if self.peek()? == b'}' {
@@ -567,6 +551,20 @@ mod tests {
         );
     }
 
+    /// One to three random edits of a line: a bit flipped, one of `inserts` inserted, or
+    /// a byte dropped.
+    fn mutate(l: &mut Vec<u8>, inserts: &[u8], rng: &mut crate::synth::Rng) {
+        for _ in 0..1 + rng.below(3) {
+            let at = rng.below(l.len() as u64 + 1) as usize;
+            match rng.below(3) {
+                0 if at < l.len() => l[at] ^= 1 << rng.below(8),
+                1 => l.insert(at, inserts[rng.below(inserts.len() as u64) as usize]),
+                _ if at < l.len() => drop(l.remove(at)),
+                _ => {}
+            }
+        }
+    }
+
     /// Lines another tool wrote, with keys no op has, at the top and inside `value`:
     /// the fast path reads them as serde does instead of handing them all to serde, and
     /// mutations of them still read alike or give up.
@@ -599,18 +597,10 @@ mod tests {
             }
             lines.push(with.into_bytes());
         }
-        let inserts = b"\"{}[],:0-.eE \\\r\xc3\xff";
         for _ in 0..50_000 {
             let mut l = lines[rng.below(lines.len() as u64) as usize].clone();
-            for _ in 0..1 + rng.below(3) {
-                let at = rng.below(l.len() as u64 + 1) as usize;
-                match rng.below(3) {
-                    0 if at < l.len() => l[at] ^= 1 << rng.below(8),
-                    1 => l.insert(at, inserts[rng.below(inserts.len() as u64) as usize]),
-                    _ if at < l.len() => drop(l.remove(at)),
-                    _ => {}
-                }
-            }
+            // JSON's own bytes, number bytes, and bytes that are not UTF-8.
+            mutate(&mut l, b"\"{}[],:0-.eE \\\r\xc3\xff", &mut rng);
             if let Some(op) = parse(&l) {
                 let slow = serde_json::from_slice::<RawOp>(&l).map(|op| format!("{op:?}"));
                 assert_eq!(
@@ -639,20 +629,11 @@ mod tests {
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
             .collect();
-        // No newline: a line never holds one.
-        let inserts = b"\"{}[],:0 \\\r\xc3\xff";
         let mut rng = crate::synth::Rng::new(9);
         for _ in 0..100_000 {
             let mut l = lines[rng.below(lines.len() as u64) as usize].to_vec();
-            for _ in 0..1 + rng.below(3) {
-                let at = rng.below(l.len() as u64 + 1) as usize;
-                match rng.below(3) {
-                    0 if at < l.len() => l[at] ^= 1 << rng.below(8),
-                    1 => l.insert(at, inserts[rng.below(inserts.len() as u64) as usize]),
-                    _ if at < l.len() => drop(l.remove(at)),
-                    _ => {}
-                }
-            }
+            // No newline among the inserts: a line never holds one.
+            mutate(&mut l, b"\"{}[],:0 \\\r\xc3\xff", &mut rng);
             let alone = parse(&l).map(|op| format!("{op:?}"));
             if let Some(op) = &alone {
                 let slow = serde_json::from_slice::<RawOp>(&l).map(|op| format!("{op:?}"));
