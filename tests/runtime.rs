@@ -969,6 +969,7 @@ mod zookeeper {
                 command: [
                     "/usr/bin/java",
                     "-Xmx128m",
+                    "-XX:-UsePerfData",
                     "-cp",
                     cp,
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain",

@@ -251,6 +251,9 @@ impl ZkSystem {
             JAVA_PROGRAM.to_string(),
             format!("-Xmx{}m", self.tuning.heap_mb),
             "-XX:+UseSerialGC".into(),
+            // No /tmp/hsperfdata_<user>/<pid>: a node killed by SIGKILL would leave it
+            // behind on the host (the process runtimes share its /tmp).
+            "-XX:-UsePerfData".into(),
             "-XX:TieredStopAtLevel=1".into(),
             "-Dzookeeper.admin.enableServer=false".into(),
             "-cp".into(),

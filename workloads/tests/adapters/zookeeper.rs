@@ -22,6 +22,8 @@ fn specs_carry_zoo_cfg_myid_and_a_small_heap() {
     assert_eq!(spec.data_dir, "/data/n3");
     assert_eq!(spec.command[0], "/usr/bin/java");
     assert!(spec.command.iter().any(|a| a == "-Xmx128m"));
+    // A JVM killed by SIGKILL must leave no perf-data file in the host's /tmp.
+    assert!(spec.command.iter().any(|a| a == "-XX:-UsePerfData"));
     assert_eq!(spec.command.last().unwrap(), "/data/n3/zoo.cfg");
     let files: std::collections::BTreeMap<_, _> = spec.files.iter().cloned().collect();
     assert_eq!(files["/data/n3/myid"], "3\n");
