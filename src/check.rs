@@ -76,6 +76,18 @@ pub struct CheckArgs {
     /// Print the results document (JSON) on stdout instead of the human summary.
     #[arg(long)]
     pub json: bool,
+    /// Check the history's register (`cas-register`: read, write, cas) or key-value
+    /// (`kv`: get, put, append) ops for linearizability against that model, key by key,
+    /// instead of the election rules. docs/design.md gives the ops' shapes.
+    #[arg(long, value_enum, value_name = "MODEL")]
+    pub model: Option<ModelName>,
+}
+
+/// The models `--model` checks against.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelName {
+    CasRegister,
+    Kv,
 }
 
 /// Cited lines longer than this are cut when printed (a read can list millions of ids).
@@ -83,6 +95,9 @@ const CITED_LINE_CHARS_MAX: usize = 400;
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let (history_path, test_json) = locate(&args.path)?;
+    if let Some(model) = args.model {
+        return check_model(&history_path, model, args.json);
+    }
     let guarantees = guarantees(test_json.as_deref(), &args)?;
     let result = checkers::check_path(&history_path, &guarantees)
         .map_err(|e| anyhow::anyhow!("{}: {e}", history_path.display()))?;
@@ -275,4 +290,128 @@ fn availability_summary(fig: &serde_json::Value) -> String {
         get("/leadership/terms"),
         get("/leadership/elections"),
     )
+}
+
+/// `--model`: every register or key-value op of the history against the model, key by
+/// key; a key that cannot be linearized is a violation, cited by the history indices of
+/// the invocations its refutation needs.
+fn check_model(history: &Path, model: ModelName, json: bool) -> anyhow::Result<ExitCode> {
+    use checkers::linear::{self, history as shapes, CheckOptions};
+    let file = std::fs::File::open(history)
+        .with_context(|| format!("cannot open {}", history.display()))?;
+    let ops: Vec<checkers::Op> = OpReader::new(BufReader::new(file))
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", history.display()))?;
+    let bad = |e: String| anyhow::anyhow!("{}: {e}", history.display());
+    let options = CheckOptions::default();
+    let (name, keys) = match model {
+        ModelName::CasRegister => {
+            let c = shapes::cas_register(&ops).map_err(bad)?;
+            let r = linear::check(&linear::CasRegister, &c.ops, &options);
+            ("cas-register", model_keys(r.keys, &c.indices))
+        }
+        ModelName::Kv => {
+            let c = shapes::kv(&ops).map_err(bad)?;
+            let r = linear::check(&linear::Kv, &c.ops, &options);
+            ("kv", model_keys(r.keys, &c.indices))
+        }
+    };
+    let verdict = if keys.iter().any(|k| k.verdict == "not-linearizable") {
+        Validity::Invalid
+    } else if !keys.is_empty() && keys.iter().all(|k| k.verdict == "linearizable") {
+        Validity::Valid
+    } else {
+        // No op of the model, or a key past its budget: nothing proven either way.
+        Validity::Unknown
+    };
+    if json {
+        let doc = serde_json::json!({ "model": name, "valid": verdict, "keys": keys });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print!("{}", render_model(history, name, verdict, &keys));
+    }
+    Ok(ExitCode::from(Exit::from(verdict)))
+}
+
+/// One key's verdict as `check --model` reports it, with history indices.
+#[derive(serde::Serialize)]
+struct ModelKey {
+    key: String,
+    ops: usize,
+    verdict: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// The invocations (history indices) a refutation needs: with every other op of the
+    /// failing prefix taken as unknown, these still cannot be linearized.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    counterexample: Vec<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    longest_linearizable_prefix: Option<usize>,
+}
+
+fn model_keys(
+    keys: Vec<checkers::linear::KeyReport<String>>,
+    indices: &[(u64, Option<u64>)],
+) -> Vec<ModelKey> {
+    use checkers::linear::Verdict;
+    keys.into_iter()
+        .map(|k| {
+            let mut out = ModelKey {
+                key: k.key,
+                ops: k.ops.len(),
+                verdict: "linearizable",
+                reason: None,
+                counterexample: Vec::new(),
+                longest_linearizable_prefix: None,
+            };
+            match k.verdict {
+                Verdict::Linearizable => {}
+                Verdict::NotLinearizable(c) => {
+                    out.verdict = "not-linearizable";
+                    out.counterexample = c.required.iter().map(|&i| indices[i].0).collect();
+                    out.longest_linearizable_prefix = Some(c.longest_linearizable_prefix);
+                }
+                Verdict::Unknown { reason } => {
+                    out.verdict = "unknown";
+                    out.reason = Some(reason);
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+fn render_model(history: &Path, model: &str, verdict: Validity, keys: &[ModelKey]) -> String {
+    use crate::report::text::terminal;
+    let mut out = String::new();
+    let word = match verdict {
+        Validity::Valid => "VALID — every key is linearizable",
+        Validity::Invalid => "INVALID — a key cannot be linearized",
+        Validity::Unknown => "UNKNOWN — nothing proven either way",
+    };
+    let _ = writeln!(out, "history: {}", terminal(&history.display().to_string()));
+    let _ = writeln!(out, "model: {model}, {} keys", keys.len());
+    let _ = writeln!(out, "verdict: {word}");
+    if keys.is_empty() {
+        let _ = writeln!(out, "  the history holds no op of this model");
+    }
+    for k in keys.iter().filter(|k| k.verdict != "linearizable") {
+        let key = terminal(&k.key);
+        match k.verdict {
+            "not-linearizable" => {
+                let ops: Vec<String> = k.counterexample.iter().map(u64::to_string).collect();
+                let _ = writeln!(
+                    out,
+                    "  key {key}: not linearizable ({} ops); these invocations cannot all have happened as answered: ops {}",
+                    k.ops,
+                    ops.join(", ")
+                );
+            }
+            _ => {
+                let why = terminal(k.reason.as_deref().unwrap_or(""));
+                let _ = writeln!(out, "  key {key}: unknown ({} ops): {why}", k.ops);
+            }
+        }
+    }
+    out
 }

@@ -94,7 +94,7 @@ pub struct Outcomes {
     pub info: u64,
 }
 
-const F_COUNT: usize = 14;
+const F_COUNT: usize = F::ALL.len();
 
 /// The compact facts of a whole history.
 #[derive(Clone, Debug, Default)]

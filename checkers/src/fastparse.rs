@@ -464,8 +464,12 @@ const OP_F_NAMES: &[&str] = &[
     "start",
     "clock",
     "clock-reset",
+    "cas",
+    "get",
+    "put",
+    "append",
 ];
-const OP_FS: [F; 14] = [
+const OP_FS: [F; 18] = [
     F::Status,
     F::Write,
     F::Acquire,
@@ -480,6 +484,10 @@ const OP_FS: [F; 14] = [
     F::Start,
     F::Clock,
     F::ClockReset,
+    F::Cas,
+    F::Get,
+    F::Put,
+    F::Append,
 ];
 
 #[cfg(test)]

@@ -85,6 +85,11 @@ pub enum F {
     Release,
     Write,
     Read,
+    /// Register and key-value ops, checked against a model (`splitbrain check --model`).
+    Cas,
+    Get,
+    Put,
+    Append,
     Partition,
     Heal,
     Pause,
@@ -97,13 +102,17 @@ pub enum F {
 
 impl F {
     /// Every operation, client ops first, in the order of the enum.
-    pub const ALL: [F; 14] = [
+    pub const ALL: [F; 18] = [
         F::Status,
         F::Acquire,
         F::Holding,
         F::Release,
         F::Write,
         F::Read,
+        F::Cas,
+        F::Get,
+        F::Put,
+        F::Append,
         F::Partition,
         F::Heal,
         F::Pause,
@@ -125,6 +134,10 @@ impl F {
             F::Release => "release",
             F::Write => "write",
             F::Read => "read",
+            F::Cas => "cas",
+            F::Get => "get",
+            F::Put => "put",
+            F::Append => "append",
             F::Partition => "partition",
             F::Heal => "heal",
             F::Pause => "pause",
@@ -197,6 +210,30 @@ pub struct Value {
     pub ids: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<Vec<LogEntry>>,
+    // registers and key-value stores (`--model`)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// A register's or key's value: an integer, a string, or an explicit `null`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "explicit_null"
+    )]
+    pub value: Option<Option<serde_json::Value>>,
+    /// A `cas`'s expected value.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "explicit_null"
+    )]
+    pub from: Option<Option<serde_json::Value>>,
+    /// A `cas`'s new value.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "explicit_null"
+    )]
+    pub to: Option<Option<serde_json::Value>>,
     // nemesis
     #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<Vec<String>>>,

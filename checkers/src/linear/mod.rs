@@ -7,6 +7,7 @@
 //! (`info`) has `ret == MAY_NEVER_RETURN`: it may take effect at any time after its
 //! call, or never.
 
+pub mod history;
 pub mod model;
 mod search;
 #[cfg(test)]
