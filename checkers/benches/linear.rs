@@ -121,13 +121,7 @@ fn simulate<M: Model>(
 }
 
 fn op<I, O>(client: u64, call: u64, ret: u64, input: I, output: O) -> Operation<I, O> {
-    Operation {
-        client,
-        call,
-        ret,
-        input,
-        output,
-    }
+    Operation::new(client, call, ret, input, output)
 }
 
 fn register_history(rng: &mut Rng) -> Vec<Operation<RegInput, RegOutput>> {

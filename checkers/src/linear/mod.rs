@@ -40,6 +40,16 @@ pub struct Operation<I, O> {
 }
 
 impl<I, O> Operation<I, O> {
+    pub fn new(client: u64, call: u64, ret: u64, input: I, output: O) -> Operation<I, O> {
+        Operation {
+            client,
+            call,
+            ret,
+            input,
+            output,
+        }
+    }
+
     pub fn is_info(&self) -> bool {
         self.ret == MAY_NEVER_RETURN
     }

@@ -321,13 +321,7 @@ fn oracle_100k() {
 }
 
 fn op<I, O>(client: u64, call: u64, ret: u64, input: I, output: O) -> Operation<I, O> {
-    Operation {
-        client,
-        call,
-        ret,
-        input,
-        output,
-    }
+    Operation::new(client, call, ret, input, output)
 }
 
 fn read(client: u64, call: u64, ret: u64, v: RegValue) -> Operation<RegInput, RegOutput> {
