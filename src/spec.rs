@@ -9,6 +9,9 @@ use nemesis::{FaultKind, NemesisKind};
 use serde::{Deserialize, Serialize};
 use workloads::{Descriptor, FencingMode};
 
+/// The system a run tests when neither --system nor --system-file names one.
+pub const DEFAULT_SYSTEM: &str = "raftd";
+
 /// Bounds on the flags, named with their unit last.
 pub const NODES_MIN: usize = 3;
 pub const NODES_MAX: usize = 9;
@@ -33,9 +36,13 @@ pub const ALL_FAULTS: [FaultKind; 4] = [
 /// so that stage two can reject them with a message naming the flag and the valid values.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct RunArgs {
-    /// The system under test: raftd, etcd or zookeeper.
-    #[arg(value_name = "NAME", long, default_value = "raftd")]
-    pub system: String,
+    /// The system under test: raftd (the default), etcd or zookeeper.
+    #[arg(value_name = "NAME", long)]
+    pub system: Option<String>,
+    /// A system of your own that serves the node protocol, described by a system file
+    /// (docs/protocol.md), in place of --system.
+    #[arg(value_name = "PATH", long = "system-file", conflicts_with = "system")]
+    pub system_file: Option<PathBuf>,
     /// Number of nodes, 3 to 9 (odd recommended).
     #[arg(
         value_name = "N",
@@ -122,10 +129,11 @@ pub struct RunArgs {
     /// No leader leases: two leaders in different terms are then only an observation.
     #[arg(long = "no-lease", overrides_with = "lease")]
     pub no_lease: bool,
-    /// Fencing of writes: grant (the store checks the current grant), write (the store
-    /// rejects tokens older than one it has seen) or none (unfenced writes).
-    #[arg(value_name = "MODE", long, default_value = "grant")]
-    pub fencing: String,
+    /// Fencing of writes: grant (the default: the store checks the current grant), write
+    /// (the store rejects tokens older than one it has seen) or none (unfenced writes).
+    /// A system file's system enforces what its file claims.
+    #[arg(value_name = "MODE", long)]
+    pub fencing: Option<String>,
     /// Where results land.
     #[arg(value_name = "DIR", long = "results", default_value = "results")]
     pub results: PathBuf,
@@ -156,11 +164,16 @@ impl SystemKind {
     pub fn descriptor(self) -> &'static Descriptor {
         self.0
     }
+
+    /// The system a system file describes (read once per process and path).
+    pub fn from_file(path: &std::path::Path) -> Result<SystemKind, workloads::file::FileError> {
+        workloads::file::Loaded::descriptor(path).map(SystemKind)
+    }
 }
 
 impl PartialEq for SystemKind {
     fn eq(&self, other: &SystemKind) -> bool {
-        self.name() == other.name()
+        self.name() == other.name() && self.0.file == other.0.file
     }
 }
 
@@ -178,21 +191,49 @@ impl std::fmt::Debug for SystemKind {
     }
 }
 
+/// How `test.json` names a system: a built-in one by name, one of a system file by
+/// name and file, so that `replay` reads the file again.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum SystemRef {
+    BuiltIn(String),
+    File { name: String, file: PathBuf },
+}
+
 impl Serialize for SystemKind {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
+        match self.0.file {
+            None => SystemRef::BuiltIn(self.name().to_string()),
+            Some(file) => SystemRef::File {
+                name: self.name().to_string(),
+                file: file.to_path_buf(),
+            },
+        }
+        .serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for SystemKind {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SystemKind, D::Error> {
-        let name = String::deserialize(d)?;
-        SystemKind::find(&name).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "unknown system {name:?}; expected one of {}",
-                Descriptor::names()
-            ))
-        })
+        match SystemRef::deserialize(d)? {
+            SystemRef::BuiltIn(name) => SystemKind::find(&name).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "unknown system {name:?}; expected one of {}",
+                    Descriptor::names()
+                ))
+            }),
+            SystemRef::File { name, file } => {
+                let kind = SystemKind::from_file(&file).map_err(serde::de::Error::custom)?;
+                if kind.name() != name {
+                    return Err(serde::de::Error::custom(format!(
+                        "the system file {} now names the system {:?}, not {name:?}",
+                        file.display(),
+                        kind.name()
+                    )));
+                }
+                Ok(kind)
+            }
+        }
     }
 }
 
@@ -278,7 +319,12 @@ fn one_of<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> String {
 impl TestSpec {
     /// Validates raw flags.
     pub fn from_args(args: &RunArgs) -> Result<TestSpec, SpecError> {
-        let system = parse_system(&args.system)?;
+        let system = match &args.system_file {
+            Some(path) => {
+                SystemKind::from_file(path).map_err(|e| bad("--system-file", e.to_string()))?
+            }
+            None => parse_system(args.system.as_deref().unwrap_or(DEFAULT_SYSTEM))?,
+        };
         let runtime = parse_runtime(&args.runtime)?;
         let endpoints = check_endpoints(args.endpoints.as_deref())?;
         let spec = TestSpec {
@@ -331,7 +377,7 @@ impl TestSpec {
             seed: args.seed.unwrap_or_else(rand::random),
             bugs: check_bugs(system, &args.bugs)?,
             lease: check_lease(system, args)?,
-            fencing: parse_fencing(&args.fencing)?,
+            fencing: check_fencing(system, args.fencing.as_deref())?,
             results: check_results(&args.results)?,
             image: check_image(runtime, args.image.as_deref())?,
             endpoints,
@@ -473,8 +519,10 @@ impl TestSpec {
     /// validated by turning it back into flags, so it takes the one path flags take.
     pub fn to_args(&self) -> RunArgs {
         let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let file = self.system.descriptor().file;
         RunArgs {
-            system: self.system.name().into(),
+            system: file.is_none().then(|| self.system.name().into()),
+            system_file: file.map(std::path::Path::to_path_buf),
             nodes: int(self.nodes as u64),
             runtime: self.runtime.name().into(),
             nemesis: self.nemesis.clone(),
@@ -490,7 +538,7 @@ impl TestSpec {
             // Both set as the spec has it: a lease on a system without one is refused.
             lease: self.lease,
             no_lease: !self.lease,
-            fencing: self.fencing.name().into(),
+            fencing: Some(self.fencing.name().into()),
             results: self.results.clone(),
             image: self.image.clone(),
             endpoints: (!self.endpoints.is_empty()).then(|| self.endpoints.join(",")),
@@ -506,7 +554,10 @@ impl TestSpec {
     pub fn command_line(&self) -> String {
         let mut words = vec![
             "splitbrain run".to_string(),
-            format!("--system {}", self.system.name()),
+            match self.system.descriptor().file {
+                Some(file) => format!("--system-file {}", shell_quote(&file.display().to_string())),
+                None => format!("--system {}", self.system.name()),
+            },
             format!("--nodes {}", self.nodes),
             format!("--runtime {}", self.runtime.name()),
             format!("--nemesis {}", self.nemesis_flag()),
@@ -588,6 +639,32 @@ pub fn parse_runtime(s: &str) -> Result<RuntimeChoice, SpecError> {
                 ),
             )
         })
+}
+
+/// The fencing asked for; a system file's system enforces what its file claims, and a
+/// different `--fencing` is refused.
+fn check_fencing(system: SystemKind, flag: Option<&str>) -> Result<FencingMode, SpecError> {
+    let asked = flag.map(parse_fencing).transpose()?;
+    let Some(file) = system.descriptor().file else {
+        return Ok(asked.unwrap_or_default());
+    };
+    let claimed = workloads::file::Loaded::read(file)
+        .map_err(|e| bad("--system-file", e.to_string()))?
+        .file
+        .claims
+        .fencing;
+    match asked {
+        Some(mode) if mode != claimed => Err(bad(
+            "--fencing",
+            format!(
+                "{} enforces fencing {} (claims.fencing in {}); drop --fencing or change the file",
+                system.name(),
+                claimed.name(),
+                file.display()
+            ),
+        )),
+        _ => Ok(claimed),
+    }
 }
 
 fn parse_fencing(s: &str) -> Result<FencingMode, SpecError> {
@@ -827,7 +904,7 @@ mod tests {
 
     fn args() -> RunArgs {
         RunArgs {
-            system: "raftd".into(),
+            system: Some("raftd".into()),
             nodes: 5,
             runtime: "auto".into(),
             nemesis: "all".into(),
@@ -838,7 +915,7 @@ mod tests {
             concurrency: 5,
             recovery_secs: 5,
             seed: Some(7),
-            fencing: "grant".into(),
+            fencing: Some("grant".into()),
             results: "results".into(),
             ..RunArgs::default()
         }
@@ -857,7 +934,7 @@ mod tests {
     fn each_bad_flag_is_named() {
         type Edit = fn(&mut RunArgs);
         let cases: Vec<(Edit, &str)> = vec![
-            (|a| a.system = "mysql".into(), "--system"),
+            (|a| a.system = Some("mysql".into()), "--system"),
             (|a| a.nodes = 2, "--nodes"),
             (|a| a.nodes = 10, "--nodes"),
             (|a| a.runtime = "k8s".into(), "--runtime"),
@@ -869,7 +946,7 @@ mod tests {
             (|a| a.stall_probability = 1.5, "--stall-probability"),
             (|a| a.stall_probability = f64::NAN, "--stall-probability"),
             (|a| a.bugs = vec!["nope".into()], "--bug"),
-            (|a| a.fencing = "sometimes".into(), "--fencing"),
+            (|a| a.fencing = Some("sometimes".into()), "--fencing"),
             (|a| a.image = Some("bad image".into()), "--image"),
             (|a| a.image = Some("--help".into()), "--image"),
             (|a| a.time_limit_secs = 3, "--time-limit"),
@@ -885,7 +962,7 @@ mod tests {
     #[test]
     fn endpoints_take_etcd_or_zookeeper_and_no_faults() {
         let mut a = args();
-        a.system = "etcd".into();
+        a.system = Some("etcd".into());
         a.nemesis = "none".into();
         a.endpoints = Some("127.0.0.1:2379,127.0.0.1:22379".into());
         let spec = TestSpec::from_args(&a).unwrap();
@@ -899,7 +976,7 @@ mod tests {
         type Edit = fn(&mut RunArgs);
         let cases: Vec<(Edit, &str)> = vec![
             (|a| a.nemesis = "kill".into(), "--nemesis"),
-            (|a| a.system = "raftd".into(), "--endpoints"),
+            (|a| a.system = Some("raftd".into()), "--endpoints"),
             (|a| a.endpoints = Some("localhost".into()), "--endpoints"),
             (|a| a.image = Some("mine:1".into()), "--image"),
         ];
@@ -925,12 +1002,12 @@ mod tests {
     #[test]
     fn bugs_need_raftd_and_local_needs_raftd() {
         let mut a = args();
-        a.system = "etcd".into();
+        a.system = Some("etcd".into());
         a.bugs = vec!["no-fencing".into()];
         assert_eq!(TestSpec::from_args(&a).unwrap_err().flag, "--bug");
         for (runtime, why) in [("local", "loopback"), ("sim", "raftd's core")] {
             let mut a = args();
-            a.system = "etcd".into();
+            a.system = Some("etcd".into());
             a.runtime = runtime.into();
             let e = TestSpec::from_args(&a).unwrap_err();
             assert_eq!(e.flag, "--runtime");
@@ -977,7 +1054,7 @@ mod tests {
     fn test_json_spells_fencing_as_the_flag_does() {
         for mode in FencingMode::ALL {
             let mut a = args();
-            a.fencing = mode.name().to_uppercase();
+            a.fencing = Some(mode.name().to_uppercase());
             let spec = TestSpec::from_args(&a).unwrap();
             assert_eq!(spec.fencing, mode);
             let json = serde_json::to_value(&spec).unwrap();
@@ -1038,7 +1115,7 @@ mod tests {
         raftd.no_lease = true;
         raftd.stall_probability = 0.25;
         let mut etcd = args();
-        etcd.system = "etcd".into();
+        etcd.system = Some("etcd".into());
         etcd.nemesis = "none".into();
         etcd.endpoints = Some("127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379".into());
         for a in [args(), raftd, etcd] {

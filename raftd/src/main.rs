@@ -41,8 +41,9 @@ struct Cli {
     #[arg(long, value_parser = parse_host_port)]
     peer_listen: String,
     /// A cluster member: ID=RAFTHOST:RAFTPORT/CLIENTHOST:CLIENTPORT. Repeat for every
-    /// node, this one included (it is added from --peer-listen/--listen if missing).
-    #[arg(long = "peer", value_parser = parse_peer)]
+    /// node, this one included (it is added from --peer-listen/--listen if missing), or
+    /// give several separated by commas.
+    #[arg(long = "peer", value_parser = parse_peer, value_delimiter = ',')]
     peers: Vec<PeerSpec>,
     /// Length of a tick in milliseconds.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=60_000))]

@@ -86,10 +86,12 @@ with_options! {
 }
 
 with_options! {
-    /// `[system.NAME]`: this system's own nemeses, seeds or options.
+    /// `[system.NAME]`: this system's own nemeses, seeds or options, and for a system
+    /// of the user's own, its system file (relative to the matrix file).
     struct RawSystem {
         nemeses: Option<Vec<String>>,
         seeds: Option<Vec<u64>>,
+        system_file: Option<PathBuf>,
     }
 }
 
@@ -195,6 +197,8 @@ impl Options {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     pub system: String,
+    /// The system file of a system of the user's own; `None` for a built-in one.
+    pub system_file: Option<PathBuf>,
     pub nemesis: String,
     pub seed: u64,
     pub options: Options,
@@ -221,15 +225,17 @@ impl Plan {
 
     /// The arguments after `splitbrain` that run this cell into `results`.
     pub fn run_args(&self, results: &Path) -> Vec<String> {
-        let mut args = vec![
-            "run".to_string(),
-            "--system".into(),
-            self.system.clone(),
+        let mut args = vec!["run".to_string()];
+        match &self.system_file {
+            Some(file) => args.extend(["--system-file".into(), file.display().to_string()]),
+            None => args.extend(["--system".into(), self.system.clone()]),
+        }
+        args.extend([
             "--nemesis".into(),
             self.nemesis.clone(),
             "--seed".into(),
             self.seed.to_string(),
-        ];
+        ]);
         args.extend(self.options.flags());
         args.push("--results".into());
         args.push(results.display().to_string());
@@ -280,12 +286,25 @@ enum RunCommand {
 pub fn load(path: &Path, results: Option<&Path>) -> Result<Matrix, MatrixError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
-    parse(&text, results).map_err(|e| bad(format!("{}: {}", path.display(), e.0)))
+    let dir = path.parent().unwrap_or(Path::new("."));
+    parse_in(&text, results, dir).map_err(|e| bad(format!("{}: {}", path.display(), e.0)))
 }
 
-/// Parses and validates a matrix from its text.
+/// Parses and validates a matrix from its text; system files are found relative to the
+/// current directory.
+#[cfg(test)]
 pub fn parse(text: &str, results: Option<&Path>) -> Result<Matrix, MatrixError> {
-    let raw: RawFile = toml::from_str(text).map_err(|e| bad(describe_toml_error(&e)))?;
+    parse_in(text, results, Path::new("."))
+}
+
+/// Parses and validates a matrix from its text; system files are found relative to `dir`.
+fn parse_in(text: &str, results: Option<&Path>, dir: &Path) -> Result<Matrix, MatrixError> {
+    let mut raw: RawFile = toml::from_str(text).map_err(|e| bad(describe_toml_error(&e)))?;
+    for sys in raw.system.values_mut() {
+        if let Some(file) = &mut sys.system_file {
+            *file = dir.join(&*file);
+        }
+    }
     refuse_flag_values(&raw)?;
     let results = match results {
         Some(r) => r.to_path_buf(),
@@ -433,6 +452,7 @@ fn expand(raw: &RawFile) -> Result<Vec<Plan>, MatrixError> {
                 if !excluded {
                     out.push(Plan {
                         system: system.clone(),
+                        system_file: own.and_then(|s| s.system_file.clone()),
                         nemesis: nemesis.clone(),
                         seed: *seed,
                         options: options.clone(),
@@ -598,6 +618,7 @@ fn include_cell(
         .get(&system)
         .map_or(top.clone(), |s| top.overlaid(&s.options()));
     Ok(Plan {
+        system_file: raw.system.get(&system).and_then(|s| s.system_file.clone()),
         system,
         nemesis,
         seed,
@@ -618,13 +639,21 @@ fn validate(index: usize, plan: &Plan, results: &Path) -> Result<TestSpec, Matri
         bad(format!("{where_}: {first}"))
     })?;
     let RunCommand::Run(args) = flags.run;
-    TestSpec::from_args(&args).map_err(|e| {
+    let spec = TestSpec::from_args(&args).map_err(|e| {
         bad(format!(
             "{where_}: {} (in the matrix file: {})",
             e,
             file_key(e.flag)
         ))
-    })
+    })?;
+    if spec.system.name() != plan.system {
+        return Err(bad(format!(
+            "{where_}: [system.{}] system_file names the system {:?}; name the table and the systems entry after it",
+            plan.system,
+            spec.system.name()
+        )));
+    }
+    Ok(spec)
 }
 
 /// A fault the system can never take (clock jumps in etcd) is refused here, as `run`
@@ -652,6 +681,7 @@ fn check_faults(index: usize, plan: &Plan, spec: &TestSpec) -> Result<(), Matrix
 fn file_key(flag: &str) -> &'static str {
     match flag {
         "--system" => "systems, [system.NAME] or an include's system",
+        "--system-file" => "[system.NAME] system_file",
         "--nemesis" => "nemeses or an include's nemesis",
         "--nodes" => "nodes",
         "--runtime" => "runtime",

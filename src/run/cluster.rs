@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use checkers::Recorder;
 use nemesis::FaultRuntime;
-use workloads::system::Topology;
+use workloads::system::{Serves, Topology};
 use workloads::CancellationToken;
 
 use super::reporter::Reporter;
@@ -62,7 +62,11 @@ pub async fn start(
             rt.start_cluster(specs).await?;
         }
         let clients = workloads::Cluster::connect(sel.system.as_ref(), &topology).await?;
-        let workload = workloads::Election::new(workload_params(spec), clients, recorder.clone())?;
+        let workload = workloads::Election::new(
+            workload_params(spec, sel.system.serves()),
+            clients,
+            recorder.clone(),
+        )?;
         anyhow::Ok((topology, workload))
     }
     .await;
@@ -84,13 +88,22 @@ pub async fn start(
     }
 }
 
-fn workload_params(spec: &TestSpec) -> workloads::WorkloadParams {
+/// The workload the spec asks for, within what the system serves: without locks every
+/// cycle is a plain write; without a node's own view there are no per-node final reads.
+fn workload_params(spec: &TestSpec, serves: Serves) -> workloads::WorkloadParams {
+    let defaults = workloads::WorkloadParams::default();
     workloads::WorkloadParams {
         rate_hz: spec.rate_hz,
         concurrency: spec.concurrency,
         stall_probability: spec.stall_probability,
         seed: spec.seed,
-        ..workloads::WorkloadParams::default()
+        plain_write_probability: if serves.locks {
+            defaults.plain_write_probability
+        } else {
+            1.0
+        },
+        local_reads: serves.read_local,
+        ..defaults
     }
 }
 

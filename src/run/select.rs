@@ -59,7 +59,34 @@ async fn select_managed(spec: &TestSpec) -> Result<Selection, SelectError> {
             ))
         }
     };
-    let (kind, reason) = runtime::resolve_kind(wanted).await;
+    let descriptor = spec.system.descriptor();
+    let containers_need_image = !descriptor.docker && spec.image.is_none();
+    let (kind, reason) = if wanted == RuntimeKind::Auto && containers_need_image {
+        let why = format!(
+            "{} names no image to run in a container",
+            spec.system.name()
+        );
+        if runtime::is_root() {
+            (RuntimeKind::Netns, format!("{why} and we run as root"))
+        } else {
+            (
+                RuntimeKind::Local,
+                format!("{why} and we are not root, so no network namespaces"),
+            )
+        }
+    } else {
+        runtime::resolve_kind(wanted).await
+    };
+    if kind == RuntimeKind::Docker && containers_need_image {
+        let file = descriptor
+            .file
+            .map(|f| format!(" ({} has no [docker] section)", f.display()))
+            .unwrap_or_default();
+        return Err(SelectError::Usage(format!(
+            "--runtime docker: {} names no image for its containers{file}; add docker.image or docker.dockerfile, give --image, or use --runtime netns",
+            spec.system.name()
+        )));
+    }
     if spec.image.is_some() && kind != RuntimeKind::Docker {
         return Err(SelectError::Usage(format!(
             "--image: a custom image needs docker, but the runtime is {kind} ({reason})"
@@ -77,6 +104,7 @@ async fn select_managed(spec: &TestSpec) -> Result<Selection, SelectError> {
         lease: spec.lease,
         fencing: spec.fencing,
         seed: spec.seed,
+        in_container: kind == RuntimeKind::Docker,
         ..SystemOptions::default()
     };
     let guarantees = system.guarantees(&options);

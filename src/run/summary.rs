@@ -306,7 +306,7 @@ mod tests {
 
     fn spec() -> TestSpec {
         let args = RunArgs {
-            system: "raftd".into(),
+            system: Some("raftd".into()),
             nodes: 3,
             runtime: "auto".into(),
             nemesis: "partition".into(),
@@ -316,7 +316,7 @@ mod tests {
             rate_hz: 10.0,
             concurrency: 2,
             seed: Some(42),
-            fencing: "grant".into(),
+            fencing: Some("grant".into()),
             results: "results".into(),
             ..RunArgs::default()
         };

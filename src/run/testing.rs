@@ -10,7 +10,7 @@ pub fn spec_with(
     edit: impl FnOnce(&mut RunArgs),
 ) -> TestSpec {
     let mut args = RunArgs {
-        system: system.into(),
+        system: Some(system.into()),
         nodes: 3,
         runtime: runtime.into(),
         nemesis: nemesis.into(),
@@ -20,7 +20,7 @@ pub fn spec_with(
         rate_hz: 10.0,
         concurrency: 2,
         seed: Some(1),
-        fencing: "grant".into(),
+        fencing: Some("grant".into()),
         results: "results".into(),
         ..RunArgs::default()
     };

@@ -393,10 +393,22 @@ pub async fn ensure_image(
     image: &Image,
     timeout: Duration,
 ) -> Result<String, RuntimeError> {
-    let recipe = match image {
-        Image::Prebuilt { image } => return Ok(image.clone()),
-        Image::Recipe(recipe) => recipe.clone(),
-    };
+    let recipe =
+        match image {
+            Image::Prebuilt { image } => return Ok(image.clone()),
+            Image::Recipe(recipe) => recipe.clone(),
+            Image::Dockerfile {
+                name,
+                context,
+                dockerfile,
+            } => return ensure_dockerfile_image(docker, name, context, dockerfile, timeout).await,
+            Image::Host => return Err(RuntimeError::Image {
+                image: "(none)".into(),
+                reason:
+                    "the node runs this machine's programs as they are, which a container cannot"
+                        .into(),
+            }),
+        };
     let name = recipe.name.clone();
     let fs = tokio::task::spawn_blocking(move || rootfs_for(&recipe))
         .await
@@ -431,6 +443,98 @@ pub async fn ensure_image(
         })??;
     remember_tag(&print, &tag);
     Ok(tag)
+}
+
+/// A user's Dockerfile built with `context` as it is on disk: the tag is the hash of the
+/// context (sorted, times and owners zeroed), so an unchanged context is built once.
+async fn ensure_dockerfile_image(
+    docker: &Docker,
+    name: &str,
+    context: &Path,
+    dockerfile: &str,
+    timeout: Duration,
+) -> Result<String, RuntimeError> {
+    let dir = context.to_path_buf();
+    let tar = tokio::task::spawn_blocking(move || context_of_dir(&dir))
+        .await
+        .map_err(|e| RuntimeError::Image {
+            image: name.to_string(),
+            reason: e.to_string(),
+        })??;
+    let mut hashed = tar.clone();
+    hashed.extend_from_slice(dockerfile.as_bytes());
+    let tag = context_tag(name, &hashed);
+    if docker.inspect_image(&tag).await.is_ok() {
+        return Ok(tag);
+    }
+    tokio::time::timeout(timeout, build_with(docker, &tag, tar, dockerfile))
+        .await
+        .map_err(|_| RuntimeError::Image {
+            image: tag.clone(),
+            reason: format!("build did not finish within {} s", timeout.as_secs()),
+        })??;
+    Ok(tag)
+}
+
+/// Bound on a user's build context: a context this large is a mistake (a results
+/// directory, a target directory), not a node.
+pub const USER_CONTEXT_BYTES_MAX: u64 = 512 << 20;
+
+/// `dir` as a deterministic tar: paths sorted, times, owners zeroed; symlinks kept as
+/// links; anything else (sockets, devices) left out.
+pub fn context_of_dir(dir: &Path) -> Result<Vec<u8>, RuntimeError> {
+    fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            let kind = e.file_type()?;
+            out.push((path.clone(), e.path()));
+            if kind.is_dir() {
+                walk(&e.path(), &path, out)?;
+            }
+        }
+        Ok(())
+    }
+    let mut paths = Vec::new();
+    walk(dir, "", &mut paths).map_err(|e| RuntimeError::io(dir, e))?;
+    let mut b = tar::Builder::new(Vec::new());
+    let io = |e: std::io::Error| RuntimeError::io(dir, e);
+    let mut total = 0u64;
+    for (rel, path) in paths {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| RuntimeError::io(&path, e))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&path).map_err(|e| RuntimeError::io(&path, e))?;
+            let mut h = tar_header(&rel, 0o777, tar::EntryType::Symlink, 0);
+            b.append_link(&mut h, &rel, &target).map_err(io)?;
+        } else if meta.is_dir() {
+            let mut h = tar_header(&rel, mode, tar::EntryType::Directory, 0);
+            b.append_data(&mut h, format!("{rel}/"), std::io::empty())
+                .map_err(io)?;
+        } else if meta.is_file() {
+            total += meta.len();
+            if total > USER_CONTEXT_BYTES_MAX {
+                return Err(RuntimeError::Image {
+                    image: dir.display().to_string(),
+                    reason: format!(
+                        "the build context holds more than {} MiB; point docker.context at the files the image needs",
+                        USER_CONTEXT_BYTES_MAX >> 20
+                    ),
+                });
+            }
+            let data = std::fs::read(&path).map_err(|e| RuntimeError::io(&path, e))?;
+            let mut h = tar_header(&rel, mode, tar::EntryType::Regular, data.len() as u64);
+            b.append_data(&mut h, &rel, data.as_slice()).map_err(io)?;
+        }
+    }
+    b.into_inner().map_err(io)
 }
 
 /// Where fingerprints of image inputs map to the tags built from them: the private state
@@ -489,10 +593,19 @@ fn remember_tag(print: &str, tag: &str) {
 }
 
 async fn build(docker: &Docker, tag: &str, context: Vec<u8>) -> Result<(), RuntimeError> {
+    build_with(docker, tag, context, "Dockerfile").await
+}
+
+async fn build_with(
+    docker: &Docker,
+    tag: &str,
+    context: Vec<u8>,
+    dockerfile: &str,
+) -> Result<(), RuntimeError> {
     let mut labels = HashMap::new();
     labels.insert("splitbrain.image".to_string(), "1".to_string());
     let opts = BuildImageOptions {
-        dockerfile: "Dockerfile".into(),
+        dockerfile: dockerfile.into(),
         t: Some(tag.to_string()),
         rm: true,
         forcerm: true,

@@ -152,7 +152,7 @@ pub fn prepare(
     let program = resolve_program(spec)?;
     let package = match &spec.image {
         Image::Recipe(recipe) => recipe.package_of(&program).map(str::to_string),
-        Image::Prebuilt { .. } => None,
+        Image::Prebuilt { .. } | Image::Dockerfile { .. } | Image::Host => None,
     };
     Ok(Launch {
         name: spec.name.clone(),

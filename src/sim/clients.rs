@@ -650,5 +650,5 @@ fn ok_value(invoke: Option<&Value>, answer: &Answer) -> Option<Value> {
 }
 
 fn role_of(name: &str) -> Role {
-    workloads::raftd::role_of(name)
+    workloads::protocol::role_of(name)
 }

@@ -208,7 +208,8 @@ impl Election {
             Instant::now() + Duration::from_millis(self.ctx.params.final_read_timeout_ms);
         let (linearizable, commit) = self.ctx.final_linearizable_read(deadline).await?;
         let mut tasks = JoinSet::new();
-        for node in 0..self.ctx.cluster.len() {
+        let local_reads = self.ctx.params.local_reads;
+        for node in (0..self.ctx.cluster.len()).filter(|_| local_reads) {
             let ctx = Arc::clone(&self.ctx);
             tasks.spawn(async move {
                 let log = ctx.final_local_read(node, commit, deadline).await?;

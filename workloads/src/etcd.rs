@@ -36,9 +36,11 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     bugs: &[],
     lease_switch: false,
     runs_local: false,
-    clock,
+    clock: &clock,
+    docker: true,
     external: true,
-    build: |setup: &Setup| Ok(Arc::new(EtcdSystem::new(setup.fencing))),
+    build: &|setup: &Setup| Ok(Arc::new(EtcdSystem::new(setup.fencing))),
+    file: None,
 };
 
 /// How a node's wall clock moves.

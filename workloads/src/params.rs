@@ -28,6 +28,8 @@ pub struct WorkloadParams {
     pub seed: u64,
     /// Bound on the whole final phase (catch-up waits and read retries).
     pub final_read_timeout_ms: u64,
+    /// Each node's own view is read at the end (the system serves `read_local`).
+    pub local_reads: bool,
 }
 
 impl Default for WorkloadParams {
@@ -43,6 +45,7 @@ impl Default for WorkloadParams {
             election: "e1".to_string(),
             seed: 0,
             final_read_timeout_ms: 10_000,
+            local_reads: true,
         }
     }
 }

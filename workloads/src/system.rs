@@ -35,8 +35,21 @@ pub enum Image {
     /// Assembled from host files (no registry is ever needed); the process runtimes run
     /// the same files in place.
     Recipe(ImageRecipe),
-    /// An image the user built (`--image`); used as is, by the docker runtime only.
+    /// An image the user built (`--image`, a system file's `docker.image`); used as is,
+    /// by the docker runtime only.
     Prebuilt { image: String },
+    /// Built by the docker runtime from a user's Dockerfile (a system file's
+    /// `docker.dockerfile`): the context directory is sent as it is, and the tag is
+    /// `splitbrain/<name>:<hash of the context>`.
+    Dockerfile {
+        name: String,
+        context: PathBuf,
+        /// The Dockerfile's path within the context.
+        dockerfile: String,
+    },
+    /// Nothing to assemble: the command runs this machine's programs as they are (a
+    /// system file's `node.command` on the process runtimes).
+    Host,
 }
 
 /// How to assemble a system's image from this machine's files: `FROM scratch` plus the
@@ -103,7 +116,7 @@ impl NodeSpec {
         let program = self.command.first()?;
         let mapped = match &self.image {
             Image::Recipe(recipe) => recipe.host_program(program),
-            Image::Prebuilt { .. } => None,
+            Image::Prebuilt { .. } | Image::Dockerfile { .. } | Image::Host => None,
         };
         Some(mapped.map_or_else(|| PathBuf::from(program), Path::to_path_buf))
     }
@@ -195,6 +208,9 @@ pub struct SystemOptions {
     /// The directory, inside the node, under which each node keeps its data in a
     /// subdirectory named after it. Local runtimes point it at their temporary directory.
     pub data_root: String,
+    /// The nodes run in containers (docker), not as this machine's processes.
+    #[serde(default)]
+    pub in_container: bool,
 }
 
 impl Default for SystemOptions {
@@ -205,6 +221,7 @@ impl Default for SystemOptions {
             fencing: FencingMode::Grant,
             seed: 0,
             data_root: "/data".to_string(),
+            in_container: false,
         }
     }
 }
@@ -269,14 +286,37 @@ pub trait System: Send + Sync {
     /// What its nodes run, for `test.json`: the nodes run this machine's build (images
     /// are assembled from its files), so this machine's version is theirs.
     fn version(&self) -> String;
+    /// Which optional parts of the node protocol it serves.
+    fn serves(&self) -> Serves {
+        Serves::default()
+    }
     /// A client bound to `node`. Building it sends nothing.
     async fn client(&self, node: &NodeAddr) -> Result<Box<dyn crate::client::Client>, SystemError>;
 }
 
+/// The optional parts of the node protocol (docs/protocol.md) a system serves; the
+/// workload asks nothing else of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Serves {
+    /// `acquire`, `holding`, `release`: without them every cycle is a plain write.
+    pub locks: bool,
+    /// A node's own view (`read_local`): without it there are no per-node final reads.
+    pub read_local: bool,
+}
+
+impl Default for Serves {
+    fn default() -> Self {
+        Serves {
+            locks: true,
+            read_local: true,
+        }
+    }
+}
+
 /// What splitbrain knows of a system before it builds the adapter: its name, what a
 /// user may ask of it, and how to build the adapter. Every system is one of these in
-/// [`crate::SYSTEMS`]; no runtime, spec or matrix code names a system.
-#[derive(Debug)]
+/// [`crate::SYSTEMS`] or read from a system file ([`crate::file`]); no runtime, spec or
+/// matrix code names a system.
 pub struct Descriptor {
     /// `--system NAME`; also the name in `test.json` and in results directory names.
     pub name: &'static str,
@@ -289,13 +329,30 @@ pub struct Descriptor {
     /// the ports the runtime gives and reach each peer at the address the topology names,
     /// so that per-pair proxies can cut them.
     pub runs_local: bool,
+    /// Its nodes can run in containers without `--image` (a system file's needs a
+    /// `[docker]` section).
+    pub docker: bool,
     /// `--endpoints` may name a running cluster of it, which a client reaches with no
     /// more than the addresses.
     pub external: bool,
     /// How its nodes' wall clocks move; every node spec carries it.
-    pub clock: fn() -> ClockControl,
+    pub clock: &'static (dyn Fn() -> ClockControl + Sync),
     /// The adapter for a test.
-    pub build: fn(&Setup) -> Result<std::sync::Arc<dyn System>, SystemError>,
+    pub build: &'static Build,
+    /// The system file it was read from; `None` for a built-in system.
+    pub file: Option<&'static Path>,
+}
+
+/// How a [`Descriptor`] builds its adapter.
+pub type Build = dyn Fn(&Setup) -> Result<std::sync::Arc<dyn System>, SystemError> + Sync;
+
+impl std::fmt::Debug for Descriptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Descriptor")
+            .field("name", &self.name)
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What building an adapter takes from the user's request.

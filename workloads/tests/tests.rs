@@ -20,14 +20,14 @@ mod mapping {
     use super::loopback;
     use crate::support::fake::{closed_port, Behaviour, FakeServer};
     use checkers::Role;
-    use workloads::raftd::RaftdClient;
+    use workloads::protocol::ProtocolClient;
     use workloads::{Client, Failure, Grant, Outcome};
 
     const TIMEOUT_MS: u64 = 300;
 
-    async fn client_of(behaviour: Behaviour) -> (FakeServer, RaftdClient) {
+    async fn client_of(behaviour: Behaviour) -> (FakeServer, ProtocolClient) {
         let server = FakeServer::start(behaviour).await;
-        let client = RaftdClient::new(&loopback("n1", server.addr.port()), TIMEOUT_MS).unwrap();
+        let client = ProtocolClient::new(&loopback("n1", server.addr.port()), TIMEOUT_MS).unwrap();
         (server, client)
     }
 
@@ -114,7 +114,7 @@ mod mapping {
 
     #[tokio::test]
     async fn refused_connection_is_a_failure() {
-        let client = RaftdClient::new(&loopback("n1", closed_port()), TIMEOUT_MS).unwrap();
+        let client = ProtocolClient::new(&loopback("n1", closed_port()), TIMEOUT_MS).unwrap();
         assert_eq!(
             client.write("w1", None, None).await,
             Outcome::fail("unreachable")
