@@ -1,7 +1,9 @@
 //! `splitbrain::conform` against raftd, the reference implementation, and against raftd
 //! behind a proxy that breaks one rule of the protocol.
 
+use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -143,29 +145,57 @@ async fn raftd_conforms_to_the_protocol() {
     }
 }
 
-/// Forwards every request to `target`, except that a 200 to `/holding` always says
-/// `{"holding":true}`.
-async fn lying_proxy(target: String) -> String {
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let app = axum::Router::new()
-        .fallback(forward)
-        .with_state((http, target));
+/// What a proxy in front of a node does wrong.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// A 200 to `/holding` always says `{"holding":true}`.
+    HoldingAlwaysTrue,
+    /// The first request to each path is forwarded, then answered 504 `timeout`; the
+    /// second is answered 503 `overloaded` without being forwarded: what a busy node
+    /// may do, all within the protocol.
+    Busy,
+}
+
+#[derive(Clone)]
+struct Proxy {
+    http: reqwest::Client,
+    target: String,
+    fault: Fault,
+    seen: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+/// A proxy to `target` with `fault`; returns its base URL.
+async fn proxy(target: String, fault: Fault) -> String {
+    let state = Proxy {
+        http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        target,
+        fault,
+        seen: Arc::default(),
+    };
+    let app = axum::Router::new().fallback(forward).with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}")
 }
 
-async fn forward(
-    State((http, target)): State<(reqwest::Client, String)>,
-    method: Method,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
+async fn forward(State(proxy): State<Proxy>, method: Method, uri: Uri, body: Bytes) -> Response {
+    let json = [("content-type", "application/json")];
+    let turn = {
+        let mut seen = proxy.seen.lock().unwrap();
+        let n = seen.entry(format!("{method} {}", uri.path())).or_default();
+        *n += 1;
+        *n
+    };
+    if proxy.fault == Fault::Busy && turn == 2 {
+        let body = r#"{"error":"overloaded","reason":"injected"}"#;
+        return (StatusCode::SERVICE_UNAVAILABLE, json, body).into_response();
+    }
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let method = reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap();
-    let answer = http
-        .request(method, format!("{target}{path}"))
+    let answer = proxy
+        .http
+        .request(method, format!("{}{path}", proxy.target))
         .body(body.to_vec())
         .send()
         .await;
@@ -174,24 +204,55 @@ async fn forward(
     };
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
     let body = answer.bytes().await.unwrap_or_default().to_vec();
-    let body = if uri.path() == "/holding" && status == StatusCode::OK {
-        br#"{"holding":true}"#.to_vec()
-    } else {
-        body
+    match proxy.fault {
+        Fault::HoldingAlwaysTrue if uri.path() == "/holding" && status == StatusCode::OK => {
+            (status, json, r#"{"holding":true}"#).into_response()
+        }
+        Fault::Busy if turn == 1 => {
+            let body = r#"{"error":"timeout","reason":"injected"}"#;
+            (StatusCode::GATEWAY_TIMEOUT, json, body).into_response()
+        }
+        _ => (status, json, body).into_response(),
+    }
+}
+
+async fn behind_proxies(cluster: &Raftd, fault: Fault) -> Vec<Node> {
+    let mut proxied = Vec::new();
+    for node in &cluster.nodes {
+        proxied.push(Node {
+            name: node.name.clone(),
+            base_url: proxy(node.base_url.clone(), fault).await,
+        });
+    }
+    proxied
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_outcomes_and_busy_answers_are_retried_not_failed() {
+    let cluster = Raftd::start();
+    let proxied = behind_proxies(&cluster, Fault::Busy).await;
+    let report = exercise(&proxied, &claims(FencingMode::Grant), &settings()).await;
+    assert!(report.conforms(), "{}", report.to_text());
+    let decided_by = |name: &str| {
+        let check = report.checks.iter().find(|c| c.name.starts_with(name));
+        check.and_then(|c| c.exchange.clone()).expect(name)
     };
-    (status, [("content-type", "application/json")], body).into_response()
+    // The first write's outcome was unknown: the write that counted had a fresh id.
+    let write = decided_by("the leader accepts a write");
+    assert!(
+        !write.body.unwrap().contains("-0\""),
+        "{}",
+        report.to_text()
+    );
+    // The first release went through unseen; the retry found it done.
+    let release = decided_by("release of the current grant");
+    assert_eq!(release.status, Some(409), "{}", report.to_text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_holding_that_outlives_its_release_fails_exactly_that_check() {
     let cluster = Raftd::start();
-    let mut proxied = Vec::new();
-    for node in &cluster.nodes {
-        proxied.push(Node {
-            name: node.name.clone(),
-            base_url: lying_proxy(node.base_url.clone()).await,
-        });
-    }
+    let proxied = behind_proxies(&cluster, Fault::HoldingAlwaysTrue).await;
     let report = exercise(&proxied, &claims(FencingMode::Grant), &settings()).await;
     let failures: Vec<_> = report.failures().collect();
     assert_eq!(failures.len(), 1, "{}", report.to_text());

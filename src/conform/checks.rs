@@ -552,15 +552,24 @@ impl Run<'_> {
         .await;
 
         let body = json!({"election": election, "client": client_b, "ttl_ms": TTL_MS});
-        let (exchange, outcome, _) = self.leader_post("/acquire", body).await;
-        let regranted =
-            ok_object(&outcome).and_then(|body| match body.get("token").and_then(whole) {
+        let (exchange, outcome, uncertain) = self.leader_post("/acquire", body).await;
+        // An acquire retried after an unknown outcome may find its own grant holding.
+        let own = |b: &serde_json::Map<String, Value>| {
+            let mine = b.get("holder").and_then(Value::as_str) == Some(client_b.as_str());
+            b.get("token")
+                .and_then(whole)
+                .filter(|_| mine && uncertain > 0)
+        };
+        let regranted = match error_answer(&outcome, &[409], &["held"]).ok().and_then(own) {
+            Some(t) if t > first => Ok(t),
+            _ => ok_object(&outcome).and_then(|body| match body.get("token").and_then(whole) {
                 Some(t) if t > first => Ok(t),
                 _ => Err(format!(
                     "expected `token` greater than the released grant's {first}, got {}",
                     shown(body.get("token"))
                 )),
-            });
+            }),
+        };
         let second = regranted.as_ref().ok().copied();
         self.record(
             "/acquire",
