@@ -14,6 +14,8 @@ use super::{Check, Claims, Exchange, Node, Report, Settings};
 /// A grant's time to live: far longer than the checks take, so that no expiry moves
 /// a grant while they look at it.
 const TTL_MS: u64 = 600_000;
+/// The longest a node's own copy may take to show an acknowledged write.
+const LOCAL_READ_WAIT: Duration = Duration::from_secs(10);
 /// A number no system grants as a token in a test.
 const NEVER_GRANTED: u64 = 1_000_000_000_000_000;
 
@@ -52,6 +54,7 @@ pub async fn exercise(nodes: &[Node], claims: &Claims, settings: &Settings) -> R
         run.followers().await;
         run.nonsense().await;
     }
+    run.across_statuses();
     run.report
 }
 
@@ -257,6 +260,11 @@ impl Run<'_> {
         self.probe.settings.leader_wait
     }
 
+    /// How long a node's own copy may lag behind an acknowledged write.
+    fn local_wait(&self) -> Duration {
+        self.wait().min(LOCAL_READ_WAIT)
+    }
+
     fn settle_deadline(&self) -> Instant {
         Instant::now() + self.wait()
     }
@@ -268,6 +276,7 @@ impl Run<'_> {
         for i in 0..self.probe.nodes.len() {
             let (exchange, verdict) = loop {
                 let (exchange, outcome) = self.probe.get(i, "/status").await;
+                self.probe.seen(i, &exchange, &outcome);
                 let verdict = ok_object(&outcome)
                     .and_then(|body| status_problem(body, self.claims.vote).map_or(Ok(()), Err));
                 if verdict.is_ok() || Instant::now() >= until {
@@ -282,6 +291,33 @@ impl Run<'_> {
             );
             self.record("/status", &name, verdict, Some(exchange));
         }
+    }
+
+    /// What every status answer of the run showed together: no term led by two nodes,
+    /// no node's term going down.
+    fn across_statuses(&mut self) {
+        let history = &self.probe.history;
+        if history.seen == 0 {
+            return;
+        }
+        let two = |pair: &Option<(Exchange, Exchange)>, what: &str| match pair {
+            None => (Ok(()), None),
+            Some((first, then)) => (
+                Err(format!(
+                    "{what}: {} answered {} before",
+                    first.node,
+                    first.answer.as_deref().unwrap_or("")
+                )),
+                Some(then.clone()),
+            ),
+        };
+        let seen = history.seen;
+        let same_term = two(&history.same_term, "two nodes lead one term");
+        let decreased = two(&history.term_decreased, "a node's term went down");
+        let name = format!("no two nodes report role \"leader\" in one term ({seen} answers)");
+        self.record("/status", &name, same_term.0, same_term.1);
+        let name = format!("no node's term goes down ({seen} answers)");
+        self.record("/status", &name, decreased.0, decreased.1);
     }
 
     /// A leader emerges, and every node names it. Returns whether one did.
@@ -403,7 +439,7 @@ impl Run<'_> {
 
     /// Every node's local read comes to hold `id`.
     async fn local_reads(&mut self, id: &str) {
-        let until = self.settle_deadline();
+        let until = Instant::now() + self.local_wait();
         for i in 0..self.probe.nodes.len() {
             let (exchange, verdict) = loop {
                 let (exchange, outcome) = self.probe.get(i, "/read?local=true").await;
@@ -413,7 +449,7 @@ impl Run<'_> {
                     1 => Ok(()),
                     0 => Err(format!(
                         "the acknowledged write {id:?} never appeared within {} ms",
-                        self.wait().as_millis()
+                        self.local_wait().as_millis()
                     )),
                     n => Err(format!("the write {id:?} appears {n} times in the log")),
                 });

@@ -45,6 +45,48 @@ pub struct Probe<'a> {
     http: reqwest::Client,
     /// The node last found leading.
     leader: Option<usize>,
+    /// What every status answer showed, for the checks across them.
+    pub history: StatusHistory,
+}
+
+/// Across every status answer of a run: who led which term, and each node's last term.
+#[derive(Default)]
+pub struct StatusHistory {
+    /// Per term, the first node seen leading it and that answer.
+    leaders: std::collections::BTreeMap<u64, (usize, Exchange)>,
+    /// Per node, the last term seen and that answer.
+    terms: std::collections::BTreeMap<usize, (u64, Exchange)>,
+    /// The first two answers of different nodes leading one term.
+    pub same_term: Option<(Exchange, Exchange)>,
+    /// The first two answers of one node whose term went down.
+    pub term_decreased: Option<(Exchange, Exchange)>,
+    /// How many status answers were read.
+    pub seen: usize,
+}
+
+impl StatusHistory {
+    pub fn observe(&mut self, node: usize, exchange: &Exchange, seen: &Seen) {
+        self.seen += 1;
+        if seen.role == "leader" {
+            match self.leaders.get(&seen.term) {
+                Some((other, first)) if *other != node => {
+                    self.same_term
+                        .get_or_insert_with(|| (first.clone(), exchange.clone()));
+                }
+                Some(_) => {}
+                None => {
+                    self.leaders.insert(seen.term, (node, exchange.clone()));
+                }
+            }
+        }
+        if let Some((last, before)) = self.terms.get(&node) {
+            if seen.term < *last {
+                self.term_decreased
+                    .get_or_insert_with(|| (before.clone(), exchange.clone()));
+            }
+        }
+        self.terms.insert(node, (seen.term, exchange.clone()));
+    }
 }
 
 impl<'a> Probe<'a> {
@@ -60,6 +102,7 @@ impl<'a> Probe<'a> {
             settings,
             http,
             leader: None,
+            history: StatusHistory::default(),
         })
     }
 
@@ -124,19 +167,22 @@ impl<'a> Probe<'a> {
     }
 
     /// Every node's status at once (node order), `None` where it gave none usable.
-    pub async fn statuses(&self) -> Vec<(Exchange, Option<Seen>)> {
+    pub async fn statuses(&mut self) -> Vec<(Exchange, Option<Seen>)> {
         let asks = (0..self.nodes.len()).map(|i| self.get(i, "/status"));
-        futures_util::future::join_all(asks)
-            .await
+        let answers = futures_util::future::join_all(asks).await;
+        answers
             .into_iter()
-            .map(|(exchange, outcome)| {
-                let seen = outcome
-                    .ok()
-                    .filter(|a| a.status == 200)
-                    .and_then(|a| seen(a.json.as_ref()?));
-                (exchange, seen)
-            })
+            .enumerate()
+            .map(|(i, (exchange, outcome))| (exchange.clone(), self.seen(i, &exchange, &outcome)))
             .collect()
+    }
+
+    /// One node's status answer as the leader search reads it, noted in the history.
+    pub fn seen(&mut self, node: usize, exchange: &Exchange, outcome: &Outcome) -> Option<Seen> {
+        let answer = outcome.as_ref().ok().filter(|a| a.status == 200)?;
+        let seen = seen(answer.json.as_ref()?)?;
+        self.history.observe(node, exchange, &seen);
+        Some(seen)
     }
 
     /// The node leading now: one that says it leads, in the highest term among those
@@ -295,6 +341,47 @@ pub fn truncated(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn status(node: &str, role: &str, term: u64) -> (Exchange, Seen) {
+        let exchange = Exchange {
+            node: node.into(),
+            method: "GET".into(),
+            path: "/status".into(),
+            body: None,
+            status: Some(200),
+            answer: Some(format!("{{\"role\":\"{role}\",\"term\":{term}}}")),
+        };
+        let seen = Seen {
+            role: role.into(),
+            term,
+            leader: None,
+        };
+        (exchange, seen)
+    }
+
+    #[test]
+    fn two_leaders_of_one_term_and_a_term_going_down_are_caught() {
+        let mut history = StatusHistory::default();
+        for (node, role, term) in [
+            (0, "leader", 3),
+            (1, "follower", 3),
+            (0, "leader", 3),
+            (1, "leader", 4),
+        ] {
+            let (exchange, seen) = status(&format!("n{}", node + 1), role, term);
+            history.observe(node, &exchange, &seen);
+        }
+        assert!(history.same_term.is_none());
+        assert!(history.term_decreased.is_none());
+        let (exchange, seen) = status("n2", "leader", 3);
+        history.observe(1, &exchange, &seen);
+        let (first, then) = history.same_term.clone().expect("two leaders of term 3");
+        assert_eq!((first.node.as_str(), then.node.as_str()), ("n1", "n2"));
+        let (before, after) = history.term_decreased.clone().expect("n2 went from 4 to 3");
+        assert!(before.answer.unwrap().contains("\"term\":4"));
+        assert!(after.answer.unwrap().contains("\"term\":3"));
+        assert_eq!(history.seen, 5);
+    }
 
     #[test]
     fn long_answers_are_cut_on_a_character_boundary() {
