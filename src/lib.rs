@@ -6,6 +6,7 @@ pub mod atomic;
 pub mod check;
 pub mod clean;
 pub mod cli;
+pub mod conform;
 pub mod exit;
 pub mod matrix;
 pub mod report;
