@@ -21,6 +21,12 @@ struct Cli {
 enum Command {
     /// Check a history (history.jsonl) or a results directory for anomalies.
     Check(check::CheckArgs),
+    /// Start a small cluster of a system file's system and check that every endpoint it
+    /// claims follows the node protocol (docs/protocol.md), request by request.
+    ///
+    /// Exit codes: 0 it conforms, 1 it does not, 2 a bad file or flag, 3 the cluster
+    /// could not be started or the check was interrupted.
+    Conform(run::conform::ConformArgs),
     /// Remove every container, network, volume, namespace, process and shm file a crashed run left.
     Clean(clean::CleanArgs),
     /// Run a test matrix (TOML: systems × nemeses × seeds) as `run`s, sharded and in
@@ -85,6 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check(args) => check::run(args),
         Command::Clean(args) => clean::run(args),
+        Command::Conform(args) => run::conform::conform(args),
         Command::Matrix(args) => matrix::run(args),
         Command::Report(args) => report::run_report(args),
         Command::Serve(args) => report::run_serve(args),

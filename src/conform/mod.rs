@@ -95,6 +95,7 @@ pub struct Exchange {
 pub const ANSWER_BYTES_MAX: usize = 2048;
 
 pub use checks::exercise;
+pub use probe::truncated;
 
 impl Report {
     /// Whether every check passed (and at least one ran).

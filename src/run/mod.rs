@@ -14,6 +14,7 @@
 //! disk still takes it.
 
 mod cluster;
+pub mod conform;
 mod disk;
 mod interrupt;
 mod lifecycle;

@@ -405,6 +405,15 @@ impl Loaded {
         }
     }
 
+    /// Where `node` serves the protocol: `protocol.base_url` filled in.
+    pub fn base_url(&self, node: &NodeAddr) -> Result<String, String> {
+        let mut values = node_values(0, node);
+        values.remove("index");
+        expand(&self.file.protocol.base_url, &values)
+            .map(|url| url.trim_end_matches('/').to_string())
+            .map_err(|e| format!("protocol.base_url: {e}"))
+    }
+
     /// The image a container runs: the user's, or the Dockerfile's.
     pub fn docker_image(&self) -> Option<Image> {
         let d = self.file.docker.as_ref()?;
@@ -602,12 +611,12 @@ impl FileSystem {
     }
 
     fn base_url(&self, node: &NodeAddr) -> Result<String, SystemError> {
-        let mut values = node_values(0, node);
-        values.remove("index");
-        expand(&self.loaded.file.protocol.base_url, &values).map_err(|e| SystemError::Client {
-            node: node.name.clone(),
-            reason: format!("protocol.base_url: {e}"),
-        })
+        self.loaded
+            .base_url(node)
+            .map_err(|reason| SystemError::Client {
+                node: node.name.clone(),
+                reason,
+            })
     }
 }
 
