@@ -331,3 +331,118 @@ fn a_bad_system_file_is_refused_with_exit_2_naming_the_key() {
     assert_eq!(ran.code, 2, "{}", ran.stderr);
     assert!(ran.stderr.contains("[clock]"), "{}", ran.stderr);
 }
+
+/// examples/bully, or a copy of it in `dir` with `bully.py` changed by `edit`.
+fn bully(dir: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bully");
+    let copy = dir.join("bully");
+    std::fs::create_dir_all(&copy).unwrap();
+    for file in ["system.toml", "bully.py"] {
+        std::fs::copy(example.join(file), copy.join(file)).unwrap();
+    }
+    let source = std::fs::read_to_string(copy.join("bully.py")).unwrap();
+    let edited = edit(source.clone());
+    std::fs::write(copy.join("bully.py"), &edited).unwrap();
+    copy.join("system.toml")
+}
+
+fn conform(system_file: &Path, results: &Path) -> (i32, String, String) {
+    let out = splitbrain()
+        .args(["conform", "--runtime", "netns", "--system-file"])
+        .arg(system_file)
+        .arg("--results")
+        .arg(results)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bully_conforms_and_a_copy_with_a_broken_holding_is_named() {
+    if !splitbrain::runtime::is_root() {
+        eprintln!("skipped: the netns runtime needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let file = bully(dir.path(), |s| s);
+    let (code, stdout, stderr) = conform(&file, &results);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("conforms: "), "{stdout}");
+    // A holding that says true for any grant it was asked about.
+    let broken = dir.path().join("broken");
+    let file = bully(&broken, |s| {
+        let from = "return 200, {\"holding\": held}";
+        assert!(
+            s.contains(from),
+            "bully.py answers holding as the test expects"
+        );
+        s.replace(from, "return 200, {\"holding\": True}")
+    });
+    let (code, stdout, stderr) = conform(&file, &results);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let failed: Vec<&str> = stdout.lines().filter(|l| l.contains("FAIL")).collect();
+    assert_eq!(
+        failed,
+        ["  FAIL  holding of a released grant is false"],
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("answer:  200 {\"holding\":true}"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bully_is_valid_without_faults_and_splits_under_a_partition() {
+    if !splitbrain::runtime::is_root() {
+        eprintln!("skipped: the netns runtime needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let file = bully(dir.path(), |s| s);
+    let common = ["--runtime", "netns", "--nodes", "3", "--recovery-secs", "2"];
+    let ran = run(
+        &file,
+        &results,
+        &[
+            &common[..],
+            &["--nemesis", "none", "--time-limit", "10", "--seed", "1"],
+        ]
+        .concat(),
+    );
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_eq!(ran.results["valid"], true, "{}", ran.stdout);
+    let ran = run(
+        &file,
+        &results,
+        &[
+            &common[..],
+            &[
+                "--nemesis",
+                "partition",
+                "--time-limit",
+                "16",
+                "--nemesis-interval-ms",
+                "3000",
+                "--nemesis-duration-ms",
+                "2000",
+                "--seed",
+                "2",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(ran.code, 1, "{}\n{}", ran.stdout, ran.stderr);
+    let kinds = violations(&ran);
+    assert!(
+        kinds.iter().any(|k| k == "dual-leadership"),
+        "{kinds:?}\n{}",
+        ran.stdout
+    );
+}
