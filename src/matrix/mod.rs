@@ -397,6 +397,34 @@ bugs = ["no-fencing"]
     }
 
     #[test]
+    fn a_system_file_joins_the_matrix_under_its_name() {
+        let text = "systems = [\"raftd\", \"bully\"]\nnemeses = [\"partition\"]\nseeds = [1]\nruntime = \"netns\"\n[system.bully]\nsystem_file = \"examples/bully/system.toml\"\n";
+        let cells = file::parse(text, None).unwrap().cells;
+        assert_eq!(cells.len(), 2);
+        let bully = &cells[1];
+        assert_eq!(bully.spec.system.name(), "bully");
+        let args = bully.plan.run_args(Path::new("results"));
+        assert_eq!(
+            args[1..3],
+            ["--system-file", "./examples/bully/system.toml"]
+        );
+        assert!(cells[0]
+            .plan
+            .run_args(Path::new("r"))
+            .contains(&"--system".to_string()));
+        // The table must be named after the file's system.
+        let renamed = text
+            .replace("bully", "bullies")
+            .replace("examples/bullies", "examples/bully");
+        let e = file::parse(&renamed, None).unwrap_err().to_string();
+        assert!(e.contains("system_file names the system \"bully\""), "{e}");
+        // A file that is not there is named.
+        let missing = text.replace("examples/bully/system.toml", "nowhere/system.toml");
+        let e = file::parse(&missing, None).unwrap_err().to_string();
+        assert!(e.contains("nowhere/system.toml"), "{e}");
+    }
+
+    #[test]
     fn file_mistakes_say_what_is_wrong() {
         let cases = [
             ("systems = [\"raftd\"]\nnemeses = [\"pause\"]\nseeds = [1]\nnode = 3", "unknown field `node`"),
