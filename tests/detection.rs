@@ -7,7 +7,6 @@
 mod common;
 
 use common::docker_available;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
@@ -33,25 +32,6 @@ impl Outcome {
     }
 }
 
-/// raftd beside splitbrain (a workspace build puts it there); else built once into a
-/// target directory of its own, because the running `cargo test` holds the main one.
-fn raftd_binary() -> Option<PathBuf> {
-    let bin = Path::new(env!("CARGO_BIN_EXE_splitbrain")).with_file_name("raftd");
-    if bin.is_file() {
-        return Some(bin);
-    }
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("raftd-build");
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "-p", "raftd", "--bin", "raftd", "--target-dir"])
-        .arg(&target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .ok()?;
-    assert!(status.success(), "cargo build -p raftd failed");
-    let built = target.join("debug").join("raftd");
-    built.is_file().then_some(built)
-}
-
 /// A short docker run of 3 raftd nodes under `nemesis`, with `bug` switched on if given
 /// and `extra` flags; 15 s of faults unless `extra` sets `--time-limit`.
 fn short_run(nemesis: &str, bug: Option<&str>, seed: u64, extra: &[&str]) -> Outcome {
@@ -59,9 +39,7 @@ fn short_run(nemesis: &str, bug: Option<&str>, seed: u64, extra: &[&str]) -> Out
     let tmp = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_splitbrain"));
     if std::env::var_os("SPLITBRAIN_RAFTD").is_none() {
-        if let Some(raftd) = raftd_binary() {
-            cmd.env("SPLITBRAIN_RAFTD", raftd);
-        }
+        cmd.env("SPLITBRAIN_RAFTD", common::raftd_binary());
     }
     cmd.args([
         "run",

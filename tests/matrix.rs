@@ -2,6 +2,8 @@
 //! `--list` shards cover every cell once, and a real two-cell raftd matrix (one correct
 //! cell, one with a bug that is caught) gives exit 1 and JUnit with one failure.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -12,30 +14,9 @@ use quick_xml::XmlVersion;
 fn splitbrain() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_splitbrain"));
     if std::env::var_os("SPLITBRAIN_RAFTD").is_none() {
-        if let Some(raftd) = raftd_binary() {
-            cmd.env("SPLITBRAIN_RAFTD", raftd);
-        }
+        cmd.env("SPLITBRAIN_RAFTD", common::raftd_binary());
     }
     cmd
-}
-
-/// raftd beside splitbrain if a workspace build put it there; else built once into a
-/// target directory of this test's own, since the running `cargo test` holds the main one.
-fn raftd_binary() -> Option<PathBuf> {
-    let beside = Path::new(env!("CARGO_BIN_EXE_splitbrain")).with_file_name("raftd");
-    if beside.is_file() {
-        return Some(beside);
-    }
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("raftd-build");
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "-p", "raftd", "--bin", "raftd", "--target-dir"])
-        .arg(&target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .ok()?;
-    assert!(status.success(), "cargo build -p raftd failed");
-    let built = target.join("debug").join("raftd");
-    built.is_file().then_some(built)
 }
 
 struct Ran {

@@ -369,24 +369,6 @@ mod check_cli {
     }
 }
 
-/// raftd next to splitbrain (a workspace build puts it there); else built once into a
-/// target directory of its own, because the running `cargo test` holds the main one.
-fn raftd_binary() -> PathBuf {
-    let bin = Path::new(env!("CARGO_BIN_EXE_splitbrain")).with_file_name("raftd");
-    if bin.is_file() {
-        return bin;
-    }
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("raftd-build");
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "-p", "raftd", "--bin", "raftd", "--target-dir"])
-        .arg(&target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "cargo build -p raftd failed");
-    target.join("debug").join("raftd")
-}
-
 mod controller {
     //! The controller under its own faults, on the local runtime (plain processes, so
     //! that it runs wherever the tests do): SIGTERM tears down and keeps an unknown
@@ -440,7 +422,7 @@ mod controller {
 
     fn start_run_on(results: &Path, seed: &str, how: &[&str]) -> Run {
         splitbrain()
-            .env("SPLITBRAIN_RAFTD", raftd_binary())
+            .env("SPLITBRAIN_RAFTD", common::raftd_binary())
             .arg("run")
             .args(how)
             .args(["--nodes", "3", "--time-limit", "120"])
@@ -760,7 +742,7 @@ mod controller {
         // The next run works.
         let next_root = tmp.path().join("next");
         let next = splitbrain()
-            .env("SPLITBRAIN_RAFTD", raftd_binary())
+            .env("SPLITBRAIN_RAFTD", common::raftd_binary())
             .args([
                 "run",
                 "--runtime",

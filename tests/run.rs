@@ -30,30 +30,9 @@ impl Ran {
 fn splitbrain() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_splitbrain"));
     if std::env::var_os("SPLITBRAIN_RAFTD").is_none() {
-        if let Some(raftd) = raftd_binary() {
-            cmd.env("SPLITBRAIN_RAFTD", raftd);
-        }
+        cmd.env("SPLITBRAIN_RAFTD", common::raftd_binary());
     }
     cmd
-}
-
-/// raftd next to splitbrain (a workspace build puts it there); else built once into a
-/// target directory of its own, because the running `cargo test` holds the main one.
-fn raftd_binary() -> Option<PathBuf> {
-    let bin = Path::new(env!("CARGO_BIN_EXE_splitbrain")).with_file_name("raftd");
-    if bin.is_file() {
-        return Some(bin);
-    }
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("raftd-build");
-    let built = target.join("debug").join("raftd");
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "-p", "raftd", "--bin", "raftd", "--target-dir"])
-        .arg(&target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .ok()?;
-    assert!(status.success(), "cargo build -p raftd failed");
-    built.is_file().then_some(built)
 }
 
 fn finish(out: Output, results: &Path) -> Ran {

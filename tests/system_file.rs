@@ -13,24 +13,6 @@ fn splitbrain() -> Command {
     Command::new(env!("CARGO_BIN_EXE_splitbrain"))
 }
 
-/// raftd, built beside splitbrain by the workspace build (or once into a target
-/// directory of its own, because the running `cargo test` holds the main one).
-fn raftd_binary() -> PathBuf {
-    let bin = Path::new(env!("CARGO_BIN_EXE_splitbrain")).with_file_name("raftd");
-    if bin.is_file() {
-        return bin;
-    }
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("raftd-build");
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "-p", "raftd", "--bin", "raftd", "--target-dir"])
-        .arg(&target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "cargo build -p raftd failed");
-    target.join("debug").join("raftd")
-}
-
 /// A system file that runs `program` as raftd, claiming what raftd with leases and
 /// fence-on-grant guarantees; `extra` goes after the flags (a bug, say), and `tail` after
 /// the claims (a `[docker]` section).
@@ -123,7 +105,7 @@ fn raftd_through_a_system_file_runs_faults_and_is_held_to_its_claims() {
         eprintln!("skipped: the netns runtime needs root");
         return;
     }
-    let raftd = raftd_binary();
+    let raftd = common::raftd_binary();
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("results");
     let good = dir.path().join("good");
@@ -210,7 +192,7 @@ fn a_users_dockerfile_is_built_and_run_on_the_docker_runtime() {
         eprintln!("skipped: no docker daemon");
         return;
     }
-    let raftd = raftd_binary();
+    let raftd = common::raftd_binary();
     let dir = tempfile::tempdir().unwrap();
     // The user's image: raftd and the libraries it loads, FROM scratch.
     let context = dir.path().join("image");

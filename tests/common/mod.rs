@@ -1,9 +1,11 @@
 //! Helpers shared by the integration tests.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Whether a docker daemon answers. Outside CI a machine without one skips the docker
 /// runs; in CI (`CI` set) they must really run, so a missing daemon fails.
+#[allow(dead_code)]
 pub fn docker_available() -> bool {
     let up = Command::new("docker")
         .args(["info", "--format", "{{.ServerVersion}}"])
@@ -14,4 +16,23 @@ pub fn docker_available() -> bool {
         "CI is set but no docker daemon answers: the docker runs must run in CI"
     );
     up
+}
+
+/// raftd beside splitbrain (a workspace build puts it there); else built once into a
+/// target directory of its own, because the running `cargo test` holds the main one.
+#[allow(dead_code)]
+pub fn raftd_binary() -> PathBuf {
+    let beside = Path::new(env!("CARGO_BIN_EXE_splitbrain")).with_file_name("raftd");
+    if beside.is_file() {
+        return beside;
+    }
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("raftd-build");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-p", "raftd", "--bin", "raftd", "--target-dir"])
+        .arg(&target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build -p raftd failed");
+    target.join("debug").join("raftd")
 }
