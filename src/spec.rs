@@ -922,6 +922,44 @@ mod tests {
     }
 
     #[test]
+    fn a_system_file_spec_names_its_file_and_comes_back_from_test_json() {
+        let file =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bully/system.toml");
+        let mut a = args();
+        a.system = None;
+        a.system_file = Some(file.clone());
+        a.nemesis = "partition".into();
+        let spec = TestSpec::from_args(&a).unwrap();
+        assert_eq!(spec.system.name(), "bully");
+        // The file claims fence-on-grant; the spec takes it without --fencing.
+        assert_eq!(spec.fencing, FencingMode::Grant);
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["system"]["name"], "bully");
+        assert_eq!(
+            json["system"]["file"],
+            file.canonicalize().unwrap().to_str().unwrap()
+        );
+        let back: TestSpec = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, spec);
+        assert_eq!(TestSpec::from_args(&back.to_args()).unwrap(), spec);
+        assert!(
+            spec.command_line().contains("--system-file /"),
+            "{}",
+            spec.command_line()
+        );
+        // A file that now names another system is refused, not silently run.
+        let mut moved = json;
+        moved["system"]["name"] = "other".into();
+        let e = serde_json::from_value::<TestSpec>(moved)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("now names the system \"bully\""), "{e}");
+        // Built-in systems stay a plain name.
+        let raftd = serde_json::to_value(TestSpec::from_args(&args()).unwrap()).unwrap();
+        assert_eq!(raftd["system"], "raftd");
+    }
+
+    #[test]
     fn defaults_validate() {
         let spec = TestSpec::from_args(&args()).unwrap();
         assert_eq!(spec.fault_kinds(), ALL_FAULTS.to_vec());
