@@ -215,9 +215,13 @@ fn shorten(line: &str) -> String {
 
 fn render(path: &Path, result: &CheckResult, cited: &BTreeMap<u64, String>) -> String {
     let mut out = String::new();
+    let reason = match &result.reason {
+        Some(r) => format!(" ({r})"),
+        None => String::new(),
+    };
     let _ = writeln!(
         out,
-        "{}: {} ops, {}\nverdict: {}\n",
+        "{}: {} ops, {}\nverdict: {}{reason}\n",
         path.display(),
         result.counts.ops,
         claimed(&result.guarantees),

@@ -243,3 +243,72 @@ fn a_register_history_is_checked_against_the_model() {
     let o = splitbrain(&["check", &good, "--model", "mutex"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[test]
+fn an_empty_history_or_one_of_nemesis_ops_only_exits_3_saying_nothing_was_exercised() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let nemesis = write(
+        dir.path(),
+        "nemesis.jsonl",
+        &[
+            r#"{"index":0,"time":1000,"process":"nemesis","type":"invoke","f":"partition","value":{"groups":[["n1","n2"],["n3"]]}}"#,
+            r#"{"index":1,"time":2000,"process":"nemesis","type":"ok","f":"partition","value":{"groups":[["n1","n2"],["n3"]]}}"#,
+            r#"{"index":2,"time":3000,"process":"nemesis","type":"invoke","f":"heal","value":null}"#,
+            r#"{"index":3,"time":4000,"process":"nemesis","type":"ok","f":"heal","value":null}"#,
+        ],
+    );
+    for path in [empty.to_string_lossy().into_owned(), nemesis] {
+        let o = splitbrain(&["check", &path]);
+        assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+        assert!(
+            stdout(&o)
+                .contains("verdict: unknown (no client op completed ok: nothing was exercised)"),
+            "{}",
+            stdout(&o)
+        );
+        let o = splitbrain(&["check", "--json", &path]);
+        assert_eq!(o.status.code(), Some(3));
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(doc["valid"], "unknown");
+        assert_eq!(
+            doc["reason"],
+            "no client op completed ok: nothing was exercised"
+        );
+        assert_eq!(doc["exercised"]["client_ops_ok"], 0);
+    }
+}
+
+#[test]
+fn a_read_after_a_heal_that_ended_info_is_no_final_read_and_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = WRITE_AND_READ[..4].to_vec();
+    lines.extend([
+        r#"{"index":4,"time":4500,"process":"nemesis","type":"invoke","f":"partition","value":{"groups":[["n1","n2"],["n3"]]}}"#,
+        r#"{"index":5,"time":4600,"process":"nemesis","type":"ok","f":"partition","value":{"groups":[["n1","n2"],["n3"]]}}"#,
+        r#"{"index":6,"time":4700,"process":"nemesis","type":"invoke","f":"heal","value":null}"#,
+        r#"{"index":7,"time":4800,"process":"nemesis","type":"info","f":"heal","value":null,"error":"timeout after 60000 ms"}"#,
+        r#"{"index":8,"time":5000,"process":1,"type":"invoke","f":"read","node":"n3"}"#,
+        r#"{"index":9,"time":6000,"process":1,"type":"ok","f":"read","node":"n3","value":{"ids":["w18"]}}"#,
+    ]);
+    let path = write(dir.path(), "history.jsonl", &lines);
+    let o = splitbrain(&["check", &path]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}{}", stderr(&o));
+    assert!(!out.contains("VIOLATION"), "{out}");
+    assert!(
+        out.contains("the partition at op 4 may still be in force: its heal at op 6 ended info"),
+        "{out}"
+    );
+    // The same history with the heal ended ok: the read is final and w17 is lost.
+    lines[7] = r#"{"index":7,"time":4800,"process":"nemesis","type":"ok","f":"heal","value":null}"#;
+    let path = write(dir.path(), "history.jsonl", &lines);
+    let o = splitbrain(&["check", &path]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("VIOLATION lost-write"),
+        "{}",
+        stdout(&o)
+    );
+}

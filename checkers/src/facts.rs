@@ -8,6 +8,8 @@
 use std::io::BufRead;
 use std::path::Path;
 
+use crate::error_code::ErrorCode;
+use crate::faults::{FaultTracker, FaultsEnd};
 use crate::history::{Op, OpType, Process, F};
 use crate::intern::{FxHashMap, Interner, Sym, NO_SYM};
 use crate::raw::{RawOp, RawValue};
@@ -115,6 +117,17 @@ pub struct History {
     /// Ok reads seen at all, final or not.
     pub read_count: u64,
     pub nemesis: Vec<NemesisOp>,
+    /// Whether every fault was undone by an undo that ended `ok` (docs/design.md, "After
+    /// the faults").
+    pub faults: FaultsEnd,
+    /// Fault starts (partition, pause, kill, clock) whose call ended `ok`.
+    pub faults_injected: u64,
+    /// Fault starts whose targets included the node last seen leading when invoked.
+    pub leader_faults: u64,
+    /// Ok `holding` ops that returned false: a holder whose grant had lapsed.
+    pub holding_false: u64,
+    /// Writes refused `stale-token`: a holder fenced out.
+    pub stale_token_refused: u64,
     pub outcomes: [Outcomes; F_COUNT],
 }
 
@@ -131,11 +144,25 @@ struct InFlight {
 }
 
 /// Builds a [`History`] one op at a time.
-#[derive(Default)]
 pub struct Builder {
     h: History,
     in_flight: FxHashMap<Process, InFlight>,
     last_nemesis: Option<u64>,
+    faults: FaultTracker,
+    /// The node last seen leading (an ok status of a leader, in completion order).
+    last_leader: Sym,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder {
+            h: History::default(),
+            in_flight: FxHashMap::default(),
+            last_nemesis: None,
+            faults: FaultTracker::default(),
+            last_leader: NO_SYM,
+        }
+    }
 }
 
 fn field(line: u64, field: &str, message: &str) -> HistoryError {
@@ -234,6 +261,15 @@ impl Builder {
             f: op.f,
             kind: op.kind,
         });
+        let leader = (self.last_leader != NO_SYM).then(|| self.h.nodes.name(self.last_leader));
+        self.faults.push(
+            op.index,
+            op.time,
+            op.f,
+            op.kind,
+            op.value.as_deref(),
+            leader,
+        );
         self.last_nemesis = Some(op.index);
         // Reads invoked before a nemesis op can no longer be final.
         self.h.final_reads.clear();
@@ -335,6 +371,10 @@ impl Builder {
         };
         match (op.f, op.kind) {
             (F::Write, kind) => {
+                if kind == OpType::Fail && op.error.as_deref() == Some(ErrorCode::StaleToken.name())
+                {
+                    self.h.stale_token_refused += 1;
+                }
                 self.h.writes.push(Write {
                     span,
                     id: fl.id,
@@ -380,6 +420,9 @@ impl Builder {
             })?;
         let is_leader = v.is_leader();
         let knows_leader = is_leader || matches!(v.leader, Some(Some(_)));
+        if is_leader && node != NO_SYM {
+            self.last_leader = node;
+        }
         let vote = match &v.vote {
             None => None,
             Some(None) => Some(NO_SYM),
@@ -437,6 +480,9 @@ impl Builder {
                 "an ok holding must say true or false",
             )
         })?;
+        if !holding {
+            self.h.holding_false += 1;
+        }
         if holding {
             let token = fl.token.expect("holding invokes are checked for a token");
             self.h.holdings.push(HoldingTrue {
@@ -536,6 +582,9 @@ impl Builder {
         }
         let ids = self.h.ids.len();
         self.h.carried.resize(ids, false);
+        self.h.faults_injected = self.faults.injected;
+        self.h.leader_faults = self.faults.aimed_at_leader;
+        self.h.faults = self.faults.finish();
         self.h
     }
 }

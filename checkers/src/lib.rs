@@ -8,6 +8,7 @@ pub mod checks;
 pub mod error_code;
 pub mod facts;
 mod fastparse;
+pub mod faults;
 pub mod history;
 pub mod intern;
 pub mod linear;
@@ -24,8 +25,8 @@ pub use history::{explicit_null, LogEntry, Op, OpType, Process, Role, Value, F};
 pub use reader::{HistoryError, Line, OpReader, Position};
 pub use recorder::{OpDraft, Recorder, HISTORY_FLUSH_INTERVAL_MS};
 pub use result::{
-    read_results, write_results, Anomaly, AnomalyKind, CheckResult, CheckerResult, Guarantees,
-    Severity, Validity,
+    read_results, write_results, Anomaly, AnomalyKind, CheckResult, CheckerResult, Exercised,
+    Guarantees, Severity, StaleHolders, Validity,
 };
 
 /// Reads and checks the history at `path`.

@@ -179,11 +179,18 @@ impl<'a> RawValue<'a> {
                     })
                     .collect()
             }),
-            // The checkers do not look into nemesis values.
-            groups: None,
-            drops: None,
-            nodes: None,
-            offsets_ms: None,
+            // Nemesis values: what a fault hit, and what an undo undid.
+            groups: v.groups.as_ref().map(|g| g.iter().map(strs).collect()),
+            drops: v.drops.as_ref().map(|d| {
+                d.iter()
+                    .map(|(node, from)| (borrow(node), strs(from)))
+                    .collect()
+            }),
+            nodes: v.nodes.as_ref().map(strs),
+            offsets_ms: v
+                .offsets_ms
+                .as_ref()
+                .map(|o| o.iter().map(|(n, ms)| (borrow(n), *ms)).collect()),
         }
     }
 }

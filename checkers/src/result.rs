@@ -192,6 +192,47 @@ pub struct Counts {
     pub not_listed: BTreeMap<AnomalyKind, u64>,
 }
 
+/// What a history exercised, so that a valid verdict can be weighed: a run that saw no
+/// election, no fault at the leader and no stale holder says little by being valid.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Exercised {
+    /// Client ops (every op but the nemesis's) that completed ok.
+    pub client_ops_ok: u64,
+    /// Terms seen in ok status ops.
+    pub terms: u64,
+    /// Distinct (term, leader) pairs seen leading.
+    pub elections: u64,
+    /// Changes of the leader seen, in completion order.
+    pub leader_changes: u64,
+    /// Fault starts (partition, pause, kill, clock) whose call ended ok.
+    pub faults_injected: u64,
+    /// Fault starts whose targets included the node last seen leading when invoked.
+    pub leader_faults: u64,
+    /// Whether every fault was undone by an undo that ended ok (true with no fault).
+    pub faults_ended: bool,
+    /// Stale-holder situations created.
+    pub stale_holders: StaleHolders,
+    /// Writes that completed ok.
+    pub writes_acknowledged: u64,
+    /// Ok reads invoked after the faults ended: the lost-writes checker's evidence.
+    pub final_reads: u64,
+}
+
+/// Holders whose grant had lapsed or been superseded while they still acted on it. One
+/// situation may show in more than one count (a superseded write refused `stale-token`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StaleHolders {
+    /// Ok `holding` ops that answered false.
+    pub holding_false: u64,
+    /// Writes refused `stale-token`.
+    pub stale_token_refused: u64,
+    /// Writes with a token, whatever their outcome, invoked after an ok acquire of a larger
+    /// token had completed.
+    pub superseded_writes: u64,
+}
+
 /// A broken history can hold millions of anomalies; listing this many per kind is
 /// enough to act on, and the counts say how many more there were.
 pub const ANOMALIES_LISTED_PER_KIND_MAX: u64 = 100;
@@ -210,6 +251,10 @@ pub struct CheckResult {
     pub guarantees: Guarantees,
     #[serde(default)]
     pub counts: Counts,
+    /// What the history exercised (docs/design.md, "The results document"); absent in a
+    /// document written before the checkers ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exercised: Option<Exercised>,
     /// Why there is no verdict: `interrupted`, `the harness failed`, … (docs/design.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -228,6 +273,7 @@ impl CheckResult {
             anomalies: Vec::new(),
             guarantees,
             counts: Counts::default(),
+            exercised: None,
             reason: None,
             harness_error: None,
         }

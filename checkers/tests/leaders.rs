@@ -1,6 +1,6 @@
 //! concurrent-leaders: dual-leadership, dual-holders, duplicate-token.
 
-use checkers::{AnomalyKind::*, Role, Severity, Validity, F};
+use checkers::{AnomalyKind::*, OpType, Role, Severity, Validity, F};
 
 use crate::support::*;
 
@@ -203,4 +203,158 @@ fn only_the_healed_part_of_an_overlap_counts() {
     h.status(0, "n1", Role::Leader, 1);
     h.status(1, "n2", Role::Leader, 2);
     assert_none(&h.check(LAX), StaleLeader);
+}
+
+/// n1 (term 1) and n2 (term 2) both certainly leader for 3 s after `undo` of a partition
+/// ended `kind` (`Invoke`: the undo never completed; `None`: no undo at all).
+fn leaders_after_undo(undo: Option<OpType>) -> (H, Option<u64>) {
+    let mut h = H::new();
+    h.nemesis(F::Partition);
+    let at = undo.map(|kind| h.nemesis_as(F::Heal, None, kind));
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    h.advance(3000);
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    (h, at)
+}
+
+fn leaders_note(r: &checkers::CheckResult) -> String {
+    r.checkers["concurrent-leaders"]
+        .note
+        .clone()
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_stale_leader_window_opens_after_a_heal_that_ended_ok() {
+    let (h, _) = leaders_after_undo(Some(OpType::Ok));
+    let r = h.check(LAX);
+    let a = assert_one(&r, StaleLeader, Severity::Violation);
+    assert!(
+        a.message
+            .contains("every fault undone by an undo that ended ok"),
+        "{}",
+        a.message
+    );
+    assert!(
+        !leaders_note(&r).contains("stale-leader"),
+        "{}",
+        leaders_note(&r)
+    );
+}
+
+#[test]
+fn no_stale_leader_while_a_heal_that_ended_info_may_have_left_the_partition() {
+    let (h, heal) = leaders_after_undo(Some(OpType::Info));
+    let r = h.check(LAX);
+    assert_none(&r, StaleLeader);
+    assert_one(&r, DualLeadership, Severity::Observation);
+    assert_eq!(r.valid, Validity::Valid);
+    let note = leaders_note(&r);
+    assert!(
+        note.contains("stale-leader not checked")
+            && note.contains(&format!("its heal at op {} ended info", heal.unwrap())),
+        "{note}"
+    );
+}
+
+#[test]
+fn no_stale_leader_when_the_heal_never_completed() {
+    let (h, heal) = leaders_after_undo(Some(OpType::Invoke));
+    let r = h.check(LAX);
+    assert_none(&r, StaleLeader);
+    let note = leaders_note(&r);
+    assert!(
+        note.contains(&format!("its heal at op {} never completed", heal.unwrap())),
+        "{note}"
+    );
+}
+
+#[test]
+fn no_stale_leader_when_no_heal_followed_the_partition() {
+    let (h, _) = leaders_after_undo(None);
+    let r = h.check(LAX);
+    assert_none(&r, StaleLeader);
+    let note = leaders_note(&r);
+    assert!(
+        note.contains(
+            "the partition at op 0 may still be in force: no heal that ended ok followed it"
+        ),
+        "{note}"
+    );
+}
+
+#[test]
+fn a_heal_that_ended_info_then_one_that_ended_ok_ends_the_partition() {
+    let mut h = H::new();
+    h.nemesis(F::Partition);
+    h.nemesis_as(F::Heal, None, OpType::Info);
+    h.nemesis_as(F::Heal, None, OpType::Ok);
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    h.advance(3000);
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    assert_one(&h.check(LAX), StaleLeader, Severity::Violation);
+}
+
+/// Two leaders for 3 s after a fault `f` of `nodes` and its undo `undo` of `undo_nodes`
+/// ended `kind`.
+fn leaders_after(
+    f: F,
+    undo: F,
+    fault_nodes: &[&str],
+    undo_nodes: &[&str],
+    kind: OpType,
+) -> checkers::CheckResult {
+    let mut h = H::new();
+    let value = |n: &[&str]| (!n.is_empty()).then(|| nodes(n));
+    h.nemesis_as(f, value(fault_nodes), OpType::Ok);
+    h.nemesis_as(undo, value(undo_nodes), kind);
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    h.advance(3000);
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    h.check(LAX)
+}
+
+#[test]
+fn every_fault_kind_ends_only_with_its_undo_ended_ok() {
+    for (f, undo, fault_nodes, undo_nodes) in [
+        (F::Pause, F::Resume, &["n1"][..], &["n1"][..]),
+        (F::Kill, F::Start, &["n1", "n3"][..], &["n1", "n3"][..]),
+        (F::Clock, F::ClockReset, &[][..], &[][..]),
+    ] {
+        let r = leaders_after(f, undo, fault_nodes, undo_nodes, OpType::Ok);
+        assert_eq!(r.count(StaleLeader), 1, "{f:?} undone ok: {r:#?}");
+        let r = leaders_after(f, undo, fault_nodes, undo_nodes, OpType::Info);
+        assert_none(&r, StaleLeader);
+        assert!(
+            leaders_note(&r).contains("stale-leader not checked"),
+            "{f:?}"
+        );
+    }
+    // A resume of another node leaves the paused one paused.
+    let r = leaders_after(F::Pause, F::Resume, &["n1", "n2"], &["n1"], OpType::Ok);
+    assert_none(&r, StaleLeader);
+    assert!(
+        leaders_note(&r).contains("the pause of n2 at op 0 may still be in force"),
+        "{}",
+        leaders_note(&r)
+    );
+}
+
+#[test]
+fn a_leader_aimed_fault_that_found_no_leader_is_not_in_force() {
+    // Recorded as an invoke and an info with no value: nothing reached the runtime.
+    let mut h = H::new();
+    h.nemesis_as(F::Pause, None, OpType::Info);
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    h.advance(3000);
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    assert_one(&h.check(LAX), StaleLeader, Severity::Violation);
 }

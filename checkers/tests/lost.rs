@@ -147,3 +147,71 @@ fn logs_agreeing_on_their_common_prefix_do_not() {
     assert_none(&r, LogDivergence);
     assert_eq!(r.valid, Validity::Valid);
 }
+
+/// w1 acknowledged, a partition, its heal ended `heal` (`None`: no heal), then a read
+/// that lacks w1.
+fn read_after_heal(heal: Option<OpType>) -> (H, Option<u64>) {
+    let mut h = H::new();
+    h.write(0, "w1", None, OpType::Ok);
+    h.nemesis(F::Partition);
+    let at = heal.map(|kind| h.nemesis_as(F::Heal, None, kind));
+    h.read_ids(1, Some("n5"), &[]);
+    (h, at)
+}
+
+#[test]
+fn a_read_after_a_heal_that_ended_ok_is_final() {
+    let (h, _) = read_after_heal(Some(OpType::Ok));
+    let r = h.check(LAX);
+    assert_one(&r, LostWrite, Severity::Violation);
+    assert_eq!(r.exercised.unwrap().final_reads, 1);
+}
+
+#[test]
+fn a_read_after_a_heal_that_ended_info_is_not_final() {
+    let (h, heal) = read_after_heal(Some(OpType::Info));
+    let r = h.check(LAX);
+    assert_none(&r, LostWrite);
+    let lost = &r.checkers["lost-writes"];
+    assert_eq!(lost.valid, Validity::Unknown);
+    assert_eq!(r.valid, Validity::Unknown);
+    let note = lost.note.clone().unwrap();
+    assert!(
+        note.contains("no final read")
+            && note.contains(&format!("its heal at op {} ended info", heal.unwrap()))
+            && note.contains("cut-off side"),
+        "{note}"
+    );
+    assert_eq!(r.exercised.unwrap().final_reads, 0);
+}
+
+#[test]
+fn a_read_with_no_heal_after_the_partition_is_not_final() {
+    let (h, _) = read_after_heal(None);
+    let r = h.check(LAX);
+    assert_none(&r, LostWrite);
+    assert_eq!(r.checkers["lost-writes"].valid, Validity::Unknown);
+    let note = r.checkers["lost-writes"].note.clone().unwrap();
+    assert!(note.contains("no heal that ended ok followed it"), "{note}");
+}
+
+#[test]
+fn a_read_after_a_heal_that_never_completed_is_not_final() {
+    let (h, _) = read_after_heal(Some(OpType::Invoke));
+    let r = h.check(LAX);
+    assert_none(&r, LostWrite);
+    assert_eq!(r.checkers["lost-writes"].valid, Validity::Unknown);
+}
+
+#[test]
+fn without_writes_or_reads_nothing_could_be_lost() {
+    let mut h = H::new();
+    h.status(0, "n1", checkers::Role::Leader, 1);
+    let r = h.check(LAX);
+    assert_eq!(r.checkers["lost-writes"].valid, Validity::Valid);
+    assert!(r.checkers["lost-writes"]
+        .note
+        .as_ref()
+        .unwrap()
+        .contains("nothing could be lost"));
+}

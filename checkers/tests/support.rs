@@ -151,6 +151,20 @@ impl H {
         (i, o)
     }
 
+    /// A nemesis op with a value, ended `kind` (`Invoke`: never completed).
+    pub fn nemesis_as(&mut self, f: F, value: Option<Value>, kind: OpType) -> u64 {
+        let i = self.op(OpDraft::invoke(Process::Nemesis, f, value.clone()));
+        if kind != OpType::Invoke {
+            let mut d = OpDraft::ok(Process::Nemesis, f, value);
+            d.kind = kind;
+            if kind != OpType::Ok {
+                d.error = Some("timeout after 60000 ms".into());
+            }
+            self.op(d);
+        }
+        i
+    }
+
     pub fn history(&self) -> History {
         History::from_ops(&self.rec.ops()).unwrap()
     }
@@ -215,4 +229,11 @@ pub fn assert_one(r: &CheckResult, kind: AnomalyKind, severity: Severity) -> che
     };
     assert_eq!(r.valid, expected);
     v[0].clone()
+}
+
+pub fn nodes(nodes: &[&str]) -> Value {
+    Value {
+        nodes: Some(nodes.iter().map(|s| s.to_string()).collect()),
+        ..Value::default()
+    }
 }

@@ -1,6 +1,6 @@
-//! The summary printed at the end of a run: the verdict, each checker, the anomalies in
-//! their own sentences, availability figures, where the results are and the command that
-//! reproduces the run. It reads `results.json`, so it says exactly what the file says.
+//! The summary printed at the end of a run: the verdict, each checker (with its note when
+//! it could not tell), the anomalies in their own sentences, availability figures, what a
+//! valid run exercised, where the results are and the command that reproduces the run. It reads `results.json`, so it says exactly what the file says.
 
 use std::path::Path;
 
@@ -38,14 +38,27 @@ pub fn render(
         if let Some(e) = &doc.harness_error {
             out.push(format!("harness error (not a verdict on the system): {e}"));
         }
-        if doc.reason.is_some() && !doc.checkers.is_empty() {
+        let stopped = doc
+            .reason
+            .as_deref()
+            .is_some_and(|r| r != checkers::checks::NOTHING_EXERCISED);
+        if stopped && !doc.checkers.is_empty() {
             out.push("checkers, on the history recorded before the run stopped:".into());
         }
         for (name, result) in &doc.checkers {
-            out.push(format!("  {name:<20} {}", result.valid));
+            // A checker that could not tell says why; a valid one's note is in results.json.
+            match (&result.note, result.valid) {
+                (Some(note), Validity::Unknown) => {
+                    out.push(format!("  {name:<20} {}: {note}", result.valid))
+                }
+                _ => out.push(format!("  {name:<20} {}", result.valid)),
+            }
         }
         out.extend(anomaly_lines(doc));
         out.extend(availability_lines(doc));
+        if doc.valid == Validity::Valid {
+            out.extend(exercised_lines(doc));
+        }
     }
     if let Some(s) = snap {
         out.push(format!(
@@ -189,6 +202,46 @@ fn availability_lines(doc: &CheckResult) -> Vec<String> {
     let mut lines = vec!["availability:".to_string()];
     lines.extend(out.into_iter().map(|l| format!("  {l}")));
     lines
+}
+
+/// What a valid run exercised, so that a user sees whether "valid" means anything.
+fn exercised_lines(doc: &CheckResult) -> Vec<String> {
+    let Some(e) = &doc.exercised else {
+        return Vec::new();
+    };
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let faults = if e.faults_injected == 0 {
+        "faults injected: none".to_string()
+    } else {
+        let ended = if e.faults_ended {
+            "every one undone"
+        } else {
+            "not every one undone"
+        };
+        format!(
+            "faults injected: {}, {} aimed at the leader; {ended}",
+            e.faults_injected, e.leader_faults
+        )
+    };
+    let s = &e.stale_holders;
+    vec![
+        "exercised:".to_string(),
+        format!(
+            "  elections: {} ({}, {})",
+            e.elections,
+            plural(e.leader_changes, "leader change", "leader changes"),
+            plural(e.terms, "term", "terms")
+        ),
+        format!("  {faults}"),
+        format!(
+            "  stale holders: {} answered not holding, {} refused stale-token, {} after a newer grant",
+            plural(s.holding_false, "holder", "holders"),
+            plural(s.stale_token_refused, "write", "writes"),
+            plural(s.superseded_writes, "write", "writes"),
+        ),
+        format!("  writes acknowledged: {}", e.writes_acknowledged),
+        format!("  final reads: {}", e.final_reads),
+    ]
 }
 
 fn ops_table(ops: &serde_json::Map<String, Value>) -> Vec<String> {
@@ -420,6 +473,55 @@ mod tests {
         );
         assert!(text.contains("  faults: 1"), "{text}");
         assert!(!text.contains('{') && !text.contains('…'), "{text}");
+    }
+
+    #[test]
+    fn a_valid_run_says_what_it_exercised() {
+        let doc = serde_json::json!({
+            "valid": true,
+            "checkers": {"lost-writes": {"valid": true, "figures": {"final_reads": 4}}},
+            "exercised": {"client_ops_ok": 300, "terms": 4, "elections": 4, "leader_changes": 3,
+                          "faults_injected": 3, "leader_faults": 2, "faults_ended": true,
+                          "stale_holders": {"holding_false": 1, "stale_token_refused": 2, "superseded_writes": 0},
+                          "writes_acknowledged": 120, "final_reads": 4}
+        });
+        let text = render(&spec(), Path::new("results/x"), Some(&typed(doc)), None);
+        let at = text.find("exercised:").unwrap_or_else(|| panic!("{text}"));
+        assert_eq!(
+            &text[at..].lines().take(6).collect::<Vec<_>>(),
+            &[
+                "exercised:",
+                "  elections: 4 (3 leader changes, 4 terms)",
+                "  faults injected: 3, 2 aimed at the leader; every one undone",
+                "  stale holders: 1 holder answered not holding, 2 writes refused stale-token, \
+                 0 writes after a newer grant",
+                "  writes acknowledged: 120",
+                "  final reads: 4",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_run_says_why_and_which_checker_could_not_tell() {
+        let doc = serde_json::json!({
+            "valid": "unknown",
+            "reason": "no client op completed ok: nothing was exercised",
+            "checkers": {"lost-writes": {"valid": "unknown",
+                "note": "no final read: the faults may not have ended (the partition at op 4 may still be in force: its heal at op 9 ended info)"}},
+            "exercised": {"client_ops_ok": 0}
+        });
+        let text = render(&spec(), Path::new("results/x"), Some(&typed(doc)), None);
+        assert!(
+            text.contains("verdict: UNKNOWN — no client op completed ok: nothing was exercised"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  lost-writes          unknown: no final read: the faults may not have ended"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("exercised:"), "{text}");
     }
 
     #[test]

@@ -30,15 +30,7 @@ pub struct Checked {
 /// Checks `dir/history.jsonl` and writes `dir/results.json`.
 pub fn check_and_write(dir: &Path, guarantees: checkers::Guarantees) -> anyhow::Result<Checked> {
     let history = checkers::History::from_path(&dir.join("history.jsonl"))?;
-    let faults_injected = history
-        .nemesis
-        .iter()
-        .filter(|op| op.kind == checkers::OpType::Ok)
-        .filter(|op| {
-            use checkers::F;
-            matches!(op.f, F::Partition | F::Pause | F::Kill | F::Clock)
-        })
-        .count();
+    let faults_injected = history.faults_injected as usize;
     let result = checkers::check(&history, &guarantees);
     checkers::write_results(&dir.join("results.json"), &result)?;
     Ok(Checked {

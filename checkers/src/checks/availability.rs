@@ -10,10 +10,7 @@ use crate::result::{AnomalyKind, Guarantees, Severity};
 
 use super::{ms, Findings, Report};
 
-/// Faults whose start begins a failover measurement.
-fn starts_fault(f: F) -> bool {
-    matches!(f, F::Partition | F::Pause | F::Kill | F::Clock)
-}
+use crate::faults::starts_fault;
 
 pub fn check(h: &History, _: &Guarantees, findings: &mut Findings) -> Report {
     let mut figures = Map::new();
@@ -67,6 +64,13 @@ fn outcomes(h: &History) -> Value {
 
 /// Terms seen, elections (distinct term and leader pairs) and leader changes.
 fn leadership(h: &History) -> Value {
+    let (terms, elections, changes) = leadership_counts(h);
+    json!({"terms": terms, "elections": elections, "leader_changes": changes})
+}
+
+/// Terms seen, elections (distinct term and leader pairs) and leader changes, in that
+/// order: the one count both the figures and `exercised` use.
+pub fn leadership_counts(h: &History) -> (u64, u64, u64) {
     let mut terms = FxHashMap::<u64, ()>::default();
     let mut elections = FxHashMap::<(u64, u32), ()>::default();
     let mut changes = 0u64;
@@ -86,7 +90,7 @@ fn leadership(h: &History) -> Value {
         }
         last_leader = Some((s.node, s.term));
     }
-    json!({"terms": terms.len(), "elections": elections.len(), "leader_changes": changes})
+    (terms.len() as u64, elections.len() as u64, changes)
 }
 
 /// A leaderless window runs from an ok status naming no leader to the next naming one.

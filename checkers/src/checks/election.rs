@@ -37,11 +37,21 @@ pub fn check(h: &History, _: &Guarantees, findings: &mut Findings) -> Report {
             },
         );
     }
-    votes(h, findings);
-    let note = (unnamed > 0)
-        .then(|| format!("{unnamed} leader observations name no node and were not compared"));
+    let votes = votes(h, findings);
+    let mut notes = Vec::new();
+    if first.is_empty() {
+        notes.push("no ok status reported a leader with its term: nothing to compare".to_string());
+    }
+    if unnamed > 0 {
+        notes.push(format!(
+            "{unnamed} leader observations name no node and were not compared"
+        ));
+    }
+    if votes == 0 && !first.is_empty() {
+        notes.push("no ok status reported a vote: votes were not compared".to_string());
+    }
     Report {
-        note,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
         ..Report::default()
     }
 }
@@ -51,8 +61,8 @@ pub fn check(h: &History, _: &Guarantees, findings: &mut Findings) -> Report {
 /// leaders of one term). Two different candidates are a change whatever the order; a
 /// vote and then none is one when the report of none was invoked after the report of the
 /// vote completed (before that, "none" may be the earlier state). One anomaly per (node,
-/// term), citing the first report of a vote.
-fn votes(h: &History, findings: &mut Findings) {
+/// term), citing the first report of a vote. Returns how many reports carried a vote.
+fn votes(h: &History, findings: &mut Findings) -> u64 {
     #[derive(Default)]
     struct Term {
         /// The first report of a vote, in completion order: (candidate, its op).
@@ -60,6 +70,7 @@ fn votes(h: &History, findings: &mut Findings) {
         reported: bool,
     }
     let mut terms = FxHashMap::<(u32, u64), Term>::default();
+    let mut reports = 0;
     for s in &h.statuses {
         let (Some(vote), Some(term)) = (s.vote, s.term) else {
             continue;
@@ -67,6 +78,7 @@ fn votes(h: &History, findings: &mut Findings) {
         if s.node == NO_SYM {
             continue;
         }
+        reports += 1;
         let t = terms.entry((s.node, term)).or_default();
         let Some((first, op0)) = t.first else {
             if vote != NO_SYM {
@@ -104,4 +116,5 @@ fn votes(h: &History, findings: &mut Findings) {
             },
         );
     }
+    reports
 }

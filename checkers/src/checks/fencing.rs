@@ -63,13 +63,44 @@ pub fn check(h: &History, g: &Guarantees, findings: &mut Findings) -> Report {
             stale_grant(h, g, w, m, findings);
         }
     }
-    let note = (h.elections.len() > 1).then(|| {
-        "acquires name several elections; tokens are compared as if they were one".to_string()
-    });
+    let mut notes = Vec::new();
+    if writes.is_empty() {
+        notes.push(if h.acquires.is_empty() {
+            "no ok write carried a token and no grant was acquired: nothing to compare"
+        } else {
+            "no ok write carried a token: nothing to compare with the grants"
+        });
+    }
+    if h.elections.len() > 1 {
+        notes.push("acquires name several elections; tokens are compared as if they were one");
+    }
     Report {
-        note,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
         ..Report::default()
     }
+}
+
+/// Writes with a token, whatever their outcome, invoked after an ok acquire of a larger
+/// token had completed: a holder acting on a grant that had been superseded.
+pub fn superseded_writes(h: &History) -> u64 {
+    let mut by_inv: Vec<(u64, u64)> = h
+        .writes
+        .iter()
+        .filter_map(|w| w.token.map(|t| (w.span.inv, t)))
+        .collect();
+    by_inv.sort_unstable();
+    // Acquires are in completion order.
+    let (mut ai, mut max_grant, mut n) = (0, None::<u64>, 0);
+    for (inv, token) in by_inv {
+        while ai < h.acquires.len() && h.acquires[ai].span.comp < inv {
+            max_grant = max_grant.max(Some(h.acquires[ai].token));
+            ai += 1;
+        }
+        if max_grant.is_some_and(|m| m > token) {
+            n += 1;
+        }
+    }
+    n
 }
 
 fn max_of(current: Option<Witness>, seen: Witness) -> Option<Witness> {

@@ -3,6 +3,7 @@
 //! controller saw them (times can tie; indices cannot).
 
 use crate::facts::History;
+use crate::faults::FaultsEnd;
 use crate::history::Process;
 use crate::intern::{FxHashMap, Sym, NO_SYM};
 use crate::result::{AnomalyKind, Guarantees, Severity};
@@ -27,11 +28,31 @@ struct Interval {
 pub const STALE_LEADER_GRACE_MS: u64 = 2000;
 
 pub fn check(h: &History, g: &Guarantees, findings: &mut Findings) -> Report {
-    dual_leadership(h, g, findings);
-    stale_leaders(h, findings);
+    let leaderships = dual_leadership(h, g, findings);
+    let stale = stale_leaders(h, findings);
     duplicate_tokens(h, findings);
-    dual_holders(h, findings);
-    Report::default()
+    let holds = dual_holders(h, findings);
+    let mut notes = Vec::new();
+    if leaderships == 0 {
+        notes.push(
+            "no node was seen leading one term twice: no certain leadership to compare".to_string(),
+        );
+    }
+    if let Some(why) = stale {
+        notes.push(why);
+    }
+    if h.acquires.is_empty() {
+        notes.push("no grant was acquired: no holds to compare".to_string());
+    } else if holds == 0 {
+        notes.push(
+            "no grant was seen held (an ok holding of true after its acquire): no certain holds to compare"
+                .to_string(),
+        );
+    }
+    Report {
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+        ..Report::default()
+    }
 }
 
 /// A node's certain leadership of one term: from the completion of the earliest
@@ -109,8 +130,20 @@ fn leader_times_after(h: &History, from: u64) -> Vec<(Interval, u64, u64)> {
 /// paused nodes resumed, killed ones restarted, clocks reset), two nodes both certainly
 /// led at once for longer than [`STALE_LEADER_GRACE_MS`]. Raft lets an old leader linger
 /// only while it cannot hear the new one; once the network is whole it must step down.
-fn stale_leaders(h: &History, findings: &mut Findings) {
-    let healed = h.nemesis.iter().map(|n| n.time).max().unwrap_or(0);
+///
+/// The window opens only once the faults really ended (every fault undone by an undo that
+/// ended ok): while a partition may still hold, an isolated old leader that keeps its
+/// term is legal. Returns why the rule was not applied, if it was not.
+fn stale_leaders(h: &History, findings: &mut Findings) -> Option<String> {
+    let healed = match &h.faults {
+        FaultsEnd::NoFaults => 0,
+        FaultsEnd::Ended { time, .. } => *time,
+        FaultsEnd::NotEnded { why } => {
+            return Some(format!(
+                "stale-leader not checked: the faults may not have ended ({why})"
+            ));
+        }
+    };
     let timed = leader_times_after(h, healed);
     let ops: FxHashMap<(u64, u64), (u64, u64)> = timed
         .iter()
@@ -125,7 +158,7 @@ fn stale_leaders(h: &History, findings: &mut Findings) {
         }
     });
     let Some((a, b, together)) = worst else {
-        return;
+        return None;
     };
     // The older term is the stale one.
     let (old, new) = if a.tag <= b.tag { (a, b) } else { (b, a) };
@@ -133,13 +166,19 @@ fn stale_leaders(h: &History, findings: &mut Findings) {
     let cited = [o.0, o.1, n.0, n.1];
     findings.add(AnomalyKind::StaleLeader, Severity::Violation, &cited, || {
         let (no, nn) = (h.node_name(old.who as Sym), h.node_name(new.who as Sym));
+        let when = match &h.faults {
+            FaultsEnd::Ended { index, time } => format!(
+                "with every fault undone by an undo that ended ok (the last nemesis op at op {index}, {:.3} s)",
+                *time as f64 / 1e9
+            ),
+            _ => "with no fault in the history".to_string(),
+        };
         format!(
-            "{no} went on claiming leadership of term {} while {nn} led term {}: with every fault healed \
-             (the last nemesis op at {:.3} s) both were certainly leader at once for {:.1} s (ops {} to {} and {} to {}); \
+            "{no} went on claiming leadership of term {} while {nn} led term {}: {when} \
+             both were certainly leader at once for {:.1} s (ops {} to {} and {} to {}); \
              a leader must step down once it hears of a higher term",
             old.tag,
             new.tag,
-            healed as f64 / 1e9,
             together as f64 / 1e9,
             o.0,
             o.1,
@@ -147,6 +186,7 @@ fn stale_leaders(h: &History, findings: &mut Findings) {
             n.1
         )
     });
+    None
 }
 
 /// Sweeps intervals by start and yields, for each, an earlier-started interval of a
@@ -173,13 +213,16 @@ fn push_best(best: [Option<Interval>; 2], i: Interval) -> [Option<Interval>; 2] 
     [Some(first), second]
 }
 
-fn dual_leadership(h: &History, g: &Guarantees, findings: &mut Findings) {
+/// Returns how many certain leaderships there were.
+fn dual_leadership(h: &History, g: &Guarantees, findings: &mut Findings) -> usize {
     let severity = if g.exclusive_leadership {
         Severity::Violation
     } else {
         Severity::Observation
     };
-    overlaps(leader_intervals(h), |a, b| {
+    let intervals = leader_intervals(h);
+    let n = intervals.len();
+    overlaps(intervals, |a, b| {
         let ops = [a.start, a.end, b.start, b.end];
         findings.add(AnomalyKind::DualLeadership, severity, &ops, || {
             let (na, nb) = (h.node_name(a.who as Sym), h.node_name(b.who as Sym));
@@ -195,6 +238,7 @@ fn dual_leadership(h: &History, g: &Guarantees, findings: &mut Findings) {
             )
         });
     });
+    n
 }
 
 /// `duplicate-token`: two different ok acquisitions of one token in one election.
@@ -253,9 +297,11 @@ fn hold_intervals(h: &History) -> Vec<(Interval, Sym, Process)> {
     out
 }
 
-/// `dual-holders`: the certain hold intervals of two different grants overlap.
-fn dual_holders(h: &History, findings: &mut Findings) {
+/// `dual-holders`: the certain hold intervals of two different grants overlap. Returns
+/// how many certain holds there were.
+fn dual_holders(h: &History, findings: &mut Findings) -> usize {
     let holds = hold_intervals(h);
+    let n = holds.len();
     let mut by_election = FxHashMap::<Sym, Vec<Interval>>::default();
     let mut process_of = FxHashMap::<u64, Process>::default();
     for (i, election, p) in holds {
@@ -284,4 +330,5 @@ fn dual_holders(h: &History, findings: &mut Findings) {
             });
         });
     }
+    n
 }

@@ -1,32 +1,44 @@
-//! lost-writes: what the final reads (ok reads invoked after the last nemesis op)
-//! say about every write.
+//! lost-writes: what the final reads (ok reads invoked after the faults ended) say about
+//! every write.
 
 use crate::facts::{History, Read};
+use crate::faults::FaultsEnd;
 use crate::history::OpType;
 use crate::intern::{FxHashMap, Sym};
 use crate::result::{AnomalyKind, Guarantees, Severity};
 
 use super::{Findings, Report};
 
+/// The evidence this checker needs: an ok final read, that is, an ok read invoked after
+/// the faults ended (every fault undone by an undo that ended ok; with no nemesis op,
+/// every ok read). Without one its verdict is unknown, never valid, unless no write was
+/// ever invoked (then nothing can be lost).
 pub fn check(h: &History, _: &Guarantees, findings: &mut Findings) -> Report {
-    if h.final_reads.is_empty() {
-        if h.writes.is_empty() && h.read_count == 0 {
-            let note = Some("no writes and no reads: nothing to check".to_string());
-            return Report {
-                note,
-                ..Report::default()
-            };
+    let wrote = !h.writes.is_empty();
+    if let FaultsEnd::NotEnded { why } = &h.faults {
+        if !wrote && h.read_count == 0 {
+            return nothing_written();
         }
         let note = format!(
-            "no ok final read (an ok read invoked after the last nemesis op; {} ok reads in all), \
-             so lost writes cannot be ruled out",
+            "no final read: the faults may not have ended ({why}), so reads after them may \
+             come from a cut-off side and lost writes cannot be ruled out"
+        );
+        return unknown(note);
+    }
+    if h.final_reads.is_empty() {
+        if !wrote && h.read_count == 0 {
+            return nothing_written();
+        }
+        let after = if h.faults == FaultsEnd::NoFaults {
+            "an ok read"
+        } else {
+            "an ok read invoked after the faults ended"
+        };
+        let note = format!(
+            "no ok final read ({after}; {} ok reads in all), so lost writes cannot be ruled out",
             h.read_count
         );
-        return Report {
-            unknown: true,
-            note: Some(note),
-            figures: None,
-        };
+        return unknown(note);
     }
     let sightings = sightings(h);
     let mut next = sightings.iter().peekable();
@@ -39,9 +51,28 @@ pub fn check(h: &History, _: &Guarantees, findings: &mut Findings) -> Report {
     }
     log_divergence(h, findings);
     let figures = serde_json::json!({ "final_reads": h.final_reads.len() });
+    let note = (!wrote).then(|| {
+        "no write was invoked: the final reads were checked for phantoms only".to_string()
+    });
     Report {
+        note,
         figures: Some(figures),
         ..Report::default()
+    }
+}
+
+fn nothing_written() -> Report {
+    Report {
+        note: Some("no write was invoked and no read completed: nothing could be lost".to_string()),
+        ..Report::default()
+    }
+}
+
+fn unknown(note: String) -> Report {
+    Report {
+        unknown: true,
+        note: Some(note),
+        figures: Some(serde_json::json!({ "final_reads": 0 })),
     }
 }
 

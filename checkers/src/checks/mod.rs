@@ -10,8 +10,11 @@ use crate::result::{
     ANOMALIES_LISTED_PER_KIND_MAX,
 };
 
+pub use exercised::{exercised, NOTHING_EXERCISED};
+
 pub mod availability;
 pub mod election;
+pub mod exercised;
 pub mod fencing;
 pub mod leaders;
 pub mod lost;
@@ -103,6 +106,7 @@ pub fn check(history: &History, guarantees: &Guarantees) -> CheckResult {
             ops: history.op_count,
             ..Counts::default()
         },
+        exercised: None,
         reason: None,
         harness_error: None,
     };
@@ -119,6 +123,14 @@ pub fn check(history: &History, guarantees: &Guarantees) -> CheckResult {
         result.anomalies.extend(findings.listed);
         result.checkers.insert(name.to_string(), checker_result);
     }
+    let exercised = exercised(history);
+    // No evidence is never valid: a history in which no client op got through says
+    // nothing about the system.
+    if exercised.client_ops_ok == 0 {
+        result.valid = result.valid.and(Validity::Unknown);
+        result.reason = Some(NOTHING_EXERCISED.to_string());
+    }
+    result.exercised = Some(exercised);
     result
 }
 
