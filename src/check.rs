@@ -10,6 +10,7 @@ use anyhow::Context;
 use checkers::{CheckResult, Guarantees, OpReader, Severity, Validity};
 
 use crate::exit::Exit;
+use crate::report::text::terminal;
 
 const ANOMALY_HELP: &str = "\
 PATH is a history.jsonl file or a results directory. A results directory's test.json supplies
@@ -216,13 +217,13 @@ fn shorten(line: &str) -> String {
 fn render(path: &Path, result: &CheckResult, cited: &BTreeMap<u64, String>) -> String {
     let mut out = String::new();
     let reason = match &result.reason {
-        Some(r) => format!(" ({r})"),
+        Some(r) => format!(" ({})", terminal(r)),
         None => String::new(),
     };
     let _ = writeln!(
         out,
         "{}: {} ops, {}\nverdict: {}{reason}\n",
-        path.display(),
+        terminal(&path.display().to_string()),
         result.counts.ops,
         claimed(&result.guarantees),
         verdict_word(result.valid)
@@ -238,7 +239,7 @@ fn render(path: &Path, result: &CheckResult, cited: &BTreeMap<u64, String>) -> S
             let _ = write!(line, "  ({})", found.join(", "));
         }
         if let Some(note) = &c.note {
-            let _ = write!(line, "  note: {note}");
+            let _ = write!(line, "  note: {}", terminal(note));
         }
         let _ = writeln!(out, "{line}");
     }
@@ -254,10 +255,16 @@ fn render(path: &Path, result: &CheckResult, cited: &BTreeMap<u64, String>) -> S
             Severity::Violation => "VIOLATION",
             Severity::Observation => "observation",
         };
-        let _ = writeln!(out, "\n{sev} {} ({}): {}", a.kind, a.checker, a.message);
+        let _ = writeln!(
+            out,
+            "\n{sev} {} ({}): {}",
+            a.kind,
+            terminal(&a.checker),
+            terminal(&a.message)
+        );
         for i in &a.ops {
             let text = cited.get(i).map(String::as_str).unwrap_or("");
-            let _ = writeln!(out, "    line {:>8}  {text}", i + 1);
+            let _ = writeln!(out, "    line {:>8}  {}", i + 1, terminal(text));
         }
     }
     for (kind, more) in &result.counts.not_listed {
