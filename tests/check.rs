@@ -312,3 +312,29 @@ fn a_read_after_a_heal_that_ended_info_is_no_final_read_and_exits_3() {
         stdout(&o)
     );
 }
+
+#[test]
+fn text_from_the_history_reaches_the_terminal_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    // A lost write whose id and node carry a CSI (U+009B) and a right-to-left override.
+    let lines: Vec<String> = WRITE_AND_READ
+        .iter()
+        .map(|l| {
+            l.replace("w17", "w17\u{9b}2J")
+                .replace("\"n1\"", "\"n1\u{202e}x\"")
+        })
+        .collect();
+    let mut lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let last = lines[5].replace("\"w17\u{9b}2J\",", "");
+    lines[5] = &last;
+    let path = write(dir.path(), "history.jsonl", &lines);
+    let o = splitbrain(&["check", &path]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("w17\\u{9b}2J"), "{out}");
+    assert!(out.contains("n1\\u{202e}x"), "{out}");
+    assert!(
+        !out.contains('\u{9b}') && !out.contains('\u{202e}'),
+        "{out}"
+    );
+}
