@@ -8,6 +8,7 @@
 //! call, or never.
 
 pub mod history;
+pub mod jepsen;
 pub mod model;
 mod search;
 #[cfg(test)]
