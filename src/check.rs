@@ -453,7 +453,9 @@ fn check_model(history: &Path, model: ModelName, fenced_writes: bool) -> anyhow:
             ("mutex", model_keys(r.keys, &c.indices))
         }
     };
-    model_verdict(history, name, keys)
+    let note = (model == ModelName::Mutex && fenced_writes)
+        .then_some("fence-on-grant: an ok write under a token counts as its grant holding");
+    model_verdict(history, name, note, keys)
 }
 
 /// `--format jepsen-edn`: a Jepsen history's register ops against the cas-register model.
@@ -464,10 +466,15 @@ fn check_edn(path: &Path) -> anyhow::Result<Checked> {
     let c =
         jepsen::cas_register_edn(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let r = linear::check(&linear::CasRegister, &c.ops, &CheckOptions::default());
-    model_verdict(path, "cas-register", model_keys(r.keys, &c.indices))
+    model_verdict(path, "cas-register", None, model_keys(r.keys, &c.indices))
 }
 
-fn model_verdict(history: &Path, name: &str, keys: Vec<ModelKey>) -> anyhow::Result<Checked> {
+fn model_verdict(
+    history: &Path,
+    name: &str,
+    note: Option<&str>,
+    keys: Vec<ModelKey>,
+) -> anyhow::Result<Checked> {
     let verdict = if keys.iter().any(|k| k.verdict == "not-linearizable") {
         Validity::Invalid
     } else if !keys.is_empty() && keys.iter().all(|k| k.verdict == "linearizable") {
@@ -476,10 +483,13 @@ fn model_verdict(history: &Path, name: &str, keys: Vec<ModelKey>) -> anyhow::Res
         // No op of the model, or a key past its budget: nothing proven either way.
         Validity::Unknown
     };
-    let text = render_model(history, name, verdict, &keys);
-    let json = serde_json::to_string_pretty(
-        &serde_json::json!({ "model": name, "valid": verdict, "keys": keys }),
-    )?;
+    let mut text = render_model(history, name, verdict, &keys);
+    let mut doc = serde_json::json!({ "model": name, "valid": verdict, "keys": keys });
+    if let Some(note) = note {
+        text = text.replacen('\n', &format!("\nnote: {note}\n"), 1);
+        doc["note"] = note.into();
+    }
+    let json = serde_json::to_string_pretty(&doc)?;
     Ok(Checked {
         exit: Exit::from(verdict),
         json,
