@@ -52,7 +52,8 @@ Writes that ended info may or may not be present. With no ok final read, lost-wr
 unknown, never valid.
 
 Exit codes: 0 valid, 1 violations found, 2 bad usage or input (a malformed line is named by its
-line number and field), 3 unknown (a checker could not tell).";
+line number and field), 3 unknown (a checker could not tell). With several PATHs, the worst:
+2 if any is bad input (the others are still checked), else 1, else 3, else 0.";
 
 /// Check a history for split-brain, stale fencing tokens and lost writes.
 ///
