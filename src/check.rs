@@ -53,7 +53,8 @@ Writes that ended info may or may not be present. With no ok final read, lost-wr
 unknown, never valid.
 
 Exit codes: 0 valid, 1 violations found, 2 bad usage or input (a malformed line is named by its
-line number and field), 3 unknown (a checker could not tell).";
+line number and field), 3 unknown (a checker could not tell). With several PATHs, the worst:
+2 if any is bad input (the others are still checked), else 1, else 3, else 0.";
 
 /// Check a history for split-brain, stale fencing tokens and lost writes.
 ///
@@ -64,24 +65,36 @@ line number and field), 3 unknown (a checker could not tell).";
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = ANOMALY_HELP)]
 pub struct CheckArgs {
-    /// A history.jsonl file, or a results directory holding history.jsonl (and test.json).
-    pub path: PathBuf,
+    /// History files or results directories holding history.jsonl (and test.json). With
+    /// several, each is checked and gets its verdict, and the exit code is the worst: 2 if
+    /// any was bad input, else 1 if any found violations, else 3 if any was unknown.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
     /// Claim exclusive leadership (leader leases: at most one node acts as leader at any
     /// moment): overlapping certain leadership intervals become violations.
     #[arg(long)]
     pub exclusive_leadership: bool,
     /// Claim fence-on-grant (the store rejects writes of any grant but the current one):
     /// a write accepted under a token older than one already granted becomes a violation.
+    /// With --model mutex, an ok write under a token shows that its grant held.
     #[arg(long)]
     pub fence_on_grant: bool,
-    /// Print the results document (JSON) on stdout instead of the human summary.
+    /// Print the results document (JSON) on stdout instead of the human summary; with
+    /// several PATHs, one JSON array of {"path","exit","result"} (or "error") in order.
     #[arg(long)]
     pub json: bool,
-    /// Check the history's register (`cas-register`: read, write, cas) or key-value
-    /// (`kv`: get, put, append) ops for linearizability against that model, key by key,
-    /// instead of the election rules. docs/design.md gives the ops' shapes.
+    /// Check the history's register (`cas-register`: read, write, cas), key-value (`kv`:
+    /// get, put, append) or lock (`mutex`: the election workload's acquire, holding,
+    /// release and, under fence-on-grant, writes with a token) ops for linearizability
+    /// against that model, key (election) by key, instead of the election rules.
+    /// docs/design.md gives the ops' shapes.
     #[arg(long, value_enum, value_name = "MODEL")]
     pub model: Option<ModelName>,
+    /// The histories' format: `jsonl`, splitbrain's history.jsonl, or `jepsen-edn`, a
+    /// Jepsen history.edn of :read, :write and :cas ops (one register, or independent
+    /// [key value] tuples), checked against the cas-register model (implied).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "jsonl")]
+    pub format: Format,
 }
 
 /// The models `--model` checks against.
@@ -89,26 +102,145 @@ pub struct CheckArgs {
 pub enum ModelName {
     CasRegister,
     Kv,
+    Mutex,
+}
+
+/// The history formats `check` reads.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Jsonl,
+    JepsenEdn,
 }
 
 /// Cited lines longer than this are cut when printed (a read can list millions of ids).
 const CITED_LINE_CHARS_MAX: usize = 400;
 
+/// What checking one PATH gave: its exit, its document (pretty JSON) and its human
+/// summary.
+struct Checked {
+    exit: Exit,
+    json: String,
+    text: String,
+}
+
+/// One element of `--json`'s array when several PATHs are checked.
+#[derive(serde::Serialize)]
+struct PathDoc {
+    path: String,
+    exit: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<Box<serde_json::value::RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let (history_path, test_json) = locate(&args.path)?;
-    if let Some(model) = args.model {
-        return check_model(&history_path, model, args.json);
+    if args.format == Format::JepsenEdn {
+        anyhow::ensure!(
+            matches!(args.model, None | Some(ModelName::CasRegister)),
+            "--format jepsen-edn is checked against the cas-register model only"
+        );
     }
-    let guarantees = guarantees(test_json.as_deref(), &args)?;
+    if let [path] = args.paths.as_slice() {
+        let c = check_one(path, &args)?;
+        if args.json {
+            println!("{}", c.json);
+        } else {
+            print!("{}", c.text);
+        }
+        return Ok(ExitCode::from(c.exit));
+    }
+    let mut docs = Vec::new();
+    let mut summary = Vec::new();
+    for path in &args.paths {
+        let shown = path.display().to_string();
+        let (exit, doc) = match check_one(path, &args) {
+            Ok(c) => {
+                if !args.json {
+                    println!("{}", c.text);
+                }
+                let doc = PathDoc {
+                    path: shown.clone(),
+                    exit: c.exit.code(),
+                    result: Some(serde_json::value::RawValue::from_string(c.json)?),
+                    error: None,
+                };
+                (c.exit, doc)
+            }
+            Err(e) => {
+                eprintln!("splitbrain: error: {e:#}");
+                let doc = PathDoc {
+                    path: shown.clone(),
+                    exit: Exit::Usage.code(),
+                    result: None,
+                    error: Some(format!("{e:#}")),
+                };
+                (Exit::Usage, doc)
+            }
+        };
+        docs.push(doc);
+        summary.push((shown, exit));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&docs)?);
+    } else {
+        print!("{}", render_summary(&summary));
+    }
+    Ok(ExitCode::from(worst(summary.iter().map(|s| s.1))))
+}
+
+/// The exit of several checks: bad input beats violations beats unknown beats valid.
+fn worst(exits: impl Iterator<Item = Exit>) -> Exit {
+    let rank = |e: &Exit| match e {
+        Exit::Valid => 0,
+        Exit::Unknown => 1,
+        Exit::Violations => 2,
+        Exit::Usage => 3,
+    };
+    exits.max_by_key(rank).unwrap_or(Exit::Valid)
+}
+
+fn render_summary(checked: &[(String, Exit)]) -> String {
+    use crate::report::text::terminal;
+    let mut out = format!("{} histories:\n", checked.len());
+    for (path, exit) in checked {
+        let word = match exit {
+            Exit::Valid => "valid",
+            Exit::Violations => "INVALID",
+            Exit::Unknown => "unknown",
+            Exit::Usage => "bad input",
+        };
+        let _ = writeln!(out, "  {}  {word:<9}  {}", exit.code(), terminal(path));
+    }
+    out
+}
+
+/// Checks one PATH as `args` asks; an error is bad input (exit 2).
+fn check_one(path: &Path, args: &CheckArgs) -> anyhow::Result<Checked> {
+    if args.format == Format::JepsenEdn {
+        return check_edn(path);
+    }
+    let (history_path, test_json) = locate(path)?;
+    if let Some(model) = args.model {
+        // Only the mutex model reads a guarantee: fence-on-grant makes writes evidence.
+        let fenced =
+            model == ModelName::Mutex && guarantees(test_json.as_deref(), args)?.fence_on_grant;
+        return check_model(&history_path, model, fenced);
+    }
+    let guarantees = guarantees(test_json.as_deref(), args)?;
     let result = checkers::check_path(&history_path, &guarantees)
         .map_err(|e| anyhow::anyhow!("{}: {e}", history_path.display()))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+    let text = if args.json {
+        String::new()
     } else {
         let cited = cited_lines(&history_path, &result)?;
-        print!("{}", render(&history_path, &result, &cited));
-    }
-    Ok(ExitCode::from(Exit::from(result.valid)))
+        render(&history_path, &result, &cited)
+    };
+    Ok(Checked {
+        exit: Exit::from(result.valid),
+        json: serde_json::to_string_pretty(&result)?,
+        text,
+    })
 }
 
 /// The history file and, for a results directory, its test.json if present.
@@ -303,10 +435,11 @@ fn availability_summary(fig: &serde_json::Value) -> String {
     )
 }
 
-/// `--model`: every register or key-value op of the history against the model, key by
-/// key; a key that cannot be linearized is a violation, cited by the history indices of
-/// the invocations its refutation needs.
-fn check_model(history: &Path, model: ModelName, json: bool) -> anyhow::Result<ExitCode> {
+/// `--model`: every register, key-value or lock op of the history against the model,
+/// key by key; a key that cannot be linearized is a violation, cited by the history
+/// indices of the invocations its refutation needs. `fenced_writes`: with the mutex
+/// model, an ok write under a token shows that its grant held.
+fn check_model(history: &Path, model: ModelName, fenced_writes: bool) -> anyhow::Result<Checked> {
     use checkers::linear::{self, history as shapes, CheckOptions};
     let file = std::fs::File::open(history)
         .with_context(|| format!("cannot open {}", history.display()))?;
@@ -326,7 +459,34 @@ fn check_model(history: &Path, model: ModelName, json: bool) -> anyhow::Result<E
             let r = linear::check(&linear::Kv, &c.ops, &options);
             ("kv", model_keys(r.keys, &c.indices))
         }
+        ModelName::Mutex => {
+            let c = shapes::mutex(&ops, fenced_writes).map_err(bad)?;
+            let r = linear::check(&linear::LeaseMutex, &c.ops, &options);
+            ("mutex", model_keys(r.keys, &c.indices))
+        }
     };
+    let note = (model == ModelName::Mutex && fenced_writes)
+        .then_some("fence-on-grant: an ok write under a token counts as its grant holding");
+    model_verdict(history, name, note, keys)
+}
+
+/// `--format jepsen-edn`: a Jepsen history's register ops against the cas-register model.
+fn check_edn(path: &Path) -> anyhow::Result<Checked> {
+    use checkers::linear::{self, jepsen, CheckOptions};
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let c =
+        jepsen::cas_register_edn(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let r = linear::check(&linear::CasRegister, &c.ops, &CheckOptions::default());
+    model_verdict(path, "cas-register", None, model_keys(r.keys, &c.indices))
+}
+
+fn model_verdict(
+    history: &Path,
+    name: &str,
+    note: Option<&str>,
+    keys: Vec<ModelKey>,
+) -> anyhow::Result<Checked> {
     let verdict = if keys.iter().any(|k| k.verdict == "not-linearizable") {
         Validity::Invalid
     } else if !keys.is_empty() && keys.iter().all(|k| k.verdict == "linearizable") {
@@ -335,13 +495,18 @@ fn check_model(history: &Path, model: ModelName, json: bool) -> anyhow::Result<E
         // No op of the model, or a key past its budget: nothing proven either way.
         Validity::Unknown
     };
-    if json {
-        let doc = serde_json::json!({ "model": name, "valid": verdict, "keys": keys });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-    } else {
-        print!("{}", render_model(history, name, verdict, &keys));
+    let mut text = render_model(history, name, verdict, &keys);
+    let mut doc = serde_json::json!({ "model": name, "valid": verdict, "keys": keys });
+    if let Some(note) = note {
+        text = text.replacen('\n', &format!("\nnote: {note}\n"), 1);
+        doc["note"] = note.into();
     }
-    Ok(ExitCode::from(Exit::from(verdict)))
+    let json = serde_json::to_string_pretty(&doc)?;
+    Ok(Checked {
+        exit: Exit::from(verdict),
+        json,
+        text,
+    })
 }
 
 /// One key's verdict as `check --model` reports it, with history indices.

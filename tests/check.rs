@@ -240,7 +240,237 @@ fn a_register_history_is_checked_against_the_model() {
         "{}",
         stderr(&o)
     );
+    // The register history holds no lock op: nothing is proven.
     let o = splitbrain(&["check", &good, "--model", "mutex"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+}
+
+/// An acquire, holding, fenced write and release of one grant (`TOKEN`), by process 0.
+fn lock_cycle(first: u64, process: u64, token: u64, holding: bool) -> Vec<String> {
+    let t = |i: u64| 1000 * (first + i + 1);
+    let p = process;
+    vec![
+        format!(
+            r#"{{"index":{},"time":{},"process":{p},"type":"invoke","f":"acquire","node":"n1","value":{{"election":"e1"}}}}"#,
+            first,
+            t(0)
+        ),
+        format!(
+            r#"{{"index":{},"time":{},"process":{p},"type":"ok","f":"acquire","node":"n1","value":{{"token":{token}}}}}"#,
+            first + 1,
+            t(1)
+        ),
+        format!(
+            r#"{{"index":{},"time":{},"process":{p},"type":"invoke","f":"holding","node":"n1","value":{{"election":"e1","token":{token}}}}}"#,
+            first + 2,
+            t(2)
+        ),
+        format!(
+            r#"{{"index":{},"time":{},"process":{p},"type":"ok","f":"holding","node":"n1","value":{{"election":"e1","token":{token},"holding":{holding}}}}}"#,
+            first + 3,
+            t(3)
+        ),
+        format!(
+            r#"{{"index":{},"time":{},"process":{p},"type":"invoke","f":"write","node":"n1","value":{{"token":{token},"id":"w{p}.{first}"}}}}"#,
+            first + 4,
+            t(4)
+        ),
+        format!(
+            r#"{{"index":{},"time":{},"process":{p},"type":"ok","f":"write","node":"n1","value":{{"token":{token},"id":"w{p}.{first}"}}}}"#,
+            first + 5,
+            t(5)
+        ),
+        format!(
+            r#"{{"index":{},"time":{},"process":{p},"type":"invoke","f":"release","node":"n1","value":{{"election":"e1","token":{token}}}}}"#,
+            first + 6,
+            t(6)
+        ),
+        format!(
+            r#"{{"index":{},"time":{},"process":{p},"type":"ok","f":"release","node":"n1","value":{{"election":"e1","token":{token}}}}}"#,
+            first + 7,
+            t(7)
+        ),
+    ]
+}
+
+#[test]
+fn lock_ops_are_checked_against_the_mutex_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = lock_cycle(0, 0, 3, true);
+    lines.extend(lock_cycle(8, 1, 11, true));
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let clean = write(dir.path(), "clean.jsonl", &lines);
+    let o = splitbrain(&["check", &clean, "--model", "mutex"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("model: mutex, 1 keys"),
+        "{}",
+        stdout(&o)
+    );
+
+    // Process 1 takes grant 11 while process 0 still reads grant 3 as holding.
+    let first = lock_cycle(0, 0, 3, true);
+    let second = lock_cycle(8, 1, 11, true);
+    let mut lines: Vec<String> = first[..2].to_vec();
+    lines.extend(second[..2].iter().cloned());
+    // Renumber: the second acquire at indices 2 and 3, then process 0's holding.
+    let mut twice: Vec<String> = Vec::new();
+    for (i, l) in lines.iter().chain(first[2..4].iter()).enumerate() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let mut v = v.as_object().unwrap().clone();
+        v.insert("index".into(), i.into());
+        v.insert("time".into(), (1000 * (i + 1)).into());
+        twice.push(serde_json::to_string(&v).unwrap());
+    }
+    let twice: Vec<&str> = twice.iter().map(String::as_str).collect();
+    let held_twice = write(dir.path(), "twice.jsonl", &twice);
+    let o = splitbrain(&["check", &held_twice, "--model", "mutex"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("key e1: not linearizable") && stdout(&o).contains("ops 2, 4"),
+        "{}",
+        stdout(&o)
+    );
+
+    // A grant that lapsed may read not holding; a write accepted under it afterwards
+    // counts against it only when the store fences on grant.
+    let lapsed = lock_cycle(0, 0, 3, false);
+    let lapsed: Vec<&str> = lapsed[..6].iter().map(String::as_str).collect();
+    let lapsed = write(dir.path(), "lapsed.jsonl", &lapsed);
+    let o = splitbrain(&["check", &lapsed, "--model", "mutex"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let o = splitbrain(&["check", &lapsed, "--model", "mutex", "--fence-on-grant"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+}
+
+#[test]
+fn several_histories_get_a_verdict_each_and_the_worst_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = register("1");
+    let good: Vec<&str> = good.iter().map(String::as_str).collect();
+    let good = write(dir.path(), "good.jsonl", &good);
+    let stale = register("null");
+    let stale: Vec<&str> = stale.iter().map(String::as_str).collect();
+    let stale = write(dir.path(), "stale.jsonl", &stale);
+    let empty = write(
+        dir.path(),
+        "status.jsonl",
+        &[
+            r#"{"index":0,"time":1000,"process":1000000,"type":"invoke","f":"status","node":"n1","value":null}"#,
+            r#"{"index":1,"time":2000,"process":1000000,"type":"ok","f":"status","node":"n1","value":{"role":"leader","term":2,"leader":"n1"}}"#,
+        ],
+    );
+    let missing = dir
+        .path()
+        .join("missing.jsonl")
+        .to_string_lossy()
+        .into_owned();
+
+    let o = splitbrain(&["check", &good, &empty, "--model", "cas-register"]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "unknown beats valid: {}",
+        stdout(&o)
+    );
+    let o = splitbrain(&["check", &empty, &stale, &good, "--model", "cas-register"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "violations beat unknown: {}",
+        stdout(&o)
+    );
+    let out = stdout(&o);
+    assert!(out.contains("3 histories:"), "{out}");
+    assert!(
+        out.contains("  1  INVALID    ") && out.contains("stale.jsonl"),
+        "{out}"
+    );
+
+    // A missing file is bad input, but the others are still checked and reported.
+    let o = splitbrain(&[
+        "check",
+        &stale,
+        &missing,
+        &good,
+        "--model",
+        "cas-register",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("missing.jsonl"), "{}", stderr(&o));
+    let docs: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let exits: Vec<i64> = docs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["exit"].as_i64().unwrap())
+        .collect();
+    assert_eq!(exits, [1, 2, 0]);
+    assert_eq!(
+        docs[0]["result"]["keys"][0]["counterexample"],
+        serde_json::json!([0, 2])
+    );
+    assert!(docs[1]["error"].as_str().unwrap().contains("missing.jsonl"));
+    assert_eq!(docs[2]["result"]["valid"], true);
+
+    // The election rules too.
+    let o = splitbrain(&["check", &empty, &empty]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        stdout(&o).matches("verdict: valid").count(),
+        2,
+        "{}",
+        stdout(&o)
+    );
+}
+
+const JEPSEN_WRITE_THEN_READ: &str = "\
+{:type :invoke, :f :write, :value 1, :process 0, :time 100, :index 0}
+{:type :ok, :f :write, :value 1, :process 0, :time 200, :index 1}
+{:type :info, :f :start, :value nil, :process :nemesis, :time 250, :index 2}
+{:type :invoke, :f :read, :value nil, :process 1, :time 300, :index 3}
+{:type :ok, :f :read, :value READ, :process 1, :time 400, :index 4}
+{:type :invoke, :f :cas, :value [1 3], :process 2, :time 500, :index 5}
+{:type :fail, :f :cas, :value [1 3], :process 2, :time 600, :index 6}
+";
+
+#[test]
+fn a_jepsen_history_is_read_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = JEPSEN_WRITE_THEN_READ.replace("READ", "1");
+    let good = write(dir.path(), "good.edn", &[good.trim_end()]);
+    let o = splitbrain(&["check", &good, "--format", "jepsen-edn"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("model: cas-register"), "{}", stdout(&o));
+
+    let bad = JEPSEN_WRITE_THEN_READ.replace("READ", "2");
+    let bad = write(dir.path(), "history.edn", &[bad.trim_end()]);
+    let o = splitbrain(&[
+        "check",
+        &bad,
+        "--format",
+        "jepsen-edn",
+        "--model",
+        "cas-register",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("key 0: not linearizable"),
+        "{}",
+        stdout(&o)
+    );
+    let o = splitbrain(&["check", &bad, "--format", "jepsen-edn", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["keys"][0]["counterexample"], serde_json::json!([3]));
+
+    let broken = JEPSEN_WRITE_THEN_READ.replace("READ", ":two");
+    let broken = write(dir.path(), "broken.edn", &[broken.trim_end()]);
+    let o = splitbrain(&["check", &broken, "--format", "jepsen-edn"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("line 5 (op 4)"), "{}", stderr(&o));
+
+    let o = splitbrain(&["check", &good, "--format", "jepsen-edn", "--model", "kv"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 

@@ -10,10 +10,11 @@
 //!   `{"key": K, "from": V, "to": V}`, `ok` when it swapped and `fail` when it did not.
 //! - `kv`: `get` `{"key": K}` answered `{"key": K, "value": S}` (`""` for an absent key);
 //!   `put` and `append` `{"key": K, "value": S}`.
+//! - `mutex`: the election workload's lock ops, one lock per election ([`mutex`]).
 
 use std::collections::HashMap;
 
-use super::model::{KvInput, KvOutput, RegInput, RegOutput};
+use super::model::{KvInput, KvOutput, LeaseInput, LeaseOutput, RegInput, RegOutput};
 use super::{Operation, MAY_NEVER_RETURN};
 use crate::history::{Op, OpType, Process, Value, F};
 
@@ -56,7 +57,7 @@ pub fn cas_register(history: &[Op]) -> Result<Converted<RegInput, RegOutput>, St
             },
             (Some(_), _) => RegOutput::Done,
         };
-        Ok((input, output))
+        Ok(Some((input, output)))
     })
 }
 
@@ -80,16 +81,147 @@ pub fn kv(history: &[Op]) -> Result<Converted<KvInput, KvOutput>, String> {
             (Some(done), F::Get) => KvOutput::Get(string(done, field(done, |v| &v.value))?),
             (Some(_), _) => KvOutput::Done,
         };
-        Ok((input, output))
+        Ok(Some((input, output)))
+    })
+}
+
+/// The lock ops of an election history, for [`LeaseMutex`](super::LeaseMutex): one lock
+/// per election, named by the election.
+///
+/// - `acquire` `ok` with token T: grant T was taken.
+/// - `holding` `ok`: whether grant T held at an instant inside the op.
+/// - `release` `ok`: grant T was given up.
+/// - `write` `ok` with token T, when `fenced_writes` (the store accepts a write only
+///   under the current grant, `fence_on_grant`): grant T held at an instant inside the
+///   op, as a `holding` that answered `true`. The write's election is its own
+///   `value.election`, else the election that granted T, else the history's only
+///   election; a write under a token no acquire or holding names, in a history of
+///   several elections, is left out. Unfenced writes (`token: null`) are left out.
+/// - `fail` ops did not happen and are left out.
+/// - `info` ops and invocations never completed are left out too: an unknown acquire,
+///   holding or release can change nothing the model can check, since any grant may
+///   lapse at any instant anyway (a lapse is what an unseen release or a grant under an
+///   unseen token looks like to every other op).
+pub fn mutex(
+    history: &[Op],
+    fenced_writes: bool,
+) -> Result<Converted<LeaseInput, LeaseOutput>, String> {
+    // Which election granted each token, for writes, which do not name theirs.
+    let mut elections: HashMap<u64, String> = HashMap::new();
+    let mut acquiring: HashMap<u64, &str> = HashMap::new();
+    for op in history {
+        let Process::Client(process) = op.process else {
+            continue;
+        };
+        let value = op.value.as_ref();
+        let election = value.and_then(|v| v.election.as_deref());
+        let token = value.and_then(|v| v.token.flatten());
+        match (op.f, op.kind) {
+            (F::Acquire, OpType::Invoke) => {
+                if let Some(e) = election {
+                    acquiring.insert(process, e);
+                }
+            }
+            (F::Acquire, OpType::Ok) => {
+                if let (Some(e), Some(t)) = (acquiring.remove(&process), token) {
+                    elections.insert(t, e.to_string());
+                }
+            }
+            (F::Acquire, _) => {
+                acquiring.remove(&process);
+            }
+            (F::Holding | F::Release, OpType::Invoke) => {
+                if let (Some(e), Some(t)) = (election, token) {
+                    elections.entry(t).or_insert_with(|| e.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut distinct: Vec<&String> = elections.values().collect();
+    distinct.sort();
+    distinct.dedup();
+    let only = (distinct.len() == 1).then(|| distinct[0].clone());
+    let fs: &[F] = if fenced_writes {
+        &[F::Acquire, F::Holding, F::Release, F::Write]
+    } else {
+        &[F::Acquire, F::Holding, F::Release]
+    };
+    convert(history, fs, |invoke, done| {
+        let Some(done) = done else {
+            return Ok(None);
+        };
+        let token = || {
+            invoke
+                .value
+                .as_ref()
+                .and_then(|v| v.token.flatten())
+                .ok_or_else(|| bad(invoke, "value.token", "must be a whole number"))
+        };
+        let election = || {
+            invoke
+                .value
+                .as_ref()
+                .and_then(|v| v.election.clone())
+                .ok_or_else(|| bad(invoke, "value.election", "every lock op names its election"))
+        };
+        Ok(Some(match invoke.f {
+            F::Acquire => {
+                let t = done
+                    .value
+                    .as_ref()
+                    .and_then(|v| v.token.flatten())
+                    .ok_or_else(|| bad(done, "value.token", "an ok acquire gives its token"))?;
+                (
+                    LeaseInput::Acquire { lock: election()? },
+                    LeaseOutput::Acquired(t),
+                )
+            }
+            F::Holding => {
+                let h =
+                    done.value.as_ref().and_then(|v| v.holding).ok_or_else(|| {
+                        bad(done, "value.holding", "an ok holding gives its answer")
+                    })?;
+                let input = LeaseInput::Holding {
+                    lock: election()?,
+                    token: token()?,
+                };
+                (input, LeaseOutput::Holding(h))
+            }
+            F::Release => {
+                let input = LeaseInput::Release {
+                    lock: election()?,
+                    token: token()?,
+                };
+                (input, LeaseOutput::Done)
+            }
+            _ => {
+                // A write: under a token, a sign that its grant held.
+                let Some(t) = invoke.value.as_ref().and_then(|v| v.token.flatten()) else {
+                    return Ok(None);
+                };
+                let named = invoke.value.as_ref().and_then(|v| v.election.clone());
+                let Some(lock) = named
+                    .or_else(|| elections.get(&t).cloned())
+                    .or_else(|| only.clone())
+                else {
+                    return Ok(None);
+                };
+                (
+                    LeaseInput::Holding { lock, token: t },
+                    LeaseOutput::Holding(true),
+                )
+            }
+        }))
     })
 }
 
 /// Pairs each client invocation of `fs` with its process's completion and makes an
-/// operation of each pair that did not fail.
+/// operation of each pair that did not fail, unless `make` leaves it out (`None`).
 fn convert<I, O>(
     history: &[Op],
     fs: &[F],
-    mut make: impl FnMut(&Op, Option<&Op>) -> Result<(I, O), String>,
+    mut make: impl FnMut(&Op, Option<&Op>) -> Result<Option<(I, O)>, String>,
 ) -> Result<Converted<I, O>, String> {
     let mut out = Converted {
         ops: Vec::new(),
@@ -97,7 +229,9 @@ fn convert<I, O>(
     };
     let mut pending: HashMap<u64, &Op> = HashMap::new();
     let mut push = |out: &mut Converted<I, O>, invoke: &Op, done: Option<&Op>| {
-        let (input, output) = make(invoke, done)?;
+        let Some((input, output)) = make(invoke, done)? else {
+            return Ok(());
+        };
         let client = match invoke.process {
             Process::Client(c) => c,
             Process::Nemesis => unreachable!("only client ops pair"),
@@ -205,7 +339,7 @@ fn string(op: &Op, v: Option<Option<&serde_json::Value>>) -> Result<String, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::linear::{check, CasRegister, CheckOptions, Kv, Verdict};
+    use crate::linear::{check, CasRegister, CheckOptions, Kv, LeaseMutex, Verdict};
 
     fn ops(lines: &[&str]) -> Vec<Op> {
         lines
@@ -280,5 +414,94 @@ mod tests {
         let h = ops(&[r#""process":0,"type":"invoke","f":"get","value":{}"#]);
         let e = kv(&h).unwrap_err();
         assert!(e.contains("value.key"), "{e}");
+    }
+
+    const ACQUIRE_HOLD_WRITE_RELEASE: [&str; 8] = [
+        r#""process":0,"type":"invoke","f":"acquire","value":{"election":"e1"}"#,
+        r#""process":0,"type":"ok","f":"acquire","value":{"token":7}"#,
+        r#""process":0,"type":"invoke","f":"holding","value":{"election":"e1","token":7}"#,
+        r#""process":0,"type":"ok","f":"holding","value":{"election":"e1","token":7,"holding":true}"#,
+        r#""process":0,"type":"invoke","f":"write","value":{"token":7,"id":"w0.1"}"#,
+        r#""process":0,"type":"ok","f":"write","value":{"token":7,"id":"w0.1"}"#,
+        r#""process":0,"type":"invoke","f":"release","value":{"election":"e1","token":7}"#,
+        r#""process":0,"type":"ok","f":"release","value":{"election":"e1","token":7}"#,
+    ];
+
+    #[test]
+    fn a_clean_lock_cycle_is_linearizable_and_a_fenced_write_reads_as_holding() {
+        let h = ops(&ACQUIRE_HOLD_WRITE_RELEASE);
+        let c = mutex(&h, true).unwrap();
+        assert_eq!(c.ops.len(), 4);
+        assert_eq!(
+            c.ops[2].input,
+            LeaseInput::Holding {
+                lock: "e1".into(),
+                token: 7
+            },
+            "the write's election is the one that granted its token"
+        );
+        assert_eq!(
+            check(&LeaseMutex, &c.ops, &CheckOptions::default()).linearizable(),
+            Some(true)
+        );
+        assert_eq!(mutex(&h, false).unwrap().ops.len(), 3, "writes left out");
+    }
+
+    #[test]
+    fn a_grant_still_holding_after_a_newer_grant_is_refused() {
+        let h = ops(&[
+            r#""process":0,"type":"invoke","f":"acquire","value":{"election":"e1"}"#,
+            r#""process":0,"type":"ok","f":"acquire","value":{"token":3}"#,
+            r#""process":1,"type":"invoke","f":"acquire","value":{"election":"e1"}"#,
+            r#""process":1,"type":"ok","f":"acquire","value":{"token":5}"#,
+            r#""process":0,"type":"invoke","f":"holding","value":{"election":"e1","token":3}"#,
+            r#""process":0,"type":"ok","f":"holding","value":{"election":"e1","token":3,"holding":true}"#,
+            r#""process":2,"type":"invoke","f":"acquire","value":{"election":"e2"}"#,
+            r#""process":2,"type":"info","f":"acquire","value":{"election":"e2"}"#,
+        ]);
+        let c = mutex(&h, false).unwrap();
+        assert_eq!(c.ops.len(), 3, "the info acquire is left out");
+        let report = check(&LeaseMutex, &c.ops, &CheckOptions::default());
+        assert_eq!(report.linearizable(), Some(false));
+        let Verdict::NotLinearizable(cx) = &report.keys[0].verdict else {
+            panic!("{:?}", report.keys[0].verdict)
+        };
+        let cited: Vec<u64> = cx.required.iter().map(|&i| c.indices[i].0).collect();
+        // Grant 3 could not come after grant 5, so the grant of 5 and the holding of 3
+        // that followed it are enough.
+        assert_eq!(cited, vec![2, 4]);
+    }
+
+    #[test]
+    fn a_lapsed_grant_may_read_not_holding_but_never_holds_again() {
+        let mut lines = ACQUIRE_HOLD_WRITE_RELEASE[..2].to_vec();
+        lines.extend([
+            r#""process":0,"type":"invoke","f":"holding","value":{"election":"e1","token":7}"#,
+            r#""process":0,"type":"ok","f":"holding","value":{"election":"e1","token":7,"holding":false}"#,
+        ]);
+        let lapsed = mutex(&ops(&lines), true).unwrap();
+        let report = check(&LeaseMutex, &lapsed.ops, &CheckOptions::default());
+        assert_eq!(report.linearizable(), Some(true), "the lease ran out");
+        lines.extend(&ACQUIRE_HOLD_WRITE_RELEASE[4..6]);
+        let c = mutex(&ops(&lines), true).unwrap();
+        let report = check(&LeaseMutex, &c.ops, &CheckOptions::default());
+        assert_eq!(
+            report.linearizable(),
+            Some(false),
+            "a write accepted under a grant seen lapsed"
+        );
+        let c = mutex(&ops(&lines), false).unwrap();
+        let report = check(&LeaseMutex, &c.ops, &CheckOptions::default());
+        assert_eq!(report.linearizable(), Some(true), "writes not fenced");
+    }
+
+    #[test]
+    fn a_malformed_lock_op_is_named() {
+        let h = ops(&[
+            r#""process":0,"type":"invoke","f":"acquire","value":{"election":"e1"}"#,
+            r#""process":0,"type":"ok","f":"acquire","value":{}"#,
+        ]);
+        let e = mutex(&h, false).unwrap_err();
+        assert!(e.contains("op 1") && e.contains("value.token"), "{e}");
     }
 }

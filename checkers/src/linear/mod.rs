@@ -8,6 +8,7 @@
 //! call, or never.
 
 pub mod history;
+pub mod jepsen;
 pub mod model;
 mod search;
 #[cfg(test)]
@@ -17,7 +18,8 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 pub use model::{
-    CasRegister, Kv, KvInput, KvOutput, Model, Mutex, MutexInput, RegInput, RegOutput, RegValue,
+    CasRegister, Kv, KvInput, KvOutput, LeaseInput, LeaseMutex, LeaseOutput, LeaseState, Model,
+    Mutex, MutexInput, RegInput, RegOutput, RegValue,
 };
 use search::{search, Outcome};
 

@@ -163,3 +163,105 @@ impl Model for Mutex {
         }
     }
 }
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LeaseInput {
+    /// Take the lock; the grant's token is in the output.
+    Acquire { lock: String },
+    /// Does the grant with this token hold the lock now?
+    Holding { lock: String, token: u64 },
+    /// Give up the grant with this token.
+    Release { lock: String, token: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LeaseOutput {
+    /// An acquire granted with this fencing token.
+    Acquired(u64),
+    /// A holding op's answer.
+    Holding(bool),
+    /// A release that completed (`ok`): a refused release is a `fail`.
+    Done,
+    /// An `info` op: its result, if any, was never seen.
+    Unknown,
+}
+
+/// The lock state of [`LeaseMutex`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LeaseState {
+    /// The token of the last grant, unless it is known to be over (released, or seen
+    /// not holding). It may have lapsed already: nothing has said so yet.
+    pub grant: Option<u64>,
+    /// The largest token granted so far (0 before the first grant).
+    pub last: u64,
+}
+
+/// A lock with fencing tokens whose grants are leases: a grant may lapse at any
+/// instant after it is taken, without any op saying so. Every grant gets a token larger
+/// than every token granted before it; `acquire` succeeds only when no grant holds, but
+/// since the previous grant may have lapsed just before, an acquire alone never
+/// contradicts anything; `holding T` answers `true` only while grant T holds, and a
+/// grant that stopped holding never holds again; `release T` succeeds only while T
+/// holds (a refused release is a `fail`).
+///
+/// Lapses are taken lazily: the state keeps the last grant until an op shows it over
+/// (a release, a `holding` that answered `false`, a newer grant). That is exact: from
+/// "grant T, maybe lapsed" the lock is either held by T or free, and each op's answer
+/// picks one of the two (the tests check it against a model that lapses grants
+/// explicitly between any two ops).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LeaseMutex;
+
+impl Model for LeaseMutex {
+    type Key = String;
+    type Input = LeaseInput;
+    type Output = LeaseOutput;
+    type State = LeaseState;
+
+    fn name(&self) -> &'static str {
+        "lease-mutex"
+    }
+    fn key(&self, input: &LeaseInput) -> String {
+        match input {
+            LeaseInput::Acquire { lock }
+            | LeaseInput::Holding { lock, .. }
+            | LeaseInput::Release { lock, .. } => lock.clone(),
+        }
+    }
+    fn init(&self) -> LeaseState {
+        LeaseState::default()
+    }
+    fn step(
+        &self,
+        state: &LeaseState,
+        input: &LeaseInput,
+        output: &LeaseOutput,
+    ) -> Option<LeaseState> {
+        let s = *state;
+        match (input, output) {
+            // The previous grant, if any, lapsed or was released just before.
+            (LeaseInput::Acquire { .. }, LeaseOutput::Acquired(t)) => {
+                (*t > s.last).then_some(LeaseState {
+                    grant: Some(*t),
+                    last: *t,
+                })
+            }
+            // A grant under a token nobody saw: no known grant holds after it.
+            (LeaseInput::Acquire { .. }, _) => Some(LeaseState { grant: None, ..s }),
+            (LeaseInput::Holding { token, .. }, LeaseOutput::Holding(true)) => {
+                (s.grant == Some(*token)).then_some(s)
+            }
+            (LeaseInput::Holding { token, .. }, LeaseOutput::Holding(false)) => {
+                if s.grant == Some(*token) {
+                    Some(LeaseState { grant: None, ..s }) // it lapsed
+                } else {
+                    Some(s)
+                }
+            }
+            (LeaseInput::Holding { .. }, _) => Some(s),
+            (LeaseInput::Release { token, .. }, _) => {
+                (s.grant == Some(*token)).then_some(LeaseState { grant: None, ..s })
+            }
+        }
+    }
+}

@@ -97,6 +97,84 @@ impl Gen for Mutex {
     fn unknown(&self) {}
 }
 
+impl Gen for LeaseMutex {
+    fn input(&self, rng: &mut Rng, _: u64) -> LeaseInput {
+        let lock = key(rng);
+        let token = 1 + rng.below(3);
+        match rng.below(3) {
+            0 => LeaseInput::Acquire { lock },
+            1 => LeaseInput::Holding { lock, token },
+            _ => LeaseInput::Release { lock, token },
+        }
+    }
+    fn observe(&self, input: &LeaseInput, state: &LeaseState) -> LeaseOutput {
+        match input {
+            LeaseInput::Acquire { .. } => LeaseOutput::Acquired(state.last + 1),
+            LeaseInput::Holding { token, .. } => LeaseOutput::Holding(state.grant == Some(*token)),
+            LeaseInput::Release { .. } => LeaseOutput::Done,
+        }
+    }
+    fn random_output(&self, rng: &mut Rng, input: &LeaseInput) -> LeaseOutput {
+        match input {
+            LeaseInput::Acquire { .. } => LeaseOutput::Acquired(1 + rng.below(3)),
+            LeaseInput::Holding { .. } => LeaseOutput::Holding(rng.below(2) == 0),
+            LeaseInput::Release { .. } => LeaseOutput::Done,
+        }
+    }
+    fn unknown(&self) -> LeaseOutput {
+        LeaseOutput::Unknown
+    }
+}
+
+/// [`LeaseMutex`] with its lapses made explicit: the state is the set of locks the
+/// history so far could have left, each (holder, largest token granted), and before
+/// every op any grant may lapse. Holder 0 is a grant under a token nobody saw.
+#[derive(Clone, Copy, Debug)]
+struct LapsingLock;
+
+impl Model for LapsingLock {
+    type Key = String;
+    type Input = LeaseInput;
+    type Output = LeaseOutput;
+    type State = std::collections::BTreeSet<(Option<u64>, u64)>;
+
+    fn name(&self) -> &'static str {
+        "lapsing-lock"
+    }
+    fn key(&self, input: &LeaseInput) -> String {
+        LeaseMutex.key(input)
+    }
+    fn init(&self) -> Self::State {
+        [(None, 0)].into_iter().collect()
+    }
+    fn step(
+        &self,
+        state: &Self::State,
+        input: &LeaseInput,
+        output: &LeaseOutput,
+    ) -> Option<Self::State> {
+        let lapsed = state.iter().map(|&(_, last)| (None, last));
+        let before: Vec<(Option<u64>, u64)> = state.iter().copied().chain(lapsed).collect();
+        let next: Self::State = before
+            .into_iter()
+            .filter_map(|(holder, last)| match (input, output) {
+                (LeaseInput::Acquire { .. }, LeaseOutput::Acquired(t)) => {
+                    (holder.is_none() && *t > last).then_some((Some(*t), *t))
+                }
+                (LeaseInput::Acquire { .. }, _) => holder.is_none().then_some((Some(0), last)),
+                (LeaseInput::Holding { token, .. }, LeaseOutput::Holding(h)) => {
+                    ((holder == Some(*token)) == *h).then_some((holder, last))
+                }
+                (LeaseInput::Holding { .. }, _) => Some((holder, last)),
+                (LeaseInput::Release { token, .. }, _) => {
+                    (holder == Some(*token)).then_some((None, last))
+                }
+            })
+            .collect();
+        (!next.is_empty()).then_some(next)
+    }
+}
+
 type Ops<M> = Vec<Operation<<M as Model>::Input, <M as Model>::Output>>;
 
 /// A random history of `n` ops from `procs` processes. Usually simulated against the
@@ -304,6 +382,39 @@ fn mutex_agrees_with_the_oracle() {
     );
 }
 
+#[test]
+fn lease_mutex_agrees_with_the_oracle() {
+    let (yes, no) = agree(&LeaseMutex, 4, ORACLE_HISTORIES);
+    assert!(
+        yes > ORACLE_HISTORIES / 10 && no > ORACLE_HISTORIES / 10,
+        "{yes} {no}"
+    );
+}
+
+/// Taking lapses lazily accepts exactly the histories that a lock whose grants may
+/// lapse between any two ops accepts.
+#[test]
+fn lease_mutex_is_a_lock_whose_grants_lapse_at_any_instant() {
+    let mut rng = Rng::new(5);
+    let (mut yes, mut no) = (0, 0);
+    for h in 0..ORACLE_HISTORIES {
+        let n = 3 + rng.below(5) as usize;
+        let procs = 2 + rng.below(2);
+        let ops = random_history(&LeaseMutex, &mut rng, n, procs);
+        let lazy = oracle(&LeaseMutex, &ops);
+        assert_eq!(lazy, oracle(&LapsingLock, &ops), "history {h}: {ops:#?}");
+        if lazy {
+            yes += 1;
+        } else {
+            no += 1;
+        }
+    }
+    assert!(
+        yes > ORACLE_HISTORIES / 10 && no > ORACLE_HISTORIES / 10,
+        "{yes} {no}"
+    );
+}
+
 /// `cargo test -p checkers --release oracle_100k -- --ignored --nocapture`
 #[test]
 #[ignore]
@@ -313,6 +424,7 @@ fn oracle_100k() {
             ("cas-register", agree(&CasRegister, seed, 100_000)),
             ("kv", agree(&Kv, seed, 100_000)),
             ("mutex", agree(&Mutex, seed, 100_000)),
+            ("lease-mutex", agree(&LeaseMutex, seed, 100_000)),
         ];
         for (name, (yes, no)) in counts {
             println!("seed {seed} {name}: 100000 agree ({yes} linearizable, {no} not)");
