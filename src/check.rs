@@ -558,7 +558,6 @@ fn model_keys(
 }
 
 fn render_model(history: &Path, model: &str, verdict: Validity, keys: &[ModelKey]) -> String {
-    use crate::report::text::terminal;
     let mut out = String::new();
     let word = match verdict {
         Validity::Valid => "VALID — every key is linearizable",
