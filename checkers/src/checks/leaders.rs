@@ -157,9 +157,7 @@ fn stale_leaders(h: &History, findings: &mut Findings) -> Option<String> {
             worst = Some((*a, *b, together));
         }
     });
-    let Some((a, b, together)) = worst else {
-        return None;
-    };
+    let (a, b, together) = worst?;
     // The older term is the stale one.
     let (old, new) = if a.tag <= b.tag { (a, b) } else { (b, a) };
     let (o, n) = (ops[&(old.who, old.tag)], ops[&(new.who, new.tag)]);
