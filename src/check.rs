@@ -49,6 +49,10 @@ Anomaly kinds (severity violation breaks a claimed guarantee; observation is leg
   log-divergence        violation: two final log reads disagree on their common prefix.
   leaderless-window     observation: from an ok status naming no leader to the next naming one
                         (listed when it spans two or more observations).
+  not-linearizable      violation (lock-model): an election's lock ops (acquire, holding,
+                        release; with --fence-on-grant also writes under a token) that no
+                        single lock, even one whose grants lapse at any instant, could have
+                        answered so. Checked in every history, beside the rules above.
 Writes that ended info may or may not be present. With no ok final read, lost-writes says
 unknown, never valid.
 

@@ -112,10 +112,11 @@ pub enum AnomalyKind {
     PhantomWrite,
     LogDivergence,
     LeaderlessWindow,
+    NotLinearizable,
 }
 
 impl AnomalyKind {
-    pub const ALL: [AnomalyKind; 13] = [
+    pub const ALL: [AnomalyKind; 14] = [
         AnomalyKind::SameTermLeaders,
         AnomalyKind::VoteChanged,
         AnomalyKind::DualLeadership,
@@ -129,6 +130,7 @@ impl AnomalyKind {
         AnomalyKind::PhantomWrite,
         AnomalyKind::LogDivergence,
         AnomalyKind::LeaderlessWindow,
+        AnomalyKind::NotLinearizable,
     ];
 
     pub fn name(self) -> &'static str {
@@ -146,6 +148,7 @@ impl AnomalyKind {
             AnomalyKind::PhantomWrite => "phantom-write",
             AnomalyKind::LogDivergence => "log-divergence",
             AnomalyKind::LeaderlessWindow => "leaderless-window",
+            AnomalyKind::NotLinearizable => "not-linearizable",
         }
     }
 }

@@ -29,9 +29,12 @@ pub struct Checked {
 
 /// Checks `dir/history.jsonl` and writes `dir/results.json`.
 pub fn check_and_write(dir: &Path, guarantees: checkers::Guarantees) -> anyhow::Result<Checked> {
-    let history = checkers::History::from_path(&dir.join("history.jsonl"))?;
+    let path = dir.join("history.jsonl");
+    let history = checkers::History::from_path(&path)?;
     let faults_injected = history.faults_injected as usize;
-    let result = checkers::check(&history, &guarantees);
+    let mut result = checkers::check(&history, &guarantees);
+    drop(history);
+    checkers::add_lock_model(&path, &guarantees, &mut result)?;
     checkers::write_results(&dir.join("results.json"), &result)?;
     Ok(Checked {
         verdict: result.valid,

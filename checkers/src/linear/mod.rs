@@ -9,6 +9,7 @@
 
 pub mod history;
 pub mod jepsen;
+pub mod lock;
 pub mod model;
 mod search;
 #[cfg(test)]

@@ -1,0 +1,213 @@
+//! The `lock-model` checker: every lock op of the election workload (acquire, holding,
+//! release, and with fence-on-grant the writes under a token) against the lease mutex,
+//! one election at a time, beside the election rules in every run and every `check` of
+//! a results directory. Any answer no single lock could have given is a violation,
+//! whatever rule of ours it slips past; the anomaly cites the invocations and
+//! completions the refutation needs.
+
+use std::io::BufRead;
+
+use super::history as shapes;
+use super::{check, CheckOptions, LeaseMutex, Verdict};
+use crate::history::{Op, F};
+use crate::reader::{HistoryError, OpReader};
+use crate::result::{
+    Anomaly, AnomalyKind, CheckResult, CheckerResult, Guarantees, Severity, Validity,
+};
+
+/// The checker's name in `results.json`.
+pub const CHECKER: &str = "lock-model";
+
+/// The lock ops of a history: everything else is left behind as it is read, so that a
+/// history of millions of status ops costs no memory here.
+pub fn lock_ops<R: BufRead>(reader: R) -> Result<Vec<Op>, HistoryError> {
+    let mut ops = Vec::new();
+    for op in OpReader::new(reader) {
+        let op = op?;
+        if matches!(op.f, F::Acquire | F::Holding | F::Release | F::Write) {
+            ops.push(op);
+        }
+    }
+    Ok(ops)
+}
+
+/// Checks `ops` (a history's lock ops) and adds the checker, its anomalies and its
+/// verdict to `result`.
+pub fn add_lock_model(ops: &[Op], guarantees: &Guarantees, result: &mut CheckResult) {
+    let (checker, anomalies) = lock_model(ops, guarantees);
+    result.valid = result.valid.and(checker.valid);
+    for a in &anomalies {
+        *result.counts.anomalies.entry(a.kind).or_insert(0) += 1;
+    }
+    result.anomalies.extend(anomalies);
+    result.checkers.insert(CHECKER.to_string(), checker);
+}
+
+/// The checker's verdict on `ops`, and a `not-linearizable` violation per election that
+/// cannot be linearized.
+pub fn lock_model(ops: &[Op], guarantees: &Guarantees) -> (CheckerResult, Vec<Anomaly>) {
+    let result = |valid, note: String| CheckerResult {
+        valid,
+        note: Some(note),
+        anomalies: Default::default(),
+        figures: None,
+    };
+    let converted = match shapes::mutex(ops, guarantees.fence_on_grant) {
+        Ok(c) => c,
+        Err(why) => {
+            return (
+                result(
+                    Validity::Unknown,
+                    format!("the lock ops cannot be read: {why}"),
+                ),
+                Vec::new(),
+            )
+        }
+    };
+    if converted.ops.is_empty() {
+        return (
+            result(
+                Validity::Valid,
+                "no lock op completed ok: nothing to hold to the mutex model".into(),
+            ),
+            Vec::new(),
+        );
+    }
+    let report = check(&LeaseMutex, &converted.ops, &CheckOptions::default());
+    let mut anomalies = Vec::new();
+    let mut unknown = Vec::new();
+    let mut checker = CheckerResult {
+        valid: Validity::Valid,
+        note: None,
+        anomalies: Default::default(),
+        figures: None,
+    };
+    for key in &report.keys {
+        match &key.verdict {
+            Verdict::Linearizable => {}
+            Verdict::Unknown { reason } => unknown.push(format!("election {}: {reason}", key.key)),
+            Verdict::NotLinearizable(ce) => {
+                let mut cited: Vec<u64> = ce
+                    .required
+                    .iter()
+                    .flat_map(|&i| {
+                        let (invoke, done) = converted.indices[i];
+                        std::iter::once(invoke).chain(done)
+                    })
+                    .collect();
+                cited.sort_unstable();
+                cited.dedup();
+                /// Ops a message names; the anomaly's `ops` holds them all.
+                const SHOWN_MAX: usize = 12;
+                let mut shown: Vec<String> =
+                    cited.iter().take(SHOWN_MAX).map(u64::to_string).collect();
+                if cited.len() > SHOWN_MAX {
+                    shown.push(format!("… {} ops in all", cited.len()));
+                }
+                anomalies.push(Anomaly {
+                    kind: AnomalyKind::NotLinearizable,
+                    checker: CHECKER.to_string(),
+                    severity: Severity::Violation,
+                    message: format!(
+                        "election {}: no single lock, even one whose grants lapse at any instant, could have answered these lock ops as they were answered (ops {}); the longest prefix of the election's {} lock ops that a lock could give holds {}",
+                        key.key,
+                        shown.join(", "),
+                        key.ops.len(),
+                        ce.longest_linearizable_prefix
+                    ),
+                    ops: cited,
+                });
+            }
+        }
+    }
+    *checker
+        .anomalies
+        .entry(AnomalyKind::NotLinearizable)
+        .or_insert(0) += anomalies.len() as u64;
+    checker.anomalies.retain(|_, n| *n > 0);
+    if !anomalies.is_empty() {
+        checker.valid = Validity::Invalid;
+    } else if !unknown.is_empty() {
+        checker.valid = Validity::Unknown;
+        checker.note = Some(unknown.join("; "));
+    }
+    (checker, anomalies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A history read as a results directory's would be: every op, then the lock ops.
+    fn lock_ops_of(lines: &[&str]) -> Vec<Op> {
+        let text: String = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("{{\"index\":{i},\"time\":{},{l}}}\n", i * 10))
+            .collect();
+        lock_ops(text.as_bytes()).unwrap()
+    }
+
+    const STRICT: Guarantees = Guarantees {
+        exclusive_leadership: true,
+        fence_on_grant: true,
+    };
+
+    #[test]
+    fn a_grant_that_holds_after_a_newer_one_is_a_violation_citing_its_ops() {
+        let ops = lock_ops_of(&[
+            r#""process":1000000,"type":"invoke","f":"status","node":"n1""#,
+            r#""process":1000000,"type":"ok","f":"status","node":"n1","value":{"role":"leader","term":1}"#,
+            r#""process":0,"type":"invoke","f":"acquire","value":{"election":"e1"}"#,
+            r#""process":0,"type":"ok","f":"acquire","value":{"token":3}"#,
+            r#""process":1,"type":"invoke","f":"acquire","value":{"election":"e1"}"#,
+            r#""process":1,"type":"ok","f":"acquire","value":{"token":5}"#,
+            r#""process":0,"type":"invoke","f":"write","value":{"id":"w0.1","token":3,"election":"e1"}"#,
+            r#""process":0,"type":"ok","f":"write","value":{"id":"w0.1","token":3}"#,
+        ]);
+        assert!(
+            ops.iter().all(|op| op.f != F::Status),
+            "status ops are left behind"
+        );
+        let (checker, anomalies) = lock_model(&ops, &STRICT);
+        assert_eq!(checker.valid, Validity::Invalid);
+        assert_eq!(anomalies.len(), 1);
+        let a = &anomalies[0];
+        assert_eq!(a.kind, AnomalyKind::NotLinearizable);
+        assert_eq!(a.severity, Severity::Violation);
+        assert_eq!(
+            a.ops,
+            vec![4, 5, 6, 7],
+            "the newer grant and the write under the older"
+        );
+        assert!(a.message.contains("election e1"), "{}", a.message);
+        // Without fence-on-grant the write says nothing of its grant: a lapse explains it.
+        let loose = Guarantees {
+            fence_on_grant: false,
+            ..STRICT
+        };
+        assert_eq!(lock_model(&ops, &loose).0.valid, Validity::Valid);
+    }
+
+    #[test]
+    fn a_history_without_lock_ops_is_valid_and_says_so() {
+        let ops = lock_ops_of(&[
+            r#""process":0,"type":"invoke","f":"write","value":{"id":"w0.1","token":null}"#,
+            r#""process":0,"type":"ok","f":"write","value":{"id":"w0.1","token":null}"#,
+        ]);
+        let mut result = CheckResult {
+            valid: Validity::Valid,
+            checkers: Default::default(),
+            anomalies: Vec::new(),
+            guarantees: STRICT,
+            counts: Default::default(),
+            exercised: None,
+            reason: None,
+            harness_error: None,
+        };
+        add_lock_model(&ops, &STRICT, &mut result);
+        assert_eq!(result.valid, Validity::Valid);
+        let c = &result.checkers[CHECKER];
+        assert!(c.note.as_deref().unwrap().contains("no lock op"), "{c:?}");
+    }
+}
