@@ -102,10 +102,12 @@ pub fn run_with(spec: &SimSpec, seed: u64, schedule: &Schedule, keep_logs: bool)
         liveness.ok = false;
         liveness.note = world.restart_failures.join("; ");
     }
-    let result = match History::from_ops(&ops) {
-        Ok(history) => check(&history, &guarantees(spec)),
+    let guarantees = guarantees(spec);
+    let mut result = match History::from_ops(&ops) {
+        Ok(history) => check(&history, &guarantees),
         Err(e) => panic!("the simulator wrote a history the checkers refuse: {e}"),
     };
+    checkers::linear::lock::add_lock_model(&ops, &guarantees, &mut result);
     let safety = result.valid;
     let result = with_liveness(result, &liveness);
     let panics = world.chaos.panics.clone();
