@@ -126,7 +126,14 @@ fn bugs_are_found_with_the_anomalies_the_catalogue_names() {
                 "lost-write",
             ],
         ),
-        ("no-fencing", &["stale-token-accepted", "stale-grant-write"]),
+        (
+            "no-fencing",
+            &[
+                "stale-token-accepted",
+                "stale-grant-write",
+                "not-linearizable",
+            ],
+        ),
         ("early-ack", &["lost-write"]),
         // A leader elected without its committed entries cannot make the followers that
         // hold them take its log (they keep what they committed), so the cluster often
