@@ -336,7 +336,7 @@ impl TestSpec {
             },
             runtime,
             nemesis: normalise_nemesis(&args.nemesis),
-            nemesis_kinds: parse_nemesis(&args.nemesis)?,
+            nemesis_kinds: without_refused(system, &args.nemesis, parse_nemesis(&args.nemesis)?),
             time_limit_secs: check_range(
                 "--time-limit",
                 args.time_limit_secs,
@@ -505,6 +505,19 @@ impl TestSpec {
     /// The `--nemesis` value that reproduces this spec.
     pub fn nemesis_flag(&self) -> String {
         self.nemesis.clone()
+    }
+
+    /// The fault kinds `--nemesis all` left out because the system cannot take them,
+    /// each with the reason.
+    pub fn left_out(&self) -> Vec<(FaultKind, String)> {
+        if self.nemesis != "all" {
+            return Vec::new();
+        }
+        self.system
+            .descriptor()
+            .refused_faults()
+            .into_iter()
+            .collect()
     }
 
     /// The runtime primitives the nemesis needs, in `ALL_FAULTS` order.
@@ -686,6 +699,20 @@ fn parse_fencing(s: &str) -> Result<FencingMode, SpecError> {
 /// (`partition-halves`, `pause-leader`, …), in any order.
 pub fn parse_nemesis(s: &str) -> Result<Vec<NemesisKind>, SpecError> {
     nemesis::parse_nemeses(&normalise_nemesis(s)).map_err(|e| bad("--nemesis", e.to_string()))
+}
+
+/// `all` is every fault the system can take: a fault kind the system refuses wherever it
+/// runs (etcd's clock) is left out of it, and [`TestSpec::left_out`] says so. A fault
+/// named on its own is kept, to be refused with the reason.
+fn without_refused(system: SystemKind, flag: &str, kinds: Vec<NemesisKind>) -> Vec<NemesisKind> {
+    if normalise_nemesis(flag) != "all" {
+        return kinds;
+    }
+    let refused = system.descriptor().refused_faults();
+    kinds
+        .into_iter()
+        .filter(|k| !refused.contains_key(&k.fault_kind()))
+        .collect()
 }
 
 fn normalise_nemesis(s: &str) -> String {
@@ -884,7 +911,16 @@ impl fmt::Display for TestSpec {
             self.nemesis_flag(),
             self.time_limit_secs,
             self.seed
-        )
+        )?;
+        for (fault, _) in self.left_out() {
+            write!(
+                f,
+                " (without {}: {} cannot take it)",
+                fault_name(fault),
+                self.system.name()
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -919,6 +955,33 @@ mod tests {
             results: "results".into(),
             ..RunArgs::default()
         }
+    }
+
+    #[test]
+    fn all_is_every_fault_the_system_can_take_and_says_what_it_left_out() {
+        let mut a = args();
+        a.system = Some("etcd".into());
+        let spec = TestSpec::from_args(&a).unwrap();
+        assert_eq!(
+            spec.fault_kinds(),
+            [FaultKind::Partition, FaultKind::Pause, FaultKind::Kill]
+        );
+        assert_eq!(spec.left_out().len(), 1);
+        assert!(
+            spec.to_string()
+                .contains("(without clock: etcd cannot take it)"),
+            "{spec}"
+        );
+        assert_eq!(TestSpec::from_args(&spec.to_args()).unwrap(), spec);
+        // Named on its own, a fault the system cannot take is still the system's to refuse.
+        a.nemesis = "partition,clock".into();
+        let spec = TestSpec::from_args(&a).unwrap();
+        assert!(spec.fault_kinds().contains(&FaultKind::Clock));
+        assert!(spec.left_out().is_empty());
+        // raftd takes every fault.
+        let spec = TestSpec::from_args(&args()).unwrap();
+        assert_eq!(spec.fault_kinds(), ALL_FAULTS.to_vec());
+        assert!(spec.left_out().is_empty());
     }
 
     #[test]
