@@ -201,8 +201,9 @@ pub struct LeaseState {
 /// than every token granted before it; `acquire` succeeds only when no grant holds, but
 /// since the previous grant may have lapsed just before, an acquire alone never
 /// contradicts anything; `holding T` answers `true` only while grant T holds, and a
-/// grant that stopped holding never holds again; `release T` succeeds only while T
-/// holds (a refused release is a `fail`).
+/// grant that stopped holding never holds again; after `release T` grant T does not
+/// hold (releasing a grant that already lapsed or was superseded is harmless, and
+/// systems answer it ok: etcd's Resign does; a refused release is a `fail`).
 ///
 /// Lapses are taken lazily: the state keeps the last grant until an op shows it over
 /// (a release, a `holding` that answered `false`, a newer grant). That is exact: from
@@ -259,8 +260,15 @@ impl Model for LeaseMutex {
                 }
             }
             (LeaseInput::Holding { .. }, _) => Some(s),
+            // After an ok release the grant does not hold. Releasing a grant that no
+            // longer holds (lapsed, or superseded) changes nothing: it is harmless, and
+            // systems answer it ok (etcd's Resign does), so it refutes nothing.
             (LeaseInput::Release { token, .. }, _) => {
-                (s.grant == Some(*token)).then_some(LeaseState { grant: None, ..s })
+                if s.grant == Some(*token) {
+                    Some(LeaseState { grant: None, ..s })
+                } else {
+                    Some(s)
+                }
             }
         }
     }

@@ -166,9 +166,13 @@ impl Model for LapsingLock {
                     ((holder == Some(*token)) == *h).then_some((holder, last))
                 }
                 (LeaseInput::Holding { .. }, _) => Some((holder, last)),
-                (LeaseInput::Release { token, .. }, _) => {
-                    (holder == Some(*token)).then_some((None, last))
-                }
+                // A release frees the lock if its grant holds, and changes nothing if
+                // the grant already lapsed or was superseded.
+                (LeaseInput::Release { token, .. }, _) => Some(if holder == Some(*token) {
+                    (None, last)
+                } else {
+                    (holder, last)
+                }),
             })
             .collect();
         (!next.is_empty()).then_some(next)
