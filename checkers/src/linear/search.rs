@@ -18,12 +18,6 @@ pub(crate) enum Outcome {
     OutOfBudget(String),
 }
 
-/// The search's cost: distinct (linearized set, state) pairs cached.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Cost {
-    pub states: usize,
-}
-
 /// A small multiply-rotate hasher (the Firefox/rustc one): the cache keys are words of a
 /// bitset and a small state, for which SipHash's DoS resistance buys nothing.
 #[derive(Default, Clone, Copy)]
@@ -446,9 +440,8 @@ pub(crate) fn search<M: Model>(
     ops: &[&Operation<M::Input, M::Output>],
     spans: &[(u64, u64)],
     budget: &Budget,
-) -> (Outcome, Cost) {
-    let mut s = Search::new(model, ops.to_vec(), spans);
-    let outcome = s.run(budget, usize::MAX).expect("no pause");
-    let states = s.states();
-    (outcome, Cost { states })
+) -> Outcome {
+    Search::new(model, ops.to_vec(), spans)
+        .run(budget, usize::MAX)
+        .expect("no pause")
 }
