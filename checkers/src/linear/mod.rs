@@ -1,5 +1,5 @@
 //! Linearizability: histories of register, key-value and lock operations checked
-//! against a sequential [`Model`], one key at a time (P-compositionality), with a
+//! against a sequential [`Model`], each key on its own (P-compositionality), with a
 //! bounded Wing–Gong / Lowe search and a counterexample when a key fails.
 //!
 //! The input is a slice of [`Operation`]s, independent of the history file: `fail`
@@ -65,7 +65,8 @@ impl<I, O> Operation<I, O> {
 /// What one key's search may spend. Past it, that key's verdict is `Unknown`.
 #[derive(Clone, Debug)]
 pub struct Budget {
-    /// Distinct (linearized set, state) pairs cached per search: the memory bound.
+    /// Distinct (linearized set, state) pairs cached per key. The keys of a check hold
+    /// at most twice this between them.
     pub max_states: usize,
     /// Shared by every key of a check.
     pub deadline: Option<Instant>,
