@@ -1,5 +1,5 @@
 //! Linearizability: histories of register, key-value and lock operations checked
-//! against a sequential [`Model`], one key at a time (P-compositionality), with a
+//! against a sequential [`Model`], each key on its own (P-compositionality), with a
 //! bounded Wing–Gong / Lowe search and a counterexample when a key fails.
 //!
 //! The input is a slice of [`Operation`]s, independent of the history file: `fail`
@@ -22,7 +22,7 @@ pub use model::{
     CasRegister, Kv, KvInput, KvOutput, LeaseInput, LeaseMutex, LeaseOutput, LeaseState, Model,
     Mutex, MutexInput, RegInput, RegOutput, RegValue,
 };
-use search::{search, Outcome};
+use search::{search, Outcome, Search};
 
 /// The return time of an `info` op: it may take effect at any time after its call.
 pub const MAY_NEVER_RETURN: u64 = u64::MAX;
@@ -30,6 +30,10 @@ pub const MAY_NEVER_RETURN: u64 = u64::MAX;
 /// The largest failing prefix whose ops are each tried as `info` to find the ones the
 /// refutation needs; past it the counterexample is the prefix alone. Each try is a search.
 const MINIMIZE_OPS_MAX: usize = 256;
+
+/// The states each key still open may add to its search in the first round of
+/// [`check`]; the slice doubles every round.
+pub(crate) const FIRST_SLICE_STATES: usize = 1024;
 
 /// One completed (`ok`) or unknown (`info`) operation. Times are any monotonic unit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,7 +65,8 @@ impl<I, O> Operation<I, O> {
 /// What one key's search may spend. Past it, that key's verdict is `Unknown`.
 #[derive(Clone, Debug)]
 pub struct Budget {
-    /// Distinct (linearized set, state) pairs cached per search: the memory bound.
+    /// Distinct (linearized set, state) pairs cached per key. The keys of a check hold
+    /// at most twice this between them.
     pub max_states: usize,
     /// Shared by every key of a check.
     pub deadline: Option<Instant>,
@@ -127,11 +132,14 @@ pub struct KeyReport<K> {
     pub verdict: Verdict,
     /// States the key's main search cached.
     pub states: usize,
+    /// States cached by the main searches of every key of the history when this key's
+    /// verdict was reached: the work spent before it was known.
+    pub work_at_verdict: usize,
 }
 
 #[derive(Clone, Debug)]
 pub struct Report<K> {
-    /// In the order searched: ascending op count.
+    /// In ascending op count.
     pub keys: Vec<KeyReport<K>>,
 }
 
@@ -150,8 +158,14 @@ impl<K> Report<K> {
     }
 }
 
-/// Checks `ops` against `model`, key by key, smallest key first so that a small
-/// refuted key is found before a large one is done.
+/// Checks `ops` against `model`, key by key, in rounds: in each, every key not decided
+/// yet searches on for a slice of states ([`FIRST_SLICE_STATES`], doubling every round),
+/// smallest key first, each search going on where it stopped. So one large key does not
+/// hold back the others: a key that can be refuted is refuted after about as many
+/// states as it needs times the number of keys (twice that at most), whatever their
+/// sizes, and the total is the same as searching the keys one after another. While the
+/// states the open keys hold together exceed `max_states`, each key in turn is searched
+/// to its end: the memory stays within twice `max_states`.
 pub fn check<M: Model>(
     model: &M,
     ops: &[Operation<M::Input, M::Output>],
@@ -163,47 +177,94 @@ pub fn check<M: Model>(
     }
     let mut parts: Vec<(M::Key, Vec<usize>)> = parts.into_iter().collect();
     parts.sort_by_key(|(_, ids)| ids.len());
-    let mut keys = Vec::with_capacity(parts.len());
+    let budget = &options.budget;
+    let mut searches: Vec<Search<M>> = parts
+        .iter()
+        .map(|(_, ids)| {
+            let key_ops: Vec<&Operation<M::Input, M::Output>> =
+                ids.iter().map(|&i| &ops[i]).collect();
+            let spans: Vec<(u64, u64)> = key_ops.iter().map(|o| (o.call, o.ret)).collect();
+            Search::new(model, key_ops, &spans)
+        })
+        .collect();
+    let mut verdicts: Vec<Option<(Verdict, usize)>> = vec![None; parts.len()];
+    let mut work = 0usize;
     let mut refuted = false;
-    for (key, ids) in parts {
-        let (verdict, states) = if refuted && options.stop_at_first_refuted {
-            let reason = "not searched: a smaller key is not linearizable".to_string();
-            (Verdict::Unknown { reason }, 0)
-        } else {
-            check_key(model, ops, &ids, &options.budget)
-        };
-        refuted |= matches!(verdict, Verdict::NotLinearizable(_));
-        keys.push(KeyReport {
-            key,
-            ops: ids,
-            verdict,
-            states,
-        });
+    let mut slice = FIRST_SLICE_STATES;
+    while verdicts.iter().any(Option::is_none) {
+        for i in 0..parts.len() {
+            if verdicts[i].is_some() {
+                continue;
+            }
+            if refuted && options.stop_at_first_refuted {
+                let reason = "not searched to its end: another key is not linearizable";
+                verdicts[i] = Some((
+                    Verdict::Unknown {
+                        reason: reason.to_string(),
+                    },
+                    work,
+                ));
+                continue;
+            }
+            let held: usize = (0..parts.len())
+                .filter(|&j| verdicts[j].is_none())
+                .map(|j| searches[j].states())
+                .sum();
+            let before = searches[i].states();
+            let pause_at = if held > budget.max_states {
+                usize::MAX
+            } else {
+                before.saturating_add(slice)
+            };
+            let outcome = searches[i].run(budget, pause_at);
+            work += searches[i].states() - before;
+            let Some(outcome) = outcome else {
+                continue;
+            };
+            let verdict = match outcome {
+                Outcome::Linearizable => Verdict::Linearizable,
+                Outcome::OutOfBudget(reason) => Verdict::Unknown { reason },
+                Outcome::Refuted => {
+                    refuted = true;
+                    Verdict::NotLinearizable(refutation(model, ops, &parts[i].1, budget))
+                }
+            };
+            verdicts[i] = Some((verdict, work));
+        }
+        slice = slice.saturating_mul(2);
     }
+    let keys = parts
+        .into_iter()
+        .zip(verdicts)
+        .zip(&searches)
+        .map(|(((key, ids), v), s)| {
+            let (verdict, work_at_verdict) = v.expect("every key decided");
+            KeyReport {
+                key,
+                ops: ids,
+                verdict,
+                states: s.states(),
+                work_at_verdict,
+            }
+        })
+        .collect();
     Report { keys }
 }
 
-fn check_key<M: Model>(
+/// The counterexample of a refuted key, its indices into `all`.
+fn refutation<M: Model>(
     model: &M,
     all: &[Operation<M::Input, M::Output>],
     ids: &[usize],
     budget: &Budget,
-) -> (Verdict, usize) {
+) -> Counterexample {
     let ops: Vec<&Operation<M::Input, M::Output>> = ids.iter().map(|&i| &all[i]).collect();
     let spans: Vec<(u64, u64)> = ops.iter().map(|o| (o.call, o.ret)).collect();
-    let (outcome, cost) = search(model, &ops, &spans, budget);
-    let verdict = match outcome {
-        Outcome::Linearizable => Verdict::Linearizable,
-        Outcome::OutOfBudget(reason) => Verdict::Unknown { reason },
-        Outcome::Refuted => {
-            let mut c = counterexample(model, &ops, &spans, budget);
-            for i in c.prefix.iter_mut().chain(c.required.iter_mut()) {
-                *i = ids[*i];
-            }
-            Verdict::NotLinearizable(c)
-        }
-    };
-    (verdict, cost.states)
+    let mut c = counterexample(model, &ops, &spans, budget);
+    for i in c.prefix.iter_mut().chain(c.required.iter_mut()) {
+        *i = ids[*i];
+    }
+    c
 }
 
 /// The spans of the history cut at `t`: ops called after `t` are dropped (`None`), ops
@@ -230,7 +291,7 @@ fn refutes<M: Model>(
         .zip(spans)
         .filter_map(|(o, s)| s.map(|s| (*o, s)))
         .unzip();
-    match search(model, &sub, &sub_spans, budget).0 {
+    match search(model, &sub, &sub_spans, budget) {
         Outcome::Refuted => Some(true),
         Outcome::Linearizable => Some(false),
         Outcome::OutOfBudget(_) => None,

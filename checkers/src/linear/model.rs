@@ -25,6 +25,26 @@ pub trait Model {
         input: &Self::Input,
         output: &Self::Output,
     ) -> Option<Self::State>;
+    /// True when `step` with this input and output never changes the state (a read):
+    /// the search then takes such an op as soon as it can be taken, without trying
+    /// other orders, and leaves out such an op that is `info`. Saying `false` is
+    /// always safe; saying `true` of an op that changes the state is not.
+    fn is_read_only(&self, _input: &Self::Input, _output: &Self::Output) -> bool {
+        false
+    }
+    /// False only when no order of any subset of `writes` (ops that change the state)
+    /// applied from `state` can reach a state where the read `input`/`output` is
+    /// legal: the search then drops the configuration without waiting for the read's
+    /// return. Saying `true` is always safe.
+    fn can_reach(
+        &self,
+        _state: &Self::State,
+        _writes: &mut dyn Iterator<Item = &Self::Input>,
+        _input: &Self::Input,
+        _output: &Self::Output,
+    ) -> bool {
+        true
+    }
 }
 
 /// A register value; `None` is the initial, never-written value (`null`).
@@ -78,6 +98,28 @@ impl Model for CasRegister {
             (RegInput::Cas { from, to, .. }, _) => (*state == Some(*from)).then_some(Some(*to)),
         }
     }
+    fn is_read_only(&self, input: &RegInput, _: &RegOutput) -> bool {
+        matches!(input, RegInput::Read { .. })
+    }
+    /// The value read is the current one, or a write or cas may still set it.
+    fn can_reach(
+        &self,
+        state: &RegValue,
+        mut writes: &mut dyn Iterator<Item = &RegInput>,
+        _: &RegInput,
+        output: &RegOutput,
+    ) -> bool {
+        let RegOutput::Read(v) = output else {
+            return true;
+        };
+        v == state
+            || Iterator::any(&mut writes, |w| match w {
+                RegInput::Write { value, .. } | RegInput::Cas { to: value, .. } => {
+                    *v == Some(*value)
+                }
+                RegInput::Read { .. } => false,
+            })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -124,6 +166,24 @@ impl Model for Kv {
             (KvInput::Put { value, .. }, _) => Some(value.clone()),
             (KvInput::Append { value, .. }, _) => Some(format!("{state}{value}")),
         }
+    }
+    fn is_read_only(&self, input: &KvInput, _: &KvOutput) -> bool {
+        matches!(input, KvInput::Get { .. })
+    }
+    /// Appends only lengthen the value: without a put, it must already begin the value
+    /// read.
+    fn can_reach(
+        &self,
+        state: &String,
+        mut writes: &mut dyn Iterator<Item = &KvInput>,
+        _: &KvInput,
+        output: &KvOutput,
+    ) -> bool {
+        let KvOutput::Get(v) = output else {
+            return true;
+        };
+        v.starts_with(state.as_str())
+            || Iterator::any(&mut writes, |w| matches!(w, KvInput::Put { .. }))
     }
 }
 
@@ -271,5 +331,10 @@ impl Model for LeaseMutex {
                 }
             }
         }
+    }
+    /// A `holding` that answered `true` or was never answered; one that answered
+    /// `false` may end the grant.
+    fn is_read_only(&self, input: &LeaseInput, output: &LeaseOutput) -> bool {
+        matches!(input, LeaseInput::Holding { .. }) && *output != LeaseOutput::Holding(false)
     }
 }

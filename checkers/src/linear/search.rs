@@ -18,12 +18,6 @@ pub(crate) enum Outcome {
     OutOfBudget(String),
 }
 
-/// The search's cost: distinct (linearized set, state) pairs cached.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Cost {
-    pub states: usize,
-}
-
 /// A small multiply-rotate hasher (the Firefox/rustc one): the cache keys are words of a
 /// bitset and a small state, for which SipHash's DoS resistance buys nothing.
 #[derive(Default, Clone, Copy)]
@@ -79,17 +73,21 @@ struct Events {
     op: Vec<usize>,
     /// For a call event, the position of its return; `usize::MAX` for a return.
     ret_of: Vec<usize>,
+    /// For each op, the position of its call; `usize::MAX` for an op left out.
+    call_pos: Vec<usize>,
     head: usize,
 }
 
 impl Events {
-    /// Calls sorted by time; a call at the same time as a return comes first, so that
-    /// touching intervals count as concurrent. Returns of ops that may never have
-    /// happened (`u64::MAX`) come after every other event.
-    fn new(spans: &[(u64, u64)]) -> Events {
-        let n = spans.len();
+    /// The events of the ops `kept` (indices into `spans`), calls sorted by time; a call
+    /// at the same time as a return comes first, so that touching intervals count as
+    /// concurrent. Returns of ops that may never have happened (`u64::MAX`) come after
+    /// every other event.
+    fn new(spans: &[(u64, u64)], kept: &[usize]) -> Events {
+        let n = kept.len();
         let mut order: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * n);
-        for (i, &(call, ret)) in spans.iter().enumerate() {
+        for &i in kept {
+            let (call, ret) = spans[i];
             assert!(call <= ret, "op {i} returns before its call");
             order.push((call, false, i));
             order.push((ret, true, i));
@@ -101,6 +99,7 @@ impl Events {
             prev: Vec::with_capacity(2 * n + 2),
             op: order.iter().map(|&(_, _, op)| op).collect(),
             ret_of: vec![usize::MAX; 2 * n],
+            call_pos: vec![usize::MAX; spans.len()],
             head,
         };
         ev.prev
@@ -112,15 +111,17 @@ impl Events {
             ev.next[2 * n - 1] = tail;
         }
         ev.next[tail] = usize::MAX;
-        let mut call_pos = vec![usize::MAX; n];
         for (pos, &(_, is_ret, op)) in order.iter().enumerate() {
             if is_ret {
-                ev.ret_of[call_pos[op]] = pos;
+                ev.ret_of[ev.call_pos[op]] = pos;
             } else {
-                call_pos[op] = pos;
+                ev.call_pos[op] = pos;
             }
         }
         ev
+    }
+    fn is_call(&self, p: usize) -> bool {
+        p < self.ret_of.len() && self.ret_of[p] != usize::MAX
     }
     fn unlink(&mut self, p: usize) {
         let (a, b) = (self.prev[p], self.next[p]);
@@ -144,98 +145,303 @@ impl Events {
     }
 }
 
-/// Searches for a linearization of `ops`, whose real-time spans are `spans` (call,
-/// return; return `u64::MAX` for an op that may take effect at any time after its
-/// call, or never). Success is every op with a finite return linearized.
+/// Which candidates of a configuration a scan is at. Reads go first and are taken
+/// without trying anything else (a read that can be taken now may as well be: it
+/// changes nothing, and everything that must precede it already does); then the `ok`
+/// ops that change the state; then the `info` ones, which no return ever forces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Reads,
+    Writes,
+    Info,
+}
+
+/// One key's search, which can stop after a number of states and go on later: its
+/// whole position (the event list, the stack, the cache) is kept between runs.
+pub(crate) struct Search<'a, M: Model> {
+    model: &'a M,
+    ops: Vec<&'a Operation<M::Input, M::Output>>,
+    info: Vec<bool>,
+    read_only: Vec<bool>,
+    /// The middle of each op's span.
+    mid: Vec<u64>,
+    ev: Events,
+    remaining_ok: usize,
+    bits: Vec<u64>,
+    cache: Cache<M::State>,
+    /// The linearized calls, the state before each, the phase it was taken in, and
+    /// `first_read` before it.
+    stack: Vec<(usize, M::State, Phase, usize)>,
+    /// The `ok` reads, by return time.
+    reads_by_ret: Vec<usize>,
+    /// No read of `reads_by_ret` before this one is left to linearize.
+    first_read: usize,
+    state: M::State,
+    entry: usize,
+    phase: Phase,
+    steps: u64,
+    outcome: Option<Outcome>,
+    /// The states cached when the outcome was reached (the cache is then dropped).
+    final_states: usize,
+}
+
+impl<'a, M: Model> Search<'a, M> {
+    /// The search for a linearization of `ops`, whose real-time spans are `spans`
+    /// (call, return; return `u64::MAX` for an op that may take effect at any time
+    /// after its call, or never). Success is every op with a finite return linearized.
+    pub(crate) fn new(
+        model: &'a M,
+        ops: Vec<&'a Operation<M::Input, M::Output>>,
+        spans: &[(u64, u64)],
+    ) -> Search<'a, M> {
+        assert_eq!(ops.len(), spans.len());
+        let n = ops.len();
+        let info: Vec<bool> = spans.iter().map(|s| s.1 == u64::MAX).collect();
+        let read_only: Vec<bool> = ops
+            .iter()
+            .map(|o| model.is_read_only(&o.input, &o.output))
+            .collect();
+        // An info read can be left out: it is never needed, and taking it changes nothing.
+        let kept: Vec<usize> = (0..n).filter(|&i| !(info[i] && read_only[i])).collect();
+        let ev = Events::new(spans, &kept);
+        let mut reads_by_ret: Vec<usize> = (0..n).filter(|&i| read_only[i] && !info[i]).collect();
+        reads_by_ret.sort_by_key(|&i| (spans[i].1, i));
+        let entry = ev.next[ev.head];
+        Search {
+            model,
+            mid: spans.iter().map(|s| s.0 / 2 + s.1 / 2).collect(),
+            remaining_ok: info.iter().filter(|&&i| !i).count(),
+            info,
+            read_only,
+            ev,
+            bits: vec![0u64; n.div_ceil(64)],
+            cache: HashSet::default(),
+            stack: Vec::with_capacity(n),
+            state: model.init(),
+            entry,
+            phase: Phase::Reads,
+            steps: 0,
+            outcome: None,
+            final_states: 0,
+            reads_by_ret,
+            first_read: 0,
+            ops,
+        }
+    }
+
+    /// States cached so far.
+    pub(crate) fn states(&self) -> usize {
+        if self.outcome.is_some() {
+            self.final_states
+        } else {
+            self.cache.len()
+        }
+    }
+
+    /// Searches on until an outcome, or until `pause_at` states are cached (`None`: call
+    /// again to go on). Past `budget` the outcome is `OutOfBudget`.
+    pub(crate) fn run(&mut self, budget: &Budget, pause_at: usize) -> Option<Outcome> {
+        if let Some(o) = &self.outcome {
+            return Some(o.clone());
+        }
+        let o = self.step_until(budget, pause_at)?;
+        // Its memory is not needed any more.
+        self.final_states = self.cache.len();
+        self.cache = HashSet::default();
+        self.stack = Vec::new();
+        self.outcome = Some(o.clone());
+        Some(o)
+    }
+
+    fn step_until(&mut self, budget: &Budget, pause_at: usize) -> Option<Outcome> {
+        let head = self.ev.head;
+        loop {
+            if self.remaining_ok == 0 {
+                return Some(Outcome::Linearizable);
+            }
+            self.steps += 1;
+            if self.steps.is_multiple_of(DEADLINE_CHECK_INTERVAL_STEPS) {
+                if let Some(reason) = budget.exceeded(self.cache.len()) {
+                    return Some(Outcome::OutOfBudget(reason));
+                }
+            }
+            let p = self.entry;
+            if !self.ev.is_call(p) {
+                // The first return not linearized (an ok op's: returns at u64::MAX sort
+                // after every finite one), or the end: this phase has no candidate left.
+                assert!(
+                    p >= self.ev.op.len() || !self.info[self.ev.op[p]],
+                    "reached an info return with ok ops left"
+                );
+                match self.phase {
+                    Phase::Reads => {
+                        self.phase = Phase::Writes;
+                        self.entry = self.next_write(None);
+                    }
+                    Phase::Writes => {
+                        self.phase = Phase::Info;
+                        self.entry = self.ev.next[head];
+                    }
+                    Phase::Info => {
+                        if !self.backtrack() {
+                            return Some(Outcome::Refuted);
+                        }
+                    }
+                }
+                continue;
+            }
+            let op = self.ev.op[p];
+            let wanted = match self.phase {
+                Phase::Reads => self.read_only[op],
+                Phase::Writes => !self.read_only[op] && !self.info[op],
+                Phase::Info => !self.read_only[op] && self.info[op],
+            };
+            if !wanted {
+                self.entry = self.advance(p);
+                continue;
+            }
+            let o = self.ops[op];
+            let Some(next) = self.model.step(&self.state, &o.input, &o.output) else {
+                self.entry = self.advance(p);
+                continue;
+            };
+            self.bits[op / 64] |= 1 << (op % 64);
+            if !self
+                .cache
+                .insert((self.bits.clone().into_boxed_slice(), next.clone()))
+            {
+                self.bits[op / 64] &= !(1 << (op % 64));
+                if self.phase == Phase::Reads {
+                    // Explored already from here, and the read first is as good as any
+                    // order: this configuration fails.
+                    self.phase = Phase::Info;
+                    self.entry = self.ev.next[head];
+                    while self.ev.is_call(self.entry) {
+                        self.entry = self.ev.next[self.entry];
+                    }
+                } else {
+                    self.entry = self.advance(p);
+                }
+                continue;
+            }
+            if self.cache.len() > budget.max_states {
+                return Some(Outcome::OutOfBudget(format!(
+                    "more than {} states explored",
+                    budget.max_states
+                )));
+            }
+            let before = std::mem::replace(&mut self.state, next);
+            self.stack.push((p, before, self.phase, self.first_read));
+            self.ev.lift(p);
+            if !self.info[op] {
+                self.remaining_ok -= 1;
+            }
+            if self.doomed() {
+                if !self.backtrack() {
+                    return Some(Outcome::Refuted);
+                }
+                continue;
+            }
+            self.entry = self.ev.next[head];
+            self.phase = Phase::Reads;
+            if self.cache.len() >= pause_at {
+                return None;
+            }
+        }
+    }
+
+    /// Whether the first read left to linearize (by return) can no longer be reached
+    /// from the current state with the ops that change the state and may still come
+    /// before it: then no linearization goes on from here.
+    fn doomed(&mut self) -> bool {
+        let linearized = |op: usize| self.bits[op / 64] & (1 << (op % 64)) != 0;
+        let mut first = self.first_read;
+        while first < self.reads_by_ret.len() && linearized(self.reads_by_ret[first]) {
+            first += 1;
+        }
+        self.first_read = first;
+        let Some(&r) = self.reads_by_ret.get(first) else {
+            return false;
+        };
+        let stop = self.ev.ret_of[self.ev.call_pos[r]];
+        let ev = &self.ev;
+        let mut p = ev.next[ev.head];
+        let mut writes = std::iter::from_fn(|| {
+            while p != stop {
+                let at = p;
+                p = ev.next[p];
+                if ev.is_call(at) && !self.read_only[ev.op[at]] {
+                    return Some(&self.ops[ev.op[at]].input);
+                }
+            }
+            None
+        });
+        let o = self.ops[r];
+        !self
+            .model
+            .can_reach(&self.state, &mut writes, &o.input, &o.output)
+    }
+
+    /// The candidate after `p` in the current phase's order.
+    fn advance(&self, p: usize) -> usize {
+        match self.phase {
+            Phase::Writes => self.next_write(Some((self.mid[self.ev.op[p]], p))),
+            _ => self.ev.next[p],
+        }
+    }
+
+    /// The write candidate (an `ok` op that changes the state, called before the first
+    /// return left) that comes next after `after` in the order of the middles of their
+    /// spans, the likeliest order of their effects; the first return if none is left.
+    fn next_write(&self, after: Option<(u64, usize)>) -> usize {
+        let mut best: Option<(u64, usize)> = None;
+        let mut p = self.ev.next[self.ev.head];
+        while self.ev.is_call(p) {
+            let op = self.ev.op[p];
+            if !self.read_only[op] && !self.info[op] {
+                let k = (self.mid[op], p);
+                if after.is_none_or(|a| k > a) && best.is_none_or(|b| k < b) {
+                    best = Some(k);
+                }
+            }
+            p = self.ev.next[p];
+        }
+        best.map_or(p, |b| b.1)
+    }
+
+    /// Undoes the last linearization and goes on with the candidates after it; a read
+    /// taken first stood for its whole configuration, which fails with it. False when
+    /// there is nothing left to undo.
+    fn backtrack(&mut self) -> bool {
+        loop {
+            let Some((call, before, phase, first_read)) = self.stack.pop() else {
+                return false;
+            };
+            self.first_read = first_read;
+            let op = self.ev.op[call];
+            self.state = before;
+            self.bits[op / 64] &= !(1 << (op % 64));
+            self.ev.unlift(call);
+            if !self.info[op] {
+                self.remaining_ok += 1;
+            }
+            if phase != Phase::Reads {
+                self.phase = phase;
+                self.entry = self.advance(call);
+                return true;
+            }
+        }
+    }
+}
+
+/// Searches `ops` to the end (see [`Search::new`]).
 pub(crate) fn search<M: Model>(
     model: &M,
     ops: &[&Operation<M::Input, M::Output>],
     spans: &[(u64, u64)],
     budget: &Budget,
-) -> (Outcome, Cost) {
-    assert_eq!(ops.len(), spans.len());
-    let n = ops.len();
-    let mut ev = Events::new(spans);
-    let mut remaining_ok = spans.iter().filter(|s| s.1 != u64::MAX).count();
-    let mut bits = vec![0u64; n.div_ceil(64)];
-    let mut cache: Cache<M::State> = HashSet::default();
-    let mut stack: Vec<(usize, M::State)> = Vec::with_capacity(n);
-    let mut state = model.init();
-    let mut entry = ev.next[ev.head];
-    let mut steps: u64 = 0;
-    loop {
-        if remaining_ok == 0 {
-            return (
-                Outcome::Linearizable,
-                Cost {
-                    states: cache.len(),
-                },
-            );
-        }
-        steps += 1;
-        if steps.is_multiple_of(DEADLINE_CHECK_INTERVAL_STEPS) {
-            if let Some(reason) = budget.exceeded(cache.len()) {
-                return (
-                    Outcome::OutOfBudget(reason),
-                    Cost {
-                        states: cache.len(),
-                    },
-                );
-            }
-        }
-        let op = ev.op[entry];
-        if ev.ret_of[entry] != usize::MAX {
-            // A call: try to linearize its op here.
-            let o = ops[op];
-            if let Some(next) = model.step(&state, &o.input, &o.output) {
-                bits[op / 64] |= 1 << (op % 64);
-                if cache.insert((bits.clone().into_boxed_slice(), next.clone())) {
-                    if cache.len() > budget.max_states {
-                        return (
-                            Outcome::OutOfBudget(format!(
-                                "more than {} states explored",
-                                budget.max_states
-                            )),
-                            Cost {
-                                states: cache.len(),
-                            },
-                        );
-                    }
-                    stack.push((entry, std::mem::replace(&mut state, next)));
-                    ev.lift(entry);
-                    if spans[op].1 != u64::MAX {
-                        remaining_ok -= 1;
-                    }
-                    entry = ev.next[ev.head];
-                    continue;
-                }
-                bits[op / 64] &= !(1 << (op % 64));
-            }
-            entry = ev.next[entry];
-        } else {
-            // A return whose op could not be linearized before it: backtrack. Returns
-            // at u64::MAX sort after every finite one, so this is an ok op's.
-            assert_ne!(
-                spans[op].1,
-                u64::MAX,
-                "reached an info return with ok ops left"
-            );
-            let Some((call, before)) = stack.pop() else {
-                return (
-                    Outcome::Refuted,
-                    Cost {
-                        states: cache.len(),
-                    },
-                );
-            };
-            let top = ev.op[call];
-            state = before;
-            bits[top / 64] &= !(1 << (top % 64));
-            ev.unlift(call);
-            if spans[top].1 != u64::MAX {
-                remaining_ok += 1;
-            }
-            entry = ev.next[call];
-        }
-    }
+) -> Outcome {
+    Search::new(model, ops.to_vec(), spans)
+        .run(budget, usize::MAX)
+        .expect("no pause")
 }

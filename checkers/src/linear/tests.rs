@@ -644,7 +644,7 @@ fn kv_appends_keep_one_order() {
 }
 
 #[test]
-fn keys_are_searched_smallest_first_and_may_stop_at_the_first_refuted() {
+fn keys_are_reported_smallest_first_and_may_stop_at_the_first_refuted() {
     let mut h = vec![
         append(0, 0, 1, "big", "a"),
         append(0, 2, 3, "big", "b"),
@@ -693,6 +693,65 @@ fn release(client: u64, call: u64, ret: u64) -> Operation<MutexInput, ()> {
     )
 }
 
+/// A key that can be refuted is refuted early even when it is the largest, so that the
+/// old order (smallest first, each to its end) searched it last, behind nine expensive
+/// linearizable ones.
+#[test]
+fn a_refutable_key_does_not_wait_behind_expensive_ones() {
+    let mut h = Vec::new();
+    for k in 0..9 {
+        let key = format!("big{k}");
+        // Seven appends at once, read in the reverse of the order they are tried in, and
+        // a put that never returned: while it may still come, no order of the appends
+        // can be ruled out before the read, so every one is tried.
+        let mut read = String::new();
+        for c in 0..7 {
+            h.push(append(c, 0, 100, &key, &format!("{c};")));
+            read = format!("{c};{read}");
+        }
+        let put = KvInput::Put {
+            key: key.clone(),
+            value: "x".into(),
+        };
+        h.push(kv(7, 0, MAY_NEVER_RETURN, put, KvOutput::Unknown));
+        h.push(get(8, 200, 201, &key, &read));
+    }
+    // Larger than each of the others, and read wrong at its end.
+    let mut value = String::new();
+    for t in 0..10 {
+        h.push(append(0, 10 * t, 10 * t + 1, "bad", &format!("{t};")));
+        value.push_str(&format!("{t};"));
+    }
+    h.push(get(0, 200, 201, "bad", &value[2..]));
+    let report = check(&Kv, &h, &CheckOptions::default());
+    assert_eq!(report.keys.len(), 10);
+    let bad = report.keys.last().expect("ten keys");
+    assert_eq!(bad.key, "bad", "the largest key");
+    assert!(
+        matches!(bad.verdict, Verdict::NotLinearizable(_)),
+        "{bad:?}"
+    );
+    let big: Vec<_> = report.keys.iter().filter(|k| k.key != "bad").collect();
+    assert!(big.iter().all(|k| k.verdict == Verdict::Linearizable));
+    let sequential: usize = big.iter().map(|k| k.states).sum();
+    // Within the first round: every other key had one slice at most.
+    assert!(
+        bad.work_at_verdict <= 9 * FIRST_SLICE_STATES + bad.states,
+        "{} states spent before the refutation",
+        bad.work_at_verdict
+    );
+    assert!(
+        sequential > 10 * bad.work_at_verdict,
+        "the others are expensive: {sequential} states"
+    );
+    let total: usize = report.keys.iter().map(|k| k.states).sum();
+    assert_eq!(
+        report.keys.iter().map(|k| k.work_at_verdict).max(),
+        Some(total),
+        "the rounds spend what searching the keys one after another spends"
+    );
+}
+
 #[test]
 fn a_mutex_held_twice_is_refuted() {
     assert_eq!(
@@ -721,16 +780,18 @@ fn a_mutex_held_twice_is_refuted() {
 
 #[test]
 fn past_its_budget_a_key_is_unknown_not_a_crash() {
-    let mut rng = Rng::new(7);
-    let h: Vec<_> = (0..40)
-        .map(|i| write(i % 8, 0, 100 + rng.below(10), i as i64))
-        .chain([read(9, 200, 201, Some(3))])
+    // Ten processes take the lock and give it back, all at once; an eleventh takes it
+    // and never gives it back: the last acquire cannot succeed, but only every
+    // interleaving shows it.
+    let h: Vec<_> = (0..10)
+        .flat_map(|c| [acquire(c, 0, 100), release(c, 0, 100)])
+        .chain([acquire(10, 0, 100), acquire(11, 200, 201)])
         .collect();
     let options = CheckOptions {
         budget: Budget::states(1_000),
         ..CheckOptions::default()
     };
-    let report = check(&CasRegister, &h, &options);
+    let report = check(&Mutex, &h, &options);
     assert!(
         matches!(&report.keys[0].verdict, Verdict::Unknown { reason } if reason.contains("1000 states")),
         "{report:?}"
@@ -741,7 +802,7 @@ fn past_its_budget_a_key_is_unknown_not_a_crash() {
         deadline: Some(std::time::Instant::now()),
     };
     let report = check(
-        &CasRegister,
+        &Mutex,
         &h,
         &CheckOptions {
             budget: past,
