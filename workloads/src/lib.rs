@@ -14,6 +14,7 @@ pub mod params;
 pub mod process;
 pub mod protocol;
 pub mod raftd;
+pub mod redis_sentinel;
 pub mod seed;
 pub mod system;
 pub mod zookeeper;
@@ -26,10 +27,11 @@ pub use system::{Descriptor, FencingMode, Guarantees, Setup, System, SystemError
 
 /// Every system splitbrain can test. Adding one is an adapter file (its [`Descriptor`],
 /// node specs, image recipe, clock and client) and its line here.
-pub static SYSTEMS: [&Descriptor; 3] = [
+pub static SYSTEMS: [&Descriptor; 4] = [
     &raftd::DESCRIPTOR,
     &etcd::DESCRIPTOR,
     &zookeeper::DESCRIPTOR,
+    &redis_sentinel::DESCRIPTOR,
 ];
 /// The stop signal [`Election::run`] takes, re-exported so callers need no tokio-util.
 pub use tokio_util::sync::CancellationToken;
