@@ -30,8 +30,8 @@ use crate::client::{Client, Grant, NodeStatus, Outcome, Written, CLIENT_TIMEOUT_
 use crate::etcd::refuse_raftd_options;
 use crate::system::{
     program_version, validate_topology, ClockControl, Descriptor, Guarantees, Image, ImagePart,
-    ImageRecipe, NodeAddr, NodePorts, NodeSpec, Serves, Setup, System, SystemError,
-    SystemOptions, Topology,
+    ImageRecipe, NodeAddr, NodePorts, NodeSpec, Serves, Setup, System, SystemError, SystemOptions,
+    Topology,
 };
 
 /// Redis's port when the runtime picks ports itself.
@@ -172,7 +172,10 @@ impl SentinelSystem {
 
     fn learn(&self, node: &NodeAddr) {
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        names.insert(format!("{}:{}", node.host, node.client_port), node.name.clone());
+        names.insert(
+            format!("{}:{}", node.host, node.client_port),
+            node.name.clone(),
+        );
     }
 
     fn name_of(&self, addr: &str) -> Option<String> {
@@ -211,7 +214,10 @@ impl SentinelSystem {
         }
         if index > 0 {
             let primary = &topology.nodes[0];
-            lines.push(format!("replicaof {} {}", primary.host, primary.client_port));
+            lines.push(format!(
+                "replicaof {} {}",
+                primary.host, primary.client_port
+            ));
         }
         lines.join("\n") + "\n"
     }
@@ -591,11 +597,18 @@ impl Client for SentinelClient {
             Some(other) => Role::Other(other.to_string()),
             None => return Outcome::fail(ErrorCode::MalformedAnswer),
         };
+        // A primary its Sentinel no longer names holds a history of its own until it is
+        // turned into a replica: its offset says nothing of what the primary committed,
+        // so its final read waits for that.
+        let applied = match role {
+            Role::Other(_) => None,
+            _ => replication.offset,
+        };
         Outcome::Ok(NodeStatus {
             role,
             term: self.last_epoch.load(Ordering::Relaxed),
             leader: named,
-            applied: replication.offset,
+            applied,
             commit: replication.offset,
             vote: None,
         })
@@ -724,7 +737,8 @@ mod tests {
 
     #[test]
     fn info_replication_is_read() {
-        let info = "# Replication\r\nrole:slave\r\nmaster_host:10.9.0.2\r\nmaster_repl_offset:4242\r\n";
+        let info =
+            "# Replication\r\nrole:slave\r\nmaster_host:10.9.0.2\r\nmaster_repl_offset:4242\r\n";
         assert_eq!(
             parse_replication(info),
             Replication {
