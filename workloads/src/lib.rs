@@ -1,4 +1,5 @@
-//! System adapters (raftd, etcd, ZooKeeper) and the client workloads that record ops.
+//! System adapters (raftd, etcd, ZooKeeper, Redis Sentinel) and the client workloads that
+//! record ops.
 //!
 //! The seams: [`System`] says what to run for each node and opens a [`Client`] per node;
 //! every client call ends in an [`Outcome`] (`Ok`, `Fail` = certainly not, `Info` =
