@@ -1,6 +1,6 @@
-//! `splitbrain run` against etcd and ZooKeeper: short docker runs that must come out
-//! valid, an unfenced lock that must be caught, and `--endpoints` against a cluster
-//! this test starts itself on loopback.
+//! `splitbrain run` against etcd, ZooKeeper and Redis Sentinel: short docker runs that
+//! must come out valid, an unfenced lock that must be caught, and `--endpoints` against a
+//! cluster this test starts itself on loopback.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -106,6 +106,30 @@ fn zookeeper_under_pauses_and_clock_jumps_is_valid() {
         &["--nemesis", "pause,clock"],
     );
     assert_valid(&ran);
+}
+
+/// Redis with a Sentinel beside each node, without faults: one primary all along, and
+/// every acknowledged write in every final read (the primary's and each node's own).
+#[test]
+fn redis_sentinel_without_faults_is_valid() {
+    let results = tempfile::tempdir().unwrap();
+    let ran = short_docker_run(
+        results.path(),
+        "redis-sentinel",
+        "10",
+        &["--nemesis", "none"],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let outcome = ran.json("results.json");
+    assert_eq!(outcome["valid"], true, "{}", ran.stderr);
+    let checkers = &outcome["checkers"];
+    let writes = &checkers["availability"]["figures"]["ops"]["write"];
+    assert!(writes["ok"].as_u64().unwrap() > 50, "{writes}");
+    assert_eq!(checkers["lost-writes"]["figures"]["final_reads"], 4);
+    let test = ran.json("test.json");
+    // Redis promises no lease and serves no lock.
+    assert_eq!(test["guarantees"]["exclusive_leadership"], false);
+    assert_eq!(test["guarantees"]["fence_on_grant"], false);
 }
 
 /// Holders stall past their grant now and then (the workload's stalls); with nothing
