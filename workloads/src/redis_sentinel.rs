@@ -153,6 +153,8 @@ pub struct SentinelSystem {
     pub client_timeout_ms: u64,
     /// Node names by the `ip:port` of their Redis, as Sentinels name primaries.
     names: Arc<Mutex<HashMap<String, String>>>,
+    /// Every node's Sentinel, `ip:port`.
+    sentinels: Arc<Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl Default for SentinelSystem {
@@ -167,15 +169,24 @@ impl SentinelSystem {
             tuning: SentinelTuning::default(),
             client_timeout_ms: CLIENT_TIMEOUT_MS_DEFAULT,
             names: Arc::default(),
+            sentinels: Arc::default(),
         }
     }
 
     fn learn(&self, node: &NodeAddr) {
+        let mut sentinels = self.sentinels.lock().unwrap_or_else(|e| e.into_inner());
+        sentinels.insert(format!("{}:{}", node.host, node.peer_port));
+        drop(sentinels);
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
         names.insert(
             format!("{}:{}", node.host, node.client_port),
             node.name.clone(),
         );
+    }
+
+    fn sentinels(&self) -> Vec<String> {
+        let sentinels = self.sentinels.lock().unwrap_or_else(|e| e.into_inner());
+        sentinels.iter().cloned().collect()
     }
 
     fn name_of(&self, addr: &str) -> Option<String> {
@@ -415,6 +426,33 @@ struct Primary {
     addr: String,
     /// `config-epoch` (only `SENTINEL MASTER` reports it).
     epoch: Option<u64>,
+    /// The Sentinel is failing the primary over: its epoch may already be the new one
+    /// while the address is still the old primary's.
+    in_failover: bool,
+}
+
+/// The primary most Sentinels agree on: among the views of Sentinels not amid a failover
+/// (all of them if every one is), those of the highest config epoch, and of those the
+/// address named most often (ties: the first in `views`' order).
+fn agreed(views: &[Primary]) -> Option<String> {
+    let settled: Vec<&Primary> = views.iter().filter(|v| !v.in_failover).collect();
+    let pool: Vec<&Primary> = if settled.is_empty() {
+        views.iter().collect()
+    } else {
+        settled
+    };
+    let top = pool.iter().map(|v| v.epoch.unwrap_or(0)).max()?;
+    let newest: Vec<&str> = pool
+        .iter()
+        .filter(|v| v.epoch.unwrap_or(0) == top)
+        .map(|v| v.addr.as_str())
+        .collect();
+    let votes = |addr: &str| newest.iter().filter(|a| **a == addr).count();
+    let most = newest.iter().map(|a| votes(a)).max()?;
+    newest
+        .iter()
+        .find(|a| votes(a) == most)
+        .map(|a| a.to_string())
 }
 
 impl SentinelClient {
@@ -510,9 +548,41 @@ impl SentinelClient {
 
     /// This node's Sentinel's view of the primary, with its config epoch.
     async fn sentinel_view(&self, deadline: Instant) -> Result<Primary, Fault> {
+        self.view_of(&self.sentinel_addr, deadline).await
+    }
+
+    /// The primary as the Sentinels this client reaches agree on it ([`agreed`]): what a
+    /// final read must come from, where a Sentinel beside a primary that was cut off may
+    /// not have heard of the failover yet. Its own Sentinel is asked first.
+    async fn agreed_primary(&self, deadline: Instant) -> Result<Option<String>, Fault> {
+        let mut addrs = self.system.sentinels();
+        addrs.retain(|a| *a != self.sentinel_addr);
+        addrs.insert(0, self.sentinel_addr.clone());
+        let mut views = Vec::new();
+        let mut first_fault = None;
+        for (i, addr) in addrs.iter().enumerate() {
+            // Each Sentinel gets its share of what is left, so one that does not answer
+            // leaves time for the others.
+            let share = Self::remaining(deadline) / (addrs.len() - i) as u32;
+            match self.view_of(addr, Instant::now() + share).await {
+                Ok(view) => views.push(view),
+                Err(e) => {
+                    first_fault.get_or_insert(e);
+                }
+            }
+        }
+        match (agreed(&views), first_fault) {
+            (Some(addr), _) => Ok(Some(addr)),
+            (None, Some(e)) => Err(e),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// One Sentinel's view of the primary, with its config epoch.
+    async fn view_of(&self, sentinel: &str, deadline: Instant) -> Result<Primary, Fault> {
         let mut cmd = redis::cmd("SENTINEL");
         cmd.arg("master").arg(MASTER_NAME);
-        let fields: Vec<String> = self.query(&self.sentinel_addr, &cmd, deadline).await?;
+        let fields: Vec<String> = self.query(sentinel, &cmd, deadline).await?;
         let map: HashMap<&str, &str> = fields
             .chunks(2)
             .filter_map(|kv| match kv {
@@ -527,6 +597,9 @@ impl SentinelClient {
         Ok(Primary {
             addr: format!("{ip}:{port}"),
             epoch: map.get("config-epoch").and_then(|e| e.parse().ok()),
+            in_failover: map
+                .get("flags")
+                .is_some_and(|f| f.split(',').any(|f| f == "failover_in_progress")),
         })
     }
 
@@ -656,10 +729,10 @@ impl Client for SentinelClient {
         }
     }
 
-    /// `LRANGE` on the primary this node's Sentinel names.
+    /// `LRANGE` on the primary the Sentinels agree on.
     async fn read(&self) -> Outcome<Vec<LogEntry>> {
         let deadline = Instant::now() + self.timeout;
-        let primary = match self.primary(deadline).await {
+        let primary = match self.agreed_primary(deadline).await {
             Ok(Some(addr)) => addr,
             Ok(None) => return Outcome::fail(ErrorCode::NoLeader),
             Err(e) => return e.read_outcome(),
@@ -746,6 +819,30 @@ mod tests {
                 offset: Some(4242),
             }
         );
+    }
+
+    #[test]
+    fn the_primary_read_from_is_the_newest_settled_majority_view() {
+        let view = |addr: &str, epoch: u64, in_failover: bool| Primary {
+            addr: addr.into(),
+            epoch: Some(epoch),
+            in_failover,
+        };
+        // The failover leader has the new epoch but still the old address.
+        let views = [
+            view("n3", 3, false),
+            view("n3", 4, true),
+            view("n1", 4, false),
+        ];
+        assert_eq!(agreed(&views).as_deref(), Some("n1"));
+        let views = [
+            view("n2", 2, false),
+            view("n1", 2, false),
+            view("n1", 2, false),
+        ];
+        assert_eq!(agreed(&views).as_deref(), Some("n1"));
+        assert_eq!(agreed(&[view("n2", 5, true)]).as_deref(), Some("n2"));
+        assert_eq!(agreed(&[]), None);
     }
 
     #[test]
