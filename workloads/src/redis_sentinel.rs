@@ -621,18 +621,31 @@ pub struct Replication {
     pub role: Option<String>,
     /// How far its replication stream goes (a replica's: how far it has processed).
     pub offset: Option<u64>,
+    /// A replica's primary, `ip:port`, and whether its link to it is up.
+    pub primary: Option<String>,
+    pub link_up: bool,
 }
 
 /// Reads `INFO replication`'s `role:` and `master_repl_offset:` lines.
 pub fn parse_replication(info: &str) -> Replication {
     let mut out = Replication::default();
+    let (mut host, mut port) = (None, None);
     for line in info.lines() {
         let line = line.trim();
         if let Some(role) = line.strip_prefix("role:") {
             out.role = Some(role.to_string());
         } else if let Some(offset) = line.strip_prefix("master_repl_offset:") {
             out.offset = offset.parse().ok();
+        } else if let Some(h) = line.strip_prefix("master_host:") {
+            host = Some(h.to_string());
+        } else if let Some(p) = line.strip_prefix("master_port:") {
+            port = Some(p.to_string());
+        } else if let Some(status) = line.strip_prefix("master_link_status:") {
+            out.link_up = status == "up";
         }
+    }
+    if let (Some(host), Some(port)) = (host, port) {
+        out.primary = Some(format!("{host}:{port}"));
     }
     out
 }
@@ -670,13 +683,20 @@ impl Client for SentinelClient {
             Some(other) => Role::Other(other.to_string()),
             None => return Outcome::fail(ErrorCode::MalformedAnswer),
         };
-        // A primary its Sentinel no longer names holds a history of its own until it is
-        // turned into a replica: its offset says nothing of what the primary committed,
-        // so its final read waits for that.
-        let applied = match role {
-            Role::Other(_) => None,
-            _ => replication.offset,
+        // Offsets compare only within one replication stream: a primary its Sentinel
+        // no longer names holds a history of its own until it is turned into a replica,
+        // and a replica counts only while its link to the primary its Sentinel names is
+        // up. Otherwise its final read waits.
+        let in_stream = match role {
+            Role::Leader => true,
+            Role::Follower => {
+                replication.link_up
+                    && replication.primary.is_some()
+                    && replication.primary.as_deref() == view.as_ref().map(|v| v.addr.as_str())
+            }
+            _ => false,
         };
+        let applied = replication.offset.filter(|_| in_stream);
         Outcome::Ok(NodeStatus {
             role,
             term: self.last_epoch.load(Ordering::Relaxed),
@@ -810,13 +830,14 @@ mod tests {
 
     #[test]
     fn info_replication_is_read() {
-        let info =
-            "# Replication\r\nrole:slave\r\nmaster_host:10.9.0.2\r\nmaster_repl_offset:4242\r\n";
+        let info = "# Replication\r\nrole:slave\r\nmaster_host:10.9.0.2\r\nmaster_port:6379\r\nmaster_link_status:up\r\nmaster_repl_offset:4242\r\n";
         assert_eq!(
             parse_replication(info),
             Replication {
                 role: Some("slave".into()),
                 offset: Some(4242),
+                primary: Some("10.9.0.2:6379".into()),
+                link_up: true,
             }
         );
     }
