@@ -132,6 +132,42 @@ fn redis_sentinel_without_faults_is_valid() {
     assert_eq!(test["guarantees"]["fence_on_grant"], false);
 }
 
+/// The primary cut off from the other nodes, but not from its clients, acknowledges
+/// writes until the majority's Sentinels promote a replica; made a replica itself after
+/// the heal, it drops them. A partition of 10 s outlasts a failover even when the first
+/// attempt finds no replica fit to promote (their last INFO too old) and the next waits
+/// twice the failover timeout (6 s).
+#[test]
+fn redis_sentinel_loses_the_writes_an_isolated_primary_acknowledged() {
+    let results = tempfile::tempdir().unwrap();
+    let ran = run(
+        results.path(),
+        &[
+            "--system",
+            "redis-sentinel",
+            "--nodes",
+            "3",
+            "--runtime",
+            "docker",
+            "--nemesis",
+            "partition-isolate-leader",
+            "--time-limit",
+            "30",
+            "--nemesis-interval-ms",
+            "12000",
+            "--nemesis-duration-ms",
+            "10000",
+            "--recovery-secs",
+            "3",
+            "--seed",
+            "11",
+        ],
+    );
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let kinds = ran.violations();
+    assert!(kinds.iter().any(|k| k == "lost-write"), "{kinds:?}");
+}
+
 /// Holders stall past their grant now and then (the workload's stalls); with nothing
 /// fencing their writes, one gets in after a newer grant.
 #[test]
