@@ -36,7 +36,7 @@ pub const ALL_FAULTS: [FaultKind; 4] = [
 /// so that stage two can reject them with a message naming the flag and the valid values.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct RunArgs {
-    /// The system under test: raftd (the default), etcd or zookeeper.
+    /// The system under test: raftd (the default), etcd, zookeeper or redis-sentinel.
     #[arg(value_name = "NAME", long)]
     pub system: Option<String>,
     /// A system of your own that serves the node protocol, described by a system file

@@ -1,6 +1,6 @@
-//! `splitbrain run` against etcd and ZooKeeper: short docker runs that must come out
-//! valid, an unfenced lock that must be caught, and `--endpoints` against a cluster
-//! this test starts itself on loopback.
+//! `splitbrain run` against etcd, ZooKeeper and Redis Sentinel: short docker runs that
+//! must come out valid, an unfenced lock that must be caught, and `--endpoints` against a
+//! cluster this test starts itself on loopback.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -106,6 +106,66 @@ fn zookeeper_under_pauses_and_clock_jumps_is_valid() {
         &["--nemesis", "pause,clock"],
     );
     assert_valid(&ran);
+}
+
+/// Redis with a Sentinel beside each node, without faults: one primary all along, and
+/// every acknowledged write in every final read (the primary's and each node's own).
+#[test]
+fn redis_sentinel_without_faults_is_valid() {
+    let results = tempfile::tempdir().unwrap();
+    let ran = short_docker_run(
+        results.path(),
+        "redis-sentinel",
+        "10",
+        &["--nemesis", "none"],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let outcome = ran.json("results.json");
+    assert_eq!(outcome["valid"], true, "{}", ran.stderr);
+    let checkers = &outcome["checkers"];
+    let writes = &checkers["availability"]["figures"]["ops"]["write"];
+    assert!(writes["ok"].as_u64().unwrap() > 50, "{writes}");
+    assert_eq!(checkers["lost-writes"]["figures"]["final_reads"], 4);
+    let test = ran.json("test.json");
+    // Redis promises no lease and serves no lock.
+    assert_eq!(test["guarantees"]["exclusive_leadership"], false);
+    assert_eq!(test["guarantees"]["fence_on_grant"], false);
+}
+
+/// The primary cut off from the other nodes, but not from its clients, acknowledges
+/// writes until the majority's Sentinels promote a replica; made a replica itself after
+/// the heal, it drops them. A partition of 10 s outlasts a failover even when the first
+/// attempt finds no replica fit to promote (their last INFO too old) and the next waits
+/// twice the failover timeout (6 s).
+#[test]
+fn redis_sentinel_loses_the_writes_an_isolated_primary_acknowledged() {
+    let results = tempfile::tempdir().unwrap();
+    let ran = run(
+        results.path(),
+        &[
+            "--system",
+            "redis-sentinel",
+            "--nodes",
+            "3",
+            "--runtime",
+            "docker",
+            "--nemesis",
+            "partition-isolate-leader",
+            "--time-limit",
+            "30",
+            "--nemesis-interval-ms",
+            "12000",
+            "--nemesis-duration-ms",
+            "10000",
+            "--recovery-secs",
+            "3",
+            "--seed",
+            "11",
+        ],
+    );
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let kinds = ran.violations();
+    assert!(kinds.iter().any(|k| k == "lost-write"), "{kinds:?}");
 }
 
 /// Holders stall past their grant now and then (the workload's stalls); with nothing

@@ -216,7 +216,7 @@ impl Runtime for LocalRuntime {
             "a one-way cut stops what the dialer sends on its own connections; replies on \
              connections the other side dialed still flow"
                 .into(),
-            "only raftd runs here: etcd and ZooKeeper need docker or netns".into(),
+            "only raftd runs here: the other built-in systems need docker or netns".into(),
         ]
     }
 }

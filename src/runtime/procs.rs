@@ -1,6 +1,11 @@
 //! Node processes on this host (netns and local runtimes): launching a node's command with
 //! its paths mapped onto a per-node directory, optionally inside a network namespace, and
 //! the process faults (SIGSTOP/SIGCONT, SIGKILL and start again, clock).
+//!
+//! A node is a process group: its command starts one, and whatever that starts (a shell
+//! that runs two programs) stays in it. Every signal goes to the whole group, as docker's
+//! kill and pause reach every process of a container, and a killed or stopped node is
+//! dead once no process of its group is left.
 
 use std::collections::BTreeMap;
 use std::os::fd::AsRawFd;
@@ -8,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nemesis::runtime::{Capabilities, FaultError, FaultKind};
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
@@ -343,7 +348,7 @@ impl ProcCluster {
                 continue; // a killed node is neither paused nor running: nothing to do
             }
             if let Some(pid) = node.pid() {
-                kill(Pid::from_raw(pid), sig)
+                killpg(Pid::from_raw(pid), sig)
                     .map_err(|e| FaultError::Failed(format!("{sig} to {name}: {e}")))?;
                 pids.push(pid);
             }
@@ -388,7 +393,11 @@ impl ProcCluster {
         for name in names {
             let node = nodes.get_mut(name).expect("checked above");
             let pid = node.pid();
+            let members = pid.map(group_members).unwrap_or_default();
             if let Some(child) = node.child.as_mut() {
+                if let Some(pid) = pid {
+                    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                }
                 let _ = child.start_kill();
                 tokio::time::timeout(self.cfg.node_op_timeout, child.wait())
                     .await
@@ -396,7 +405,16 @@ impl ProcCluster {
                     .map_err(|e| FaultError::Failed(format!("reaping {name}: {e}")))?;
             }
             if let Some(pid) = pid {
-                remove_faketime_shm(pid);
+                wait_group_gone(pid, self.cfg.node_op_timeout)
+                    .await
+                    .map_err(|left| {
+                        FaultError::Failed(format!(
+                            "{name}: processes {left:?} of its group outlived SIGKILL"
+                        ))
+                    })?;
+            }
+            for member in members {
+                remove_faketime_shm(member);
             }
         }
         Ok(())
@@ -426,16 +444,23 @@ impl ProcCluster {
             .get_mut(name)
             .ok_or_else(|| RuntimeError::UnknownNode(name.into()))?;
         let Some(pid) = node.pid() else { return Ok(()) };
+        let members = group_members(pid);
         let child = node.child.as_mut().expect("pid implies child");
-        let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
-        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-        let graceful =
-            tokio::time::timeout(Duration::from_millis(STOP_GRACE_MS), child.wait()).await;
-        if graceful.is_err() {
+        let group = Pid::from_raw(pid);
+        let _ = killpg(group, Signal::SIGCONT);
+        let _ = killpg(group, Signal::SIGTERM);
+        let grace = Duration::from_millis(STOP_GRACE_MS);
+        let graceful = tokio::time::timeout(grace, child.wait()).await.is_ok()
+            && wait_group_gone(pid, grace).await.is_ok();
+        if !graceful {
+            let _ = killpg(group, Signal::SIGKILL);
             let _ = child.start_kill();
             let _ = tokio::time::timeout(self.cfg.node_op_timeout, child.wait()).await;
+            let _ = wait_group_gone(pid, self.cfg.node_op_timeout).await;
         }
-        remove_faketime_shm(pid);
+        for member in members {
+            remove_faketime_shm(member);
+        }
         Ok(())
     }
 
@@ -498,12 +523,19 @@ impl ProcCluster {
         let mut nodes = self.nodes.lock().await;
         for node in nodes.values_mut() {
             let pid = node.pid();
+            let members = pid.map(group_members).unwrap_or_default();
             if let Some(child) = node.child.as_mut() {
+                if let Some(pid) = pid {
+                    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                }
                 let _ = child.start_kill();
                 let _ = tokio::time::timeout(self.cfg.node_op_timeout, child.wait()).await;
             }
             if let Some(pid) = pid {
-                remove_faketime_shm(pid);
+                let _ = wait_group_gone(pid, self.cfg.node_op_timeout).await;
+            }
+            for member in members {
+                remove_faketime_shm(member);
             }
         }
         nodes.clear();
@@ -536,6 +568,53 @@ pub fn remove_faketime_shm(pid: i32) {
         format!("/dev/shm/sem.faketime_sem_{pid}"),
     ] {
         let _ = std::fs::remove_file(name);
+    }
+}
+
+/// The live processes of process group `pgid` (zombies aside), the leader first if live.
+pub fn group_members(pgid: i32) -> Vec<i32> {
+    let mut members = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return members;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the command name: state, ppid, pgrp, …
+        let Some(rest) = text.rfind(')').map(|i| &text[i + 1..]) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let live = fields.first().is_some_and(|s| *s != "Z" && *s != "X");
+        if live && fields.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid) {
+            members.push(pid);
+        }
+    }
+    members.sort_by_key(|p| (*p != pgid, *p));
+    members
+}
+
+/// Waits until no live process is left in group `pgid`; the ones left when `bound` ran
+/// out otherwise.
+async fn wait_group_gone(pgid: i32, bound: Duration) -> Result<(), Vec<i32>> {
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        let left = group_members(pgid);
+        if left.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(left);
+        }
+        tokio::time::sleep(poll()).await;
     }
 }
 

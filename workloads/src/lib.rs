@@ -1,4 +1,5 @@
-//! System adapters (raftd, etcd, ZooKeeper) and the client workloads that record ops.
+//! System adapters (raftd, etcd, ZooKeeper, Redis Sentinel) and the client workloads that
+//! record ops.
 //!
 //! The seams: [`System`] says what to run for each node and opens a [`Client`] per node;
 //! every client call ends in an [`Outcome`] (`Ok`, `Fail` = certainly not, `Info` =
@@ -14,6 +15,7 @@ pub mod params;
 pub mod process;
 pub mod protocol;
 pub mod raftd;
+pub mod redis_sentinel;
 pub mod seed;
 pub mod system;
 pub mod zookeeper;
@@ -26,10 +28,11 @@ pub use system::{Descriptor, FencingMode, Guarantees, Setup, System, SystemError
 
 /// Every system splitbrain can test. Adding one is an adapter file (its [`Descriptor`],
 /// node specs, image recipe, clock and client) and its line here.
-pub static SYSTEMS: [&Descriptor; 3] = [
+pub static SYSTEMS: [&Descriptor; 4] = [
     &raftd::DESCRIPTOR,
     &etcd::DESCRIPTOR,
     &zookeeper::DESCRIPTOR,
+    &redis_sentinel::DESCRIPTOR,
 ];
 /// The stop signal [`Election::run`] takes, re-exported so callers need no tokio-util.
 pub use tokio_util::sync::CancellationToken;

@@ -133,7 +133,9 @@ pub enum ClockControl {
     AdminCall { path: String },
     /// libfaketime preloaded from `library` (its path inside the node): the runtime
     /// writes the offset to a control file the library reads. Only a dynamically linked
-    /// program that reads the clock through libc is moved (a JVM, Redis; not Go).
+    /// program that reads the clock through libc is moved (a JVM; not Go, nor
+    /// a program whose allocator reads the clock while libfaketime starts, as Debian's
+    /// jemalloc-linked Redis does).
     Faketime { library: String },
     /// There is no way; the reason is quoted to a user who asks for clock faults.
     Fixed { reason: String },

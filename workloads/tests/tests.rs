@@ -392,7 +392,10 @@ mod registry {
             assert_eq!(system.refused_faults(), d.refused_faults());
         }
         assert!(Descriptor::find("mysql").is_none());
-        assert_eq!(Descriptor::names(), "raftd, etcd, zookeeper");
+        assert_eq!(
+            Descriptor::names(),
+            "raftd, etcd, zookeeper, redis-sentinel"
+        );
     }
 }
 

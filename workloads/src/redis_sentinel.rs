@@ -1,0 +1,879 @@
+//! The Redis Sentinel adapter: one Redis per node (node 1 the first primary, the others
+//! its replicas) with a Sentinel beside it, and a client that finds the primary as real
+//! clients do, by asking the Sentinels, and appends unique ids to a list on it.
+//!
+//! Sentinel fails over asynchronously: a primary cut off from the other nodes but not
+//! from its clients keeps acknowledging writes until the majority's Sentinels promote a
+//! replica; when the partition heals it is turned into a replica of the new primary and
+//! drops what only it had. The test claims nothing Redis does not promise, so those
+//! acknowledged writes show up as `lost-write` violations, and two primaries at once as
+//! `dual-leadership` observations.
+//!
+//! Each node runs two processes: `/bin/sh -c "redis-sentinel … & exec redis-server …"`.
+//! Docker kills and pauses a container whole; the process runtimes put each node in a
+//! process group of its own and signal the group, so a kill, pause or stop takes the
+//! node's Sentinel with its Redis there too.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use checkers::{ErrorCode, LogEntry, Role};
+use redis::aio::MultiplexedConnection;
+use redis::AsyncConnectionConfig;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::client::{Client, Grant, NodeStatus, Outcome, Written, CLIENT_TIMEOUT_MS_DEFAULT};
+use crate::etcd::refuse_raftd_options;
+use crate::system::{
+    program_version, validate_topology, ClockControl, Descriptor, Guarantees, Image, ImagePart,
+    ImageRecipe, NodeAddr, NodePorts, NodeSpec, Serves, Setup, System, SystemError, SystemOptions,
+    Topology,
+};
+
+/// Redis's port when the runtime picks ports itself.
+pub const REDIS_PORT: u16 = 6379;
+/// The Sentinel's port (the topology's peer port: Sentinels are the quorum).
+pub const SENTINEL_PORT: u16 = 26379;
+/// Debian's programs, at the same paths inside the node.
+pub const REDIS_SERVER_PROGRAM: &str = "/usr/bin/redis-server";
+pub const REDIS_SENTINEL_PROGRAM: &str = "/usr/bin/redis-sentinel";
+const REDIS_CLI_PROGRAM: &str = "/usr/bin/redis-cli";
+/// The shell that starts a node's two processes (Debian's dash).
+pub const SHELL_PROGRAM: &str = "/bin/sh";
+/// The name the Sentinels monitor the primary under.
+pub const MASTER_NAME: &str = "mymaster";
+/// The list every write appends its id to.
+pub const LOG_KEY: &str = "splitbrain:log";
+
+/// Redis Sentinel as splitbrain knows it.
+pub static DESCRIPTOR: Descriptor = Descriptor {
+    name: "redis-sentinel",
+    bugs: &[],
+    lease_switch: false,
+    // Sentinels and replicas announce the addresses they see; behind the local
+    // runtime's per-pair proxies those are not the ones peers must use.
+    runs_local: false,
+    clock: &clock,
+    docker: true,
+    external: false,
+    build: &|_setup: &Setup| Ok(Arc::new(SentinelSystem::new())),
+    file: None,
+};
+
+/// How a node's wall clock moves: it cannot.
+fn clock() -> ClockControl {
+    ClockControl::Fixed {
+        reason: REDIS_CLOCK_REFUSAL.into(),
+    }
+}
+
+/// Why Redis cannot take clock faults, quoted to the user.
+pub const REDIS_CLOCK_REFUSAL: &str = "Debian's Redis is linked with jemalloc, which reads \
+the clock while libfaketime initialises: under libfaketime redis-server hangs at start \
+(\"Cannot recover from unexpected recursive calls to clock_gettime()\"), and Redis has no \
+clock-offset hook";
+
+/// The image: Debian's redis-server and redis-sentinel (the same binary under two
+/// names), dash to start both, and redis-cli for whoever inspects a node.
+pub fn image() -> ImageRecipe {
+    let program = |path: &str, package: &str, optional: bool| ImagePart::Program {
+        host: path.into(),
+        at: path.into(),
+        package: Some(package.into()),
+        optional,
+    };
+    ImageRecipe {
+        name: "redis-sentinel".into(),
+        parts: vec![
+            program(SHELL_PROGRAM, "dash", false),
+            program(REDIS_SERVER_PROGRAM, "redis-server", false),
+            program(REDIS_SENTINEL_PROGRAM, "redis-sentinel", false),
+            program(REDIS_CLI_PROGRAM, "redis-tools", true),
+        ],
+    }
+}
+
+/// Sentinel's timing and the primary's write conditions. The defaults are Redis's own
+/// write behaviour (no replica required, `appendfsync everysec`) with a failover within
+/// a few seconds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentinelTuning {
+    /// `sentinel down-after-milliseconds`: how long a primary may be silent before a
+    /// Sentinel deems it down.
+    pub down_after_ms: u64,
+    /// `sentinel failover-timeout`.
+    pub failover_timeout_ms: u64,
+    /// `min-replicas-to-write`: a primary refuses writes unless this many replicas
+    /// acknowledged it within `min_replicas_max_lag_s` (0: it never refuses). Trades
+    /// availability for a smaller window of lost writes.
+    pub min_replicas_to_write: u32,
+    /// `min-replicas-max-lag`, in seconds.
+    pub min_replicas_max_lag_s: u32,
+    /// `appendfsync`: `always`, `everysec` or `no` (the append-only file is on).
+    pub appendfsync: String,
+}
+
+impl Default for SentinelTuning {
+    fn default() -> Self {
+        SentinelTuning {
+            down_after_ms: 1000,
+            failover_timeout_ms: 3000,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag_s: 10,
+            appendfsync: "everysec".into(),
+        }
+    }
+}
+
+impl SentinelTuning {
+    pub fn validate(&self) -> Result<(), SystemError> {
+        if self.down_after_ms == 0 || self.failover_timeout_ms == 0 {
+            return Err(SystemError::BadOption(
+                "Sentinel's down_after_ms and failover_timeout_ms must be at least 1".into(),
+            ));
+        }
+        if !["always", "everysec", "no"].contains(&self.appendfsync.as_str()) {
+            return Err(SystemError::BadOption(format!(
+                "appendfsync {:?} is none of always, everysec, no",
+                self.appendfsync
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Redis with Sentinel as a system under test.
+#[derive(Clone, Debug)]
+pub struct SentinelSystem {
+    pub tuning: SentinelTuning,
+    pub client_timeout_ms: u64,
+    /// Node names by the `ip:port` of their Redis, as Sentinels name primaries.
+    names: Arc<Mutex<HashMap<String, String>>>,
+    /// Every node's Sentinel, `ip:port`.
+    sentinels: Arc<Mutex<std::collections::BTreeSet<String>>>,
+}
+
+impl Default for SentinelSystem {
+    fn default() -> Self {
+        SentinelSystem::new()
+    }
+}
+
+impl SentinelSystem {
+    pub fn new() -> SentinelSystem {
+        SentinelSystem {
+            tuning: SentinelTuning::default(),
+            client_timeout_ms: CLIENT_TIMEOUT_MS_DEFAULT,
+            names: Arc::default(),
+            sentinels: Arc::default(),
+        }
+    }
+
+    fn learn(&self, node: &NodeAddr) {
+        let mut sentinels = self.sentinels.lock().unwrap_or_else(|e| e.into_inner());
+        sentinels.insert(format!("{}:{}", node.host, node.peer_port));
+        drop(sentinels);
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        names.insert(
+            format!("{}:{}", node.host, node.client_port),
+            node.name.clone(),
+        );
+    }
+
+    fn sentinels(&self) -> Vec<String> {
+        let sentinels = self.sentinels.lock().unwrap_or_else(|e| e.into_inner());
+        sentinels.iter().cloned().collect()
+    }
+
+    fn name_of(&self, addr: &str) -> Option<String> {
+        let names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        names.get(addr).cloned()
+    }
+
+    /// A majority of the Sentinels must agree a primary is down.
+    pub fn quorum(nodes: usize) -> usize {
+        nodes / 2 + 1
+    }
+
+    /// redis.conf of node `index`: every node but the first starts as a replica of it.
+    pub fn redis_config(&self, index: usize, topology: &Topology, data_dir: &str) -> String {
+        let node = &topology.nodes[index];
+        let t = &self.tuning;
+        let mut lines = vec![
+            "bind 0.0.0.0".to_string(),
+            format!("port {}", node.client_port),
+            "protected-mode no".into(),
+            "daemonize no".into(),
+            "logfile \"\"".into(),
+            format!("dir {data_dir}"),
+            "save \"\"".into(),
+            "appendonly yes".into(),
+            format!("appendfsync {}", t.appendfsync),
+            // A full resync starts at once rather than waiting for more replicas.
+            "repl-diskless-sync-delay 0".into(),
+            "repl-ping-replica-period 1".into(),
+            format!("replica-announce-ip {}", node.host),
+            format!("replica-announce-port {}", node.client_port),
+        ];
+        if t.min_replicas_to_write > 0 {
+            lines.push(format!("min-replicas-to-write {}", t.min_replicas_to_write));
+            lines.push(format!("min-replicas-max-lag {}", t.min_replicas_max_lag_s));
+        }
+        if index > 0 {
+            let primary = &topology.nodes[0];
+            lines.push(format!(
+                "replicaof {} {}",
+                primary.host, primary.client_port
+            ));
+        }
+        lines.join("\n") + "\n"
+    }
+
+    /// sentinel.conf of node `index`: every Sentinel monitors node 1 at first.
+    pub fn sentinel_config(&self, index: usize, topology: &Topology, data_dir: &str) -> String {
+        let node = &topology.nodes[index];
+        let primary = &topology.nodes[0];
+        let t = &self.tuning;
+        let quorum = Self::quorum(topology.nodes.len());
+        let lines = [
+            "bind 0.0.0.0".to_string(),
+            format!("port {}", node.peer_port),
+            "protected-mode no".into(),
+            "daemonize no".into(),
+            "logfile \"\"".into(),
+            format!("dir {data_dir}"),
+            format!("sentinel announce-ip {}", node.host),
+            format!("sentinel announce-port {}", node.peer_port),
+            format!(
+                "sentinel monitor {MASTER_NAME} {} {} {quorum}",
+                primary.host, primary.client_port
+            ),
+            format!(
+                "sentinel down-after-milliseconds {MASTER_NAME} {}",
+                t.down_after_ms
+            ),
+            format!(
+                "sentinel failover-timeout {MASTER_NAME} {}",
+                t.failover_timeout_ms
+            ),
+            format!("sentinel parallel-syncs {MASTER_NAME} 1"),
+        ];
+        lines.join("\n") + "\n"
+    }
+
+    fn node_spec(&self, index: usize, topology: &Topology, options: &SystemOptions) -> NodeSpec {
+        let node = &topology.nodes[index];
+        let data_dir = format!("{}/{}", options.data_root.trim_end_matches('/'), node.name);
+        let redis_conf = format!("{data_dir}/redis.conf");
+        let sentinel_conf = format!("{data_dir}/sentinel.conf");
+        // Both configs live in the data directory: Sentinel rewrites its own and has
+        // Redis rewrite its one (`CONFIG REWRITE`) when it reconfigures replication, and
+        // both must survive a restart.
+        let command = vec![
+            SHELL_PROGRAM.to_string(),
+            "-c".into(),
+            format!(
+                "{REDIS_SENTINEL_PROGRAM} {sentinel_conf} & exec {REDIS_SERVER_PROGRAM} {redis_conf}"
+            ),
+        ];
+        NodeSpec {
+            name: node.name.clone(),
+            image: Image::Recipe(image()),
+            clock: clock(),
+            command,
+            env: Vec::new(),
+            files: vec![
+                (redis_conf, self.redis_config(index, topology, &data_dir)),
+                (
+                    sentinel_conf,
+                    self.sentinel_config(index, topology, &data_dir),
+                ),
+            ],
+            data_dir,
+        }
+    }
+}
+
+#[async_trait]
+impl System for SentinelSystem {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn ports(&self) -> NodePorts {
+        NodePorts {
+            client_port: REDIS_PORT,
+            peer_port: SENTINEL_PORT,
+            extra_ports: 0,
+        }
+    }
+
+    fn node_specs(
+        &self,
+        topology: &Topology,
+        options: &SystemOptions,
+    ) -> Result<Vec<NodeSpec>, SystemError> {
+        validate_topology(topology)?;
+        self.tuning.validate()?;
+        refuse_raftd_options("redis-sentinel", options)?;
+        for node in &topology.nodes {
+            self.learn(node);
+        }
+        Ok((0..topology.nodes.len())
+            .map(|i| self.node_spec(i, topology, options))
+            .collect())
+    }
+
+    fn guarantees(&self, _options: &SystemOptions) -> Guarantees {
+        Guarantees {
+            // Redis promises no lease: an isolated primary goes on answering as one.
+            exclusive_leadership: false,
+            // It serves no locks.
+            fence_on_grant: false,
+        }
+    }
+
+    fn version(&self) -> String {
+        program_version(std::path::Path::new(REDIS_SERVER_PROGRAM), "redis-server")
+    }
+
+    fn serves(&self) -> Serves {
+        Serves {
+            locks: false,
+            read_local: true,
+        }
+    }
+
+    async fn client(&self, node: &NodeAddr) -> Result<Box<dyn Client>, SystemError> {
+        if self.client_timeout_ms == 0 {
+            return Err(SystemError::BadOption("client_timeout_ms is 0".into()));
+        }
+        self.learn(node);
+        Ok(Box::new(SentinelClient {
+            node: node.name.clone(),
+            redis_addr: format!("{}:{}", node.host, node.client_port),
+            sentinel_addr: format!("{}:{}", node.host, node.peer_port),
+            timeout: Duration::from_millis(self.client_timeout_ms),
+            system: self.clone(),
+            connections: tokio::sync::Mutex::new(HashMap::new()),
+            last_epoch: AtomicU64::new(0),
+        }))
+    }
+}
+
+/// A client of one node: its Redis for its own view, its Sentinel to find the primary,
+/// and the primary for writes and reads. Connections open on first use and are
+/// dropped after any fault but an answer.
+pub struct SentinelClient {
+    node: String,
+    redis_addr: String,
+    sentinel_addr: String,
+    timeout: Duration,
+    system: SentinelSystem,
+    connections: tokio::sync::Mutex<HashMap<String, MultiplexedConnection>>,
+    last_epoch: AtomicU64,
+}
+
+/// What went wrong with a call.
+#[derive(Debug)]
+enum Fault {
+    /// No connection could be opened: nothing was sent.
+    Unreachable,
+    /// No answer within the bound.
+    Timeout,
+    /// The server answered with an error: the command was refused.
+    Refused { code: String, detail: String },
+    /// The connection failed after the command may have been sent.
+    Lost,
+    /// An answer that cannot be read.
+    Malformed,
+}
+
+impl Fault {
+    fn name(&self) -> String {
+        match self {
+            Fault::Unreachable => ErrorCode::Unreachable.into(),
+            Fault::Timeout => ErrorCode::Timeout.into(),
+            Fault::Lost => ErrorCode::ConnectionLost.into(),
+            Fault::Malformed => ErrorCode::MalformedAnswer.into(),
+            // A replica refuses writes: the primary moved.
+            Fault::Refused { code, .. } if code == "READONLY" => ErrorCode::NotLeader.into(),
+            Fault::Refused { code, .. } => format!("redis-{}", code.to_ascii_lowercase()),
+        }
+    }
+
+    /// A write certainly did not happen only if it was never sent or Redis refused it.
+    fn write_outcome<T>(self) -> Outcome<T> {
+        match self {
+            Fault::Unreachable | Fault::Refused { .. } => Outcome::fail(self.name()),
+            Fault::Timeout | Fault::Lost | Fault::Malformed => Outcome::info(self.name()),
+        }
+    }
+
+    /// Reads and status have no effect: any fault is a failure.
+    fn read_outcome<T>(self) -> Outcome<T> {
+        Outcome::fail(self.name())
+    }
+}
+
+/// The primary as one Sentinel names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Primary {
+    addr: String,
+    /// `config-epoch` (only `SENTINEL MASTER` reports it).
+    epoch: Option<u64>,
+    /// The Sentinel is failing the primary over: its epoch may already be the new one
+    /// while the address is still the old primary's.
+    in_failover: bool,
+}
+
+/// The primary most Sentinels agree on: among the views of Sentinels not amid a failover
+/// (all of them if every one is), those of the highest config epoch, and of those the
+/// address named most often (ties: the first in `views`' order).
+fn agreed(views: &[Primary]) -> Option<String> {
+    let settled: Vec<&Primary> = views.iter().filter(|v| !v.in_failover).collect();
+    let pool: Vec<&Primary> = if settled.is_empty() {
+        views.iter().collect()
+    } else {
+        settled
+    };
+    let top = pool.iter().map(|v| v.epoch.unwrap_or(0)).max()?;
+    let newest: Vec<&str> = pool
+        .iter()
+        .filter(|v| v.epoch.unwrap_or(0) == top)
+        .map(|v| v.addr.as_str())
+        .collect();
+    let votes = |addr: &str| newest.iter().filter(|a| **a == addr).count();
+    let most = newest.iter().map(|a| votes(a)).max()?;
+    newest
+        .iter()
+        .find(|a| votes(a) == most)
+        .map(|a| a.to_string())
+}
+
+impl SentinelClient {
+    fn remaining(deadline: Instant) -> Duration {
+        deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// A connection to `addr`, opened if there is none.
+    async fn connection(
+        &self,
+        addr: &str,
+        deadline: Instant,
+    ) -> Result<MultiplexedConnection, Fault> {
+        let mut connections = self.connections.lock().await;
+        if let Some(c) = connections.get(addr) {
+            return Ok(c.clone());
+        }
+        let client = redis::Client::open(format!("redis://{addr}/")).map_err(|e| {
+            tracing::debug!(addr, error = %e, "not a Redis address");
+            Fault::Malformed
+        })?;
+        let bound = Self::remaining(deadline);
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(bound))
+            .set_response_timeout(None);
+        let connecting = client.get_multiplexed_async_connection_with_config(&config);
+        match tokio::time::timeout(bound, connecting).await {
+            Ok(Ok(c)) => {
+                connections.insert(addr.to_string(), c.clone());
+                Ok(c)
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(addr, error = %e, "no connection to Redis");
+                Err(Fault::Unreachable)
+            }
+            Err(_) => Err(Fault::Unreachable),
+        }
+    }
+
+    async fn forget(&self, addr: &str) {
+        self.connections.lock().await.remove(addr);
+    }
+
+    /// Sends `cmd` to `addr` and waits for its answer until `deadline`.
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        addr: &str,
+        cmd: &redis::Cmd,
+        deadline: Instant,
+    ) -> Result<T, Fault> {
+        let mut connection = self.connection(addr, deadline).await?;
+        let answer = tokio::time::timeout(
+            Self::remaining(deadline),
+            cmd.query_async::<redis::Value>(&mut connection),
+        )
+        .await;
+        let value = match answer {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                if let Some(code) = e.code() {
+                    return Err(Fault::Refused {
+                        code: code.to_string(),
+                        detail: e.detail().unwrap_or_default().to_string(),
+                    });
+                }
+                self.forget(addr).await;
+                return Err(Fault::Lost);
+            }
+            Err(_) => {
+                self.forget(addr).await;
+                return Err(Fault::Timeout);
+            }
+        };
+        if let redis::Value::ServerError(e) = &value {
+            return Err(Fault::Refused {
+                code: e.code().to_string(),
+                detail: e.details().unwrap_or_default().to_string(),
+            });
+        }
+        redis::from_redis_value(value).map_err(|e| {
+            tracing::debug!(addr, error = %e, "an answer that cannot be read");
+            Fault::Malformed
+        })
+    }
+
+    /// The primary as this node's Sentinel names it.
+    async fn primary(&self, deadline: Instant) -> Result<Option<String>, Fault> {
+        let mut cmd = redis::cmd("SENTINEL");
+        cmd.arg("get-master-addr-by-name").arg(MASTER_NAME);
+        let answer: Option<(String, u16)> = self.query(&self.sentinel_addr, &cmd, deadline).await?;
+        Ok(answer.map(|(ip, port)| format!("{ip}:{port}")))
+    }
+
+    /// This node's Sentinel's view of the primary, with its config epoch.
+    async fn sentinel_view(&self, deadline: Instant) -> Result<Primary, Fault> {
+        self.view_of(&self.sentinel_addr, deadline).await
+    }
+
+    /// The primary as the Sentinels this client reaches agree on it ([`agreed`]): what a
+    /// final read must come from, where a Sentinel beside a primary that was cut off may
+    /// not have heard of the failover yet. Its own Sentinel is asked first.
+    async fn agreed_primary(&self, deadline: Instant) -> Result<Option<String>, Fault> {
+        let mut addrs = self.system.sentinels();
+        addrs.retain(|a| *a != self.sentinel_addr);
+        addrs.insert(0, self.sentinel_addr.clone());
+        let mut views = Vec::new();
+        let mut first_fault = None;
+        for (i, addr) in addrs.iter().enumerate() {
+            // Each Sentinel gets its share of what is left, so one that does not answer
+            // leaves time for the others.
+            let share = Self::remaining(deadline) / (addrs.len() - i) as u32;
+            match self.view_of(addr, Instant::now() + share).await {
+                Ok(view) => views.push(view),
+                Err(e) => {
+                    first_fault.get_or_insert(e);
+                }
+            }
+        }
+        match (agreed(&views), first_fault) {
+            (Some(addr), _) => Ok(Some(addr)),
+            (None, Some(e)) => Err(e),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// One Sentinel's view of the primary, with its config epoch.
+    async fn view_of(&self, sentinel: &str, deadline: Instant) -> Result<Primary, Fault> {
+        let mut cmd = redis::cmd("SENTINEL");
+        cmd.arg("master").arg(MASTER_NAME);
+        let fields: Vec<String> = self.query(sentinel, &cmd, deadline).await?;
+        let map: HashMap<&str, &str> = fields
+            .chunks(2)
+            .filter_map(|kv| match kv {
+                [k, v] => Some((k.as_str(), v.as_str())),
+                _ => None,
+            })
+            .collect();
+        let (Some(ip), Some(port)) = (map.get("ip"), map.get("port")) else {
+            tracing::debug!(node = %self.node, "SENTINEL MASTER named no address");
+            return Err(Fault::Malformed);
+        };
+        Ok(Primary {
+            addr: format!("{ip}:{port}"),
+            epoch: map.get("config-epoch").and_then(|e| e.parse().ok()),
+            in_failover: map
+                .get("flags")
+                .is_some_and(|f| f.split(',').any(|f| f == "failover_in_progress")),
+        })
+    }
+
+    async fn lrange(&self, addr: &str, deadline: Instant) -> Result<Vec<LogEntry>, Fault> {
+        let mut cmd = redis::cmd("LRANGE");
+        cmd.arg(LOG_KEY).arg(0).arg(-1);
+        let ids: Vec<String> = self.query(addr, &cmd, deadline).await?;
+        Ok(ids
+            .into_iter()
+            .map(|id| LogEntry { id, token: None })
+            .collect())
+    }
+}
+
+/// What `INFO replication` says of a node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Replication {
+    /// `master` or `slave`.
+    pub role: Option<String>,
+    /// How far its replication stream goes (a replica's: how far it has processed).
+    pub offset: Option<u64>,
+    /// A replica's primary, `ip:port`, and whether its link to it is up.
+    pub primary: Option<String>,
+    pub link_up: bool,
+}
+
+/// Reads `INFO replication`'s `role:` and `master_repl_offset:` lines.
+pub fn parse_replication(info: &str) -> Replication {
+    let mut out = Replication::default();
+    let (mut host, mut port) = (None, None);
+    for line in info.lines() {
+        let line = line.trim();
+        if let Some(role) = line.strip_prefix("role:") {
+            out.role = Some(role.to_string());
+        } else if let Some(offset) = line.strip_prefix("master_repl_offset:") {
+            out.offset = offset.parse().ok();
+        } else if let Some(h) = line.strip_prefix("master_host:") {
+            host = Some(h.to_string());
+        } else if let Some(p) = line.strip_prefix("master_port:") {
+            port = Some(p.to_string());
+        } else if let Some(status) = line.strip_prefix("master_link_status:") {
+            out.link_up = status == "up";
+        }
+    }
+    if let (Some(host), Some(port)) = (host, port) {
+        out.primary = Some(format!("{host}:{port}"));
+    }
+    out
+}
+
+#[async_trait]
+impl Client for SentinelClient {
+    fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The node's own role, and its own Sentinel's view: the term is the Sentinel's
+    /// config epoch, the leader the primary it names. A node leads a term only when it
+    /// is a primary and its Sentinel names it: each epoch's failover promotes one
+    /// replica, so two leaders never share a term, while an isolated primary whose
+    /// Sentinel cannot learn of the failover leads its old epoch beside the new one.
+    async fn status(&self) -> Outcome<NodeStatus> {
+        let deadline = Instant::now() + self.timeout;
+        let mut cmd = redis::cmd("INFO");
+        cmd.arg("replication");
+        let info: String = match self.query(&self.redis_addr, &cmd, deadline).await {
+            Ok(info) => info,
+            Err(e) => return e.read_outcome(),
+        };
+        let replication = parse_replication(&info);
+        let view = self.sentinel_view(deadline).await.ok();
+        if let Some(epoch) = view.as_ref().and_then(|v| v.epoch) {
+            self.last_epoch.fetch_max(epoch, Ordering::Relaxed);
+        }
+        let named = view.as_ref().and_then(|v| self.system.name_of(&v.addr));
+        let role = match replication.role.as_deref() {
+            Some("master") if named.as_deref() == Some(self.node.as_str()) => Role::Leader,
+            // A primary its own Sentinel does not name (yet, or any more).
+            Some("master") => Role::Other("unconfirmed-master".into()),
+            Some("slave") => Role::Follower,
+            Some(other) => Role::Other(other.to_string()),
+            None => return Outcome::fail(ErrorCode::MalformedAnswer),
+        };
+        // Offsets compare only within one replication stream: a primary its Sentinel
+        // no longer names holds a history of its own until it is turned into a replica,
+        // and a replica counts only while its link to the primary its Sentinel names is
+        // up. Otherwise its final read waits.
+        let in_stream = match role {
+            Role::Leader => true,
+            Role::Follower => {
+                replication.link_up
+                    && replication.primary.is_some()
+                    && replication.primary.as_deref() == view.as_ref().map(|v| v.addr.as_str())
+            }
+            _ => false,
+        };
+        let applied = replication.offset.filter(|_| in_stream);
+        Outcome::Ok(NodeStatus {
+            role,
+            term: self.last_epoch.load(Ordering::Relaxed),
+            leader: named,
+            applied,
+            commit: replication.offset,
+            vote: None,
+        })
+    }
+
+    async fn acquire(&self, _election: &str, _client: &str, _ttl_ms: u64) -> Outcome<Grant> {
+        Outcome::fail("unsupported")
+    }
+
+    async fn holding(&self, _election: &str, _token: u64) -> Outcome<bool> {
+        Outcome::fail("unsupported")
+    }
+
+    async fn release(&self, _election: &str, _token: u64) -> Outcome<()> {
+        Outcome::fail("unsupported")
+    }
+
+    /// `RPUSH` on the primary this node's Sentinel names; acknowledged is ok.
+    async fn write(
+        &self,
+        id: &str,
+        token: Option<u64>,
+        _election: Option<&str>,
+    ) -> Outcome<Written> {
+        let deadline = Instant::now() + self.timeout;
+        let primary = match self.primary(deadline).await {
+            Ok(Some(addr)) => addr,
+            Ok(None) => return Outcome::fail(ErrorCode::NoLeader),
+            // Nothing was written yet.
+            Err(e) => return e.read_outcome(),
+        };
+        let mut cmd = redis::cmd("RPUSH");
+        cmd.arg(LOG_KEY).arg(id);
+        match self.query::<i64>(&primary, &cmd, deadline).await {
+            Ok(_) => Outcome::Ok(Written {
+                id: id.to_string(),
+                token,
+            }),
+            Err(e) => {
+                if let Fault::Refused { code, detail } = &e {
+                    tracing::debug!(node = %self.node, %primary, %code, %detail, "write refused");
+                }
+                e.write_outcome()
+            }
+        }
+    }
+
+    /// `LRANGE` on the primary the Sentinels agree on.
+    async fn read(&self) -> Outcome<Vec<LogEntry>> {
+        let deadline = Instant::now() + self.timeout;
+        let primary = match self.agreed_primary(deadline).await {
+            Ok(Some(addr)) => addr,
+            Ok(None) => return Outcome::fail(ErrorCode::NoLeader),
+            Err(e) => return e.read_outcome(),
+        };
+        match self.lrange(&primary, deadline).await {
+            Ok(log) => Outcome::Ok(log),
+            Err(e) => e.read_outcome(),
+        }
+    }
+
+    /// `LRANGE` on this node's own Redis.
+    async fn read_local(&self) -> Outcome<Vec<LogEntry>> {
+        let deadline = Instant::now() + self.timeout;
+        match self.lrange(&self.redis_addr, deadline).await {
+            Ok(log) => Outcome::Ok(log),
+            Err(e) => e.read_outcome(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topology(n: usize) -> Topology {
+        Topology {
+            nodes: (0..n)
+                .map(|i| NodeAddr {
+                    name: format!("n{}", i + 1),
+                    host: format!("10.9.0.{}", i + 2),
+                    client_port: REDIS_PORT,
+                    peer_port: SENTINEL_PORT,
+                    extra_ports: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn node_one_is_the_primary_and_every_sentinel_monitors_it_with_a_majority() {
+        let system = SentinelSystem::new();
+        let specs = system
+            .node_specs(&topology(5), &SystemOptions::default())
+            .unwrap();
+        assert_eq!(specs.len(), 5);
+        for (i, spec) in specs.iter().enumerate() {
+            let file = |suffix: &str| {
+                spec.files
+                    .iter()
+                    .find(|(p, _)| p.ends_with(suffix))
+                    .map(|(_, c)| c.clone())
+                    .unwrap()
+            };
+            let redis = file("/redis.conf");
+            assert_eq!(redis.contains("replicaof 10.9.0.2 6379"), i > 0, "{redis}");
+            assert!(redis.contains(&format!("dir /data/n{}", i + 1)));
+            let sentinel = file("/sentinel.conf");
+            assert!(sentinel.contains("sentinel monitor mymaster 10.9.0.2 6379 3"));
+            assert!(sentinel.contains("port 26379"));
+            assert_eq!(spec.command[0], SHELL_PROGRAM);
+            assert!(spec.command[2].contains(&format!("/data/n{}/sentinel.conf", i + 1)));
+            assert!(spec.command[2].contains("& exec /usr/bin/redis-server"));
+        }
+    }
+
+    #[test]
+    fn min_replicas_to_write_is_written_only_when_asked() {
+        let mut system = SentinelSystem::new();
+        let conf = system.redis_config(0, &topology(3), "/data/n1");
+        assert!(!conf.contains("min-replicas-to-write"));
+        system.tuning.min_replicas_to_write = 1;
+        let conf = system.redis_config(0, &topology(3), "/data/n1");
+        assert!(conf.contains("min-replicas-to-write 1\nmin-replicas-max-lag 10"));
+    }
+
+    #[test]
+    fn info_replication_is_read() {
+        let info = "# Replication\r\nrole:slave\r\nmaster_host:10.9.0.2\r\nmaster_port:6379\r\nmaster_link_status:up\r\nmaster_repl_offset:4242\r\n";
+        assert_eq!(
+            parse_replication(info),
+            Replication {
+                role: Some("slave".into()),
+                offset: Some(4242),
+                primary: Some("10.9.0.2:6379".into()),
+                link_up: true,
+            }
+        );
+    }
+
+    #[test]
+    fn the_primary_read_from_is_the_newest_settled_majority_view() {
+        let view = |addr: &str, epoch: u64, in_failover: bool| Primary {
+            addr: addr.into(),
+            epoch: Some(epoch),
+            in_failover,
+        };
+        // The failover leader has the new epoch but still the old address.
+        let views = [
+            view("n3", 3, false),
+            view("n3", 4, true),
+            view("n1", 4, false),
+        ];
+        assert_eq!(agreed(&views).as_deref(), Some("n1"));
+        let views = [
+            view("n2", 2, false),
+            view("n1", 2, false),
+            view("n1", 2, false),
+        ];
+        assert_eq!(agreed(&views).as_deref(), Some("n1"));
+        assert_eq!(agreed(&[view("n2", 5, true)]).as_deref(), Some("n2"));
+        assert_eq!(agreed(&[]), None);
+    }
+
+    #[test]
+    fn bugs_are_refused() {
+        let options = SystemOptions {
+            bugs: vec!["no-fencing".into()],
+            ..SystemOptions::default()
+        };
+        assert!(SentinelSystem::new()
+            .node_specs(&topology(3), &options)
+            .is_err());
+    }
+}
