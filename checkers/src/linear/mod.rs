@@ -31,6 +31,12 @@ pub const MAY_NEVER_RETURN: u64 = u64::MAX;
 /// refutation needs; past it the counterexample is the prefix alone. Each try is a search.
 const MINIMIZE_OPS_MAX: usize = 256;
 
+/// The states one try of the minimisation may cache.
+const MINIMIZE_STATES_PER_TRY: usize = 20_000;
+
+/// Tries that may run out of their states before the minimisation stops where it is.
+const MINIMIZE_TRIES_OUT_OF_BUDGET_MAX: usize = 8;
+
 /// The states each key still open may add to its search in the first round of
 /// [`check`]; the slice doubles every round.
 pub(crate) const FIRST_SLICE_STATES: usize = 1024;
@@ -336,6 +342,11 @@ fn counterexample<M: Model>(
     let mut weakened = cut(spans, cuts[hi]);
     let prefix: Vec<usize> = (0..ops.len()).filter(|&i| weakened[i].is_some()).collect();
     if prefix.len() <= MINIMIZE_OPS_MAX {
+        // Each try is a search with one more op that may never have happened, which can
+        // cost far more than the refutation itself: a try is bounded, and an op whose
+        // try runs out is kept, until too many have.
+        let per_try = Budget::states(budget.max_states.min(MINIMIZE_STATES_PER_TRY));
+        let mut out_of_budget = 0;
         for &i in &prefix {
             let Some((call, ret)) = weakened[i] else {
                 continue;
@@ -344,12 +355,15 @@ fn counterexample<M: Model>(
                 continue;
             }
             weakened[i] = Some((call, MAY_NEVER_RETURN));
-            match refutes(model, ops, &weakened, budget) {
+            match refutes(model, ops, &weakened, &per_try) {
                 Some(true) => {}
                 Some(false) => weakened[i] = Some((call, ret)),
                 None => {
                     weakened[i] = Some((call, ret));
-                    break;
+                    out_of_budget += 1;
+                    if out_of_budget >= MINIMIZE_TRIES_OUT_OF_BUDGET_MAX {
+                        break;
+                    }
                 }
             }
         }
