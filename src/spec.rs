@@ -661,8 +661,8 @@ fn check_fencing(system: SystemKind, flag: Option<&str>) -> Result<FencingMode, 
     let Some(file) = system.descriptor().file else {
         return Ok(asked.unwrap_or_default());
     };
-    let claimed = workloads::file::Loaded::read(file)
-        .map_err(|e| bad("--system-file", e.to_string()))?
+    let claimed = workloads::file::Loaded::of(system.descriptor())
+        .expect("a file's descriptor comes with its file")
         .file
         .claims
         .fencing;

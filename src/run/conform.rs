@@ -78,15 +78,10 @@ pub fn conform(args: ConformArgs) -> anyhow::Result<ExitCode> {
             return Ok(Exit::Usage.into());
         }
     };
-    let loaded = match Loaded::read(&args.system_file) {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            report.refuse(&format!("--system-file: {e}"));
-            return Ok(Exit::Usage.into());
-        }
-    };
+    // The spec read the file: its descriptor comes with it.
+    let loaded = Loaded::of(spec.system.descriptor()).expect("--system-file gives a file's system");
     let rt = tokio::runtime::Runtime::new()?;
-    let exit = rt.block_on(conform_async(&spec, &loaded, &args, &report));
+    let exit = rt.block_on(conform_async(&spec, loaded, &args, &report));
     Ok(exit.into())
 }
 

@@ -435,20 +435,26 @@ impl Loaded {
     /// every spec and matrix cell naming it shares one.
     pub fn descriptor(path: &Path) -> Result<&'static Descriptor, FileError> {
         let loaded = Loaded::read(path)?;
-        let mut cache = descriptors();
-        if let Some(d) = cache.get(&loaded.path) {
+        let mut cache = cache();
+        if let Some((_, d)) = cache.get(&loaded.path) {
             return Ok(d);
         }
-        let key = loaded.path.clone();
-        let descriptor = loaded.into_descriptor();
-        cache.insert(key, descriptor);
+        let loaded: &'static Loaded = Box::leak(Box::new(loaded));
+        let descriptor = loaded.make_descriptor();
+        cache.insert(loaded.path.clone(), (loaded, descriptor));
         Ok(descriptor)
+    }
+
+    /// The file behind a descriptor [`Loaded::descriptor`] made, as it was read then.
+    pub fn of(descriptor: &Descriptor) -> Option<&'static Loaded> {
+        let path = descriptor.file?;
+        cache().get(path).map(|(loaded, _)| *loaded)
     }
 
     /// The descriptor, made to live as long as the process: a process reads a handful of
     /// system files at most, each once.
-    fn into_descriptor(self) -> &'static Descriptor {
-        let loaded: &'static Loaded = Box::leak(Box::new(self));
+    fn make_descriptor(&'static self) -> &'static Descriptor {
+        let loaded = self;
         let clock = loaded.clock();
         Box::leak(Box::new(Descriptor {
             name: loaded.file.name.as_str(),
@@ -469,9 +475,11 @@ impl Loaded {
     }
 }
 
-/// Every system file this process has read, by absolute path.
-fn descriptors() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, &'static Descriptor>> {
-    static LOADED: OnceLock<Mutex<BTreeMap<PathBuf, &'static Descriptor>>> = OnceLock::new();
+/// Every system file this process has read, by absolute path, with its descriptor.
+type Cache = BTreeMap<PathBuf, (&'static Loaded, &'static Descriptor)>;
+
+fn cache() -> std::sync::MutexGuard<'static, Cache> {
+    static LOADED: OnceLock<Mutex<Cache>> = OnceLock::new();
     LOADED
         .get_or_init(Default::default)
         .lock()
@@ -639,9 +647,9 @@ fn data_dir(options: &SystemOptions, node: &str) -> String {
 impl System for FileSystem {
     fn descriptor(&self) -> &'static Descriptor {
         // Cached before any adapter could be built from it.
-        descriptors()
+        cache()
             .get(&self.loaded.path)
-            .copied()
+            .map(|(_, d)| *d)
             .expect("a file system's descriptor is cached when it is made")
     }
 
