@@ -22,13 +22,7 @@ struct Outcome {
 
 impl Outcome {
     fn violations(&self) -> Vec<String> {
-        self.results["anomalies"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|a| a["severity"] == "violation")
-            .filter_map(|a| a["kind"].as_str().map(str::to_string))
-            .collect()
+        common::violations(&self.results)
     }
 }
 

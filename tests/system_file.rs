@@ -90,13 +90,7 @@ fn run(system_file: &Path, results: &Path, args: &[&str]) -> Ran {
 }
 
 fn violations(ran: &Ran) -> Vec<String> {
-    ran.results["anomalies"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|a| a["severity"] == "violation")
-        .filter_map(|a| a["kind"].as_str().map(str::to_string))
-        .collect()
+    common::violations(&ran.results)
 }
 
 #[test]

@@ -36,3 +36,15 @@ pub fn raftd_binary() -> PathBuf {
     assert!(status.success(), "cargo build -p raftd failed");
     target.join("debug").join("raftd")
 }
+
+/// The kinds of the violations a `results.json` lists.
+#[allow(dead_code)]
+pub fn violations(results: &serde_json::Value) -> Vec<String> {
+    results["anomalies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["severity"] == "violation")
+        .filter_map(|a| a["kind"].as_str().map(str::to_string))
+        .collect()
+}
