@@ -2,6 +2,7 @@
 //! validated, typed `TestSpec` (stage two) that the lifecycle, `test.json` and `replay`
 //! share. Every rejected flag says what is wrong and what would be right.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -134,6 +135,11 @@ pub struct RunArgs {
     /// A system file's system enforces what its file claims.
     #[arg(value_name = "MODE", long)]
     pub fencing: Option<String>,
+    /// An option of the system under test, repeatable: redis-sentinel's
+    /// min-replicas-to-write=N and wait=N, redlock's appendfsync=always|everysec|no
+    /// (docs/redis-sentinel.md, docs/redlock.md).
+    #[arg(value_name = "KEY=VALUE", long = "system-option")]
+    pub system_options: Vec<String>,
     /// Where results land.
     #[arg(value_name = "DIR", long = "results", default_value = "results")]
     pub results: PathBuf,
@@ -290,6 +296,9 @@ pub struct TestSpec {
     pub bugs: Vec<String>,
     pub lease: bool,
     pub fencing: FencingMode,
+    /// `--system-option`s, checked against the system's own list.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub system_options: BTreeMap<String, String>,
     pub results: PathBuf,
     pub image: Option<String>,
     /// A running cluster's client endpoints (`host:port`); empty: splitbrain starts one.
@@ -378,6 +387,7 @@ impl TestSpec {
             bugs: check_bugs(system, &args.bugs)?,
             lease: check_lease(system, args)?,
             fencing: check_fencing(system, args.fencing.as_deref())?,
+            system_options: check_system_options(system, &args.system_options)?,
             results: check_results(&args.results)?,
             image: check_image(runtime, args.image.as_deref())?,
             endpoints,
@@ -552,6 +562,11 @@ impl TestSpec {
             lease: self.lease,
             no_lease: !self.lease,
             fencing: Some(self.fencing.name().into()),
+            system_options: self
+                .system_options
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
             results: self.results.clone(),
             image: self.image.clone(),
             endpoints: (!self.endpoints.is_empty()).then(|| self.endpoints.join(",")),
@@ -587,6 +602,12 @@ impl TestSpec {
             words.push(if self.lease { "--lease" } else { "--no-lease" }.into());
         }
         words.push(format!("--fencing {}", self.fencing.name()));
+        for (k, v) in &self.system_options {
+            words.push(format!(
+                "--system-option {}",
+                shell_quote(&format!("{k}={v}"))
+            ));
+        }
         if self.results.as_path() != std::path::Path::new("results") {
             words.push(format!(
                 "--results {}",
@@ -654,29 +675,34 @@ pub fn parse_runtime(s: &str) -> Result<RuntimeChoice, SpecError> {
         })
 }
 
-/// The fencing asked for; a system file's system enforces what its file claims, and a
-/// different `--fencing` is refused.
+/// The fencing asked for, within what the system can be tested under: a system file's
+/// system enforces what its file claims, Redlock runs only unfenced, and the default is
+/// the first mode the system allows (`grant` where it allows all).
 fn check_fencing(system: SystemKind, flag: Option<&str>) -> Result<FencingMode, SpecError> {
     let asked = flag.map(parse_fencing).transpose()?;
-    let Some(file) = system.descriptor().file else {
+    let allowed = system.descriptor().fencing;
+    let Some(&default) = allowed.first() else {
         return Ok(asked.unwrap_or_default());
     };
-    let claimed = workloads::file::Loaded::of(system.descriptor())
-        .expect("a file's descriptor comes with its file")
-        .file
-        .claims
-        .fencing;
     match asked {
-        Some(mode) if mode != claimed => Err(bad(
-            "--fencing",
-            format!(
-                "{} enforces fencing {} (claims.fencing in {}); drop --fencing or change the file",
-                system.name(),
-                claimed.name(),
-                file.display()
-            ),
-        )),
-        _ => Ok(claimed),
+        Some(mode) if !allowed.contains(&mode) => {
+            let why = match system.descriptor().file {
+                Some(file) => format!(
+                    "{} enforces fencing {} (claims.fencing in {}); drop --fencing or change the file",
+                    system.name(),
+                    default.name(),
+                    file.display()
+                ),
+                None => format!(
+                    "{} can be tested only with fencing {}; drop --fencing",
+                    system.name(),
+                    one_of(allowed, FencingMode::name)
+                ),
+            };
+            Err(bad("--fencing", why))
+        }
+        Some(mode) => Ok(mode),
+        None => Ok(default),
     }
 }
 
@@ -773,6 +799,57 @@ fn check_probability(flag: &'static str, p: f64) -> Result<f64, SpecError> {
             format!("{p} is not a probability; use a number from 0 to 1"),
         ))
     }
+}
+
+/// `KEY=VALUE` options of the system, each a name it lists with a value its check
+/// takes; a key given twice keeps the last value, as flags do.
+fn check_system_options(
+    system: SystemKind,
+    given: &[String],
+) -> Result<BTreeMap<String, String>, SpecError> {
+    let known = system.descriptor().options;
+    let names = || {
+        known
+            .iter()
+            .map(|o| format!("{} ({})", o.name, o.help))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let mut out = BTreeMap::new();
+    for option in given {
+        let Some((key, value)) = option.split_once('=') else {
+            return Err(bad(
+                "--system-option",
+                format!("{option:?} is not KEY=VALUE"),
+            ));
+        };
+        let (key, value) = (key.trim(), value.trim());
+        let Some(o) = known.iter().find(|o| o.name == key) else {
+            return Err(bad(
+                "--system-option",
+                if known.is_empty() {
+                    format!(
+                        "{} takes no system option (asked for {key:?})",
+                        system.name()
+                    )
+                } else {
+                    format!(
+                        "{} has no option {key:?}; it takes: {}",
+                        system.name(),
+                        names()
+                    )
+                },
+            ));
+        };
+        (o.check)(value).map_err(|why| {
+            bad(
+                "--system-option",
+                format!("{key}={value}: {why} ({})", o.help),
+            )
+        })?;
+        out.insert(key.to_string(), value.to_string());
+    }
+    Ok(out)
 }
 
 /// The bugs asked for, each once, from the system's catalogue.
@@ -952,6 +1029,7 @@ mod tests {
             recovery_secs: 5,
             seed: Some(7),
             fencing: Some("grant".into()),
+            system_options: Vec::new(),
             results: "results".into(),
             ..RunArgs::default()
         }
@@ -982,6 +1060,56 @@ mod tests {
         let spec = TestSpec::from_args(&args()).unwrap();
         assert_eq!(spec.fault_kinds(), ALL_FAULTS.to_vec());
         assert!(spec.left_out().is_empty());
+    }
+
+    #[test]
+    fn system_options_are_checked_against_the_system_s_list_and_come_back_from_test_json() {
+        let mut a = args();
+        a.system = Some("redis-sentinel".into());
+        a.fencing = None;
+        a.system_options = vec!["wait=1".into(), "min-replicas-to-write = 2".into()];
+        let spec = TestSpec::from_args(&a).unwrap();
+        assert_eq!(spec.system_options["wait"], "1");
+        assert_eq!(spec.system_options["min-replicas-to-write"], "2");
+        assert!(
+            spec.command_line().contains("--system-option wait=1"),
+            "{}",
+            spec.command_line()
+        );
+        let json = serde_json::to_string(&spec).unwrap();
+        let back: TestSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(TestSpec::from_args(&back.to_args()).unwrap(), spec);
+        for (given, named) in [
+            ("wiat=1", "it takes: min-replicas-to-write"),
+            ("wait=lots", "\"lots\" is not a whole number"),
+            ("wait", "is not KEY=VALUE"),
+        ] {
+            a.system_options = vec![given.into()];
+            let e = TestSpec::from_args(&a).unwrap_err();
+            assert_eq!(e.flag, "--system-option");
+            assert!(e.message.contains(named), "{given}: {e}");
+        }
+        // A system without options says so.
+        let mut a = args();
+        a.system_options = vec!["wait=1".into()];
+        let e = TestSpec::from_args(&a).unwrap_err();
+        assert!(e.message.contains("raftd takes no system option"), "{e}");
+    }
+
+    #[test]
+    fn redlock_runs_unfenced_and_refuses_any_other_fencing() {
+        let mut a = args();
+        a.system = Some("redlock".into());
+        a.nemesis = "pause".into();
+        a.fencing = None;
+        let spec = TestSpec::from_args(&a).unwrap();
+        assert_eq!(spec.fencing, FencingMode::None);
+        a.fencing = Some("grant".into());
+        let e = TestSpec::from_args(&a).unwrap_err();
+        assert_eq!(e.flag, "--fencing");
+        assert!(e.message.contains("only with fencing none"), "{e}");
+        a.fencing = Some("none".into());
+        assert!(TestSpec::from_args(&a).is_ok());
     }
 
     #[test]

@@ -110,6 +110,8 @@ fn zookeeper_under_pauses_and_clock_jumps_is_valid() {
 
 /// Redis with a Sentinel beside each node, without faults: one primary all along, and
 /// every acknowledged write in every final read (the primary's and each node's own).
+/// Both durability options on: every write waits for a replica, and the primary would
+/// refuse writes without one.
 #[test]
 fn redis_sentinel_without_faults_is_valid() {
     let results = tempfile::tempdir().unwrap();
@@ -117,7 +119,14 @@ fn redis_sentinel_without_faults_is_valid() {
         results.path(),
         "redis-sentinel",
         "10",
-        &["--nemesis", "none"],
+        &[
+            "--nemesis",
+            "none",
+            "--system-option",
+            "wait=1",
+            "--system-option",
+            "min-replicas-to-write=1",
+        ],
     );
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let outcome = ran.json("results.json");
@@ -127,6 +136,7 @@ fn redis_sentinel_without_faults_is_valid() {
     assert!(writes["ok"].as_u64().unwrap() > 50, "{writes}");
     assert_eq!(checkers["lost-writes"]["figures"]["final_reads"], 4);
     let test = ran.json("test.json");
+    assert_eq!(test["spec"]["system_options"]["wait"], "1", "{test}");
     // Redis promises no lease and serves no lock.
     assert_eq!(test["guarantees"]["exclusive_leadership"], false);
     assert_eq!(test["guarantees"]["fence_on_grant"], false);
@@ -166,6 +176,44 @@ fn redis_sentinel_loses_the_writes_an_isolated_primary_acknowledged() {
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     let kinds = ran.violations();
     assert!(kinds.iter().any(|k| k == "lost-write"), "{kinds:?}");
+}
+
+/// Redlock over independent Redis primaries, with no fault and no holder stalling: the
+/// lock holds, and every grant's writes land while it is valid.
+#[test]
+fn redlock_without_faults_or_stalls_is_valid() {
+    let results = tempfile::tempdir().unwrap();
+    let ran = short_docker_run(
+        results.path(),
+        "redlock",
+        "10",
+        &["--nemesis", "none", "--stall-probability", "0"],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let outcome = ran.json("results.json");
+    assert_eq!(outcome["valid"], true, "{}", ran.stderr);
+    let acquired = &outcome["checkers"]["availability"]["figures"]["ops"]["acquire"]["ok"];
+    assert!(acquired.as_u64().unwrap() > 10, "{acquired}");
+    let test = ran.json("test.json");
+    assert_eq!(test["spec"]["fencing"], "none");
+    assert_eq!(test["guarantees"]["fence_on_grant"], true);
+}
+
+/// A Redlock holder that stalls past its validity (a garbage-collection pause) still
+/// writes, and nothing stops the write: Redlock has no token for the store to check.
+#[test]
+fn a_redlock_holder_stalled_past_its_validity_is_caught() {
+    let results = tempfile::tempdir().unwrap();
+    let ran = short_docker_run(
+        results.path(),
+        "redlock",
+        "15",
+        &["--nemesis", "none", "--stall-probability", "0.5"],
+    );
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let kinds = ran.violations();
+    assert!(kinds.iter().any(|k| k == "stale-grant-write"), "{kinds:?}");
+    assert!(kinds.iter().any(|k| k == "not-linearizable"), "{kinds:?}");
 }
 
 /// Holders stall past their grant now and then (the workload's stalls); with nothing

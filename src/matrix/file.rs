@@ -45,6 +45,8 @@ macro_rules! with_options {
             lease: Option<bool>,
             fencing: Option<String>,
             image: Option<String>,
+            /// `--system-option`s: `{ wait = 1, min-replicas-to-write = 1 }`.
+            system_options: Option<BTreeMap<String, toml::Value>>,
         }
 
         impl $name {
@@ -63,6 +65,9 @@ macro_rules! with_options {
                     lease: self.lease,
                     fencing: self.fencing.clone(),
                     image: self.image.clone(),
+                    system_options: self.system_options.as_ref().map(|o| {
+                        o.iter().map(|(k, v)| (k.clone(), scalar_text(v))).collect()
+                    }),
                 }
             }
         }
@@ -129,6 +134,16 @@ pub struct Options {
     pub lease: Option<bool>,
     pub fencing: Option<String>,
     pub image: Option<String>,
+    pub system_options: Option<BTreeMap<String, String>>,
+}
+
+/// A TOML value as `--system-option` takes it: a string as it is, any other scalar
+/// as TOML writes it (an array or a table too, for the option's check to refuse).
+fn scalar_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 impl Options {
@@ -148,6 +163,10 @@ impl Options {
             lease: over.lease.or(self.lease),
             fencing: over.fencing.clone().or_else(|| self.fencing.clone()),
             image: over.image.clone().or_else(|| self.image.clone()),
+            system_options: over
+                .system_options
+                .clone()
+                .or_else(|| self.system_options.clone()),
         }
     }
 
@@ -180,6 +199,10 @@ impl Options {
         );
         push("--fencing", self.fencing.clone());
         push("--image", self.image.clone());
+        for (k, v) in self.system_options.iter().flatten() {
+            out.push("--system-option".into());
+            out.push(format!("{k}={v}"));
+        }
         for bug in self.bugs.iter().flatten() {
             out.push("--bug".into());
             out.push(bug.clone());
@@ -205,7 +228,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// `nemesis/seed=N`, plus the bugs and fencing mode when set: unique within a system.
+    /// `nemesis/seed=N`, plus the bugs, fencing mode and system options when set: unique
+    /// within a system.
     pub fn name(&self) -> String {
         let mut name = format!("{}/seed={}", self.nemesis, self.seed);
         for bug in self.options.bugs.iter().flatten() {
@@ -213,6 +237,9 @@ impl Plan {
         }
         if let Some(f) = &self.options.fencing {
             name.push_str(&format!("/fencing={f}"));
+        }
+        for (k, v) in self.options.system_options.iter().flatten() {
+            name.push_str(&format!("/{k}={v}"));
         }
         name
     }
@@ -390,6 +417,9 @@ fn option_values(out: &mut Vec<(String, String)>, table: &str, o: &Options) {
     }
     for v in o.bugs.iter().flatten() {
         out.push((format!("{table}bugs"), v.clone()));
+    }
+    for (k, v) in o.system_options.iter().flatten() {
+        out.push((format!("{table}system_options.{k}"), v.clone()));
     }
 }
 
@@ -697,6 +727,7 @@ fn file_key(flag: &str) -> &'static str {
         "--fencing" => "fencing",
         "--results" => "results",
         "--image" => "image",
+        "--system-option" => "system_options",
         _ => "the key for that flag",
     }
 }

@@ -22,6 +22,8 @@ pub struct Running {
     runtime: Arc<dyn Runtime>,
     topology: Topology,
     workload: workloads::Election,
+    /// Some node leads ([`workloads::system::Serves::leaders`]).
+    leaders: bool,
     /// What the nemesis may have left in force, for the final phase.
     faults: tokio::sync::Mutex<nemesis::FaultState>,
     /// The schedule as it ran (leader targets filled in), once the nemesis is done.
@@ -75,6 +77,7 @@ pub async fn start(
             runtime: rt,
             topology,
             workload,
+            leaders: sel.system.serves().leaders,
             faults: Default::default(),
             ran: Default::default(),
         }),
@@ -134,16 +137,27 @@ impl Running {
         serde_json::to_value(&self.topology).unwrap_or_default()
     }
 
-    /// Waits until some node reports itself leader; returns its name.
-    pub async fn wait_for_leader(&self, within: Duration) -> anyhow::Result<String> {
+    /// Waits until the cluster serves: until some node reports itself leader (the
+    /// sentence says which), or, for a system without leaders, until every node answers
+    /// `status`.
+    pub async fn wait_until_serving(&self, within: Duration) -> anyhow::Result<String> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            if let Some(leader) = self.workload.cluster().leader().await {
-                return Ok(leader);
+            if self.leaders {
+                if let Some(leader) = self.workload.cluster().leader().await {
+                    return Ok(format!("{leader} leads"));
+                }
+            } else if self.workload.cluster().all_answer().await {
+                return Ok("every node answers".into());
             }
             anyhow::ensure!(
                 tokio::time::Instant::now() < deadline,
-                "no node reported itself leader"
+                "{}",
+                if self.leaders {
+                    "no node reported itself leader"
+                } else {
+                    "not every node answered status"
+                }
             );
             tokio::time::sleep(Duration::from_millis(LEADER_POLL_MS)).await;
         }

@@ -586,24 +586,24 @@ impl DriveCtx {
     async fn drive(self, cluster: Arc<Running>, schedule: Schedule) -> Outcome {
         let leader_wait = Duration::from_secs(LEADER_WAIT_SECS_MAX);
         let waited = tokio::select! {
-            r = cluster.wait_for_leader(leader_wait) => Some(r),
+            r = cluster.wait_until_serving(leader_wait) => Some(r),
             _ = self.interrupt.wait() => None,
         };
         match waited {
             None => return Outcome::Interrupted,
             Some(Err(e)) => {
                 return Outcome::Harness(format!(
-                    "no leader served within {LEADER_WAIT_SECS_MAX} s of starting: {e:#}"
+                    "the cluster did not serve within {LEADER_WAIT_SECS_MAX} s of starting: {e:#}"
                 ))
             }
-            Some(Ok(leader)) => {
+            Some(Ok(serving)) => {
                 let who = if schedule.schedule.events.is_empty() {
                     "the workload starts (no fault is scheduled)"
                 } else {
                     "workload and nemesis start"
                 };
                 self.say
-                    .phase(ATTACK_PHASE, &format!("splitbrain: {leader} leads; {who}"))
+                    .phase(ATTACK_PHASE, &format!("splitbrain: {serving}; {who}"))
             }
         }
         if let Some(outcome) = self.attack(&cluster, schedule).await {

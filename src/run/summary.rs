@@ -370,6 +370,7 @@ mod tests {
             concurrency: 2,
             seed: Some(42),
             fencing: Some("grant".into()),
+            system_options: Vec::new(),
             results: "results".into(),
             ..RunArgs::default()
         };

@@ -14,6 +14,7 @@ pub fn adapter(spec: &TestSpec) -> Result<(Arc<dyn System>, String), SystemError
     let setup = Setup {
         fencing: spec.fencing,
         image: spec.image.clone(),
+        options: spec.system_options.clone(),
     };
     let system = (spec.system.descriptor().build)(&setup)?;
     let version = match &spec.image {

@@ -21,6 +21,7 @@ pub fn spec_with(
         concurrency: 2,
         seed: Some(1),
         fencing: Some("grant".into()),
+        system_options: Vec::new(),
         results: "results".into(),
         ..RunArgs::default()
     };

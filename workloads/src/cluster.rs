@@ -84,6 +84,22 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Every node answers `status` ok.
+    pub async fn all_answer(&self) -> bool {
+        let mut probes = tokio::task::JoinSet::new();
+        for client in &self.clients {
+            let client = Arc::clone(client);
+            probes.spawn(async move { client.status().await.is_ok() });
+        }
+        let mut all = true;
+        while let Some(joined) = probes.join_next().await {
+            all &= joined.unwrap_or(false);
+        }
+        all
+    }
+}
+
 #[async_trait::async_trait]
 impl nemesis::LeaderProbe for Cluster {
     async fn leader(&self) -> Option<String> {

@@ -471,6 +471,8 @@ impl Loaded {
                 }) as Arc<dyn System>)
             })),
             file: Some(loaded.path.as_path()),
+            fencing: Box::leak(Box::new([loaded.file.claims.fencing])),
+            options: &[],
         }))
     }
 }
@@ -670,6 +672,7 @@ impl System for FileSystem {
         Serves {
             locks: c.locks,
             read_local: c.read_local,
+            leaders: true,
         }
     }
 
@@ -825,7 +828,8 @@ locks = false
             system.serves(),
             Serves {
                 locks: false,
-                read_local: true
+                read_local: true,
+                leaders: true,
             }
         );
         let g = system.guarantees(&SystemOptions::default());

@@ -15,7 +15,9 @@ pub mod params;
 pub mod process;
 pub mod protocol;
 pub mod raftd;
+pub mod redis_link;
 pub mod redis_sentinel;
+pub mod redlock;
 pub mod seed;
 pub mod system;
 pub mod zookeeper;
@@ -28,11 +30,12 @@ pub use system::{Descriptor, FencingMode, Guarantees, Setup, System, SystemError
 
 /// Every system splitbrain can test. Adding one is an adapter file (its [`Descriptor`],
 /// node specs, image recipe, clock and client) and its line here.
-pub static SYSTEMS: [&Descriptor; 4] = [
+pub static SYSTEMS: [&Descriptor; 5] = [
     &raftd::DESCRIPTOR,
     &etcd::DESCRIPTOR,
     &zookeeper::DESCRIPTOR,
     &redis_sentinel::DESCRIPTOR,
+    &redlock::DESCRIPTOR,
 ];
 /// The stop signal [`Election::run`] takes, re-exported so callers need no tokio-util.
 pub use tokio_util::sync::CancellationToken;

@@ -33,6 +33,8 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         Ok(std::sync::Arc::new(RaftdSystem::new(binary)))
     },
     file: None,
+    fencing: &[],
+    options: &[],
 };
 
 /// How a node's wall clock moves.

@@ -21,17 +21,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use checkers::{ErrorCode, LogEntry, Role};
-use redis::aio::MultiplexedConnection;
-use redis::AsyncConnectionConfig;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::client::{Client, Grant, NodeStatus, Outcome, Written, CLIENT_TIMEOUT_MS_DEFAULT};
 use crate::etcd::refuse_raftd_options;
+use crate::redis_link::{remaining, Fault, Links};
 use crate::system::{
-    program_version, validate_topology, ClockControl, Descriptor, Guarantees, Image, ImagePart,
-    ImageRecipe, NodeAddr, NodePorts, NodeSpec, Serves, Setup, System, SystemError, SystemOptions,
-    Topology,
+    check_count, program_version, validate_topology, ClockControl, Descriptor, Guarantees, Image,
+    ImagePart, ImageRecipe, NodeAddr, NodePorts, NodeSpec, Serves, Setup, System, SystemError,
+    SystemOption, SystemOptions, Topology,
 };
 
 /// Redis's port when the runtime picks ports itself.
@@ -60,12 +59,38 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     clock: &clock,
     docker: true,
     external: false,
-    build: &|_setup: &Setup| Ok(Arc::new(SentinelSystem::new())),
+    build: &|setup: &Setup| Ok(Arc::new(SentinelSystem::with_options(&setup.options)?)),
     file: None,
+    fencing: &[],
+    options: &[
+        SystemOption {
+            name: "min-replicas-to-write",
+            help: "N: the primary refuses writes unless N replicas acknowledged it within min-replicas-max-lag (default 0: never refuses)",
+            check: |v| check_count(v, 0, 8),
+        },
+        SystemOption {
+            name: "min-replicas-max-lag",
+            help: "seconds a replica may lag and still count for min-replicas-to-write (default 10)",
+            check: |v| check_count(v, 1, 3600),
+        },
+        SystemOption {
+            name: "wait",
+            help: "N: after each write, WAIT until N replicas have it; a write that times out short of N is unknown, not ok (default 0: no WAIT)",
+            check: |v| check_count(v, 0, 8),
+        },
+        SystemOption {
+            name: "appendfsync",
+            help: "always, everysec (default) or no: when the append-only file is synced",
+            check: |v| match v {
+                "always" | "everysec" | "no" => Ok(()),
+                _ => Err(format!("{v:?} is none of always, everysec, no")),
+            },
+        },
+    ],
 };
 
 /// How a node's wall clock moves: it cannot.
-fn clock() -> ClockControl {
+pub fn clock() -> ClockControl {
     ClockControl::Fixed {
         reason: REDIS_CLOCK_REFUSAL.into(),
     }
@@ -115,6 +140,9 @@ pub struct SentinelTuning {
     pub min_replicas_max_lag_s: u32,
     /// `appendfsync`: `always`, `everysec` or `no` (the append-only file is on).
     pub appendfsync: String,
+    /// After each write, `WAIT` for this many replicas (0: no `WAIT`). Redis documents
+    /// that it does not make the store strongly consistent: the figures say what it buys.
+    pub wait_replicas: u32,
 }
 
 impl Default for SentinelTuning {
@@ -125,11 +153,56 @@ impl Default for SentinelTuning {
             min_replicas_to_write: 0,
             min_replicas_max_lag_s: 10,
             appendfsync: "everysec".into(),
+            wait_replicas: 0,
         }
     }
 }
 
 impl SentinelTuning {
+    /// The tuning `--system-option`s ask for (each value already checked by the
+    /// descriptor's list), the defaults for the rest.
+    pub fn from_options(
+        options: &std::collections::BTreeMap<String, String>,
+    ) -> Result<SentinelTuning, SystemError> {
+        let mut t = SentinelTuning::default();
+        let count = |key: &str, v: &str| {
+            v.trim()
+                .parse::<u32>()
+                .map_err(|_| SystemError::BadOption(format!("{key}={v}: not a whole number")))
+        };
+        for (key, v) in options {
+            match key.as_str() {
+                "min-replicas-to-write" => t.min_replicas_to_write = count(key, v)?,
+                "min-replicas-max-lag" => t.min_replicas_max_lag_s = count(key, v)?,
+                "wait" => t.wait_replicas = count(key, v)?,
+                "appendfsync" => t.appendfsync = v.clone(),
+                _ => {
+                    return Err(SystemError::BadOption(format!(
+                        "redis-sentinel has no option {key:?}"
+                    )))
+                }
+            }
+        }
+        t.validate()?;
+        Ok(t)
+    }
+
+    /// Replicas the options count on, against the cluster's size.
+    pub fn validate_for(&self, nodes: usize) -> Result<(), SystemError> {
+        let replicas = nodes.saturating_sub(1);
+        for (key, n) in [
+            ("min-replicas-to-write", self.min_replicas_to_write),
+            ("wait", self.wait_replicas),
+        ] {
+            if n as usize > replicas {
+                return Err(SystemError::BadOption(format!(
+                    "{key}={n} asks for more replicas than {nodes} nodes have ({replicas}): no write could succeed"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<(), SystemError> {
         if self.down_after_ms == 0 || self.failover_timeout_ms == 0 {
             return Err(SystemError::BadOption(
@@ -165,8 +238,21 @@ impl Default for SentinelSystem {
 
 impl SentinelSystem {
     pub fn new() -> SentinelSystem {
+        SentinelSystem::with_tuning(SentinelTuning::default())
+    }
+
+    /// The system as `--system-option`s tune it.
+    pub fn with_options(
+        options: &std::collections::BTreeMap<String, String>,
+    ) -> Result<SentinelSystem, SystemError> {
+        Ok(SentinelSystem::with_tuning(SentinelTuning::from_options(
+            options,
+        )?))
+    }
+
+    pub fn with_tuning(tuning: SentinelTuning) -> SentinelSystem {
         SentinelSystem {
-            tuning: SentinelTuning::default(),
+            tuning,
             client_timeout_ms: CLIENT_TIMEOUT_MS_DEFAULT,
             names: Arc::default(),
             sentinels: Arc::default(),
@@ -319,6 +405,7 @@ impl System for SentinelSystem {
     ) -> Result<Vec<NodeSpec>, SystemError> {
         validate_topology(topology)?;
         self.tuning.validate()?;
+        self.tuning.validate_for(topology.nodes.len())?;
         refuse_raftd_options("redis-sentinel", options)?;
         for node in &topology.nodes {
             self.learn(node);
@@ -345,6 +432,7 @@ impl System for SentinelSystem {
         Serves {
             locks: false,
             read_local: true,
+            leaders: true,
         }
     }
 
@@ -359,7 +447,7 @@ impl System for SentinelSystem {
             sentinel_addr: format!("{}:{}", node.host, node.peer_port),
             timeout: Duration::from_millis(self.client_timeout_ms),
             system: self.clone(),
-            connections: tokio::sync::Mutex::new(HashMap::new()),
+            links: Links::default(),
             last_epoch: AtomicU64::new(0),
         }))
     }
@@ -374,50 +462,8 @@ pub struct SentinelClient {
     sentinel_addr: String,
     timeout: Duration,
     system: SentinelSystem,
-    connections: tokio::sync::Mutex<HashMap<String, MultiplexedConnection>>,
+    links: Links,
     last_epoch: AtomicU64,
-}
-
-/// What went wrong with a call.
-#[derive(Debug)]
-enum Fault {
-    /// No connection could be opened: nothing was sent.
-    Unreachable,
-    /// No answer within the bound.
-    Timeout,
-    /// The server answered with an error: the command was refused.
-    Refused { code: String, detail: String },
-    /// The connection failed after the command may have been sent.
-    Lost,
-    /// An answer that cannot be read.
-    Malformed,
-}
-
-impl Fault {
-    fn name(&self) -> String {
-        match self {
-            Fault::Unreachable => ErrorCode::Unreachable.into(),
-            Fault::Timeout => ErrorCode::Timeout.into(),
-            Fault::Lost => ErrorCode::ConnectionLost.into(),
-            Fault::Malformed => ErrorCode::MalformedAnswer.into(),
-            // A replica refuses writes: the primary moved.
-            Fault::Refused { code, .. } if code == "READONLY" => ErrorCode::NotLeader.into(),
-            Fault::Refused { code, .. } => format!("redis-{}", code.to_ascii_lowercase()),
-        }
-    }
-
-    /// A write certainly did not happen only if it was never sent or Redis refused it.
-    fn write_outcome<T>(self) -> Outcome<T> {
-        match self {
-            Fault::Unreachable | Fault::Refused { .. } => Outcome::fail(self.name()),
-            Fault::Timeout | Fault::Lost | Fault::Malformed => Outcome::info(self.name()),
-        }
-    }
-
-    /// Reads and status have no effect: any fault is a failure.
-    fn read_outcome<T>(self) -> Outcome<T> {
-        Outcome::fail(self.name())
-    }
 }
 
 /// The primary as one Sentinel names it.
@@ -456,46 +502,6 @@ fn agreed(views: &[Primary]) -> Option<String> {
 }
 
 impl SentinelClient {
-    fn remaining(deadline: Instant) -> Duration {
-        deadline.saturating_duration_since(Instant::now())
-    }
-
-    /// A connection to `addr`, opened if there is none.
-    async fn connection(
-        &self,
-        addr: &str,
-        deadline: Instant,
-    ) -> Result<MultiplexedConnection, Fault> {
-        let mut connections = self.connections.lock().await;
-        if let Some(c) = connections.get(addr) {
-            return Ok(c.clone());
-        }
-        let client = redis::Client::open(format!("redis://{addr}/")).map_err(|e| {
-            tracing::debug!(addr, error = %e, "not a Redis address");
-            Fault::Malformed
-        })?;
-        let bound = Self::remaining(deadline);
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(bound))
-            .set_response_timeout(None);
-        let connecting = client.get_multiplexed_async_connection_with_config(&config);
-        match tokio::time::timeout(bound, connecting).await {
-            Ok(Ok(c)) => {
-                connections.insert(addr.to_string(), c.clone());
-                Ok(c)
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(addr, error = %e, "no connection to Redis");
-                Err(Fault::Unreachable)
-            }
-            Err(_) => Err(Fault::Unreachable),
-        }
-    }
-
-    async fn forget(&self, addr: &str) {
-        self.connections.lock().await.remove(addr);
-    }
-
     /// Sends `cmd` to `addr` and waits for its answer until `deadline`.
     async fn query<T: redis::FromRedisValue>(
         &self,
@@ -503,39 +509,7 @@ impl SentinelClient {
         cmd: &redis::Cmd,
         deadline: Instant,
     ) -> Result<T, Fault> {
-        let mut connection = self.connection(addr, deadline).await?;
-        let answer = tokio::time::timeout(
-            Self::remaining(deadline),
-            cmd.query_async::<redis::Value>(&mut connection),
-        )
-        .await;
-        let value = match answer {
-            Ok(Ok(v)) => v,
-            Ok(Err(e)) => {
-                if let Some(code) = e.code() {
-                    return Err(Fault::Refused {
-                        code: code.to_string(),
-                        detail: e.detail().unwrap_or_default().to_string(),
-                    });
-                }
-                self.forget(addr).await;
-                return Err(Fault::Lost);
-            }
-            Err(_) => {
-                self.forget(addr).await;
-                return Err(Fault::Timeout);
-            }
-        };
-        if let redis::Value::ServerError(e) = &value {
-            return Err(Fault::Refused {
-                code: e.code().to_string(),
-                detail: e.details().unwrap_or_default().to_string(),
-            });
-        }
-        redis::from_redis_value(value).map_err(|e| {
-            tracing::debug!(addr, error = %e, "an answer that cannot be read");
-            Fault::Malformed
-        })
+        self.links.query(addr, cmd, deadline).await
     }
 
     /// The primary as this node's Sentinel names it.
@@ -563,7 +537,7 @@ impl SentinelClient {
         for (i, addr) in addrs.iter().enumerate() {
             // Each Sentinel gets its share of what is left, so one that does not answer
             // leaves time for the others.
-            let share = Self::remaining(deadline) / (addrs.len() - i) as u32;
+            let share = remaining(deadline) / (addrs.len() - i) as u32;
             match self.view_of(addr, Instant::now() + share).await {
                 Ok(view) => views.push(view),
                 Err(e) => {
@@ -735,18 +709,35 @@ impl Client for SentinelClient {
         };
         let mut cmd = redis::cmd("RPUSH");
         cmd.arg(LOG_KEY).arg(id);
-        match self.query::<i64>(&primary, &cmd, deadline).await {
-            Ok(_) => Outcome::Ok(Written {
-                id: id.to_string(),
-                token,
-            }),
-            Err(e) => {
-                if let Fault::Refused { code, detail } = &e {
-                    tracing::debug!(node = %self.node, %primary, %code, %detail, "write refused");
+        if let Err(e) = self.query::<i64>(&primary, &cmd, deadline).await {
+            if let Fault::Refused { code, detail } = &e {
+                tracing::debug!(node = %self.node, %primary, %code, %detail, "write refused");
+            }
+            return e.write_outcome();
+        }
+        let wanted = self.system.tuning.wait_replicas;
+        if wanted > 0 {
+            // On the same connection, so it covers the RPUSH just answered. Its timeout
+            // is what is left of the call's bound (0 would wait for ever).
+            let left_ms = remaining(deadline).as_millis().max(1) as u64;
+            let mut wait = redis::cmd("WAIT");
+            wait.arg(wanted).arg(left_ms);
+            match self.query::<i64>(&primary, &wait, deadline).await {
+                Ok(acked) if acked >= i64::from(wanted) => {}
+                // The primary has it, too few replicas do: a real client cannot call
+                // it durable, nor can it take it back.
+                Ok(acked) => {
+                    return Outcome::info(format!(
+                        "redis-wait-short: {acked} of {wanted} replicas acknowledged"
+                    ))
                 }
-                e.write_outcome()
+                Err(e) => return Outcome::info(e.name()),
             }
         }
+        Outcome::Ok(Written {
+            id: id.to_string(),
+            token,
+        })
     }
 
     /// `LRANGE` on the primary the Sentinels agree on.

@@ -304,6 +304,10 @@ pub struct Serves {
     pub locks: bool,
     /// A node's own view (`read_local`): without it there are no per-node final reads.
     pub read_local: bool,
+    /// Some node leads: a run waits for a leader before it starts, and leader-aimed
+    /// faults have a target. Redlock's independent Redis nodes have none; a run of it
+    /// waits for every node to answer `status` instead.
+    pub leaders: bool,
 }
 
 impl Default for Serves {
@@ -311,6 +315,7 @@ impl Default for Serves {
         Serves {
             locks: true,
             read_local: true,
+            leaders: true,
         }
     }
 }
@@ -343,6 +348,38 @@ pub struct Descriptor {
     pub build: &'static Build,
     /// The system file it was read from; `None` for a built-in system.
     pub file: Option<&'static Path>,
+    /// The fencing modes it can be tested under, the first its default; empty for all
+    /// of them (the default `grant`). Redlock gives no token a store could check, so it
+    /// runs only as `none`.
+    pub fencing: &'static [FencingMode],
+    /// Its options (`--system-option KEY=VALUE`), each checked before anything starts.
+    pub options: &'static [SystemOption],
+}
+
+/// One option of a system, set with `--system-option KEY=VALUE` or a matrix's
+/// `system_options`, and handed to its adapter in [`Setup::options`].
+pub struct SystemOption {
+    pub name: &'static str,
+    /// What it does and what it takes, for `--help` and for a refusal.
+    pub help: &'static str,
+    /// Checks a value: the reason it is wrong, or nothing.
+    pub check: fn(&str) -> Result<(), String>,
+}
+
+impl std::fmt::Debug for SystemOption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SystemOption")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A [`SystemOption::check`] for a whole number in `[min, max]`.
+pub fn check_count(value: &str, min: u64, max: u64) -> Result<(), String> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(()),
+        _ => Err(format!("{value:?} is not a whole number in [{min}, {max}]")),
+    }
 }
 
 /// How a [`Descriptor`] builds its adapter.
@@ -361,6 +398,8 @@ impl std::fmt::Debug for Descriptor {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Setup {
     pub fencing: FencingMode,
+    /// `--system-option`s, each already checked against [`Descriptor::options`].
+    pub options: std::collections::BTreeMap<String, String>,
     /// The user's own image (`--image`): the adapter then needs no host files.
     pub image: Option<String>,
 }

@@ -49,6 +49,8 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     external: true,
     build: &|setup: &Setup| Ok(Arc::new(ZkSystem::new(setup.fencing))),
     file: None,
+    fencing: &[],
+    options: &[],
 };
 
 /// How a node's wall clock moves.
