@@ -176,6 +176,14 @@ fn redis_sentinel_loses_the_writes_an_isolated_primary_acknowledged() {
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     let kinds = ran.violations();
     assert!(kinds.iter().any(|k| k == "lost-write"), "{kinds:?}");
+    // The recovery point counts them against the partitions that cost them.
+    let results = ran.json("results.json");
+    let rpo = &results["checkers"]["lost-writes"]["figures"]["rpo"];
+    assert_eq!(
+        rpo["lost_acknowledged"], results["counts"]["anomalies"]["lost-write"],
+        "{rpo}"
+    );
+    assert!(rpo["max_per_fault"].as_u64().unwrap() > 0, "{rpo}");
 }
 
 /// Redlock over independent Redis primaries, with no fault and no holder stalling: the

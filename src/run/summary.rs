@@ -199,9 +199,37 @@ fn availability_lines(doc: &CheckResult) -> Vec<String> {
         };
         out.push(line.unwrap_or_else(|| format!("{k}: {}", raw(v))));
     }
+    out.extend(rpo_line(doc));
     let mut lines = vec!["availability:".to_string()];
     lines.extend(out.into_iter().map(|l| format!("  {l}")));
     lines
+}
+
+/// The recovery point from the lost-writes checker: acknowledged writes lost in all and
+/// to the worst fault; nothing when no fault ran and nothing was lost.
+fn rpo_line(doc: &CheckResult) -> Option<String> {
+    let rpo = doc
+        .checkers
+        .get("lost-writes")
+        .and_then(|c| c.figures.as_ref())
+        .and_then(|f| f.get("rpo"))?;
+    let n = |k: &str| rpo.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let faults = rpo
+        .get("faults")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let lost = n("lost_acknowledged");
+    if faults == 0 && lost == 0 {
+        return None;
+    }
+    let before = match n("before_any_fault") {
+        0 => String::new(),
+        b => format!(", {b} before any fault"),
+    };
+    Some(format!(
+        "recovery point: {lost} acknowledged writes lost, at most {} after one fault ({faults} faults){before}",
+        n("max_per_fault")
+    ))
 }
 
 /// What a valid run exercised, so that a user sees whether "valid" means anything.
@@ -424,7 +452,10 @@ mod tests {
                 "leadership": {"terms": 9, "elections": 7, "leader_changes": 6},
                 "leaderless_windows": {"count": 51, "total_ms": 7156.808, "max_ms": 5451.026, "open_at_end": false},
                 "failover_to_ok_write_ms": {"measured": 1, "never": 0, "p50": 2261.05, "p99": 2261.05, "max": 2261.05},
-                "faults": 1}}},
+                "faults": 1}},
+                "lost-writes": {"valid": false, "figures": {"final_reads": 4, "rpo": {
+                "lost_acknowledged": 57, "before_any_fault": 0, "max_per_fault": 41,
+                "faults": [{"op": 100, "f": "partition", "lost": 41}, {"op": 900, "f": "partition", "lost": 16}]}}}},
             "anomalies": anomalies,
             "counts": {"ops": 1378, "anomalies": {"leaderless-window": 130, "stale-leader": 1, "dual-leadership": 1}}
         });
@@ -473,6 +504,12 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("  faults: 1"), "{text}");
+        assert!(
+            text.contains(
+                "  recovery point: 57 acknowledged writes lost, at most 41 after one fault (2 faults)"
+            ),
+            "{text}"
+        );
         assert!(!text.contains('{') && !text.contains('…'), "{text}");
     }
 

@@ -50,7 +50,10 @@ pub fn check(h: &History, _: &Guarantees, findings: &mut Findings) -> Report {
         phantoms(h, read, &mut reported, findings);
     }
     log_divergence(h, findings);
-    let figures = serde_json::json!({ "final_reads": h.final_reads.len() });
+    let figures = serde_json::json!({
+        "final_reads": h.final_reads.len(),
+        "rpo": rpo(h, &sightings),
+    });
     let note = (!wrote).then(|| {
         "no write was invoked: the final reads were checked for phantoms only".to_string()
     });
@@ -59,6 +62,39 @@ pub fn check(h: &History, _: &Guarantees, findings: &mut Findings) -> Report {
         figures: Some(figures),
         ..Report::default()
     }
+}
+
+/// The recovery point: the acknowledged writes lost, counted per fault, each against
+/// the last fault that started before the write was invoked (`before_any_fault` for
+/// those invoked earlier): how much acknowledged data each fault cost.
+fn rpo(h: &History, sightings: &[Sighting]) -> serde_json::Value {
+    let starts: Vec<&crate::facts::NemesisOp> = h
+        .nemesis
+        .iter()
+        .filter(|n| n.kind == OpType::Invoke && crate::faults::starts_fault(n.f))
+        .collect();
+    let mut per_fault = vec![0u64; starts.len()];
+    let mut before_any = 0u64;
+    let mut lost = 0u64;
+    for s in sightings.iter().filter(|s| s.lost) {
+        lost += 1;
+        let inv = h.writes[s.write].span.inv;
+        match starts.partition_point(|n| n.index < inv) {
+            0 => before_any += 1,
+            k => per_fault[k - 1] += 1,
+        }
+    }
+    let faults: Vec<serde_json::Value> = starts
+        .iter()
+        .zip(&per_fault)
+        .map(|(n, lost)| serde_json::json!({ "op": n.index, "f": n.f.name(), "lost": lost }))
+        .collect();
+    serde_json::json!({
+        "lost_acknowledged": lost,
+        "before_any_fault": before_any,
+        "max_per_fault": per_fault.iter().copied().max().unwrap_or(0),
+        "faults": faults,
+    })
 }
 
 fn nothing_written() -> Report {
@@ -401,6 +437,44 @@ mod tests {
             let h = history(writes, reads);
             prop_assert_eq!(sightings(&h), every_read_with_every_write(&h));
         }
+    }
+
+    #[test]
+    fn lost_writes_are_counted_against_the_fault_that_started_before_them() {
+        use crate::facts::NemesisOp;
+        use crate::history::F;
+        // Ids w0..w3 acknowledged: w0 before any fault, w1 and w2 after the partition at
+        // op 10, w3 after the pause at op 20; the final read at op 40 lists only w2.
+        let mut h = history(
+            vec![(0, 0, 5), (1, 0, 12), (2, 0, 14), (3, 0, 22)],
+            vec![(40, vec![2])],
+        );
+        for (w, inv) in h.writes.iter_mut().zip([4, 11, 13, 21]) {
+            w.span.inv = inv;
+        }
+        let fault = |index, f, kind| NemesisOp {
+            index,
+            time: index,
+            f,
+            kind,
+        };
+        h.nemesis = vec![
+            fault(10, F::Partition, OpType::Invoke),
+            fault(11, F::Partition, OpType::Ok),
+            fault(16, F::Heal, OpType::Invoke),
+            fault(20, F::Pause, OpType::Invoke),
+        ];
+        let rpo = rpo(&h, &sightings(&h));
+        assert_eq!(rpo["lost_acknowledged"], 3);
+        assert_eq!(rpo["before_any_fault"], 1);
+        assert_eq!(rpo["max_per_fault"], 1);
+        let per: Vec<(u64, u64)> = rpo["faults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["op"].as_u64().unwrap(), f["lost"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(per, [(10, 1), (20, 1)]);
     }
 
     #[test]
