@@ -114,9 +114,23 @@ impl Links {
         deadline: Instant,
     ) -> Result<T, Fault> {
         let mut connection = self.connection(addr, deadline).await?;
+        self.query_on(&mut connection, addr, cmd, deadline).await
+    }
+
+    /// Sends `cmd` on `connection`, one of `addr`'s: for commands that must follow
+    /// another on the same connection (`WAIT` counts the replicas that have the
+    /// connection's own last write; on a fresh connection it has none to wait for and
+    /// answers at once).
+    pub async fn query_on<T: redis::FromRedisValue>(
+        &self,
+        connection: &mut MultiplexedConnection,
+        addr: &str,
+        cmd: &redis::Cmd,
+        deadline: Instant,
+    ) -> Result<T, Fault> {
         let answer = tokio::time::timeout(
             remaining(deadline),
-            cmd.query_async::<redis::Value>(&mut connection),
+            cmd.query_async::<redis::Value>(connection),
         )
         .await;
         let value = match answer {

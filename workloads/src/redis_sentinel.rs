@@ -707,9 +707,17 @@ impl Client for SentinelClient {
             // Nothing was written yet.
             Err(e) => return e.read_outcome(),
         };
+        let mut connection = match self.links.connection(&primary, deadline).await {
+            Ok(c) => c,
+            Err(e) => return e.write_outcome(),
+        };
         let mut cmd = redis::cmd("RPUSH");
         cmd.arg(LOG_KEY).arg(id);
-        if let Err(e) = self.query::<i64>(&primary, &cmd, deadline).await {
+        let pushed = self
+            .links
+            .query_on::<i64>(&mut connection, &primary, &cmd, deadline)
+            .await;
+        if let Err(e) = pushed {
             if let Fault::Refused { code, detail } = &e {
                 tracing::debug!(node = %self.node, %primary, %code, %detail, "write refused");
             }
@@ -717,12 +725,18 @@ impl Client for SentinelClient {
         }
         let wanted = self.system.tuning.wait_replicas;
         if wanted > 0 {
-            // On the same connection, so it covers the RPUSH just answered. Its timeout
-            // is what is left of the call's bound (0 would wait for ever).
+            // On the connection the RPUSH went over, so it covers it: on another one
+            // (the cached connection may have been dropped meanwhile) WAIT would have
+            // no write to wait for and answer at once. Its timeout is what is left of
+            // the call's bound (0 would wait for ever).
             let left_ms = remaining(deadline).as_millis().max(1) as u64;
             let mut wait = redis::cmd("WAIT");
             wait.arg(wanted).arg(left_ms);
-            match self.query::<i64>(&primary, &wait, deadline).await {
+            let waited = self
+                .links
+                .query_on::<i64>(&mut connection, &primary, &wait, deadline)
+                .await;
+            match waited {
                 Ok(acked) if acked >= i64::from(wanted) => {}
                 // The primary has it, too few replicas do: a real client cannot call
                 // it durable, nor can it take it back.
