@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Set in the child that [`probe_under_the_shim`] runs as.
@@ -22,19 +23,25 @@ const REDIS_IO_TIMEOUT_MS: u64 = 2_000;
 /// Pause between two polls of a condition.
 const POLL_INTERVAL_MS: u64 = 10;
 
-/// The shim cargo built for these tests: `$SPLITBRAIN_CLOCK_LIB`, else beside this test
-/// executable (`target/<profile>/deps`) or one level up.
-fn library() -> PathBuf {
-    if let Some(p) = std::env::var_os("SPLITBRAIN_CLOCK_LIB") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("the test executable's path");
-    exe.ancestors()
-        .skip(1)
-        .take(2)
-        .map(|dir| dir.join("libsplitbrain_clock.so"))
-        .find(|p| p.is_file())
-        .expect("cargo builds libsplitbrain_clock.so before the crate's tests")
+/// The shim as this source builds it: `$SPLITBRAIN_CLOCK_LIB`, else built once into a
+/// target directory of its own. cargo builds no cdylib for a crate's own integration
+/// tests, and the running `cargo test` holds the main target directory.
+fn library() -> &'static Path {
+    static LIBRARY: OnceLock<PathBuf> = OnceLock::new();
+    LIBRARY.get_or_init(|| {
+        if let Some(p) = std::env::var_os("SPLITBRAIN_CLOCK_LIB") {
+            return PathBuf::from(p);
+        }
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("clock-build");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "splitbrain-clock", "--lib", "--target-dir"])
+            .arg(&target)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build -p splitbrain-clock failed");
+        target.join("debug").join("libsplitbrain_clock.so")
+    })
 }
 
 /// A control file holding `text`, in a directory removed on drop.
