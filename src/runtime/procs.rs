@@ -650,6 +650,48 @@ fn poll() -> Duration {
 mod tests {
     use super::*;
 
+    /// The process runtimes preload the host file the recipe builds the image's clock
+    /// library from, and name the host's control file.
+    #[test]
+    fn a_preloaded_clock_library_resolves_to_its_host_file() {
+        use workloads::system::{NodeAddr, SystemOptions, Topology};
+        use workloads::System;
+        let dir = tempfile::tempdir().unwrap();
+        let shim = dir.path().join("libsplitbrain_clock.so");
+        std::fs::write(&shim, "").unwrap();
+        let topology = Topology {
+            nodes: vec![NodeAddr {
+                name: "n1".into(),
+                host: "10.9.0.2".into(),
+                client_port: 6379,
+                peer_port: 26379,
+                extra_ports: Vec::new(),
+            }],
+        };
+        let system = workloads::redis_sentinel::SentinelSystem::new(&shim);
+        let spec = system
+            .node_specs(&topology, &SystemOptions::default())
+            .unwrap()
+            .remove(0);
+        let run_id = super::super::new_run_id();
+        let cfg = RuntimeConfig::new(&run_id, &dir.path().join("results")).unwrap();
+        let launch = prepare(&cfg, &spec, None);
+        std::fs::remove_file(&shim).unwrap();
+        let missing = prepare(&cfg, &spec, None);
+        let _ = std::fs::remove_dir_all(super::super::host_run_dir(&run_id));
+        let env = launch.unwrap().env;
+        let value = |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        assert_eq!(value("LD_PRELOAD"), Some(shim.display().to_string()));
+        let control = clock_control_file(&run_id, "n1");
+        assert_eq!(
+            value("SPLITBRAIN_CLOCK_FILE"),
+            Some(control.display().to_string())
+        );
+        let text = missing.unwrap_err().to_string();
+        assert!(text.contains(&shim.display().to_string()), "{text}");
+        assert!(text.contains("cargo build"), "{text}");
+    }
+
     #[test]
     fn path_map_respects_boundaries() {
         let m = PathMap::new(vec![
