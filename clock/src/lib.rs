@@ -92,7 +92,8 @@ pub unsafe extern "C" fn clock_gettime(clock: clockid_t, tp: *mut timespec) -> c
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn gettimeofday(tv: *mut timeval, tz: *mut c_void) -> c_int {
     if !tz.is_null() {
-        // The obsolete time zone: glibc reports none (all zero), and so does this.
+        // The obsolete time zone, which nothing reads any more: reported as none (all
+        // zero), as the kernel does unless one was set with settimeofday.
         core::ptr::write_bytes(tz.cast::<c_int>(), 0, 2);
     }
     if tv.is_null() {
