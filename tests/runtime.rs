@@ -592,9 +592,9 @@ mod docker {
         let name = format!("sb-{id}-probe");
         let (mut env, mut binds) = (Vec::new(), Vec::new());
         if let Some(off) = offset_ms {
-            let file = runtime::faketime_file(&id, "probe");
-            runtime::write_faketime(&file, off).unwrap();
-            let inside = runtime::docker::FAKETIME_IN_CONTAINER;
+            let file = runtime::clock_control_file(&id, "probe");
+            runtime::write_clock_control(&file, off).unwrap();
+            let inside = runtime::docker::CLOCK_FILE_IN_CONTAINER;
             binds.push(format!("{}:{inside}", file.display()));
             env = runtime::procs::faketime_env(workloads::zookeeper::LIBFAKETIME, inside)
                 .into_iter()
@@ -1052,10 +1052,10 @@ mod zookeeper {
         rt.clock(&BTreeMap::from([("n1".to_string(), -5_000)]))
             .await
             .unwrap();
-        let file = runtime::faketime_file(rt.run_id(), "n1");
+        let file = runtime::clock_control_file(rt.run_id(), "n1");
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "-5.000\n");
         rt.teardown().await.unwrap();
-        assert!(!file.exists(), "teardown removes the faketime file");
+        assert!(!file.exists(), "teardown removes the clock control file");
         assert_eq!(
             faketime_shm_files(),
             shm_before,
@@ -1230,12 +1230,12 @@ mod clean_cli {
             .status()
             .unwrap()
             .success());
-        let shm = runtime::faketime_file(&id, "n1");
-        runtime::write_faketime(&shm, 0).unwrap();
+        let shm = runtime::clock_control_file(&id, "n1");
+        runtime::write_clock_control(&shm, 0).unwrap();
         // Another run's object must survive a clean limited to this run.
         let other = runtime::new_run_id();
-        let other_shm = runtime::faketime_file(&other, "n1");
-        runtime::write_faketime(&other_shm, 0).unwrap();
+        let other_shm = runtime::clock_control_file(&other, "n1");
+        runtime::write_clock_control(&other_shm, 0).unwrap();
 
         let out = clean_cmd(&["--run", &id]);
         let text = String::from_utf8_lossy(&out.stdout).to_string();

@@ -24,16 +24,17 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
 use workloads::system::{ClockControl, Image, NodeAddr, NodeSpec, Topology};
 
-use super::procs::{faketime_env, reapply_admin_clock};
+use super::procs::{clock_env, reapply_admin_clock};
 use super::subnet::{self, Net};
 use super::{
-    cluster_capabilities, faketime_file, images, iptables, node_object_name, require,
-    set_node_clock, write_faketime, NodePorts, Runtime, RuntimeConfig, RuntimeError, RuntimeKind,
-    NODES_MAX, NODE_LABEL, RUN_LABEL,
+    clock_control_file, cluster_capabilities, images, iptables, node_object_name, require,
+    set_node_clock, write_clock_control, NodePorts, Runtime, RuntimeConfig, RuntimeError,
+    RuntimeKind, NODES_MAX, NODE_LABEL, RUN_LABEL,
 };
 
-/// Where a ZooKeeper container sees its libfaketime control file.
-pub const FAKETIME_IN_CONTAINER: &str = "/run/faketime";
+/// Where a container sees its clock control file (a node under libfaketime or
+/// splitbrain's clock shim).
+pub const CLOCK_FILE_IN_CONTAINER: &str = "/run/splitbrain-clock";
 /// How many subnets to try when another network takes ours first.
 const NETWORK_CREATE_ATTEMPTS_MAX: usize = 8;
 /// How often container state is polled while waiting for a change.
@@ -217,7 +218,7 @@ impl DockerRuntime {
     }
 
     /// The container of one node: its image and command, data volume, static address
-    /// and, for a clock moved by libfaketime, its control file and environment.
+    /// and, for a clock moved by a preloaded library, its control file and environment.
     fn container_body(
         &self,
         spec: &NodeSpec,
@@ -228,12 +229,12 @@ impl DockerRuntime {
     ) -> Result<ContainerCreateBody, RuntimeError> {
         let mut binds = vec![format!("{volume}:{}", spec.data_dir)];
         let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        if let ClockControl::Faketime { library } = &spec.clock {
-            let file = faketime_file(&self.cfg.run_id, &spec.name);
-            write_faketime(&file, 0)?;
-            binds.push(format!("{}:{FAKETIME_IN_CONTAINER}", file.display()));
+        if let Some(library) = spec.clock.preload_library() {
+            let file = clock_control_file(&self.cfg.run_id, &spec.name);
+            write_clock_control(&file, 0)?;
+            binds.push(format!("{}:{CLOCK_FILE_IN_CONTAINER}", file.display()));
             env.extend(
-                faketime_env(library, FAKETIME_IN_CONTAINER)
+                clock_env(&spec.clock, library, CLOCK_FILE_IN_CONTAINER)
                     .into_iter()
                     .map(|(k, v)| format!("{k}={v}")),
             );

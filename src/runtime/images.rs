@@ -172,7 +172,7 @@ pub fn rootfs_for(recipe: &ImageRecipe) -> Result<Rootfs, RuntimeError> {
 
 /// An image is built from this machine's files: one that is missing is asked for by the
 /// Debian package that brings it, before anything else is tried.
-fn need_file(image: &str, file: &Path, package: Option<&str>) -> Result<(), RuntimeError> {
+pub fn need_file(image: &str, file: &Path, package: Option<&str>) -> Result<(), RuntimeError> {
     if file.exists() {
         return Ok(());
     }
@@ -656,6 +656,19 @@ mod tests {
         let faketime = Path::new(workloads::zookeeper::LIBFAKETIME);
         assert_eq!(zk.package_of(faketime), Some("libfaketime"));
         assert_eq!(etcd.package_of(Path::new("/usr/bin/true")), None);
+    }
+
+    #[test]
+    fn a_missing_clock_shim_is_asked_for_by_its_build() {
+        let shim = Path::new("/nonexistent/libsplitbrain_clock.so");
+        let text = rootfs_for(&workloads::redis_sentinel::image(shim))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("/nonexistent/libsplitbrain_clock.so"),
+            "{text}"
+        );
+        assert!(text.contains("cargo build --workspace"), "{text}");
     }
 
     #[test]

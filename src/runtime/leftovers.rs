@@ -1,6 +1,6 @@
 //! What runs left behind, found and removed — containers, networks and volumes labelled
 //! `splitbrain.run`, `sb-` network namespaces, processes recorded in run state files,
-//! `/dev/shm/sb-*` faketime files and per-run data directories — and nothing else. The
+//! `/dev/shm/sb-*` clock control files and per-run data directories — and nothing else. The
 //! sweep behind `splitbrain clean`.
 //! [`teardown_run`] is the same sweep for one run, used by runtimes and on Ctrl-C.
 //!

@@ -185,8 +185,10 @@ pub fn netns_path(name: &str) -> PathBuf {
     PathBuf::from("/run/netns").join(name)
 }
 
-/// The libfaketime control file of a node, shared between host and node.
-pub fn faketime_file(run_id: &str, node: &str) -> PathBuf {
+/// The clock control file of a node whose clock a preloaded library moves (libfaketime
+/// or splitbrain's shim), shared between host and node. Named after the run, so that
+/// `splitbrain clean` finds it.
+pub fn clock_control_file(run_id: &str, node: &str) -> PathBuf {
     PathBuf::from(format!("/dev/shm/{NAME_PREFIX}{run_id}-{node}"))
 }
 
@@ -341,29 +343,37 @@ pub fn check_grudge<V>(
     Ok(())
 }
 
-/// The libfaketime control-file contents for an offset: `+30.000` / `-1.500` (seconds).
-/// libfaketime reads a signed decimal number of seconds; fractions are honoured.
-pub fn faketime_offset_text(offset_ms: i64) -> String {
+/// The control-file contents for an offset: `+30.000` / `-1.500` (seconds). libfaketime
+/// and splitbrain's shim both read a signed decimal number of seconds on the first line;
+/// fractions are honoured.
+pub fn clock_offset_text(offset_ms: i64) -> String {
     let sign = if offset_ms < 0 { '-' } else { '+' };
     let abs = offset_ms.unsigned_abs();
     format!("{sign}{}.{:03}\n", abs / 1000, abs % 1000)
 }
 
-/// Write a faketime control file in place (the same inode stays bind-mounted in a container).
-pub fn write_faketime(path: &Path, offset_ms: i64) -> Result<(), RuntimeError> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
+/// Write a clock control file in place: the same inode stays bind-mounted in a
+/// container. The new line goes over the old one before the file is cut to its length,
+/// so a node reading meanwhile sees the old offset or the new one (followed by the
+/// rest of a longer old line, which both readers ignore), never an empty file, which
+/// would read as no offset at all.
+pub fn write_clock_control(path: &Path, offset_ms: i64) -> Result<(), RuntimeError> {
+    use std::os::unix::fs::FileExt;
+    let text = clock_offset_text(offset_ms);
+    let f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
-        .truncate(true)
+        .truncate(false)
         .open(path)
         .map_err(|e| RuntimeError::io(path, e))?;
-    f.write_all(faketime_offset_text(offset_ms).as_bytes())
+    f.write_all_at(text.as_bytes(), 0)
+        .and_then(|()| f.set_len(text.len() as u64))
         .map_err(|e| RuntimeError::io(path, e))
 }
 
 /// Move node `name`'s wall clock to `offset_ms` the way its adapter says: an admin call
-/// the node serves, or the libfaketime control file of a dynamically linked program.
+/// the node serves, or the control file of the library preloaded into a dynamically
+/// linked program (libfaketime or splitbrain's shim).
 pub async fn set_node_clock(
     run_id: &str,
     name: &str,
@@ -375,7 +385,9 @@ pub async fn set_node_clock(
         ClockControl::AdminCall { path } => {
             admin_clock_call(&addr.host, addr.client_port, path, offset_ms).await?
         }
-        ClockControl::Faketime { .. } => write_faketime(&faketime_file(run_id, name), offset_ms)?,
+        ClockControl::Faketime { .. } | ClockControl::Preload { .. } => {
+            write_clock_control(&clock_control_file(run_id, name), offset_ms)?
+        }
         ClockControl::Fixed { reason } => {
             return Err(FaultError::Unsupported {
                 fault: FaultKind::Clock,
@@ -464,10 +476,24 @@ mod tests {
     }
 
     #[test]
-    fn faketime_text_has_sign_and_millis() {
-        assert_eq!(faketime_offset_text(30_000), "+30.000\n");
-        assert_eq!(faketime_offset_text(-1_500), "-1.500\n");
-        assert_eq!(faketime_offset_text(0), "+0.000\n");
+    fn offset_text_has_sign_and_millis() {
+        assert_eq!(clock_offset_text(30_000), "+30.000\n");
+        assert_eq!(clock_offset_text(-1_500), "-1.500\n");
+        assert_eq!(clock_offset_text(0), "+0.000\n");
+    }
+
+    #[test]
+    fn a_control_file_is_rewritten_in_place_and_cut_to_the_new_line() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("clock");
+        write_clock_control(&file, -1_200_000).unwrap();
+        let inode = std::fs::metadata(&file).unwrap().ino();
+        write_clock_control(&file, 30_000).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "+30.000\n");
+        assert_eq!(std::fs::metadata(&file).unwrap().ino(), inode);
+        write_clock_control(&file, -1_200_000).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "-1200.000\n");
     }
 
     #[test]

@@ -21,8 +21,8 @@ use workloads::system::{ClockControl, Image, NodeAddr, NodeSpec};
 
 use super::state::{proc_stat, RunState, RUN_ENV};
 use super::{
-    admin_clock_call, faketime_file, require, set_node_clock, write_faketime, RuntimeConfig,
-    RuntimeError,
+    admin_clock_call, clock_control_file, require, set_node_clock, write_clock_control,
+    RuntimeConfig, RuntimeError,
 };
 
 /// How often state changes (stopped, exited) are polled for.
@@ -96,7 +96,7 @@ pub fn resolve_program(spec: &NodeSpec) -> Result<PathBuf, RuntimeError> {
         .ok_or_else(|| RuntimeError::Plan(format!("node {}: empty command", spec.name)))?;
     // A program the recipe places in the image runs from the host file it came from.
     if let Image::Recipe(recipe) = &spec.image {
-        if let Some(host) = recipe.host_program(first) {
+        if let Some(host) = recipe.host_file(first) {
             return Ok(host.to_path_buf());
         }
     }
@@ -143,9 +143,19 @@ pub fn prepare(
         ("HOME".into(), node_dir.to_string_lossy().into()),
     ];
     env.extend(spec.env.iter().map(|(k, v)| (k.clone(), map.apply(v))));
-    if let ClockControl::Faketime { library } = &spec.clock {
-        let file = faketime_file(&cfg.run_id, &spec.name);
-        env.extend(faketime_env(library, &file.to_string_lossy()));
+    if let Some(library) = spec.clock.preload_library() {
+        // Preloaded from the host file the recipe puts at the library's path, as the
+        // command's program is.
+        let library = spec.host_file(library);
+        if let Image::Recipe(recipe) = &spec.image {
+            super::images::need_file(&recipe.name, &library, recipe.package_of(&library))?;
+        }
+        let file = clock_control_file(&cfg.run_id, &spec.name);
+        env.extend(clock_env(
+            &spec.clock,
+            &library.to_string_lossy(),
+            &file.to_string_lossy(),
+        ));
     }
     // Last, so the spec cannot override it: `clean` kills a recorded pid only if it
     // carries this.
@@ -169,6 +179,20 @@ pub fn prepare(
         log_path,
         netns,
     })
+}
+
+/// The environment that puts a node's programs under the library that moves their wall
+/// clock, preloaded from `library` (the path the node sees it at) and reading
+/// `control_file`; none for a clock moved otherwise.
+pub fn clock_env(clock: &ClockControl, library: &str, control_file: &str) -> Vec<(String, String)> {
+    match clock {
+        ClockControl::Faketime { .. } => faketime_env(library, control_file),
+        ClockControl::Preload { .. } => vec![
+            ("LD_PRELOAD".into(), library.into()),
+            ("SPLITBRAIN_CLOCK_FILE".into(), control_file.into()),
+        ],
+        ClockControl::AdminCall { .. } | ClockControl::Fixed { .. } => Vec::new(),
+    }
 }
 
 /// The environment that puts a program under libfaketime (preloaded from `library`)
@@ -311,9 +335,9 @@ impl ProcCluster {
     pub async fn start_all(&self, nodes: Vec<ProcNode>) -> Result<(), RuntimeError> {
         let mut map = self.nodes.lock().await;
         for mut n in nodes {
-            if let ClockControl::Faketime { .. } = n.clock {
-                let f = faketime_file(&self.cfg.run_id, &n.launch.name);
-                write_faketime(&f, 0)?;
+            if n.clock.preload_library().is_some() {
+                let f = clock_control_file(&self.cfg.run_id, &n.launch.name);
+                write_clock_control(&f, 0)?;
             }
             self.launch(&mut n)?;
             map.insert(n.launch.name.clone(), n);
@@ -625,6 +649,48 @@ fn poll() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The process runtimes preload the host file the recipe builds the image's clock
+    /// library from, and name the host's control file.
+    #[test]
+    fn a_preloaded_clock_library_resolves_to_its_host_file() {
+        use workloads::system::{NodeAddr, SystemOptions, Topology};
+        use workloads::System;
+        let dir = tempfile::tempdir().unwrap();
+        let shim = dir.path().join("libsplitbrain_clock.so");
+        std::fs::write(&shim, "").unwrap();
+        let topology = Topology {
+            nodes: vec![NodeAddr {
+                name: "n1".into(),
+                host: "10.9.0.2".into(),
+                client_port: 6379,
+                peer_port: 26379,
+                extra_ports: Vec::new(),
+            }],
+        };
+        let system = workloads::redis_sentinel::SentinelSystem::new(&shim);
+        let spec = system
+            .node_specs(&topology, &SystemOptions::default())
+            .unwrap()
+            .remove(0);
+        let run_id = super::super::new_run_id();
+        let cfg = RuntimeConfig::new(&run_id, &dir.path().join("results")).unwrap();
+        let launch = prepare(&cfg, &spec, None);
+        std::fs::remove_file(&shim).unwrap();
+        let missing = prepare(&cfg, &spec, None);
+        let _ = std::fs::remove_dir_all(super::super::host_run_dir(&run_id));
+        let env = launch.unwrap().env;
+        let value = |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        assert_eq!(value("LD_PRELOAD"), Some(shim.display().to_string()));
+        let control = clock_control_file(&run_id, "n1");
+        assert_eq!(
+            value("SPLITBRAIN_CLOCK_FILE"),
+            Some(control.display().to_string())
+        );
+        let text = missing.unwrap_err().to_string();
+        assert!(text.contains(&shim.display().to_string()), "{text}");
+        assert!(text.contains("cargo build"), "{text}");
+    }
 
     #[test]
     fn path_map_respects_boundaries() {

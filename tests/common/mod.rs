@@ -37,6 +37,23 @@ pub fn raftd_binary() -> PathBuf {
     target.join("debug").join("raftd")
 }
 
+/// The clock shim as this source builds it, built once into a target directory of its
+/// own: a workspace's `cargo test` builds no cdylib, and holds the main target directory
+/// while it runs (a splitbrain run would otherwise wait on it, building the shim beside
+/// itself).
+#[allow(dead_code)]
+pub fn clock_library() -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("clock-build");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-p", "splitbrain-clock", "--lib", "--target-dir"])
+        .arg(&target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build -p splitbrain-clock failed");
+    target.join("debug").join("libsplitbrain_clock.so")
+}
+
 /// The kinds of the violations a `results.json` lists.
 #[allow(dead_code)]
 pub fn violations(results: &serde_json::Value) -> Vec<String> {

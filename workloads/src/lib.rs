@@ -6,6 +6,7 @@
 //! unknown) within `client_timeout_ms`. [`Election`] drives a [`Cluster`] of clients and
 //! records every call as an invoke/complete pair through a `checkers::Recorder`.
 
+pub mod built;
 pub mod client;
 pub mod cluster;
 pub mod election;

@@ -1,11 +1,12 @@
 //! The raftd adapter: node specs carrying raftd's flags. raftd is the node protocol's
 //! reference implementation (docs/protocol.md), so its client is the protocol's own.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::built::Built;
 use crate::client::{Client, CLIENT_TIMEOUT_MS_DEFAULT};
 use crate::protocol::ProtocolClient;
 use crate::system::{
@@ -52,66 +53,20 @@ pub const RAFTD_IN_IMAGE: &str = "/usr/local/bin/raftd";
 /// raftd's admin call that offsets its wall clock (raftd/API.md).
 pub const RAFTD_CLOCK_PATH: &str = "/admin/clock";
 
-/// The raftd binary: `$SPLITBRAIN_RAFTD`, else next to the running executable (cargo
-/// puts every workspace binary in one directory; test executables sit one level deeper,
-/// in `deps`), else built there when that directory is this workspace's target.
-pub fn find_binary() -> Result<PathBuf, SystemError> {
-    let missing = |reason: String| SystemError::Missing {
-        what: "the raftd binary".into(),
-        reason,
-    };
-    if let Some(p) = std::env::var_os("SPLITBRAIN_RAFTD") {
-        let p = PathBuf::from(p);
-        if !p.is_file() {
-            return Err(missing(format!(
-                "SPLITBRAIN_RAFTD={} is not a file",
-                p.display()
-            )));
-        }
-        return Ok(p);
-    }
-    let exe = std::env::current_exe().map_err(|e| missing(e.to_string()))?;
-    let mut tried = Vec::new();
-    for dir in exe.ancestors().skip(1).take(2) {
-        let candidate = dir.join("raftd");
-        if candidate.is_file() {
-            return candidate.canonicalize().map_err(|e| missing(e.to_string()));
-        }
-        tried.push(candidate.display().to_string());
-    }
-    if let Some(built) = build_beside(&exe) {
-        return Ok(built);
-    }
-    Err(missing(format!(
-        "tried {}; build it with `cargo build -p raftd` or set SPLITBRAIN_RAFTD",
-        tried.join(", ")
-    )))
-}
+/// The raftd binary as splitbrain builds it.
+pub const RAFTD: Built = Built {
+    what: "the raftd binary",
+    file: "raftd",
+    package: "raftd",
+    member: "raftd",
+    target: &["--bin", "raftd"],
+    env: "SPLITBRAIN_RAFTD",
+};
 
-/// `cargo run -- run` builds splitbrain alone; when this executable sits in a cargo
-/// target directory of the workspace, build raftd into the same profile directory.
-fn build_beside(exe: &Path) -> Option<PathBuf> {
-    let profile_dir = exe.parent()?;
-    let profile = profile_dir.file_name()?.to_str()?;
-    let target = profile_dir.parent()?;
-    let workspace = target.parent()?;
-    let is_workspace = target.file_name()? == "target"
-        && workspace.join("raftd").join("Cargo.toml").is_file()
-        && matches!(profile, "debug" | "release");
-    if !is_workspace {
-        return None;
-    }
-    eprintln!("splitbrain: building raftd (cargo build -p raftd, {profile} profile)");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = std::process::Command::new(cargo);
-    cmd.args(["build", "-p", "raftd", "--bin", "raftd"])
-        .current_dir(workspace);
-    if profile == "release" {
-        cmd.arg("--release");
-    }
-    let ok = cmd.status().is_ok_and(|s| s.success());
-    let built = profile_dir.join("raftd");
-    (ok && built.is_file()).then_some(built)
+/// The raftd binary: `$SPLITBRAIN_RAFTD`, else next to the running executable, else
+/// built there when that directory is this workspace's target ([`Built::find`]).
+pub fn find_binary() -> Result<PathBuf, SystemError> {
+    RAFTD.find()
 }
 
 /// raftd's timing, in ticks of `tick_ms`. The defaults are tuned for fast tests: an

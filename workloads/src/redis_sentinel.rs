@@ -15,6 +15,7 @@
 //! node's Sentinel with its Redis there too.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,6 +25,7 @@ use checkers::{ErrorCode, LogEntry, Role};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::built::{CLOCK_SHIM, CLOCK_SHIM_IN_IMAGE};
 use crate::client::{Client, Grant, NodeStatus, Outcome, Written, CLIENT_TIMEOUT_MS_DEFAULT};
 use crate::etcd::refuse_raftd_options;
 use crate::redis_link::{remaining, Fault, Links};
@@ -59,7 +61,10 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     clock: &clock,
     docker: true,
     external: false,
-    build: &|setup: &Setup| Ok(Arc::new(SentinelSystem::with_options(&setup.options)?)),
+    build: &|setup: &Setup| {
+        let shim = clock_shim_for(setup)?;
+        Ok(Arc::new(SentinelSystem::with_options(shim, &setup.options)?))
+    },
     file: None,
     fencing: &[],
     options: &[
@@ -89,22 +94,30 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     ],
 };
 
-/// How a node's wall clock moves: it cannot.
-pub fn clock() -> ClockControl {
-    ClockControl::Fixed {
-        reason: REDIS_CLOCK_REFUSAL.into(),
+/// The clock shim a Redis node's image carries: the one built on this machine, or, in the
+/// user's own image (`--image`), the one it brings at the path the recipe would use.
+pub fn clock_shim_for(setup: &Setup) -> Result<PathBuf, SystemError> {
+    match (CLOCK_SHIM.find(), &setup.image) {
+        (Ok(shim), _) => Ok(shim),
+        (Err(_), Some(_)) => Ok(PathBuf::from(CLOCK_SHIM_IN_IMAGE)),
+        (Err(e), None) => Err(e),
     }
 }
 
-/// Why Redis cannot take clock faults, quoted to the user.
-pub const REDIS_CLOCK_REFUSAL: &str = "Debian's Redis is linked with jemalloc, which reads \
-the clock while libfaketime initialises: under libfaketime redis-server hangs at start \
-(\"Cannot recover from unexpected recursive calls to clock_gettime()\"), and Redis has no \
-clock-offset hook";
+/// How a node's wall clock moves: splitbrain's shim, preloaded into both processes.
+/// libfaketime cannot move it: Debian's Redis is linked with jemalloc, which reads the
+/// clock while libfaketime initialises, and under libfaketime redis-server hangs at start
+/// ("Cannot recover from unexpected recursive calls to clock_gettime()").
+pub fn clock() -> ClockControl {
+    ClockControl::Preload {
+        library: CLOCK_SHIM_IN_IMAGE.into(),
+    }
+}
 
 /// The image: Debian's redis-server and redis-sentinel (the same binary under two
-/// names), dash to start both, and redis-cli for whoever inspects a node.
-pub fn image() -> ImageRecipe {
+/// names), dash to start both, redis-cli for whoever inspects a node, and the clock shim
+/// from `clock_shim` on this machine.
+pub fn image(clock_shim: &Path) -> ImageRecipe {
     let program = |path: &str, package: &str, optional: bool| ImagePart::Program {
         host: path.into(),
         at: path.into(),
@@ -118,6 +131,13 @@ pub fn image() -> ImageRecipe {
             program(REDIS_SERVER_PROGRAM, "redis-server", false),
             program(REDIS_SENTINEL_PROGRAM, "redis-sentinel", false),
             program(REDIS_CLI_PROGRAM, "redis-tools", true),
+            // A shared library is a program part too: it comes with what it loads.
+            ImagePart::Program {
+                host: clock_shim.to_path_buf(),
+                at: CLOCK_SHIM_IN_IMAGE.into(),
+                package: None,
+                optional: false,
+            },
         ],
     }
 }
@@ -222,6 +242,8 @@ impl SentinelTuning {
 /// Redis with Sentinel as a system under test.
 #[derive(Clone, Debug)]
 pub struct SentinelSystem {
+    /// The clock shim on this machine; the image places it at [`CLOCK_SHIM_IN_IMAGE`].
+    pub clock_shim: PathBuf,
     pub tuning: SentinelTuning,
     pub client_timeout_ms: u64,
     /// Node names by the `ip:port` of their Redis, as Sentinels name primaries.
@@ -230,28 +252,25 @@ pub struct SentinelSystem {
     sentinels: Arc<Mutex<std::collections::BTreeSet<String>>>,
 }
 
-impl Default for SentinelSystem {
-    fn default() -> Self {
-        SentinelSystem::new()
-    }
-}
-
 impl SentinelSystem {
-    pub fn new() -> SentinelSystem {
-        SentinelSystem::with_tuning(SentinelTuning::default())
+    pub fn new(clock_shim: impl Into<PathBuf>) -> SentinelSystem {
+        SentinelSystem::with_tuning(clock_shim, SentinelTuning::default())
     }
 
     /// The system as `--system-option`s tune it.
     pub fn with_options(
+        clock_shim: impl Into<PathBuf>,
         options: &std::collections::BTreeMap<String, String>,
     ) -> Result<SentinelSystem, SystemError> {
-        Ok(SentinelSystem::with_tuning(SentinelTuning::from_options(
-            options,
-        )?))
+        Ok(SentinelSystem::with_tuning(
+            clock_shim,
+            SentinelTuning::from_options(options)?,
+        ))
     }
 
-    pub fn with_tuning(tuning: SentinelTuning) -> SentinelSystem {
+    pub fn with_tuning(clock_shim: impl Into<PathBuf>, tuning: SentinelTuning) -> SentinelSystem {
         SentinelSystem {
+            clock_shim: clock_shim.into(),
             tuning,
             client_timeout_ms: CLIENT_TIMEOUT_MS_DEFAULT,
             names: Arc::default(),
@@ -368,7 +387,7 @@ impl SentinelSystem {
         ];
         NodeSpec {
             name: node.name.clone(),
-            image: Image::Recipe(image()),
+            image: Image::Recipe(image(&self.clock_shim)),
             clock: clock(),
             command,
             env: Vec::new(),
@@ -782,6 +801,28 @@ impl Client for SentinelClient {
 mod tests {
     use super::*;
 
+    /// Where a test pretends this machine's clock shim is.
+    const SHIM: &str = "/build/libsplitbrain_clock.so";
+
+    #[test]
+    fn the_clock_moves_through_the_shim_the_image_carries() {
+        assert!(DESCRIPTOR.refused_faults().is_empty());
+        let system = SentinelSystem::new(SHIM);
+        let specs = system
+            .node_specs(&topology(3), &SystemOptions::default())
+            .unwrap();
+        for spec in &specs {
+            assert_eq!(
+                spec.clock,
+                ClockControl::Preload {
+                    library: CLOCK_SHIM_IN_IMAGE.into()
+                }
+            );
+            // The process runtimes preload the host file the image is built from.
+            assert_eq!(spec.host_file(CLOCK_SHIM_IN_IMAGE), Path::new(SHIM));
+        }
+    }
+
     fn topology(n: usize) -> Topology {
         Topology {
             nodes: (0..n)
@@ -798,7 +839,7 @@ mod tests {
 
     #[test]
     fn node_one_is_the_primary_and_every_sentinel_monitors_it_with_a_majority() {
-        let system = SentinelSystem::new();
+        let system = SentinelSystem::new(SHIM);
         let specs = system
             .node_specs(&topology(5), &SystemOptions::default())
             .unwrap();
@@ -825,7 +866,7 @@ mod tests {
 
     #[test]
     fn min_replicas_to_write_is_written_only_when_asked() {
-        let mut system = SentinelSystem::new();
+        let mut system = SentinelSystem::new(SHIM);
         let conf = system.redis_config(0, &topology(3), "/data/n1");
         assert!(!conf.contains("min-replicas-to-write"));
         system.tuning.min_replicas_to_write = 1;
@@ -877,7 +918,7 @@ mod tests {
             bugs: vec!["no-fencing".into()],
             ..SystemOptions::default()
         };
-        assert!(SentinelSystem::new()
+        assert!(SentinelSystem::new(SHIM)
             .node_specs(&topology(3), &options)
             .is_err());
     }

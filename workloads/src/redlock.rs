@@ -29,6 +29,7 @@
 //! certainly failed (`fail`) from one that may have left the key set (`info`).
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -67,7 +68,10 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     clock: &redis_sentinel::clock,
     docker: true,
     external: false,
-    build: &|setup: &Setup| Ok(Arc::new(RedlockSystem::new(&setup.options)?)),
+    build: &|setup: &Setup| {
+        let shim = redis_sentinel::clock_shim_for(setup)?;
+        Ok(Arc::new(RedlockSystem::new(shim, &setup.options)?))
+    },
     file: None,
     fencing: &[FencingMode::None],
     options: &[SystemOption {
@@ -84,6 +88,8 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
 /// token, and the store they write to.
 #[derive(Clone, Debug)]
 pub struct RedlockSystem {
+    /// The clock shim on this machine, for the image.
+    pub clock_shim: PathBuf,
     /// `appendfsync`, or `None` for no persistence.
     pub appendfsync: Option<String>,
     pub client_timeout_ms: u64,
@@ -111,7 +117,10 @@ struct Held {
 }
 
 impl RedlockSystem {
-    pub fn new(options: &BTreeMap<String, String>) -> Result<RedlockSystem, SystemError> {
+    pub fn new(
+        clock_shim: impl Into<PathBuf>,
+        options: &BTreeMap<String, String>,
+    ) -> Result<RedlockSystem, SystemError> {
         let appendfsync = match options.get("appendfsync").map(String::as_str) {
             None | Some("none") => None,
             Some(v @ ("always" | "everysec" | "no")) => Some(v.to_string()),
@@ -127,6 +136,7 @@ impl RedlockSystem {
             )));
         }
         Ok(RedlockSystem {
+            clock_shim: clock_shim.into(),
             appendfsync,
             client_timeout_ms: CLIENT_TIMEOUT_MS_DEFAULT,
             shared: Arc::default(),
@@ -211,7 +221,7 @@ impl System for RedlockSystem {
                 let conf = format!("{data_dir}/redis.conf");
                 NodeSpec {
                     name: node.name.clone(),
-                    image: Image::Recipe(redis_sentinel::image()),
+                    image: Image::Recipe(redis_sentinel::image(&self.clock_shim)),
                     clock: redis_sentinel::clock(),
                     command: vec![REDIS_SERVER_PROGRAM.to_string(), conf.clone()],
                     env: Vec::new(),
@@ -513,6 +523,8 @@ impl Client for RedlockClient {
 mod tests {
     use super::*;
 
+    const SHIM: &str = "/opt/libsplitbrain_clock.so";
+
     fn topology(n: usize) -> Topology {
         Topology {
             nodes: (0..n)
@@ -529,7 +541,7 @@ mod tests {
 
     #[test]
     fn every_instance_is_a_primary_without_persistence_by_default() {
-        let system = RedlockSystem::new(&BTreeMap::new()).unwrap();
+        let system = RedlockSystem::new(SHIM, &BTreeMap::new()).unwrap();
         let specs = system
             .node_specs(&topology(5), &SystemOptions::default())
             .unwrap();
@@ -546,16 +558,16 @@ mod tests {
     #[test]
     fn appendfsync_turns_persistence_on_and_a_bad_value_is_refused() {
         let options = BTreeMap::from([("appendfsync".to_string(), "always".to_string())]);
-        let system = RedlockSystem::new(&options).unwrap();
+        let system = RedlockSystem::new(SHIM, &options).unwrap();
         let conf = system.redis_config(&topology(1).nodes[0], "/data/n1");
         assert!(
             conf.contains("appendonly yes\nappendfsync always"),
             "{conf}"
         );
         let bad = BTreeMap::from([("appendfsync".to_string(), "sometimes".to_string())]);
-        assert!(RedlockSystem::new(&bad).is_err());
+        assert!(RedlockSystem::new(SHIM, &bad).is_err());
         let unknown = BTreeMap::from([("wait".to_string(), "1".to_string())]);
-        assert!(RedlockSystem::new(&unknown).is_err());
+        assert!(RedlockSystem::new(SHIM, &unknown).is_err());
     }
 
     #[test]

@@ -87,11 +87,12 @@ pub enum ImagePart {
 }
 
 impl ImageRecipe {
-    /// The host file a program named `program` (as it runs inside the node) comes from:
-    /// the process runtimes run a node's command with it.
-    pub fn host_program(&self, program: &str) -> Option<&Path> {
+    /// The host file the recipe places at `path` inside the node (a program, or a
+    /// library preloaded into one): the process runtimes run a node's command, and
+    /// preload its clock library, from it.
+    pub fn host_file(&self, path: &str) -> Option<&Path> {
         self.parts.iter().find_map(|part| match part {
-            ImagePart::Program { host, at, .. } if at == program => Some(host.as_path()),
+            ImagePart::Program { host, at, .. } if at == path => Some(host.as_path()),
             _ => None,
         })
     }
@@ -110,15 +111,19 @@ impl ImageRecipe {
 }
 
 impl NodeSpec {
-    /// The program that runs `command[0]` on this machine (the process runtimes): the
-    /// host file the recipe places at that path, else the path itself.
+    /// The program that runs `command[0]` on this machine (the process runtimes).
     pub fn host_program(&self) -> Option<PathBuf> {
-        let program = self.command.first()?;
+        Some(self.host_file(self.command.first()?))
+    }
+
+    /// The file on this machine for `path` inside the node (the process runtimes): the
+    /// host file the recipe places at that path, else the path itself.
+    pub fn host_file(&self, path: &str) -> PathBuf {
         let mapped = match &self.image {
-            Image::Recipe(recipe) => recipe.host_program(program),
+            Image::Recipe(recipe) => recipe.host_file(path),
             Image::Prebuilt { .. } | Image::Dockerfile { .. } | Image::Host => None,
         };
-        Some(mapped.map_or_else(|| PathBuf::from(program), Path::to_path_buf))
+        mapped.map_or_else(|| PathBuf::from(path), Path::to_path_buf)
     }
 }
 
@@ -135,10 +140,28 @@ pub enum ClockControl {
     /// writes the offset to a control file the library reads. Only a dynamically linked
     /// program that reads the clock through libc is moved (a JVM; not Go, nor
     /// a program whose allocator reads the clock while libfaketime starts, as Debian's
-    /// jemalloc-linked Redis does).
+    /// jemalloc-linked Redis does: [`ClockControl::Preload`] moves those).
     Faketime { library: String },
+    /// splitbrain's own wall-clock shim (libsplitbrain_clock.so) preloaded from
+    /// `library` (its path inside the node); moves the wall clock of any dynamically
+    /// linked program reading it through libc, including programs whose allocator reads
+    /// the clock at start (Debian's jemalloc-linked Redis), which libfaketime cannot.
+    /// The runtime writes the offset to a control file, as for libfaketime, and names it
+    /// in `SPLITBRAIN_CLOCK_FILE`.
+    Preload { library: String },
     /// There is no way; the reason is quoted to a user who asks for clock faults.
     Fixed { reason: String },
+}
+
+impl ClockControl {
+    /// The library preloaded into the node's programs to move their clock, for the
+    /// controls that read a control file the runtime writes.
+    pub fn preload_library(&self) -> Option<&str> {
+        match self {
+            ClockControl::Faketime { library } | ClockControl::Preload { library } => Some(library),
+            ClockControl::AdminCall { .. } | ClockControl::Fixed { .. } => None,
+        }
+    }
 }
 
 /// Everything a runtime needs to run node `name`.
@@ -415,7 +438,9 @@ impl Descriptor {
     pub fn refused_faults(&self) -> std::collections::BTreeMap<nemesis::FaultKind, String> {
         match (self.clock)() {
             ClockControl::Fixed { reason } => [(nemesis::FaultKind::Clock, reason)].into(),
-            ClockControl::AdminCall { .. } | ClockControl::Faketime { .. } => Default::default(),
+            ClockControl::AdminCall { .. }
+            | ClockControl::Faketime { .. }
+            | ClockControl::Preload { .. } => Default::default(),
         }
     }
 
