@@ -88,8 +88,17 @@ fn short_docker_run(results: &Path, system: &str, secs: &str, extra: &[&str]) ->
 }
 
 fn assert_valid(ran: &Ran) {
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
-    assert_eq!(ran.json("results.json")["valid"], true);
+    let results = ran.json("results.json");
+    // What was found, in the failure message, since the run's directory goes with the test.
+    let found: Vec<String> = results["anomalies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["severity"] == "violation")
+        .map(|a| format!("{}: {}", a["kind"], a["message"]))
+        .collect();
+    assert_eq!(ran.code, 0, "{found:#?}\n{}", ran.stderr);
+    assert_eq!(results["valid"], true, "{found:#?}");
     let test = ran.json("test.json");
     assert_eq!(test["guarantees"]["fence_on_grant"], true);
     assert_eq!(test["guarantees"]["exclusive_leadership"], false);
