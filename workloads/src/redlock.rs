@@ -64,6 +64,8 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     name: "redlock",
     bugs: &[],
     lease_switch: false,
+    // The local runtime routes each node's peers through proxies it finds in the
+    // command; these instances have no peers to route.
     runs_local: false,
     clock: &redis_sentinel::clock,
     docker: true,
