@@ -261,6 +261,10 @@ fn redlock_without_faults_or_stalls_is_valid() {
     let test = ran.json("test.json");
     assert_eq!(test["spec"]["fencing"], "none");
     assert_eq!(test["guarantees"]["fence_on_grant"], true);
+    // Nothing leads, so no leaderless window is reported.
+    assert_eq!(test["guarantees"]["leaderless"], true);
+    let figures = &outcome["checkers"]["availability"]["figures"];
+    assert!(figures.get("leaderless_windows").is_none(), "{figures}");
 }
 
 /// A Redlock holder that stalls past its validity (a garbage-collection pause) still

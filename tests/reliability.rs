@@ -211,6 +211,7 @@ mod fuzz {
                     Guarantees {
                         exclusive_leadership: true,
                         fence_on_grant: true,
+                        leaderless: false,
                     },
                 ] {
                     let checked = catch_unwind(AssertUnwindSafe(|| checkers::check(&history, &g)));

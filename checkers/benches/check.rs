@@ -133,6 +133,7 @@ fn check_all(path: &Path) {
     let g = Guarantees {
         exclusive_leadership: true,
         fence_on_grant: true,
+        leaderless: false,
     };
     let r = check(&h, &g);
     assert_eq!(r.valid, checkers::Validity::Valid, "{:#?}", r.anomalies);

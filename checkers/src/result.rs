@@ -16,6 +16,12 @@ pub struct Guarantees {
     pub exclusive_leadership: bool,
     /// Only the current grant's writes get in.
     pub fence_on_grant: bool,
+    /// The system elects no leader (Redlock's independent instances): leadership,
+    /// leaderless windows and failover to a leader mean nothing for it, and the
+    /// availability figures leave them out. Written only when true, so the documents of
+    /// systems with leaders keep their two keys; absent means false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub leaderless: bool,
 }
 
 /// A verdict: valid, invalid, or could not tell.

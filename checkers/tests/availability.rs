@@ -41,6 +41,37 @@ fn failover_and_counts_are_measured() {
     assert_eq!(listed[0].severity, Severity::Observation);
 }
 
+/// A system that elects no leader (Redlock's instances) has no leaderless windows and no
+/// failover to a leader to report: every window would be the whole run.
+#[test]
+fn a_leaderless_system_gets_no_leadership_figures() {
+    let mut h = H::new();
+    h.status(0, "n1", Role::Other("primary".into()), 0);
+    h.write(1, "w1", None, OpType::Ok);
+    h.nemesis(F::Kill);
+    h.status(0, "n2", Role::Other("primary".into()), 0);
+    h.write(1, "w2", None, OpType::Ok);
+    h.nemesis(F::Start);
+    h.read_ids(2, None, &["w1", "w2"]);
+    let leaderless = checkers::Guarantees {
+        leaderless: true,
+        ..LAX
+    };
+    let r = h.check(leaderless);
+    assert_eq!(r.valid, Validity::Valid, "{:#?}", r.anomalies);
+    let fig = r.checkers["availability"].figures.as_ref().unwrap();
+    for gone in ["leadership", "leaderless_windows", "failover_to_leader_ms"] {
+        assert!(fig.get(gone).is_none(), "{gone} in {fig}");
+    }
+    assert_eq!(fig["faults"], 1);
+    assert!(fig["failover_to_ok_write_ms"]["max"].as_f64().unwrap() > 0.0);
+    assert!(found(&r, AnomalyKind::LeaderlessWindow).is_empty());
+    // The same history from a system with leaders: one window, the whole run.
+    let r = h.check(LAX);
+    let fig = r.checkers["availability"].figures.as_ref().unwrap();
+    assert_eq!(fig["leaderless_windows"]["count"], 1);
+}
+
 #[test]
 fn a_never_completed_invoke_counts_as_info() {
     let mut h = H::new();

@@ -13,10 +13,12 @@ pub struct H {
 pub const STRICT: Guarantees = Guarantees {
     exclusive_leadership: true,
     fence_on_grant: true,
+    leaderless: false,
 };
 pub const LAX: Guarantees = Guarantees {
     exclusive_leadership: false,
     fence_on_grant: false,
+    leaderless: false,
 };
 
 impl H {

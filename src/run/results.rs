@@ -176,6 +176,7 @@ mod tests {
         let g = checkers::Guarantees {
             exclusive_leadership: true,
             fence_on_grant: false,
+            leaderless: false,
         };
         let json = serde_json::to_value(g).unwrap();
         assert_eq!(
@@ -185,6 +186,16 @@ mod tests {
         assert_eq!(
             serde_json::from_value::<checkers::Guarantees>(json).unwrap(),
             g
+        );
+        let leaderless = checkers::Guarantees {
+            leaderless: true,
+            ..g
+        };
+        let json = serde_json::to_value(leaderless).unwrap();
+        assert_eq!(json["leaderless"], true);
+        assert_eq!(
+            serde_json::from_value::<checkers::Guarantees>(json).unwrap(),
+            leaderless
         );
     }
 }

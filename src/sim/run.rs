@@ -80,6 +80,7 @@ pub fn guarantees(spec: &SimSpec) -> Guarantees {
     Guarantees {
         exclusive_leadership: spec.leases_on(),
         fence_on_grant: true,
+        leaderless: false,
     }
 }
 

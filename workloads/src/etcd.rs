@@ -287,6 +287,7 @@ impl System for EtcdSystem {
             // report itself leader of its old term.
             exclusive_leadership: false,
             fence_on_grant: true,
+            leaderless: false,
         }
     }
 

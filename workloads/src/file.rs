@@ -744,6 +744,7 @@ impl System for FileSystem {
         Guarantees {
             exclusive_leadership: c.exclusive_leadership,
             fence_on_grant: c.locks && c.fencing == FencingMode::Grant,
+            leaderless: false,
         }
     }
 

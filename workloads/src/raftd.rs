@@ -365,6 +365,7 @@ impl System for RaftdSystem {
             // What a user of a lock needs, whatever raftd is asked to enforce: a test
             // with weaker fencing is expected to fail this.
             fence_on_grant: true,
+            leaderless: false,
         }
     }
 

@@ -440,6 +440,7 @@ impl System for SentinelSystem {
             exclusive_leadership: false,
             // It serves no locks.
             fence_on_grant: false,
+            leaderless: false,
         }
     }
 

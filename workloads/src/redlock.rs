@@ -241,6 +241,7 @@ impl System for RedlockSystem {
             // What a lock is for: once another client holds it, the old holder's
             // writes must not land. Redlock has no token to make it so.
             fence_on_grant: true,
+            leaderless: true,
         }
     }
 

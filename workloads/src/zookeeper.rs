@@ -317,6 +317,7 @@ impl System for ZkSystem {
             // A deposed leader may still answer `srvr` as leader of its old epoch.
             exclusive_leadership: false,
             fence_on_grant: true,
+            leaderless: false,
         }
     }
 

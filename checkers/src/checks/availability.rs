@@ -12,11 +12,13 @@ use super::{ms, Findings, Report};
 
 use crate::faults::starts_fault;
 
-pub fn check(h: &History, _: &Guarantees, findings: &mut Findings) -> Report {
+pub fn check(h: &History, g: &Guarantees, findings: &mut Findings) -> Report {
     let mut figures = Map::new();
     figures.insert("ops".into(), outcomes(h));
-    figures.insert("leadership".into(), leadership(h));
-    figures.insert("leaderless_windows".into(), leaderless_windows(h, findings));
+    if !g.leaderless {
+        figures.insert("leadership".into(), leadership(h));
+        figures.insert("leaderless_windows".into(), leaderless_windows(h, findings));
+    }
     let faults: Vec<(u64, u64)> = h
         .nemesis
         .iter()
@@ -33,15 +35,17 @@ pub fn check(h: &History, _: &Guarantees, findings: &mut Findings) -> Report {
         "failover_to_ok_write_ms".into(),
         failover(&faults, writes.collect()),
     );
-    let leaders = h
-        .statuses
-        .iter()
-        .filter(|s| s.is_leader)
-        .map(|s| (s.span.inv, s.span.comp_time));
-    figures.insert(
-        "failover_to_leader_ms".into(),
-        failover(&faults, leaders.collect()),
-    );
+    if !g.leaderless {
+        let leaders = h
+            .statuses
+            .iter()
+            .filter(|s| s.is_leader)
+            .map(|s| (s.span.inv, s.span.comp_time));
+        figures.insert(
+            "failover_to_leader_ms".into(),
+            failover(&faults, leaders.collect()),
+        );
+    }
     Report {
         figures: Some(Value::Object(figures)),
         ..Report::default()

@@ -151,6 +151,7 @@ mod tests {
     const STRICT: Guarantees = Guarantees {
         exclusive_leadership: true,
         fence_on_grant: true,
+        leaderless: false,
     };
 
     #[test]
@@ -184,6 +185,7 @@ mod tests {
         // Without fence-on-grant the write says nothing of its grant: a lapse explains it.
         let loose = Guarantees {
             fence_on_grant: false,
+            leaderless: false,
             ..STRICT
         };
         assert_eq!(lock_model(&ops, &loose).0.valid, Validity::Valid);
