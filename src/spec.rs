@@ -37,7 +37,8 @@ pub const ALL_FAULTS: [FaultKind; 4] = [
 /// so that stage two can reject them with a message naming the flag and the valid values.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct RunArgs {
-    /// The system under test: raftd (the default), etcd, zookeeper or redis-sentinel.
+    /// The system under test: raftd (the default), etcd, zookeeper, redis-sentinel or
+    /// redlock.
     #[arg(value_name = "NAME", long)]
     pub system: Option<String>,
     /// A system of your own that serves the node protocol, described by a system file
@@ -136,7 +137,7 @@ pub struct RunArgs {
     #[arg(value_name = "MODE", long)]
     pub fencing: Option<String>,
     /// An option of the system under test, repeatable: redis-sentinel's
-    /// min-replicas-to-write=N and wait=N, redlock's appendfsync=always|everysec|no
+    /// min-replicas-to-write=N and wait=N, redlock's appendfsync=none|always|everysec|no
     /// (docs/redis-sentinel.md, docs/redlock.md).
     #[arg(value_name = "KEY=VALUE", long = "system-option")]
     pub system_options: Vec<String>,

@@ -1,4 +1,4 @@
-//! `splitbrain run` against etcd, ZooKeeper and Redis Sentinel: short docker runs that
+//! `splitbrain run` against etcd, ZooKeeper, Redis Sentinel and Redlock: short docker runs that
 //! must come out valid, an unfenced lock that must be caught, and `--endpoints` against a
 //! cluster this test starts itself on loopback.
 

@@ -394,7 +394,7 @@ mod registry {
         assert!(Descriptor::find("mysql").is_none());
         assert_eq!(
             Descriptor::names(),
-            "raftd, etcd, zookeeper, redis-sentinel"
+            "raftd, etcd, zookeeper, redis-sentinel, redlock"
         );
     }
 }
