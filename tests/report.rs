@@ -234,6 +234,8 @@ fn synthetic_run(root: &Path, name: &str, ops: usize, clients: u64) -> Synthetic
         r#"{{"valid":false,"checkers":{{"election-safety":{{"valid":true}},"lost-writes":{{"valid":false}},"concurrent-leaders":{{"valid":true}}}},
             "anomalies":[{{"kind":"lost-write","checker":"lost-writes","severity":"violation","ops":[{lost},{last}],
                            "message":"write {} acknowledged at op {lost} is missing from the final read at op {last}"}},
+                          {{"kind":"not-linearizable","checker":"lock-model","severity":"violation","ops":[{lost},{last}],
+                           "message":"election e1: no single lock could have answered these","linearizable_through":{lost}}},
                           {{"kind":"dual-leadership","checker":"concurrent-leaders","severity":"observation","ops":[{},{}],
                            "message":"n1 and n2 both acted as leader"}}],
             "availability":{{"ok":1}}}}"#,
@@ -286,8 +288,16 @@ fn report_writes_a_self_contained_timeline_and_the_index() {
     assert!(html.contains("id=\"sb-meta\"") && html.contains("id=\"sb-data\""));
     let meta = script_json(&html, "sb-meta");
     assert_eq!(meta["ops"].as_u64().unwrap() as usize, run.ops);
-    assert_eq!(meta["anomalies_total"], 2);
+    assert_eq!(meta["anomalies_total"], 3);
     let lost = &meta["anomalies"][0];
+    // A refuted lock history carries where its longest linearizable prefix ends, as a
+    // time the page draws its line at.
+    let refuted = &meta["anomalies"][1];
+    assert_eq!(refuted["kind"], "not-linearizable");
+    let until = refuted["linearizable_until"].as_u64().expect("a time");
+    let (t0, t1) = (lost["t0"].as_u64().unwrap(), lost["t1"].as_u64().unwrap());
+    assert!(t0 <= until && until <= t1, "{t0} <= {until} <= {t1}");
+    assert!(meta["anomalies"][2]["linearizable_until"].is_null());
     assert_eq!(lost["kind"], "lost-write");
     assert!(lost["lines"][0]["text"]
         .as_str()

@@ -173,6 +173,10 @@ pub struct Anomaly {
     pub severity: Severity,
     pub ops: Vec<u64>,
     pub message: String,
+    /// For `not-linearizable`: the op (its completion's index) that ends the longest
+    /// prefix of the ops that can be linearized; the timeline draws the line there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linearizable_through: Option<u64>,
 }
 
 /// One checker's verdict and what it measured.

@@ -221,6 +221,7 @@ mod tests {
                     severity: Severity::Violation,
                     ops: vec![3, 4],
                     message: weird.into(),
+                    linearizable_through: None,
                 }],
             ),
             outcome(Verdict::Unknown("interrupted <SIGTERM>".into()), vec![]),

@@ -35,7 +35,10 @@ pub fn shown_indices(anomalies: &[Anomaly]) -> BTreeSet<u64> {
     anomalies
         .iter()
         .take(ANOMALIES_SHOWN_MAX)
-        .flat_map(|a| a.ops.iter().take(ANOMALY_OPS_SHOWN_MAX).copied())
+        .flat_map(|a| {
+            let ops = a.ops.iter().take(ANOMALY_OPS_SHOWN_MAX).copied();
+            ops.chain(a.linearizable_through)
+        })
         .collect()
 }
 
@@ -57,6 +60,9 @@ struct ShownAnomaly {
     lines: Vec<ShownLine>,
     t0: Option<u64>,
     t1: Option<u64>,
+    /// A `not-linearizable` anomaly's longest linearizable prefix: the time its last op
+    /// completed, where the page draws a line when the anomaly is selected.
+    linearizable_until: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -293,6 +299,10 @@ fn shown_anomalies(anomalies: &[Anomaly], model: &Model) -> Vec<ShownAnomaly> {
                 .map(|l| &model.ops[l.ord as usize]);
             let t0 = spans.clone().map(|o| o.start).min();
             let t1 = spans.map(|o| o.end).max();
+            let linearizable_until = a
+                .linearizable_through
+                .and_then(|index| ord_of.get(&index))
+                .map(|&ord| model.ops[ord].end);
             ShownAnomaly {
                 kind: a.kind,
                 checker: a.checker.clone(),
@@ -302,6 +312,7 @@ fn shown_anomalies(anomalies: &[Anomaly], model: &Model) -> Vec<ShownAnomaly> {
                 lines,
                 t0,
                 t1,
+                linearizable_until,
             }
         })
         .collect()

@@ -79,6 +79,7 @@ impl Findings {
                 severity,
                 ops,
                 message: message(),
+                linearizable_through: None,
             });
         }
     }

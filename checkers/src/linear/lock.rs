@@ -116,6 +116,9 @@ pub fn lock_model(ops: &[Op], guarantees: &Guarantees) -> (CheckerResult, Vec<An
                         ce.longest_linearizable_prefix
                     ),
                     ops: cited,
+                    linearizable_through: ce
+                        .linearizable_through
+                        .and_then(|i| converted.indices[i].1),
                 });
             }
         }
@@ -182,6 +185,8 @@ mod tests {
             "the newer grant and the write under the older"
         );
         assert!(a.message.contains("election e1"), "{}", a.message);
+        // Both grants can be linearized; the write under the older one cannot.
+        assert_eq!(a.linearizable_through, Some(5));
         // Without fence-on-grant the write says nothing of its grant: a lapse explains it.
         let loose = Guarantees {
             fence_on_grant: false,

@@ -121,6 +121,9 @@ pub struct Counterexample {
     pub required: Vec<usize>,
     /// How many of the key's ops the longest prefix known to be linearizable holds.
     pub longest_linearizable_prefix: usize,
+    /// The op whose return ends that prefix: every op of the key called by then can be
+    /// linearized (`None` when no prefix is known to be).
+    pub linearizable_through: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -267,7 +270,12 @@ fn refutation<M: Model>(
     let ops: Vec<&Operation<M::Input, M::Output>> = ids.iter().map(|&i| &all[i]).collect();
     let spans: Vec<(u64, u64)> = ops.iter().map(|o| (o.call, o.ret)).collect();
     let mut c = counterexample(model, &ops, &spans, budget);
-    for i in c.prefix.iter_mut().chain(c.required.iter_mut()) {
+    for i in c
+        .prefix
+        .iter_mut()
+        .chain(c.required.iter_mut())
+        .chain(c.linearizable_through.iter_mut())
+    {
         *i = ids[*i];
     }
     c
@@ -377,5 +385,6 @@ fn counterexample<M: Model>(
         prefix,
         required,
         longest_linearizable_prefix: passing.map_or(0, |p| called_by(cuts[p])),
+        linearizable_through: passing.and_then(|p| spans.iter().position(|s| s.1 == cuts[p])),
     }
 }

@@ -624,6 +624,18 @@
       var x0 = Math.max(GUTTER, Xc(a.t0)), x1 = Math.max(Xc(a.t1), x0 + 2);
       ctx.fillRect(x0, layout.anomY, x1 - x0, layout.height - layout.anomY);
     }
+    // A refuted lock history: everything called before this line can be linearized.
+    if (a.linearizable_until !== null && a.linearizable_until !== undefined) {
+      var xl = Xc(a.linearizable_until);
+      if (xl >= GUTTER) {
+        ctx.strokeStyle = "#2ca02c"; ctx.lineWidth = 2;
+        ctx.setLineDash([6, 4]);
+        ctx.beginPath(); ctx.moveTo(xl, 0); ctx.lineTo(xl, layout.height); ctx.stroke();
+        ctx.setLineDash([]);
+        ctx.fillStyle = "#2ca02c";
+        ctx.fillText("linearizable up to here", xl + 4, layout.anomY + 10);
+      }
+    }
     ctx.strokeStyle = "#000"; ctx.lineWidth = 2;
     a.lines.forEach(function (l) {
       if (l.ord < 0) return;
