@@ -633,7 +633,7 @@
         ctx.beginPath(); ctx.moveTo(xl, 0); ctx.lineTo(xl, layout.height); ctx.stroke();
         ctx.setLineDash([]);
         ctx.fillStyle = "#2ca02c";
-        ctx.fillText("linearizable up to here", xl + 4, layout.anomY + 10);
+        ctx.fillText("linearizable up to here", xl + 6, layout.anomY + 10);
       }
     }
     ctx.strokeStyle = "#000"; ctx.lineWidth = 2;
