@@ -47,6 +47,16 @@ pub fn starts_fault(f: F) -> bool {
     matches!(f, F::Partition | F::Pause | F::Kill | F::Clock)
 }
 
+/// The invocations that started faults, in history order: what failover times and the
+/// recovery point count from.
+pub fn fault_starts(
+    nemesis: &[crate::facts::NemesisOp],
+) -> impl Iterator<Item = &crate::facts::NemesisOp> {
+    nemesis
+        .iter()
+        .filter(|n| n.kind == OpType::Invoke && starts_fault(n.f))
+}
+
 /// A fault that may be in force: the invocation that started it, and the last undo of
 /// it that did not end `ok` (its invocation and how it ended; `Invoke`: never completed).
 #[derive(Clone, Copy, Debug)]

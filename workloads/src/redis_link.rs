@@ -52,11 +52,21 @@ impl Fault {
         }
     }
 
-    /// A write certainly did not happen only if it was never sent or Redis refused it.
-    pub fn write_outcome<T>(self) -> Outcome<T> {
+    /// A command certainly did not take effect only if it was never sent or Redis
+    /// refused it.
+    pub fn took_no_effect(&self) -> bool {
         match self {
-            Fault::Unreachable | Fault::Refused { .. } => Outcome::fail(self.name()),
-            Fault::Timeout | Fault::Lost | Fault::Malformed => Outcome::info(self.name()),
+            Fault::Unreachable | Fault::Refused { .. } => true,
+            Fault::Timeout | Fault::Lost | Fault::Malformed => false,
+        }
+    }
+
+    /// A write that certainly did not happen is `fail`, else `info`.
+    pub fn write_outcome<T>(self) -> Outcome<T> {
+        if self.took_no_effect() {
+            Outcome::fail(self.name())
+        } else {
+            Outcome::info(self.name())
         }
     }
 

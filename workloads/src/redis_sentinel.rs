@@ -94,6 +94,20 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     ],
 };
 
+/// The lines every Redis server of splitbrain's starts its config with (Redis and
+/// Sentinel alike): listening on `port` everywhere, in the foreground, logging to
+/// stdout, its files in `data_dir`.
+pub fn server_lines(port: u16, data_dir: &str) -> Vec<String> {
+    vec![
+        "bind 0.0.0.0".to_string(),
+        format!("port {port}"),
+        "protected-mode no".into(),
+        "daemonize no".into(),
+        "logfile \"\"".into(),
+        format!("dir {data_dir}"),
+    ]
+}
+
 /// The clock shim a Redis node's image carries: the one built on this machine, or, in the
 /// user's own image (`--image`), the one it brings at the path the recipe would use.
 pub fn clock_shim_for(setup: &Setup) -> Result<PathBuf, SystemError> {
@@ -308,13 +322,8 @@ impl SentinelSystem {
     pub fn redis_config(&self, index: usize, topology: &Topology, data_dir: &str) -> String {
         let node = &topology.nodes[index];
         let t = &self.tuning;
-        let mut lines = vec![
-            "bind 0.0.0.0".to_string(),
-            format!("port {}", node.client_port),
-            "protected-mode no".into(),
-            "daemonize no".into(),
-            "logfile \"\"".into(),
-            format!("dir {data_dir}"),
+        let mut lines = server_lines(node.client_port, data_dir);
+        lines.extend([
             "save \"\"".into(),
             "appendonly yes".into(),
             format!("appendfsync {}", t.appendfsync),
@@ -323,7 +332,7 @@ impl SentinelSystem {
             "repl-ping-replica-period 1".into(),
             format!("replica-announce-ip {}", node.host),
             format!("replica-announce-port {}", node.client_port),
-        ];
+        ]);
         if t.min_replicas_to_write > 0 {
             lines.push(format!("min-replicas-to-write {}", t.min_replicas_to_write));
             lines.push(format!("min-replicas-max-lag {}", t.min_replicas_max_lag_s));
@@ -344,13 +353,8 @@ impl SentinelSystem {
         let primary = &topology.nodes[0];
         let t = &self.tuning;
         let quorum = Self::quorum(topology.nodes.len());
-        let lines = [
-            "bind 0.0.0.0".to_string(),
-            format!("port {}", node.peer_port),
-            "protected-mode no".into(),
-            "daemonize no".into(),
-            "logfile \"\"".into(),
-            format!("dir {data_dir}"),
+        let mut lines = server_lines(node.peer_port, data_dir);
+        lines.extend([
             format!("sentinel announce-ip {}", node.host),
             format!("sentinel announce-port {}", node.peer_port),
             format!(
@@ -366,7 +370,7 @@ impl SentinelSystem {
                 t.failover_timeout_ms
             ),
             format!("sentinel parallel-syncs {MASTER_NAME} 1"),
-        ];
+        ]);
         lines.join("\n") + "\n"
     }
 

@@ -79,12 +79,18 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     options: &[SystemOption {
         name: "appendfsync",
         help: "none (default: no persistence, a restarted instance forgets every lock), or always, everysec, no: the append-only file on, synced so",
-        check: |v| match v {
-            "none" | "always" | "everysec" | "no" => Ok(()),
-            _ => Err(format!("{v:?} is none of none, always, everysec, no")),
-        },
+        check: |v| persistence(v).map(drop),
     }],
 };
+
+/// The `appendfsync` option: `None` for no persistence, else the sync policy.
+fn persistence(v: &str) -> Result<Option<String>, String> {
+    match v {
+        "none" => Ok(None),
+        "always" | "everysec" | "no" => Ok(Some(v.to_string())),
+        _ => Err(format!("{v:?} is none of none, always, everysec, no")),
+    }
+}
 
 /// Redlock's instances and the state its clients share: the grants they hold, by
 /// token, and the store they write to.
@@ -123,14 +129,10 @@ impl RedlockSystem {
         clock_shim: impl Into<PathBuf>,
         options: &BTreeMap<String, String>,
     ) -> Result<RedlockSystem, SystemError> {
-        let appendfsync = match options.get("appendfsync").map(String::as_str) {
-            None | Some("none") => None,
-            Some(v @ ("always" | "everysec" | "no")) => Some(v.to_string()),
-            Some(v) => {
-                return Err(SystemError::BadOption(format!(
-                    "appendfsync {v:?} is none of none, always, everysec, no"
-                )))
-            }
+        let appendfsync = match options.get("appendfsync") {
+            None => None,
+            Some(v) => persistence(v)
+                .map_err(|why| SystemError::BadOption(format!("appendfsync {why}")))?,
         };
         if let Some(key) = options.keys().find(|k| *k != "appendfsync") {
             return Err(SystemError::BadOption(format!(
@@ -147,15 +149,8 @@ impl RedlockSystem {
 
     /// redis.conf of one instance: a primary of its own.
     pub fn redis_config(&self, node: &NodeAddr, data_dir: &str) -> String {
-        let mut lines = vec![
-            "bind 0.0.0.0".to_string(),
-            format!("port {}", node.client_port),
-            "protected-mode no".into(),
-            "daemonize no".into(),
-            "logfile \"\"".into(),
-            format!("dir {data_dir}"),
-            "save \"\"".into(),
-        ];
+        let mut lines = redis_sentinel::server_lines(node.client_port, data_dir);
+        lines.push("save \"\"".into());
         match &self.appendfsync {
             None => lines.push("appendonly no".into()),
             Some(sync) => {
@@ -297,9 +292,10 @@ enum Answer {
 
 impl Answer {
     fn of_fault(fault: &Fault) -> Answer {
-        match fault {
-            Fault::Unreachable | Fault::Refused { .. } => Answer::NotDone,
-            Fault::Timeout | Fault::Lost | Fault::Malformed => Answer::Unknown,
+        if fault.took_no_effect() {
+            Answer::NotDone
+        } else {
+            Answer::Unknown
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::result::{AnomalyKind, Guarantees, Severity};
 
 use super::{ms, Findings, Report};
 
-use crate::faults::starts_fault;
+use crate::faults::fault_starts;
 
 pub fn check(h: &History, g: &Guarantees, findings: &mut Findings) -> Report {
     let mut figures = Map::new();
@@ -19,10 +19,7 @@ pub fn check(h: &History, g: &Guarantees, findings: &mut Findings) -> Report {
         figures.insert("leadership".into(), leadership(h));
         figures.insert("leaderless_windows".into(), leaderless_windows(h, findings));
     }
-    let faults: Vec<(u64, u64)> = h
-        .nemesis
-        .iter()
-        .filter(|n| n.kind == OpType::Invoke && starts_fault(n.f))
+    let faults: Vec<(u64, u64)> = fault_starts(&h.nemesis)
         .map(|n| (n.index, n.time))
         .collect();
     figures.insert("faults".into(), json!(faults.len()));

@@ -68,11 +68,7 @@ pub fn check(h: &History, _: &Guarantees, findings: &mut Findings) -> Report {
 /// the last fault that started before the write was invoked (`before_any_fault` for
 /// those invoked earlier): how much acknowledged data each fault cost.
 fn rpo(h: &History, sightings: &[Sighting]) -> serde_json::Value {
-    let starts: Vec<&crate::facts::NemesisOp> = h
-        .nemesis
-        .iter()
-        .filter(|n| n.kind == OpType::Invoke && crate::faults::starts_fault(n.f))
-        .collect();
+    let starts: Vec<&crate::facts::NemesisOp> = crate::faults::fault_starts(&h.nemesis).collect();
     let mut per_fault = vec![0u64; starts.len()];
     let mut before_any = 0u64;
     let mut lost = 0u64;
