@@ -66,10 +66,12 @@ pub enum ErrorCode {
     TooLarge,
     /// raftd: the server failed (storage); the outcome is unknown.
     Internal,
+    /// A register's compare-and-set found another value: it did not happen.
+    CasMismatch,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::StaleToken,
         ErrorCode::UnknownToken,
         ErrorCode::UnknownGrant,
@@ -95,6 +97,7 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::TooLarge,
         ErrorCode::Internal,
+        ErrorCode::CasMismatch,
     ];
 
     /// The code as a history and raftd's answers spell it.
@@ -125,6 +128,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method-not-allowed",
             ErrorCode::TooLarge => "too-large",
             ErrorCode::Internal => "internal",
+            ErrorCode::CasMismatch => "cas-mismatch",
         }
     }
 

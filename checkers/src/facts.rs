@@ -98,6 +98,14 @@ pub struct Outcomes {
 
 const F_COUNT: usize = F::ALL.len();
 
+fn count(o: &mut Outcomes, kind: OpType) {
+    match kind {
+        OpType::Ok => o.ok += 1,
+        OpType::Fail => o.fail += 1,
+        OpType::Info | OpType::Invoke => o.info += 1,
+    }
+}
+
 /// The compact facts of a whole history.
 #[derive(Clone, Debug, Default)]
 pub struct History {
@@ -129,6 +137,9 @@ pub struct History {
     /// Writes refused `stale-token`: a holder fenced out.
     pub stale_token_refused: u64,
     pub outcomes: [Outcomes; F_COUNT],
+    /// Register ops (a `read`, `write` or `cas` naming a `key`), all kinds together: the
+    /// `register-model` checker's, counted apart from the election's reads and writes.
+    pub register: Outcomes,
 }
 
 /// What an invocation carried that its completion needs.
@@ -141,6 +152,8 @@ struct InFlight {
     id: Sym,
     token: Option<u64>,
     election: Sym,
+    /// A register op: no election fact comes of it.
+    register: bool,
 }
 
 /// Builds a [`History`] one op at a time.
@@ -294,8 +307,11 @@ impl Builder {
             id: NO_SYM,
             token: value.and_then(RawValue::token),
             election: NO_SYM,
+            register: op.f == F::Cas
+                || (matches!(op.f, F::Read | F::Write) && value.is_some_and(|v| v.key.is_some())),
         };
         match op.f {
+            _ if fl.register => {}
             F::Write => {
                 let id = value.and_then(|v| v.id.as_deref()).ok_or_else(|| {
                     field(line, "value.id", "a write invoke must carry the write's id")
@@ -358,6 +374,10 @@ impl Builder {
                 open_line: fl.index + 1,
             });
         }
+        if fl.register {
+            count(&mut self.h.register, op.kind);
+            return Ok(());
+        }
         self.count(op.f, op.kind);
         let span = Span {
             inv: fl.index,
@@ -392,12 +412,7 @@ impl Builder {
     }
 
     fn count(&mut self, f: F, kind: OpType) {
-        let o = &mut self.h.outcomes[f as usize];
-        match kind {
-            OpType::Ok => o.ok += 1,
-            OpType::Fail => o.fail += 1,
-            OpType::Info | OpType::Invoke => o.info += 1,
-        }
+        count(&mut self.h.outcomes[f as usize], kind);
     }
 
     fn status(
@@ -564,6 +579,10 @@ impl Builder {
         let mut open: Vec<InFlight> = self.in_flight.drain().map(|(_, fl)| fl).collect();
         open.sort_by_key(|fl| fl.index);
         for fl in open {
+            if fl.register {
+                count(&mut self.h.register, OpType::Info);
+                continue;
+            }
             self.count(fl.f, OpType::Info);
             if fl.f == F::Write {
                 let span = Span {

@@ -375,6 +375,7 @@ impl<'a> Cursor<'a> {
                 value_key::IDS => v.ids = c.nullable(|c| c.array(Cursor::string))?,
                 value_key::LOG => v.log = c.nullable(|c| c.array(Cursor::log_entry))?,
                 value_key::NODES => v.nodes = c.nullable(|c| c.array(Cursor::string))?,
+                value_key::KEY => v.key = c.nullable(Cursor::string)?,
                 // Partitions, drops and clock offsets are rare: serde reads those lines.
                 _ => return None,
             }
@@ -430,6 +431,7 @@ const VALUE_KEYS: &[&str] = &[
     "drops",
     "nodes",
     "offsets_ms",
+    "key",
 ];
 mod value_key {
     pub const ROLE: usize = 0;
@@ -443,6 +445,7 @@ mod value_key {
     pub const IDS: usize = 8;
     pub const LOG: usize = 9;
     pub const NODES: usize = 12;
+    pub const KEY: usize = 14;
 }
 const LOG_ENTRY_KEYS: &[&str] = &["id", "token"];
 

@@ -29,27 +29,28 @@ pub use result::{
     Guarantees, Severity, StaleHolders, Validity,
 };
 
-/// Reads and checks the history at `path`: the rules, and its lock ops against the
-/// mutex model ([`linear::lock`]).
+/// Reads and checks the history at `path`: the rules, its lock ops against the mutex
+/// model ([`linear::lock`]) and its register ops against the register model
+/// ([`linear::register`]).
 pub fn check_path(
     path: &std::path::Path,
     guarantees: &Guarantees,
 ) -> Result<CheckResult, HistoryError> {
     let history = History::from_path(path)?;
     let mut result = check(&history, guarantees);
-    add_lock_model(path, guarantees, &mut result)?;
+    add_models(path, guarantees, &mut result)?;
     Ok(result)
 }
 
-/// Reads the lock ops of the history at `path` and adds the `lock-model` checker's
-/// verdict and anomalies to `result`.
-pub fn add_lock_model(
+/// Reads the lock and register ops of the history at `path` and adds the model
+/// checkers' verdicts and anomalies to `result` ([`linear::add_models`]).
+pub fn add_models(
     path: &std::path::Path,
     guarantees: &Guarantees,
     result: &mut CheckResult,
 ) -> Result<(), HistoryError> {
     let file = std::fs::File::open(path)?;
-    let ops = linear::lock::lock_ops(std::io::BufReader::new(file))?;
-    linear::lock::add_lock_model(&ops, guarantees, result);
+    let ops = linear::model_ops(std::io::BufReader::new(file))?;
+    linear::add_models(&ops, guarantees, result);
     Ok(())
 }

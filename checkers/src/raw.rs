@@ -83,6 +83,9 @@ pub struct RawValue<'a> {
     pub nodes: Option<Vec<Str<'a>>>,
     #[serde(borrow)]
     pub offsets_ms: Option<BTreeMap<Str<'a>, i64>>,
+    /// A register or key-value op's key: such a `read` or `write` is no election op.
+    #[serde(borrow)]
+    pub key: Option<Str<'a>>,
 }
 
 impl PartialOrd for Str<'_> {
@@ -191,6 +194,7 @@ impl<'a> RawValue<'a> {
                 .offsets_ms
                 .as_ref()
                 .map(|o| o.iter().map(|(n, ms)| (borrow(n), *ms)).collect()),
+            key: v.key.as_deref().map(borrow),
         }
     }
 }

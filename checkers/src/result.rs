@@ -230,6 +230,14 @@ pub struct Exercised {
     pub writes_acknowledged: u64,
     /// Ok reads invoked after the faults ended: the lost-writes checker's evidence.
     pub final_reads: u64,
+    /// Register ops (`read`, `write`, `cas` of a key) that completed ok: the
+    /// `register-model` checker's evidence.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub register_ops_ok: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Holders whose grant had lapsed or been superseded while they still acted on it. One

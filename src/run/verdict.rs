@@ -34,7 +34,7 @@ pub fn check_and_write(dir: &Path, guarantees: checkers::Guarantees) -> anyhow::
     let faults_injected = history.faults_injected as usize;
     let mut result = checkers::check(&history, &guarantees);
     drop(history);
-    checkers::add_lock_model(&path, &guarantees, &mut result)?;
+    checkers::add_models(&path, &guarantees, &mut result)?;
     checkers::write_results(&dir.join("results.json"), &result)?;
     Ok(Checked {
         verdict: result.valid,

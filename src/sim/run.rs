@@ -108,7 +108,7 @@ pub fn run_with(spec: &SimSpec, seed: u64, schedule: &Schedule, keep_logs: bool)
         Ok(history) => check(&history, &guarantees),
         Err(e) => panic!("the simulator wrote a history the checkers refuse: {e}"),
     };
-    checkers::linear::lock::add_lock_model(&ops, &guarantees, &mut result);
+    checkers::linear::add_models(&ops, &guarantees, &mut result);
     let safety = result.valid;
     let result = with_liveness(result, &liveness);
     let panics = world.chaos.panics.clone();

@@ -121,4 +121,21 @@ pub trait Client: Send + Sync {
     async fn read(&self) -> Outcome<Vec<LogEntry>>;
     /// Every write this node has applied, from its own state without any leader check.
     async fn read_local(&self) -> Outcome<Vec<LogEntry>>;
+    /// A linearizable read of register `key`: its value, `None` if it was never written.
+    /// Only systems whose descriptor claims `registers` are asked.
+    async fn reg_read(&self, _key: &str) -> Outcome<Option<i64>> {
+        Outcome::fail(NO_REGISTERS)
+    }
+    /// Sets register `key` to `value`.
+    async fn reg_write(&self, _key: &str, _value: i64) -> Outcome<()> {
+        Outcome::fail(NO_REGISTERS)
+    }
+    /// Sets register `key` to `to` if it holds `from`; `Fail` with
+    /// [`checkers::ErrorCode::CasMismatch`] when it holds anything else (or nothing).
+    async fn reg_cas(&self, _key: &str, _from: i64, _to: i64) -> Outcome<()> {
+        Outcome::fail(NO_REGISTERS)
+    }
 }
+
+/// The error of a register op asked of a system that serves none.
+pub const NO_REGISTERS: &str = "registers-not-served";

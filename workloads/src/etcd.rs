@@ -34,6 +34,7 @@ const ETCDCTL_PROGRAM: &str = "/usr/bin/etcdctl";
 pub static DESCRIPTOR: Descriptor = Descriptor {
     name: "etcd",
     bugs: &[],
+    registers: true,
     lease_switch: false,
     runs_local: false,
     clock: &clock,

@@ -459,6 +459,7 @@ impl Loaded {
         Box::leak(Box::new(Descriptor {
             name: loaded.file.name.as_str(),
             bugs: &[],
+            registers: false,
             lease_switch: false,
             runs_local: true,
             docker: loaded.file.docker.is_some(),

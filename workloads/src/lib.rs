@@ -19,6 +19,7 @@ pub mod raftd;
 pub mod redis_link;
 pub mod redis_sentinel;
 pub mod redlock;
+pub mod register;
 pub mod seed;
 pub mod system;
 pub mod zookeeper;
@@ -26,7 +27,7 @@ pub mod zookeeper;
 pub use client::{Client, Failure, Grant, NodeStatus, Outcome, Written};
 pub use cluster::Cluster;
 pub use election::{Election, FinalReads, Stats, StatsSnapshot, WorkloadError};
-pub use params::{BadParams, WorkloadParams};
+pub use params::{BadParams, WorkloadKind, WorkloadParams};
 pub use system::{Descriptor, FencingMode, Guarantees, Setup, System, SystemError, SystemOptions};
 
 /// Every system splitbrain can test. Adding one is an adapter file (its [`Descriptor`],

@@ -30,6 +30,45 @@ pub struct WorkloadParams {
     pub final_read_timeout_ms: u64,
     /// Each node's own view is read at the end (the system serves `read_local`).
     pub local_reads: bool,
+    /// What the client processes do.
+    pub workload: WorkloadKind,
+}
+
+/// What a run's client processes do (`--workload`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkloadKind {
+    /// Lock cycles (acquire, holding, fenced write, release) and plain writes, judged by
+    /// the election rules and the lock model.
+    #[default]
+    Election,
+    /// Reads, writes and compare-and-sets of a few registers at a time, judged by the
+    /// register model (linearizability).
+    Register,
+}
+
+impl WorkloadKind {
+    pub const ALL: [WorkloadKind; 2] = [WorkloadKind::Election, WorkloadKind::Register];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkloadKind::Election => "election",
+            WorkloadKind::Register => "register",
+        }
+    }
+}
+
+impl std::str::FromStr for WorkloadKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        WorkloadKind::ALL
+            .into_iter()
+            .find(|w| w.name() == s)
+            .ok_or_else(|| format!("no workload {s:?}; workloads: election, register"))
+    }
 }
 
 impl Default for WorkloadParams {
@@ -46,6 +85,7 @@ impl Default for WorkloadParams {
             seed: 0,
             final_read_timeout_ms: 10_000,
             local_reads: true,
+            workload: WorkloadKind::Election,
         }
     }
 }

@@ -11,13 +11,14 @@ use rand_chacha::ChaCha8Rng;
 use crate::params::WorkloadParams;
 use crate::seed::rng_for;
 
-/// Errors that refuse a request about the grant, not about the node: the router keeps
-/// its target on them.
-pub const GRANT_ERRORS: [ErrorCode; 4] = [
+/// Errors that refuse a request about the grant or the register's value, not about the
+/// node: the router keeps its target on them.
+pub const GRANT_ERRORS: [ErrorCode; 5] = [
     ErrorCode::StaleToken,
     ErrorCode::UnknownToken,
     ErrorCode::Held,
     ErrorCode::NotHolder,
+    ErrorCode::CasMismatch,
 ];
 
 /// One client operation of a cycle.

@@ -19,6 +19,7 @@ use crate::system::{
 pub static DESCRIPTOR: Descriptor = Descriptor {
     name: "raftd",
     bugs: &RAFTD_BUGS,
+    registers: true,
     lease_switch: true,
     runs_local: true,
     clock: &clock,

@@ -54,6 +54,7 @@ pub const LOG_KEY: &str = "splitbrain:log";
 pub static DESCRIPTOR: Descriptor = Descriptor {
     name: "redis-sentinel",
     bugs: &[],
+    registers: false,
     lease_switch: false,
     // Sentinels and replicas announce the addresses they see; behind the local
     // runtime's per-pair proxies those are not the ones peers must use.

@@ -63,6 +63,7 @@ pub fn drift_ms(ttl_ms: u64) -> u64 {
 pub static DESCRIPTOR: Descriptor = Descriptor {
     name: "redlock",
     bugs: &[],
+    registers: false,
     lease_switch: false,
     // The local runtime routes each node's peers through proxies it finds in the
     // command; these instances have no peers to route.

@@ -352,6 +352,9 @@ pub struct Descriptor {
     pub name: &'static str,
     /// Bugs that can be switched on by name (`--bug`); empty for a system with none.
     pub bugs: &'static [&'static str],
+    /// It serves registers (`reg_read`, `reg_write`, `reg_cas`): `--workload register`
+    /// can run on it.
+    pub registers: bool,
     /// Its leader leases are switched by `--lease`/`--no-lease`; otherwise it decides
     /// its own and `--lease` is refused.
     pub lease_switch: bool,

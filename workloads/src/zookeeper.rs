@@ -42,6 +42,7 @@ pub const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so
 pub static DESCRIPTOR: Descriptor = Descriptor {
     name: "zookeeper",
     bugs: &[],
+    registers: true,
     lease_switch: false,
     runs_local: false,
     clock: &clock,

@@ -15,7 +15,8 @@ pub fn exercised(h: &History) -> Exercised {
         .iter()
         .filter(|f| !f.is_nemesis())
         .map(|&f| h.outcomes(f).ok)
-        .sum();
+        .sum::<u64>()
+        + h.register.ok;
     let (terms, elections, leader_changes) = availability::leadership_counts(h);
     let superseded_writes = fencing::superseded_writes(h);
     let stale_holders = StaleHolders {
@@ -39,5 +40,6 @@ pub fn exercised(h: &History) -> Exercised {
         } else {
             0
         },
+        register_ops_ok: h.register.ok,
     }
 }

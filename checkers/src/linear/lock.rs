@@ -5,31 +5,15 @@
 //! whatever rule of ours it slips past; the anomaly cites the invocations and
 //! completions the refutation needs.
 
-use std::io::BufRead;
-
 use super::history as shapes;
 use super::{check, CheckOptions, LeaseMutex, Verdict};
-use crate::history::{Op, F};
-use crate::reader::{HistoryError, OpReader};
+use crate::history::Op;
 use crate::result::{
     Anomaly, AnomalyKind, CheckResult, CheckerResult, Guarantees, Severity, Validity,
 };
 
 /// The checker's name in `results.json`.
 pub const CHECKER: &str = "lock-model";
-
-/// The lock ops of a history: everything else is left behind as it is read, so that a
-/// history of millions of status ops costs no memory here.
-pub fn lock_ops<R: BufRead>(reader: R) -> Result<Vec<Op>, HistoryError> {
-    let mut ops = Vec::new();
-    for op in OpReader::new(reader) {
-        let op = op?;
-        if matches!(op.f, F::Acquire | F::Holding | F::Release | F::Write) {
-            ops.push(op);
-        }
-    }
-    Ok(ops)
-}
 
 /// Checks `ops` (a history's lock ops) and adds the checker, its anomalies and its
 /// verdict to `result`.
@@ -87,23 +71,7 @@ pub fn lock_model(ops: &[Op], guarantees: &Guarantees) -> (CheckerResult, Vec<An
             Verdict::Linearizable => {}
             Verdict::Unknown { reason } => unknown.push(format!("election {}: {reason}", key.key)),
             Verdict::NotLinearizable(ce) => {
-                let mut cited: Vec<u64> = ce
-                    .required
-                    .iter()
-                    .flat_map(|&i| {
-                        let (invoke, done) = converted.indices[i];
-                        std::iter::once(invoke).chain(done)
-                    })
-                    .collect();
-                cited.sort_unstable();
-                cited.dedup();
-                /// Ops a message names; the anomaly's `ops` holds them all.
-                const SHOWN_MAX: usize = 12;
-                let mut shown: Vec<String> =
-                    cited.iter().take(SHOWN_MAX).map(u64::to_string).collect();
-                if cited.len() > SHOWN_MAX {
-                    shown.push(format!("… {} ops in all", cited.len()));
-                }
+                let (cited, shown) = cite(&ce.required, &converted.indices);
                 anomalies.push(Anomaly {
                     kind: AnomalyKind::NotLinearizable,
                     checker: CHECKER.to_string(),
@@ -111,7 +79,7 @@ pub fn lock_model(ops: &[Op], guarantees: &Guarantees) -> (CheckerResult, Vec<An
                     message: format!(
                         "election {}: no single lock, even one whose grants lapse at any instant, could have answered these lock ops as they were answered (ops {}); the longest prefix of the election's {} lock ops that a lock could give holds {}",
                         key.key,
-                        shown.join(", "),
+                        shown,
                         key.ops.len(),
                         ce.longest_linearizable_prefix
                     ),
@@ -137,9 +105,31 @@ pub fn lock_model(ops: &[Op], guarantees: &Guarantees) -> (CheckerResult, Vec<An
     (checker, anomalies)
 }
 
+/// The history indices (invocations and completions) of the ops a refutation needs, and
+/// the first few of them as a message names them.
+pub(crate) fn cite(required: &[usize], indices: &[(u64, Option<u64>)]) -> (Vec<u64>, String) {
+    let mut cited: Vec<u64> = required
+        .iter()
+        .flat_map(|&i| {
+            let (invoke, done) = indices[i];
+            std::iter::once(invoke).chain(done)
+        })
+        .collect();
+    cited.sort_unstable();
+    cited.dedup();
+    /// Ops a message names; the anomaly's `ops` holds them all.
+    const SHOWN_MAX: usize = 12;
+    let mut shown: Vec<String> = cited.iter().take(SHOWN_MAX).map(u64::to_string).collect();
+    if cited.len() > SHOWN_MAX {
+        shown.push(format!("… {} ops in all", cited.len()));
+    }
+    (cited, shown.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::F;
 
     /// A history read as a results directory's would be: every op, then the lock ops.
     fn lock_ops_of(lines: &[&str]) -> Vec<Op> {
@@ -148,7 +138,7 @@ mod tests {
             .enumerate()
             .map(|(i, l)| format!("{{\"index\":{i},\"time\":{},{l}}}\n", i * 10))
             .collect();
-        lock_ops(text.as_bytes()).unwrap()
+        super::super::model_ops(text.as_bytes()).unwrap()
     }
 
     const STRICT: Guarantees = Guarantees {

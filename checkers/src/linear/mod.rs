@@ -11,6 +11,7 @@ pub mod history;
 pub mod jepsen;
 pub mod lock;
 pub mod model;
+pub mod register;
 mod search;
 #[cfg(test)]
 mod tests;
@@ -23,6 +24,35 @@ pub use model::{
     Mutex, MutexInput, RegInput, RegOutput, RegValue,
 };
 use search::{search, Outcome, Search};
+
+/// The ops a model checker reads from a history (lock ops, register ops); everything else
+/// is left behind as it is read, so that millions of status ops cost no memory here.
+pub fn model_ops<R: std::io::BufRead>(reader: R) -> Result<Vec<crate::Op>, crate::HistoryError> {
+    let mut ops = Vec::new();
+    for op in crate::OpReader::new(reader) {
+        let op = op?;
+        let keep = match op.f {
+            crate::F::Acquire | crate::F::Holding | crate::F::Release | crate::F::Write => true,
+            crate::F::Read | crate::F::Cas => register::is_register_op(&op),
+            _ => false,
+        };
+        if keep {
+            ops.push(op);
+        }
+    }
+    Ok(ops)
+}
+
+/// Adds the model checkers' verdicts on `ops` to `result`: `lock-model` always,
+/// `register-model` when the history has register ops.
+pub fn add_models(
+    ops: &[crate::Op],
+    guarantees: &crate::Guarantees,
+    result: &mut crate::CheckResult,
+) {
+    lock::add_lock_model(ops, guarantees, result);
+    register::add_register_model(ops, result);
+}
 
 /// The return time of an `info` op: it may take effect at any time after its call.
 pub const MAY_NEVER_RETURN: u64 = u64::MAX;

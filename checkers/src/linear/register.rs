@@ -1,0 +1,216 @@
+//! The `register-model` checker: every register op of a history (`read`, `write` and
+//! `cas` naming a `key`, the `register` workload's) against the compare-and-set register,
+//! key by key, in every run that has them and every `check` of its results directory.
+//! Any answer no single register could have given is a violation; the anomaly cites the
+//! invocations and completions the refutation needs and where the longest linearizable
+//! prefix of the key ends.
+
+use super::history as shapes;
+use super::lock::cite;
+use super::{check, CasRegister, CheckOptions, Verdict};
+use crate::history::{Op, F};
+use crate::result::{Anomaly, AnomalyKind, CheckResult, CheckerResult, Severity, Validity};
+
+/// The checker's name in `results.json`.
+pub const CHECKER: &str = "register-model";
+
+/// Whether `op` is a register op: a `cas`, or a `read` or `write` naming a key (the
+/// election workload's writes and final reads name none).
+pub fn is_register_op(op: &Op) -> bool {
+    op.f == F::Cas
+        || (matches!(op.f, F::Read | F::Write)
+            && op.value.as_ref().is_some_and(|v| v.key.is_some()))
+}
+
+/// Checks the register ops among `ops` and adds the checker, its anomalies and its
+/// verdict to `result`; a history without register ops gets no such checker.
+pub fn add_register_model(ops: &[Op], result: &mut CheckResult) {
+    let ops: Vec<Op> = ops
+        .iter()
+        .filter(|op| is_register_op(op))
+        .cloned()
+        .collect();
+    if ops.is_empty() {
+        return;
+    }
+    let (checker, anomalies) = register_model(&ops);
+    result.valid = result.valid.and(checker.valid);
+    for a in &anomalies {
+        *result.counts.anomalies.entry(a.kind).or_insert(0) += 1;
+    }
+    result.anomalies.extend(anomalies);
+    result.checkers.insert(CHECKER.to_string(), checker);
+}
+
+/// The checker's verdict on `ops` (register ops only), and a `not-linearizable` violation
+/// per key that cannot be linearized.
+pub fn register_model(ops: &[Op]) -> (CheckerResult, Vec<Anomaly>) {
+    let mut checker = CheckerResult {
+        valid: Validity::Valid,
+        note: None,
+        anomalies: Default::default(),
+        figures: None,
+    };
+    let converted = match shapes::cas_register(ops) {
+        Ok(c) => c,
+        Err(why) => {
+            checker.valid = Validity::Unknown;
+            checker.note = Some(format!("the register ops cannot be read: {why}"));
+            return (checker, Vec::new());
+        }
+    };
+    let completed = converted.ops.iter().filter(|o| !o.is_info()).count();
+    if completed == 0 {
+        checker.valid = Validity::Unknown;
+        checker.note = Some("no register op completed ok: nothing to hold to the model".into());
+        return (checker, Vec::new());
+    }
+    let report = check(&CasRegister, &converted.ops, &CheckOptions::default());
+    let mut anomalies = Vec::new();
+    let mut unknown = Vec::new();
+    for key in &report.keys {
+        match &key.verdict {
+            Verdict::Linearizable => {}
+            Verdict::Unknown { reason } => unknown.push(format!("key {}: {reason}", key.key)),
+            Verdict::NotLinearizable(ce) => {
+                let (cited, shown) = cite(&ce.required, &converted.indices);
+                anomalies.push(Anomaly {
+                    kind: AnomalyKind::NotLinearizable,
+                    checker: CHECKER.to_string(),
+                    severity: Severity::Violation,
+                    message: format!(
+                        "key {}: no single register could have answered these ops as they were answered (ops {}); the longest prefix of the key's {} ops that a register could give holds {}",
+                        key.key,
+                        shown,
+                        key.ops.len(),
+                        ce.longest_linearizable_prefix
+                    ),
+                    ops: cited,
+                    linearizable_through: ce
+                        .linearizable_through
+                        .and_then(|i| converted.indices[i].1),
+                });
+            }
+        }
+    }
+    checker.figures = Some(serde_json::json!({
+        "keys": report.keys.len(),
+        "ops": converted.ops.len(),
+        "ops_info": converted.ops.len() - completed,
+    }));
+    if !anomalies.is_empty() {
+        checker.valid = Validity::Invalid;
+        checker
+            .anomalies
+            .insert(AnomalyKind::NotLinearizable, anomalies.len() as u64);
+    } else if !unknown.is_empty() {
+        checker.valid = Validity::Unknown;
+        checker.note = Some(unknown.join("; "));
+    }
+    (checker, anomalies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ops_of(lines: &[&str]) -> Vec<Op> {
+        let text: String = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("{{\"index\":{i},\"time\":{},{l}}}\n", i * 10))
+            .collect();
+        super::super::model_ops(text.as_bytes()).unwrap()
+    }
+
+    fn empty() -> CheckResult {
+        CheckResult {
+            valid: Validity::Valid,
+            checkers: Default::default(),
+            anomalies: Vec::new(),
+            guarantees: Default::default(),
+            counts: Default::default(),
+            exercised: None,
+            reason: None,
+            harness_error: None,
+        }
+    }
+
+    #[test]
+    fn a_lost_register_write_beside_election_writes_is_a_violation_citing_its_ops() {
+        let ops = ops_of(&[
+            r#""process":0,"type":"invoke","f":"write","value":{"id":"w0.1","token":null}"#,
+            r#""process":0,"type":"ok","f":"write","value":{"id":"w0.1","token":null}"#,
+            r#""process":1,"type":"invoke","f":"write","value":{"key":"r0","value":3}"#,
+            r#""process":1,"type":"ok","f":"write","value":{"key":"r0","value":3}"#,
+            r#""process":2,"type":"invoke","f":"cas","value":{"key":"r0","from":3,"to":4}"#,
+            r#""process":2,"type":"fail","f":"cas","value":{"key":"r0","from":3,"to":4},"error":"cas-mismatch""#,
+            r#""process":2,"type":"invoke","f":"read","value":{"key":"r0"}"#,
+            r#""process":2,"type":"ok","f":"read","value":{"key":"r0","value":null}"#,
+            r#""process":3,"type":"invoke","f":"read""#,
+        ]);
+        let mut result = empty();
+        add_register_model(&ops, &mut result);
+        assert_eq!(result.valid, Validity::Invalid);
+        let a = &result.anomalies[0];
+        assert_eq!(a.kind, AnomalyKind::NotLinearizable);
+        assert_eq!(
+            a.ops,
+            vec![2, 3, 6, 7],
+            "the write and the read that missed it"
+        );
+        assert!(a.message.contains("key r0"), "{}", a.message);
+        assert_eq!(a.linearizable_through, Some(3));
+        // The rules read the same history: register ops are no election writes or reads.
+        let facts = crate::History::from_ops(&ops).unwrap();
+        assert_eq!(facts.writes.len(), 1, "the election's write only");
+        assert_eq!(facts.register.ok, 2);
+        assert_eq!(facts.register.fail, 1);
+        assert!(
+            ops.iter().all(|op| op.f != F::Read || op.value.is_some()),
+            "a read naming no key is the election's final read, left behind"
+        );
+        assert_eq!(
+            crate::checks::exercised::exercised(&facts).register_ops_ok,
+            2
+        );
+    }
+
+    #[test]
+    fn a_history_without_register_ops_gets_no_checker_and_one_with_only_info_is_unknown() {
+        let mut result = empty();
+        let election = ops_of(&[
+            r#""process":0,"type":"invoke","f":"write","value":{"id":"w0.1","token":null}"#,
+            r#""process":0,"type":"ok","f":"write","value":{"id":"w0.1","token":null}"#,
+        ]);
+        add_register_model(&election, &mut result);
+        assert!(!result.checkers.contains_key(CHECKER));
+        let unanswered = ops_of(&[
+            r#""process":1,"type":"invoke","f":"write","value":{"key":"r0","value":3}"#,
+            r#""process":1,"type":"info","f":"write","value":{"key":"r0","value":3},"error":"timeout""#,
+        ]);
+        add_register_model(&unanswered, &mut result);
+        assert_eq!(result.valid, Validity::Unknown);
+        assert!(result.checkers[CHECKER]
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("no register op"));
+    }
+
+    #[test]
+    fn a_clean_register_history_is_valid_with_its_figures() {
+        let ops = ops_of(&[
+            r#""process":1,"type":"invoke","f":"write","value":{"key":"r0","value":1}"#,
+            r#""process":1,"type":"ok","f":"write","value":{"key":"r0","value":1}"#,
+            r#""process":2,"type":"invoke","f":"cas","value":{"key":"r0","from":1,"to":2}"#,
+            r#""process":2,"type":"ok","f":"cas","value":{"key":"r0","from":1,"to":2}"#,
+            r#""process":2,"type":"invoke","f":"read","value":{"key":"r0"}"#,
+            r#""process":2,"type":"ok","f":"read","value":{"key":"r0","value":2}"#,
+        ]);
+        let (checker, anomalies) = register_model(&ops);
+        assert_eq!(checker.valid, Validity::Valid);
+        assert!(anomalies.is_empty());
+        assert_eq!(checker.figures.unwrap()["ops"], 3);
+    }
+}
