@@ -180,7 +180,8 @@ pub fn error_codes() -> impl Iterator<Item = ErrorCode> {
 /// - 409 `stale-token`, `unknown-token`: a write's token is older than one a write was
 ///   accepted under, not its election's current grant (with `--fence-on-grant`), or never
 ///   granted; `held`: another grant holds the election; `not-holder`: a release of a grant
-///   that does not hold. Nothing happened.
+///   that does not hold; `cas-mismatch`: a register's compare-and-set found another value.
+///   Nothing happened.
 /// - 421 `not-leader`; 503 `no-quorum`, `shutting-down`, `overloaded`: nothing was
 ///   proposed.
 /// - 504 `timeout`, 500 `internal`: proposed (or maybe), outcome unknown.
@@ -191,7 +192,8 @@ pub fn http_status(code: ErrorCode) -> Option<u16> {
         ErrorCode::StaleToken
         | ErrorCode::UnknownToken
         | ErrorCode::Held
-        | ErrorCode::NotHolder => 409,
+        | ErrorCode::NotHolder
+        | ErrorCode::CasMismatch => 409,
         ErrorCode::NotLeader => 421,
         ErrorCode::NoQuorum | ErrorCode::ShuttingDown | ErrorCode::Overloaded => 503,
         ErrorCode::Timeout => 504,
