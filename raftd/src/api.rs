@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 pub const BODY_BYTES_MAX: usize = 64 * 1024;
 /// Longest election name, client name or write id accepted, in bytes.
 pub const NAME_BYTES_MAX: usize = 256;
+/// Longest register key accepted, in bytes.
+pub const KEY_BYTES_MAX: usize = 128;
 /// Longest grant TTL accepted, in milliseconds (one day: beyond that it is a mistake).
 pub const TTL_MS_MAX: u64 = 24 * 60 * 60 * 1000;
 /// Largest wall-clock offset accepted, in milliseconds either way (ten years).
@@ -124,6 +126,28 @@ pub struct ReadResponse {
     pub log: Vec<WriteRecord>,
 }
 
+/// `PUT /registers/{key}`: sets the register.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterWriteRequest {
+    pub value: i64,
+}
+
+/// `POST /registers/{key}/cas`: sets the register to `to` if it holds `from`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterCasRequest {
+    pub from: i64,
+    pub to: i64,
+}
+
+/// The ok answer of every register call: the register's value, `null` for a key never
+/// written (a read's answer); after a write or a compare-and-set, the value it set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterResponse {
+    pub value: Option<i64>,
+}
+
 /// `POST /admin/clock`: sets this node's wall-clock offset and rate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -164,6 +188,13 @@ pub struct ErrorBody {
     /// the election's current grant, absent when none holds it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<u64>,
+    /// `cas-mismatch`: the value the register held, `null` for a key never written.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub current: Option<Option<i64>>,
 }
 
 /// The error codes raftd answers with (raftd/API.md): the histories' [`ErrorCode`]s that
@@ -226,6 +257,7 @@ impl ErrorBody {
             leader_addr: None,
             holder: None,
             token: None,
+            current: None,
         }
     }
 }
@@ -243,6 +275,27 @@ pub fn validate_name(field: &str, value: &str) -> Result<(), String> {
     }
     if value.chars().any(char::is_control) {
         return Err(format!("`{field}` must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// Checks a register key: 1 to [`KEY_BYTES_MAX`] bytes, each a letter, a digit or one of
+/// `-._~` (the characters a URL path carries as they are).
+pub fn validate_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("the register key must not be empty".to_string());
+    }
+    if key.len() > KEY_BYTES_MAX {
+        return Err(format!(
+            "the register key is {} bytes long; at most {KEY_BYTES_MAX} are accepted",
+            key.len()
+        ));
+    }
+    let url_safe = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+    if let Some(c) = key.chars().find(|c| !url_safe(*c)) {
+        return Err(format!(
+            "the register key holds {c:?}; only letters, digits and -._~ are accepted"
+        ));
     }
     Ok(())
 }
@@ -342,6 +395,7 @@ mod tests {
             "method-not-allowed",
             "too-large",
             "internal",
+            "cas-mismatch",
         ];
         before.sort_unstable();
         assert_eq!(wire, before);
@@ -366,6 +420,56 @@ mod tests {
             election: None,
         };
         assert!(ok.validate().is_ok());
+    }
+
+    #[test]
+    fn register_keys_are_short_and_url_safe() {
+        for key in ["r0", "a-b_c.d~e", &"k".repeat(KEY_BYTES_MAX)] {
+            assert_eq!(validate_key(key), Ok(()), "{key}");
+        }
+        for (key, names) in [
+            ("", "empty"),
+            ("a b", "' '"),
+            ("a/b", "'/'"),
+            ("é", "'é'"),
+            ("a%2F", "'%'"),
+        ] {
+            let e = validate_key(key).unwrap_err();
+            assert!(e.contains(names), "{key:?}: {e}");
+        }
+        let e = validate_key(&"k".repeat(KEY_BYTES_MAX + 1)).unwrap_err();
+        assert!(e.contains("129 bytes"), "{e}");
+    }
+
+    #[test]
+    fn register_values_are_integers_and_a_mismatch_names_the_value() {
+        let w: RegisterWriteRequest = serde_json::from_str(r#"{"value":-3}"#).unwrap();
+        assert_eq!(w.value, -3);
+        for bad in [
+            r#"{"value":1.5}"#,
+            r#"{"value":"1"}"#,
+            r#"{"value":null}"#,
+            r#"{"value":9223372036854775808}"#,
+            r#"{}"#,
+            r#"{"value":1,"extra":2}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<RegisterWriteRequest>(bad).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(serde_json::from_str::<RegisterCasRequest>(r#"{"from":1}"#).is_err());
+        let read = serde_json::to_string(&RegisterResponse { value: None }).unwrap();
+        assert_eq!(read, r#"{"value":null}"#);
+        let mut e = ErrorBody::new(ErrorCode::CasMismatch, "no");
+        e.current = Some(None);
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(json.contains(r#""current":null"#), "{json}");
+        assert_eq!(serde_json::from_str::<ErrorBody>(&json).unwrap(), e);
+        let plain = ErrorBody::new(ErrorCode::Timeout, "slow");
+        let json = serde_json::to_string(&plain).unwrap();
+        assert!(!json.contains("current"), "{json}");
+        assert_eq!(serde_json::from_str::<ErrorBody>(&json).unwrap(), plain);
     }
 
     #[test]

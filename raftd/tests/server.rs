@@ -545,6 +545,185 @@ mod reads {
     }
 }
 
+mod registers {
+    //! The register endpoints: reads, writes and compare-and-sets at the leader, 421 at a
+    //! follower, 409 for a mismatch, 422 for a key or value raftd refuses, and registers
+    //! kept across SIGKILL of every node.
+
+    use serde_json::{json, Value};
+
+    use crate::common::*;
+
+    const ALL: [usize; 3] = [0, 1, 2];
+
+    /// A request at whoever leads, sent again when leadership moved under it.
+    fn at_leader(c: &Cluster, method: &str, path: &str, body: Option<Value>) -> Answer {
+        let bytes = body.map_or_else(Vec::new, |b| serde_json::to_vec(&b).unwrap());
+        c.at_leader(&ALL, &format!("{method} {path}"), |a| {
+            request(a, method, path, &bytes)
+        })
+        .1
+    }
+
+    fn value(c: &Cluster, key: &str) -> Value {
+        let r = at_leader(c, "GET", &format!("/registers/{key}"), None);
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        r.body["value"].clone()
+    }
+
+    /// A compare-and-set that must take effect. One sent again after an unknown outcome
+    /// finds the register already set to `to` by the first: that is success too.
+    fn cas_ok(c: &Cluster, key: &str, from: i64, to: i64) {
+        let body = json!({"from":from,"to":to});
+        let r = at_leader(c, "POST", &format!("/registers/{key}/cas"), Some(body));
+        let repeated = r.status == 409 && r.body["current"] == to;
+        assert!(r.status == 200 || repeated, "{:?}", r.body);
+        if r.status == 200 {
+            assert_eq!(r.body, json!({"value":to}));
+        }
+    }
+
+    #[test]
+    fn registers_are_read_written_and_compared_and_set_at_the_leader() {
+        let mut c = Cluster::start(3, &[]);
+        assert_eq!(
+            value(&c, "r0"),
+            Value::Null,
+            "a key never written reads null"
+        );
+        let body = json!({"from":0,"to":1});
+        let miss = at_leader(&c, "POST", "/registers/r0/cas", Some(body));
+        assert_eq!(miss.status, 409, "{:?}", miss.body);
+        assert_eq!(miss.body["error"], "cas-mismatch");
+        assert_eq!(miss.body["current"], Value::Null);
+        assert_eq!(value(&c, "r0"), Value::Null, "a mismatch writes nothing");
+
+        let w = at_leader(&c, "PUT", "/registers/r0", Some(json!({"value":3})));
+        assert_eq!((w.status, &w.body), (200, &json!({"value":3})));
+        assert_eq!(value(&c, "r0"), 3);
+        let body = json!({"from":2,"to":9});
+        let miss = at_leader(&c, "POST", "/registers/r0/cas", Some(body));
+        assert_eq!(miss.status, 409, "{:?}", miss.body);
+        assert_eq!(miss.body["current"], 3);
+        cas_ok(&c, "r0", 3, -4);
+        assert_eq!(value(&c, "r0"), -4);
+        let w = at_leader(
+            &c,
+            "PUT",
+            "/registers/r.1_x-y~z",
+            Some(json!({"value":i64::MAX})),
+        );
+        assert_eq!(w.status, 200, "{:?}", w.body);
+        assert_eq!(value(&c, "r.1_x-y~z"), i64::MAX);
+
+        // A follower names the leader, for registers as for everything else.
+        wait_for(
+            WAIT_MS_MAX,
+            "a follower to answer 421 naming the leader",
+            || {
+                let l = c.wait_leader(&ALL);
+                let f = (l + 1) % 3;
+                let named = |a: &Answer| {
+                    a.status == 421
+                        && a.body["error"] == "not-leader"
+                        && a.body["leader_addr"] == c.addr(l)
+                };
+                let r = request(c.addr(f), "GET", "/registers/r0", b"").ok()?;
+                let w = request(c.addr(f), "PUT", "/registers/r0", br#"{"value":1}"#).ok()?;
+                let x = request(
+                    c.addr(f),
+                    "POST",
+                    "/registers/r0/cas",
+                    br#"{"from":1,"to":2}"#,
+                )
+                .ok()?;
+                (named(&r) && named(&w) && named(&x)).then_some(())
+            },
+        );
+        // The follower's write and compare-and-set were refused, unless leadership moved
+        // to it just then; the register holds -4 or what those set.
+        let now = value(&c, "r0");
+        assert!([json!(-4), json!(1), json!(2)].contains(&now), "{now}");
+        let before = now;
+
+        // Every node keeps its registers across a SIGKILL of all of them: the log holds
+        // them and a restart applies it again.
+        for i in 0..3 {
+            c.kill_node(i);
+        }
+        for i in 0..3 {
+            c.start_node(i);
+        }
+        assert_eq!(value(&c, "r0"), before);
+        assert_eq!(value(&c, "r.1_x-y~z"), i64::MAX);
+    }
+
+    #[test]
+    fn register_nonsense_gets_422_and_wrong_methods_405() {
+        let c = Cluster::start(1, &[]);
+        c.wait_leader(&[0]);
+        let a = c.addr(0);
+        let raw = |method: &str, path: &str, body: &[u8]| {
+            request(a, method, path, body).unwrap_or_else(|e| panic!("{method} {a}{path}: {e}"))
+        };
+        let refused = |r: Answer, status: u16, error: &str| {
+            assert_eq!(
+                (r.status, &r.body["error"]),
+                (status, &json!(error)),
+                "{:?}",
+                r.body
+            );
+            assert!(r.body["reason"].as_str().is_some_and(|s| !s.is_empty()));
+        };
+        for body in [
+            &br#"{"value":1.5}"#[..],
+            br#"{"value":"3"}"#,
+            br#"{"value":null}"#,
+            br#"{"value":9223372036854775808}"#,
+            br#"{}"#,
+            br#"{"value":1,"from":2}"#,
+        ] {
+            refused(raw("PUT", "/registers/r0", body), 422, "bad-request");
+        }
+        refused(
+            raw("POST", "/registers/r0/cas", br#"{"from":1}"#),
+            422,
+            "bad-request",
+        );
+        refused(
+            raw("POST", "/registers/r0/cas", br#"{"from":1,"to":0.5}"#),
+            422,
+            "bad-request",
+        );
+        refused(raw("PUT", "/registers/r0", b"{oops"), 400, "bad-json");
+        let long = format!("/registers/{}", "k".repeat(129));
+        refused(raw("GET", &long, b""), 422, "bad-request");
+        refused(raw("GET", "/registers/a%20b", b""), 422, "bad-request");
+        refused(
+            raw("PUT", "/registers/a%2Fb", br#"{"value":1}"#),
+            422,
+            "bad-request",
+        );
+        refused(raw("GET", "/registers/r0/x", b""), 404, "not-found");
+        refused(
+            raw("POST", "/registers/r0", br#"{"value":1}"#),
+            405,
+            "method-not-allowed",
+        );
+        refused(
+            raw("GET", "/registers/r0/cas", b""),
+            405,
+            "method-not-allowed",
+        );
+        // None of it was written.
+        let r = raw("GET", "/registers/r0", b"");
+        assert_eq!((r.status, &r.body), (200, &json!({"value":null})));
+        let long_ok = format!("/registers/{}", "k".repeat(128));
+        let w = raw("PUT", &long_ok, br#"{"value":-1}"#);
+        assert_eq!((w.status, &w.body), (200, &json!({"value":-1})));
+    }
+}
+
 mod bad_input {
     //! Nonsense gets a 4xx with a reason and never hurts the server.
 

@@ -645,6 +645,8 @@ fn ok_value(invoke: Option<&Value>, answer: &Answer) -> Option<Value> {
             ..Value::default()
         },
         Answer::Released | Answer::Written => base,
+        // Register ops record their own values (`RegOp::ok_value`), never these.
+        Answer::Register(_) | Answer::RegisterSet => base,
     };
     Some(value)
 }

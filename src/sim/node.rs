@@ -80,6 +80,10 @@ pub enum Answer {
     Released,
     Written,
     Log(Vec<LogEntry>),
+    /// A register's value (`None`: never written).
+    Register(Option<i64>),
+    /// A register write or compare-and-set took effect.
+    RegisterSet,
 }
 
 /// How a call ended, as raftd's HTTP layer and the client map it.
@@ -424,5 +428,8 @@ fn answer_of(r: Response) -> Outcome {
             leader,
         },
         Response::Dropped => Outcome::Info(ErrorCode::Timeout),
+        Response::Register { value } => Outcome::Ok(Answer::Register(value)),
+        Response::RegisterSet => Outcome::Ok(Answer::RegisterSet),
+        Response::CasMismatch { .. } => Outcome::fail(ErrorCode::CasMismatch),
     }
 }

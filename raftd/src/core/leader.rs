@@ -12,6 +12,7 @@ use super::quorum;
 use super::reads::{PendingRead, ReadQueue};
 use super::ready::Role;
 use super::request::{Request, Response};
+use super::state_machine;
 use super::{Index, NodeId, StepError};
 
 /// What only a leader keeps; dropped when it steps down.
@@ -373,7 +374,9 @@ impl RawNode {
 
     pub(crate) fn propose_as_leader(&mut self, req_id: u64, request: Request) {
         let command = match request {
-            Request::Read | Request::Holding { .. } => return self.start_read(req_id, request),
+            Request::Read | Request::Holding { .. } | Request::RegisterRead { .. } => {
+                return self.start_read(req_id, request)
+            }
             Request::Acquire {
                 election,
                 client,
@@ -393,16 +396,14 @@ impl RawNode {
                 token,
                 election,
             },
+            Request::RegisterWrite { key, value } => Command::RegisterWrite { key, value },
+            Request::RegisterCas { key, from, to } => Command::RegisterCas { key, from, to },
         };
-        let early = match &command {
-            // BUG(early-ack): the write is acknowledged before it commits.
-            Command::Write { id, token, .. } if self.cfg.bugs.has(Bug::EarlyAck) => {
-                Some(Response::Written {
-                    id: id.clone(),
-                    token: *token,
-                })
-            }
-            _ => None,
+        // BUG(early-ack): the write is acknowledged before it commits.
+        let early = if self.cfg.bugs.has(Bug::EarlyAck) {
+            self.early_answer(&command)
+        } else {
+            None
         };
         let index = self.log.append_new(self.term, EntryData::Command(command));
         match early {
@@ -414,6 +415,44 @@ impl RawNode {
             }
         }
         self.broadcast_append(false);
+    }
+
+    /// The answer `early-ack` gives at once: what applying the command would answer if
+    /// the log as this leader holds it now committed. A write of the log or a register is
+    /// acknowledged; a compare-and-set compares against the register as the leader's
+    /// log leaves it, uncommitted entries included. Other commands wait for their commit.
+    fn early_answer(&self, command: &Command) -> Option<Response> {
+        match command {
+            Command::Write { id, token, .. } => Some(Response::Written {
+                id: id.clone(),
+                token: *token,
+            }),
+            Command::RegisterWrite { .. } => Some(Response::RegisterSet),
+            Command::RegisterCas { key, from, to } => {
+                let mut registers = BTreeMap::new();
+                if let Some(v) = self.sm.register(key) {
+                    registers.insert(key.clone(), v);
+                }
+                let unapplied = &self.log.all()[self.log.applied() as usize..];
+                for entry in unapplied {
+                    match &entry.data {
+                        EntryData::Command(Command::RegisterWrite { key: k, value })
+                            if k == key =>
+                        {
+                            registers.insert(key.clone(), *value);
+                        }
+                        EntryData::Command(Command::RegisterCas { key: k, from, to })
+                            if k == key =>
+                        {
+                            state_machine::cas(&mut registers, key, *from, *to);
+                        }
+                        _ => {}
+                    }
+                }
+                Some(state_machine::cas(&mut registers, key, *from, *to))
+            }
+            Command::Acquire { .. } | Command::Release { .. } | Command::Expire { .. } => None,
+        }
     }
 
     fn start_read(&mut self, req_id: u64, request: Request) {
@@ -453,6 +492,9 @@ impl RawNode {
                 },
                 Request::Holding { election, token } => Response::Holding {
                     holding: self.sm.holding(election, *token),
+                },
+                Request::RegisterRead { key } => Response::Register {
+                    value: self.sm.register(key),
                 },
                 other => unreachable!("not a read: {other:?}"),
             };

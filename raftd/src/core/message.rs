@@ -51,6 +51,11 @@ pub enum Command {
     },
     /// The leader decided that grant `token` of `election` outlived its TTL.
     Expire { election: String, token: u64 },
+    /// Set register `key` to `value`.
+    RegisterWrite { key: String, value: i64 },
+    /// Set register `key` to `to` if it holds `from` (a key never written holds nothing,
+    /// so it never matches).
+    RegisterCas { key: String, from: i64, to: i64 },
 }
 
 /// A message from one node to another. `term` is the sender's term, except for a

@@ -29,6 +29,23 @@ pub enum Request {
     Read,
     /// Linearizable check whether `token` is the current grant of `election`.
     Holding { election: String, token: u64 },
+    /// Linearizable read of register `key`.
+    RegisterRead { key: String },
+    /// Set register `key` to `value`.
+    RegisterWrite { key: String, value: i64 },
+    /// Set register `key` to `to` if it holds `from`.
+    RegisterCas { key: String, from: i64, to: i64 },
+}
+
+impl Request {
+    /// Whether the request is a linearizable read, served by a read-index round or under
+    /// the lease rather than through the log.
+    pub fn is_read(&self) -> bool {
+        matches!(
+            self,
+            Request::Read | Request::Holding { .. } | Request::RegisterRead { .. }
+        )
+    }
 }
 
 /// One applied write, in log order.
@@ -66,6 +83,14 @@ pub enum Response {
     NotLeader { leader: Option<NodeId> },
     /// Leadership was lost before the proposal committed: it may or may not take effect.
     Dropped,
+    /// A register's value; `None` if it was never written.
+    Register { value: Option<i64> },
+    /// The register write or compare-and-set took effect (under `early-ack`: was
+    /// appended, and a compare-and-set's comparison was made against the leader's log).
+    RegisterSet,
+    /// Compare-and-set refused: the register held `current` (`None`: never written), not
+    /// the value expected. Nothing changed.
+    CasMismatch { current: Option<i64> },
 }
 
 impl Response {
@@ -78,6 +103,8 @@ impl Response {
                 | Response::Written { .. }
                 | Response::Log { .. }
                 | Response::Holding { .. }
+                | Response::Register { .. }
+                | Response::RegisterSet
         )
     }
 }

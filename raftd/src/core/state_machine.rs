@@ -1,5 +1,7 @@
-//! The replicated leadership state machine: grants per named election, fenced writes and
-//! the write log. Deterministic: the same entries give the same state on every node.
+//! The replicated leadership state machine: grants per named election, fenced writes, the
+//! write log, and a map of integer registers (written and compared-and-set through the
+//! log, read linearizably). Deterministic: the same entries give the same state on every
+//! node.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -76,6 +78,9 @@ pub struct StateMachine {
     /// applied while a read still holds the old log copies it (copy on write); the server
     /// lets go of its reads before it applies more.
     writes: Arc<Vec<WriteRecord>>,
+    /// The registers, by key; a key never written is absent.
+    #[serde(default)]
+    registers: BTreeMap<String, i64>,
     applied: Index,
 }
 
@@ -106,6 +111,13 @@ impl StateMachine {
                     self.grants.remove(election);
                 }
                 Response::Released.into()
+            }
+            Command::RegisterWrite { key, value } => {
+                self.registers.insert(key.clone(), *value);
+                Response::RegisterSet.into()
+            }
+            Command::RegisterCas { key, from, to } => {
+                cas(&mut self.registers, key, *from, *to).into()
             }
         }
     }
@@ -236,6 +248,35 @@ impl StateMachine {
     /// The last applied index.
     pub fn applied(&self) -> Index {
         self.applied
+    }
+
+    /// The value of register `key`; `None` if it was never written.
+    pub fn register(&self, key: &str) -> Option<i64> {
+        self.registers.get(key).copied()
+    }
+
+    /// Every register written, by key.
+    pub fn registers(&self) -> &BTreeMap<String, i64> {
+        &self.registers
+    }
+}
+
+/// Sets `key` to `to` if it holds `from`; a key never written matches nothing. The rule
+/// the state machine applies, and the one the leader's `early-ack` guesses with.
+pub(crate) fn cas(
+    registers: &mut BTreeMap<String, i64>,
+    key: &str,
+    from: i64,
+    to: i64,
+) -> Response {
+    match registers.get_mut(key) {
+        Some(v) if *v == from => {
+            *v = to;
+            Response::RegisterSet
+        }
+        current => Response::CasMismatch {
+            current: current.map(|v| *v),
+        },
     }
 }
 
@@ -372,6 +413,71 @@ mod tests {
             let ids: Vec<_> = sm.write_log().iter().map(|w| w.id.as_str()).collect();
             assert_eq!(ids, ["a", "c"], "fence-on-grant {}", fencing.on_grant);
         }
+    }
+
+    fn reg_write(key: &str, value: i64) -> Command {
+        Command::RegisterWrite {
+            key: key.into(),
+            value,
+        }
+    }
+    fn reg_cas(key: &str, from: i64, to: i64) -> Command {
+        Command::RegisterCas {
+            key: key.into(),
+            from,
+            to,
+        }
+    }
+
+    #[test]
+    fn registers_are_written_and_compared_and_set_key_by_key() {
+        let mut sm = StateMachine::default();
+        assert_eq!(sm.register("r0"), None, "a key never written holds nothing");
+        // An absent key matches no expected value, not even 0.
+        assert_eq!(
+            apply(&mut sm, 1, &reg_cas("r0", 0, 1), FENCED),
+            Response::CasMismatch { current: None }
+        );
+        assert_eq!(sm.register("r0"), None, "a mismatch writes nothing");
+        assert_eq!(
+            apply(&mut sm, 2, &reg_write("r0", 3), FENCED),
+            Response::RegisterSet
+        );
+        assert_eq!(sm.register("r0"), Some(3));
+        assert_eq!(
+            apply(&mut sm, 3, &reg_cas("r0", 2, 4), FENCED),
+            Response::CasMismatch { current: Some(3) }
+        );
+        assert_eq!(sm.register("r0"), Some(3));
+        assert_eq!(
+            apply(&mut sm, 4, &reg_cas("r0", 3, -7), FENCED),
+            Response::RegisterSet
+        );
+        assert_eq!(sm.register("r0"), Some(-7));
+        assert_eq!(sm.register("r1"), None, "keys are apart");
+        apply(&mut sm, 5, &reg_write("r1", i64::MAX), FENCED);
+        assert_eq!(sm.register("r1"), Some(i64::MAX));
+        assert_eq!(sm.register("r0"), Some(-7));
+        // Registers are no writes of the write log, and the same commands give the same
+        // state on every node.
+        assert!(sm.write_log().is_empty());
+        assert_eq!(sm.applied(), 5);
+        let mut again = StateMachine::default();
+        for (i, c) in [
+            reg_cas("r0", 0, 1),
+            reg_write("r0", 3),
+            reg_cas("r0", 2, 4),
+            reg_cas("r0", 3, -7),
+            reg_write("r1", i64::MAX),
+        ]
+        .iter()
+        .enumerate()
+        {
+            again.apply(i as u64 + 1, c, FENCED);
+        }
+        assert_eq!(again, sm);
+        let json = serde_json::to_string(&sm).unwrap();
+        assert_eq!(serde_json::from_str::<StateMachine>(&json).unwrap(), sm);
     }
 
     #[test]

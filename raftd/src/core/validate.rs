@@ -94,9 +94,14 @@ pub(crate) fn check_request(r: &Request) -> Result<(), ProposeError> {
             id.is_empty() || election.as_ref().is_some_and(String::is_empty)
         }
         Request::Read => false,
+        Request::RegisterRead { key }
+        | Request::RegisterWrite { key, .. }
+        | Request::RegisterCas { key, .. } => key.is_empty(),
     };
     if bad {
-        return Err(ProposeError::Invalid("empty election, client or write id"));
+        return Err(ProposeError::Invalid(
+            "empty election, client, write id or register key",
+        ));
     }
     Ok(())
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,8 +17,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::api::{
-    AcquireRequest, AcquireResponse, ClockRequest, GrantRequest, HoldingResponse, ReadQuery,
-    ReleaseResponse, WriteRecord, WriteRequest, BODY_BYTES_MAX,
+    validate_key, AcquireRequest, AcquireResponse, ClockRequest, GrantRequest, HoldingResponse,
+    ReadQuery, RegisterCasRequest, RegisterResponse, RegisterWriteRequest, ReleaseResponse,
+    WriteRecord, WriteRequest, BODY_BYTES_MAX,
 };
 use crate::core::{Applied, FenceRefusal, Request as CoreRequest, Response as CoreResponse};
 
@@ -56,6 +57,17 @@ impl Validate for WriteRequest {
 impl Validate for ClockRequest {
     fn validate(&self) -> Result<(), String> {
         ClockRequest::validate(self)
+    }
+}
+/// Any `i64` is a register's value: the type is the check.
+impl Validate for RegisterWriteRequest {
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+impl Validate for RegisterCasRequest {
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
     }
 }
 
@@ -150,6 +162,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/release", post(release))
         .route("/write", post(write))
         .route("/read", get(read))
+        .route("/registers/{key}", get(register_read).put(register_write))
+        .route("/registers/{key}/cas", post(register_cas))
         .route("/admin/clock", post(set_clock))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -354,6 +368,58 @@ async fn read(
     Ok((json, Body::new(body.holding(permit))).into_response())
 }
 
+/// The register key of a path, checked, or why it is refused (422 `bad-request`).
+fn register_key(path: Result<Path<String>, PathRejection>) -> Result<String, String> {
+    let Path(key) = path.map_err(|e| e.body_text())?;
+    validate_key(&key)?;
+    Ok(key)
+}
+
+fn bad_request(reason: String) -> ApiError {
+    ApiError::new(ErrorCode::BadRequest, reason)
+}
+
+/// `GET /registers/{key}`: a linearizable read of the register.
+async fn register_read(
+    State(st): State<HttpState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<RegisterResponse> {
+    let key = register_key(path).map_err(bad_request)?;
+    match propose(&st, CoreRequest::RegisterRead { key }).await? {
+        CoreResponse::Register { value } => Ok(Json(RegisterResponse { value })),
+        other => Err(unexpected_or_error(other)),
+    }
+}
+
+/// `PUT /registers/{key}`: sets the register, through the log.
+async fn register_write(
+    State(st): State<HttpState>,
+    path: Result<Path<String>, PathRejection>,
+    JsonBody(req): JsonBody<RegisterWriteRequest>,
+) -> ApiResult<RegisterResponse> {
+    let key = register_key(path).map_err(bad_request)?;
+    let value = req.value;
+    match propose(&st, CoreRequest::RegisterWrite { key, value }).await? {
+        CoreResponse::RegisterSet => Ok(Json(RegisterResponse { value: Some(value) })),
+        other => Err(unexpected_or_error(other)),
+    }
+}
+
+/// `POST /registers/{key}/cas`: sets the register to `to` if it holds `from`, through the
+/// log; 409 `cas-mismatch` when it holds anything else.
+async fn register_cas(
+    State(st): State<HttpState>,
+    path: Result<Path<String>, PathRejection>,
+    JsonBody(req): JsonBody<RegisterCasRequest>,
+) -> ApiResult<RegisterResponse> {
+    let key = register_key(path).map_err(bad_request)?;
+    let (from, to) = (req.from, req.to);
+    match propose(&st, CoreRequest::RegisterCas { key, from, to }).await? {
+        CoreResponse::RegisterSet => Ok(Json(RegisterResponse { value: Some(to) })),
+        other => Err(unexpected_or_error(other)),
+    }
+}
+
 async fn set_clock(
     State(st): State<HttpState>,
     JsonBody(req): JsonBody<ClockRequest>,
@@ -388,6 +454,15 @@ fn unexpected_or_error(response: CoreResponse) -> ApiError {
             ErrorCode::NotHolder,
             "that token is not the election's current grant",
         ),
+        CoreResponse::CasMismatch { current } => {
+            let held = current.map_or_else(|| "nothing".to_string(), |v| v.to_string());
+            let mut e = ApiError::new(
+                ErrorCode::CasMismatch,
+                format!("the register holds {held}, not the value expected; nothing changed"),
+            );
+            e.body.current = Some(current);
+            e
+        }
         CoreResponse::NotLeader { leader } => {
             let mut e = ApiError::new(
                 ErrorCode::NotLeader,

@@ -169,8 +169,7 @@ impl<W> Pump<W> {
     /// A client's request. A linearizable read at a leader whose lease is void is
     /// refused at once; otherwise it is proposed and `waiter` waits for its answer.
     pub fn propose(&mut self, now_ns: u64, request: Request, waiter: W, out: &mut Output<W>) {
-        let linearizable_read = matches!(request, Request::Read | Request::Holding { .. });
-        if linearizable_read
+        if request.is_read()
             && self.guard.lease_void(now_ns)
             && self.node.status().role == Role::Leader
         {
@@ -262,6 +261,40 @@ mod tests {
     use super::*;
 
     const TICK_NS: u64 = 50_000_000;
+
+    #[test]
+    fn a_leader_whose_lease_is_void_refuses_every_linearizable_read_at_once() {
+        let mut cfg = crate::core::Config::new("n1", vec!["n1".into()]);
+        cfg.check_quorum = true;
+        cfg.lease_ticks = Some(3);
+        let mut node = RawNode::new(cfg).unwrap();
+        node.campaign();
+        assert_eq!(node.status().role, Role::Leader);
+        let mut pump: Pump<u32> = Pump::new(node, 0);
+        // Ten seconds without a tick, far past two tick periods: the lease counts as void.
+        let stalled = 10_000 * 1_000_000;
+        let reads = [
+            Request::Read,
+            Request::Holding {
+                election: "e".into(),
+                token: 1,
+            },
+            Request::RegisterRead { key: "r0".into() },
+        ];
+        for (waiter, request) in reads.into_iter().enumerate() {
+            let mut out = Output::default();
+            pump.propose(stalled, request, waiter as u32, &mut out);
+            assert_eq!(out.answers, vec![(waiter as u32, Answer::NoQuorum)]);
+        }
+        // A register write goes through the log as ever.
+        let mut out = Output::default();
+        let write = Request::RegisterWrite {
+            key: "r0".into(),
+            value: 1,
+        };
+        pump.propose(stalled, write, 9, &mut out);
+        assert!(out.answers.is_empty() && out.waiting.len() == 1, "{out:?}");
+    }
 
     #[test]
     fn a_gap_voids_the_lease_for_lease_ticks() {

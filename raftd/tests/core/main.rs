@@ -6,6 +6,7 @@ mod bugs;
 mod features;
 mod golden;
 mod props;
+mod registers;
 mod safety;
 mod sim;
 mod support;

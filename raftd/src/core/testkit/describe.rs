@@ -32,6 +32,8 @@ fn describe_command(c: &Command) -> String {
             )
         }
         Command::Expire { election, token } => format!("expire {election} {token}"),
+        Command::RegisterWrite { key, value } => format!("register-write {key}={value}"),
+        Command::RegisterCas { key, from, to } => format!("register-cas {key} {from}->{to}"),
     }
 }
 
@@ -108,5 +110,15 @@ pub fn describe_response(r: &Response) -> String {
             )
         }
         Response::Dropped => "dropped".to_string(),
+        Response::Register { value } => format!(
+            "register={}",
+            value.map_or("-".to_string(), |v| v.to_string())
+        ),
+        Response::RegisterSet => "register-set".to_string(),
+        Response::CasMismatch { current } => format!(
+            "{} current={}",
+            ErrorCode::CasMismatch,
+            current.map_or("-".to_string(), |v| v.to_string())
+        ),
     }
 }

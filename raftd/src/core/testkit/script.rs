@@ -14,6 +14,7 @@
 //! > crash N               > restart N
 //! > propose N REQ write ID [token=T] [election=E]  | acquire E CLIENT ttl=T
 //!                       | release E TOKEN | read | holding E TOKEN
+//!                       | register-read KEY | register-write KEY V | register-cas KEY FROM TO
 //! > status [N…]           > log N                 > disk N               > leaders
 //! > violations
 //! ```
@@ -263,6 +264,18 @@ fn propose(c: &mut Cluster, args: &[&str]) -> Result<String, String> {
             token: parse(arg(rest, 1, "token")?)?,
         },
         "read" => Request::Read,
+        "register-read" => Request::RegisterRead {
+            key: arg(rest, 0, "key")?.to_string(),
+        },
+        "register-write" => Request::RegisterWrite {
+            key: arg(rest, 0, "key")?.to_string(),
+            value: parse(arg(rest, 1, "value")?)?,
+        },
+        "register-cas" => Request::RegisterCas {
+            key: arg(rest, 0, "key")?.to_string(),
+            from: parse(arg(rest, 1, "from")?)?,
+            to: parse(arg(rest, 2, "to")?)?,
+        },
         _ => return Err(format!("unknown request {kind:?}")),
     };
     Ok(match c.propose(node, req_id, request) {
