@@ -64,16 +64,29 @@ impl ProtocolClient {
         })
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Outcome<T> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Outcome<T> {
         let request = self.http.get(format!("{}{path}", self.base_url));
         self.send(request).await
     }
 
-    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Outcome<T> {
+    pub(crate) async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Outcome<T> {
         let request = self
             .http
             .post(format!("{}{path}", self.base_url))
             .json(body);
+        self.send(request).await
+    }
+
+    pub(crate) async fn put<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Outcome<T> {
+        let request = self.http.put(format!("{}{path}", self.base_url)).json(body);
         self.send(request).await
     }
 

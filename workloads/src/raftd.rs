@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use checkers::{ErrorCode, LogEntry};
+
 use crate::built::Built;
-use crate::client::{Client, CLIENT_TIMEOUT_MS_DEFAULT};
+use crate::client::{Client, Grant, NodeStatus, Outcome, Written, CLIENT_TIMEOUT_MS_DEFAULT};
 use crate::protocol::ProtocolClient;
 use crate::system::{
     program_version, validate_topology, ClockControl, Descriptor, FencingMode, Guarantees, Image,
@@ -375,7 +377,250 @@ impl System for RaftdSystem {
     }
 
     async fn client(&self, node: &NodeAddr) -> Result<Box<dyn Client>, SystemError> {
-        let client = ProtocolClient::new(node, self.client_timeout_ms)?;
+        let client = RaftdClient::new(node, self.client_timeout_ms)?;
         Ok(Box::new(client))
+    }
+}
+
+/// raftd's client: the node protocol's calls, and raftd's registers (raftd/API.md:
+/// `GET /registers/{key}`, `PUT /registers/{key}`, `POST /registers/{key}/cas`), whose
+/// answers map onto outcomes as every other call's do: 409 `cas-mismatch` and 421
+/// `not-leader` (with its leader) fail, a timeout or a connection lost after sending is
+/// unknown.
+#[derive(Clone, Debug)]
+pub struct RaftdClient {
+    protocol: ProtocolClient,
+}
+
+/// The answer of every register call.
+#[derive(Deserialize)]
+struct RegisterAnswer {
+    value: Option<i64>,
+}
+
+impl RaftdClient {
+    /// A client of `node` at `http://HOST:CLIENT_PORT`.
+    pub fn new(node: &NodeAddr, client_timeout_ms: u64) -> Result<RaftdClient, SystemError> {
+        Ok(RaftdClient {
+            protocol: ProtocolClient::new(node, client_timeout_ms)?,
+        })
+    }
+
+    /// The path of register `key`, or a failure when raftd would refuse the key (nothing
+    /// is sent).
+    fn register_path(key: &str) -> Result<String, Outcome<()>> {
+        let url_safe = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+        if key.is_empty() || !key.chars().all(url_safe) {
+            return Err(Outcome::fail(ErrorCode::BadRequest));
+        }
+        Ok(format!("/registers/{key}"))
+    }
+}
+
+#[async_trait]
+impl Client for RaftdClient {
+    fn node(&self) -> &str {
+        self.protocol.node()
+    }
+
+    async fn status(&self) -> Outcome<NodeStatus> {
+        self.protocol.status().await
+    }
+
+    async fn acquire(&self, election: &str, client: &str, ttl_ms: u64) -> Outcome<Grant> {
+        self.protocol.acquire(election, client, ttl_ms).await
+    }
+
+    async fn holding(&self, election: &str, token: u64) -> Outcome<bool> {
+        self.protocol.holding(election, token).await
+    }
+
+    async fn release(&self, election: &str, token: u64) -> Outcome<()> {
+        self.protocol.release(election, token).await
+    }
+
+    async fn write(
+        &self,
+        id: &str,
+        token: Option<u64>,
+        election: Option<&str>,
+    ) -> Outcome<Written> {
+        self.protocol.write(id, token, election).await
+    }
+
+    async fn read(&self) -> Outcome<Vec<LogEntry>> {
+        self.protocol.read().await
+    }
+
+    async fn read_local(&self) -> Outcome<Vec<LogEntry>> {
+        self.protocol.read_local().await
+    }
+
+    async fn reg_read(&self, key: &str) -> Outcome<Option<i64>> {
+        let path = match Self::register_path(key) {
+            Ok(p) => p,
+            Err(refused) => return refused.map(|()| None),
+        };
+        self.protocol
+            .get::<RegisterAnswer>(&path)
+            .await
+            .map(|a| a.value)
+    }
+
+    async fn reg_write(&self, key: &str, value: i64) -> Outcome<()> {
+        let path = match Self::register_path(key) {
+            Ok(p) => p,
+            Err(refused) => return refused,
+        };
+        let body = serde_json::json!({ "value": value });
+        self.protocol
+            .put::<_, RegisterAnswer>(&path, &body)
+            .await
+            .map(|_| ())
+    }
+
+    async fn reg_cas(&self, key: &str, from: i64, to: i64) -> Outcome<()> {
+        let path = match Self::register_path(key) {
+            Ok(p) => p + "/cas",
+            Err(refused) => return refused,
+        };
+        let body = serde_json::json!({ "from": from, "to": to });
+        self.protocol
+            .post::<_, RegisterAnswer>(&path, &body)
+            .await
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::client::Failure;
+
+    const TIMEOUT_MS: u64 = 2000;
+
+    fn loopback(port: u16) -> NodeAddr {
+        NodeAddr {
+            name: "n1".into(),
+            host: "127.0.0.1".into(),
+            client_port: port,
+            peer_port: 1,
+            extra_ports: Vec::new(),
+        }
+    }
+
+    /// A one-node raftd served in this process on loopback; returns its client port.
+    async fn one_node_raftd(dir: &std::path::Path) -> u16 {
+        use raftd::server::{bind, driver::DriverSetup, run, ServerConfig};
+        let mut core = raftd::core::Config::new("n1", vec!["n1".into()]);
+        core.tick_ms = 10;
+        let config = ServerConfig {
+            setup: DriverSetup {
+                core,
+                data_dir: dir.to_path_buf(),
+                client_addrs: Default::default(),
+            },
+            listen: "127.0.0.1:0".into(),
+            peer_listen: "127.0.0.1:0".into(),
+            raft_addrs: Vec::new(),
+            request_timeout: Duration::from_millis(1000),
+        };
+        let bound = bind(&config).await.unwrap();
+        let port = bound.client_addr().unwrap().port();
+        tokio::spawn(run(config, bound));
+        port
+    }
+
+    /// A server that answers every request with `status` and `body`, or never (`None`).
+    async fn scripted(answer: Option<(u16, &'static str)>) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                match answer {
+                    Some((status, body)) => {
+                        let text = format!(
+                            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = s.write_all(text.as_bytes()).await;
+                    }
+                    None => held.push(s),
+                }
+            }
+        });
+        port
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn registers_of_a_real_raftd_read_write_and_compare_and_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = one_node_raftd(dir.path()).await;
+        let c = RaftdClient::new(&loopback(port), TIMEOUT_MS).unwrap();
+        // The node elects itself within a few ticks; until then it answers not-leader.
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            match c.reg_read("r0").await {
+                Outcome::Ok(v) => {
+                    assert_eq!(v, None, "a key never written reads null");
+                    break;
+                }
+                other => assert!(std::time::Instant::now() < deadline, "{other:?}"),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mismatch = Outcome::fail(ErrorCode::CasMismatch);
+        assert_eq!(
+            c.reg_cas("r0", 0, 1).await,
+            mismatch,
+            "an absent key never matches"
+        );
+        assert_eq!(c.reg_write("r0", 3).await, Outcome::Ok(()));
+        assert_eq!(c.reg_read("r0").await, Outcome::Ok(Some(3)));
+        assert_eq!(c.reg_cas("r0", 2, 4).await, mismatch);
+        assert_eq!(
+            c.reg_read("r0").await,
+            Outcome::Ok(Some(3)),
+            "a mismatch changes nothing"
+        );
+        assert_eq!(c.reg_cas("r0", 3, -4).await, Outcome::Ok(()));
+        assert_eq!(c.reg_read("r0").await, Outcome::Ok(Some(-4)));
+        assert_eq!(c.reg_read("r1").await, Outcome::Ok(None), "keys are apart");
+        // A key raftd would refuse is refused here, before anything is sent.
+        assert_eq!(
+            c.reg_write("a/b", 1).await,
+            Outcome::fail(ErrorCode::BadRequest)
+        );
+        assert_eq!(c.reg_read("").await, Outcome::fail(ErrorCode::BadRequest));
+    }
+
+    #[tokio::test]
+    async fn register_refusals_fail_with_the_leader_and_silence_is_unknown() {
+        let body = r#"{"error":"not-leader","reason":"ask n3","leader":"n3","leader_addr":"10.0.0.4:8080"}"#;
+        let c = RaftdClient::new(&loopback(scripted(Some((421, body))).await), 500).unwrap();
+        let not_leader = Failure {
+            error: "not-leader".into(),
+            leader: Some("n3".into()),
+        };
+        assert_eq!(
+            c.reg_write("r1", 2).await,
+            Outcome::Fail(not_leader.clone())
+        );
+        assert_eq!(c.reg_read("r1").await, Outcome::Fail(not_leader.clone()));
+        assert_eq!(c.reg_cas("r1", 1, 2).await, Outcome::Fail(not_leader));
+        let body = r#"{"error":"timeout","reason":"proposed; the outcome is unknown"}"#;
+        let c = RaftdClient::new(&loopback(scripted(Some((504, body))).await), 500).unwrap();
+        assert_eq!(c.reg_cas("r1", 1, 2).await, Outcome::info("timeout"));
+        let c = RaftdClient::new(&loopback(scripted(None).await), 300).unwrap();
+        assert_eq!(c.reg_write("r1", 2).await, Outcome::info("timeout"));
+        assert_eq!(c.reg_cas("r1", 1, 2).await, Outcome::info("timeout"));
     }
 }
