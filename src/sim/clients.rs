@@ -4,12 +4,21 @@
 //! controller's phases (a leader awaited, the fault phase, the drain, the final phase),
 //! the liveness check after the heal, and the final reads — every call recorded as an
 //! invoke/complete pair at simulated time.
+//!
+//! Under the `register` workload the client processes draw register ops instead of lock
+//! cycles (`workloads::register::RegOp::draw`, from each process's own stream, numbered
+//! run-wide), the liveness write after the heal is a register write, and the final phase
+//! reads every register the run may have touched through the leader.
 
 use checkers::{OpDraft, OpType, Process, Role, Value, F};
 use raftd::core::Request;
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
 use workloads::election::{FINAL_READ_RETRY_MS, OBSERVER_PROCESS_BASE};
 use workloads::process::{ClientProcess, CycleOp, Ended, Pace, Plan, Router};
-use workloads::WorkloadParams;
+use workloads::register::{keys_touched, RegOp, VALUES};
+use workloads::seed::rng_for;
+use workloads::{WorkloadKind, WorkloadParams};
 
 use super::node::{Answer, Call, ClientReq, Outcome};
 use super::world::{Ev, World, MS};
@@ -22,6 +31,8 @@ pub const STARTUP_LEADER_MS_MAX: u64 = 10_000;
 pub const LIVENESS_MS_MAX: u64 = 10_000;
 /// How often the controller looks at the world while it waits for something.
 const CONTROL_POLL_MS: u64 = 50;
+/// The most registers the final phase reads (the newest the run touched).
+pub const FINAL_KEYS_MAX: u64 = 100;
 
 /// Who is behind an op or a wake-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +48,11 @@ pub enum Actor {
 enum Step {
     Observe,
     Cycle(CycleOp),
+    /// A client slot's register op, drawn when it is issued.
+    Reg,
+    /// The final read of the `k`th register of the final phase.
+    RegFinalRead(usize),
+    /// After the heal: an election write, or under the register workload a register write.
     LiveWrite,
     LinRead,
     LinStatus(usize),
@@ -65,6 +81,8 @@ enum SlotWake {
     AfterSleep(CycleOp),
     /// Its pace slot has come: issue the op.
     Issue(CycleOp),
+    /// Register workload: its pace slot has come: draw the next register op and issue it.
+    IssueReg,
 }
 
 struct OpSlot {
@@ -109,6 +127,15 @@ pub struct Workload {
     pub liveness: Liveness,
     time_limit_ms: u64,
     recovery_ms: u64,
+    kind: WorkloadKind,
+    /// Register workload: each slot's process's own stream, drawn anew with its number.
+    reg_rngs: Vec<ChaCha8Rng>,
+    /// Register ops drawn so far, over the whole run: the `n` of `RegOp::draw`.
+    reg_ops: u64,
+    /// The registers the final phase reads, in order.
+    final_keys: Vec<String>,
+    /// How many of them were read.
+    finals_read: usize,
 }
 
 impl Workload {
@@ -146,6 +173,11 @@ impl Workload {
             liveness: Liveness::default(),
             time_limit_ms,
             recovery_ms: spec.recovery_ms,
+            kind: spec.workload,
+            reg_rngs: Vec::new(),
+            reg_ops: 0,
+            final_keys: Vec::new(),
+            finals_read: 0,
         }
     }
 
@@ -220,6 +252,7 @@ impl World {
         }
         for slot in 0..self.wl.params.concurrency {
             let proc = self.wl.new_proc();
+            self.wl.reg_rngs.push(rng_for(self.wl.seed, proc.number));
             self.wl.slots.push((proc, SlotWake::Begin));
             self.schedule(self.now, Ev::Wake(Actor::Slot(slot)));
         }
@@ -271,6 +304,9 @@ impl World {
 
     fn begin_final_reads(&mut self) {
         self.wl.phase = Phase::FinalReads;
+        if self.wl.kind == WorkloadKind::Register {
+            self.wl.final_keys = keys_touched(self.wl.reg_ops, FINAL_KEYS_MAX);
+        }
         self.wl.final_deadline = self.now + self.wl.params.final_read_timeout_ms * MS;
         let proc = self.wl.new_proc();
         self.wl.finals.push(Some(proc));
@@ -293,6 +329,16 @@ impl World {
 
     fn slot_wake(&mut self, slot: usize) {
         match self.wl.slots[slot].1 {
+            SlotWake::Begin if self.wl.kind == WorkloadKind::Register => {
+                let at = self.wl.pace.slot(self.now);
+                self.wl.slots[slot].1 = SlotWake::IssueReg;
+                self.schedule(at, Ev::Wake(Actor::Slot(slot)));
+            }
+            SlotWake::IssueReg => {
+                let number = self.wl.slots[slot].0.number;
+                let node = self.wl.router.target();
+                self.invoke(Actor::Slot(slot), number, Step::Reg, node);
+            }
             SlotWake::Begin => {
                 let plan = self.wl.slots[slot].0.begin(&self.wl.params);
                 self.slot_plan(slot, plan);
@@ -317,7 +363,11 @@ impl World {
             }
             Plan::NewCycle => (self.now, SlotWake::Begin),
             Plan::Retire => {
-                self.wl.slots[slot].0 = self.wl.new_proc();
+                let proc = self.wl.new_proc();
+                if let Some(rng) = self.wl.reg_rngs.get_mut(slot) {
+                    *rng = rng_for(self.wl.seed, proc.number);
+                }
+                self.wl.slots[slot].0 = proc;
                 (self.now, SlotWake::Begin)
             }
         };
@@ -326,6 +376,14 @@ impl World {
     }
 
     fn slot_done(&mut self, slot: usize, step: Step, outcome: &Outcome) {
+        if step == Step::Reg {
+            // A process whose op ended unknown retires; the others draw their next op.
+            let plan = match outcome {
+                Outcome::Info(_) => Plan::Retire,
+                _ => Plan::NewCycle,
+            };
+            return self.slot_plan(slot, plan);
+        }
         let Step::Cycle(op) = step else {
             unreachable!("a slot issues cycle ops only");
         };
@@ -357,6 +415,7 @@ impl World {
                 self.wl.router.target(),
             ),
             0 => {}
+            1 if self.wl.kind == WorkloadKind::Register => self.register_final_wake(number),
             1 => self.invoke(
                 Actor::Final(1),
                 number,
@@ -365,6 +424,18 @@ impl World {
             ),
             _ => self.local_wake(i, number),
         }
+    }
+
+    /// Register workload: reads the next register of the final phase through the node
+    /// believed to lead; after the last one, or past the deadline, the run is over.
+    fn register_final_wake(&mut self, number: u64) {
+        let next = self.wl.finals_read;
+        if next >= self.wl.final_keys.len() || self.now >= self.wl.final_deadline {
+            self.wl.phase = Phase::Done;
+            return;
+        }
+        let node = self.wl.router.target();
+        self.invoke(Actor::Final(1), number, Step::RegFinalRead(next), node);
     }
 
     /// As the workload does: a node's log is read only once it has applied what the
@@ -428,6 +499,12 @@ impl World {
             }
             (Step::LocalStatus(_), _) => self.schedule(retry, Ev::Wake(Actor::Final(i))),
             (Step::LocalRead(_), _) => self.local_done(),
+            (Step::RegFinalRead(k), Outcome::Ok(_)) => {
+                self.wl.finals_read = k + 1;
+                self.schedule(self.now, Ev::Wake(Actor::Final(1)));
+            }
+            // Refused or unknown: the same key again, until the deadline.
+            (Step::RegFinalRead(_), _) => self.schedule(retry, Ev::Wake(Actor::Final(1))),
             _ => {}
         }
     }
@@ -490,6 +567,24 @@ impl World {
             ..Value::default()
         };
         match step {
+            Step::Reg => {
+                let Actor::Slot(slot) = actor else {
+                    unreachable!("only client slots draw register ops");
+                };
+                let n = self.wl.reg_ops;
+                self.wl.reg_ops += 1;
+                register_call(&RegOp::draw(&mut self.wl.reg_rngs[slot], n))
+            }
+            Step::RegFinalRead(k) => register_call(&RegOp::Read {
+                key: self.wl.final_keys[k].clone(),
+            }),
+            Step::LiveWrite if self.wl.kind == WorkloadKind::Register => {
+                // The newest group's first key; the value from the process's own stream.
+                let number = self.proc_of(actor).number;
+                let key = keys_touched(self.wl.reg_ops.max(1), 1).remove(0);
+                let value = rng_for(self.wl.seed, number).random_range(0..VALUES);
+                register_call(&RegOp::Write { key, value })
+            }
             Step::Observe | Step::LinStatus(_) | Step::LocalStatus(_) => {
                 (F::Status, None, Call::Status)
             }
@@ -645,10 +740,24 @@ fn ok_value(invoke: Option<&Value>, answer: &Answer) -> Option<Value> {
             ..Value::default()
         },
         Answer::Released | Answer::Written => base,
-        // Register ops record their own values (`RegOp::ok_value`), never these.
-        Answer::Register(_) | Answer::RegisterSet => base,
+        // As `RegOp::ok_value` has it: a read adds what it read to its invocation's value.
+        Answer::Register(read) => Value {
+            value: Some(read.map(serde_json::Value::from)),
+            ..base
+        },
+        Answer::RegisterSet => base,
     };
     Some(value)
+}
+
+/// A register op's `f`, invocation value and call.
+fn register_call(op: &RegOp) -> (F, Option<Value>, Call) {
+    let request = match op.clone() {
+        RegOp::Read { key } => Request::RegisterRead { key },
+        RegOp::Write { key, value } => Request::RegisterWrite { key, value },
+        RegOp::Cas { key, from, to } => Request::RegisterCas { key, from, to },
+    };
+    (op.f(), Some(op.invoke_value()), Call::Propose(request))
 }
 
 fn role_of(name: &str) -> Role {

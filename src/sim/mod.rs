@@ -46,6 +46,10 @@ pub struct SimArgs {
     /// Enable a deliberate bug in raftd (repeatable).
     #[arg(long = "bug", value_name = "NAME")]
     pub bugs: Vec<String>,
+    /// What the clients do: `election` (lock cycles and writes) or `register` (reads,
+    /// writes and compare-and-sets of registers, checked for linearizability).
+    #[arg(long, default_value = "election")]
+    pub workload: String,
     /// Faults to inject, as for `splitbrain run`: partition, pause, kill, clock, finer
     /// names such as partition-halves or pause-leader, all, or none.
     #[arg(long, default_value = "all")]
@@ -125,6 +129,9 @@ pub struct SimSpec {
     /// Simulated time from the heal to the final reads, as `run --recovery-secs` gives.
     #[serde(default)]
     pub recovery_ms: u64,
+    /// What the client processes do.
+    #[serde(default)]
+    pub workload: workloads::WorkloadKind,
 }
 
 fn default_rate_hz() -> f64 {
@@ -158,6 +165,9 @@ impl SimSpec {
     /// The flags after `--seeds` that give this spec back.
     pub fn flags(&self) -> String {
         let mut w: Vec<String> = Vec::new();
+        if self.workload != workloads::WorkloadKind::Election {
+            w.push(format!("--workload {}", self.workload.name()));
+        }
         for bug in &self.bugs {
             w.push(format!("--bug {bug}"));
         }
@@ -235,6 +245,11 @@ pub fn spec_of(args: &SimArgs) -> Result<(SimSpec, u64, u64, usize), String> {
         3_600_000,
     )?;
     let jobs = in_range("--jobs", args.jobs, 1, JOBS_MAX as u64)? as usize;
+    let workload: workloads::WorkloadKind = args
+        .workload
+        .trim()
+        .parse()
+        .map_err(|e| format!("--workload: {e}"))?;
     let mut bugs = Vec::new();
     for bug in &args.bugs {
         let parsed: raftd::core::Bug = bug.parse().map_err(|e| format!("--bug: {e}"))?;
@@ -266,6 +281,7 @@ pub fn spec_of(args: &SimArgs) -> Result<(SimSpec, u64, u64, usize), String> {
         stall_probability: default_stall_probability(),
         fence_on_grant: true,
         recovery_ms: 0,
+        workload,
     };
     // Draw one schedule now so that a spec the nemesis refuses is bad usage.
     sweep::schedule_for(&spec, from).map_err(|e| format!("--nemesis: {e}"))?;
@@ -296,8 +312,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         spec.bugs.join(",")
     };
     say(&format!(
-        "sim: seeds {from}..{to}, raftd ({bugs}), nemesis {}, {} nodes, {} simulated s per seed, {jobs} jobs",
-        spec.nemesis, spec.nodes, spec.sim_secs
+        "sim: seeds {from}..{to}, raftd ({bugs}), {} workload, nemesis {}, {} nodes, {} simulated s per seed, {jobs} jobs",
+        spec.workload.name(), spec.nemesis, spec.nodes, spec.sim_secs
     ));
     let started = Instant::now();
     let swept = match sweep::sweep(&spec, from, to, jobs) {

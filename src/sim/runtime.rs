@@ -45,6 +45,8 @@ pub fn sim_spec_of(spec: &TestSpec) -> SimSpec {
         stall_probability: spec.stall_probability,
         fence_on_grant: spec.fencing == FencingMode::Grant,
         recovery_ms: spec.recovery_secs * 1000,
+        // TODO(workload): `spec.workload` once TestSpec has it (the `--workload` flag).
+        workload: workloads::WorkloadKind::Election,
     }
 }
 
