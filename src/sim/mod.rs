@@ -1,7 +1,7 @@
 //! `splitbrain sim`: deterministic simulation of raftd. N raftd cores run on one thread
 //! with a simulated network, disks and clocks, attacked by the nemesis crate's seeded
-//! schedules and driven by the election workload's clients, into the same history format
-//! and checkers as a real run. Seeds are swept on worker threads; the first failing seed
+//! schedules and driven by the election (or register) workload's clients, into the same
+//! history format and checkers as a real run. Seeds are swept on worker threads; the first failing seed
 //! is printed with the command that reproduces it, and its schedule is shrunk to a
 //! minimal one saved as a normal results directory.
 //!
