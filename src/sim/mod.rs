@@ -525,3 +525,51 @@ fn liveness_line(run: &SimRun) -> String {
         ms(run.liveness.write_after_ms)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    fn spec(args: &[&str]) -> Result<SimSpec, String> {
+        let cli = Cli::try_parse_from(std::iter::once("sim").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        spec_of(&cli.sim).map(|(spec, ..)| spec)
+    }
+
+    #[test]
+    fn the_workload_is_a_flag_kept_in_the_spec_and_in_the_command_that_reproduces_it() {
+        let election = spec(&["--seeds", "3"]).unwrap();
+        assert_eq!(election.workload, workloads::WorkloadKind::Election);
+        assert!(
+            !election.flags().contains("--workload"),
+            "{}",
+            election.flags()
+        );
+        let register = spec(&["--seeds", "3", "--workload", "register"]).unwrap();
+        assert_eq!(register.workload, workloads::WorkloadKind::Register);
+        assert!(
+            register
+                .reproduce(3)
+                .starts_with("splitbrain sim --seeds 3..4 --workload register --nemesis all"),
+            "{}",
+            register.reproduce(3)
+        );
+        let e = spec(&["--seeds", "3", "--workload", "queue"]).unwrap_err();
+        assert!(e.contains("--workload") && e.contains("register"), "{e}");
+        // A spec saved before the workload was one reads back as the election workload's.
+        let mut saved = serde_json::to_value(&register).unwrap();
+        saved.as_object_mut().unwrap().remove("workload");
+        let old: SimSpec = serde_json::from_value(saved).unwrap();
+        assert_eq!(old.workload, workloads::WorkloadKind::Election);
+        let json = serde_json::to_value(&register).unwrap();
+        assert_eq!(json["workload"], "register");
+    }
+}
