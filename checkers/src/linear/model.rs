@@ -338,3 +338,87 @@ impl Model for LeaseMutex {
         matches!(input, LeaseInput::Holding { .. }) && *output != LeaseOutput::Holding(false)
     }
 }
+
+/// The rule a fenced store claims for the writes it accepts under a token
+/// ([`FencedRegister`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FenceRule {
+    /// `fence_on_grant` (`--fencing grant`): only the election's current grant; a grant
+    /// released or superseded lets no write in again.
+    Grant,
+    /// `--fencing write`: no token below the largest already accepted.
+    Monotonic,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum FenceInput {
+    /// An acquire answered ok with this token.
+    Grant { lock: String, token: u64 },
+    /// A release answered ok.
+    Release { lock: String, token: u64 },
+    /// A write accepted (ok) under this token.
+    Write { lock: String, token: u64 },
+}
+
+/// The state of one election's fenced store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FenceState {
+    /// The last grant, unless it was released.
+    pub current: Option<u64>,
+    /// The largest token granted so far.
+    pub last_grant: u64,
+    /// The largest token a write was accepted under.
+    pub max_accepted: u64,
+}
+
+/// A store that accepts a write under a fencing token only as its rule says, one per
+/// election: grants come with ever larger tokens, and each ok write must be one the rule
+/// lets in at its linearization point. A lapsed grant only makes writes refused (`fail`,
+/// which did not happen), so lapses never explain an accepted write and need no state.
+/// Only `ok` ops reach it: an `info` write or acquire may be left out, which no rule
+/// can refute.
+#[derive(Clone, Copy, Debug)]
+pub struct FencedRegister(pub FenceRule);
+
+impl Model for FencedRegister {
+    type Key = String;
+    type Input = FenceInput;
+    type Output = ();
+    type State = FenceState;
+
+    fn name(&self) -> &'static str {
+        "fenced-register"
+    }
+    fn key(&self, input: &FenceInput) -> String {
+        match input {
+            FenceInput::Grant { lock, .. }
+            | FenceInput::Release { lock, .. }
+            | FenceInput::Write { lock, .. } => lock.clone(),
+        }
+    }
+    fn init(&self) -> FenceState {
+        FenceState::default()
+    }
+    fn step(&self, s: &FenceState, input: &FenceInput, _: &()) -> Option<FenceState> {
+        let s = *s;
+        match input {
+            FenceInput::Grant { token, .. } => (*token > s.last_grant).then_some(FenceState {
+                current: Some(*token),
+                last_grant: *token,
+                ..s
+            }),
+            FenceInput::Release { token, .. } => Some(if s.current == Some(*token) {
+                FenceState { current: None, ..s }
+            } else {
+                s
+            }),
+            FenceInput::Write { token, .. } => match self.0 {
+                FenceRule::Grant => (s.current == Some(*token)).then_some(s),
+                FenceRule::Monotonic => (*token >= s.max_accepted).then_some(FenceState {
+                    max_accepted: *token,
+                    ..s
+                }),
+            },
+        }
+    }
+}
