@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 pub use model::{
-    CasRegister, FenceInput, FenceRule, FenceState, FencedRegister, Kv, KvInput, KvOutput,
+    CasRegister, FenceInput, FenceRule, FenceState, FencedRegister, Kv, KvInput, KvOutput, KvValue,
     LeaseInput, LeaseMutex, LeaseOutput, LeaseState, Model, Mutex, MutexInput, RegInput, RegOutput,
     RegValue,
 };

@@ -64,9 +64,9 @@ impl Gen for Kv {
             _ => KvInput::Append { key, value },
         }
     }
-    fn observe(&self, input: &KvInput, state: &String) -> KvOutput {
+    fn observe(&self, input: &KvInput, state: &KvValue) -> KvOutput {
         match input {
-            KvInput::Get { .. } => KvOutput::Get(state.clone()),
+            KvInput::Get { .. } => KvOutput::Get(state.to_string()),
             _ => KvOutput::Done,
         }
     }
