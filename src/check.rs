@@ -90,8 +90,10 @@ pub struct CheckArgs {
     /// Check the history's register (`cas-register`: read, write, cas), key-value (`kv`:
     /// get, put, append) or lock (`mutex`: the election workload's acquire, holding,
     /// release and, under fence-on-grant, writes with a token) ops for linearizability
-    /// against that model, key (election) by key, instead of the election rules.
-    /// docs/design.md gives the ops' shapes.
+    /// against that model, key (election) by key, instead of the election rules;
+    /// `fenced-register`: the election's grants and writes under a token against the
+    /// store's rule (the current grant with fence-on-grant, else no token below one
+    /// already accepted). docs/design.md gives the ops' shapes.
     #[arg(long, value_enum, value_name = "MODEL")]
     pub model: Option<ModelName>,
     /// The histories' format: `jsonl`, splitbrain's history.jsonl, or `jepsen-edn`, a
@@ -107,6 +109,9 @@ pub enum ModelName {
     CasRegister,
     Kv,
     Mutex,
+    /// The election's fenced writes against the store's rule: the current grant only
+    /// with fence-on-grant, else no token below one already accepted (`--fencing write`).
+    FencedRegister,
 }
 
 /// The history formats `check` reads.
@@ -226,10 +231,16 @@ fn check_one(path: &Path, args: &CheckArgs) -> anyhow::Result<Checked> {
     }
     let (history_path, test_json) = locate(path)?;
     if let Some(model) = args.model {
-        // Only the mutex model reads a guarantee: fence-on-grant makes writes evidence.
-        let fenced =
-            model == ModelName::Mutex && guarantees(test_json.as_deref(), args)?.fence_on_grant;
-        return check_model(&history_path, model, fenced);
+        // The mutex and fenced-register models read a guarantee: fence-on-grant makes
+        // writes evidence of their grant, and says which rule the store claims.
+        let g = guarantees(test_json.as_deref(), args)?;
+        let unfenced = test_json
+            .as_deref()
+            .map(spec_fencing)
+            .transpose()?
+            .flatten()
+            == Some("none".to_string());
+        return check_model(&history_path, model, g.fence_on_grant, unfenced);
     }
     let guarantees = guarantees(test_json.as_deref(), args)?;
     let result = checkers::check_path(&history_path, &guarantees)
@@ -281,6 +292,15 @@ fn guarantees(test_json: Option<&Path>, args: &CheckArgs) -> anyhow::Result<Guar
     g.exclusive_leadership |= args.exclusive_leadership;
     g.fence_on_grant |= args.fence_on_grant;
     Ok(g)
+}
+
+/// The fencing mode a results directory's `test.json` ran with (`spec.fencing`), if it
+/// names one.
+fn spec_fencing(path: &Path) -> anyhow::Result<Option<String>> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let doc: serde_json::Value = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    Ok(doc["spec"]["fencing"].as_str().map(str::to_string))
 }
 
 fn read_guarantees(path: &Path) -> anyhow::Result<Guarantees> {
@@ -443,7 +463,12 @@ fn availability_summary(fig: &serde_json::Value) -> String {
 /// key by key; a key that cannot be linearized is a violation, cited by the history
 /// indices of the invocations its refutation needs. `fenced_writes`: with the mutex
 /// model, an ok write under a token shows that its grant held.
-fn check_model(history: &Path, model: ModelName, fenced_writes: bool) -> anyhow::Result<Checked> {
+fn check_model(
+    history: &Path,
+    model: ModelName,
+    fenced_writes: bool,
+    unfenced: bool,
+) -> anyhow::Result<Checked> {
     use checkers::linear::{self, history as shapes, CheckOptions};
     let file = std::fs::File::open(history)
         .with_context(|| format!("cannot open {}", history.display()))?;
@@ -468,9 +493,34 @@ fn check_model(history: &Path, model: ModelName, fenced_writes: bool) -> anyhow:
             let r = linear::check(&linear::LeaseMutex, &c.ops, &options);
             ("mutex", model_keys(r.keys, &c.indices))
         }
+        // A store that fences nothing claims no rule to hold it to.
+        ModelName::FencedRegister if unfenced => ("fenced-register", Vec::new()),
+        ModelName::FencedRegister => {
+            let rule = if fenced_writes {
+                linear::FenceRule::Grant
+            } else {
+                linear::FenceRule::Monotonic
+            };
+            let c = shapes::fenced_register(&ops).map_err(bad)?;
+            let r = linear::check(&linear::FencedRegister(rule), &c.ops, &options);
+            ("fenced-register", model_keys(r.keys, &c.indices))
+        }
     };
-    let note = (model == ModelName::Mutex && fenced_writes)
-        .then_some("fence-on-grant: an ok write under a token counts as its grant holding");
+    let note = match model {
+        ModelName::Mutex if fenced_writes => {
+            Some("fence-on-grant: an ok write under a token counts as its grant holding")
+        }
+        ModelName::FencedRegister if unfenced => Some(
+            "the test ran with --fencing none: the store claims no rule, so nothing is held to one",
+        ),
+        ModelName::FencedRegister if fenced_writes => {
+            Some("rule: fence-on-grant, only the election's current grant is let in")
+        }
+        ModelName::FencedRegister => {
+            Some("rule: no token below one already accepted (fencing write)")
+        }
+        _ => None,
+    };
     model_verdict(history, name, note, keys)
 }
 

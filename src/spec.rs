@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use nemesis::{FaultKind, NemesisKind};
 use serde::{Deserialize, Serialize};
-use workloads::{Descriptor, FencingMode};
+use workloads::{Descriptor, FencingMode, WorkloadKind};
 
 /// The system a run tests when neither --system nor --system-file names one.
 pub const DEFAULT_SYSTEM: &str = "raftd";
@@ -136,6 +136,12 @@ pub struct RunArgs {
     /// A system file's system enforces what its file claims.
     #[arg(value_name = "MODE", long)]
     pub fencing: Option<String>,
+    /// What the clients do: election (lock cycles and writes, judged by the election
+    /// rules and the lock model) or register (reads, writes and compare-and-sets of a
+    /// few registers, judged by the register model: raftd, etcd, zookeeper). Default:
+    /// election.
+    #[arg(value_name = "NAME", long)]
+    pub workload: Option<String>,
     /// An option of the system under test, repeatable: redis-sentinel's
     /// min-replicas-to-write=N and wait=N, redlock's appendfsync=none|always|everysec|no
     /// (docs/redis-sentinel.md, docs/redlock.md).
@@ -297,6 +303,9 @@ pub struct TestSpec {
     pub bugs: Vec<String>,
     pub lease: bool,
     pub fencing: FencingMode,
+    /// Absent from the `test.json` of runs older than the flag: they ran the election.
+    #[serde(default)]
+    pub workload: WorkloadKind,
     /// `--system-option`s, checked against the system's own list.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub system_options: BTreeMap<String, String>,
@@ -388,6 +397,7 @@ impl TestSpec {
             bugs: check_bugs(system, &args.bugs)?,
             lease: check_lease(system, args)?,
             fencing: check_fencing(system, args.fencing.as_deref())?,
+            workload: check_workload(system, args.workload.as_deref())?,
             system_options: check_system_options(system, &args.system_options)?,
             results: check_results(&args.results)?,
             image: check_image(runtime, args.image.as_deref())?,
@@ -563,6 +573,7 @@ impl TestSpec {
             lease: self.lease,
             no_lease: !self.lease,
             fencing: Some(self.fencing.name().into()),
+            workload: Some(self.workload.name().into()),
             system_options: self
                 .system_options
                 .iter()
@@ -603,6 +614,9 @@ impl TestSpec {
             words.push(if self.lease { "--lease" } else { "--no-lease" }.into());
         }
         words.push(format!("--fencing {}", self.fencing.name()));
+        if self.workload != WorkloadKind::Election {
+            words.push(format!("--workload {}", self.workload.name()));
+        }
         for (k, v) in &self.system_options {
             words.push(format!(
                 "--system-option {}",
@@ -674,6 +688,34 @@ pub fn parse_runtime(s: &str) -> Result<RuntimeChoice, SpecError> {
                 ),
             )
         })
+}
+
+/// The workload asked for, if the system serves what it needs.
+fn check_workload(system: SystemKind, flag: Option<&str>) -> Result<WorkloadKind, SpecError> {
+    let Some(flag) = flag else {
+        return Ok(WorkloadKind::Election);
+    };
+    let workload: WorkloadKind = flag
+        .trim()
+        .to_ascii_lowercase()
+        .parse()
+        .map_err(|why| bad("--workload", why))?;
+    if workload == WorkloadKind::Register && !system.descriptor().registers {
+        let serving: Vec<&str> = workloads::SYSTEMS
+            .iter()
+            .filter(|d| d.registers)
+            .map(|d| d.name)
+            .collect();
+        return Err(bad(
+            "--workload",
+            format!(
+                "{} serves no registers; the register workload runs on {}",
+                system.name(),
+                serving.join(", ")
+            ),
+        ));
+    }
+    Ok(workload)
 }
 
 /// The fencing asked for, within what the system can be tested under: a system file's
@@ -1149,6 +1191,41 @@ mod tests {
         // Built-in systems stay a plain name.
         let raftd = serde_json::to_value(TestSpec::from_args(&args()).unwrap()).unwrap();
         assert_eq!(raftd["system"], "raftd");
+    }
+
+    #[test]
+    fn the_register_workload_runs_where_registers_are_served_and_round_trips() {
+        let mut a = args();
+        a.workload = Some("Register".into());
+        let spec = TestSpec::from_args(&a).unwrap();
+        assert_eq!(spec.workload, WorkloadKind::Register);
+        assert!(spec.command_line().contains("--workload register"));
+        assert_eq!(TestSpec::from_args(&spec.to_args()).unwrap(), spec);
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["workload"], "register");
+        // A test.json from before the flag ran the election.
+        let mut old = json;
+        old.as_object_mut().unwrap().remove("workload");
+        let old: TestSpec = serde_json::from_value(old).unwrap();
+        assert_eq!(old.workload, WorkloadKind::Election);
+        assert!(!old.command_line().contains("--workload"));
+        a.system = Some("redlock".into());
+        a.fencing = Some("none".into());
+        a.lease = false;
+        a.no_lease = false;
+        a.runtime = "docker".into();
+        let e = TestSpec::from_args(&a).unwrap_err();
+        assert_eq!(e.flag, "--workload");
+        assert!(
+            e.message.contains("redlock serves no registers")
+                && e.message.contains("raftd, etcd, zookeeper"),
+            "{e}"
+        );
+        a.system = None;
+        a.workload = Some("queue".into());
+        let e = TestSpec::from_args(&a).unwrap_err();
+        assert_eq!(e.flag, "--workload");
+        assert!(e.message.contains("election, register"), "{e}");
     }
 
     #[test]

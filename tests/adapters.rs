@@ -451,3 +451,51 @@ fn endpoints_run_against_a_cluster_of_ones_own_and_leave_it_running() {
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert!(refused.stderr.contains("--endpoints"), "{}", refused.stderr);
 }
+
+/// The register workload (reads, writes and compare-and-sets of a few keys) on `system`,
+/// judged by the register model: valid, with enough ops of every kind read.
+fn assert_registers_linearizable(system: &str, nemesis: &str) {
+    let results = tempfile::tempdir().unwrap();
+    let ran = short_docker_run(
+        results.path(),
+        system,
+        "20",
+        &[
+            "--workload",
+            "register",
+            "--nemesis",
+            nemesis,
+            "--rate",
+            "40",
+        ],
+    );
+    assert_valid(&ran);
+    let outcome = ran.json("results.json");
+    let model = &outcome["checkers"]["register-model"];
+    assert_eq!(model["valid"], true, "{model}");
+    let exercised = outcome["exercised"]["register_ops_ok"].as_u64().unwrap();
+    assert!(exercised > 100, "{exercised} register ops ok");
+    assert!(outcome["exercised"]["faults_injected"].as_u64().unwrap() > 0);
+    let history = std::fs::read_to_string(ran.dir.as_ref().unwrap().join("history.jsonl")).unwrap();
+    for shape in [
+        r#""type":"ok","f":"cas""#,
+        r#""type":"ok","f":"write""#,
+        r#""type":"ok","f":"read""#,
+    ] {
+        assert!(history.contains(shape), "no {shape} in the history");
+    }
+    let test = ran.json("test.json");
+    assert_eq!(test["spec"]["workload"], "register");
+    let command = test["command"].as_str().unwrap_or_default();
+    assert!(command.contains("--workload register"), "{command}");
+}
+
+#[test]
+fn etcd_registers_are_linearizable_under_partitions_kills_and_pauses() {
+    assert_registers_linearizable("etcd", "partition,kill,pause");
+}
+
+#[test]
+fn zookeeper_registers_are_linearizable_under_partitions_kills_and_pauses() {
+    assert_registers_linearizable("zookeeper", "partition,kill,pause");
+}

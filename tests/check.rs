@@ -343,6 +343,81 @@ fn lock_ops_are_checked_against_the_mutex_model() {
     assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
 }
 
+/// Renumbers lines taken from several lock cycles into one history, in the order given.
+fn renumbered(lines: &[&String]) -> Vec<String> {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["index"] = i.into();
+            v["time"] = (1000 * (i + 1)).into();
+            serde_json::to_string(&v).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn fenced_writes_are_checked_against_the_rule_the_store_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (lock_cycle(0, 0, 3, true), lock_cycle(8, 1, 11, true));
+    // Grant 3, grant 11, then a write under 3 accepted.
+    let stale = renumbered(&[&old[0], &old[1], &new[0], &new[1], &old[4], &old[5]]);
+    let stale: Vec<&str> = stale.iter().map(String::as_str).collect();
+    let stale = write(dir.path(), "stale.jsonl", &stale);
+    let o = splitbrain(&[
+        "check",
+        &stale,
+        "--model",
+        "fenced-register",
+        "--fence-on-grant",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("key e1: not linearizable"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("rule: fence-on-grant"),
+        "{}",
+        stdout(&o)
+    );
+    // Monotonic fencing lets it in: no write under 11 came first.
+    let o = splitbrain(&["check", &stale, "--model", "fenced-register"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // After a write under 11, one under 3 breaks the monotonic rule too.
+    let later = renumbered(&[
+        &old[0], &old[1], &new[0], &new[1], &new[4], &new[5], &old[4], &old[5],
+    ]);
+    let later: Vec<&str> = later.iter().map(String::as_str).collect();
+    let later = write(dir.path(), "later.jsonl", &later);
+    let o = splitbrain(&["check", &later, "--model", "fenced-register", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(doc["model"], "fenced-register");
+    assert!(
+        doc["note"].as_str().unwrap().contains("fencing write"),
+        "{doc}"
+    );
+    // Two clean cycles are valid under either rule.
+    let clean: Vec<String> = old.iter().chain(new.iter()).cloned().collect();
+    let clean: Vec<&str> = clean.iter().map(String::as_str).collect();
+    let clean = write(dir.path(), "clean.jsonl", &clean);
+    for extra in [None, Some("--fence-on-grant")] {
+        let mut args = vec!["check", clean.as_str(), "--model", "fenced-register"];
+        args.extend(extra);
+        let o = splitbrain(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{extra:?}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+    }
+}
+
 #[test]
 fn several_histories_get_a_verdict_each_and_the_worst_exit() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use checkers::linear::{
-    check, CasRegister, CheckOptions, Kv, KvInput, KvOutput, Model, Operation, RegInput, RegOutput,
-    Report, MAY_NEVER_RETURN,
+    check, CasRegister, CheckOptions, Kv, KvInput, KvOutput, KvValue, Model, Operation, RegInput,
+    RegOutput, Report, MAY_NEVER_RETURN,
 };
 use checkers::synth::Rng;
 
@@ -172,8 +172,8 @@ fn kv_history(rng: &mut Rng, clients: u64) -> Vec<Operation<KvInput, KvOutput>> 
             },
         }
     });
-    let observe = |i: &KvInput, s: &String| match i {
-        KvInput::Get { .. } => KvOutput::Get(s.clone()),
+    let observe = |i: &KvInput, s: &KvValue| match i {
+        KvInput::Get { .. } => KvOutput::Get(s.to_string()),
         _ => KvOutput::Done,
     };
     simulate(&Kv, drafts, observe, KvOutput::Unknown)

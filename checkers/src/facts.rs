@@ -140,6 +140,11 @@ pub struct History {
     /// Register ops (a `read`, `write` or `cas` naming a `key`), all kinds together: the
     /// `register-model` checker's, counted apart from the election's reads and writes.
     pub register: Outcomes,
+    /// The same per `f` (`read`, `write`, `cas`).
+    pub register_by_f: [Outcomes; F_COUNT],
+    /// Register writes and compare-and-sets that ended ok: (invocation index, completion
+    /// time), for failover to an ok write.
+    pub register_changes_ok: Vec<(u64, u64)>,
 }
 
 /// What an invocation carried that its completion needs.
@@ -376,6 +381,10 @@ impl Builder {
         }
         if fl.register {
             count(&mut self.h.register, op.kind);
+            count(&mut self.h.register_by_f[op.f as usize], op.kind);
+            if op.kind == OpType::Ok && op.f != F::Read {
+                self.h.register_changes_ok.push((fl.index, op.time));
+            }
             return Ok(());
         }
         self.count(op.f, op.kind);
@@ -581,6 +590,7 @@ impl Builder {
         for fl in open {
             if fl.register {
                 count(&mut self.h.register, OpType::Info);
+                count(&mut self.h.register_by_f[fl.f as usize], OpType::Info);
                 continue;
             }
             self.count(fl.f, OpType::Info);

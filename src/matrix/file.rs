@@ -44,6 +44,7 @@ macro_rules! with_options {
             bugs: Option<Vec<String>>,
             lease: Option<bool>,
             fencing: Option<String>,
+            workload: Option<String>,
             image: Option<String>,
             /// `--system-option`s: `{ wait = 1, min-replicas-to-write = 1 }`.
             system_options: Option<BTreeMap<String, toml::Value>>,
@@ -64,6 +65,7 @@ macro_rules! with_options {
                     bugs: self.bugs.clone(),
                     lease: self.lease,
                     fencing: self.fencing.clone(),
+                    workload: self.workload.clone(),
                     image: self.image.clone(),
                     system_options: self.system_options.as_ref().map(|o| {
                         o.iter().map(|(k, v)| (k.clone(), scalar_text(v))).collect()
@@ -133,6 +135,7 @@ pub struct Options {
     pub bugs: Option<Vec<String>>,
     pub lease: Option<bool>,
     pub fencing: Option<String>,
+    pub workload: Option<String>,
     pub image: Option<String>,
     pub system_options: Option<BTreeMap<String, String>>,
 }
@@ -162,6 +165,7 @@ impl Options {
             bugs: over.bugs.clone().or_else(|| self.bugs.clone()),
             lease: over.lease.or(self.lease),
             fencing: over.fencing.clone().or_else(|| self.fencing.clone()),
+            workload: over.workload.clone().or_else(|| self.workload.clone()),
             image: over.image.clone().or_else(|| self.image.clone()),
             system_options: over
                 .system_options
@@ -198,6 +202,7 @@ impl Options {
             self.stall_probability.map(|v| v.to_string()),
         );
         push("--fencing", self.fencing.clone());
+        push("--workload", self.workload.clone());
         push("--image", self.image.clone());
         for (k, v) in self.system_options.iter().flatten() {
             out.push("--system-option".into());
@@ -228,7 +233,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// `nemesis/seed=N`, plus the bugs, fencing mode and system options when set: unique
+    /// `nemesis/seed=N`, plus the bugs, fencing mode, workload and system options when set: unique
     /// within a system.
     pub fn name(&self) -> String {
         let mut name = format!("{}/seed={}", self.nemesis, self.seed);
@@ -237,6 +242,9 @@ impl Plan {
         }
         if let Some(f) = &self.options.fencing {
             name.push_str(&format!("/fencing={f}"));
+        }
+        if let Some(w) = &self.options.workload {
+            name.push_str(&format!("/workload={w}"));
         }
         for (k, v) in self.options.system_options.iter().flatten() {
             name.push_str(&format!("/{k}={v}"));
@@ -409,6 +417,7 @@ fn option_values(out: &mut Vec<(String, String)>, table: &str, o: &Options) {
     for (key, v) in [
         ("runtime", &o.runtime),
         ("fencing", &o.fencing),
+        ("workload", &o.workload),
         ("image", &o.image),
     ] {
         if let Some(v) = v {
@@ -725,6 +734,7 @@ fn file_key(flag: &str) -> &'static str {
         "--bug" => "bugs",
         "--lease" => "lease",
         "--fencing" => "fencing",
+        "--workload" => "workload",
         "--results" => "results",
         "--image" => "image",
         "--system-option" => "system_options",

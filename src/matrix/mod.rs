@@ -328,6 +328,11 @@ system = "raftd"
 nemesis = "pause"
 seed = 9
 bugs = ["no-fencing"]
+[[include]]
+system = "etcd"
+nemesis = "partition"
+seed = 1
+workload = "register"
 "#;
 
     fn cells() -> Vec<Cell> {
@@ -340,13 +345,16 @@ bugs = ["no-fencing"]
             .iter()
             .map(|c| format!("{} {}", c.plan.system, c.plan.name()))
             .collect();
-        // raftd: 3 nemeses × 3 seeds minus one exclusion; etcd: partition × 3; one include.
-        assert_eq!(names.len(), 8 + 3 + 1, "{names:?}");
+        // raftd: 3 nemeses × 3 seeds minus one exclusion; etcd: partition × 3; two
+        // includes.
+        assert_eq!(names.len(), 8 + 3 + 2, "{names:?}");
         assert_eq!(names[0], "raftd partition/seed=1");
         assert_eq!(names[7], "raftd kill/seed=3");
         assert!(!names.contains(&"raftd kill/seed=2".to_string()));
         assert_eq!(names[8], "etcd partition/seed=1");
         assert_eq!(names[11], "raftd pause/seed=9/bug=no-fencing");
+        assert_eq!(names[12], "etcd partition/seed=1/workload=register");
+        assert_eq!(cells()[12].spec.workload, workloads::WorkloadKind::Register);
         assert!(cells().iter().enumerate().all(|(i, c)| c.index == i));
         assert!(cells().iter().all(|c| c.spec.nodes == 3));
     }

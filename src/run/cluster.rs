@@ -106,6 +106,7 @@ fn workload_params(spec: &TestSpec, serves: Serves) -> workloads::WorkloadParams
             1.0
         },
         local_reads: serves.read_local,
+        workload: spec.workload,
         ..defaults
     }
 }

@@ -688,6 +688,14 @@ impl DriveCtx {
         match self.bounded(reads, cluster.final_reads()).await {
             Err(o) => o,
             Ok(Err(e)) => failed("the final reads failed", &e),
+            Ok(Ok(reads)) if !reads.registers.is_empty() => {
+                let read = reads.registers.iter().filter(|(_, v)| v.is_some()).count();
+                self.say.line(&format!(
+                    "splitbrain: final reads: {read} of {} registers read",
+                    reads.registers.len()
+                ));
+                Outcome::Completed
+            }
             Ok(Ok(reads)) => {
                 let read = reads.local.iter().filter(|(_, log)| log.is_some()).count();
                 self.say.line(&format!(

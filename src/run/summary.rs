@@ -270,6 +270,12 @@ fn exercised_lines(doc: &CheckResult) -> Vec<String> {
         format!("  writes acknowledged: {}", e.writes_acknowledged),
         format!("  final reads: {}", e.final_reads),
     ]
+    .into_iter()
+    .chain(
+        (e.register_ops_ok > 0)
+            .then(|| format!("  register ops ok: {}", e.register_ops_ok)),
+    )
+    .collect()
 }
 
 fn ops_table(ops: &serde_json::Map<String, Value>) -> Vec<String> {
@@ -282,6 +288,7 @@ fn ops_table(ops: &serde_json::Map<String, Value>) -> Vec<String> {
         .collect();
     // Client ops first, then the nemesis's, each in the order the history format lists them.
     let rank = |f: &str| {
+        let f = f.strip_prefix("register-").unwrap_or(f);
         checkers::history::F::ALL
             .iter()
             .position(|x| x.name() == f)

@@ -15,8 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{NodeStatus, Outcome, Written};
 use crate::cluster::Cluster;
-use crate::params::{BadParams, WorkloadParams};
+use crate::params::{BadParams, WorkloadKind, WorkloadParams};
 use crate::process::{ClientProcess, CycleOp, Ended, Pace, Plan, Router};
+use crate::register::{keys_touched, RegOp};
 use crate::system::SystemError;
 
 /// Observer process numbers start here, so that they never meet client process numbers
@@ -123,6 +124,8 @@ struct Ctx {
     pacer: Pacer,
     next_client: AtomicU64,
     next_observer: AtomicU64,
+    /// Register ops drawn so far (`--workload register`): what picks their keys.
+    register_ops: AtomicU64,
 }
 
 /// The election workload over one cluster, recording into one history.
@@ -138,7 +141,13 @@ pub struct FinalReads {
     pub linearizable: Option<Vec<LogEntry>>,
     /// Each node's own view, in node order; `None` where its read did not succeed.
     pub local: Vec<(String, Option<Vec<LogEntry>>)>,
+    /// `--workload register`: each key the run touched, with its value where a read
+    /// succeeded in time (`Some(None)`: read, never written).
+    pub registers: Vec<(String, Option<Option<i64>>)>,
 }
+
+/// The most keys the final phase of a register workload reads (the newest).
+pub const FINAL_REGISTER_KEYS_MAX: u64 = 100;
 
 impl Election {
     pub fn new(
@@ -159,6 +168,7 @@ impl Election {
             stats: Arc::new(Stats::default()),
             next_client: AtomicU64::new(0),
             next_observer: AtomicU64::new(OBSERVER_PROCESS_BASE),
+            register_ops: AtomicU64::new(0),
         };
         Ok(Election { ctx: Arc::new(ctx) })
     }
@@ -206,6 +216,13 @@ impl Election {
     pub async fn final_reads(&self) -> Result<FinalReads, WorkloadError> {
         let deadline =
             Instant::now() + Duration::from_millis(self.ctx.params.final_read_timeout_ms);
+        if self.ctx.params.workload == WorkloadKind::Register {
+            let registers = self.ctx.final_register_reads(deadline).await?;
+            return Ok(FinalReads {
+                registers,
+                ..FinalReads::default()
+            });
+        }
         let (linearizable, commit) = self.ctx.final_linearizable_read(deadline).await?;
         let mut tasks = JoinSet::new();
         let local_reads = self.ctx.params.local_reads;
@@ -229,6 +246,7 @@ impl Election {
         Ok(FinalReads {
             linearizable,
             local,
+            registers: Vec::new(),
         })
     }
 }
@@ -335,6 +353,9 @@ impl Ctx {
         mut process: ClientProcess,
         stop: CancellationToken,
     ) -> Result<(), WorkloadError> {
+        if self.params.workload == WorkloadKind::Register {
+            return self.register_slot(process, stop).await;
+        }
         let mut plan = process.begin(&self.params);
         while !stop.is_cancelled() {
             plan = match plan {
@@ -361,6 +382,80 @@ impl Ctx {
             };
         }
         Ok(())
+    }
+
+    /// One client slot of the register workload: paced register ops, each drawn by the
+    /// process; a process whose op ended `info` retires.
+    async fn register_slot(
+        &self,
+        mut process: ClientProcess,
+        stop: CancellationToken,
+    ) -> Result<(), WorkloadError> {
+        while self.pacer.wait(&stop).await {
+            let n = self.register_ops.fetch_add(1, Ordering::Relaxed);
+            let op = process.draw_register(n);
+            if let Outcome::Info(_) = self.register_op(process.number, &op).await? {
+                process = self.new_client();
+            }
+        }
+        Ok(())
+    }
+
+    /// One register op through the node clients aim at, recorded; a read's value with it.
+    async fn register_op(
+        &self,
+        process: u64,
+        op: &RegOp,
+    ) -> Result<Outcome<Option<i64>>, WorkloadError> {
+        let node = self.target();
+        let client = Arc::clone(&self.cluster.clients()[node]);
+        let invoke = Some(op.invoke_value());
+        let ok = |read: &Option<i64>| Some(op.ok_value(*read));
+        match op {
+            RegOp::Read { key } => {
+                self.op(process, F::Read, node, invoke, client.reg_read(key), ok)
+                    .await
+            }
+            RegOp::Write { key, value } => {
+                let call = async { client.reg_write(key, *value).await.map(|()| None) };
+                self.op(process, F::Write, node, invoke, call, ok).await
+            }
+            RegOp::Cas { key, from, to } => {
+                let call = async { client.reg_cas(key, *from, *to).await.map(|()| None) };
+                self.op(process, F::Cas, node, invoke, call, ok).await
+            }
+        }
+    }
+
+    /// The final phase of a register workload: every key the run touched read through
+    /// whichever node leads, each retried until it succeeds or the deadline passes.
+    async fn final_register_reads(
+        &self,
+        deadline: Instant,
+    ) -> Result<Vec<(String, Option<Option<i64>>)>, WorkloadError> {
+        let keys = keys_touched(
+            self.register_ops.load(Ordering::Relaxed),
+            FINAL_REGISTER_KEYS_MAX,
+        );
+        let mut process = self.new_client();
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let op = RegOp::Read { key };
+            let mut read = None;
+            while Instant::now() < deadline {
+                match self.register_op(process.number, &op).await? {
+                    Outcome::Ok(value) => {
+                        read = Some(value);
+                        break;
+                    }
+                    Outcome::Info(_) => process = self.new_client(),
+                    Outcome::Fail(_) => {}
+                }
+                tokio::time::sleep(Duration::from_millis(FINAL_READ_RETRY_MS)).await;
+            }
+            out.push((op.key().to_string(), read));
+        }
+        Ok(out)
     }
 
     /// Issues one op of a cycle; what follows is the process's to plan.

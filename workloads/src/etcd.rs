@@ -347,6 +347,10 @@ impl EtcdClient {
         format!("{}/writes/", self.system.namespace)
     }
 
+    fn register_key(&self, key: &str) -> String {
+        format!("{}/registers/{key}", self.system.namespace)
+    }
+
     fn fence_key(&self, election: &str) -> String {
         format!("{}/fence/{election}", self.system.namespace)
     }
@@ -651,6 +655,54 @@ impl Client for EtcdClient {
         self.read_writes(&self.local, GetOptions::new().with_serializable())
             .await
     }
+
+    /// A linearizable get of the register's key (etcd's default consistency).
+    async fn reg_read(&self, key: &str) -> Outcome<Option<i64>> {
+        let mut kv = self.ops.kv_client();
+        match self.bounded(kv.get(self.register_key(key), None)).await {
+            Ok(answer) => match answer.kvs().first() {
+                None => Outcome::Ok(None),
+                Some(kv) => match register_value(kv.value()) {
+                    Some(v) => Outcome::Ok(Some(v)),
+                    None => Outcome::fail(ErrorCode::MalformedAnswer),
+                },
+            },
+            Err(e) => read_failure(e),
+        }
+    }
+
+    async fn reg_write(&self, key: &str, value: i64) -> Outcome<()> {
+        let mut kv = self.ops.kv_client();
+        let put = kv.put(self.register_key(key), value.to_string(), None);
+        match self.bounded(put).await {
+            Ok(_) => Outcome::Ok(()),
+            Err(e) => write_failure(e),
+        }
+    }
+
+    /// One transaction: put `to` if the key's value is `from` (a key that does not exist
+    /// never compares equal).
+    async fn reg_cas(&self, key: &str, from: i64, to: i64) -> Outcome<()> {
+        let key = self.register_key(key);
+        let txn = Txn::new()
+            .when([Compare::value(
+                key.clone(),
+                CompareOp::Equal,
+                from.to_string(),
+            )])
+            .and_then([TxnOp::put(key, to.to_string(), None)]);
+        let mut kv = self.ops.kv_client();
+        match self.bounded(kv.txn(txn)).await {
+            Ok(answer) if answer.succeeded() => Outcome::Ok(()),
+            Ok(_) => Outcome::fail(ErrorCode::CasMismatch),
+            Err(e) => write_failure(e),
+        }
+    }
+}
+
+/// A register's value as its key stores it: the decimal integer.
+fn register_value(stored: &[u8]) -> Option<i64> {
+    std::str::from_utf8(stored).ok()?.parse().ok()
 }
 
 impl EtcdClient {

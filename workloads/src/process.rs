@@ -92,6 +92,11 @@ impl ClientProcess {
         format!("w{}.{}", self.number, self.writes)
     }
 
+    /// The `n`th register op of the run, drawn from this process's stream.
+    pub fn draw_register(&mut self, n: u64) -> crate::register::RegOp {
+        crate::register::RegOp::draw(&mut self.rng, n)
+    }
+
     /// The client name a grant is asked for under.
     pub fn name(&self) -> String {
         format!("p{}", self.number)

@@ -215,6 +215,14 @@ impl ZkSystem {
         format!("{}/fence-{election}", self.namespace)
     }
 
+    fn registers_dir(&self) -> String {
+        format!("{}/registers", self.namespace)
+    }
+
+    fn register_path(&self, key: &str) -> String {
+        format!("{}/{key}", self.registers_dir())
+    }
+
     /// zoo.cfg of node `index`: every server with its quorum and election ports.
     fn config(&self, index: usize, topology: &Topology, data_dir: &str) -> String {
         let node = &topology.nodes[index];
@@ -462,6 +470,7 @@ impl ZkClient {
         for dir in [
             self.system.writes_dir(),
             format!("{}/election", self.system.namespace),
+            self.system.registers_dir(),
         ] {
             match self.bounded(client.mkdir(&dir, &options)).await {
                 Ok(()) | Err(ZkFault::Zk(zk::Error::NodeExists)) => {}
@@ -845,4 +854,86 @@ impl Client for ZkClient {
     async fn read_local(&self) -> Outcome<Vec<LogEntry>> {
         self.read_writes(false).await
     }
+
+    /// A `sync` then the znode's data, as the write log's read: no older than the
+    /// leader's state when the sync reached it.
+    async fn reg_read(&self, key: &str) -> Outcome<Option<i64>> {
+        let client = match self.session().await {
+            Ok(c) => c,
+            Err(e) => return e.read_outcome(),
+        };
+        let path = self.system.register_path(key);
+        if let Err(e) = self.bounded(client.sync(&path)).await {
+            return e.read_outcome();
+        }
+        match self.bounded(client.get_data(&path)).await {
+            Ok((data, _)) => match register_value(&data) {
+                Some(v) => Outcome::Ok(Some(v)),
+                None => Outcome::fail(ErrorCode::MalformedAnswer),
+            },
+            Err(ZkFault::Zk(zk::Error::NoNode)) => Outcome::Ok(None),
+            Err(e) => e.read_outcome(),
+        }
+    }
+
+    /// `setData` of the znode, or its creation when it does not exist yet.
+    async fn reg_write(&self, key: &str, value: i64) -> Outcome<()> {
+        let client = match self.session().await {
+            Ok(c) => c,
+            Err(e) => return Outcome::fail(e.name()),
+        };
+        let path = self.system.register_path(key);
+        let data = value.to_string();
+        let options = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        for _ in 0..FENCE_ATTEMPTS_MAX {
+            match self
+                .bounded(client.set_data(&path, data.as_bytes(), None))
+                .await
+            {
+                Ok(_) => return Outcome::Ok(()),
+                Err(ZkFault::Zk(zk::Error::NoNode)) => {}
+                Err(e) => return e.write_outcome(),
+            }
+            match self
+                .bounded(client.create(&path, data.as_bytes(), &options))
+                .await
+            {
+                Ok(_) => return Outcome::Ok(()),
+                // Another writer created it first: set it now.
+                Err(ZkFault::Zk(zk::Error::NodeExists)) => {}
+                Err(e) => return e.write_outcome(),
+            }
+        }
+        Outcome::fail(ErrorCode::FenceContended)
+    }
+
+    /// The znode's data and version, then `setData` conditional on that version: a
+    /// version that moved in between is a mismatch, and nothing was set.
+    async fn reg_cas(&self, key: &str, from: i64, to: i64) -> Outcome<()> {
+        let client = match self.session().await {
+            Ok(c) => c,
+            Err(e) => return Outcome::fail(e.name()),
+        };
+        let path = self.system.register_path(key);
+        let version = match self.bounded(client.get_data(&path)).await {
+            Ok((data, stat)) if register_value(&data) == Some(from) => stat.version,
+            Ok(_) | Err(ZkFault::Zk(zk::Error::NoNode)) => {
+                return Outcome::fail(ErrorCode::CasMismatch)
+            }
+            Err(e) => return e.read_outcome(),
+        };
+        let set = client.set_data(&path, to.to_string().as_bytes(), Some(version));
+        match self.bounded(set).await {
+            Ok(_) => Outcome::Ok(()),
+            Err(ZkFault::Zk(zk::Error::BadVersion | zk::Error::NoNode)) => {
+                Outcome::fail(ErrorCode::CasMismatch)
+            }
+            Err(e) => e.write_outcome(),
+        }
+    }
+}
+
+/// A register's value as its znode stores it: the decimal integer.
+fn register_value(stored: &[u8]) -> Option<i64> {
+    std::str::from_utf8(stored).ok()?.trim().parse().ok()
 }

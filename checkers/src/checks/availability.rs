@@ -1,5 +1,7 @@
 //! availability: figures, never violations — leaderless windows, failover times, terms
-//! and elections, and op outcomes per `f`.
+//! and elections, and op outcomes per `f` (register ops as `register-read`,
+//! `register-write`, `register-cas`). An ok write, for failover, is an election write or
+//! a register write or compare-and-set.
 
 use serde_json::{json, Map, Value};
 
@@ -27,7 +29,8 @@ pub fn check(h: &History, g: &Guarantees, findings: &mut Findings) -> Report {
         .writes
         .iter()
         .filter(|w| w.kind == OpType::Ok)
-        .map(|w| (w.span.inv, w.span.comp_time));
+        .map(|w| (w.span.inv, w.span.comp_time))
+        .chain(h.register_changes_ok.iter().copied());
     figures.insert(
         "failover_to_ok_write_ms".into(),
         failover(&faults, writes.collect()),
@@ -56,6 +59,13 @@ fn outcomes(h: &History) -> Value {
         if o.ok + o.fail + o.info > 0 {
             m.insert(
                 f.name().into(),
+                json!({"ok": o.ok, "fail": o.fail, "info": o.info}),
+            );
+        }
+        let o = h.register_by_f[f as usize];
+        if o.ok + o.fail + o.info > 0 {
+            m.insert(
+                format!("register-{}", f.name()),
                 json!({"ok": o.ok, "fail": o.fail, "info": o.info}),
             );
         }

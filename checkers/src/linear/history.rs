@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use super::model::{KvInput, KvOutput, LeaseInput, LeaseOutput, RegInput, RegOutput};
+use super::model::{FenceInput, KvInput, KvOutput, LeaseInput, LeaseOutput, RegInput, RegOutput};
 use super::{Operation, MAY_NEVER_RETURN};
 use crate::history::{Op, OpType, Process, Value, F};
 
@@ -106,42 +106,7 @@ pub fn mutex(
     history: &[Op],
     fenced_writes: bool,
 ) -> Result<Converted<LeaseInput, LeaseOutput>, String> {
-    // Which election granted each token, for writes, which do not name theirs.
-    let mut elections: HashMap<u64, String> = HashMap::new();
-    let mut acquiring: HashMap<u64, &str> = HashMap::new();
-    for op in history {
-        let Process::Client(process) = op.process else {
-            continue;
-        };
-        let value = op.value.as_ref();
-        let election = value.and_then(|v| v.election.as_deref());
-        let token = value.and_then(|v| v.token.flatten());
-        match (op.f, op.kind) {
-            (F::Acquire, OpType::Invoke) => {
-                if let Some(e) = election {
-                    acquiring.insert(process, e);
-                }
-            }
-            (F::Acquire, OpType::Ok) => {
-                if let (Some(e), Some(t)) = (acquiring.remove(&process), token) {
-                    elections.insert(t, e.to_string());
-                }
-            }
-            (F::Acquire, _) => {
-                acquiring.remove(&process);
-            }
-            (F::Holding | F::Release, OpType::Invoke) => {
-                if let (Some(e), Some(t)) = (election, token) {
-                    elections.entry(t).or_insert_with(|| e.to_string());
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut distinct: Vec<&String> = elections.values().collect();
-    distinct.sort();
-    distinct.dedup();
-    let only = (distinct.len() == 1).then(|| distinct[0].clone());
+    let elections = WriteElections::of(history);
     let fs: &[F] = if fenced_writes {
         &[F::Acquire, F::Holding, F::Release, F::Write]
     } else {
@@ -200,11 +165,7 @@ pub fn mutex(
                 let Some(t) = invoke.value.as_ref().and_then(|v| v.token.flatten()) else {
                     return Ok(None);
                 };
-                let named = invoke.value.as_ref().and_then(|v| v.election.clone());
-                let Some(lock) = named
-                    .or_else(|| elections.get(&t).cloned())
-                    .or_else(|| only.clone())
-                else {
+                let Some(lock) = elections.of_write(invoke, t) else {
                     return Ok(None);
                 };
                 (
@@ -214,6 +175,125 @@ pub fn mutex(
             }
         }))
     })
+}
+
+/// Which election each token was granted in, for writes, which do not name theirs.
+struct WriteElections {
+    by_token: HashMap<u64, String>,
+    /// The history's only election, when it has one.
+    only: Option<String>,
+}
+
+impl WriteElections {
+    fn of(history: &[Op]) -> WriteElections {
+        // Which election granted each token, for writes, which do not name theirs.
+        let mut elections: HashMap<u64, String> = HashMap::new();
+        let mut acquiring: HashMap<u64, &str> = HashMap::new();
+        for op in history {
+            let Process::Client(process) = op.process else {
+                continue;
+            };
+            let value = op.value.as_ref();
+            let election = value.and_then(|v| v.election.as_deref());
+            let token = value.and_then(|v| v.token.flatten());
+            match (op.f, op.kind) {
+                (F::Acquire, OpType::Invoke) => {
+                    if let Some(e) = election {
+                        acquiring.insert(process, e);
+                    }
+                }
+                (F::Acquire, OpType::Ok) => {
+                    if let (Some(e), Some(t)) = (acquiring.remove(&process), token) {
+                        elections.insert(t, e.to_string());
+                    }
+                }
+                (F::Acquire, _) => {
+                    acquiring.remove(&process);
+                }
+                (F::Holding | F::Release, OpType::Invoke) => {
+                    if let (Some(e), Some(t)) = (election, token) {
+                        elections.entry(t).or_insert_with(|| e.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut distinct: Vec<&String> = elections.values().collect();
+        distinct.sort();
+        distinct.dedup();
+        let only = (distinct.len() == 1).then(|| distinct[0].clone());
+        WriteElections {
+            by_token: elections,
+            only,
+        }
+    }
+
+    /// The election of a write under token `t`: its own `value.election`, else the
+    /// election that granted `t`, else the history's only election.
+    fn of_write(&self, invoke: &Op, t: u64) -> Option<String> {
+        invoke
+            .value
+            .as_ref()
+            .and_then(|v| v.election.clone())
+            .or_else(|| self.by_token.get(&t).cloned())
+            .or_else(|| self.only.clone())
+    }
+}
+
+/// The fencing ops of an election history, for [`FencedRegister`](super::FencedRegister):
+/// acquires answered ok (a grant with its token), releases answered ok, and writes
+/// accepted (ok) under a token, each in its election as [`mutex`] finds it. Everything
+/// else (holdings, unfenced writes, `fail` and `info` ops) is left out.
+pub fn fenced_register(history: &[Op]) -> Result<Converted<FenceInput, ()>, String> {
+    let elections = WriteElections::of(history);
+    convert(
+        history,
+        &[F::Acquire, F::Holding, F::Release, F::Write],
+        |invoke, done| {
+            let Some(done) = done else {
+                return Ok(None);
+            };
+            let token_of = |op: &Op| op.value.as_ref().and_then(|v| v.token.flatten());
+            let election = || {
+                invoke
+                    .value
+                    .as_ref()
+                    .and_then(|v| v.election.clone())
+                    .ok_or_else(|| {
+                        bad(invoke, "value.election", "every lock op names its election")
+                    })
+            };
+            Ok(match invoke.f {
+                F::Acquire => {
+                    let token = token_of(done)
+                        .ok_or_else(|| bad(done, "value.token", "an ok acquire gives its token"))?;
+                    Some((
+                        FenceInput::Grant {
+                            lock: election()?,
+                            token,
+                        },
+                        (),
+                    ))
+                }
+                F::Release => {
+                    let token = token_of(invoke)
+                        .ok_or_else(|| bad(invoke, "value.token", "must be a whole number"))?;
+                    Some((
+                        FenceInput::Release {
+                            lock: election()?,
+                            token,
+                        },
+                        (),
+                    ))
+                }
+                F::Write => token_of(invoke).and_then(|token| {
+                    let lock = elections.of_write(invoke, token)?;
+                    Some((FenceInput::Write { lock, token }, ()))
+                }),
+                _ => None,
+            })
+        },
+    )
 }
 
 /// Pairs each client invocation of `fs` with its process's completion and makes an

@@ -20,8 +20,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 pub use model::{
-    CasRegister, Kv, KvInput, KvOutput, LeaseInput, LeaseMutex, LeaseOutput, LeaseState, Model,
-    Mutex, MutexInput, RegInput, RegOutput, RegValue,
+    CasRegister, FenceInput, FenceRule, FenceState, FencedRegister, Kv, KvInput, KvOutput, KvValue,
+    LeaseInput, LeaseMutex, LeaseOutput, LeaseState, Model, Mutex, MutexInput, RegInput, RegOutput,
+    RegValue,
 };
 use search::{search, Outcome, Search};
 

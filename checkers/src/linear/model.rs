@@ -140,11 +140,89 @@ pub enum KvOutput {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Kv;
 
+/// A key's value in the [`Kv`] model: the text, shared rather than copied from state to
+/// state, with a hash of it kept beside it, so that the search clones, hashes and
+/// compares a value of any length in constant time (the text is compared only when the
+/// hashes agree). Appending copies the text once.
+#[derive(Clone)]
+pub struct KvValue {
+    text: std::sync::Arc<str>,
+    hash: u64,
+}
+
+impl KvValue {
+    /// A polynomial hash of the bytes, so that an append extends the hash of what it
+    /// appends to (a collision costs a comparison, never a wrong answer).
+    const P: u64 = 0x100_0000_01b3;
+
+    pub fn new(text: &str) -> KvValue {
+        KvValue {
+            hash: Self::extend(0, text),
+            text: text.into(),
+        }
+    }
+
+    fn extend(mut hash: u64, more: &str) -> u64 {
+        for &b in more.as_bytes() {
+            hash = hash.wrapping_mul(Self::P).wrapping_add(u64::from(b) + 1);
+        }
+        hash
+    }
+
+    fn appended(&self, more: &str) -> KvValue {
+        let mut text = String::with_capacity(self.text.len() + more.len());
+        text.push_str(&self.text);
+        text.push_str(more);
+        KvValue {
+            hash: Self::extend(self.hash, more),
+            text: text.into(),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl Default for KvValue {
+    fn default() -> KvValue {
+        KvValue::new("")
+    }
+}
+
+impl std::ops::Deref for KvValue {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq for KvValue {
+    fn eq(&self, other: &KvValue) -> bool {
+        self.hash == other.hash
+            && (std::sync::Arc::ptr_eq(&self.text, &other.text) || self.text == other.text)
+    }
+}
+
+impl Eq for KvValue {}
+
+impl Hash for KvValue {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl Debug for KvValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Debug::fmt(&*self.text, f)
+    }
+}
+
 impl Model for Kv {
     type Key = String;
     type Input = KvInput;
     type Output = KvOutput;
-    type State = String;
+    type State = KvValue;
 
     fn name(&self) -> &'static str {
         "kv"
@@ -156,15 +234,17 @@ impl Model for Kv {
             }
         }
     }
-    fn init(&self) -> String {
-        String::new()
+    fn init(&self) -> KvValue {
+        KvValue::default()
     }
-    fn step(&self, state: &String, input: &KvInput, output: &KvOutput) -> Option<String> {
+    fn step(&self, state: &KvValue, input: &KvInput, output: &KvOutput) -> Option<KvValue> {
         match (input, output) {
-            (KvInput::Get { .. }, KvOutput::Get(v)) => (v == state).then(|| state.clone()),
+            (KvInput::Get { .. }, KvOutput::Get(v)) => {
+                (v.as_str() == state.as_str()).then(|| state.clone())
+            }
             (KvInput::Get { .. }, _) => Some(state.clone()),
-            (KvInput::Put { value, .. }, _) => Some(value.clone()),
-            (KvInput::Append { value, .. }, _) => Some(format!("{state}{value}")),
+            (KvInput::Put { value, .. }, _) => Some(KvValue::new(value)),
+            (KvInput::Append { value, .. }, _) => Some(state.appended(value)),
         }
     }
     fn is_read_only(&self, input: &KvInput, _: &KvOutput) -> bool {
@@ -174,7 +254,7 @@ impl Model for Kv {
     /// read.
     fn can_reach(
         &self,
-        state: &String,
+        state: &KvValue,
         mut writes: &mut dyn Iterator<Item = &KvInput>,
         _: &KvInput,
         output: &KvOutput,
@@ -336,5 +416,89 @@ impl Model for LeaseMutex {
     /// `false` may end the grant.
     fn is_read_only(&self, input: &LeaseInput, output: &LeaseOutput) -> bool {
         matches!(input, LeaseInput::Holding { .. }) && *output != LeaseOutput::Holding(false)
+    }
+}
+
+/// The rule a fenced store claims for the writes it accepts under a token
+/// ([`FencedRegister`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FenceRule {
+    /// `fence_on_grant` (`--fencing grant`): only the election's current grant; a grant
+    /// released or superseded lets no write in again.
+    Grant,
+    /// `--fencing write`: no token below the largest already accepted.
+    Monotonic,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum FenceInput {
+    /// An acquire answered ok with this token.
+    Grant { lock: String, token: u64 },
+    /// A release answered ok.
+    Release { lock: String, token: u64 },
+    /// A write accepted (ok) under this token.
+    Write { lock: String, token: u64 },
+}
+
+/// The state of one election's fenced store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FenceState {
+    /// The last grant, unless it was released.
+    pub current: Option<u64>,
+    /// The largest token granted so far.
+    pub last_grant: u64,
+    /// The largest token a write was accepted under.
+    pub max_accepted: u64,
+}
+
+/// A store that accepts a write under a fencing token only as its rule says, one per
+/// election: grants come with ever larger tokens, and each ok write must be one the rule
+/// lets in at its linearization point. A lapsed grant only makes writes refused (`fail`,
+/// which did not happen), so lapses never explain an accepted write and need no state.
+/// Only `ok` ops reach it: an `info` write or acquire may be left out, which no rule
+/// can refute.
+#[derive(Clone, Copy, Debug)]
+pub struct FencedRegister(pub FenceRule);
+
+impl Model for FencedRegister {
+    type Key = String;
+    type Input = FenceInput;
+    type Output = ();
+    type State = FenceState;
+
+    fn name(&self) -> &'static str {
+        "fenced-register"
+    }
+    fn key(&self, input: &FenceInput) -> String {
+        match input {
+            FenceInput::Grant { lock, .. }
+            | FenceInput::Release { lock, .. }
+            | FenceInput::Write { lock, .. } => lock.clone(),
+        }
+    }
+    fn init(&self) -> FenceState {
+        FenceState::default()
+    }
+    fn step(&self, s: &FenceState, input: &FenceInput, _: &()) -> Option<FenceState> {
+        let s = *s;
+        match input {
+            FenceInput::Grant { token, .. } => (*token > s.last_grant).then_some(FenceState {
+                current: Some(*token),
+                last_grant: *token,
+                ..s
+            }),
+            FenceInput::Release { token, .. } => Some(if s.current == Some(*token) {
+                FenceState { current: None, ..s }
+            } else {
+                s
+            }),
+            FenceInput::Write { token, .. } => match self.0 {
+                FenceRule::Grant => (s.current == Some(*token)).then_some(s),
+                FenceRule::Monotonic => (*token >= s.max_accepted).then_some(FenceState {
+                    max_accepted: *token,
+                    ..s
+                }),
+            },
+        }
     }
 }

@@ -2,8 +2,9 @@
 //! events, a backtracking stack, and a cache of (linearized set, state) pairs already
 //! explored, so that no configuration is searched twice.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{Hash, Hasher};
+
+use hashbrown::HashTable;
 
 use super::model::Model;
 use super::{Budget, Operation};
@@ -63,7 +64,70 @@ impl Hasher for FxHasher {
     }
 }
 
-type Cache<S> = HashSet<(Box<[u64]>, S), BuildHasherDefault<FxHasher>>;
+/// The (linearized set, state) pairs explored, without an allocation per pair: the sets
+/// lie one after another in one arena of words, the states in another, and the table
+/// holds their numbers (with each pair's hash, so that growing it hashes nothing again).
+struct Cache<S> {
+    /// Words per linearized set.
+    words: usize,
+    bits: Vec<u64>,
+    states: Vec<S>,
+    hashes: Vec<u64>,
+    table: HashTable<u32>,
+}
+
+impl<S: Hash + Eq> Cache<S> {
+    fn new(words: usize) -> Cache<S> {
+        Cache {
+            words,
+            bits: Vec::new(),
+            states: Vec::new(),
+            hashes: Vec::new(),
+            table: HashTable::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Adds the pair; false when it was there already.
+    fn insert(&mut self, bits: &[u64], state: &S) -> bool
+    where
+        S: Clone,
+    {
+        debug_assert_eq!(bits.len(), self.words);
+        let mut h = FxHasher::default();
+        for &w in bits {
+            h.add(w);
+        }
+        state.hash(&mut h);
+        let hash = h.finish();
+        let Cache {
+            words,
+            bits: arena,
+            states,
+            hashes,
+            table,
+        } = self;
+        let words = *words;
+        let same = |&id: &u32| {
+            let id = id as usize;
+            hashes[id] == hash
+                && arena[id * words..(id + 1) * words] == *bits
+                && states[id] == *state
+        };
+        if table.find(hash, same).is_some() {
+            return false;
+        }
+        let id = u32::try_from(states.len()).expect("fewer than 2^32 states per key");
+        table.insert_unique(hash, id, |&id| hashes[id as usize]);
+        arena.extend_from_slice(bits);
+        states.push(state.clone());
+        hashes.push(hash);
+        true
+    }
+}
 
 /// The event list, with `head` and `tail` sentinels after the 2n events.
 struct Events {
@@ -215,7 +279,7 @@ impl<'a, M: Model> Search<'a, M> {
             read_only,
             ev,
             bits: vec![0u64; n.div_ceil(64)],
-            cache: HashSet::default(),
+            cache: Cache::new(n.div_ceil(64)),
             stack: Vec::with_capacity(n),
             state: model.init(),
             entry,
@@ -247,7 +311,7 @@ impl<'a, M: Model> Search<'a, M> {
         let o = self.step_until(budget, pause_at)?;
         // Its memory is not needed any more.
         self.final_states = self.cache.len();
-        self.cache = HashSet::default();
+        self.cache = Cache::new(0);
         self.stack = Vec::new();
         self.outcome = Some(o.clone());
         Some(o)
@@ -306,10 +370,7 @@ impl<'a, M: Model> Search<'a, M> {
                 continue;
             };
             self.bits[op / 64] |= 1 << (op % 64);
-            if !self
-                .cache
-                .insert((self.bits.clone().into_boxed_slice(), next.clone()))
-            {
+            if !self.cache.insert(&self.bits, &next) {
                 self.bits[op / 64] &= !(1 << (op % 64));
                 if self.phase == Phase::Reads {
                     // Explored already from here, and the read first is as good as any

@@ -64,9 +64,9 @@ impl Gen for Kv {
             _ => KvInput::Append { key, value },
         }
     }
-    fn observe(&self, input: &KvInput, state: &String) -> KvOutput {
+    fn observe(&self, input: &KvInput, state: &KvValue) -> KvOutput {
         match input {
-            KvInput::Get { .. } => KvOutput::Get(state.clone()),
+            KvInput::Get { .. } => KvOutput::Get(state.to_string()),
             _ => KvOutput::Done,
         }
     }
@@ -124,6 +124,22 @@ impl Gen for LeaseMutex {
     fn unknown(&self) -> LeaseOutput {
         LeaseOutput::Unknown
     }
+}
+
+impl Gen for FencedRegister {
+    fn input(&self, rng: &mut Rng, _: u64) -> FenceInput {
+        let lock = key(rng);
+        let token = 1 + rng.below(3);
+        // Writes are what a rule refutes: half the ops.
+        match rng.below(4) {
+            0 => FenceInput::Grant { lock, token },
+            1 => FenceInput::Release { lock, token },
+            _ => FenceInput::Write { lock, token },
+        }
+    }
+    fn observe(&self, _: &FenceInput, _: &FenceState) {}
+    fn random_output(&self, _: &mut Rng, _: &FenceInput) {}
+    fn unknown(&self) {}
 }
 
 /// [`LeaseMutex`] with its lapses made explicit: the state is the set of locks the
@@ -395,6 +411,98 @@ fn lease_mutex_agrees_with_the_oracle() {
     );
 }
 
+#[test]
+fn fenced_register_agrees_with_the_oracle_under_either_rule() {
+    for (rule, seed) in [(FenceRule::Grant, 6), (FenceRule::Monotonic, 7)] {
+        let (yes, no) = agree(&FencedRegister(rule), seed, ORACLE_HISTORIES);
+        assert!(
+            yes > ORACLE_HISTORIES / 10 && no > ORACLE_HISTORIES / 20,
+            "{rule:?}: {yes} {no}"
+        );
+    }
+}
+
+#[test]
+fn a_fenced_store_refuses_what_its_rule_refuses() {
+    let grant = |c, call, ret, token| {
+        op(
+            c,
+            call,
+            ret,
+            FenceInput::Grant {
+                lock: "e1".into(),
+                token,
+            },
+            (),
+        )
+    };
+    let write = |c, call, ret, token| {
+        op(
+            c,
+            call,
+            ret,
+            FenceInput::Write {
+                lock: "e1".into(),
+                token,
+            },
+            (),
+        )
+    };
+    let release = |c, call, ret, token| {
+        op(
+            c,
+            call,
+            ret,
+            FenceInput::Release {
+                lock: "e1".into(),
+                token,
+            },
+            (),
+        )
+    };
+    // Grant 3, grant 5, then a write under 3 accepted: the grant rule refuses it (3 is
+    // no longer the current grant); monotonic lets it in (no write under 5 yet).
+    let stale = [grant(0, 0, 1, 3), grant(1, 2, 3, 5), write(0, 4, 5, 3)];
+    assert_eq!(
+        verdict(&FencedRegister(FenceRule::Grant), &stale),
+        Some(false)
+    );
+    assert_eq!(
+        verdict(&FencedRegister(FenceRule::Monotonic), &stale),
+        Some(true)
+    );
+    // Once a write under 5 was accepted, monotonic refuses one under 3 too.
+    let after = [
+        grant(0, 0, 1, 3),
+        grant(1, 2, 3, 5),
+        write(1, 4, 5, 5),
+        write(0, 6, 7, 3),
+    ];
+    assert_eq!(
+        verdict(&FencedRegister(FenceRule::Monotonic), &after),
+        Some(false)
+    );
+    // A write under a released grant: the grant rule refuses it, monotonic lets it in.
+    let released = [grant(0, 0, 1, 3), release(0, 2, 3, 3), write(0, 4, 5, 3)];
+    assert_eq!(
+        verdict(&FencedRegister(FenceRule::Grant), &released),
+        Some(false)
+    );
+    assert_eq!(
+        verdict(&FencedRegister(FenceRule::Monotonic), &released),
+        Some(true)
+    );
+    // Concurrent with the newer grant, the old holder's write may come first.
+    let racing = [grant(0, 0, 1, 3), grant(1, 2, 6, 5), write(0, 3, 5, 3)];
+    for rule in [FenceRule::Grant, FenceRule::Monotonic] {
+        assert_eq!(
+            verdict(&FencedRegister(rule), &racing),
+            Some(true),
+            "{rule:?}"
+        );
+    }
+}
+
 /// Taking lapses lazily accepts exactly the histories that a lock whose grants may
 /// lapse between any two ops accepts.
 #[test]
@@ -429,6 +537,14 @@ fn oracle_100k() {
             ("kv", agree(&Kv, seed, 100_000)),
             ("mutex", agree(&Mutex, seed, 100_000)),
             ("lease-mutex", agree(&LeaseMutex, seed, 100_000)),
+            (
+                "fenced-register grant",
+                agree(&FencedRegister(FenceRule::Grant), seed, 100_000),
+            ),
+            (
+                "fenced-register monotonic",
+                agree(&FencedRegister(FenceRule::Monotonic), seed, 100_000),
+            ),
         ];
         for (name, (yes, no)) in counts {
             println!("seed {seed} {name}: 100000 agree ({yes} linearizable, {no} not)");
