@@ -659,3 +659,56 @@ fn commit_old_term_under_the_register_workload_shows_as_a_liveness_failure() {
         "{summary}"
     );
 }
+
+/// `run --runtime sim --workload register` runs the register workload in the simulator:
+/// the spec and the simulator's spec both say so, correct raftd is valid, and early-ack
+/// is caught by the register model.
+#[test]
+fn run_on_the_sim_runtime_takes_the_register_workload() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "--workload",
+        "register",
+        "--seed",
+        "5",
+        "--time-limit",
+        "12",
+        "--nodes",
+        "3",
+    ];
+    let ok = run_sim(&tmp.path().join("ok"), &args);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    let dir = latest(&tmp.path().join("ok"));
+    let test: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("test.json")).unwrap()).unwrap();
+    assert_eq!(test["spec"]["workload"], "register", "{test}");
+    assert_eq!(test["sim"]["spec"]["workload"], "register", "{test}");
+    let ops = history_ops(&dir);
+    assert!(
+        ops.iter()
+            .any(|o| o["f"] == "cas" && o["type"] == "ok" && o["value"]["key"].is_string()),
+        "no ok compare-and-set"
+    );
+
+    let bug = run_sim(
+        &tmp.path().join("bug"),
+        &[
+            "--workload",
+            "register",
+            "--bug",
+            "early-ack",
+            "--nemesis",
+            "partition-isolate-leader",
+            "--seed",
+            "0",
+            "--time-limit",
+            "20",
+        ],
+    );
+    assert_eq!(bug.status.code(), Some(1), "{}", text(&bug));
+    assert!(
+        text(&bug).contains("not-linearizable (register-model)"),
+        "{}",
+        text(&bug)
+    );
+}

@@ -6,15 +6,15 @@
 //! invoke/complete pair at simulated time.
 //!
 //! Under the `register` workload the client processes draw register ops instead of lock
-//! cycles (`workloads::register::RegOp::draw`, from each process's own stream, numbered
-//! run-wide), the liveness write after the heal is a register write, and the final phase
-//! reads every register the run may have touched through the leader.
+//! cycles (`ClientProcess::draw_register`, from each process's own stream, numbered
+//! run-wide), as the tokio workload does; the liveness write after the heal is a register
+//! write, and the final phase reads every register the run may have touched through the
+//! leader.
 
 use checkers::{OpDraft, OpType, Process, Role, Value, F};
 use raftd::core::Request;
 use rand::RngExt;
-use rand_chacha::ChaCha8Rng;
-use workloads::election::{FINAL_READ_RETRY_MS, OBSERVER_PROCESS_BASE};
+use workloads::election::{FINAL_READ_RETRY_MS, FINAL_REGISTER_KEYS_MAX, OBSERVER_PROCESS_BASE};
 use workloads::process::{ClientProcess, CycleOp, Ended, Pace, Plan, Router};
 use workloads::register::{keys_touched, RegOp, VALUES};
 use workloads::seed::rng_for;
@@ -31,8 +31,6 @@ pub const STARTUP_LEADER_MS_MAX: u64 = 10_000;
 pub const LIVENESS_MS_MAX: u64 = 10_000;
 /// How often the controller looks at the world while it waits for something.
 const CONTROL_POLL_MS: u64 = 50;
-/// The most registers the final phase reads (the newest the run touched).
-pub const FINAL_KEYS_MAX: u64 = 100;
 
 /// Who is behind an op or a wake-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,8 +126,6 @@ pub struct Workload {
     time_limit_ms: u64,
     recovery_ms: u64,
     kind: WorkloadKind,
-    /// Register workload: each slot's process's own stream, drawn anew with its number.
-    reg_rngs: Vec<ChaCha8Rng>,
     /// Register ops drawn so far, over the whole run: the `n` of `RegOp::draw`.
     reg_ops: u64,
     /// The registers the final phase reads, in order.
@@ -174,7 +170,6 @@ impl Workload {
             time_limit_ms,
             recovery_ms: spec.recovery_ms,
             kind: spec.workload,
-            reg_rngs: Vec::new(),
             reg_ops: 0,
             final_keys: Vec::new(),
             finals_read: 0,
@@ -252,7 +247,6 @@ impl World {
         }
         for slot in 0..self.wl.params.concurrency {
             let proc = self.wl.new_proc();
-            self.wl.reg_rngs.push(rng_for(self.wl.seed, proc.number));
             self.wl.slots.push((proc, SlotWake::Begin));
             self.schedule(self.now, Ev::Wake(Actor::Slot(slot)));
         }
@@ -305,7 +299,7 @@ impl World {
     fn begin_final_reads(&mut self) {
         self.wl.phase = Phase::FinalReads;
         if self.wl.kind == WorkloadKind::Register {
-            self.wl.final_keys = keys_touched(self.wl.reg_ops, FINAL_KEYS_MAX);
+            self.wl.final_keys = keys_touched(self.wl.reg_ops, FINAL_REGISTER_KEYS_MAX);
         }
         self.wl.final_deadline = self.now + self.wl.params.final_read_timeout_ms * MS;
         let proc = self.wl.new_proc();
@@ -363,11 +357,7 @@ impl World {
             }
             Plan::NewCycle => (self.now, SlotWake::Begin),
             Plan::Retire => {
-                let proc = self.wl.new_proc();
-                if let Some(rng) = self.wl.reg_rngs.get_mut(slot) {
-                    *rng = rng_for(self.wl.seed, proc.number);
-                }
-                self.wl.slots[slot].0 = proc;
+                self.wl.slots[slot].0 = self.wl.new_proc();
                 (self.now, SlotWake::Begin)
             }
         };
@@ -573,7 +563,7 @@ impl World {
                 };
                 let n = self.wl.reg_ops;
                 self.wl.reg_ops += 1;
-                register_call(&RegOp::draw(&mut self.wl.reg_rngs[slot], n))
+                register_call(&self.wl.slots[slot].0.draw_register(n))
             }
             Step::RegFinalRead(k) => register_call(&RegOp::Read {
                 key: self.wl.final_keys[k].clone(),

@@ -19,8 +19,8 @@ use workloads::FencingMode;
 const RUNTIME_REASON: &str =
     "deterministic simulation: raftd's cores on one thread, simulated time, network, disks and clocks";
 
-/// The simulator's spec for a run's spec: the same nodes, faults, timing, clients, bugs,
-/// lease and fencing. Fencing `none` is raftd's `no-fencing` bug, as the raftd adapter
+/// The simulator's spec for a run's spec: the same nodes, faults, timing, clients and
+/// workload, bugs, lease and fencing. Fencing `none` is raftd's `no-fencing` bug, as the raftd adapter
 /// starts it; `write` is raftd without `--fence-on-grant`.
 pub fn sim_spec_of(spec: &TestSpec) -> SimSpec {
     let mut bugs = spec.bugs.clone();
@@ -45,8 +45,7 @@ pub fn sim_spec_of(spec: &TestSpec) -> SimSpec {
         stall_probability: spec.stall_probability,
         fence_on_grant: spec.fencing == FencingMode::Grant,
         recovery_ms: spec.recovery_secs * 1000,
-        // TODO(workload): `spec.workload` once TestSpec has it (the `--workload` flag).
-        workload: workloads::WorkloadKind::Election,
+        workload: spec.workload,
     }
 }
 
