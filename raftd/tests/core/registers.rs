@@ -218,3 +218,44 @@ fn early_ack_acknowledges_register_writes_that_are_then_lost() {
         "acknowledged 2 then 3, yet the register holds 1"
     );
 }
+
+/// n1 holds a lease and is cut off while n2 or n3 takes over and sets r0 to 2; then n1
+/// is asked for r0. Returns n1's answer, or why it refused.
+fn lease_read_at_a_cut_off_leader(bug: Option<Bug>) -> Result<Option<Response>, String> {
+    let mut c = cluster(3, |cfg| {
+        cfg.lease_ticks = Some(5);
+        cfg.check_quorum = bug.is_none();
+        cfg.bugs = bug.into_iter().collect::<BugSet>();
+    });
+    elect(&mut c, "n1");
+    ask(&mut c, "n1", 1, set("r0", 1));
+    run(&mut c, 2);
+    c.isolate("n1");
+    run(&mut c, 40);
+    let leader = c
+        .leaders()
+        .into_iter()
+        .map(|(id, _)| id)
+        .find(|id| id != "n1")
+        .expect("n2 and n3 elect a leader");
+    assert_eq!(
+        ask(&mut c, &leader, 1, set("r0", 2)),
+        Some(Response::RegisterSet)
+    );
+    c.propose("n1", 2, read("r0")).map_err(|e| e.to_string())?;
+    c.stabilize(1000);
+    Ok(answer(&mut c, "n1", 2))
+}
+
+#[test]
+fn lease_without_quorum_check_serves_a_stale_register_read() {
+    match lease_read_at_a_cut_off_leader(None) {
+        Err(refused) => assert!(refused.contains("not the leader"), "{refused}"),
+        Ok(answer) => assert_eq!(answer, None, "no read served without a quorum"),
+    }
+    assert_eq!(
+        lease_read_at_a_cut_off_leader(Some(Bug::LeaseWithoutQuorumCheck)),
+        Ok(value(Some(1))),
+        "served under its lease, after another leader set 2"
+    );
+}
