@@ -153,9 +153,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if let [path] = args.paths.as_slice() {
         let c = check_one(path, &args)?;
         if args.json {
-            println!("{}", c.json);
+            out(&format!("{}\n", c.json));
         } else {
-            print!("{}", c.text);
+            out(&c.text);
         }
         return Ok(ExitCode::from(c.exit));
     }
@@ -166,7 +166,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         let (exit, doc) = match check_one(path, &args) {
             Ok(c) => {
                 if !args.json {
-                    println!("{}", c.text);
+                    out(&format!("{}\n", c.text));
                 }
                 let doc = PathDoc {
                     path: shown.clone(),
@@ -191,9 +191,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         summary.push((shown, exit));
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&docs)?);
+        out(&format!("{}\n", serde_json::to_string_pretty(&docs)?));
     } else {
-        print!("{}", render_summary(&summary));
+        out(&render_summary(&summary));
     }
     Ok(ExitCode::from(worst(summary.iter().map(|s| s.1))))
 }
@@ -222,6 +222,16 @@ fn render_summary(checked: &[(String, Exit)]) -> String {
         let _ = writeln!(out, "  {}  {word:<9}  {}", exit.code(), terminal(path));
     }
     out
+}
+
+/// Writes to stdout; a reader that left (`check … | head`) is no error of the check,
+/// whose exit code still says the verdict.
+fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
 }
 
 /// Checks one PATH as `args` asks; an error is bad input (exit 2).
