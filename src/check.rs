@@ -348,6 +348,7 @@ fn claimed(g: &Guarantees) -> String {
 /// The text of every op the listed anomalies cite, by index (= line number - 1, which
 /// the reader checks).
 fn cited_lines(path: &Path, result: &CheckResult) -> anyhow::Result<BTreeMap<u64, String>> {
+    use std::io::BufRead;
     let mut wanted: BTreeMap<u64, String> = result
         .anomalies
         .iter()
@@ -356,18 +357,22 @@ fn cited_lines(path: &Path, result: &CheckResult) -> anyhow::Result<BTreeMap<u64
     let Some(&last) = wanted.keys().next_back() else {
         return Ok(wanted);
     };
+    // The history was read and checked already: op `i` is line `i + 1` (the reader
+    // refuses any other index), so the lines are counted, not parsed again.
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut reader = OpReader::new(BufReader::new(file));
-    while let Some(line) = reader
-        .next_line()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-    {
-        if let Some(slot) = wanted.get_mut(&line.op.index) {
-            *slot = shorten(line.text.trim_end());
-        }
-        if line.op.index == last {
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut line = Vec::new();
+    for index in 0..=last {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if read == 0 {
             break;
+        }
+        if let Some(slot) = wanted.get_mut(&index) {
+            *slot = shorten(String::from_utf8_lossy(&line).trim_end());
         }
     }
     Ok(wanted)
