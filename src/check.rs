@@ -153,9 +153,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if let [path] = args.paths.as_slice() {
         let c = check_one(path, &args)?;
         if args.json {
-            println!("{}", c.json);
+            out(&format!("{}\n", c.json));
         } else {
-            print!("{}", c.text);
+            out(&c.text);
         }
         return Ok(ExitCode::from(c.exit));
     }
@@ -166,7 +166,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         let (exit, doc) = match check_one(path, &args) {
             Ok(c) => {
                 if !args.json {
-                    println!("{}", c.text);
+                    out(&format!("{}\n", c.text));
                 }
                 let doc = PathDoc {
                     path: shown.clone(),
@@ -191,9 +191,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         summary.push((shown, exit));
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&docs)?);
+        out(&format!("{}\n", serde_json::to_string_pretty(&docs)?));
     } else {
-        print!("{}", render_summary(&summary));
+        out(&render_summary(&summary));
     }
     Ok(ExitCode::from(worst(summary.iter().map(|s| s.1))))
 }
@@ -222,6 +222,16 @@ fn render_summary(checked: &[(String, Exit)]) -> String {
         let _ = writeln!(out, "  {}  {word:<9}  {}", exit.code(), terminal(path));
     }
     out
+}
+
+/// Writes to stdout; a reader that left (`check … | head`) is no error of the check,
+/// whose exit code still says the verdict.
+fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
 }
 
 /// Checks one PATH as `args` asks; an error is bad input (exit 2).
@@ -338,6 +348,7 @@ fn claimed(g: &Guarantees) -> String {
 /// The text of every op the listed anomalies cite, by index (= line number - 1, which
 /// the reader checks).
 fn cited_lines(path: &Path, result: &CheckResult) -> anyhow::Result<BTreeMap<u64, String>> {
+    use std::io::BufRead;
     let mut wanted: BTreeMap<u64, String> = result
         .anomalies
         .iter()
@@ -346,18 +357,22 @@ fn cited_lines(path: &Path, result: &CheckResult) -> anyhow::Result<BTreeMap<u64
     let Some(&last) = wanted.keys().next_back() else {
         return Ok(wanted);
     };
+    // The history was read and checked already: op `i` is line `i + 1` (the reader
+    // refuses any other index), so the lines are counted, not parsed again.
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut reader = OpReader::new(BufReader::new(file));
-    while let Some(line) = reader
-        .next_line()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-    {
-        if let Some(slot) = wanted.get_mut(&line.op.index) {
-            *slot = shorten(line.text.trim_end());
-        }
-        if line.op.index == last {
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut line = Vec::new();
+    for index in 0..=last {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if read == 0 {
             break;
+        }
+        if let Some(slot) = wanted.get_mut(&index) {
+            *slot = shorten(String::from_utf8_lossy(&line).trim_end());
         }
     }
     Ok(wanted)
@@ -472,9 +487,25 @@ fn check_model(
     use checkers::linear::{self, history as shapes, CheckOptions};
     let file = std::fs::File::open(history)
         .with_context(|| format!("cannot open {}", history.display()))?;
-    let ops: Vec<checkers::Op> = OpReader::new(BufReader::new(file))
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", history.display()))?;
+    // Only the model's ops are kept as they are read: a history of millions of other
+    // ops (status, unfenced writes) costs no memory here.
+    use checkers::F;
+    let keep = |op: &checkers::Op| match model {
+        ModelName::CasRegister => matches!(op.f, F::Read | F::Write | F::Cas),
+        ModelName::Kv => matches!(op.f, F::Get | F::Put | F::Append),
+        ModelName::Mutex | ModelName::FencedRegister => match op.f {
+            F::Acquire | F::Holding | F::Release => true,
+            F::Write => op.value.as_ref().and_then(|v| v.token.flatten()).is_some(),
+            _ => false,
+        },
+    };
+    let mut ops: Vec<checkers::Op> = Vec::new();
+    for op in OpReader::new(BufReader::new(file)) {
+        let op = op.map_err(|e| anyhow::anyhow!("{}: {e}", history.display()))?;
+        if keep(&op) {
+            ops.push(op);
+        }
+    }
     let bad = |e: String| anyhow::anyhow!("{}: {e}", history.display());
     let options = CheckOptions::default();
     let (name, keys) = match model {

@@ -643,3 +643,40 @@ fn text_from_the_history_reaches_the_terminal_escaped() {
         "{out}"
     );
 }
+
+/// `splitbrain check … | head`: a reader that leaves early is no error, and the exit
+/// code still says the verdict.
+#[test]
+fn a_reader_that_leaves_early_does_not_crash_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = Vec::new();
+    for i in 0..300 {
+        lines.push(format!(
+            r#"{{"index":{},"time":{},"process":{i},"type":"invoke","f":"write","node":"n1","value":{{"token":null,"id":"w{i}.1"}}}}"#,
+            2 * i,
+            10 * (2 * i + 1)
+        ));
+        lines.push(format!(
+            r#"{{"index":{},"time":{},"process":{i},"type":"ok","f":"write","node":"n1","value":{{"token":null,"id":"w{i}.1"}}}}"#,
+            2 * i + 1,
+            10 * (2 * i + 2)
+        ));
+    }
+    lines.push(r#"{"index":600,"time":7000,"process":999,"type":"invoke","f":"read","node":"n1","value":null}"#.into());
+    lines.push(r#"{"index":601,"time":7010,"process":999,"type":"ok","f":"read","node":"n1","value":{"ids":[]}}"#.into());
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let lost = write(dir.path(), "lost.jsonl", &lines);
+    // Several copies, so that the JSON is larger than a pipe holds.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
+        .args(["check", "--json"])
+        .args(std::iter::repeat_n(&lost, 8))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(1), "{err}");
+}

@@ -22,6 +22,13 @@ fn main() {
         child(Path::new(&args[i + 1]));
         return;
     }
+    // `--deserialize PATH`: the bare parse of any history, every line into `Op`, to time
+    // a `splitbrain check` of the same file against.
+    if let Some(i) = args.iter().position(|a| a == "--deserialize") {
+        let n = deserialize_all(Path::new(&args[i + 1]));
+        println!("{n} ops deserialized");
+        return;
+    }
     // `--generate N PATH` writes a history and stops (for profiling by hand).
     if let Some(i) = args.iter().position(|a| a == "--generate") {
         let n = args[i + 1].parse().expect("--generate N PATH");
@@ -55,7 +62,7 @@ fn bench_size(dir: &Path, target: u64) {
         bytes as f64 / (1 << 20) as f64,
         t.elapsed().as_secs_f64()
     );
-    let de = best_of(|| deserialize_all(&path, n));
+    let de = best_of(|| assert_eq!(deserialize_all(&path), n));
     let ck = best_of(|| check_all(&path));
     for (what, m) in [("deserialize into Op", de), ("whole check        ", ck)] {
         println!(
@@ -112,7 +119,7 @@ fn best_of(mut f: impl FnMut()) -> Measure {
 }
 
 /// The baseline: every line deserialized with serde_json into an owned `Op`.
-fn deserialize_all(path: &Path, expected: u64) {
+fn deserialize_all(path: &Path) -> u64 {
     let mut input = BufReader::with_capacity(1 << 16, std::fs::File::open(path).expect("open"));
     let mut line = Vec::with_capacity(1 << 12);
     let mut n = 0u64;
@@ -125,7 +132,7 @@ fn deserialize_all(path: &Path, expected: u64) {
         std::hint::black_box(op);
         n += 1;
     }
-    assert_eq!(n, expected);
+    n
 }
 
 fn check_all(path: &Path) {

@@ -207,6 +207,34 @@ fn time<M: Model>(
     (best, states)
 }
 
+/// The 50-client history with one get of one key answering a value no order of the
+/// appends gives: the time to refute that key among ten (the rest all linearizable).
+fn one_bad_key(h: &[Operation<KvInput, KvOutput>]) {
+    let mut bad = h.to_vec();
+    let last_get = bad
+        .iter()
+        .rposition(|o| matches!(&o.input, KvInput::Get { key } if key == "k3") && !o.is_info())
+        .expect("a get of k3");
+    bad[last_get].output = KvOutput::Get("never;appended;".into());
+    let mut best = Duration::MAX;
+    let mut refuted = 0;
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        let r = check(&Kv, &bad, &CheckOptions::default());
+        best = best.min(start.elapsed());
+        refuted = r
+            .keys
+            .iter()
+            .filter(|k| matches!(k.verdict, checkers::linear::Verdict::NotLinearizable(_)))
+            .count();
+    }
+    assert_eq!(refuted, 1, "the bad key, and only it, is refuted");
+    println!(
+        "kv: 50 clients, one bad key among {KV_KEYS}: refuted in {:.1} ms, counterexample included",
+        best.as_secs_f64() * 1e3
+    );
+}
+
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -227,6 +255,9 @@ fn main() {
     );
     for clients in [1, 10, 50] {
         let h = kv_history(&mut rng, clients);
+        if clients == 50 {
+            one_bad_key(&h);
+        }
         let info = h.iter().filter(|o| o.is_info()).count();
         let (t, states) = time(&Kv, std::slice::from_ref(&h));
         println!(

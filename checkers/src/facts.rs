@@ -145,6 +145,9 @@ pub struct History {
     /// Register writes and compare-and-sets that ended ok: (invocation index, completion
     /// time), for failover to an ok write.
     pub register_changes_ok: Vec<(u64, u64)>,
+    /// The lock ops that completed ok (writes under a token among them), for the lock
+    /// models: kept as they are read, so that they cost no second pass over the file.
+    pub lock_ops: Vec<crate::linear::history::LockOp>,
 }
 
 /// What an invocation carried that its completion needs.
@@ -331,11 +334,12 @@ impl Builder {
                     "a holding invoke must carry the token it asks about",
                 ));
             }
-            F::Acquire => {
-                let election = value.and_then(|v| v.election.as_deref()).unwrap_or("");
-                fl.election = self.h.elections.intern(election);
-            }
             _ => {}
+        }
+        if matches!(op.f, F::Acquire | F::Holding | F::Release | F::Write) {
+            if let Some(e) = value.and_then(|v| v.election.as_deref()) {
+                fl.election = self.h.elections.intern(e);
+            }
         }
         self.in_flight.insert(op.process, fl);
         Ok(())
@@ -398,6 +402,9 @@ impl Builder {
             Some(n) => self.node(n),
             None => fl.node,
         };
+        if op.kind == OpType::Ok {
+            self.lock_op(op, &fl);
+        }
         match (op.f, op.kind) {
             (F::Write, kind) => {
                 if kind == OpType::Fail && op.error.as_deref() == Some(ErrorCode::StaleToken.name())
@@ -418,6 +425,44 @@ impl Builder {
             (F::Read, OpType::Ok) => self.read(op, line, span, node),
             _ => Ok(()),
         }
+    }
+
+    /// Keeps an ok lock op (a write only under a token) for the lock models.
+    fn lock_op(&mut self, op: &RawOp<'_>, fl: &InFlight) {
+        use crate::linear::history::{LockAnswer, LockOp};
+        let Process::Client(client) = op.process else {
+            return;
+        };
+        let value = op.value.as_deref();
+        let answer = match op.f {
+            F::Acquire => match value.and_then(RawValue::token) {
+                Some(t) => LockAnswer::Acquired(t),
+                // The acquire's own check names the missing token.
+                None => return,
+            },
+            F::Holding => match (fl.token, value.and_then(|v| v.holding)) {
+                (Some(token), Some(holding)) => LockAnswer::Holding { token, holding },
+                _ => return,
+            },
+            F::Release => match fl.token {
+                Some(t) => LockAnswer::Released(t),
+                None => return,
+            },
+            F::Write => match fl.token {
+                Some(t) => LockAnswer::Wrote(t),
+                None => return,
+            },
+            _ => return,
+        };
+        self.h.lock_ops.push(LockOp {
+            client,
+            call: fl.time,
+            ret: op.time,
+            inv: fl.index,
+            comp: op.index,
+            election: (fl.election != NO_SYM).then_some(fl.election),
+            answer,
+        });
     }
 
     fn count(&mut self, f: F, kind: OpType) {
@@ -481,10 +526,14 @@ impl Builder {
                     "an ok acquire must carry the granted token",
                 )
             })?;
+        let election = match fl.election {
+            NO_SYM => self.h.elections.intern(""),
+            e => e,
+        };
         self.h.acquires.push(Acquire {
             span,
             process: op.process,
-            election: fl.election,
+            election,
             token,
         });
         Ok(())

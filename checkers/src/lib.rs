@@ -38,19 +38,26 @@ pub fn check_path(
 ) -> Result<CheckResult, HistoryError> {
     let history = History::from_path(path)?;
     let mut result = check(&history, guarantees);
-    add_models(path, guarantees, &mut result)?;
+    add_models(path, &history, guarantees, &mut result)?;
     Ok(result)
 }
 
-/// Reads the lock and register ops of the history at `path` and adds the model
-/// checkers' verdicts and anomalies to `result` ([`linear::add_models`]).
+/// Adds the model checkers' verdicts and anomalies on the history at `path` (read into
+/// `history` already) to `result` ([`linear::add_models`]). Its register ops are read in
+/// a second pass, only when it has any.
 pub fn add_models(
     path: &std::path::Path,
+    history: &History,
     guarantees: &Guarantees,
     result: &mut CheckResult,
 ) -> Result<(), HistoryError> {
-    let file = std::fs::File::open(path)?;
-    let ops = linear::model_ops(std::io::BufReader::new(file))?;
-    linear::add_models(&ops, guarantees, result);
+    let register = history.register;
+    let register_ops = if register.ok + register.fail + register.info > 0 {
+        let file = std::fs::File::open(path)?;
+        linear::register_ops(std::io::BufReader::new(file))?
+    } else {
+        Vec::new()
+    };
+    linear::add_models(history, &register_ops, guarantees, result);
     Ok(())
 }

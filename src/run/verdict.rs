@@ -33,8 +33,8 @@ pub fn check_and_write(dir: &Path, guarantees: checkers::Guarantees) -> anyhow::
     let history = checkers::History::from_path(&path)?;
     let faults_injected = history.faults_injected as usize;
     let mut result = checkers::check(&history, &guarantees);
+    checkers::add_models(&path, &history, &guarantees, &mut result)?;
     drop(history);
-    checkers::add_models(&path, &guarantees, &mut result)?;
     checkers::write_results(&dir.join("results.json"), &result)?;
     Ok(Checked {
         verdict: result.valid,

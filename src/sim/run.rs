@@ -104,11 +104,18 @@ pub fn run_with(spec: &SimSpec, seed: u64, schedule: &Schedule, keep_logs: bool)
         liveness.note = world.restart_failures.join("; ");
     }
     let guarantees = guarantees(spec);
-    let mut result = match History::from_ops(&ops) {
-        Ok(history) => check(&history, &guarantees),
+    let history = match History::from_ops(&ops) {
+        Ok(history) => history,
         Err(e) => panic!("the simulator wrote a history the checkers refuse: {e}"),
     };
-    checkers::linear::add_models(&ops, &guarantees, &mut result);
+    let mut result = check(&history, &guarantees);
+    let register_ops: Vec<checkers::Op> = ops
+        .iter()
+        .filter(|op| checkers::linear::register::is_register_op(op))
+        .cloned()
+        .collect();
+    checkers::linear::add_models(&history, &register_ops, &guarantees, &mut result);
+    drop(history);
     let safety = result.valid;
     let result = with_liveness(result, &liveness);
     let panics = world.chaos.panics.clone();

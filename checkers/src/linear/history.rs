@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use super::model::{FenceInput, KvInput, KvOutput, LeaseInput, LeaseOutput, RegInput, RegOutput};
 use super::{Operation, MAY_NEVER_RETURN};
 use crate::history::{Op, OpType, Process, Value, F};
+use crate::intern::{Interner, Sym};
 
 /// A model's operations and, for each, the history indices of its invocation and
 /// completion (`None` when it never completed).
@@ -85,6 +86,92 @@ pub fn kv(history: &[Op]) -> Result<Converted<KvInput, KvOutput>, String> {
     })
 }
 
+/// One lock op that completed ok, as the lock models read it: a compact record the
+/// history's facts keep as they are read (so that a run's lock ops cost no second pass
+/// and no owned ops), or that [`lock_ops`] makes of a slice of ops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockOp {
+    pub client: u64,
+    pub call: u64,
+    pub ret: u64,
+    /// History indices of the invocation and of the completion.
+    pub inv: u64,
+    pub comp: u64,
+    /// The invocation's `value.election`, in the elections' interner.
+    pub election: Option<Sym>,
+    pub answer: LockAnswer,
+}
+
+/// What an ok lock op said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockAnswer {
+    /// An acquire granted this token.
+    Acquired(u64),
+    /// A holding of this token answered.
+    Holding { token: u64, holding: bool },
+    /// A release of this token.
+    Released(u64),
+    /// A write accepted under this token (unfenced writes are no lock op).
+    Wrote(u64),
+}
+
+/// The ok lock ops of `history` and their elections' names: acquires, holdings,
+/// releases, and writes under a token. A malformed lock op is named.
+pub fn lock_ops(history: &[Op]) -> Result<(Vec<LockOp>, Interner), String> {
+    let mut elections = Interner::default();
+    let converted = convert(
+        history,
+        &[F::Acquire, F::Holding, F::Release, F::Write],
+        |invoke, done| {
+            let Some(done) = done else {
+                return Ok(None);
+            };
+            let token_of = |op: &Op| op.value.as_ref().and_then(|v| v.token.flatten());
+            let token = || {
+                token_of(invoke).ok_or_else(|| bad(invoke, "value.token", "must be a whole number"))
+            };
+            let answer = match invoke.f {
+                F::Acquire => LockAnswer::Acquired(
+                    token_of(done)
+                        .ok_or_else(|| bad(done, "value.token", "an ok acquire gives its token"))?,
+                ),
+                F::Holding => LockAnswer::Holding {
+                    token: token()?,
+                    holding: done.value.as_ref().and_then(|v| v.holding).ok_or_else(|| {
+                        bad(done, "value.holding", "an ok holding gives its answer")
+                    })?,
+                },
+                F::Release => LockAnswer::Released(token()?),
+                _ => match token_of(invoke) {
+                    Some(t) => LockAnswer::Wrote(t),
+                    None => return Ok(None),
+                },
+            };
+            let election = invoke
+                .value
+                .as_ref()
+                .and_then(|v| v.election.as_deref())
+                .map(|e| elections.intern(e));
+            Ok(Some(((election, answer), ())))
+        },
+    )?;
+    let ops = converted
+        .ops
+        .iter()
+        .zip(&converted.indices)
+        .map(|(o, &(inv, comp))| LockOp {
+            client: o.client,
+            call: o.call,
+            ret: o.ret,
+            inv,
+            comp: comp.expect("ok ops only"),
+            election: o.input.0,
+            answer: o.input.1,
+        })
+        .collect();
+    Ok((ops, elections))
+}
+
 /// The lock ops of an election history, for [`LeaseMutex`](super::LeaseMutex): one lock
 /// per election, named by the election.
 ///
@@ -106,137 +193,116 @@ pub fn mutex(
     history: &[Op],
     fenced_writes: bool,
 ) -> Result<Converted<LeaseInput, LeaseOutput>, String> {
-    let elections = WriteElections::of(history);
-    let fs: &[F] = if fenced_writes {
-        &[F::Acquire, F::Holding, F::Release, F::Write]
-    } else {
-        &[F::Acquire, F::Holding, F::Release]
+    let (ops, elections) = lock_ops(history)?;
+    mutex_of(&ops, &elections, fenced_writes)
+}
+
+/// [`mutex`] of a history's [`LockOp`]s.
+pub fn mutex_of(
+    ops: &[LockOp],
+    elections: &Interner,
+    fenced_writes: bool,
+) -> Result<Converted<LeaseInput, LeaseOutput>, String> {
+    let of_write = WriteElections::of(ops, elections);
+    let mut out = Converted {
+        ops: Vec::new(),
+        indices: Vec::new(),
     };
-    convert(history, fs, |invoke, done| {
-        let Some(done) = done else {
-            return Ok(None);
-        };
-        let token = || {
-            invoke
-                .value
-                .as_ref()
-                .and_then(|v| v.token.flatten())
-                .ok_or_else(|| bad(invoke, "value.token", "must be a whole number"))
-        };
+    for op in ops {
         let election = || {
-            invoke
-                .value
-                .as_ref()
-                .and_then(|v| v.election.clone())
-                .ok_or_else(|| bad(invoke, "value.election", "every lock op names its election"))
+            op.election
+                .map(|e| elections.name(e).to_string())
+                .ok_or_else(|| {
+                    format!(
+                        "op {}: value.election: every lock op names its election",
+                        op.inv
+                    )
+                })
         };
-        Ok(Some(match invoke.f {
-            F::Acquire => {
-                let t = done
-                    .value
-                    .as_ref()
-                    .and_then(|v| v.token.flatten())
-                    .ok_or_else(|| bad(done, "value.token", "an ok acquire gives its token"))?;
-                (
-                    LeaseInput::Acquire { lock: election()? },
-                    LeaseOutput::Acquired(t),
-                )
-            }
-            F::Holding => {
-                let h =
-                    done.value.as_ref().and_then(|v| v.holding).ok_or_else(|| {
-                        bad(done, "value.holding", "an ok holding gives its answer")
-                    })?;
-                let input = LeaseInput::Holding {
+        let (input, output) = match op.answer {
+            LockAnswer::Acquired(t) => (
+                LeaseInput::Acquire { lock: election()? },
+                LeaseOutput::Acquired(t),
+            ),
+            LockAnswer::Holding { token, holding } => (
+                LeaseInput::Holding {
                     lock: election()?,
-                    token: token()?,
-                };
-                (input, LeaseOutput::Holding(h))
-            }
-            F::Release => {
-                let input = LeaseInput::Release {
+                    token,
+                },
+                LeaseOutput::Holding(holding),
+            ),
+            LockAnswer::Released(token) => (
+                LeaseInput::Release {
                     lock: election()?,
-                    token: token()?,
-                };
-                (input, LeaseOutput::Done)
-            }
-            _ => {
-                // A write: under a token, a sign that its grant held.
-                let Some(t) = invoke.value.as_ref().and_then(|v| v.token.flatten()) else {
-                    return Ok(None);
-                };
-                let Some(lock) = elections.of_write(invoke, t) else {
-                    return Ok(None);
+                    token,
+                },
+                LeaseOutput::Done,
+            ),
+            LockAnswer::Wrote(_) if !fenced_writes => continue,
+            // A write: under a token, a sign that its grant held.
+            LockAnswer::Wrote(token) => {
+                let Some(lock) = of_write.of_write(op, token) else {
+                    continue;
                 };
                 (
-                    LeaseInput::Holding { lock, token: t },
+                    LeaseInput::Holding { lock, token },
                     LeaseOutput::Holding(true),
                 )
             }
-        }))
-    })
+        };
+        out.ops.push(Operation {
+            client: op.client,
+            call: op.call,
+            ret: op.ret,
+            input,
+            output,
+        });
+        out.indices.push((op.inv, Some(op.comp)));
+    }
+    Ok(out)
 }
 
 /// Which election each token was granted in, for writes, which do not name theirs.
-struct WriteElections {
-    by_token: HashMap<u64, String>,
+struct WriteElections<'a> {
+    by_token: HashMap<u64, Sym>,
     /// The history's only election, when it has one.
-    only: Option<String>,
+    only: Option<Sym>,
+    names: &'a Interner,
 }
 
-impl WriteElections {
-    fn of(history: &[Op]) -> WriteElections {
-        // Which election granted each token, for writes, which do not name theirs.
-        let mut elections: HashMap<u64, String> = HashMap::new();
-        let mut acquiring: HashMap<u64, &str> = HashMap::new();
-        for op in history {
-            let Process::Client(process) = op.process else {
-                continue;
-            };
-            let value = op.value.as_ref();
-            let election = value.and_then(|v| v.election.as_deref());
-            let token = value.and_then(|v| v.token.flatten());
-            match (op.f, op.kind) {
-                (F::Acquire, OpType::Invoke) => {
-                    if let Some(e) = election {
-                        acquiring.insert(process, e);
-                    }
+impl<'a> WriteElections<'a> {
+    fn of(ops: &[LockOp], names: &'a Interner) -> WriteElections<'a> {
+        let mut by_token: HashMap<u64, Sym> = HashMap::new();
+        for op in ops {
+            let Some(e) = op.election else { continue };
+            match op.answer {
+                LockAnswer::Acquired(t) => {
+                    by_token.insert(t, e);
                 }
-                (F::Acquire, OpType::Ok) => {
-                    if let (Some(e), Some(t)) = (acquiring.remove(&process), token) {
-                        elections.insert(t, e.to_string());
-                    }
+                LockAnswer::Holding { token: t, .. } | LockAnswer::Released(t) => {
+                    by_token.entry(t).or_insert(e);
                 }
-                (F::Acquire, _) => {
-                    acquiring.remove(&process);
-                }
-                (F::Holding | F::Release, OpType::Invoke) => {
-                    if let (Some(e), Some(t)) = (election, token) {
-                        elections.entry(t).or_insert_with(|| e.to_string());
-                    }
-                }
-                _ => {}
+                LockAnswer::Wrote(_) => {}
             }
         }
-        let mut distinct: Vec<&String> = elections.values().collect();
-        distinct.sort();
+        let mut distinct: Vec<Sym> = by_token.values().copied().collect();
+        distinct.sort_unstable();
         distinct.dedup();
-        let only = (distinct.len() == 1).then(|| distinct[0].clone());
+        let only = (distinct.len() == 1).then(|| distinct[0]);
         WriteElections {
-            by_token: elections,
+            by_token,
             only,
+            names,
         }
     }
 
     /// The election of a write under token `t`: its own `value.election`, else the
     /// election that granted `t`, else the history's only election.
-    fn of_write(&self, invoke: &Op, t: u64) -> Option<String> {
-        invoke
-            .value
-            .as_ref()
-            .and_then(|v| v.election.clone())
-            .or_else(|| self.by_token.get(&t).cloned())
-            .or_else(|| self.only.clone())
+    fn of_write(&self, op: &LockOp, t: u64) -> Option<String> {
+        op.election
+            .or_else(|| self.by_token.get(&t).copied())
+            .or(self.only)
+            .map(|e| self.names.name(e).to_string())
     }
 }
 
@@ -245,55 +311,56 @@ impl WriteElections {
 /// accepted (ok) under a token, each in its election as [`mutex`] finds it. Everything
 /// else (holdings, unfenced writes, `fail` and `info` ops) is left out.
 pub fn fenced_register(history: &[Op]) -> Result<Converted<FenceInput, ()>, String> {
-    let elections = WriteElections::of(history);
-    convert(
-        history,
-        &[F::Acquire, F::Holding, F::Release, F::Write],
-        |invoke, done| {
-            let Some(done) = done else {
-                return Ok(None);
-            };
-            let token_of = |op: &Op| op.value.as_ref().and_then(|v| v.token.flatten());
-            let election = || {
-                invoke
-                    .value
-                    .as_ref()
-                    .and_then(|v| v.election.clone())
-                    .ok_or_else(|| {
-                        bad(invoke, "value.election", "every lock op names its election")
-                    })
-            };
-            Ok(match invoke.f {
-                F::Acquire => {
-                    let token = token_of(done)
-                        .ok_or_else(|| bad(done, "value.token", "an ok acquire gives its token"))?;
-                    Some((
-                        FenceInput::Grant {
-                            lock: election()?,
-                            token,
-                        },
-                        (),
-                    ))
-                }
-                F::Release => {
-                    let token = token_of(invoke)
-                        .ok_or_else(|| bad(invoke, "value.token", "must be a whole number"))?;
-                    Some((
-                        FenceInput::Release {
-                            lock: election()?,
-                            token,
-                        },
-                        (),
-                    ))
-                }
-                F::Write => token_of(invoke).and_then(|token| {
-                    let lock = elections.of_write(invoke, token)?;
-                    Some((FenceInput::Write { lock, token }, ()))
-                }),
-                _ => None,
-            })
-        },
-    )
+    let (ops, elections) = lock_ops(history)?;
+    fenced_register_of(&ops, &elections)
+}
+
+/// [`fenced_register`] of a history's [`LockOp`]s.
+pub fn fenced_register_of(
+    ops: &[LockOp],
+    elections: &Interner,
+) -> Result<Converted<FenceInput, ()>, String> {
+    let of_write = WriteElections::of(ops, elections);
+    let mut out = Converted {
+        ops: Vec::new(),
+        indices: Vec::new(),
+    };
+    for op in ops {
+        let election = || {
+            op.election
+                .map(|e| elections.name(e).to_string())
+                .ok_or_else(|| {
+                    format!(
+                        "op {}: value.election: every lock op names its election",
+                        op.inv
+                    )
+                })
+        };
+        let input = match op.answer {
+            LockAnswer::Acquired(token) => FenceInput::Grant {
+                lock: election()?,
+                token,
+            },
+            LockAnswer::Released(token) => FenceInput::Release {
+                lock: election()?,
+                token,
+            },
+            LockAnswer::Wrote(token) => match of_write.of_write(op, token) {
+                Some(lock) => FenceInput::Write { lock, token },
+                None => continue,
+            },
+            LockAnswer::Holding { .. } => continue,
+        };
+        out.ops.push(Operation {
+            client: op.client,
+            call: op.call,
+            ret: op.ret,
+            input,
+            output: (),
+        });
+        out.indices.push((op.inv, Some(op.comp)));
+    }
+    Ok(out)
 }
 
 /// Pairs each client invocation of `fs` with its process's completion and makes an

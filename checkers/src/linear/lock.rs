@@ -6,8 +6,9 @@
 //! completions the refutation needs.
 
 use super::history as shapes;
+use super::history::LockOp;
 use super::{check, CheckOptions, LeaseMutex, Verdict};
-use crate::history::Op;
+use crate::intern::Interner;
 use crate::result::{
     Anomaly, AnomalyKind, CheckResult, CheckerResult, Guarantees, Severity, Validity,
 };
@@ -15,10 +16,15 @@ use crate::result::{
 /// The checker's name in `results.json`.
 pub const CHECKER: &str = "lock-model";
 
-/// Checks `ops` (a history's lock ops) and adds the checker, its anomalies and its
-/// verdict to `result`.
-pub fn add_lock_model(ops: &[Op], guarantees: &Guarantees, result: &mut CheckResult) {
-    let (checker, anomalies) = lock_model(ops, guarantees);
+/// Checks a history's ok lock ops (its facts' [`LockOp`]s, with the elections' names)
+/// and adds the checker, its anomalies and its verdict to `result`.
+pub fn add_lock_model(
+    ops: &[LockOp],
+    elections: &Interner,
+    guarantees: &Guarantees,
+    result: &mut CheckResult,
+) {
+    let (checker, anomalies) = lock_model(ops, elections, guarantees);
     result.valid = result.valid.and(checker.valid);
     for a in &anomalies {
         *result.counts.anomalies.entry(a.kind).or_insert(0) += 1;
@@ -29,14 +35,18 @@ pub fn add_lock_model(ops: &[Op], guarantees: &Guarantees, result: &mut CheckRes
 
 /// The checker's verdict on `ops`, and a `not-linearizable` violation per election that
 /// cannot be linearized.
-pub fn lock_model(ops: &[Op], guarantees: &Guarantees) -> (CheckerResult, Vec<Anomaly>) {
+pub fn lock_model(
+    ops: &[LockOp],
+    elections: &Interner,
+    guarantees: &Guarantees,
+) -> (CheckerResult, Vec<Anomaly>) {
     let result = |valid, note: String| CheckerResult {
         valid,
         note: Some(note),
         anomalies: Default::default(),
         figures: None,
     };
-    let converted = match shapes::mutex(ops, guarantees.fence_on_grant) {
+    let converted = match shapes::mutex_of(ops, elections, guarantees.fence_on_grant) {
         Ok(c) => c,
         Err(why) => {
             return (
@@ -129,16 +139,15 @@ pub(crate) fn cite(required: &[usize], indices: &[(u64, Option<u64>)]) -> (Vec<u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::F;
 
-    /// A history read as a results directory's would be: every op, then the lock ops.
-    fn lock_ops_of(lines: &[&str]) -> Vec<Op> {
+    /// A history read as a results directory's would be: its facts, with the lock ops.
+    fn lock_ops_of(lines: &[&str]) -> crate::History {
         let text: String = lines
             .iter()
             .enumerate()
             .map(|(i, l)| format!("{{\"index\":{i},\"time\":{},{l}}}\n", i * 10))
             .collect();
-        super::super::model_ops(text.as_bytes()).unwrap()
+        crate::History::read(text.as_bytes()).unwrap()
     }
 
     const STRICT: Guarantees = Guarantees {
@@ -159,11 +168,8 @@ mod tests {
             r#""process":0,"type":"invoke","f":"write","value":{"id":"w0.1","token":3,"election":"e1"}"#,
             r#""process":0,"type":"ok","f":"write","value":{"id":"w0.1","token":3}"#,
         ]);
-        assert!(
-            ops.iter().all(|op| op.f != F::Status),
-            "status ops are left behind"
-        );
-        let (checker, anomalies) = lock_model(&ops, &STRICT);
+        assert_eq!(ops.lock_ops.len(), 3, "status ops are left behind");
+        let (checker, anomalies) = lock_model(&ops.lock_ops, &ops.elections, &STRICT);
         assert_eq!(checker.valid, Validity::Invalid);
         assert_eq!(anomalies.len(), 1);
         let a = &anomalies[0];
@@ -183,7 +189,39 @@ mod tests {
             leaderless: false,
             ..STRICT
         };
-        assert_eq!(lock_model(&ops, &loose).0.valid, Validity::Valid);
+        assert_eq!(
+            lock_model(&ops.lock_ops, &ops.elections, &loose).0.valid,
+            Validity::Valid
+        );
+    }
+
+    /// The lock ops the facts keep as they read a history are the ones a pass over its
+    /// ops finds: the same model operations, cited by the same indices.
+    #[test]
+    fn the_facts_keep_the_lock_ops_a_pass_over_the_ops_finds() {
+        for seed in 1..=5 {
+            let mut ops =
+                crate::synth::generate_ops(&crate::synth::SynthConfig::realistic(seed, 20_000));
+            // The synthetic holdings and releases name no election; the workload's do.
+            for op in &mut ops {
+                if let (crate::F::Holding | crate::F::Release, Some(v)) = (op.f, op.value.as_mut())
+                {
+                    v.election.get_or_insert_with(|| "e1".to_string());
+                }
+            }
+            let facts = crate::History::from_ops(&ops).unwrap();
+            assert!(facts.lock_ops.len() > 50, "{}", facts.lock_ops.len());
+            for fenced in [false, true] {
+                let from_ops = shapes::mutex(&ops, fenced).unwrap();
+                let from_facts =
+                    shapes::mutex_of(&facts.lock_ops, &facts.elections, fenced).unwrap();
+                assert_eq!(from_ops.ops, from_facts.ops, "seed {seed}");
+                assert_eq!(from_ops.indices, from_facts.indices, "seed {seed}");
+            }
+            let from_ops = shapes::fenced_register(&ops).unwrap();
+            let from_facts = shapes::fenced_register_of(&facts.lock_ops, &facts.elections).unwrap();
+            assert_eq!(from_ops.ops, from_facts.ops, "seed {seed}");
+        }
     }
 
     #[test]
@@ -202,7 +240,7 @@ mod tests {
             reason: None,
             harness_error: None,
         };
-        add_lock_model(&ops, &STRICT, &mut result);
+        add_lock_model(&ops.lock_ops, &ops.elections, &STRICT, &mut result);
         assert_eq!(result.valid, Validity::Valid);
         let c = &result.checkers[CHECKER];
         assert!(c.note.as_deref().unwrap().contains("no lock op"), "{c:?}");

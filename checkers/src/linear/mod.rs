@@ -26,33 +26,30 @@ pub use model::{
 };
 use search::{search, Outcome, Search};
 
-/// The ops a model checker reads from a history (lock ops, register ops); everything else
-/// is left behind as it is read, so that millions of status ops cost no memory here.
-pub fn model_ops<R: std::io::BufRead>(reader: R) -> Result<Vec<crate::Op>, crate::HistoryError> {
+/// The register ops of a history ([`register::is_register_op`]); everything else is
+/// left behind as it is read. The lock ops need no such pass: the history's facts keep
+/// them ([`crate::History::lock_ops`]).
+pub fn register_ops<R: std::io::BufRead>(reader: R) -> Result<Vec<crate::Op>, crate::HistoryError> {
     let mut ops = Vec::new();
     for op in crate::OpReader::new(reader) {
         let op = op?;
-        let keep = match op.f {
-            crate::F::Acquire | crate::F::Holding | crate::F::Release | crate::F::Write => true,
-            crate::F::Read | crate::F::Cas => register::is_register_op(&op),
-            _ => false,
-        };
-        if keep {
+        if register::is_register_op(&op) {
             ops.push(op);
         }
     }
     Ok(ops)
 }
 
-/// Adds the model checkers' verdicts on `ops` to `result`: `lock-model` always,
-/// `register-model` when the history has register ops.
+/// Adds the model checkers' verdicts to `result`: `lock-model` on the history's lock
+/// ops always, `register-model` on `register_ops` when there are any.
 pub fn add_models(
-    ops: &[crate::Op],
+    history: &crate::History,
+    register_ops: &[crate::Op],
     guarantees: &crate::Guarantees,
     result: &mut crate::CheckResult,
 ) {
-    lock::add_lock_model(ops, guarantees, result);
-    register::add_register_model(ops, result);
+    lock::add_lock_model(&history.lock_ops, &history.elections, guarantees, result);
+    register::add_register_model(register_ops, result);
 }
 
 /// The return time of an `info` op: it may take effect at any time after its call.

@@ -115,12 +115,15 @@ mod tests {
     use super::*;
 
     fn ops_of(lines: &[&str]) -> Vec<Op> {
-        let text: String = lines
+        super::super::register_ops(text_of(lines).as_bytes()).unwrap()
+    }
+
+    fn text_of(lines: &[&str]) -> String {
+        lines
             .iter()
             .enumerate()
             .map(|(i, l)| format!("{{\"index\":{i},\"time\":{},{l}}}\n", i * 10))
-            .collect();
-        super::super::model_ops(text.as_bytes()).unwrap()
+            .collect()
     }
 
     fn empty() -> CheckResult {
@@ -138,7 +141,7 @@ mod tests {
 
     #[test]
     fn a_lost_register_write_beside_election_writes_is_a_violation_citing_its_ops() {
-        let ops = ops_of(&[
+        let lines = [
             r#""process":0,"type":"invoke","f":"write","value":{"id":"w0.1","token":null}"#,
             r#""process":0,"type":"ok","f":"write","value":{"id":"w0.1","token":null}"#,
             r#""process":1,"type":"invoke","f":"write","value":{"key":"r0","value":3}"#,
@@ -148,7 +151,8 @@ mod tests {
             r#""process":2,"type":"invoke","f":"read","value":{"key":"r0"}"#,
             r#""process":2,"type":"ok","f":"read","value":{"key":"r0","value":null}"#,
             r#""process":3,"type":"invoke","f":"read""#,
-        ]);
+        ];
+        let ops = ops_of(&lines);
         let mut result = empty();
         add_register_model(&ops, &mut result);
         assert_eq!(result.valid, Validity::Invalid);
@@ -162,7 +166,7 @@ mod tests {
         assert!(a.message.contains("key r0"), "{}", a.message);
         assert_eq!(a.linearizable_through, Some(3));
         // The rules read the same history: register ops are no election writes or reads.
-        let facts = crate::History::from_ops(&ops).unwrap();
+        let facts = crate::History::read(text_of(&lines).as_bytes()).unwrap();
         assert_eq!(facts.writes.len(), 1, "the election's write only");
         assert_eq!(facts.register.ok, 2);
         assert_eq!(facts.register.fail, 1);

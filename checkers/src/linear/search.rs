@@ -64,23 +64,27 @@ impl Hasher for FxHasher {
     }
 }
 
-/// The (linearized set, state) pairs explored, without an allocation per pair: the sets
-/// lie one after another in one arena of words, the states in another, and the table
-/// holds their numbers (with each pair's hash, so that growing it hashes nothing again).
+/// The (linearized set, state) pairs explored, without an allocation per pair: each set
+/// is kept as its window (the words after its leading all-ones words and before its
+/// trailing zero words, with the window's start), one after another in one arena of
+/// words; the states lie in another, and the table holds their numbers (with each pair's
+/// hash, so that growing it hashes nothing again). A long history whose ops are mostly
+/// linearized in order keeps a few words per pair instead of one bit per op.
 struct Cache<S> {
-    /// Words per linearized set.
-    words: usize,
-    bits: Vec<u64>,
+    words: Vec<u64>,
+    /// Per pair: where its window starts in the set, where it lies in the arena, and its
+    /// length.
+    windows: Vec<(u32, u32, u32)>,
     states: Vec<S>,
     hashes: Vec<u64>,
     table: HashTable<u32>,
 }
 
 impl<S: Hash + Eq> Cache<S> {
-    fn new(words: usize) -> Cache<S> {
+    fn new() -> Cache<S> {
         Cache {
-            words,
-            bits: Vec::new(),
+            words: Vec::new(),
+            windows: Vec::new(),
             states: Vec::new(),
             hashes: Vec::new(),
             table: HashTable::new(),
@@ -91,30 +95,33 @@ impl<S: Hash + Eq> Cache<S> {
         self.states.len()
     }
 
-    /// Adds the pair; false when it was there already.
-    fn insert(&mut self, bits: &[u64], state: &S) -> bool
+    /// Adds the pair whose set is all ones before word `lo` and `window` from there
+    /// (all zeros after it); false when it was there already.
+    fn insert(&mut self, lo: usize, window: &[u64], state: &S) -> bool
     where
         S: Clone,
     {
-        debug_assert_eq!(bits.len(), self.words);
         let mut h = FxHasher::default();
-        for &w in bits {
+        h.add(lo as u64);
+        for &w in window {
             h.add(w);
         }
         state.hash(&mut h);
         let hash = h.finish();
         let Cache {
             words,
-            bits: arena,
+            windows,
             states,
             hashes,
             table,
         } = self;
-        let words = *words;
+        let lo = u32::try_from(lo).expect("fewer than 2^38 ops per key");
         let same = |&id: &u32| {
             let id = id as usize;
+            let (at, start, len) = windows[id];
             hashes[id] == hash
-                && arena[id * words..(id + 1) * words] == *bits
+                && at == lo
+                && words[start as usize..(start + len) as usize] == *window
                 && states[id] == *state
         };
         if table.find(hash, same).is_some() {
@@ -122,10 +129,58 @@ impl<S: Hash + Eq> Cache<S> {
         }
         let id = u32::try_from(states.len()).expect("fewer than 2^32 states per key");
         table.insert_unique(hash, id, |&id| hashes[id as usize]);
-        arena.extend_from_slice(bits);
+        let start = u32::try_from(words.len()).expect("fewer than 2^32 cached words per key");
+        words.extend_from_slice(window);
+        windows.push((lo, start, window.len() as u32));
         states.push(state.clone());
         hashes.push(hash);
         true
+    }
+}
+
+/// The linearized ops as a bitset, with the window of words that are neither all ones
+/// (before it) nor all zeros (after it) kept up to date as bits come and go.
+struct Linearized {
+    words: Vec<u64>,
+    /// Words before this one are all ones.
+    lo: usize,
+    /// Words from this one on are all zeros.
+    hi: usize,
+}
+
+impl Linearized {
+    fn new(ops: usize) -> Linearized {
+        Linearized {
+            words: vec![0; ops.div_ceil(64)],
+            lo: 0,
+            hi: 0,
+        }
+    }
+
+    fn has(&self, op: usize) -> bool {
+        self.words[op / 64] & (1 << (op % 64)) != 0
+    }
+
+    fn set(&mut self, op: usize) {
+        let w = op / 64;
+        self.words[w] |= 1 << (op % 64);
+        self.hi = self.hi.max(w + 1);
+        while self.lo < self.hi && self.words[self.lo] == u64::MAX {
+            self.lo += 1;
+        }
+    }
+
+    fn clear(&mut self, op: usize) {
+        let w = op / 64;
+        self.words[w] &= !(1 << (op % 64));
+        self.lo = self.lo.min(w);
+        while self.hi > self.lo && self.words[self.hi - 1] == 0 {
+            self.hi -= 1;
+        }
+    }
+
+    fn window(&self) -> (usize, &[u64]) {
+        (self.lo, &self.words[self.lo..self.hi.max(self.lo)])
     }
 }
 
@@ -231,7 +286,7 @@ pub(crate) struct Search<'a, M: Model> {
     mid: Vec<u64>,
     ev: Events,
     remaining_ok: usize,
-    bits: Vec<u64>,
+    bits: Linearized,
     cache: Cache<M::State>,
     /// The linearized calls, the state before each, the phase it was taken in, and
     /// `first_read` before it.
@@ -278,8 +333,8 @@ impl<'a, M: Model> Search<'a, M> {
             info,
             read_only,
             ev,
-            bits: vec![0u64; n.div_ceil(64)],
-            cache: Cache::new(n.div_ceil(64)),
+            bits: Linearized::new(n),
+            cache: Cache::new(),
             stack: Vec::with_capacity(n),
             state: model.init(),
             entry,
@@ -311,7 +366,7 @@ impl<'a, M: Model> Search<'a, M> {
         let o = self.step_until(budget, pause_at)?;
         // Its memory is not needed any more.
         self.final_states = self.cache.len();
-        self.cache = Cache::new(0);
+        self.cache = Cache::new();
         self.stack = Vec::new();
         self.outcome = Some(o.clone());
         Some(o)
@@ -369,9 +424,10 @@ impl<'a, M: Model> Search<'a, M> {
                 self.entry = self.advance(p);
                 continue;
             };
-            self.bits[op / 64] |= 1 << (op % 64);
-            if !self.cache.insert(&self.bits, &next) {
-                self.bits[op / 64] &= !(1 << (op % 64));
+            self.bits.set(op);
+            let (lo, window) = self.bits.window();
+            if !self.cache.insert(lo, window, &next) {
+                self.bits.clear(op);
                 if self.phase == Phase::Reads {
                     // Explored already from here, and the read first is as good as any
                     // order: this configuration fails.
@@ -415,7 +471,7 @@ impl<'a, M: Model> Search<'a, M> {
     /// from the current state with the ops that change the state and may still come
     /// before it: then no linearization goes on from here.
     fn doomed(&mut self) -> bool {
-        let linearized = |op: usize| self.bits[op / 64] & (1 << (op % 64)) != 0;
+        let linearized = |op: usize| self.bits.has(op);
         let mut first = self.first_read;
         while first < self.reads_by_ret.len() && linearized(self.reads_by_ret[first]) {
             first += 1;
@@ -481,7 +537,7 @@ impl<'a, M: Model> Search<'a, M> {
             self.first_read = first_read;
             let op = self.ev.op[call];
             self.state = before;
-            self.bits[op / 64] &= !(1 << (op % 64));
+            self.bits.clear(op);
             self.ev.unlift(call);
             if !self.info[op] {
                 self.remaining_ok += 1;
