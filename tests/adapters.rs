@@ -1,6 +1,7 @@
 //! `splitbrain run` against etcd, ZooKeeper, Redis Sentinel and Redlock: short docker runs that
 //! must come out valid, an unfenced lock that must be caught, and `--endpoints` against a
-//! cluster this test starts itself on loopback.
+//! cluster this test starts itself on loopback; and the register workload on raftd, etcd
+//! and ZooKeeper.
 
 mod common;
 
@@ -469,8 +470,9 @@ fn assert_registers_linearizable(system: &str, nemesis: &str) {
             "40",
         ],
     );
-    assert_valid(&ran);
     let outcome = ran.json("results.json");
+    assert_eq!(ran.code, 0, "{:#?}\n{}", ran.violations(), ran.stderr);
+    assert_eq!(outcome["valid"], true, "{:#?}", ran.violations());
     let model = &outcome["checkers"]["register-model"];
     assert_eq!(model["valid"], true, "{model}");
     let exercised = outcome["exercised"]["register_ops_ok"].as_u64().unwrap();
@@ -498,4 +500,9 @@ fn etcd_registers_are_linearizable_under_partitions_kills_and_pauses() {
 #[test]
 fn zookeeper_registers_are_linearizable_under_partitions_kills_and_pauses() {
     assert_registers_linearizable("zookeeper", "partition,kill,pause");
+}
+
+#[test]
+fn raftd_registers_are_linearizable_under_every_fault() {
+    assert_registers_linearizable("raftd", "all");
 }
