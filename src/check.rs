@@ -101,6 +101,27 @@ pub struct CheckArgs {
     /// [key value] tuples), checked against the cas-register model (implied).
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "jsonl")]
     pub format: Format,
+    /// The states the linearizability search may cache per key (the lock and register
+    /// models of every check, and --model's); past it that key is unknown, with the reason.
+    #[arg(long = "model-states", value_name = "N", default_value_t = checkers::linear::Budget::MAX_STATES_DEFAULT, value_parser = clap::value_parser!(usize))]
+    pub model_states: usize,
+    /// The seconds the linearizability search may take for one history; past them the
+    /// keys not yet decided are unknown, with the reason.
+    #[arg(long = "model-secs", value_name = "SECS", default_value_t = checkers::linear::Budget::TIME_DEFAULT.as_secs())]
+    pub model_secs: u64,
+}
+
+impl CheckArgs {
+    /// The search's budget as the flags set it.
+    fn model_options(&self) -> checkers::linear::CheckOptions {
+        checkers::linear::CheckOptions {
+            budget: checkers::linear::Budget {
+                time: Some(std::time::Duration::from_secs(self.model_secs)),
+                ..checkers::linear::Budget::states(self.model_states)
+            },
+            ..Default::default()
+        }
+    }
 }
 
 /// The models `--model` checks against.
@@ -236,8 +257,9 @@ fn out(text: &str) {
 
 /// Checks one PATH as `args` asks; an error is bad input (exit 2).
 fn check_one(path: &Path, args: &CheckArgs) -> anyhow::Result<Checked> {
+    let options = args.model_options();
     if args.format == Format::JepsenEdn {
-        return check_edn(path);
+        return check_edn(path, &options);
     }
     let (history_path, test_json) = locate(path)?;
     if let Some(model) = args.model {
@@ -250,11 +272,15 @@ fn check_one(path: &Path, args: &CheckArgs) -> anyhow::Result<Checked> {
             .transpose()?
             .flatten()
             == Some("none".to_string());
-        return check_model(&history_path, model, g.fence_on_grant, unfenced);
+        return check_model(&history_path, model, g.fence_on_grant, unfenced, &options);
     }
     let guarantees = guarantees(test_json.as_deref(), args)?;
-    let result = checkers::check_path(&history_path, &guarantees)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", history_path.display()))?;
+    let read_error = |e: checkers::HistoryError| anyhow::anyhow!("{}: {e}", history_path.display());
+    let history = checkers::History::from_path(&history_path).map_err(read_error)?;
+    let mut result = checkers::check(&history, &guarantees);
+    checkers::add_models(&history_path, &history, &guarantees, &options, &mut result)
+        .map_err(read_error)?;
+    drop(history);
     let text = if args.json {
         String::new()
     } else {
@@ -483,8 +509,9 @@ fn check_model(
     model: ModelName,
     fenced_writes: bool,
     unfenced: bool,
+    options: &checkers::linear::CheckOptions,
 ) -> anyhow::Result<Checked> {
-    use checkers::linear::{self, history as shapes, CheckOptions};
+    use checkers::linear::{self, history as shapes};
     let file = std::fs::File::open(history)
         .with_context(|| format!("cannot open {}", history.display()))?;
     // Only the model's ops are kept as they are read: a history of millions of other
@@ -507,21 +534,20 @@ fn check_model(
         }
     }
     let bad = |e: String| anyhow::anyhow!("{}: {e}", history.display());
-    let options = CheckOptions::default();
     let (name, keys) = match model {
         ModelName::CasRegister => {
             let c = shapes::cas_register(&ops).map_err(bad)?;
-            let r = linear::check(&linear::CasRegister, &c.ops, &options);
+            let r = linear::check(&linear::CasRegister, &c.ops, options);
             ("cas-register", model_keys(r.keys, &c.indices))
         }
         ModelName::Kv => {
             let c = shapes::kv(&ops).map_err(bad)?;
-            let r = linear::check(&linear::Kv, &c.ops, &options);
+            let r = linear::check(&linear::Kv, &c.ops, options);
             ("kv", model_keys(r.keys, &c.indices))
         }
         ModelName::Mutex => {
             let c = shapes::mutex(&ops, fenced_writes).map_err(bad)?;
-            let r = linear::check(&linear::LeaseMutex, &c.ops, &options);
+            let r = linear::check(&linear::LeaseMutex, &c.ops, options);
             ("mutex", model_keys(r.keys, &c.indices))
         }
         // A store that fences nothing claims no rule to hold it to.
@@ -533,7 +559,7 @@ fn check_model(
                 linear::FenceRule::Monotonic
             };
             let c = shapes::fenced_register(&ops).map_err(bad)?;
-            let r = linear::check(&linear::FencedRegister(rule), &c.ops, &options);
+            let r = linear::check(&linear::FencedRegister(rule), &c.ops, options);
             ("fenced-register", model_keys(r.keys, &c.indices))
         }
     };
@@ -556,13 +582,13 @@ fn check_model(
 }
 
 /// `--format jepsen-edn`: a Jepsen history's register ops against the cas-register model.
-fn check_edn(path: &Path) -> anyhow::Result<Checked> {
-    use checkers::linear::{self, jepsen, CheckOptions};
+fn check_edn(path: &Path, options: &checkers::linear::CheckOptions) -> anyhow::Result<Checked> {
+    use checkers::linear::{self, jepsen};
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let c =
         jepsen::cas_register_edn(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let r = linear::check(&linear::CasRegister, &c.ops, &CheckOptions::default());
+    let r = linear::check(&linear::CasRegister, &c.ops, options);
     model_verdict(path, "cas-register", None, model_keys(r.keys, &c.indices))
 }
 

@@ -680,3 +680,38 @@ fn a_reader_that_leaves_early_does_not_crash_the_check() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(o.status.code(), Some(1), "{err}");
 }
+
+/// The search's budget is the user's: past it a key is unknown (exit 3) with the
+/// reason, the same history valid within the default; a budget that is no number is
+/// bad usage. A register history checked without --model gets its register-model too.
+#[test]
+fn the_model_budget_is_set_by_flags_and_past_it_a_key_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = register("1");
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let good = write(dir.path(), "good.jsonl", &lines);
+    let o = splitbrain(&[
+        "check",
+        &good,
+        "--model",
+        "cas-register",
+        "--model-states",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("more than 1 states"), "{}", stdout(&o));
+    let o = splitbrain(&["check", &good, "--model-states", "1", "--json"]);
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        doc["checkers"]["register-model"]["valid"], "unknown",
+        "{doc}"
+    );
+    let o = splitbrain(&["check", &good, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(doc["checkers"]["register-model"]["valid"], true, "{doc}");
+    let o = splitbrain(&["check", &good, "--model-secs", "soon"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--model-secs"), "{}", stderr(&o));
+}

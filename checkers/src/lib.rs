@@ -38,7 +38,8 @@ pub fn check_path(
 ) -> Result<CheckResult, HistoryError> {
     let history = History::from_path(path)?;
     let mut result = check(&history, guarantees);
-    add_models(path, &history, guarantees, &mut result)?;
+    let options = linear::CheckOptions::default();
+    add_models(path, &history, guarantees, &options, &mut result)?;
     Ok(result)
 }
 
@@ -49,6 +50,7 @@ pub fn add_models(
     path: &std::path::Path,
     history: &History,
     guarantees: &Guarantees,
+    options: &linear::CheckOptions,
     result: &mut CheckResult,
 ) -> Result<(), HistoryError> {
     let register = history.register;
@@ -58,6 +60,6 @@ pub fn add_models(
     } else {
         Vec::new()
     };
-    linear::add_models(history, &register_ops, guarantees, result);
+    linear::add_models(history, &register_ops, guarantees, options, result);
     Ok(())
 }

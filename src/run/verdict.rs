@@ -33,7 +33,8 @@ pub fn check_and_write(dir: &Path, guarantees: checkers::Guarantees) -> anyhow::
     let history = checkers::History::from_path(&path)?;
     let faults_injected = history.faults_injected as usize;
     let mut result = checkers::check(&history, &guarantees);
-    checkers::add_models(&path, &history, &guarantees, &mut result)?;
+    let options = checkers::linear::CheckOptions::default();
+    checkers::add_models(&path, &history, &guarantees, &options, &mut result)?;
     drop(history);
     checkers::write_results(&dir.join("results.json"), &result)?;
     Ok(Checked {

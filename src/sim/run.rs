@@ -114,7 +114,8 @@ pub fn run_with(spec: &SimSpec, seed: u64, schedule: &Schedule, keep_logs: bool)
         .filter(|op| checkers::linear::register::is_register_op(op))
         .cloned()
         .collect();
-    checkers::linear::add_models(&history, &register_ops, &guarantees, &mut result);
+    let options = checkers::linear::CheckOptions::default();
+    checkers::linear::add_models(&history, &register_ops, &guarantees, &options, &mut result);
     drop(history);
     let safety = result.valid;
     let result = with_liveness(result, &liveness);

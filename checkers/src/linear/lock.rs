@@ -22,9 +22,10 @@ pub fn add_lock_model(
     ops: &[LockOp],
     elections: &Interner,
     guarantees: &Guarantees,
+    options: &CheckOptions,
     result: &mut CheckResult,
 ) {
-    let (checker, anomalies) = lock_model(ops, elections, guarantees);
+    let (checker, anomalies) = lock_model(ops, elections, guarantees, options);
     result.valid = result.valid.and(checker.valid);
     for a in &anomalies {
         *result.counts.anomalies.entry(a.kind).or_insert(0) += 1;
@@ -39,6 +40,7 @@ pub fn lock_model(
     ops: &[LockOp],
     elections: &Interner,
     guarantees: &Guarantees,
+    options: &CheckOptions,
 ) -> (CheckerResult, Vec<Anomaly>) {
     let result = |valid, note: String| CheckerResult {
         valid,
@@ -67,7 +69,7 @@ pub fn lock_model(
             Vec::new(),
         );
     }
-    let report = check(&LeaseMutex, &converted.ops, &CheckOptions::default());
+    let report = check(&LeaseMutex, &converted.ops, options);
     let mut anomalies = Vec::new();
     let mut unknown = Vec::new();
     let mut checker = CheckerResult {
@@ -169,7 +171,12 @@ mod tests {
             r#""process":0,"type":"ok","f":"write","value":{"id":"w0.1","token":3}"#,
         ]);
         assert_eq!(ops.lock_ops.len(), 3, "status ops are left behind");
-        let (checker, anomalies) = lock_model(&ops.lock_ops, &ops.elections, &STRICT);
+        let (checker, anomalies) = lock_model(
+            &ops.lock_ops,
+            &ops.elections,
+            &STRICT,
+            &CheckOptions::default(),
+        );
         assert_eq!(checker.valid, Validity::Invalid);
         assert_eq!(anomalies.len(), 1);
         let a = &anomalies[0];
@@ -190,7 +197,14 @@ mod tests {
             ..STRICT
         };
         assert_eq!(
-            lock_model(&ops.lock_ops, &ops.elections, &loose).0.valid,
+            lock_model(
+                &ops.lock_ops,
+                &ops.elections,
+                &loose,
+                &CheckOptions::default()
+            )
+            .0
+            .valid,
             Validity::Valid
         );
     }
@@ -240,7 +254,13 @@ mod tests {
             reason: None,
             harness_error: None,
         };
-        add_lock_model(&ops.lock_ops, &ops.elections, &STRICT, &mut result);
+        add_lock_model(
+            &ops.lock_ops,
+            &ops.elections,
+            &STRICT,
+            &CheckOptions::default(),
+            &mut result,
+        );
         assert_eq!(result.valid, Validity::Valid);
         let c = &result.checkers[CHECKER];
         assert!(c.note.as_deref().unwrap().contains("no lock op"), "{c:?}");

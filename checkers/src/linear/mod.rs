@@ -46,10 +46,17 @@ pub fn add_models(
     history: &crate::History,
     register_ops: &[crate::Op],
     guarantees: &crate::Guarantees,
+    options: &CheckOptions,
     result: &mut crate::CheckResult,
 ) {
-    lock::add_lock_model(&history.lock_ops, &history.elections, guarantees, result);
-    register::add_register_model(register_ops, result);
+    lock::add_lock_model(
+        &history.lock_ops,
+        &history.elections,
+        guarantees,
+        options,
+        result,
+    );
+    register::add_register_model(register_ops, options, result);
 }
 
 /// The return time of an `info` op: it may take effect at any time after its call.
@@ -104,16 +111,24 @@ pub struct Budget {
     pub max_states: usize,
     /// Shared by every key of a check.
     pub deadline: Option<Instant>,
+    /// The time a check may take from its start, when no `deadline` is given: [`check`]
+    /// makes the deadline of it.
+    pub time: Option<std::time::Duration>,
 }
 
 impl Budget {
     /// About 100 bytes a state for small keys: some hundreds of MB at worst.
     pub const MAX_STATES_DEFAULT: usize = 2_000_000;
+    /// A check of one history stops its search after this long by default; the keys not
+    /// yet decided are then `Unknown`, with the reason.
+    pub const TIME_DEFAULT: std::time::Duration = std::time::Duration::from_secs(60);
 
+    /// A budget of `max_states` per key and no time bound.
     pub fn states(max_states: usize) -> Budget {
         Budget {
             max_states,
             deadline: None,
+            time: None,
         }
     }
 
@@ -127,7 +142,10 @@ impl Budget {
 
 impl Default for Budget {
     fn default() -> Budget {
-        Budget::states(Budget::MAX_STATES_DEFAULT)
+        Budget {
+            time: Some(Budget::TIME_DEFAULT),
+            ..Budget::states(Budget::MAX_STATES_DEFAULT)
+        }
     }
 }
 
@@ -214,7 +232,11 @@ pub fn check<M: Model>(
     }
     let mut parts: Vec<(M::Key, Vec<usize>)> = parts.into_iter().collect();
     parts.sort_by_key(|(_, ids)| ids.len());
-    let budget = &options.budget;
+    let mut budget = options.budget.clone();
+    if budget.deadline.is_none() {
+        budget.deadline = budget.time.map(|t| Instant::now() + t);
+    }
+    let budget = &budget;
     let mut searches: Vec<Search<M>> = parts
         .iter()
         .map(|(_, ids)| {

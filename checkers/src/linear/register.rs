@@ -24,7 +24,7 @@ pub fn is_register_op(op: &Op) -> bool {
 
 /// Checks the register ops among `ops` and adds the checker, its anomalies and its
 /// verdict to `result`; a history without register ops gets no such checker.
-pub fn add_register_model(ops: &[Op], result: &mut CheckResult) {
+pub fn add_register_model(ops: &[Op], options: &CheckOptions, result: &mut CheckResult) {
     let ops: Vec<Op> = ops
         .iter()
         .filter(|op| is_register_op(op))
@@ -33,7 +33,7 @@ pub fn add_register_model(ops: &[Op], result: &mut CheckResult) {
     if ops.is_empty() {
         return;
     }
-    let (checker, anomalies) = register_model(&ops);
+    let (checker, anomalies) = register_model(&ops, options);
     result.valid = result.valid.and(checker.valid);
     for a in &anomalies {
         *result.counts.anomalies.entry(a.kind).or_insert(0) += 1;
@@ -44,7 +44,7 @@ pub fn add_register_model(ops: &[Op], result: &mut CheckResult) {
 
 /// The checker's verdict on `ops` (register ops only), and a `not-linearizable` violation
 /// per key that cannot be linearized.
-pub fn register_model(ops: &[Op]) -> (CheckerResult, Vec<Anomaly>) {
+pub fn register_model(ops: &[Op], options: &CheckOptions) -> (CheckerResult, Vec<Anomaly>) {
     let mut checker = CheckerResult {
         valid: Validity::Valid,
         note: None,
@@ -65,7 +65,7 @@ pub fn register_model(ops: &[Op]) -> (CheckerResult, Vec<Anomaly>) {
         checker.note = Some("no register op completed ok: nothing to hold to the model".into());
         return (checker, Vec::new());
     }
-    let report = check(&CasRegister, &converted.ops, &CheckOptions::default());
+    let report = check(&CasRegister, &converted.ops, options);
     let mut anomalies = Vec::new();
     let mut unknown = Vec::new();
     for key in &report.keys {
@@ -154,7 +154,7 @@ mod tests {
         ];
         let ops = ops_of(&lines);
         let mut result = empty();
-        add_register_model(&ops, &mut result);
+        add_register_model(&ops, &CheckOptions::default(), &mut result);
         assert_eq!(result.valid, Validity::Invalid);
         let a = &result.anomalies[0];
         assert_eq!(a.kind, AnomalyKind::NotLinearizable);
@@ -187,13 +187,13 @@ mod tests {
             r#""process":0,"type":"invoke","f":"write","value":{"id":"w0.1","token":null}"#,
             r#""process":0,"type":"ok","f":"write","value":{"id":"w0.1","token":null}"#,
         ]);
-        add_register_model(&election, &mut result);
+        add_register_model(&election, &CheckOptions::default(), &mut result);
         assert!(!result.checkers.contains_key(CHECKER));
         let unanswered = ops_of(&[
             r#""process":1,"type":"invoke","f":"write","value":{"key":"r0","value":3}"#,
             r#""process":1,"type":"info","f":"write","value":{"key":"r0","value":3},"error":"timeout""#,
         ]);
-        add_register_model(&unanswered, &mut result);
+        add_register_model(&unanswered, &CheckOptions::default(), &mut result);
         assert_eq!(result.valid, Validity::Unknown);
         assert!(result.checkers[CHECKER]
             .note
@@ -212,7 +212,7 @@ mod tests {
             r#""process":2,"type":"invoke","f":"read","value":{"key":"r0"}"#,
             r#""process":2,"type":"ok","f":"read","value":{"key":"r0","value":2}"#,
         ]);
-        let (checker, anomalies) = register_model(&ops);
+        let (checker, anomalies) = register_model(&ops, options);
         assert_eq!(checker.valid, Validity::Valid);
         assert!(anomalies.is_empty());
         assert_eq!(checker.figures.unwrap()["ops"], 3);

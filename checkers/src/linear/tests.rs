@@ -916,6 +916,7 @@ fn past_its_budget_a_key_is_unknown_not_a_crash() {
     let past = Budget {
         max_states: usize::MAX,
         deadline: Some(std::time::Instant::now()),
+        time: None,
     };
     let report = check(
         &Mutex,
@@ -928,4 +929,21 @@ fn past_its_budget_a_key_is_unknown_not_a_crash() {
     assert!(
         matches!(&report.keys[0].verdict, Verdict::Unknown { reason } if reason.contains("deadline"))
     );
+    // A time budget with no deadline: the check makes its deadline from its start.
+    let no_time = Budget {
+        time: Some(std::time::Duration::ZERO),
+        ..Budget::states(usize::MAX)
+    };
+    let report = check(
+        &Mutex,
+        &h,
+        &CheckOptions {
+            budget: no_time,
+            ..CheckOptions::default()
+        },
+    );
+    assert!(
+        matches!(&report.keys[0].verdict, Verdict::Unknown { reason } if reason.contains("deadline"))
+    );
+    assert_eq!(Budget::default().time, Some(Budget::TIME_DEFAULT));
 }
