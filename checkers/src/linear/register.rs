@@ -212,7 +212,7 @@ mod tests {
             r#""process":2,"type":"invoke","f":"read","value":{"key":"r0"}"#,
             r#""process":2,"type":"ok","f":"read","value":{"key":"r0","value":2}"#,
         ]);
-        let (checker, anomalies) = register_model(&ops, options);
+        let (checker, anomalies) = register_model(&ops, &CheckOptions::default());
         assert_eq!(checker.valid, Validity::Valid);
         assert!(anomalies.is_empty());
         assert_eq!(checker.figures.unwrap()["ops"], 3);
