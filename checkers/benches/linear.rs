@@ -207,6 +207,50 @@ fn time<M: Model>(
     (best, states)
 }
 
+/// Many concurrent crashed writes on one key, and reads that pin the value in turn and
+/// then read the first value again, which no order gives (each write takes effect at
+/// most once): a refutation needs every subset of the writes not read, so the search
+/// runs into its default budget and ends `Unknown`, within it.
+fn pathological() {
+    let writes = 48;
+    let mut h: Vec<Operation<RegInput, RegOutput>> = (0..writes)
+        .map(|v| {
+            op(
+                v as u64,
+                0,
+                checkers::linear::MAY_NEVER_RETURN,
+                RegInput::Write {
+                    key: "x".into(),
+                    value: v,
+                },
+                RegOutput::Unknown,
+            )
+        })
+        .collect();
+    let mut t = 10;
+    for v in (0..8).chain([0]) {
+        h.push(op(
+            100,
+            t,
+            t + 1,
+            RegInput::Read { key: "x".into() },
+            RegOutput::Read(Some(v)),
+        ));
+        t += 2;
+    }
+    let start = Instant::now();
+    let r = check(&CasRegister, &h, &CheckOptions::default());
+    let reason = match &r.keys[0].verdict {
+        checkers::linear::Verdict::Unknown { reason } => reason.clone(),
+        other => panic!("expected unknown, got {other:?}"),
+    };
+    println!(
+        "cas-register: {writes} concurrent crashed writes on one key: unknown after {:.2} s ({reason}), {} states",
+        start.elapsed().as_secs_f64(),
+        r.keys[0].states
+    );
+}
+
 /// The 50-client history with one get of one key answering a value no order of the
 /// appends gives: the time to refute that key among ten (the rest all linearizable).
 fn one_bad_key(h: &[Operation<KvInput, KvOutput>]) {
@@ -266,6 +310,7 @@ fn main() {
             t.as_secs_f64() * 1e3
         );
     }
+    pathological();
     if let Some(kib) = peak_rss_kib() {
         println!("peak RSS: {:.1} MiB", kib as f64 / 1024.0);
     }
