@@ -98,12 +98,7 @@ fn assert_found(dir: &Path, bug: &str, seeds: &str, expected: &[&str]) -> Value 
         ],
     );
     assert_eq!(code, 1, "{bug} not found in {seeds}: {summary}");
-    let found: Vec<&str> = summary["signature"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let found = signature(&summary);
     assert!(
         found.iter().any(|k| expected.contains(k)),
         "{bug}: found {found:?}, expected one of {expected:?}"
@@ -602,12 +597,7 @@ fn register_bugs_are_found_not_linearizable() {
             ],
         );
         assert_eq!(code, 1, "{bug} not found in {seeds}: {summary}");
-        let found: Vec<&str> = summary["signature"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
+        let found = signature(&summary);
         assert!(
             found.contains(&"not-linearizable"),
             "{bug}: found {found:?}"
@@ -711,4 +701,14 @@ fn run_on_the_sim_runtime_takes_the_register_workload() {
         "{}",
         text(&bug)
     );
+}
+
+/// The anomaly kinds a failing seed's summary names.
+fn signature(summary: &Value) -> Vec<&str> {
+    summary["signature"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect()
 }

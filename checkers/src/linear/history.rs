@@ -209,16 +209,7 @@ pub fn mutex_of(
         indices: Vec::new(),
     };
     for op in ops {
-        let election = || {
-            op.election
-                .map(|e| elections.name(e).to_string())
-                .ok_or_else(|| {
-                    format!(
-                        "op {}: value.election: every lock op names its election",
-                        op.inv
-                    )
-                })
-        };
+        let election = || election_of(op, elections);
         let (input, output) = match op.answer {
             LockAnswer::Acquired(t) => (
                 LeaseInput::Acquire { lock: election()? },
@@ -306,6 +297,18 @@ impl<'a> WriteElections<'a> {
     }
 }
 
+/// The name of a lock op's election, which every acquire, holding and release names.
+fn election_of(op: &LockOp, elections: &Interner) -> Result<String, String> {
+    op.election
+        .map(|e| elections.name(e).to_string())
+        .ok_or_else(|| {
+            format!(
+                "op {}: value.election: every lock op names its election",
+                op.inv
+            )
+        })
+}
+
 /// The fencing ops of an election history, for [`FencedRegister`](super::FencedRegister):
 /// acquires answered ok (a grant with its token), releases answered ok, and writes
 /// accepted (ok) under a token, each in its election as [`mutex`] finds it. Everything
@@ -326,16 +329,7 @@ pub fn fenced_register_of(
         indices: Vec::new(),
     };
     for op in ops {
-        let election = || {
-            op.election
-                .map(|e| elections.name(e).to_string())
-                .ok_or_else(|| {
-                    format!(
-                        "op {}: value.election: every lock op names its election",
-                        op.inv
-                    )
-                })
-        };
+        let election = || election_of(op, elections);
         let input = match op.answer {
             LockAnswer::Acquired(token) => FenceInput::Grant {
                 lock: election()?,

@@ -26,12 +26,70 @@ pub fn add_lock_model(
     result: &mut CheckResult,
 ) {
     let (checker, anomalies) = lock_model(ops, elections, guarantees, options);
+    add_checker(result, CHECKER, checker, anomalies);
+}
+
+/// Adds a model checker's verdict, its anomalies and their counts to `result`.
+pub(crate) fn add_checker(
+    result: &mut CheckResult,
+    name: &str,
+    checker: CheckerResult,
+    anomalies: Vec<Anomaly>,
+) {
     result.valid = result.valid.and(checker.valid);
     for a in &anomalies {
         *result.counts.anomalies.entry(a.kind).or_insert(0) += 1;
     }
     result.anomalies.extend(anomalies);
-    result.checkers.insert(CHECKER.to_string(), checker);
+    result.checkers.insert(name.to_string(), checker);
+}
+
+/// A model check's keys as a checker's findings: a `not-linearizable` violation per
+/// refuted key, citing the ops its refutation needs and where the longest linearizable
+/// prefix ends (`sentence(key, ops shown, the key's ops, ops in that prefix)` says what
+/// no single object could have done), and `checker` invalid, or unknown with the keys
+/// past their budget.
+pub(crate) fn key_findings<K: std::fmt::Display>(
+    name: &str,
+    report: &super::Report<K>,
+    indices: &[(u64, Option<u64>)],
+    what: &str,
+    sentence: impl Fn(&str, usize, usize) -> String,
+    checker: &mut CheckerResult,
+) -> Vec<Anomaly> {
+    let mut anomalies = Vec::new();
+    let mut unknown = Vec::new();
+    for key in &report.keys {
+        match &key.verdict {
+            Verdict::Linearizable => {}
+            Verdict::Unknown { reason } => unknown.push(format!("{what} {}: {reason}", key.key)),
+            Verdict::NotLinearizable(ce) => {
+                let (cited, shown) = cite(&ce.required, indices);
+                anomalies.push(Anomaly {
+                    kind: AnomalyKind::NotLinearizable,
+                    checker: name.to_string(),
+                    severity: Severity::Violation,
+                    message: format!(
+                        "{what} {}: {}",
+                        key.key,
+                        sentence(&shown, key.ops.len(), ce.longest_linearizable_prefix)
+                    ),
+                    ops: cited,
+                    linearizable_through: ce.linearizable_through.and_then(|i| indices[i].1),
+                });
+            }
+        }
+    }
+    if !anomalies.is_empty() {
+        checker.valid = Validity::Invalid;
+        checker
+            .anomalies
+            .insert(AnomalyKind::NotLinearizable, anomalies.len() as u64);
+    } else if !unknown.is_empty() {
+        checker.valid = Validity::Unknown;
+        checker.note = Some(unknown.join("; "));
+    }
+    anomalies
 }
 
 /// The checker's verdict on `ops`, and a `not-linearizable` violation per election that
@@ -70,50 +128,25 @@ pub fn lock_model(
         );
     }
     let report = check(&LeaseMutex, &converted.ops, options);
-    let mut anomalies = Vec::new();
-    let mut unknown = Vec::new();
     let mut checker = CheckerResult {
         valid: Validity::Valid,
         note: None,
         anomalies: Default::default(),
         figures: None,
     };
-    for key in &report.keys {
-        match &key.verdict {
-            Verdict::Linearizable => {}
-            Verdict::Unknown { reason } => unknown.push(format!("election {}: {reason}", key.key)),
-            Verdict::NotLinearizable(ce) => {
-                let (cited, shown) = cite(&ce.required, &converted.indices);
-                anomalies.push(Anomaly {
-                    kind: AnomalyKind::NotLinearizable,
-                    checker: CHECKER.to_string(),
-                    severity: Severity::Violation,
-                    message: format!(
-                        "election {}: no single lock, even one whose grants lapse at any instant, could have answered these lock ops as they were answered (ops {}); the longest prefix of the election's {} lock ops that a lock could give holds {}",
-                        key.key,
-                        shown,
-                        key.ops.len(),
-                        ce.longest_linearizable_prefix
-                    ),
-                    ops: cited,
-                    linearizable_through: ce
-                        .linearizable_through
-                        .and_then(|i| converted.indices[i].1),
-                });
-            }
-        }
-    }
-    *checker
-        .anomalies
-        .entry(AnomalyKind::NotLinearizable)
-        .or_insert(0) += anomalies.len() as u64;
-    checker.anomalies.retain(|_, n| *n > 0);
-    if !anomalies.is_empty() {
-        checker.valid = Validity::Invalid;
-    } else if !unknown.is_empty() {
-        checker.valid = Validity::Unknown;
-        checker.note = Some(unknown.join("; "));
-    }
+    let sentence = |shown: &str, ops: usize, prefix: usize| {
+        format!(
+            "no single lock, even one whose grants lapse at any instant, could have answered these lock ops as they were answered (ops {shown}); the longest prefix of the election's {ops} lock ops that a lock could give holds {prefix}"
+        )
+    };
+    let anomalies = key_findings(
+        CHECKER,
+        &report,
+        &converted.indices,
+        "election",
+        sentence,
+        &mut checker,
+    );
     (checker, anomalies)
 }
 

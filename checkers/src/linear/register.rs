@@ -6,10 +6,10 @@
 //! prefix of the key ends.
 
 use super::history as shapes;
-use super::lock::cite;
-use super::{check, CasRegister, CheckOptions, Verdict};
+use super::lock::{add_checker, key_findings};
+use super::{check, CasRegister, CheckOptions};
 use crate::history::{Op, F};
-use crate::result::{Anomaly, AnomalyKind, CheckResult, CheckerResult, Severity, Validity};
+use crate::result::{Anomaly, CheckResult, CheckerResult, Validity};
 
 /// The checker's name in `results.json`.
 pub const CHECKER: &str = "register-model";
@@ -34,12 +34,7 @@ pub fn add_register_model(ops: &[Op], options: &CheckOptions, result: &mut Check
         return;
     }
     let (checker, anomalies) = register_model(&ops, options);
-    result.valid = result.valid.and(checker.valid);
-    for a in &anomalies {
-        *result.counts.anomalies.entry(a.kind).or_insert(0) += 1;
-    }
-    result.anomalies.extend(anomalies);
-    result.checkers.insert(CHECKER.to_string(), checker);
+    add_checker(result, CHECKER, checker, anomalies);
 }
 
 /// The checker's verdict on `ops` (register ops only), and a `not-linearizable` violation
@@ -66,53 +61,31 @@ pub fn register_model(ops: &[Op], options: &CheckOptions) -> (CheckerResult, Vec
         return (checker, Vec::new());
     }
     let report = check(&CasRegister, &converted.ops, options);
-    let mut anomalies = Vec::new();
-    let mut unknown = Vec::new();
-    for key in &report.keys {
-        match &key.verdict {
-            Verdict::Linearizable => {}
-            Verdict::Unknown { reason } => unknown.push(format!("key {}: {reason}", key.key)),
-            Verdict::NotLinearizable(ce) => {
-                let (cited, shown) = cite(&ce.required, &converted.indices);
-                anomalies.push(Anomaly {
-                    kind: AnomalyKind::NotLinearizable,
-                    checker: CHECKER.to_string(),
-                    severity: Severity::Violation,
-                    message: format!(
-                        "key {}: no single register could have answered these ops as they were answered (ops {}); the longest prefix of the key's {} ops that a register could give holds {}",
-                        key.key,
-                        shown,
-                        key.ops.len(),
-                        ce.longest_linearizable_prefix
-                    ),
-                    ops: cited,
-                    linearizable_through: ce
-                        .linearizable_through
-                        .and_then(|i| converted.indices[i].1),
-                });
-            }
-        }
-    }
     checker.figures = Some(serde_json::json!({
         "keys": report.keys.len(),
         "ops": converted.ops.len(),
         "ops_info": converted.ops.len() - completed,
     }));
-    if !anomalies.is_empty() {
-        checker.valid = Validity::Invalid;
-        checker
-            .anomalies
-            .insert(AnomalyKind::NotLinearizable, anomalies.len() as u64);
-    } else if !unknown.is_empty() {
-        checker.valid = Validity::Unknown;
-        checker.note = Some(unknown.join("; "));
-    }
+    let sentence = |shown: &str, ops: usize, prefix: usize| {
+        format!(
+            "no single register could have answered these ops as they were answered (ops {shown}); the longest prefix of the key's {ops} ops that a register could give holds {prefix}"
+        )
+    };
+    let anomalies = key_findings(
+        CHECKER,
+        &report,
+        &converted.indices,
+        "key",
+        sentence,
+        &mut checker,
+    );
     (checker, anomalies)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::result::AnomalyKind;
 
     fn ops_of(lines: &[&str]) -> Vec<Op> {
         super::super::register_ops(text_of(lines).as_bytes()).unwrap()
