@@ -45,14 +45,11 @@ pub struct RunArgs {
     /// (docs/protocol.md), in place of --system.
     #[arg(value_name = "PATH", long = "system-file", conflicts_with = "system")]
     pub system_file: Option<PathBuf>,
-    /// Number of nodes, 3 to 9 (odd recommended).
-    #[arg(
-        value_name = "N",
-        long,
-        default_value_t = 5,
-        allow_negative_numbers = true
-    )]
-    pub nodes: i64,
+    /// Number of nodes, 3 to 9. Default: drawn from the seed among 3, 4 and 5, so that
+    /// an even cluster's quorum is tested too (a majority of 4 is 3, not 2); the
+    /// reproduce line names the size drawn.
+    #[arg(value_name = "N", long, allow_negative_numbers = true)]
+    pub nodes: Option<i64>,
     /// Where nodes run: auto, docker, netns, local (raftd only) or sim (raftd only: its
     /// cores in a deterministic simulation, simulated time, network, disks and clocks).
     #[arg(value_name = "KIND", long, default_value = "auto")]
@@ -346,12 +343,14 @@ impl TestSpec {
         };
         let runtime = parse_runtime(&args.runtime)?;
         let endpoints = check_endpoints(args.endpoints.as_deref())?;
+        let seed = args.seed.unwrap_or_else(rand::random);
         let spec = TestSpec {
             system,
             // A cluster of the user's own has as many nodes as it has endpoints.
-            nodes: match endpoints.len() {
-                0 => check_nodes(args.nodes)?,
-                n => n,
+            nodes: match (endpoints.len(), args.nodes) {
+                (0, Some(n)) => check_nodes(n)?,
+                (0, None) => drawn_nodes(seed),
+                (n, _) => n,
             },
             runtime,
             nemesis: normalise_nemesis(&args.nemesis),
@@ -393,7 +392,7 @@ impl TestSpec {
                 RECOVERY_SECS_MAX,
                 "seconds",
             )?,
-            seed: args.seed.unwrap_or_else(rand::random),
+            seed,
             bugs: check_bugs(system, &args.bugs)?,
             lease: check_lease(system, args)?,
             fencing: check_fencing(system, args.fencing.as_deref())?,
@@ -557,7 +556,7 @@ impl TestSpec {
         RunArgs {
             system: file.is_none().then(|| self.system.name().into()),
             system_file: file.map(std::path::Path::to_path_buf),
-            nodes: int(self.nodes as u64),
+            nodes: Some(int(self.nodes as u64)),
             runtime: self.runtime.name().into(),
             nemesis: self.nemesis.clone(),
             time_limit_secs: int(self.time_limit_secs),
@@ -790,6 +789,17 @@ fn normalise_nemesis(s: &str) -> String {
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// The sizes a run without `--nodes` draws from.
+pub const DRAWN_NODES: [usize; 3] = [3, 4, 5];
+
+/// The cluster size of a run without `--nodes`: one of [`DRAWN_NODES`], from the seed.
+pub fn drawn_nodes(seed: u64) -> usize {
+    /// Keeps this draw apart from every other the seed makes.
+    const NODES_SALT: u64 = 0x006e_6f64_6573;
+    let i = workloads::seed::mix(seed, NODES_SALT) % DRAWN_NODES.len() as u64;
+    DRAWN_NODES[i as usize]
 }
 
 fn check_nodes(n: i64) -> Result<usize, SpecError> {
@@ -1061,7 +1071,7 @@ mod tests {
     fn args() -> RunArgs {
         RunArgs {
             system: Some("raftd".into()),
-            nodes: 5,
+            nodes: Some(5),
             runtime: "auto".into(),
             nemesis: "all".into(),
             time_limit_secs: 60,
@@ -1229,6 +1239,40 @@ mod tests {
     }
 
     #[test]
+    fn without_nodes_a_run_draws_its_size_from_the_seed_and_names_it() {
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..30 {
+            let mut a = args();
+            a.nodes = None;
+            a.seed = Some(seed);
+            let spec = TestSpec::from_args(&a).unwrap();
+            assert!(DRAWN_NODES.contains(&spec.nodes), "{}", spec.nodes);
+            assert_eq!(
+                TestSpec::from_args(&a).unwrap().nodes,
+                spec.nodes,
+                "seed {seed}"
+            );
+            assert!(
+                spec.command_line()
+                    .contains(&format!("--nodes {}", spec.nodes)),
+                "{}",
+                spec.command_line()
+            );
+            assert_eq!(TestSpec::from_args(&spec.to_args()).unwrap(), spec);
+            seen.insert(spec.nodes);
+        }
+        assert_eq!(
+            seen.into_iter().collect::<Vec<_>>(),
+            DRAWN_NODES,
+            "every size drawn"
+        );
+        // A size given is kept whatever the seed.
+        let mut a = args();
+        a.nodes = Some(7);
+        assert_eq!(TestSpec::from_args(&a).unwrap().nodes, 7);
+    }
+
+    #[test]
     fn defaults_validate() {
         let spec = TestSpec::from_args(&args()).unwrap();
         assert_eq!(spec.fault_kinds(), ALL_FAULTS.to_vec());
@@ -1242,8 +1286,8 @@ mod tests {
         type Edit = fn(&mut RunArgs);
         let cases: Vec<(Edit, &str)> = vec![
             (|a| a.system = Some("mysql".into()), "--system"),
-            (|a| a.nodes = 2, "--nodes"),
-            (|a| a.nodes = 10, "--nodes"),
+            (|a| a.nodes = Some(2), "--nodes"),
+            (|a| a.nodes = Some(10), "--nodes"),
             (|a| a.runtime = "k8s".into(), "--runtime"),
             (|a| a.nemesis = "partition,flood".into(), "--nemesis"),
             (|a| a.nemesis = "none,kill".into(), "--nemesis"),

@@ -54,7 +54,7 @@ pub fn conform(args: ConformArgs) -> anyhow::Result<ExitCode> {
     let report = Reporter::stderr();
     let run_args = RunArgs {
         system_file: Some(args.system_file.clone()),
-        nodes: args.nodes,
+        nodes: Some(args.nodes),
         runtime: args.runtime.clone(),
         nemesis: "none".into(),
         time_limit_secs: 1,

@@ -395,7 +395,7 @@ mod tests {
     fn spec() -> TestSpec {
         let args = RunArgs {
             system: Some("raftd".into()),
-            nodes: 3,
+            nodes: Some(3),
             runtime: "auto".into(),
             nemesis: "partition".into(),
             time_limit_secs: 10,

@@ -11,7 +11,7 @@ pub fn spec_with(
 ) -> TestSpec {
     let mut args = RunArgs {
         system: Some(system.into()),
-        nodes: 3,
+        nodes: Some(3),
         runtime: runtime.into(),
         nemesis: nemesis.into(),
         time_limit_secs: 10,
