@@ -275,12 +275,8 @@ fn check_one(path: &Path, args: &CheckArgs) -> anyhow::Result<Checked> {
         return check_model(&history_path, model, g.fence_on_grant, unfenced, &options);
     }
     let guarantees = guarantees(test_json.as_deref(), args)?;
-    let read_error = |e: checkers::HistoryError| anyhow::anyhow!("{}: {e}", history_path.display());
-    let history = checkers::History::from_path(&history_path).map_err(read_error)?;
-    let mut result = checkers::check(&history, &guarantees);
-    checkers::add_models(&history_path, &history, &guarantees, &options, &mut result)
-        .map_err(read_error)?;
-    drop(history);
+    let result = checkers::check_path(&history_path, &guarantees, &options)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", history_path.display()))?;
     let text = if args.json {
         String::new()
     } else {

@@ -137,10 +137,8 @@ pub struct History {
     /// Writes refused `stale-token`: a holder fenced out.
     pub stale_token_refused: u64,
     pub outcomes: [Outcomes; F_COUNT],
-    /// Register ops (a `read`, `write` or `cas` naming a `key`), all kinds together: the
+    /// Register ops (a `read`, `write` or `cas` naming a `key`) per `f`: the
     /// `register-model` checker's, counted apart from the election's reads and writes.
-    pub register: Outcomes,
-    /// The same per `f` (`read`, `write`, `cas`).
     pub register_by_f: [Outcomes; F_COUNT],
     /// Register writes and compare-and-sets that ended ok: (invocation index, completion
     /// time), for failover to an ok write.
@@ -248,6 +246,17 @@ impl History {
 
     pub fn outcomes(&self, f: F) -> Outcomes {
         self.outcomes[f as usize]
+    }
+
+    /// Register ops of every `f` together.
+    pub fn register(&self) -> Outcomes {
+        self.register_by_f
+            .iter()
+            .fold(Outcomes::default(), |a, o| Outcomes {
+                ok: a.ok + o.ok,
+                fail: a.fail + o.fail,
+                info: a.info + o.info,
+            })
     }
 }
 
@@ -384,7 +393,6 @@ impl Builder {
             });
         }
         if fl.register {
-            count(&mut self.h.register, op.kind);
             count(&mut self.h.register_by_f[op.f as usize], op.kind);
             if op.kind == OpType::Ok && op.f != F::Read {
                 self.h.register_changes_ok.push((fl.index, op.time));
@@ -638,7 +646,6 @@ impl Builder {
         open.sort_by_key(|fl| fl.index);
         for fl in open {
             if fl.register {
-                count(&mut self.h.register, OpType::Info);
                 count(&mut self.h.register_by_f[fl.f as usize], OpType::Info);
                 continue;
             }

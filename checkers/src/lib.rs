@@ -31,35 +31,39 @@ pub use result::{
 
 /// Reads and checks the history at `path`: the rules, its lock ops against the mutex
 /// model ([`linear::lock`]) and its register ops against the register model
-/// ([`linear::register`]).
+/// ([`linear::register`]), within `options`' budget. The register ops are read in a
+/// second pass, only when the history has any.
 pub fn check_path(
     path: &std::path::Path,
     guarantees: &Guarantees,
+    options: &linear::CheckOptions,
 ) -> Result<CheckResult, HistoryError> {
     let history = History::from_path(path)?;
     let mut result = check(&history, guarantees);
-    let options = linear::CheckOptions::default();
-    add_models(path, &history, guarantees, &options, &mut result)?;
-    Ok(result)
-}
-
-/// Adds the model checkers' verdicts and anomalies on the history at `path` (read into
-/// `history` already) to `result` ([`linear::add_models`]). Its register ops are read in
-/// a second pass, only when it has any.
-pub fn add_models(
-    path: &std::path::Path,
-    history: &History,
-    guarantees: &Guarantees,
-    options: &linear::CheckOptions,
-    result: &mut CheckResult,
-) -> Result<(), HistoryError> {
-    let register = history.register;
+    let register = history.register();
     let register_ops = if register.ok + register.fail + register.info > 0 {
         let file = std::fs::File::open(path)?;
         linear::register_ops(std::io::BufReader::new(file))?
     } else {
         Vec::new()
     };
-    linear::add_models(history, &register_ops, guarantees, options, result);
-    Ok(())
+    linear::add_models(&history, &register_ops, guarantees, options, &mut result);
+    Ok(result)
+}
+
+/// [`check_path`] of ops in memory (a simulator's recorder's).
+pub fn check_ops(
+    ops: &[Op],
+    guarantees: &Guarantees,
+    options: &linear::CheckOptions,
+) -> Result<CheckResult, HistoryError> {
+    let history = History::from_ops(ops)?;
+    let mut result = check(&history, guarantees);
+    let register_ops: Vec<Op> = ops
+        .iter()
+        .filter(|op| linear::register::is_register_op(op))
+        .cloned()
+        .collect();
+    linear::add_models(&history, &register_ops, guarantees, options, &mut result);
+    Ok(result)
 }

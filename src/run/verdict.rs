@@ -30,16 +30,14 @@ pub struct Checked {
 /// Checks `dir/history.jsonl` and writes `dir/results.json`.
 pub fn check_and_write(dir: &Path, guarantees: checkers::Guarantees) -> anyhow::Result<Checked> {
     let path = dir.join("history.jsonl");
-    let history = checkers::History::from_path(&path)?;
-    let faults_injected = history.faults_injected as usize;
-    let mut result = checkers::check(&history, &guarantees);
-    let options = checkers::linear::CheckOptions::default();
-    checkers::add_models(&path, &history, &guarantees, &options, &mut result)?;
-    drop(history);
+    let result = checkers::check_path(&path, &guarantees, &Default::default())?;
     checkers::write_results(&dir.join("results.json"), &result)?;
     Ok(Checked {
         verdict: result.valid,
-        faults_injected,
+        faults_injected: result
+            .exercised
+            .as_ref()
+            .map_or(0, |e| e.faults_injected as usize),
     })
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use checkers::{check, CheckResult, CheckerResult, Guarantees, History, Op, Severity, Validity};
+use checkers::{CheckResult, CheckerResult, Guarantees, Op, Severity, Validity};
 use nemesis::Schedule;
 
 use super::clients::{Liveness, LIVENESS_MS_MAX};
@@ -104,19 +104,10 @@ pub fn run_with(spec: &SimSpec, seed: u64, schedule: &Schedule, keep_logs: bool)
         liveness.note = world.restart_failures.join("; ");
     }
     let guarantees = guarantees(spec);
-    let history = match History::from_ops(&ops) {
-        Ok(history) => history,
+    let result = match checkers::check_ops(&ops, &guarantees, &Default::default()) {
+        Ok(result) => result,
         Err(e) => panic!("the simulator wrote a history the checkers refuse: {e}"),
     };
-    let mut result = check(&history, &guarantees);
-    let register_ops: Vec<checkers::Op> = ops
-        .iter()
-        .filter(|op| checkers::linear::register::is_register_op(op))
-        .cloned()
-        .collect();
-    let options = checkers::linear::CheckOptions::default();
-    checkers::linear::add_models(&history, &register_ops, &guarantees, &options, &mut result);
-    drop(history);
     let safety = result.valid;
     let result = with_liveness(result, &liveness);
     let panics = world.chaos.panics.clone();

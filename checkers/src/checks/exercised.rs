@@ -16,7 +16,7 @@ pub fn exercised(h: &History) -> Exercised {
         .filter(|f| !f.is_nemesis())
         .map(|&f| h.outcomes(f).ok)
         .sum::<u64>()
-        + h.register.ok;
+        + h.register().ok;
     let (terms, elections, leader_changes) = availability::leadership_counts(h);
     let superseded_writes = fencing::superseded_writes(h);
     let stale_holders = StaleHolders {
@@ -40,6 +40,6 @@ pub fn exercised(h: &History) -> Exercised {
         } else {
             0
         },
-        register_ops_ok: h.register.ok,
+        register_ops_ok: h.register().ok,
     }
 }

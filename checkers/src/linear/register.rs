@@ -141,8 +141,8 @@ mod tests {
         // The rules read the same history: register ops are no election writes or reads.
         let facts = crate::History::read(text_of(&lines).as_bytes()).unwrap();
         assert_eq!(facts.writes.len(), 1, "the election's write only");
-        assert_eq!(facts.register.ok, 2);
-        assert_eq!(facts.register.fail, 1);
+        assert_eq!(facts.register().ok, 2);
+        assert_eq!(facts.register().fail, 1);
         assert!(
             ops.iter().all(|op| op.f != F::Read || op.value.is_some()),
             "a read naming no key is the election's final read, left behind"
