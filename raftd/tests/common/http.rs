@@ -17,6 +17,15 @@ pub struct Answer {
     pub body: Value,
 }
 
+/// Asserts a refusal: this status, this error code, and a reason that says why.
+#[allow(dead_code)] // not every test binary refuses anything
+pub fn assert_error(a: &Answer, status: u16, error: &str) {
+    assert_eq!(a.status, status, "{:?}", a.body);
+    assert_eq!(a.body["error"], error, "{:?}", a.body);
+    let reason = a.body["reason"].as_str().unwrap_or("");
+    assert!(!reason.is_empty(), "no reason in {:?}", a.body);
+}
+
 /// Sends raw bytes as one request and reads the answer until the server closes.
 pub fn exchange(addr: &str, raw: &[u8]) -> std::io::Result<Answer> {
     let timeout = Duration::from_millis(HTTP_TIMEOUT_MS);
