@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use nemesis::{FaultKind, NemesisKind};
+use nemesis::{FaultKind, NemesisKind, Swarm, SWARM_FIRST_FAULT_HEALED_MS};
 use serde::{Deserialize, Serialize};
 use workloads::{Descriptor, FencingMode, WorkloadKind};
 
@@ -24,6 +24,9 @@ pub const RATE_HZ_MAX: f64 = 10_000.0;
 pub const CONCURRENCY_MAX: usize = 256;
 pub const RECOVERY_SECS_MAX: u64 = 600;
 pub const DEFAULT_STALL_PROBABILITY: f64 = 0.1;
+/// The fault interval and hold when only the other of the two is given.
+pub const DEFAULT_NEMESIS_INTERVAL_MS: i64 = 5000;
+pub const DEFAULT_NEMESIS_DURATION_MS: i64 = 3000;
 
 /// Every fault kind in the order `--nemesis all` names them.
 pub const ALL_FAULTS: [FaultKind; 4] = [
@@ -66,22 +69,24 @@ pub struct RunArgs {
         allow_negative_numbers = true
     )]
     pub time_limit_secs: i64,
-    /// Mean time between the starts of two faults, in milliseconds.
+    /// Mean time between the starts of two faults, in milliseconds. Default: drawn from
+    /// the seed with each fault's hold (swarm testing; the run prints what it drew), and
+    /// with `--nemesis all` the mix of faults too. Given, with or without
+    /// --nemesis-duration-ms, the schedule keeps to it (5000 when only the other is given).
     #[arg(
         value_name = "MS",
         long = "nemesis-interval-ms",
-        default_value_t = 5000,
         allow_negative_numbers = true
     )]
-    pub nemesis_interval_ms: i64,
-    /// How long each fault stays in force, in milliseconds.
+    pub nemesis_interval_ms: Option<i64>,
+    /// How long each fault stays in force, in milliseconds. Default: drawn from the seed
+    /// (see --nemesis-interval-ms); 3000 when only the interval is given.
     #[arg(
         value_name = "MS",
         long = "nemesis-duration-ms",
-        default_value_t = 3000,
         allow_negative_numbers = true
     )]
-    pub nemesis_duration_ms: i64,
+    pub nemesis_duration_ms: Option<i64>,
     /// Client operations per second, over all clients.
     #[arg(
         value_name = "HZ",
@@ -288,8 +293,14 @@ pub struct TestSpec {
     /// What those names stand for, in the nemesis crate's canonical order; empty is `none`.
     pub nemesis_kinds: Vec<NemesisKind>,
     pub time_limit_secs: u64,
+    /// The interval and duration given, or the defaults when the seed draws them.
     pub nemesis_interval_ms: u64,
     pub nemesis_duration_ms: u64,
+    /// What the seed draws beside each fault: the timings when neither
+    /// --nemesis-interval-ms nor --nemesis-duration-ms was given, the mix of faults too
+    /// under `--nemesis all`. Absent from the `test.json` of runs older than swarms: off.
+    #[serde(default)]
+    pub swarm: Swarm,
     pub rate_hz: f64,
     pub concurrency: usize,
     /// Absent from the `test.json` of runs older than the flag: they used the default.
@@ -364,18 +375,21 @@ impl TestSpec {
             )?,
             nemesis_interval_ms: check_range(
                 "--nemesis-interval-ms",
-                args.nemesis_interval_ms,
+                args.nemesis_interval_ms
+                    .unwrap_or(DEFAULT_NEMESIS_INTERVAL_MS),
                 NEMESIS_INTERVAL_MS_MIN,
                 NEMESIS_MS_MAX,
                 "milliseconds",
             )?,
             nemesis_duration_ms: check_range(
                 "--nemesis-duration-ms",
-                args.nemesis_duration_ms,
+                args.nemesis_duration_ms
+                    .unwrap_or(DEFAULT_NEMESIS_DURATION_MS),
                 NEMESIS_DURATION_MS_MIN,
                 NEMESIS_MS_MAX,
                 "milliseconds",
             )?,
+            swarm: swarm_of(args),
             rate_hz: check_rate(args.rate_hz)?,
             concurrency: check_range(
                 "--concurrency",
@@ -445,6 +459,17 @@ impl TestSpec {
         if self.time_limit_secs.saturating_mul(1000) >= needed_ms {
             return Ok(());
         }
+        if self.swarm != Swarm::Off {
+            return Err(bad(
+                "--time-limit",
+                format!(
+                    "{} s is too short for --nemesis {}: the fastest tempo the seed may draw heals its first fault {needed_ms} ms in, so no fault might be injected and the run would say nothing about them; use --time-limit {} or more, or --nemesis none",
+                    self.time_limit_secs,
+                    self.nemesis_flag(),
+                    needed_ms.div_ceil(1000),
+                ),
+            ));
+        }
         Err(bad(
             "--time-limit",
             format!(
@@ -463,10 +488,27 @@ impl TestSpec {
     /// nemesis crate draws fault k at k intervals plus up to half an interval of jitter,
     /// and the first slot always takes a fault, so a time limit this long holds one for
     /// every seed (`a_time_limit_that_fits_a_fault_holds_one_for_every_seed` ties the two).
+    /// A swarm draws only tempos and holds that fit, the fastest and shortest at least.
     pub fn first_fault_healed_ms(&self) -> u64 {
+        if self.swarm != Swarm::Off {
+            return SWARM_FIRST_FAULT_HEALED_MS;
+        }
         self.nemesis_interval_ms
             .saturating_add(self.nemesis_interval_ms / 2)
             .saturating_add(self.nemesis_duration_ms)
+    }
+
+    /// The schedule spec this test's nemesis is drawn from.
+    pub fn schedule_spec(&self) -> nemesis::ScheduleSpec {
+        nemesis::ScheduleSpec::new(
+            self.seed,
+            self.node_names(),
+            self.time_limit_secs * 1000,
+            self.nemesis_interval_ms,
+            self.nemesis_duration_ms,
+            self.nemesis_kinds.clone(),
+        )
+        .swarm(self.swarm)
     }
 
     /// A cluster of the user's own: etcd or ZooKeeper, no faults, no image.
@@ -560,8 +602,8 @@ impl TestSpec {
             runtime: self.runtime.name().into(),
             nemesis: self.nemesis.clone(),
             time_limit_secs: int(self.time_limit_secs),
-            nemesis_interval_ms: int(self.nemesis_interval_ms),
-            nemesis_duration_ms: int(self.nemesis_duration_ms),
+            nemesis_interval_ms: (self.swarm == Swarm::Off).then(|| int(self.nemesis_interval_ms)),
+            nemesis_duration_ms: (self.swarm == Swarm::Off).then(|| int(self.nemesis_duration_ms)),
             rate_hz: self.rate_hz,
             concurrency: int(self.concurrency as u64),
             stall_probability: self.stall_probability,
@@ -601,13 +643,24 @@ impl TestSpec {
             format!("--runtime {}", self.runtime.name()),
             format!("--nemesis {}", self.nemesis_flag()),
             format!("--time-limit {}", self.time_limit_secs),
-            format!("--nemesis-interval-ms {}", self.nemesis_interval_ms),
-            format!("--nemesis-duration-ms {}", self.nemesis_duration_ms),
+        ];
+        // A drawn mix and timing follow from the seed.
+        if self.swarm == Swarm::Off {
+            words.push(format!(
+                "--nemesis-interval-ms {}",
+                self.nemesis_interval_ms
+            ));
+            words.push(format!(
+                "--nemesis-duration-ms {}",
+                self.nemesis_duration_ms
+            ));
+        }
+        words.extend([
             format!("--rate {}", self.rate_hz),
             format!("--concurrency {}", self.concurrency),
             format!("--stall-probability {}", self.stall_probability),
             format!("--recovery-secs {}", self.recovery_secs),
-        ];
+        ]);
         words.extend(self.bugs.iter().map(|b| format!("--bug {b}")));
         if self.system.descriptor().lease_switch {
             words.push(if self.lease { "--lease" } else { "--no-lease" }.into());
@@ -795,6 +848,20 @@ fn normalise_nemesis(s: &str) -> String {
 pub const DRAWN_NODES: [usize; 3] = [3, 4, 5];
 
 /// The cluster size of a run without `--nodes`: one of [`DRAWN_NODES`], from the seed.
+/// What the seed draws beside each fault: nothing when the user gave a timing, the
+/// timing when they named the faults, and the mix of faults too under `all`.
+fn swarm_of(args: &RunArgs) -> Swarm {
+    let nemesis = normalise_nemesis(&args.nemesis);
+    if args.nemesis_interval_ms.is_some() || args.nemesis_duration_ms.is_some() || nemesis == "none"
+    {
+        Swarm::Off
+    } else if nemesis == "all" {
+        Swarm::Full
+    } else {
+        Swarm::Timing
+    }
+}
+
 pub fn drawn_nodes(seed: u64) -> usize {
     /// Keeps this draw apart from every other the seed makes.
     const NODES_SALT: u64 = 0x006e_6f64_6573;
@@ -1075,8 +1142,8 @@ mod tests {
             runtime: "auto".into(),
             nemesis: "all".into(),
             time_limit_secs: 60,
-            nemesis_interval_ms: 5000,
-            nemesis_duration_ms: 3000,
+            nemesis_interval_ms: Some(5000),
+            nemesis_duration_ms: Some(3000),
             rate_hz: 20.0,
             concurrency: 5,
             recovery_secs: 5,
@@ -1142,11 +1209,21 @@ mod tests {
             assert_eq!(e.flag, "--system-option");
             assert!(e.message.contains(named), "{given}: {e}");
         }
+        // raftd's protections: on or off, and nothing else.
+        let mut a = args();
+        a.system_options = vec!["pre-vote=off".into(), "check-quorum=on".into()];
+        let spec = TestSpec::from_args(&a).unwrap();
+        assert!(spec.command_line().contains("--system-option pre-vote=off"));
+        a.system_options = vec!["pre-vote=maybe".into()];
+        let e = TestSpec::from_args(&a).unwrap_err();
+        assert!(e.message.contains("neither on nor off"), "{e}");
         // A system without options says so.
         let mut a = args();
+        a.system = Some("etcd".into());
+        a.nemesis = "partition".into();
         a.system_options = vec!["wait=1".into()];
         let e = TestSpec::from_args(&a).unwrap_err();
-        assert!(e.message.contains("raftd takes no system option"), "{e}");
+        assert!(e.message.contains("etcd takes no system option"), "{e}");
     }
 
     #[test]
@@ -1436,20 +1513,13 @@ mod tests {
     fn a_time_limit_that_fits_a_fault_holds_one_for_every_seed() {
         for (interval_ms, duration_ms) in [(5000, 3000), (1000, 500), (2000, 1200), (101, 50)] {
             let mut a = args();
-            a.nemesis_interval_ms = interval_ms;
-            a.nemesis_duration_ms = duration_ms;
+            a.nemesis_interval_ms = Some(interval_ms);
+            a.nemesis_duration_ms = Some(duration_ms);
             let mut spec = TestSpec::from_args(&a).unwrap();
             spec.time_limit_secs = spec.first_fault_healed_ms().div_ceil(1000);
             for seed in 0..200 {
-                let drawn = nemesis::Schedule::generate(&nemesis::ScheduleSpec::new(
-                    seed,
-                    spec.node_names(),
-                    spec.time_limit_secs * 1000,
-                    spec.nemesis_interval_ms,
-                    spec.nemesis_duration_ms,
-                    spec.nemesis_kinds.clone(),
-                ))
-                .unwrap();
+                spec.seed = seed;
+                let drawn = nemesis::Schedule::generate(&spec.schedule_spec()).unwrap();
                 assert!(
                     !drawn.events.is_empty(),
                     "seed {seed}, {interval_ms}/{duration_ms} ms, {} s",
@@ -1457,6 +1527,43 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn without_a_timing_the_seed_draws_it_and_the_reproduce_line_leaves_it_to_the_seed() {
+        let mut a = args();
+        a.nemesis_interval_ms = None;
+        a.nemesis_duration_ms = None;
+        let all = TestSpec::from_args(&a).unwrap();
+        assert_eq!(all.swarm, Swarm::Full);
+        let line = all.command_line();
+        assert!(!line.contains("--nemesis-interval-ms"), "{line}");
+        assert_eq!(TestSpec::from_args(&all.to_args()), Ok(all.clone()));
+        a.nemesis = "kill,partition".into();
+        assert_eq!(TestSpec::from_args(&a).unwrap().swarm, Swarm::Timing);
+        a.nemesis = "none".into();
+        assert_eq!(TestSpec::from_args(&a).unwrap().swarm, Swarm::Off);
+        a.nemesis = "all".into();
+        a.nemesis_duration_ms = Some(2000);
+        let fixed = TestSpec::from_args(&a).unwrap();
+        assert_eq!(fixed.swarm, Swarm::Off);
+        assert_eq!(
+            (fixed.nemesis_interval_ms, fixed.nemesis_duration_ms),
+            (5000, 2000)
+        );
+        assert!(fixed.command_line().contains("--nemesis-interval-ms 5000"));
+        // A swarm fits a fault into a few seconds, for every seed.
+        let mut short = all;
+        short.time_limit_secs = SWARM_FIRST_FAULT_HEALED_MS.div_ceil(1000);
+        assert!(short.check_room_for_a_fault().is_ok());
+        for seed in 0..200 {
+            short.seed = seed;
+            let drawn = nemesis::Schedule::generate(&short.schedule_spec()).unwrap();
+            assert!(!drawn.events.is_empty(), "seed {seed}");
+        }
+        short.time_limit_secs = 2;
+        let e = short.check_room_for_a_fault().unwrap_err();
+        assert!(e.message.contains("fastest tempo"), "{e}");
     }
 
     #[test]

@@ -192,6 +192,8 @@ mod validation {
                 "kill",
                 "--time-limit",
                 "3",
+                "--nemesis-duration-ms",
+                "3000",
             ],
         );
         assert_eq!(ran.code, 2, "{}", ran.stderr);

@@ -5,12 +5,55 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// `splitbrain sim` with `args`, on 5 nodes unless they say otherwise: the seeds these
+/// tests pin were found on 5 nodes, and a sweep without `--nodes` draws each seed's size
+/// (`a_sweep_without_nodes_draws_each_seed_its_size`).
 fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_splitbrain"))
-        .arg("sim")
-        .args(args)
-        .output()
-        .expect("run splitbrain sim")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_splitbrain"));
+    cmd.arg("sim").args(args);
+    if !args.contains(&"--nodes") && !args.contains(&"--replay") {
+        cmd.args(["--nodes", "5"]);
+    }
+    cmd.output().expect("run splitbrain sim")
+}
+
+#[test]
+fn a_sweep_without_nodes_draws_each_seed_its_size() {
+    let mut sizes = std::collections::BTreeSet::new();
+    for seed in 0..8u64 {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
+            .args([
+                "sim",
+                "--seeds",
+                &seed.to_string(),
+                "--sim-secs",
+                "5",
+                "--json",
+            ])
+            .arg("--results")
+            .arg(tmp.path())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        assert!(
+            text(&o).contains("3 to 5 nodes (drawn per seed)"),
+            "{}",
+            text(&o)
+        );
+        let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let test: Value = serde_json::from_slice(
+            &std::fs::read(results_dir(&summary).join("test.json")).unwrap(),
+        )
+        .unwrap();
+        let n = test["spec"]["nodes"].as_u64().unwrap();
+        assert!((3..=5).contains(&n), "seed {seed}: {n} nodes");
+        assert_eq!(test["spec"]["nodes_drawn"], false, "the seed's own spec");
+        let command = test.to_string();
+        assert!(command.contains(&format!("--nodes {n}")), "{command}");
+        sizes.insert(n);
+    }
+    assert!(sizes.len() >= 2, "sizes drawn: {sizes:?}");
 }
 
 fn text(o: &Output) -> String {

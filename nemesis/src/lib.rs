@@ -35,6 +35,7 @@ pub mod primitive;
 pub mod runtime;
 pub mod schedule;
 pub mod stepper;
+pub mod swarm;
 pub mod targets;
 
 pub use executor::{
@@ -47,4 +48,5 @@ pub use primitive::{FaultState, Primitive, StepError};
 pub use runtime::{Capabilities, FaultError, FaultKind, FaultRuntime, Grudge};
 pub use schedule::{Action, Event, Schedule, ScheduleError, ScheduleSpec, Step};
 pub use stepper::{Due, Stepper};
+pub use swarm::{Mix, Swarm, SWARM_FIRST_FAULT_HEALED_MS};
 pub use targets::{Selector, Targets};

@@ -11,6 +11,7 @@ use crate::fault::{exclusion_of, Exclusion, Fault};
 use crate::names::NemesisKind;
 use crate::partition::PartitionPlan;
 use crate::runtime::{Capabilities, FaultKind};
+use crate::swarm::{Mix, Swarm};
 use crate::targets::{Selector, Targets};
 
 /// The most events a schedule may hold; beyond it the interval is too short for the
@@ -49,6 +50,11 @@ pub struct ScheduleSpec {
     /// Clock jumps and strobes are between a tenth of this and this, either way.
     pub clock_delta_ms_max: u64,
     pub strobe_period_ms: u64,
+    /// How much beside each fault the seed draws: with `Timing`, the tempo, holds and
+    /// bursts (`interval_ms` and `duration_ms` then stand only where no drawn tempo fits
+    /// the time limit); with `Full`, a subset of `kinds` too.
+    #[serde(default)]
+    pub swarm: Swarm,
 }
 
 impl ScheduleSpec {
@@ -70,11 +76,19 @@ impl ScheduleSpec {
             kinds,
             clock_delta_ms_max: CLOCK_DELTA_MS_MAX_DEFAULT,
             strobe_period_ms: STROBE_PERIOD_MS_DEFAULT,
+            swarm: Swarm::Off,
         }
+    }
+
+    /// The same spec, its mix and timings drawn from the seed as `swarm` says.
+    pub fn swarm(self, swarm: Swarm) -> ScheduleSpec {
+        ScheduleSpec { swarm, ..self }
     }
 }
 
-/// A drawn schedule: plain data, in test.json, replayable exactly.
+/// A drawn schedule: plain data, in test.json, replayable exactly. Under a swarm, its
+/// `kinds`, `interval_ms` and `duration_ms` are what the seed drew: the kinds on, the
+/// tempo and the longest hold (each fault held between a quarter of it and all of it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Schedule {
     pub seed: u64,
@@ -85,6 +99,11 @@ pub struct Schedule {
     pub kinds: Vec<NemesisKind>,
     pub clock_delta_ms_max: u64,
     pub strobe_period_ms: u64,
+    #[serde(default)]
+    pub swarm: Swarm,
+    /// Chance, in percent, that a fault brought a second one of another class with it.
+    #[serde(default)]
+    pub burst_percent: u8,
     pub events: Vec<Event>,
 }
 
@@ -215,51 +234,99 @@ impl Schedule {
     /// Draw a schedule. A fault starts about every `interval_ms`, picked (by `pick_kind`)
     /// from the kinds whose exclusion class is free then — a partition never overlaps a
     /// partition, nor a process fault a process fault, nor a clock fault a clock fault —
-    /// and heals `duration_ms` later, before the time limit.
+    /// and heals `duration_ms` later, before the time limit. Under a swarm the seed first
+    /// draws its [`Mix`] (kinds on, tempo, holds, bursts), and each fault may bring a
+    /// second one of another class with it, starting within its first half.
     pub fn generate(spec: &ScheduleSpec) -> Result<Schedule, ScheduleError> {
         spec.check()?;
         let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+        let mix = Mix::draw(
+            spec.swarm,
+            &spec.kinds,
+            spec.time_limit_ms,
+            spec.interval_ms,
+            spec.duration_ms,
+            &mut rng,
+        );
         let mut busy_until_ms: BTreeMap<Exclusion, u64> = BTreeMap::new();
         let mut events = Vec::new();
         // Slot k starts within [k, k + 1/2] intervals; none past the time limit can fit.
-        let slots = if spec.kinds.is_empty() {
+        let slots = if mix.kinds.is_empty() {
             0
         } else {
-            spec.time_limit_ms / spec.interval_ms
+            spec.time_limit_ms / mix.interval_ms
         };
-        for slot in 1..=slots {
-            let jitter = rng.random_range(0..=spec.interval_ms / 2);
-            let Some(at_ms) = (slot * spec.interval_ms).checked_add(jitter) else {
-                break;
-            };
-            let heal_at_ms = match at_ms.checked_add(spec.duration_ms) {
+        let mut place = |at_ms: u64,
+                         hold_ms: u64,
+                         busy_until_ms: &mut BTreeMap<Exclusion, u64>,
+                         rng: &mut ChaCha8Rng|
+         -> Option<Option<u64>> {
+            let heal_at_ms = match at_ms.checked_add(hold_ms) {
                 Some(heal_at_ms) if heal_at_ms <= spec.time_limit_ms => heal_at_ms,
-                _ => break,
+                _ => return None,
             };
-            let Some(kind) = pick_kind(&spec.kinds, &busy_until_ms, at_ms, &mut rng) else {
-                continue;
+            let Some(kind) = pick_kind(&mix.kinds, busy_until_ms, at_ms, rng) else {
+                return Some(None);
             };
-            let fault = draw_fault(kind, spec, &mut rng);
+            let fault = draw_fault(kind, spec, rng);
             busy_until_ms.insert(fault.exclusion(), heal_at_ms);
             events.push(Event {
                 at_ms,
                 fault,
                 heal_at_ms,
             });
+            Some(Some(hold_ms))
+        };
+        for slot in 1..=slots {
+            let jitter = rng.random_range(0..=mix.interval_ms / 2);
+            let Some(at_ms) = (slot * mix.interval_ms).checked_add(jitter) else {
+                break;
+            };
+            let hold_ms = mix.hold_ms(&mut rng);
+            let placed = match place(at_ms, hold_ms, &mut busy_until_ms, &mut rng) {
+                None if spec.swarm == Swarm::Off => break,
+                None => continue,
+                Some(placed) => placed,
+            };
+            if let Some(hold_ms) = placed.filter(|_| mix.bursts(&mut rng)) {
+                let second_at_ms = at_ms + rng.random_range(0..=hold_ms / 2);
+                let second_hold_ms = mix.hold_ms(&mut rng);
+                place(second_at_ms, second_hold_ms, &mut busy_until_ms, &mut rng);
+            }
         }
+        // A burst's second fault may start after the next slot's.
+        events.sort_by_key(|e| e.at_ms);
         let schedule = Schedule {
             seed: spec.seed,
             nodes: spec.nodes.clone(),
             time_limit_ms: spec.time_limit_ms,
-            interval_ms: spec.interval_ms,
-            duration_ms: spec.duration_ms,
-            kinds: spec.kinds.clone(),
+            interval_ms: mix.interval_ms,
+            duration_ms: mix.hold_max_ms,
+            kinds: mix.kinds,
             clock_delta_ms_max: spec.clock_delta_ms_max,
             strobe_period_ms: spec.strobe_period_ms,
+            swarm: spec.swarm,
+            burst_percent: mix.burst_percent,
             events,
         };
         debug_assert!(schedule.check().is_ok(), "a drawn schedule is valid");
         Ok(schedule)
+    }
+
+    /// What the seed drew under a swarm, for the terminal: `None` for a fixed schedule.
+    pub fn mix_line(&self) -> Option<String> {
+        if self.swarm == Swarm::Off {
+            return None;
+        }
+        let kinds: Vec<String> = self.kinds.iter().map(|k| k.name()).collect();
+        Some(format!(
+            "drawn mix: {}; a fault about every {}, each held {} to {}, {}% of them with a second overlapping",
+            kinds.join(","),
+            seconds_short(self.interval_ms),
+            seconds_short(self.duration_ms / 4),
+            seconds_short(self.duration_ms),
+            self.burst_percent
+        ))
     }
 
     /// The spec this schedule was drawn from.
@@ -273,6 +340,7 @@ impl Schedule {
             kinds: self.kinds.clone(),
             clock_delta_ms_max: self.clock_delta_ms_max,
             strobe_period_ms: self.strobe_period_ms,
+            swarm: self.swarm,
         }
     }
 
@@ -446,6 +514,17 @@ impl Action {
 
 fn seconds(ms: u64) -> String {
     format!("{}.{:03}s", ms / 1000, ms % 1000)
+}
+
+/// `1.5 s`, `800 ms`.
+fn seconds_short(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
 }
 
 /// A kind whose exclusion class is free at `at_ms`: first a fault kind (partition,

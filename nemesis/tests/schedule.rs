@@ -463,3 +463,61 @@ fn every_drawn_schedule_is_valid_and_builds_its_partitions() {
         }
     }
 }
+
+#[test]
+fn a_swarm_draws_each_seed_its_own_valid_mix_that_replays_exactly() {
+    use nemesis::Swarm;
+    let mut mixes = BTreeSet::new();
+    let mut overlapping = 0;
+    for seed in 0..100 {
+        let s = ScheduleSpec::new(seed, cluster(4), 60_000, 5_000, 3_000, NemesisKind::all())
+            .swarm(Swarm::Full);
+        let schedule = Schedule::generate(&s).unwrap();
+        assert_eq!(schedule, Schedule::generate(&s).unwrap(), "seed {seed}");
+        schedule.check().unwrap();
+        assert!(!schedule.events.is_empty(), "seed {seed}");
+        assert_eq!(Schedule::from_json(&schedule.to_json()).unwrap(), schedule);
+        let on: BTreeSet<NemesisKind> = schedule.kinds.iter().copied().collect();
+        for e in &schedule.events {
+            assert!(
+                on.iter().any(|k| k.fault_kind() == e.fault.fault_kind()),
+                "seed {seed}: {:?} is not of the drawn mix {on:?}",
+                e.fault
+            );
+            let held = e.heal_at_ms - e.at_ms;
+            assert!(
+                (schedule.duration_ms / 4..=schedule.duration_ms).contains(&held),
+                "seed {seed}: held {held} ms"
+            );
+        }
+        overlapping += usize::from(
+            schedule
+                .events
+                .windows(2)
+                .any(|w| w[1].at_ms < w[0].heal_at_ms),
+        );
+        assert!(schedule.mix_line().unwrap().contains("drawn mix: "));
+        mixes.insert((
+            schedule.kinds.clone(),
+            schedule.interval_ms,
+            schedule.duration_ms,
+        ));
+    }
+    assert!(mixes.len() > 90, "{} distinct mixes of 100", mixes.len());
+    assert!(
+        overlapping > 50,
+        "{overlapping} of 100 schedules overlap two faults"
+    );
+}
+
+#[test]
+fn a_schedule_without_swarm_fields_reads_as_fixed() {
+    let schedule = Schedule::generate(&spec(5, "kill")).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&schedule.to_json()).unwrap();
+    let object = json.as_object_mut().unwrap();
+    object.remove("swarm");
+    object.remove("burst_percent");
+    let back = Schedule::from_json(&json.to_string()).unwrap();
+    assert_eq!(back, schedule);
+    assert_eq!(back.mix_line(), None);
+}

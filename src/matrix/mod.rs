@@ -454,7 +454,7 @@ workload = "register"
             ("systems = [\"raftd\"]\nnemeses = [\"pause\"]\nseeds = [1, 2]\n[[exclude]]\nnemesis = \"puase\"", "[[exclude]] number 1 (nemesis = \"puase\") matches no cell"),
             ("systems = [\"raftd\"]\nnemeses = [\"pause\"]\nseeds = [1]\nimage = \"--help\"", "image = \"--help\" looks like a flag"),
             ("systems = [\"raftd\"]\nnemeses = [\"pause\"]\nseeds = [1]\nresults = \"-r\"", "results = \"-r\" looks like a flag"),
-            ("systems = [\"raftd\"]\nnemeses = [\"pause\"]\nseeds = [1]\ntime_limit = 3", "--time-limit"),
+            ("systems = [\"raftd\"]\nnemeses = [\"pause\"]\nseeds = [1]\ntime_limit = 2", "--time-limit"),
         ];
         for (text, expected) in cases {
             let e = file::parse(text, None).unwrap_err().0;

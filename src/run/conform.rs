@@ -58,8 +58,6 @@ pub fn conform(args: ConformArgs) -> anyhow::Result<ExitCode> {
         runtime: args.runtime.clone(),
         nemesis: "none".into(),
         time_limit_secs: 1,
-        nemesis_interval_ms: 5000,
-        nemesis_duration_ms: 3000,
         rate_hz: 1.0,
         concurrency: 1,
         recovery_secs: 0,

@@ -107,6 +107,7 @@ fn where_and_what(spec: &TestSpec, selection: &Selection, schedule: &Schedule) -
             "runtime {} ({})",
             selection.runtime_name, selection.runtime_reason
         )];
+        lines.extend(selection.system.configuration(&selection.options));
         if !schedule.summary.is_empty() {
             lines.push(format!(
                 "nemesis schedule:\n{}",

@@ -19,9 +19,13 @@ pub struct Schedule {
 
 impl Schedule {
     fn new(schedule: nemesis::Schedule, replayed: bool) -> Schedule {
+        let summary = match schedule.mix_line() {
+            Some(mix) => format!("{mix}\n{}", schedule.summary()),
+            None => schedule.summary(),
+        };
         Schedule {
             json: serde_json::to_value(&schedule).unwrap_or_default(),
-            summary: schedule.summary(),
+            summary,
             schedule,
             replayed,
         }
@@ -35,15 +39,7 @@ impl Schedule {
 
 /// Draws a schedule from the seed.
 pub fn new_schedule(spec: &TestSpec) -> Result<Schedule, String> {
-    let drawn = nemesis::Schedule::generate(&nemesis::ScheduleSpec::new(
-        spec.seed,
-        spec.node_names(),
-        spec.time_limit_secs * 1000,
-        spec.nemesis_interval_ms,
-        spec.nemesis_duration_ms,
-        spec.nemesis_kinds.clone(),
-    ))
-    .map_err(|e| e.to_string())?;
+    let drawn = nemesis::Schedule::generate(&spec.schedule_spec()).map_err(|e| e.to_string())?;
     refuse_empty(spec, &drawn)?;
     Ok(Schedule::new(drawn, false))
 }

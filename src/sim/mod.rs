@@ -54,9 +54,10 @@ pub struct SimArgs {
     /// names such as partition-halves or pause-leader, all, or none.
     #[arg(long, default_value = "all")]
     pub nemesis: String,
-    /// Number of nodes, 3 to 9.
-    #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
-    pub nodes: i64,
+    /// Number of nodes, 3 to 9. Default: drawn for each seed among 3, 4 and 5, as
+    /// `splitbrain run` draws it; the command that reproduces a seed names its size.
+    #[arg(long, allow_negative_numbers = true)]
+    pub nodes: Option<i64>,
     /// Simulated seconds of workload and faults per seed.
     #[arg(long = "sim-secs", default_value_t = 30, allow_negative_numbers = true)]
     pub sim_secs: i64,
@@ -104,7 +105,11 @@ pub struct SimArgs {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SimSpec {
     pub system: String,
+    /// The cluster's size; under `nodes_drawn`, only a placeholder until `for_seed`.
     pub nodes: usize,
+    /// Each seed draws its own size (no `--nodes`).
+    #[serde(default)]
+    pub nodes_drawn: bool,
     pub bugs: Vec<String>,
     pub lease: bool,
     /// `--nemesis` normalised: lowercase names joined by commas.
@@ -113,6 +118,9 @@ pub struct SimSpec {
     pub sim_secs: u64,
     pub nemesis_interval_ms: u64,
     pub nemesis_duration_ms: u64,
+    /// What each seed draws beside its faults (`run --runtime sim` without a timing).
+    #[serde(default)]
+    pub swarm: nemesis::Swarm,
     pub torn_fsync: bool,
     /// Client operations per second over all client processes.
     #[serde(default = "default_rate_hz")]
@@ -151,6 +159,16 @@ fn default_true() -> bool {
 }
 
 impl SimSpec {
+    /// The spec one seed runs: its own size drawn, when the size is drawn.
+    pub fn for_seed(&self, seed: u64) -> SimSpec {
+        let mut spec = self.clone();
+        if spec.nodes_drawn {
+            spec.nodes = crate::spec::drawn_nodes(seed);
+            spec.nodes_drawn = false;
+        }
+        spec
+    }
+
     pub fn node_names(&self) -> Vec<String> {
         (1..=self.nodes).map(|i| format!("n{i}")).collect()
     }
@@ -172,7 +190,9 @@ impl SimSpec {
             w.push(format!("--bug {bug}"));
         }
         w.push(format!("--nemesis {}", self.nemesis));
-        w.push(format!("--nodes {}", self.nodes));
+        if !self.nodes_drawn {
+            w.push(format!("--nodes {}", self.nodes));
+        }
         w.push(format!("--sim-secs {}", self.sim_secs));
         w.push(format!(
             "--nemesis-interval-ms {}",
@@ -230,7 +250,10 @@ fn in_range(flag: &str, v: i64, min: u64, max: u64) -> Result<u64, String> {
 /// Stage two: the flags checked, each error naming its flag and the valid values.
 pub fn spec_of(args: &SimArgs) -> Result<(SimSpec, u64, u64, usize), String> {
     let (from, to) = parse_seeds(&args.seeds)?;
-    let nodes = in_range("--nodes", args.nodes, NODES_MIN as u64, NODES_MAX as u64)? as usize;
+    let nodes = match args.nodes {
+        Some(n) => Some(in_range("--nodes", n, NODES_MIN as u64, NODES_MAX as u64)? as usize),
+        None => None,
+    };
     let sim_secs = in_range("--sim-secs", args.sim_secs, 1, SIM_SECS_MAX)?;
     let interval = in_range(
         "--nemesis-interval-ms",
@@ -267,7 +290,8 @@ pub fn spec_of(args: &SimArgs) -> Result<(SimSpec, u64, u64, usize), String> {
     let kinds = nemesis::parse_nemeses(&nemesis).map_err(|e| format!("--nemesis: {e}"))?;
     let spec = SimSpec {
         system: "raftd".into(),
-        nodes,
+        nodes: nodes.unwrap_or(crate::spec::DRAWN_NODES[0]),
+        nodes_drawn: nodes.is_none(),
         bugs,
         lease: !args.no_lease,
         nemesis,
@@ -275,6 +299,7 @@ pub fn spec_of(args: &SimArgs) -> Result<(SimSpec, u64, u64, usize), String> {
         sim_secs,
         nemesis_interval_ms: interval,
         nemesis_duration_ms: duration,
+        swarm: nemesis::Swarm::Off,
         torn_fsync: args.torn_fsync,
         rate_hz: default_rate_hz(),
         concurrency: default_concurrency(),
@@ -283,8 +308,20 @@ pub fn spec_of(args: &SimArgs) -> Result<(SimSpec, u64, u64, usize), String> {
         recovery_ms: 0,
         workload,
     };
-    // Draw one schedule now so that a spec the nemesis refuses is bad usage.
-    sweep::schedule_for(&spec, from).map_err(|e| format!("--nemesis: {e}"))?;
+    // Draw one schedule now (one for every size a seed may draw) so that a spec the
+    // nemesis refuses is bad usage.
+    let sizes = match nodes {
+        Some(n) => vec![n],
+        None => crate::spec::DRAWN_NODES.to_vec(),
+    };
+    for n in sizes {
+        let sized = SimSpec {
+            nodes: n,
+            nodes_drawn: false,
+            ..spec.clone()
+        };
+        sweep::schedule_for(&sized, from).map_err(|e| format!("--nemesis: {e}"))?;
+    }
     Ok((spec, from, to, jobs))
 }
 
@@ -311,9 +348,14 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     } else {
         spec.bugs.join(",")
     };
+    let nodes = if spec.nodes_drawn {
+        "3 to 5 nodes (drawn per seed)".to_string()
+    } else {
+        format!("{} nodes", spec.nodes)
+    };
     say(&format!(
-        "sim: seeds {from}..{to}, raftd ({bugs}), {} workload, nemesis {}, {} nodes, {} simulated s per seed, {jobs} jobs",
-        spec.workload.name(), spec.nemesis, spec.nodes, spec.sim_secs
+        "sim: seeds {from}..{to}, raftd ({bugs}), {} workload, nemesis {}, {nodes}, {} simulated s per seed, {jobs} jobs",
+        spec.workload.name(), spec.nemesis, spec.sim_secs
     ));
     let started = Instant::now();
     let swept = match sweep::sweep(&spec, from, to, jobs) {
@@ -349,6 +391,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         None => {
             if let Some(run) = &swept.single {
                 let seed = run.seed;
+                let spec = spec.for_seed(seed);
                 // Once more with the nodes' logs for the directory: the same run.
                 let drawn = sweep::schedule_for(&spec, seed).map_err(anyhow::Error::msg)?;
                 let logged = run::run_with(&spec, seed, &drawn, true);
@@ -388,6 +431,7 @@ fn report_failure(
     summary: &mut serde_json::Value,
 ) -> anyhow::Result<Exit> {
     let seed = failure.seed;
+    let spec = &spec.for_seed(seed);
     let what = describe(failure);
     say(&format!("seed {seed} FAILS: {what}"));
     say(&format!("reproduce: {}", spec.reproduce(seed)));

@@ -32,6 +32,7 @@ pub fn sim_spec_of(spec: &TestSpec) -> SimSpec {
     SimSpec {
         system: "raftd".into(),
         nodes: spec.nodes,
+        nodes_drawn: false,
         bugs,
         lease: spec.lease,
         nemesis: spec.nemesis.clone(),
@@ -39,6 +40,7 @@ pub fn sim_spec_of(spec: &TestSpec) -> SimSpec {
         sim_secs: spec.time_limit_secs,
         nemesis_interval_ms: spec.nemesis_interval_ms,
         nemesis_duration_ms: spec.nemesis_duration_ms,
+        swarm: spec.swarm,
         torn_fsync: false,
         rate_hz: spec.rate_hz,
         concurrency: spec.concurrency,
@@ -86,6 +88,9 @@ pub fn run_spec(
     };
     report.say(&spec.to_string());
     report.say(&format!("runtime sim ({RUNTIME_REASON})"));
+    if let Some(mix) = schedule.mix_line() {
+        report.say(&mix);
+    }
     if !schedule.events.is_empty() {
         report.say(&format!(
             "nemesis schedule:\n{}",

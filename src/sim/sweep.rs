@@ -26,7 +26,8 @@ pub fn schedule_for(spec: &SimSpec, seed: u64) -> Result<Schedule, nemesis::Sche
         spec.nemesis_interval_ms,
         spec.nemesis_duration_ms,
         spec.nemesis_kinds.clone(),
-    );
+    )
+    .swarm(spec.swarm);
     Schedule::generate(&s)
 }
 
@@ -63,6 +64,7 @@ pub fn sweep(spec: &SimSpec, from: u64, to: u64, jobs: usize) -> Result<Sweep, S
                 if seed >= stop_at.load(Ordering::SeqCst) {
                     return;
                 }
+                let spec = &spec.for_seed(seed);
                 let schedule = match schedule_for(spec, seed) {
                     Ok(s) => s,
                     Err(e) => {

@@ -14,7 +14,7 @@ use crate::protocol::ProtocolClient;
 use crate::system::{
     program_version, validate_topology, ClockControl, Descriptor, FencingMode, Guarantees, Image,
     ImagePart, ImageRecipe, NodeAddr, NodePorts, NodeSpec, Setup, System, SystemError,
-    SystemOptions, Topology,
+    SystemOption, SystemOptions, Topology,
 };
 
 /// raftd as splitbrain knows it.
@@ -34,12 +34,120 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
             (Err(_), Some(_)) => PathBuf::from(RAFTD_IN_IMAGE),
             (Err(e), None) => return Err(e),
         };
-        Ok(std::sync::Arc::new(RaftdSystem::new(binary)))
+        let mut system = RaftdSystem::new(binary);
+        system.pre_vote = Switch::from_options(&setup.options, "pre-vote");
+        system.check_quorum = Switch::from_options(&setup.options, "check-quorum");
+        Ok(std::sync::Arc::new(system))
     },
     file: None,
     fencing: &[],
-    options: &[],
+    options: &[
+        SystemOption {
+            name: "pre-vote",
+            help: "on or off: a pre-vote round before each campaign (default: drawn from the seed, off where a bug needs it off)",
+            check: check_switch,
+        },
+        SystemOption {
+            name: "check-quorum",
+            help: "on or off: a leader steps down without a quorum's contact (default: on under a lease, which needs it, else drawn from the seed; off where a bug needs it off)",
+            check: check_switch,
+        },
+    ],
 };
+
+fn check_switch(value: &str) -> Result<(), String> {
+    Switch::parse(value).map(|_| ())
+}
+
+/// Whether one of raftd's protections is on, off, or drawn from the seed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Switch {
+    #[default]
+    Drawn,
+    On,
+    Off,
+}
+
+impl Switch {
+    pub fn parse(value: &str) -> Result<Switch, String> {
+        match value {
+            "on" => Ok(Switch::On),
+            "off" => Ok(Switch::Off),
+            _ => Err(format!("{value:?} is neither on nor off")),
+        }
+    }
+
+    /// The switch `--system-option NAME=…` gave, or drawn.
+    fn from_options(options: &std::collections::BTreeMap<String, String>, name: &str) -> Switch {
+        options
+            .get(name)
+            .and_then(|v| Switch::parse(v).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Keeps the protections' draws apart from every other draw of the seed.
+const PRE_VOTE_SALT: u64 = 0x7072_652d_766f_7465;
+const CHECK_QUORUM_SALT: u64 = 0x0063_6865_636b_2d71;
+
+/// raftd's protections as a run starts it: what the user set, else what a bug needs
+/// off, else what a claimed lease needs on, else a coin the seed tosses — a bug that one
+/// protection hides in one configuration is a bug all the same, and users ship others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Protections {
+    pub pre_vote: bool,
+    pub check_quorum: bool,
+    /// Leader leases: asked for, and check-quorum on (or the bug that keeps a lease
+    /// without it).
+    pub lease: bool,
+    pre_vote_why: &'static str,
+    check_quorum_why: &'static str,
+}
+
+impl Protections {
+    pub fn of(pre_vote: Switch, check_quorum: Switch, options: &SystemOptions) -> Protections {
+        let exposure = Exposure::for_bugs(&options.bugs);
+        let coin = |salt: u64| crate::seed::mix(options.seed, salt) & 1 == 1;
+        let (pre_vote, pre_vote_why) = match pre_vote {
+            Switch::On => (true, "set"),
+            Switch::Off => (false, "set"),
+            Switch::Drawn if exposure.no_pre_vote => (false, "the bug needs it off"),
+            Switch::Drawn => (coin(PRE_VOTE_SALT), "drawn from the seed"),
+        };
+        let (check_quorum, check_quorum_why) = match check_quorum {
+            Switch::On => (true, "set"),
+            Switch::Off => (false, "set"),
+            Switch::Drawn if exposure.no_check_quorum => (false, "the bug needs it off"),
+            Switch::Drawn if options.lease => (true, "the lease needs it"),
+            Switch::Drawn => (coin(CHECK_QUORUM_SALT), "drawn from the seed"),
+        };
+        Protections {
+            pre_vote,
+            check_quorum,
+            lease: options.lease && (check_quorum || exposure.lease_without_check_quorum),
+            pre_vote_why,
+            check_quorum_why,
+        }
+    }
+
+    fn describe(&self, options: &SystemOptions) -> String {
+        let on = |b: bool| if b { "on" } else { "off" };
+        let lease = if self.lease {
+            "lease on".to_string()
+        } else if options.lease {
+            "no lease (check-quorum is off)".to_string()
+        } else {
+            "no lease".to_string()
+        };
+        format!(
+            "raftd: pre-vote {} ({}), check-quorum {} ({}), {lease}",
+            on(self.pre_vote),
+            self.pre_vote_why,
+            on(self.check_quorum),
+            self.check_quorum_why,
+        )
+    }
+}
 
 /// How a node's wall clock moves.
 fn clock() -> ClockControl {
@@ -140,6 +248,8 @@ pub struct RaftdSystem {
     pub binary: PathBuf,
     pub tuning: RaftdTuning,
     pub client_timeout_ms: u64,
+    pub pre_vote: Switch,
+    pub check_quorum: Switch,
 }
 
 /// Port raftd serves clients on when the runtime picks ports itself.
@@ -166,7 +276,14 @@ impl RaftdSystem {
             binary: binary.into(),
             tuning: RaftdTuning::default(),
             client_timeout_ms: CLIENT_TIMEOUT_MS_DEFAULT,
+            pre_vote: Switch::Drawn,
+            check_quorum: Switch::Drawn,
         }
+    }
+
+    /// The protections this run starts raftd with.
+    pub fn protections(&self, options: &SystemOptions) -> Protections {
+        Protections::of(self.pre_vote, self.check_quorum, options)
     }
 
     fn node_command(
@@ -200,12 +317,12 @@ impl RaftdSystem {
         flag("election-ticks-max", t.election_ticks_max.to_string());
         flag("heartbeat-ticks", t.heartbeat_ticks.to_string());
         flag("request-timeout-ms", t.request_timeout_ms.to_string());
-        if leases_on(options) {
+        let protections = self.protections(options);
+        if protections.lease {
             flag("lease-ticks", t.lease_ticks.to_string());
         }
         let mut bugs: std::collections::BTreeSet<String> = options.bugs.iter().cloned().collect();
         bugs.extend(fencing_bugs(options.fencing).iter().map(|b| b.to_string()));
-        let exposure = Exposure::for_bugs(&options.bugs);
         for bug in bugs {
             flag("bug", bug);
         }
@@ -213,10 +330,10 @@ impl RaftdSystem {
         if options.fencing == FencingMode::Grant {
             argv.push("--fence-on-grant".into());
         }
-        if exposure.no_check_quorum {
+        if !protections.check_quorum {
             argv.push("--no-check-quorum".into());
         }
-        if exposure.no_pre_vote {
+        if !protections.pre_vote {
             argv.push("--no-pre-vote".into());
         }
         argv
@@ -273,11 +390,6 @@ impl Exposure {
     pub fn allows_lease(self) -> bool {
         !self.no_check_quorum || self.lease_without_check_quorum
     }
-}
-
-/// Whether the nodes run with leader leases: as asked, unless a bug rules them out.
-pub fn leases_on(options: &SystemOptions) -> bool {
-    options.lease && Exposure::for_bugs(&options.bugs).allows_lease()
 }
 
 /// Fencing `none` is raftd's `no-fencing` bug: its state machine then takes any token.
@@ -345,6 +457,11 @@ impl System for RaftdSystem {
         validate_topology(topology)?;
         self.tuning.validate()?;
         validate_bugs(&options.bugs)?;
+        if self.check_quorum == Switch::Off && options.lease && !self.protections(options).lease {
+            return Err(SystemError::BadOption(
+                "check-quorum=off leaves raftd no lease (a lease needs check-quorum); add --no-lease or drop the option".into(),
+            ));
+        }
         if options.data_root.is_empty() {
             return Err(SystemError::BadOption("data_root is empty".into()));
         }
@@ -364,12 +481,16 @@ impl System for RaftdSystem {
 
     fn guarantees(&self, options: &SystemOptions) -> Guarantees {
         Guarantees {
-            exclusive_leadership: leases_on(options),
+            exclusive_leadership: self.protections(options).lease,
             // What a user of a lock needs, whatever raftd is asked to enforce: a test
             // with weaker fencing is expected to fail this.
             fence_on_grant: true,
             leaderless: false,
         }
+    }
+
+    fn configuration(&self, options: &SystemOptions) -> Option<String> {
+        Some(self.protections(options).describe(options))
     }
 
     fn version(&self) -> String {

@@ -315,6 +315,11 @@ pub trait System: Send + Sync {
     fn serves(&self) -> Serves {
         Serves::default()
     }
+    /// How the nodes are configured where the seed or the test decides it, one line for
+    /// the run's banner (raftd: which protections are on, and why).
+    fn configuration(&self, _options: &SystemOptions) -> Option<String> {
+        None
+    }
     /// A client bound to `node`. Building it sends nothing.
     async fn client(&self, node: &NodeAddr) -> Result<Box<dyn crate::client::Client>, SystemError>;
 }

@@ -178,7 +178,7 @@ mod mapping {
 
 mod specs {
     use super::loopback;
-    use workloads::raftd::{RaftdSystem, RAFTD_BUGS};
+    use workloads::raftd::{RaftdSystem, Switch, RAFTD_BUGS};
     use workloads::system::{FencingMode, System, SystemError, SystemOptions, Topology};
 
     fn topology(n: usize) -> Topology {
@@ -315,11 +315,94 @@ mod specs {
                 "{bug}"
             );
             assert!(!system.guarantees(&options).exclusive_leadership, "{bug}");
+            // What a bug needs off stays off whatever the user set.
+            let mut pinned = RaftdSystem::new("raftd");
+            pinned.pre_vote = Switch::Drawn;
+            let spec = &pinned.node_specs(&topology(3), &options).unwrap()[0];
+            assert!(spec.command.contains(&"--no-pre-vote".to_string()), "{bug}");
         }
-        let spec = &system
+        let mut on = RaftdSystem::new("raftd");
+        on.pre_vote = Switch::On;
+        let spec = &on
             .node_specs(&topology(3), &SystemOptions::default())
             .unwrap()[0];
         assert!(!spec.command.contains(&"--no-pre-vote".to_string()));
+    }
+
+    #[test]
+    fn the_seed_draws_pre_vote_and_without_a_lease_check_quorum() {
+        let system = RaftdSystem::new("raftd");
+        let flags = |options: &SystemOptions| {
+            let spec = &system.node_specs(&topology(3), options).unwrap()[0];
+            (
+                spec.command.contains(&"--no-pre-vote".to_string()),
+                spec.command.contains(&"--no-check-quorum".to_string()),
+                spec.command.contains(&"--lease-ticks".to_string()),
+            )
+        };
+        let mut leased = std::collections::BTreeSet::new();
+        let mut unleased = std::collections::BTreeSet::new();
+        for seed in 0..40 {
+            let lease = SystemOptions {
+                seed,
+                ..SystemOptions::default()
+            };
+            let (no_pre_vote, no_check_quorum, lease_ticks) = flags(&lease);
+            assert!(
+                !no_check_quorum && lease_ticks,
+                "seed {seed}: a lease needs check-quorum"
+            );
+            assert!(system.guarantees(&lease).exclusive_leadership);
+            assert_eq!(
+                flags(&lease),
+                (no_pre_vote, no_check_quorum, lease_ticks),
+                "seeded"
+            );
+            leased.insert(no_pre_vote);
+            let no_lease = SystemOptions {
+                seed,
+                lease: false,
+                ..SystemOptions::default()
+            };
+            unleased.insert(flags(&no_lease));
+            let said = system.configuration(&no_lease).unwrap();
+            assert!(said.contains("drawn from the seed"), "{said}");
+        }
+        assert_eq!(leased.len(), 2, "pre-vote is drawn both ways");
+        assert_eq!(
+            unleased.len(),
+            4,
+            "both protections drawn both ways: {unleased:?}"
+        );
+    }
+
+    #[test]
+    fn protections_set_by_the_user_stand_and_one_that_takes_the_lease_is_refused() {
+        let mut system = RaftdSystem::new("raftd");
+        system.pre_vote = Switch::Off;
+        system.check_quorum = Switch::On;
+        let no_lease = SystemOptions {
+            lease: false,
+            ..SystemOptions::default()
+        };
+        for seed in 0..10 {
+            let options = SystemOptions {
+                seed,
+                ..no_lease.clone()
+            };
+            let spec = &system.node_specs(&topology(3), &options).unwrap()[0];
+            assert!(spec.command.contains(&"--no-pre-vote".to_string()));
+            assert!(!spec.command.contains(&"--no-check-quorum".to_string()));
+        }
+        system.check_quorum = Switch::Off;
+        let err = system
+            .node_specs(&topology(3), &SystemOptions::default())
+            .unwrap_err();
+        assert!(
+            matches!(&err, SystemError::BadOption(m) if m.contains("--no-lease")),
+            "{err}"
+        );
+        assert!(Switch::parse("maybe").unwrap_err().contains("maybe"));
     }
 
     #[test]

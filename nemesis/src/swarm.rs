@@ -1,0 +1,268 @@
+//! Swarm testing: each seed draws its own mix of fault kinds and its own timings, so a
+//! sweep of seeds searches the space of schedules instead of sampling one corner of it
+//! again and again (as TigerBeetle's VOPR and Groce et al.'s swarm testing do). A run
+//! with every kind on and one fixed tempo rarely gets two particular faults close
+//! together; a run whose seed turned half the kinds off and the tempo up gets them often.
+//!
+//! What a seed draws, once, before its faults:
+//! - with [`Swarm::Full`], which kinds are on: each fault kind (partition, pause, kill,
+//!   clock, …) with probability [`KIND_KEEP`], each of its names then with
+//!   [`NAME_KEEP`], a leader-aimed name (`partition-isolate-leader`, `pause-leader`,
+//!   `kill-leader`) with [`LEADER_KEEP`]; never nothing;
+//! - the tempo: a fault about every [`TEMPOS_MS`] milliseconds;
+//! - the longest hold, from [`HOLDS_MS`]: each fault is then held between a quarter of it
+//!   and all of it, so that short cuts (shorter than an election) and long ones mix;
+//! - how often a fault brings a second one of another class with it, starting within its
+//!   first half: [`BURSTS`]. Overlapping faults (a leader cut off while its clock
+//!   jumps, a kill during a partition) are where most election bugs hide.
+//!
+//! Only tempos and holds that leave room for a first fault within the time limit are
+//! drawn. The schedule records what was drawn (its kinds, interval, longest hold and
+//! burst chance), prints it, and replays exactly like any other.
+
+use std::collections::BTreeSet;
+
+use rand::{Rng, RngExt};
+use serde::{Deserialize, Serialize};
+
+use crate::names::NemesisKind;
+use crate::partition::Shape;
+use crate::runtime::FaultKind;
+use crate::targets::Selector;
+
+/// How much of a schedule its seed draws beyond each fault's targets and times.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Swarm {
+    /// The kinds given, a fault about every interval, each held for the duration.
+    #[default]
+    Off,
+    /// The kinds given; the tempo, holds and bursts drawn.
+    Timing,
+    /// A subset of the kinds given, the tempo, holds and bursts, all drawn.
+    Full,
+}
+
+impl Swarm {
+    pub fn name(self) -> &'static str {
+        match self {
+            Swarm::Off => "off",
+            Swarm::Timing => "timing",
+            Swarm::Full => "full",
+        }
+    }
+}
+
+/// Mean intervals between two fault starts a seed picks from.
+pub const TEMPOS_MS: [u64; 4] = [1_000, 2_000, 3_500, 5_000];
+/// Longest holds a seed picks from.
+pub const HOLDS_MS: [u64; 4] = [800, 2_000, 4_000, 8_000];
+/// Chances that a fault brings a second one with it.
+pub const BURSTS_PERCENT: [u8; 3] = [0, 30, 60];
+/// Chance that a fault kind stays on.
+pub const KIND_KEEP: f64 = 0.75;
+/// Chance that a name of a kind that stays on stays on.
+pub const NAME_KEEP: f64 = 0.5;
+/// Chance that a leader-aimed name of a kind that stays on stays on.
+pub const LEADER_KEEP: f64 = 0.85;
+
+/// The shortest time limit in which a drawn schedule has room for a fault: the fastest
+/// tempo's first slot (at most one and a half intervals in) and the shortest hold.
+pub const SWARM_FIRST_FAULT_HEALED_MS: u64 = TEMPOS_MS[0] + TEMPOS_MS[0] / 2 + HOLDS_MS[0];
+
+/// What one seed drew: the schedule is then drawn with these as a fixed spec would be.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mix {
+    pub kinds: Vec<NemesisKind>,
+    pub interval_ms: u64,
+    /// Each fault is held between `hold_min_ms` and `hold_max_ms`.
+    pub hold_min_ms: u64,
+    pub hold_max_ms: u64,
+    /// Chance, in percent, that a fault brings a second one of another class with it.
+    pub burst_percent: u8,
+}
+
+impl Mix {
+    /// No drawing: the spec's kinds, interval and duration.
+    pub fn fixed(kinds: &[NemesisKind], interval_ms: u64, duration_ms: u64) -> Mix {
+        Mix {
+            kinds: kinds.to_vec(),
+            interval_ms,
+            hold_min_ms: duration_ms,
+            hold_max_ms: duration_ms,
+            burst_percent: 0,
+        }
+    }
+
+    /// Draw a mix for a `time_limit_ms` test from `kinds`. When no drawn tempo leaves
+    /// room for a fault, the given interval and duration stand.
+    pub fn draw<R: Rng + ?Sized>(
+        swarm: Swarm,
+        kinds: &[NemesisKind],
+        time_limit_ms: u64,
+        interval_ms: u64,
+        duration_ms: u64,
+        rng: &mut R,
+    ) -> Mix {
+        let kinds = match swarm {
+            Swarm::Off => return Mix::fixed(kinds, interval_ms, duration_ms),
+            Swarm::Timing => kinds.to_vec(),
+            Swarm::Full => draw_kinds(kinds, rng),
+        };
+        let fits = |tempo: u64, hold: u64| tempo + tempo / 2 + hold <= time_limit_ms;
+        let tempos: Vec<u64> = TEMPOS_MS
+            .into_iter()
+            .filter(|&t| fits(t, HOLDS_MS[0]))
+            .collect();
+        if tempos.is_empty() {
+            return Mix::fixed(&kinds, interval_ms, duration_ms);
+        }
+        let tempo = tempos[rng.random_range(0..tempos.len())];
+        let holds: Vec<u64> = HOLDS_MS.into_iter().filter(|&h| fits(tempo, h)).collect();
+        let hold = holds[rng.random_range(0..holds.len())];
+        Mix {
+            kinds,
+            interval_ms: tempo,
+            hold_min_ms: hold / 4,
+            hold_max_ms: hold,
+            burst_percent: BURSTS_PERCENT[rng.random_range(0..BURSTS_PERCENT.len())],
+        }
+    }
+
+    /// How long the next fault is held.
+    pub fn hold_ms<R: Rng + ?Sized>(&self, rng: &mut R) -> u64 {
+        if self.hold_min_ms >= self.hold_max_ms {
+            self.hold_max_ms
+        } else {
+            rng.random_range(self.hold_min_ms..=self.hold_max_ms)
+        }
+    }
+
+    /// Whether the fault just placed brings a second one with it.
+    pub fn bursts<R: Rng + ?Sized>(&self, rng: &mut R) -> bool {
+        self.burst_percent > 0 && rng.random_range(0..100u8) < self.burst_percent
+    }
+}
+
+/// Whether a kind aims at whoever leads when it starts.
+pub fn aims_at_leader(kind: NemesisKind) -> bool {
+    matches!(
+        kind,
+        NemesisKind::Partition(Shape::IsolateLeader)
+            | NemesisKind::Pause(Selector::Leader)
+            | NemesisKind::Kill(Selector::Leader)
+    )
+}
+
+/// A subset of `kinds`: fault kinds kept with [`KIND_KEEP`], their names with
+/// [`NAME_KEEP`] (leader-aimed ones with [`LEADER_KEEP`]); at least one name of every
+/// fault kind kept, and at least one fault kind.
+fn draw_kinds<R: Rng + ?Sized>(kinds: &[NemesisKind], rng: &mut R) -> Vec<NemesisKind> {
+    let faults: BTreeSet<FaultKind> = kinds.iter().map(|k| k.fault_kind()).collect();
+    let faults: Vec<FaultKind> = faults.into_iter().collect();
+    if faults.is_empty() {
+        return Vec::new();
+    }
+    let mut on: Vec<FaultKind> = faults
+        .iter()
+        .copied()
+        .filter(|_| rng.random_bool(KIND_KEEP))
+        .collect();
+    if on.is_empty() {
+        on.push(faults[rng.random_range(0..faults.len())]);
+    }
+    let mut drawn = Vec::new();
+    for fault in on {
+        let of_fault: Vec<NemesisKind> = kinds
+            .iter()
+            .copied()
+            .filter(|k| k.fault_kind() == fault)
+            .collect();
+        let mut kept: Vec<NemesisKind> = of_fault
+            .iter()
+            .copied()
+            .filter(|&k| {
+                rng.random_bool(if aims_at_leader(k) {
+                    LEADER_KEEP
+                } else {
+                    NAME_KEEP
+                })
+            })
+            .collect();
+        if kept.is_empty() {
+            kept.push(of_fault[rng.random_range(0..of_fault.len())]);
+        }
+        drawn.extend(kept);
+    }
+    let order = NemesisKind::all();
+    drawn.sort_by_key(|k| order.iter().position(|o| o == k));
+    drawn
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn a_full_swarm_draws_a_nonempty_subset_and_every_kind_somewhere() {
+        let all = NemesisKind::all();
+        let mut seen = BTreeSet::new();
+        let mut sizes = BTreeSet::new();
+        for seed in 0..300 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mix = Mix::draw(Swarm::Full, &all, 60_000, 5_000, 3_000, &mut rng);
+            assert!(!mix.kinds.is_empty(), "seed {seed}");
+            assert!(mix.kinds.iter().all(|k| all.contains(k)), "seed {seed}");
+            sizes.insert(mix.kinds.len());
+            seen.extend(mix.kinds.iter().map(|k| k.name()));
+        }
+        assert_eq!(seen.len(), all.len(), "every kind is drawn by some seed");
+        assert!(sizes.len() > 5, "mixes differ in size: {sizes:?}");
+    }
+
+    #[test]
+    fn leader_aimed_kinds_are_kept_more_often() {
+        let all = NemesisKind::all();
+        let (mut leader, mut one) = (0, 0);
+        for seed in 0..1000 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mix = Mix::draw(Swarm::Full, &all, 60_000, 5_000, 3_000, &mut rng);
+            leader += usize::from(mix.kinds.contains(&NemesisKind::Kill(Selector::Leader)));
+            one += usize::from(mix.kinds.contains(&NemesisKind::Kill(Selector::Minority)));
+        }
+        assert!(
+            leader > one + 150,
+            "kill-leader {leader}, kill-minority {one}"
+        );
+    }
+
+    #[test]
+    fn drawn_timings_fit_the_time_limit_and_vary() {
+        let kinds = NemesisKind::all();
+        let mut tempos = BTreeSet::new();
+        for limit_ms in [SWARM_FIRST_FAULT_HEALED_MS, 5_000, 60_000] {
+            for seed in 0..200 {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let mix = Mix::draw(Swarm::Timing, &kinds, limit_ms, 5_000, 3_000, &mut rng);
+                assert_eq!(mix.kinds, kinds, "timing keeps every kind");
+                let first_healed = mix.interval_ms + mix.interval_ms / 2 + mix.hold_max_ms;
+                assert!(first_healed <= limit_ms, "seed {seed}: {mix:?}");
+                assert!(mix.hold_min_ms < mix.hold_max_ms);
+                tempos.insert((limit_ms, mix.interval_ms));
+            }
+        }
+        assert!(tempos.len() >= 6, "{tempos:?}");
+    }
+
+    #[test]
+    fn off_and_a_limit_too_short_keep_the_given_timing() {
+        let kinds = NemesisKind::all();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let off = Mix::draw(Swarm::Off, &kinds, 60_000, 5_000, 3_000, &mut rng);
+        assert_eq!(off, Mix::fixed(&kinds, 5_000, 3_000));
+        let short = Mix::draw(Swarm::Timing, &kinds, 2_000, 700, 300, &mut rng);
+        assert_eq!((short.interval_ms, short.hold_max_ms), (700, 300));
+    }
+}
