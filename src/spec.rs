@@ -26,11 +26,12 @@ pub const RECOVERY_SECS_MAX: u64 = 600;
 pub const DEFAULT_STALL_PROBABILITY: f64 = 0.1;
 
 /// Every fault kind in the order `--nemesis all` names them.
-pub const ALL_FAULTS: [FaultKind; 4] = [
+pub const ALL_FAULTS: [FaultKind; 5] = [
     FaultKind::Partition,
     FaultKind::Pause,
     FaultKind::Kill,
     FaultKind::Clock,
+    FaultKind::Packet,
 ];
 
 /// Stage one: `splitbrain run`'s flags as the user typed them. Text flags stay text here
@@ -659,6 +660,7 @@ pub fn fault_name(kind: FaultKind) -> &'static str {
         FaultKind::Pause => "pause",
         FaultKind::Kill => "kill",
         FaultKind::Clock => "clock",
+        FaultKind::Packet => "packet",
     }
 }
 

@@ -471,8 +471,10 @@ const OP_F_NAMES: &[&str] = &[
     "get",
     "put",
     "append",
+    "packet",
+    "packet-heal",
 ];
-const OP_FS: [F; 18] = [
+const OP_FS: [F; 20] = [
     F::Status,
     F::Write,
     F::Acquire,
@@ -491,6 +493,8 @@ const OP_FS: [F; 18] = [
     F::Get,
     F::Put,
     F::Append,
+    F::Packet,
+    F::PacketHeal,
 ];
 
 #[cfg(test)]

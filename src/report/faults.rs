@@ -19,9 +19,11 @@ pub struct FaultTracker {
 impl FaultTracker {
     pub fn on_op(&mut self, op: &Op) {
         match (op.kind, op.f) {
-            (OpType::Invoke, F::Partition | F::Pause | F::Kill | F::Clock) => self.open(op),
+            (OpType::Invoke, F::Partition | F::Pause | F::Kill | F::Clock | F::Packet) => {
+                self.open(op)
+            }
             (OpType::Invoke, _) => {}
-            (_, F::Partition | F::Pause | F::Kill | F::Clock) => {
+            (_, F::Partition | F::Pause | F::Kill | F::Clock | F::Packet) => {
                 // The fault op completed: it is in force only if it ended ok.
                 if let Some(band) = self.open.iter_mut().rev().find(|b| b.kind == op.f.name()) {
                     band.uncertain = op.kind != OpType::Ok;
@@ -31,6 +33,7 @@ impl FaultTracker {
             (_, F::Resume) => self.close(op, "pause", nodes_of(op)),
             (_, F::Start) => self.close(op, "kill", nodes_of(op)),
             (_, F::ClockReset) => self.close(op, "clock", None),
+            (_, F::PacketHeal) => self.close(op, "packet", None),
             _ => {}
         }
     }
@@ -89,7 +92,8 @@ fn nodes_of(op: &Op) -> Option<BTreeSet<String>> {
     Some(nodes.iter().cloned().collect())
 }
 
-/// A short label: the partition's sides or grudge, the nodes paused or killed, the offsets.
+/// A short label: the partition's sides or grudge, the nodes paused or killed, the offsets,
+/// a packet fault's shaping and links.
 fn label(op: &Op) -> String {
     let Some(v) = op.value.as_ref() else {
         return op.f.name().to_string();
@@ -112,12 +116,30 @@ fn label(op: &Op) -> String {
             .map(|(n, ms)| format!("{n}{ms:+}ms"))
             .collect::<Vec<_>>()
             .join(" ")
+    } else if let (Some(packet), Some(links)) = (&v.packet, &v.links) {
+        packet_label(packet, links)
     } else if let Some(nodes) = &v.nodes {
         nodes.join(" ")
     } else {
         String::new()
     };
     format!("{} {detail}", op.f.name()).trim_end().to_string()
+}
+
+/// `delay_ms=120 jitter_ms=40 n1→n2 n1→n3`: the shaping's fields, then its links.
+fn packet_label(packet: &serde_json::Value, links: &[Vec<String>]) -> String {
+    let mut parts: Vec<String> = match packet.as_object() {
+        Some(fields) => fields
+            .iter()
+            .map(|(k, v)| match v.as_str() {
+                Some(s) if k == "kind" => s.to_string(),
+                _ => format!("{k}={v}"),
+            })
+            .collect(),
+        None => vec![packet.to_string()],
+    };
+    parts.extend(links.iter().map(|l| l.join("→")));
+    parts.join(" ")
 }
 
 /// Failover times for one kind of fault.

@@ -2,9 +2,9 @@
 //! nemesis's grudge, or holding messages for a while), per-message delays drawn from the
 //! seed, and first-in first-out delivery on each link, as raftd's TCP transport gives it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use nemesis::Grudge;
+use nemesis::{Grudge, PacketParams};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -79,7 +79,22 @@ pub struct Net {
     rng: ChaCha8Rng,
     /// Per node, until when everything it sends is lost.
     muted_until_ns: Vec<u64>,
+    /// The packet fault in force, if any.
+    shaping: Option<Shaping>,
 }
+
+/// A packet fault on the simulated links, applied per message: the simulation has no
+/// packets, so loss loses a message, duplication delivers it twice, and reordering holds
+/// it back while later ones overtake it — at least as hard on the cores as what TCP makes
+/// of the same faults on the wire (retransmission delays).
+struct Shaping {
+    params: PacketParams,
+    links: BTreeSet<(usize, usize)>,
+    /// Per link under a bandwidth limit, until when it is busy sending.
+    busy_until_ns: BTreeMap<(usize, usize), u64>,
+}
+
+const NS_PER_MS: u64 = 1_000_000;
 
 impl Net {
     pub fn new(n: usize, params: NetParams, seed: u64) -> Net {
@@ -90,6 +105,7 @@ impl Net {
             params,
             rng: ChaCha8Rng::seed_from_u64(seed),
             muted_until_ns: vec![0; n],
+            shaping: None,
         }
     }
 
@@ -120,6 +136,64 @@ impl Net {
         let at = ready.max(link.last_arrival_ns);
         link.last_arrival_ns = at;
         at
+    }
+
+    /// When a message of `bytes` (asked only under a bandwidth limit) sent now on
+    /// `from → to` arrives: once, or never or twice under a packet fault.
+    pub fn arrivals(
+        &mut self,
+        from: usize,
+        to: usize,
+        now_ns: u64,
+        bytes: impl FnOnce() -> usize,
+    ) -> Vec<u64> {
+        let Some(params) = self
+            .shaping
+            .as_ref()
+            .filter(|s| s.links.contains(&(from, to)))
+            .map(|s| s.params)
+        else {
+            return vec![self.arrival(from, to, now_ns)];
+        };
+        let mut hit = |percent: u32| self.rng.random_ratio(percent, 100);
+        match params {
+            PacketParams::Loss { percent } if hit(percent) => Vec::new(),
+            PacketParams::Duplicate { percent } if hit(percent) => {
+                vec![self.arrival(from, to, now_ns), self.arrival(from, to, now_ns)]
+            }
+            PacketParams::Delay {
+                delay_ms,
+                jitter_ms,
+            } => {
+                let extra_ms = delay_ms + self.rng.random_range(0..=jitter_ms);
+                vec![self.arrival(from, to, now_ns) + extra_ms * NS_PER_MS]
+            }
+            PacketParams::Reorder { percent, hold_ms } if hit(percent) => {
+                vec![self.arrival(from, to, now_ns) + hold_ms * NS_PER_MS]
+            }
+            PacketParams::Bandwidth { rate_kbit } => {
+                let tx_ns = bytes() as u64 * 8 * NS_PER_MS / rate_kbit.max(1);
+                let shaping = self.shaping.as_mut().expect("shaping in force");
+                let busy = shaping.busy_until_ns.entry((from, to)).or_insert(0);
+                *busy = (*busy).max(now_ns) + tx_ns;
+                let sent_ns = *busy;
+                vec![self.arrival(from, to, sent_ns)]
+            }
+            _ => vec![self.arrival(from, to, now_ns)],
+        }
+    }
+
+    /// Put `params` in force on `links` (pairs of node indices), replacing any other.
+    pub fn shape(&mut self, params: PacketParams, links: BTreeSet<(usize, usize)>) {
+        self.shaping = Some(Shaping {
+            params,
+            links,
+            busy_until_ns: BTreeMap::new(),
+        });
+    }
+
+    pub fn unshape(&mut self) {
+        self.shaping = None;
     }
 
     /// Everything `node` sends until `until_ns` is lost, as if its links went down.
