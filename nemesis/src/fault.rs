@@ -130,7 +130,11 @@ impl Fault {
                 params,
                 targets,
                 side,
-            } => format!("packet {params} on {} links of {}", side.name(), targets.describe()),
+            } => format!(
+                "packet {params} on {} links of {}",
+                side.name(),
+                targets.describe()
+            ),
         }
     }
 }

@@ -129,7 +129,10 @@ impl PacketParams {
             if (1..=100).contains(&p) {
                 Ok(())
             } else {
-                Err(format!("packet {}: {p} % is not within 1..=100", self.kind().name()))
+                Err(format!(
+                    "packet {}: {p} % is not within 1..=100",
+                    self.kind().name()
+                ))
             }
         };
         let hold = |what: &str, ms: u64| {
@@ -157,7 +160,10 @@ impl PacketParams {
             PacketParams::Loss { percent: p } | PacketParams::Duplicate { percent: p } => {
                 percent(p)
             }
-            PacketParams::Reorder { percent: p, hold_ms } => {
+            PacketParams::Reorder {
+                percent: p,
+                hold_ms,
+            } => {
                 percent(p)?;
                 hold("hold", hold_ms)?;
                 if hold_ms == 0 {

@@ -162,9 +162,7 @@ impl Primitive {
                 ..Value::default()
             },
             Primitive::Packet { shape } => Value {
-                packet: Some(
-                    serde_json::to_value(shape.params).expect("packet params serialise"),
-                ),
+                packet: Some(serde_json::to_value(shape.params).expect("packet params serialise")),
                 links: Some(
                     shape
                         .links

@@ -9,8 +9,14 @@ use nemesis::FaultKind;
 fn the_five_groups_together_are_all() {
     let all = parse_nemeses("all").unwrap();
     assert_eq!(all, NemesisKind::all());
-    assert_eq!(parse_nemeses("partition,pause,kill,clock,packet").unwrap(), all);
-    assert_eq!(parse_nemeses("clock, packet, kill ,pause,partition").unwrap(), all);
+    assert_eq!(
+        parse_nemeses("partition,pause,kill,clock,packet").unwrap(),
+        all
+    );
+    assert_eq!(
+        parse_nemeses("clock, packet, kill ,pause,partition").unwrap(),
+        all
+    );
 }
 
 #[test]

@@ -224,7 +224,9 @@ fn a_packet_fault_calls_its_links_and_is_recorded_with_them() {
         side: LinkSide::Inbound,
     };
     let c = cluster(3);
-    let apply = Primitive::for_step(&fault, Action::Apply, &c).unwrap().unwrap();
+    let apply = Primitive::for_step(&fault, Action::Apply, &c)
+        .unwrap()
+        .unwrap();
     let shape = PacketShape {
         params: PacketParams::Delay {
             delay_ms: 100,
@@ -245,7 +247,9 @@ fn a_packet_fault_calls_its_links_and_is_recorded_with_them() {
         Some(vec![names(&["n1", "n2"]), names(&["n3", "n2"])])
     );
     assert_eq!(value.packet.unwrap()["delay_ms"], 100);
-    let heal = Primitive::for_step(&fault, Action::Heal, &c).unwrap().unwrap();
+    let heal = Primitive::for_step(&fault, Action::Heal, &c)
+        .unwrap()
+        .unwrap();
     assert_eq!(heal, Primitive::PacketHeal);
     assert_eq!(heal.f(), F::PacketHeal);
     let mut state = FaultState::default();

@@ -159,7 +159,10 @@ impl Net {
         match params {
             PacketParams::Loss { percent } if hit(percent) => Vec::new(),
             PacketParams::Duplicate { percent } if hit(percent) => {
-                vec![self.arrival(from, to, now_ns), self.arrival(from, to, now_ns)]
+                vec![
+                    self.arrival(from, to, now_ns),
+                    self.arrival(from, to, now_ns),
+                ]
             }
             PacketParams::Delay {
                 delay_ms,
