@@ -107,7 +107,8 @@ impl Fault {
         fault
     }
 
-    /// A short human form, e.g. `pause minority [n1 n4]` or `clock-jump +30000 ms on [n2]`.
+    /// A short human form, e.g. `pause minority [n1 n4]`, `clock-jump +30000 ms on [n2]`
+    /// or `packet loss 20 % out of leader (n3)`.
     pub fn describe(&self) -> String {
         match self {
             Fault::Partition { plan } => format!("partition {}", plan.describe()),
@@ -130,11 +131,7 @@ impl Fault {
                 params,
                 targets,
                 side,
-            } => format!(
-                "packet {params} on {} links of {}",
-                side.name(),
-                targets.describe()
-            ),
+            } => format!("packet {params} {} {}", side.name(), targets.describe()),
         }
     }
 }

@@ -209,11 +209,12 @@ pub enum LinkSide {
 }
 
 impl LinkSide {
+    /// How a description reads the links of its targets: `out of leader (n3)`.
     pub fn name(self) -> &'static str {
         match self {
-            LinkSide::Both => "both ways",
-            LinkSide::Outbound => "outbound",
-            LinkSide::Inbound => "inbound",
+            LinkSide::Both => "to and from",
+            LinkSide::Outbound => "out of",
+            LinkSide::Inbound => "into",
         }
     }
 

@@ -313,3 +313,62 @@ async fn a_leader_aimed_packet_fault_shapes_the_leader_s_links_and_the_final_pha
         ]
     );
 }
+
+#[test]
+fn packet_faults_describe_what_they_do_and_to_whom() {
+    let fault = |params, targets, side| Fault::Packet {
+        params,
+        targets,
+        side,
+    };
+    let cases = [
+        (
+            fault(
+                PacketParams::Delay {
+                    delay_ms: 120,
+                    jitter_ms: 30,
+                },
+                Targets::nodes(names(&["n2"])),
+                LinkSide::Inbound,
+            ),
+            "packet delay 120 ms ± 30 ms into [n2]",
+        ),
+        (
+            fault(
+                PacketParams::Loss { percent: 20 },
+                Targets::leader(),
+                LinkSide::Outbound,
+            ),
+            "packet loss 20 % out of leader",
+        ),
+        (
+            fault(
+                PacketParams::Reorder {
+                    percent: 30,
+                    hold_ms: 80,
+                },
+                Targets::nodes(names(&["n1", "n3"])),
+                LinkSide::Both,
+            ),
+            "packet reorder 30 % held 80 ms to and from [n1 n3]",
+        ),
+        (
+            fault(
+                PacketParams::Bandwidth { rate_kbit: 256 },
+                Targets::leader(),
+                LinkSide::Both,
+            )
+            .with_leader("n3"),
+            "packet bandwidth 256 kbit/s to and from leader (n3)",
+        ),
+    ];
+    for (fault, says) in cases {
+        assert_eq!(fault.describe(), says);
+    }
+    let dup = fault(
+        PacketParams::Duplicate { percent: 5 },
+        Targets::nodes(names(&["n1"])),
+        LinkSide::Outbound,
+    );
+    assert_eq!(dup.describe(), "packet duplicate 5 % out of [n1]");
+}
