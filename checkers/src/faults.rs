@@ -301,10 +301,11 @@ fn kind_word(kind: OpType) -> &'static str {
 
 /// Whether a fault's value names `leader` among what it hits: a paused or killed node, a
 /// node cut off from the largest group, a node in a one-way cut, a node whose clock moved,
-/// an end of a shaped link.
+/// a node whose links a packet fault shapes.
 fn hits(v: &RawValue<'_>, f: F, leader: &str) -> bool {
     match f {
-        F::Pause | F::Kill => v
+        // A packet fault's nodes are its targets, whose links it shapes.
+        F::Pause | F::Kill | F::Packet => v
             .nodes
             .as_ref()
             .is_some_and(|n| n.iter().any(|x| &**x == leader)),
@@ -320,10 +321,6 @@ fn hits(v: &RawValue<'_>, f: F, leader: &str) -> bool {
                 })
             }
         }
-        F::Packet => v
-            .links
-            .as_ref()
-            .is_some_and(|l| l.iter().flatten().any(|x| &**x == leader)),
         F::Clock => v
             .offsets_ms
             .as_ref()

@@ -472,11 +472,11 @@ fn a_line_not_utf8_is_refused_even_where_no_checker_looks() {
 }
 
 #[test]
-fn a_packet_fault_read_from_text_hits_the_leader_its_links_touch() {
+fn a_packet_fault_read_from_text_hits_the_leader_among_its_targets() {
     let text = r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"status","node":"n1","value":null}
 {"index":1,"time":20,"process":0,"type":"ok","f":"status","node":"n1","value":{"role":"leader","term":1,"leader":"n1"}}
-{"index":2,"time":30,"process":"nemesis","type":"invoke","f":"packet","value":{"packet":{"kind":"delay","delay_ms":50,"jitter_ms":0},"links":[["n2","n1"]]}}
-{"index":3,"time":40,"process":"nemesis","type":"ok","f":"packet","value":{"packet":{"kind":"delay","delay_ms":50,"jitter_ms":0},"links":[["n2","n1"]]}}
+{"index":2,"time":30,"process":"nemesis","type":"invoke","f":"packet","value":{"packet":{"kind":"delay","delay_ms":50,"jitter_ms":0},"links":[["n2","n1"]],"nodes":["n1"]}}
+{"index":3,"time":40,"process":"nemesis","type":"ok","f":"packet","value":{"packet":{"kind":"delay","delay_ms":50,"jitter_ms":0},"links":[["n2","n1"]],"nodes":["n1"]}}
 {"index":4,"time":50,"process":"nemesis","type":"invoke","f":"packet-heal","value":null}
 {"index":5,"time":60,"process":"nemesis","type":"info","f":"packet-heal","value":null}
 "#;

@@ -150,8 +150,9 @@ fn exercised_counts_elections_leader_faults_stale_holders_writes_and_final_reads
     // A pause of a follower is not aimed at the leader.
     h.nemesis_as(F::Pause, Some(nodes(&["n4"])), OpType::Ok);
     h.nemesis_as(F::Resume, Some(nodes(&["n4"])), OpType::Ok);
-    // A packet fault on links into the leader is; one between followers is not.
-    let links = |l: &[[&str; 2]]| checkers::Value {
+    // A packet fault on the leader's links is; one on a follower's is not.
+    let links = |targets: &[&str], l: &[[&str; 2]]| checkers::Value {
+        nodes: Some(targets.iter().map(|s| s.to_string()).collect()),
         packet: Some(serde_json::json!({"kind": "delay", "delay_ms": 50, "jitter_ms": 0})),
         links: Some(
             l.iter()
@@ -160,9 +161,9 @@ fn exercised_counts_elections_leader_faults_stale_holders_writes_and_final_reads
         ),
         ..checkers::Value::default()
     };
-    h.nemesis_as(F::Packet, Some(links(&[["n3", "n2"]])), OpType::Ok);
+    h.nemesis_as(F::Packet, Some(links(&["n2"], &[["n3", "n2"]])), OpType::Ok);
     h.nemesis_as(F::PacketHeal, None, OpType::Ok);
-    h.nemesis_as(F::Packet, Some(links(&[["n3", "n4"]])), OpType::Ok);
+    h.nemesis_as(F::Packet, Some(links(&["n3"], &[["n3", "n4"]])), OpType::Ok);
     h.nemesis_as(F::PacketHeal, None, OpType::Ok);
     // Process 0 holds token 5; process 1 is granted 6; 0 learns its grant lapsed and
     // still writes with 5, which is refused.

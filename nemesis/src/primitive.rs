@@ -39,8 +39,10 @@ pub enum Primitive {
         offsets_ms: BTreeMap<String, i64>,
     },
     ClockReset,
+    /// `nodes` are the fault's targets, whose links `shape` covers, for the history.
     Packet {
         shape: PacketShape,
+        nodes: Vec<String>,
     },
     PacketHeal,
 }
@@ -93,6 +95,7 @@ impl Primitive {
                     params: *params,
                     links: links(cluster, &nodes(), *side),
                 },
+                nodes: nodes(),
             },
             (Fault::ClockStrobe { offsets_ms, .. }, Action::Flip { flip }) => {
                 clock(offsets_ms[usize::from(flip % 2 == 1)])
@@ -126,8 +129,8 @@ impl Primitive {
     }
 
     /// The value it is recorded with, as docs/design.md gives it: `groups` for a symmetric
-    /// partition, `drops` for a one-way one, `nodes`, `offsets_ms`, `packet` with `links`,
-    /// or none.
+    /// partition, `drops` for a one-way one, `nodes`, `offsets_ms`, `packet` with `links`
+    /// and the targets as `nodes`, or none.
     pub fn value(&self) -> Option<Value> {
         let value = match self {
             Primitive::Partition {
@@ -161,7 +164,8 @@ impl Primitive {
                 offsets_ms: Some(offsets_ms.clone()),
                 ..Value::default()
             },
-            Primitive::Packet { shape } => Value {
+            Primitive::Packet { shape, nodes } => Value {
+                nodes: Some(nodes.clone()),
                 packet: Some(serde_json::to_value(shape.params).expect("packet params serialise")),
                 links: Some(
                     shape
@@ -191,9 +195,12 @@ impl Primitive {
                     .collect();
                 format!("clock {}", offsets.join(" "))
             }
-            Primitive::Packet { shape } => {
-                format!("packet {} on {} links", shape.params, shape.links.len())
-            }
+            Primitive::Packet { shape, nodes } => format!(
+                "packet {} on {} links of {}",
+                shape.params,
+                shape.links.len(),
+                nodes.join(" ")
+            ),
             _ => self.f().name().to_string(),
         }
     }
@@ -209,7 +216,7 @@ impl Primitive {
             Primitive::Start { nodes } => runtime.start(nodes).await,
             Primitive::Clock { offsets_ms } => runtime.clock(offsets_ms).await,
             Primitive::ClockReset => runtime.clock_reset().await,
-            Primitive::Packet { shape } => runtime.packet(shape).await,
+            Primitive::Packet { shape, .. } => runtime.packet(shape).await,
             Primitive::PacketHeal => runtime.packet_heal().await,
         }
     }
@@ -245,7 +252,7 @@ impl FaultState {
             Primitive::Pause { nodes } => self.paused.extend(nodes.iter().cloned()),
             Primitive::Kill { nodes } => self.killed.extend(nodes.iter().cloned()),
             Primitive::Clock { offsets_ms } => self.clock_offsets_ms.extend(offsets_ms.clone()),
-            Primitive::Packet { shape } => self.packet = Some(shape.clone()),
+            Primitive::Packet { shape, .. } => self.packet = Some(shape.clone()),
             Primitive::Heal | Primitive::Resume { .. } | Primitive::Start { .. } => {}
             Primitive::ClockReset | Primitive::PacketHeal => {}
         }

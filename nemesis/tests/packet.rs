@@ -237,7 +237,8 @@ fn a_packet_fault_calls_its_links_and_is_recorded_with_them() {
     assert_eq!(
         apply,
         Primitive::Packet {
-            shape: shape.clone()
+            shape: shape.clone(),
+            nodes: names(&["n2"]),
         }
     );
     assert_eq!(apply.f(), F::Packet);
@@ -247,6 +248,11 @@ fn a_packet_fault_calls_its_links_and_is_recorded_with_them() {
         Some(vec![names(&["n1", "n2"]), names(&["n3", "n2"])])
     );
     assert_eq!(value.packet.unwrap()["delay_ms"], 100);
+    assert_eq!(
+        value.nodes,
+        Some(names(&["n2"])),
+        "the targets, for the history"
+    );
     let heal = Primitive::for_step(&fault, Action::Heal, &c)
         .unwrap()
         .unwrap();

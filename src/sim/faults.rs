@@ -138,7 +138,7 @@ impl World {
                     c.offset_ms = 0;
                 }
             }
-            Primitive::Packet { shape } => {
+            Primitive::Packet { shape, .. } => {
                 let links = shape
                     .links
                     .iter()
