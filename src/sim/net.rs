@@ -250,3 +250,59 @@ impl Net {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net() -> Net {
+        let params = NetParams {
+            delay_ns_min: 1_000,
+            delay_ns_max: 1_000,
+            hold_every_ns: 0,
+            hold_ns_max: 0,
+            spike_p: 0.0,
+            spike_ns_max: 0,
+        };
+        Net::new(3, params, 7)
+    }
+
+    /// Arrivals of `count` messages of 1000 bytes sent at `now_ns` on 0 → 1.
+    fn sent(net: &mut Net, count: usize, now_ns: u64) -> Vec<Vec<u64>> {
+        (0..count)
+            .map(|_| net.arrivals(0, 1, now_ns, || 1_000))
+            .collect()
+    }
+
+    #[test]
+    fn packet_faults_shape_their_links_alone_until_unshaped() {
+        let mut n = net();
+        let link: BTreeSet<(usize, usize)> = [(0, 1)].into();
+        n.shape(PacketParams::Loss { percent: 100 }, link.clone());
+        assert!(sent(&mut n, 5, 0).iter().all(Vec::is_empty));
+        assert_eq!(n.arrivals(1, 0, 0, || 1_000).len(), 1, "1 → 0 is not shaped");
+        n.shape(PacketParams::Duplicate { percent: 100 }, link.clone());
+        assert!(sent(&mut n, 5, 0).iter().all(|a| a.len() == 2));
+        n.shape(
+            PacketParams::Delay {
+                delay_ms: 100,
+                jitter_ms: 0,
+            },
+            link.clone(),
+        );
+        let t0 = 10 * NS_PER_MS;
+        assert!(sent(&mut n, 5, t0)
+            .iter()
+            .all(|a| a.len() == 1 && a[0] >= t0 + 100 * NS_PER_MS));
+        // 1000 bytes at 80 kbit/s take 100 ms each: the fifth leaves 500 ms after the start.
+        n.shape(PacketParams::Bandwidth { rate_kbit: 80 }, link.clone());
+        let t1 = 1_000 * NS_PER_MS;
+        let last = sent(&mut n, 5, t1).pop().unwrap();
+        assert!(last[0] >= t1 + 500 * NS_PER_MS, "{last:?}");
+        n.unshape();
+        let t2 = 2_000 * NS_PER_MS;
+        assert!(sent(&mut n, 5, t2)
+            .iter()
+            .all(|a| a.len() == 1 && a[0] < t2 + NS_PER_MS));
+    }
+}
