@@ -233,19 +233,26 @@ impl Shaper {
     pub async fn heal(&self) -> Result<(), RuntimeError> {
         let mut installed = self.installed.lock().await;
         let mut first_error = None;
-        let chains = std::mem::take(&mut installed.chains);
-        for netns in chains.values() {
-            if let Err(e) = remove_chain(netns, &self.run_id).await {
+        // What could not be removed stays listed, for the next heal (the final phase's).
+        for (sender, netns) in std::mem::take(&mut installed.chains) {
+            if let Err(e) = remove_chain(&netns, &self.run_id).await {
                 first_error.get_or_insert(e);
+                installed.chains.insert(sender, netns);
             }
         }
-        let qdiscs = std::mem::take(&mut installed.qdiscs);
-        for (netns, dev) in qdiscs.values() {
-            let gone = run_in_netns(netns, &["tc", "qdisc", "del", "dev", dev, "root"], None).await;
-            if let Err(e) = gone {
-                if netns.exists() && !e.to_string().contains("No such file") {
-                    first_error.get_or_insert(e);
-                }
+        for (sender, (netns, dev)) in std::mem::take(&mut installed.qdiscs) {
+            let del = ["tc", "qdisc", "del", "dev", dev.as_str(), "root"];
+            let Err(e) = run_in_netns(&netns, &del, None).await else {
+                continue;
+            };
+            // A namespace that is gone, or a root qdisc already back to the default.
+            let gone = !netns.exists()
+                || ["No such file", "handle of zero"]
+                    .iter()
+                    .any(|m| e.to_string().contains(m));
+            if !gone {
+                first_error.get_or_insert(e);
+                installed.qdiscs.insert(sender, (netns, dev));
             }
         }
         let workers = std::mem::take(&mut installed.workers);

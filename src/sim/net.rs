@@ -280,7 +280,11 @@ mod tests {
         let link: BTreeSet<(usize, usize)> = [(0, 1)].into();
         n.shape(PacketParams::Loss { percent: 100 }, link.clone());
         assert!(sent(&mut n, 5, 0).iter().all(Vec::is_empty));
-        assert_eq!(n.arrivals(1, 0, 0, || 1_000).len(), 1, "1 → 0 is not shaped");
+        assert_eq!(
+            n.arrivals(1, 0, 0, || 1_000).len(),
+            1,
+            "1 → 0 is not shaped"
+        );
         n.shape(PacketParams::Duplicate { percent: 100 }, link.clone());
         assert!(sent(&mut n, 5, 0).iter().all(|a| a.len() == 2));
         n.shape(
