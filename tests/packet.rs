@@ -334,6 +334,9 @@ async fn a_bandwidth_limit_slows_a_transfer_to_its_rate() {
     );
     p.heal().await;
     let after = transfer_time(&p, PORT, BYTES);
+    println!(
+        "[packet] 64 KiB n1 → n2: {before:?}, at {RATE_KBIT} kbit/s {during:?}, healed {after:?}"
+    );
     assert!(
         after < expected / 4,
         "{after:?} once healed (before: {before:?})"
