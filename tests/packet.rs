@@ -243,6 +243,9 @@ async fn delay_holds_every_packet_and_heal_lets_them_go() {
     assert!(t0.elapsed() < Duration::from_millis(600));
     p.heal().await;
     let after = connect_time(&p, PORT, Duration::from_secs(2)).expect("connects");
+    println!(
+        "[packet] connect n1 → n2: {before:?}, under a 300 ms delay {during:?}, healed {after:?}"
+    );
     assert!(
         after < Duration::from_millis(150),
         "{after:?} (before: {before:?})"
