@@ -55,8 +55,9 @@ pub struct RunArgs {
     /// cores in a deterministic simulation, simulated time, network, disks and clocks).
     #[arg(value_name = "KIND", long, default_value = "auto")]
     pub runtime: String,
-    /// Faults to inject, comma-separated: partition, pause, kill, clock (or finer names
-    /// such as partition-halves, pause-leader, clock-strobe); all; or none.
+    /// Faults to inject, comma-separated: partition, pause, kill, clock, packet (or finer
+    /// names such as partition-halves, pause-leader, clock-strobe, packet-delay); all; or
+    /// none.
     #[arg(value_name = "FAULTS", long, default_value = "all")]
     pub nemesis: String,
     /// How long the workload and nemesis run, in seconds.
