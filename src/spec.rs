@@ -29,11 +29,12 @@ pub const DEFAULT_NEMESIS_INTERVAL_MS: i64 = 5000;
 pub const DEFAULT_NEMESIS_DURATION_MS: i64 = 3000;
 
 /// Every fault kind in the order `--nemesis all` names them.
-pub const ALL_FAULTS: [FaultKind; 4] = [
+pub const ALL_FAULTS: [FaultKind; 5] = [
     FaultKind::Partition,
     FaultKind::Pause,
     FaultKind::Kill,
     FaultKind::Clock,
+    FaultKind::Packet,
 ];
 
 /// Stage one: `splitbrain run`'s flags as the user typed them. Text flags stay text here
@@ -57,8 +58,9 @@ pub struct RunArgs {
     /// cores in a deterministic simulation, simulated time, network, disks and clocks).
     #[arg(value_name = "KIND", long, default_value = "auto")]
     pub runtime: String,
-    /// Faults to inject, comma-separated: partition, pause, kill, clock (or finer names
-    /// such as partition-halves, pause-leader, clock-strobe); all; or none.
+    /// Faults to inject, comma-separated: partition, pause, kill, clock, packet (or finer
+    /// names such as partition-halves, pause-leader, clock-strobe, packet-delay); all; or
+    /// none.
     #[arg(value_name = "FAULTS", long, default_value = "all")]
     pub nemesis: String,
     /// How long the workload and nemesis run, in seconds.
@@ -365,7 +367,12 @@ impl TestSpec {
             },
             runtime,
             nemesis: normalise_nemesis(&args.nemesis),
-            nemesis_kinds: without_refused(system, &args.nemesis, parse_nemesis(&args.nemesis)?),
+            nemesis_kinds: without_refused(
+                system,
+                runtime,
+                &args.nemesis,
+                parse_nemesis(&args.nemesis)?,
+            ),
             time_limit_secs: check_range(
                 "--time-limit",
                 args.time_limit_secs,
@@ -569,17 +576,15 @@ impl TestSpec {
         self.nemesis.clone()
     }
 
-    /// The fault kinds `--nemesis all` left out because the system cannot take them,
-    /// each with the reason.
+    /// The fault kinds `--nemesis all` left out because the system (or, for packet
+    /// faults, the runtime) cannot take them, each with the reason.
     pub fn left_out(&self) -> Vec<(FaultKind, String)> {
         if self.nemesis != "all" {
             return Vec::new();
         }
-        self.system
-            .descriptor()
-            .refused_faults()
-            .into_iter()
-            .collect()
+        let mut refused = self.system.descriptor().refused_faults();
+        refused.extend(runtime_refused(self.runtime));
+        refused.into_iter().collect()
     }
 
     /// The runtime primitives the nemesis needs, in `ALL_FAULTS` order.
@@ -712,6 +717,7 @@ pub fn fault_name(kind: FaultKind) -> &'static str {
         FaultKind::Pause => "pause",
         FaultKind::Kill => "kill",
         FaultKind::Clock => "clock",
+        FaultKind::Packet => "packet",
     }
 }
 
@@ -825,15 +831,38 @@ pub fn parse_nemesis(s: &str) -> Result<Vec<NemesisKind>, SpecError> {
 /// `all` is every fault the system can take: a fault kind the system refuses wherever it
 /// runs (etcd's clock) is left out of it, and [`TestSpec::left_out`] says so. A fault
 /// named on its own is kept, to be refused with the reason.
-fn without_refused(system: SystemKind, flag: &str, kinds: Vec<NemesisKind>) -> Vec<NemesisKind> {
+fn without_refused(
+    system: SystemKind,
+    runtime: RuntimeChoice,
+    flag: &str,
+    kinds: Vec<NemesisKind>,
+) -> Vec<NemesisKind> {
     if normalise_nemesis(flag) != "all" {
         return kinds;
     }
-    let refused = system.descriptor().refused_faults();
+    let mut refused = system.descriptor().refused_faults();
+    refused.extend(runtime_refused(runtime));
     kinds
         .into_iter()
         .filter(|k| !refused.contains_key(&k.fault_kind()))
         .collect()
+}
+
+/// The faults a runtime cannot make whatever the system: packet faults need a network
+/// namespace per node, which the local runtime (and `auto` without root, which is local
+/// or docker, and docker enters namespaces as root) does not have.
+fn runtime_refused(runtime: RuntimeChoice) -> Option<(FaultKind, String)> {
+    let no_namespaces = match runtime {
+        RuntimeChoice::Local => true,
+        RuntimeChoice::Auto => !crate::runtime::is_root(),
+        RuntimeChoice::Docker | RuntimeChoice::Netns | RuntimeChoice::Sim => false,
+    };
+    no_namespaces.then(|| {
+        (
+            FaultKind::Packet,
+            crate::runtime::local::PACKET_REASON.to_string(),
+        )
+    })
 }
 
 fn normalise_nemesis(s: &str) -> String {
@@ -1109,13 +1138,13 @@ impl fmt::Display for TestSpec {
             self.time_limit_secs,
             self.seed
         )?;
+        let by_runtime = runtime_refused(self.runtime).map(|(fault, _)| fault);
         for (fault, _) in self.left_out() {
-            write!(
-                f,
-                " (without {}: {} cannot take it)",
-                fault_name(fault),
-                self.system.name()
-            )?;
+            let who = match by_runtime == Some(fault) {
+                true => format!("the {} runtime", self.runtime.name()),
+                false => self.system.name().to_string(),
+            };
+            write!(f, " (without {}: {who} cannot take it)", fault_name(fault))?;
         }
         Ok(())
     }
@@ -1159,10 +1188,16 @@ mod tests {
     fn all_is_every_fault_the_system_can_take_and_says_what_it_left_out() {
         let mut a = args();
         a.system = Some("etcd".into());
+        a.runtime = "netns".into();
         let spec = TestSpec::from_args(&a).unwrap();
         assert_eq!(
             spec.fault_kinds(),
-            [FaultKind::Partition, FaultKind::Pause, FaultKind::Kill]
+            [
+                FaultKind::Partition,
+                FaultKind::Pause,
+                FaultKind::Kill,
+                FaultKind::Packet
+            ]
         );
         assert_eq!(spec.left_out().len(), 1);
         assert!(
@@ -1177,9 +1212,35 @@ mod tests {
         assert!(spec.fault_kinds().contains(&FaultKind::Clock));
         assert!(spec.left_out().is_empty());
         // raftd takes every fault.
-        let spec = TestSpec::from_args(&args()).unwrap();
+        let mut a = args();
+        a.runtime = "netns".into();
+        let spec = TestSpec::from_args(&a).unwrap();
         assert_eq!(spec.fault_kinds(), ALL_FAULTS.to_vec());
         assert!(spec.left_out().is_empty());
+    }
+
+    #[test]
+    fn all_leaves_packet_faults_out_where_the_runtime_has_no_namespace_per_node() {
+        let mut a = args();
+        a.runtime = "local".into();
+        let spec = TestSpec::from_args(&a).unwrap();
+        assert!(!spec.fault_kinds().contains(&FaultKind::Packet));
+        assert!(spec.fault_kinds().contains(&FaultKind::Partition));
+        assert_eq!(spec.left_out().len(), 1);
+        assert!(
+            spec.to_string()
+                .contains("(without packet: the local runtime cannot take it)"),
+            "{spec}"
+        );
+        assert_eq!(TestSpec::from_args(&spec.to_args()).unwrap(), spec);
+        // Named on its own, it is kept, for the runtime to refuse with its reason.
+        a.nemesis = "packet-delay".into();
+        let spec = TestSpec::from_args(&a).unwrap();
+        assert_eq!(spec.fault_kinds(), [FaultKind::Packet]);
+        a.runtime = "sim".into();
+        a.nemesis = "all".into();
+        let spec = TestSpec::from_args(&a).unwrap();
+        assert!(spec.fault_kinds().contains(&FaultKind::Packet));
     }
 
     #[test]

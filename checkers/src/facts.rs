@@ -128,7 +128,7 @@ pub struct History {
     /// Whether every fault was undone by an undo that ended `ok` (docs/design.md, "After
     /// the faults").
     pub faults: FaultsEnd,
-    /// Fault starts (partition, pause, kill, clock) whose call ended `ok`.
+    /// Fault starts (partition, pause, kill, clock, packet) whose call ended `ok`.
     pub faults_injected: u64,
     /// Fault starts whose targets included the node last seen leading when invoked.
     pub leader_faults: u64,

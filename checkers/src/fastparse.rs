@@ -376,7 +376,8 @@ impl<'a> Cursor<'a> {
                 value_key::LOG => v.log = c.nullable(|c| c.array(Cursor::log_entry))?,
                 value_key::NODES => v.nodes = c.nullable(|c| c.array(Cursor::string))?,
                 value_key::KEY => v.key = c.nullable(Cursor::string)?,
-                // Partitions, drops and clock offsets are rare: serde reads those lines.
+                // Partitions, drops, clock offsets and packet faults are rare: serde reads
+                // those lines.
                 _ => return None,
             }
             Some(())
@@ -432,6 +433,8 @@ const VALUE_KEYS: &[&str] = &[
     "nodes",
     "offsets_ms",
     "key",
+    "packet",
+    "links",
 ];
 mod value_key {
     pub const ROLE: usize = 0;
@@ -471,8 +474,10 @@ const OP_F_NAMES: &[&str] = &[
     "get",
     "put",
     "append",
+    "packet",
+    "packet-heal",
 ];
-const OP_FS: [F; 18] = [
+const OP_FS: [F; 20] = [
     F::Status,
     F::Write,
     F::Acquire,
@@ -491,6 +496,8 @@ const OP_FS: [F; 18] = [
     F::Get,
     F::Put,
     F::Append,
+    F::Packet,
+    F::PacketHeal,
 ];
 
 #[cfg(test)]

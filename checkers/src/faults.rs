@@ -42,9 +42,9 @@ impl FaultsEnd {
     }
 }
 
-/// A fault start (partition, pause, kill, clock).
+/// A fault start (partition, pause, kill, clock, packet).
 pub fn starts_fault(f: F) -> bool {
-    matches!(f, F::Partition | F::Pause | F::Kill | F::Clock)
+    matches!(f, F::Partition | F::Pause | F::Kill | F::Clock | F::Packet)
 }
 
 /// The invocations that started faults, in history order: what failover times and the
@@ -84,6 +84,7 @@ pub struct FaultTracker {
     open: Option<Open>,
     partition: Option<Pending>,
     clock: Option<Pending>,
+    packet: Option<Pending>,
     paused: BTreeMap<String, Pending>,
     killed: BTreeMap<String, Pending>,
     last: Option<(u64, u64)>,
@@ -158,6 +159,7 @@ impl FaultTracker {
         };
         match open.f {
             F::Partition => self.partition = Some(pending),
+            F::Packet => self.packet = Some(pending),
             F::Clock => {
                 self.clock.get_or_insert(pending);
             }
@@ -188,6 +190,7 @@ impl FaultTracker {
         };
         match open.f {
             F::Heal => self.partition = None,
+            F::PacketHeal => self.packet = None,
             F::ClockReset => self.clock = None,
             F::Resume => clear(&mut self.paused),
             F::Start => clear(&mut self.killed),
@@ -211,6 +214,11 @@ impl FaultTracker {
         match open.f {
             F::Heal => {
                 if let Some(p) = &mut self.partition {
+                    p.failed_undo = failed;
+                }
+            }
+            F::PacketHeal => {
+                if let Some(p) = &mut self.packet {
                     p.failed_undo = failed;
                 }
             }
@@ -245,6 +253,9 @@ impl FaultTracker {
         if let Some(p) = self.partition {
             in_force.push((p, "partition".into()));
         }
+        if let Some(p) = self.packet {
+            in_force.push((p, "packet fault".into()));
+        }
         for (what, set) in [("pause", &self.paused), ("kill", &self.killed)] {
             for (node, p) in set {
                 let of = if node == ANY_NODE {
@@ -265,6 +276,7 @@ impl FaultTracker {
             F::Partition => F::Heal,
             F::Pause => F::Resume,
             F::Kill => F::Start,
+            F::Packet => F::PacketHeal,
             _ => F::ClockReset,
         };
         let how = match p.failed_undo {
@@ -288,10 +300,12 @@ fn kind_word(kind: OpType) -> &'static str {
 }
 
 /// Whether a fault's value names `leader` among what it hits: a paused or killed node, a
-/// node cut off from the largest group, a node in a one-way cut, a node whose clock moved.
+/// node cut off from the largest group, a node in a one-way cut, a node whose clock moved,
+/// a node whose links a packet fault shapes.
 fn hits(v: &RawValue<'_>, f: F, leader: &str) -> bool {
     match f {
-        F::Pause | F::Kill => v
+        // A packet fault's nodes are its targets, whose links it shapes.
+        F::Pause | F::Kill | F::Packet => v
             .nodes
             .as_ref()
             .is_some_and(|n| n.iter().any(|x| &**x == leader)),

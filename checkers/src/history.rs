@@ -98,11 +98,13 @@ pub enum F {
     Start,
     Clock,
     ClockReset,
+    Packet,
+    PacketHeal,
 }
 
 impl F {
     /// Every operation, client ops first, in the order of the enum.
-    pub const ALL: [F; 18] = [
+    pub const ALL: [F; 20] = [
         F::Status,
         F::Acquire,
         F::Holding,
@@ -121,6 +123,8 @@ impl F {
         F::Start,
         F::Clock,
         F::ClockReset,
+        F::Packet,
+        F::PacketHeal,
     ];
 
     pub fn is_nemesis(self) -> bool {
@@ -146,6 +150,8 @@ impl F {
             F::Start => "start",
             F::Clock => "clock",
             F::ClockReset => "clock-reset",
+            F::Packet => "packet",
+            F::PacketHeal => "packet-heal",
         }
     }
 }
@@ -243,6 +249,13 @@ pub struct Value {
     pub nodes: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offsets_ms: Option<BTreeMap<String, i64>>,
+    /// A packet fault's shaping (`{"kind": "delay", "delay_ms": 100, "jitter_ms": 20}`),
+    /// kept as written: no checker reads inside it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packet: Option<serde_json::Value>,
+    /// The directed links a packet fault shapes, each `[from, to]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<Vec<Vec<String>>>,
 }
 
 /// For a field that may be absent, `null` or a value: present means `Some`, so that

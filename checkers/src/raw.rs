@@ -83,6 +83,10 @@ pub struct RawValue<'a> {
     pub nodes: Option<Vec<Str<'a>>>,
     #[serde(borrow)]
     pub offsets_ms: Option<BTreeMap<Str<'a>, i64>>,
+    /// A packet fault's shaping: any JSON, as [`Value`] takes it; nothing reads it.
+    pub packet: Option<serde::de::IgnoredAny>,
+    #[serde(borrow)]
+    pub links: Option<Vec<Vec<Str<'a>>>>,
     /// A register or key-value op's key: such a `read` or `write` is no election op.
     #[serde(borrow)]
     pub key: Option<Str<'a>>,
@@ -194,6 +198,8 @@ impl<'a> RawValue<'a> {
                 .offsets_ms
                 .as_ref()
                 .map(|o| o.iter().map(|(n, ms)| (borrow(n), *ms)).collect()),
+            packet: v.packet.as_ref().map(|_| serde::de::IgnoredAny),
+            links: v.links.as_ref().map(|l| l.iter().map(strs).collect()),
             key: v.key.as_deref().map(borrow),
         }
     }

@@ -218,7 +218,7 @@ pub struct Exercised {
     pub elections: u64,
     /// Changes of the leader seen, in completion order.
     pub leader_changes: u64,
-    /// Fault starts (partition, pause, kill, clock) whose call ended ok.
+    /// Fault starts (partition, pause, kill, clock, packet) whose call ended ok.
     pub faults_injected: u64,
     /// Fault starts whose targets included the node last seen leading when invoked.
     pub leader_faults: u64,

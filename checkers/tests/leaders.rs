@@ -358,3 +358,40 @@ fn a_leader_aimed_fault_that_found_no_leader_is_not_in_force() {
     h.status(1, "n2", Role::Leader, 2);
     assert_one(&h.check(LAX), StaleLeader, Severity::Violation);
 }
+
+/// A packet fault's value: its shaping and the links it shapes.
+fn packet_value(links: &[[&str; 2]]) -> checkers::Value {
+    checkers::Value {
+        packet: Some(serde_json::json!({"kind": "loss", "percent": 30})),
+        links: Some(
+            links
+                .iter()
+                .map(|l| l.iter().map(|s| s.to_string()).collect())
+                .collect(),
+        ),
+        ..checkers::Value::default()
+    }
+}
+
+#[test]
+fn a_packet_fault_ends_only_with_a_packet_heal_ended_ok() {
+    let after = |heal: OpType| {
+        let mut h = H::new();
+        h.nemesis_as(F::Packet, Some(packet_value(&[["n1", "n2"]])), OpType::Ok);
+        h.nemesis_as(F::PacketHeal, None, heal);
+        h.status(0, "n1", Role::Leader, 1);
+        h.status(1, "n2", Role::Leader, 2);
+        h.advance(3000);
+        h.status(0, "n1", Role::Leader, 1);
+        h.status(1, "n2", Role::Leader, 2);
+        h.check(LAX)
+    };
+    assert_eq!(after(OpType::Ok).count(StaleLeader), 1);
+    let r = after(OpType::Info);
+    assert_none(&r, StaleLeader);
+    assert!(
+        leaders_note(&r).contains("the packet fault at op 0 may still be in force"),
+        "{}",
+        leaders_note(&r)
+    );
+}

@@ -470,3 +470,28 @@ fn a_line_not_utf8_is_refused_even_where_no_checker_looks() {
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
 }
+
+#[test]
+fn a_packet_fault_read_from_text_hits_the_leader_among_its_targets() {
+    let text = r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"status","node":"n1","value":null}
+{"index":1,"time":20,"process":0,"type":"ok","f":"status","node":"n1","value":{"role":"leader","term":1,"leader":"n1"}}
+{"index":2,"time":30,"process":"nemesis","type":"invoke","f":"packet","value":{"packet":{"kind":"delay","delay_ms":50,"jitter_ms":0},"links":[["n2","n1"]],"nodes":["n1"]}}
+{"index":3,"time":40,"process":"nemesis","type":"ok","f":"packet","value":{"packet":{"kind":"delay","delay_ms":50,"jitter_ms":0},"links":[["n2","n1"]],"nodes":["n1"]}}
+{"index":4,"time":50,"process":"nemesis","type":"invoke","f":"packet-heal","value":null}
+{"index":5,"time":60,"process":"nemesis","type":"info","f":"packet-heal","value":null}
+"#;
+    let h = History::read(text.as_bytes()).unwrap();
+    let r = checkers::check(&h, &Default::default());
+    let e = r.exercised.expect("exercised");
+    assert_eq!(e.faults_injected, 1);
+    assert_eq!(e.leader_faults, 1);
+    assert!(
+        !e.faults_ended,
+        "a packet heal that ended info may not have happened"
+    );
+    let ops: Vec<_> = OpReader::new(text.as_bytes())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let links = ops[2].value.as_ref().unwrap().links.clone().unwrap();
+    assert_eq!(links, vec![vec!["n2".to_string(), "n1".to_string()]]);
+}

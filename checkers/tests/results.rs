@@ -150,6 +150,21 @@ fn exercised_counts_elections_leader_faults_stale_holders_writes_and_final_reads
     // A pause of a follower is not aimed at the leader.
     h.nemesis_as(F::Pause, Some(nodes(&["n4"])), OpType::Ok);
     h.nemesis_as(F::Resume, Some(nodes(&["n4"])), OpType::Ok);
+    // A packet fault on the leader's links is; one on a follower's is not.
+    let links = |targets: &[&str], l: &[[&str; 2]]| checkers::Value {
+        nodes: Some(targets.iter().map(|s| s.to_string()).collect()),
+        packet: Some(serde_json::json!({"kind": "delay", "delay_ms": 50, "jitter_ms": 0})),
+        links: Some(
+            l.iter()
+                .map(|p| p.iter().map(|s| s.to_string()).collect())
+                .collect(),
+        ),
+        ..checkers::Value::default()
+    };
+    h.nemesis_as(F::Packet, Some(links(&["n2"], &[["n3", "n2"]])), OpType::Ok);
+    h.nemesis_as(F::PacketHeal, None, OpType::Ok);
+    h.nemesis_as(F::Packet, Some(links(&["n3"], &[["n3", "n4"]])), OpType::Ok);
+    h.nemesis_as(F::PacketHeal, None, OpType::Ok);
     // Process 0 holds token 5; process 1 is granted 6; 0 learns its grant lapsed and
     // still writes with 5, which is refused.
     h.acquire(0, 5);
@@ -172,8 +187,8 @@ fn exercised_counts_elections_leader_faults_stale_holders_writes_and_final_reads
     let e = r.exercised.clone().unwrap();
     assert_eq!(e.elections, 2);
     assert_eq!(e.leader_changes, 1);
-    assert_eq!(e.faults_injected, 3);
-    assert_eq!(e.leader_faults, 2);
+    assert_eq!(e.faults_injected, 5);
+    assert_eq!(e.leader_faults, 3);
     assert!(e.faults_ended);
     assert_eq!(e.stale_holders.holding_false, 1);
     assert_eq!(e.stale_holders.stale_token_refused, 1);
@@ -182,5 +197,5 @@ fn exercised_counts_elections_leader_faults_stale_holders_writes_and_final_reads
     assert_eq!(e.final_reads, 1);
     let doc = serde_json::to_value(&r).unwrap();
     assert_eq!(doc["exercised"]["stale_holders"]["stale_token_refused"], 1);
-    assert_eq!(doc["exercised"]["leader_faults"], 2);
+    assert_eq!(doc["exercised"]["leader_faults"], 3);
 }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::packet::{LinkSide, PacketParams};
 use crate::partition::PartitionPlan;
 use crate::runtime::FaultKind;
 use crate::targets::Targets;
@@ -32,15 +33,24 @@ pub enum Fault {
         offsets_ms: [i64; 2],
         period_ms: u64,
     },
+    /// Every packet on the targets' links (`side` says which directions) shaped by
+    /// `params` until the fault heals.
+    Packet {
+        params: PacketParams,
+        targets: Targets,
+        side: LinkSide,
+    },
 }
 
 /// Faults that must not overlap one another: a partition replaces the one in force, two
-/// process faults on the same node would undo each other, and a clock reset resets all.
+/// process faults on the same node would undo each other, a clock reset resets all, and
+/// a packet heal removes every shaping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Exclusion {
     Network,
     Process,
     Clock,
+    Packet,
 }
 
 impl Fault {
@@ -51,6 +61,7 @@ impl Fault {
             Fault::Pause { .. } => FaultKind::Pause,
             Fault::Kill { .. } => FaultKind::Kill,
             Fault::ClockJump { .. } | Fault::ClockStrobe { .. } => FaultKind::Clock,
+            Fault::Packet { .. } => FaultKind::Packet,
         }
     }
 
@@ -65,7 +76,8 @@ impl Fault {
             Fault::Pause { targets }
             | Fault::Kill { targets }
             | Fault::ClockJump { targets, .. }
-            | Fault::ClockStrobe { targets, .. } => Some(targets),
+            | Fault::ClockStrobe { targets, .. }
+            | Fault::Packet { targets, .. } => Some(targets),
         }
     }
 
@@ -85,7 +97,8 @@ impl Fault {
             Fault::Pause { targets }
             | Fault::Kill { targets }
             | Fault::ClockJump { targets, .. }
-            | Fault::ClockStrobe { targets, .. } => {
+            | Fault::ClockStrobe { targets, .. }
+            | Fault::Packet { targets, .. } => {
                 if targets.nodes.is_none() {
                     targets.nodes = Some(vec![leader.to_string()]);
                 }
@@ -94,7 +107,8 @@ impl Fault {
         fault
     }
 
-    /// A short human form, e.g. `pause minority [n1 n4]` or `clock-jump +30000 ms on [n2]`.
+    /// A short human form, e.g. `pause minority [n1 n4]`, `clock-jump +30000 ms on [n2]`
+    /// or `packet loss 20 % out of leader (n3)`.
     pub fn describe(&self) -> String {
         match self {
             Fault::Partition { plan } => format!("partition {}", plan.describe()),
@@ -113,6 +127,11 @@ impl Fault {
                 offsets_ms[1],
                 targets.describe()
             ),
+            Fault::Packet {
+                params,
+                targets,
+                side,
+            } => format!("packet {params} {} {}", side.name(), targets.describe()),
         }
     }
 }
@@ -122,5 +141,6 @@ pub(crate) fn exclusion_of(kind: FaultKind) -> Exclusion {
         FaultKind::Partition => Exclusion::Network,
         FaultKind::Pause | FaultKind::Kill => Exclusion::Process,
         FaultKind::Clock => Exclusion::Clock,
+        FaultKind::Packet => Exclusion::Packet,
     }
 }

@@ -30,6 +30,7 @@
 pub mod executor;
 pub mod fault;
 pub mod names;
+pub mod packet;
 pub mod partition;
 pub mod primitive;
 pub mod runtime;
@@ -43,6 +44,7 @@ pub use executor::{
 };
 pub use fault::Fault;
 pub use names::{parse_nemeses, NameError, NemesisKind};
+pub use packet::{Link, LinkSide, PacketKind, PacketParams, PacketShape};
 pub use partition::{Direction, PartitionError, PartitionPlan, Reach, Shape};
 pub use primitive::{FaultState, Primitive, StepError};
 pub use runtime::{Capabilities, FaultError, FaultKind, FaultRuntime, Grudge};

@@ -6,12 +6,13 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::packet::PacketKind;
 use crate::partition::Shape;
 use crate::runtime::FaultKind;
 use crate::targets::Selector;
 
 /// One kind of fault a schedule draws from: a partition shape, a process fault with its
-/// target selector, or a clock fault.
+/// target selector, a clock fault, or a packet fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum NemesisKind {
@@ -22,6 +23,8 @@ pub enum NemesisKind {
     ClockJump,
     /// Rapid flips between true time and an offset, on random targets.
     ClockStrobe,
+    /// A packet fault of this kind on the links of random targets (or the leader's).
+    Packet(PacketKind),
 }
 
 /// The selectors a process fault may be drawn with (explicit lists come from a
@@ -35,7 +38,15 @@ const PROCESS_SELECTORS: [Selector; 5] = [
 ];
 
 /// Names that stand for several kinds.
-const GROUPS: [&str; 6] = ["all", "none", "partition", "pause", "kill", "clock"];
+const GROUPS: [&str; 7] = [
+    "all",
+    "none",
+    "partition",
+    "pause",
+    "kill",
+    "clock",
+    "packet",
+];
 
 impl NemesisKind {
     /// Every kind, in the canonical order schedules list them in.
@@ -46,6 +57,7 @@ impl NemesisKind {
         kinds.extend(PROCESS_SELECTORS.into_iter().map(NemesisKind::Kill));
         kinds.push(NemesisKind::ClockJump);
         kinds.push(NemesisKind::ClockStrobe);
+        kinds.extend(PacketKind::ALL.into_iter().map(NemesisKind::Packet));
         kinds
     }
 
@@ -56,6 +68,7 @@ impl NemesisKind {
             NemesisKind::Kill(select) => format!("kill-{}", select.name()),
             NemesisKind::ClockJump => "clock-jump".to_string(),
             NemesisKind::ClockStrobe => "clock-strobe".to_string(),
+            NemesisKind::Packet(kind) => format!("packet-{}", kind.name()),
         }
     }
 
@@ -66,6 +79,7 @@ impl NemesisKind {
             NemesisKind::Pause(_) => FaultKind::Pause,
             NemesisKind::Kill(_) => FaultKind::Kill,
             NemesisKind::ClockJump | NemesisKind::ClockStrobe => FaultKind::Clock,
+            NemesisKind::Packet(_) => FaultKind::Packet,
         }
     }
 
@@ -75,6 +89,8 @@ impl NemesisKind {
             NemesisKind::Partition(shape) => shape.min_nodes(),
             NemesisKind::Pause(select) | NemesisKind::Kill(select) => select.min_nodes(),
             NemesisKind::ClockJump | NemesisKind::ClockStrobe => 1,
+            // A link needs two ends.
+            NemesisKind::Packet(_) => 2,
         }
     }
 
@@ -94,6 +110,7 @@ impl NemesisKind {
             "pause" => Some(pick(FaultKind::Pause)),
             "kill" => Some(pick(FaultKind::Kill)),
             "clock" => Some(pick(FaultKind::Clock)),
+            "packet" => Some(pick(FaultKind::Packet)),
             _ => None,
         }
     }

@@ -8,6 +8,7 @@ use checkers::history::{Value, F};
 use serde::{Deserialize, Serialize};
 
 use crate::fault::Fault;
+use crate::packet::{links, PacketShape};
 use crate::partition::PartitionError;
 use crate::runtime::{FaultError, FaultRuntime, Grudge};
 use crate::schedule::Action;
@@ -38,6 +39,12 @@ pub enum Primitive {
         offsets_ms: BTreeMap<String, i64>,
     },
     ClockReset,
+    /// `nodes` are the fault's targets, whose links `shape` covers, for the history.
+    Packet {
+        shape: PacketShape,
+        nodes: Vec<String>,
+    },
+    PacketHeal,
 }
 
 /// Why a step has no primitive yet.
@@ -83,6 +90,13 @@ impl Primitive {
             (Fault::Kill { .. }, Action::Apply) => Primitive::Kill { nodes: nodes() },
             (Fault::ClockJump { delta_ms, .. }, Action::Apply) => clock(*delta_ms),
             (Fault::ClockStrobe { offsets_ms, .. }, Action::Apply) => clock(offsets_ms[0]),
+            (Fault::Packet { params, side, .. }, Action::Apply) => Primitive::Packet {
+                shape: PacketShape {
+                    params: *params,
+                    links: links(cluster, &nodes(), *side),
+                },
+                nodes: nodes(),
+            },
             (Fault::ClockStrobe { offsets_ms, .. }, Action::Flip { flip }) => {
                 clock(offsets_ms[usize::from(flip % 2 == 1)])
             }
@@ -93,6 +107,7 @@ impl Primitive {
             (Fault::ClockJump { .. } | Fault::ClockStrobe { .. }, Action::Heal) => {
                 Primitive::ClockReset
             }
+            (Fault::Packet { .. }, Action::Heal) => Primitive::PacketHeal,
         };
         Ok(Some(primitive))
     }
@@ -108,11 +123,14 @@ impl Primitive {
             Primitive::Start { .. } => F::Start,
             Primitive::Clock { .. } => F::Clock,
             Primitive::ClockReset => F::ClockReset,
+            Primitive::Packet { .. } => F::Packet,
+            Primitive::PacketHeal => F::PacketHeal,
         }
     }
 
     /// The value it is recorded with, as docs/design.md gives it: `groups` for a symmetric
-    /// partition, `drops` for a one-way one, `nodes`, `offsets_ms`, or none.
+    /// partition, `drops` for a one-way one, `nodes`, `offsets_ms`, `packet` with `links`
+    /// and the targets as `nodes`, or none.
     pub fn value(&self) -> Option<Value> {
         let value = match self {
             Primitive::Partition {
@@ -146,7 +164,19 @@ impl Primitive {
                 offsets_ms: Some(offsets_ms.clone()),
                 ..Value::default()
             },
-            Primitive::Heal | Primitive::ClockReset => return None,
+            Primitive::Packet { shape, nodes } => Value {
+                nodes: Some(nodes.clone()),
+                packet: Some(serde_json::to_value(shape.params).expect("packet params serialise")),
+                links: Some(
+                    shape
+                        .links
+                        .iter()
+                        .map(|l| vec![l.from.clone(), l.to.clone()])
+                        .collect(),
+                ),
+                ..Value::default()
+            },
+            Primitive::Heal | Primitive::ClockReset | Primitive::PacketHeal => return None,
         };
         Some(value)
     }
@@ -165,6 +195,12 @@ impl Primitive {
                     .collect();
                 format!("clock {}", offsets.join(" "))
             }
+            Primitive::Packet { shape, nodes } => format!(
+                "packet {} on {} links of {}",
+                shape.params,
+                shape.links.len(),
+                nodes.join(" ")
+            ),
             _ => self.f().name().to_string(),
         }
     }
@@ -180,6 +216,8 @@ impl Primitive {
             Primitive::Start { nodes } => runtime.start(nodes).await,
             Primitive::Clock { offsets_ms } => runtime.clock(offsets_ms).await,
             Primitive::ClockReset => runtime.clock_reset().await,
+            Primitive::Packet { shape, .. } => runtime.packet(shape).await,
+            Primitive::PacketHeal => runtime.packet_heal().await,
         }
     }
 }
@@ -193,6 +231,8 @@ pub struct FaultState {
     pub paused: BTreeSet<String>,
     pub killed: BTreeSet<String>,
     pub clock_offsets_ms: BTreeMap<String, i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packet: Option<PacketShape>,
 }
 
 impl FaultState {
@@ -202,6 +242,7 @@ impl FaultState {
             && self.paused.is_empty()
             && self.killed.is_empty()
             && self.clock_offsets_ms.is_empty()
+            && self.packet.is_none()
     }
 
     /// Before a call: a fault may be in force from now on.
@@ -211,8 +252,9 @@ impl FaultState {
             Primitive::Pause { nodes } => self.paused.extend(nodes.iter().cloned()),
             Primitive::Kill { nodes } => self.killed.extend(nodes.iter().cloned()),
             Primitive::Clock { offsets_ms } => self.clock_offsets_ms.extend(offsets_ms.clone()),
+            Primitive::Packet { shape, .. } => self.packet = Some(shape.clone()),
             Primitive::Heal | Primitive::Resume { .. } | Primitive::Start { .. } => {}
-            Primitive::ClockReset => {}
+            Primitive::ClockReset | Primitive::PacketHeal => {}
         }
     }
 
@@ -223,7 +265,9 @@ impl FaultState {
             Primitive::Resume { nodes } => self.paused.retain(|n| !nodes.contains(n)),
             Primitive::Start { nodes } => self.killed.retain(|n| !nodes.contains(n)),
             Primitive::ClockReset => self.clock_offsets_ms.clear(),
-            Primitive::Partition { .. }
+            Primitive::PacketHeal => self.packet = None,
+            Primitive::Packet { .. }
+            | Primitive::Partition { .. }
             | Primitive::Pause { .. }
             | Primitive::Kill { .. }
             | Primitive::Clock { .. } => {}
@@ -231,11 +275,14 @@ impl FaultState {
     }
 
     /// The calls that undo everything that may be in force, in the order the final phase
-    /// makes them: heal, resume, start, reset clocks.
+    /// makes them: heal, packet heal, resume, start, reset clocks.
     pub fn undo(&self) -> Vec<Primitive> {
         let mut calls = Vec::new();
         if self.partition.is_some() {
             calls.push(Primitive::Heal);
+        }
+        if self.packet.is_some() {
+            calls.push(Primitive::PacketHeal);
         }
         if !self.paused.is_empty() {
             calls.push(Primitive::Resume {

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::packet::PacketShape;
+
 /// Who drops whom: `drops[a]` holds every node whose packets `a` drops on arrival.
 /// A two-way cut between `a` and `b` is `b ∈ drops[a]` and `a ∈ drops[b]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,14 +23,17 @@ pub enum FaultKind {
     Pause,
     Kill,
     Clock,
+    /// Delay, loss, duplication, reordering or a bandwidth limit on directed links.
+    Packet,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 4] = [
+    pub const ALL: [FaultKind; 5] = [
         FaultKind::Partition,
         FaultKind::Pause,
         FaultKind::Kill,
         FaultKind::Clock,
+        FaultKind::Packet,
     ];
 
     /// The name used in test.json and in messages.
@@ -38,6 +43,7 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::Kill => "kill",
             FaultKind::Clock => "clock",
+            FaultKind::Packet => "packet",
         }
     }
 }
@@ -84,4 +90,17 @@ pub trait FaultRuntime: Send + Sync {
     /// Set each named node's wall-clock offset (absolute, not cumulative) in milliseconds.
     async fn clock(&self, offsets_ms: &BTreeMap<String, i64>) -> Result<(), FaultError>;
     async fn clock_reset(&self) -> Result<(), FaultError>;
+    /// Replace the packet shaping in force with `shape` on its links (and none on any
+    /// other). A runtime without packet shaping refuses, as its capabilities say.
+    async fn packet(&self, shape: &PacketShape) -> Result<(), FaultError> {
+        let _ = shape;
+        Err(FaultError::Unsupported {
+            fault: FaultKind::Packet,
+            reason: "this runtime cannot shape packets".into(),
+        })
+    }
+    /// Remove every packet shaping this run installed; a no-op where there is none.
+    async fn packet_heal(&self) -> Result<(), FaultError> {
+        Ok(())
+    }
 }

@@ -584,6 +584,14 @@ fn draw_fault<R: Rng + ?Sized>(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut
             offsets_ms: [draw_delta_ms(spec.clock_delta_ms_max, rng), 0],
             period_ms: spec.strobe_period_ms,
         },
+        NemesisKind::Packet(kind) => {
+            let (targets, side) = crate::packet::draw_links(nodes, rng);
+            Fault::Packet {
+                params: crate::packet::PacketParams::draw(kind, rng),
+                targets,
+                side,
+            }
+        }
     }
 }
 
@@ -619,6 +627,7 @@ fn check_fault(fault: &Fault, cluster: &[String], span_ms: u64) -> Result<(), St
             Err(crate::partition::PartitionError::LeaderUnresolved { .. }) => Ok(()),
             Err(e) => Err(e.to_string()),
         },
+        Fault::Packet { params, .. } => params.check(),
         Fault::ClockStrobe { period_ms, .. } if *period_ms < STROBE_PERIOD_MS_MIN => Err(format!(
             "strobe period {period_ms} ms is below {STROBE_PERIOD_MS_MIN} ms"
         )),

@@ -239,5 +239,6 @@ pub fn fault_op(fault: &Fault) -> F {
         Fault::Pause { .. } => F::Pause,
         Fault::Kill { .. } => F::Kill,
         Fault::ClockJump { .. } | Fault::ClockStrobe { .. } => F::Clock,
+        Fault::Packet { .. } => F::Packet,
     }
 }

@@ -6,11 +6,17 @@ use nemesis::targets::Selector;
 use nemesis::FaultKind;
 
 #[test]
-fn the_four_groups_together_are_all() {
+fn the_five_groups_together_are_all() {
     let all = parse_nemeses("all").unwrap();
     assert_eq!(all, NemesisKind::all());
-    assert_eq!(parse_nemeses("partition,pause,kill,clock").unwrap(), all);
-    assert_eq!(parse_nemeses("clock, kill ,pause,partition").unwrap(), all);
+    assert_eq!(
+        parse_nemeses("partition,pause,kill,clock,packet").unwrap(),
+        all
+    );
+    assert_eq!(
+        parse_nemeses("clock, packet, kill ,pause,partition").unwrap(),
+        all
+    );
 }
 
 #[test]

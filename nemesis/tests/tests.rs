@@ -4,6 +4,7 @@ mod util;
 
 mod executor;
 mod names;
+mod packet;
 mod partition;
 mod primitive;
 mod schedule;

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use checkers::history::{Op, OpType, Process, Value, F};
 use nemesis::runtime::{Capabilities, FaultError, FaultKind, FaultRuntime, Grudge};
-use nemesis::LeaderProbe;
+use nemesis::{LeaderProbe, PacketShape};
 use tokio::time::Instant;
 
 /// `n1` … `nN`.
@@ -34,6 +34,8 @@ pub enum Call {
     Start(Vec<String>),
     Clock(BTreeMap<String, i64>),
     ClockReset,
+    Packet(PacketShape),
+    PacketHeal,
 }
 
 impl Call {
@@ -47,6 +49,8 @@ impl Call {
             Call::Start(_) => "start",
             Call::Clock(_) => "clock",
             Call::ClockReset => "clock-reset",
+            Call::Packet(_) => "packet",
+            Call::PacketHeal => "packet-heal",
         }
     }
 }
@@ -145,6 +149,12 @@ impl FaultRuntime for FakeRuntime {
     }
     async fn clock_reset(&self) -> Result<(), FaultError> {
         self.take(Call::ClockReset).await
+    }
+    async fn packet(&self, shape: &PacketShape) -> Result<(), FaultError> {
+        self.take(Call::Packet(shape.clone())).await
+    }
+    async fn packet_heal(&self) -> Result<(), FaultError> {
+        self.take(Call::PacketHeal).await
     }
 }
 

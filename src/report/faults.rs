@@ -19,9 +19,11 @@ pub struct FaultTracker {
 impl FaultTracker {
     pub fn on_op(&mut self, op: &Op) {
         match (op.kind, op.f) {
-            (OpType::Invoke, F::Partition | F::Pause | F::Kill | F::Clock) => self.open(op),
+            (OpType::Invoke, F::Partition | F::Pause | F::Kill | F::Clock | F::Packet) => {
+                self.open(op)
+            }
             (OpType::Invoke, _) => {}
-            (_, F::Partition | F::Pause | F::Kill | F::Clock) => {
+            (_, F::Partition | F::Pause | F::Kill | F::Clock | F::Packet) => {
                 // The fault op completed: it is in force only if it ended ok.
                 if let Some(band) = self.open.iter_mut().rev().find(|b| b.kind == op.f.name()) {
                     band.uncertain = op.kind != OpType::Ok;
@@ -31,6 +33,7 @@ impl FaultTracker {
             (_, F::Resume) => self.close(op, "pause", nodes_of(op)),
             (_, F::Start) => self.close(op, "kill", nodes_of(op)),
             (_, F::ClockReset) => self.close(op, "clock", None),
+            (_, F::PacketHeal) => self.close(op, "packet", None),
             _ => {}
         }
     }
@@ -89,7 +92,8 @@ fn nodes_of(op: &Op) -> Option<BTreeSet<String>> {
     Some(nodes.iter().cloned().collect())
 }
 
-/// A short label: the partition's sides or grudge, the nodes paused or killed, the offsets.
+/// A short label: the partition's sides or grudge, the nodes paused or killed, the offsets,
+/// a packet fault's shaping and links.
 fn label(op: &Op) -> String {
     let Some(v) = op.value.as_ref() else {
         return op.f.name().to_string();
@@ -112,12 +116,39 @@ fn label(op: &Op) -> String {
             .map(|(n, ms)| format!("{n}{ms:+}ms"))
             .collect::<Vec<_>>()
             .join(" ")
+    } else if let (Some(packet), Some(links)) = (&v.packet, &v.links) {
+        packet_label(packet, v.nodes.as_ref(), links.len())
     } else if let Some(nodes) = &v.nodes {
         nodes.join(" ")
     } else {
         String::new()
     };
     format!("{} {detail}", op.f.name()).trim_end().to_string()
+}
+
+/// `delay delay_ms=120 jitter_ms=40 · n3 · 4 links`: the shaping's fields, the targets
+/// and how many directed links it shapes (listing them all would not fit a band).
+fn packet_label(packet: &serde_json::Value, nodes: Option<&Vec<String>>, links: usize) -> String {
+    let mut parts: Vec<String> = match packet.as_object() {
+        Some(fields) => {
+            let kind = fields.get("kind").and_then(|k| k.as_str());
+            kind.map(str::to_string)
+                .into_iter()
+                .chain(
+                    fields
+                        .iter()
+                        .filter(|(k, _)| *k != "kind")
+                        .map(|(k, v)| format!("{k}={v}")),
+                )
+                .collect()
+        }
+        None => vec![packet.to_string()],
+    };
+    if let Some(nodes) = nodes {
+        parts.push(format!("· {} ·", nodes.join(" ")));
+    }
+    parts.push(format!("{links} links"));
+    parts.join(" ")
 }
 
 /// Failover times for one kind of fault.
@@ -206,6 +237,24 @@ mod tests {
         assert_eq!(
             (bands[1].end, bands[1].healed, bands[1].uncertain),
             (100, false, true)
+        );
+    }
+
+    #[test]
+    fn a_packet_band_is_labelled_with_its_shaping_and_closes_at_its_heal() {
+        let mut t = FaultTracker::default();
+        let value = r#"{"nodes":["n3"],"packet":{"kind":"loss","percent":20},"links":[["n3","n1"],["n3","n2"]]}"#;
+        t.on_op(&op(&format!(r#"{{"index":0,"time":10,"process":"nemesis","type":"invoke","f":"packet","value":{value}}}"#)));
+        t.on_op(&op(&format!(r#"{{"index":1,"time":11,"process":"nemesis","type":"ok","f":"packet","value":{value}}}"#)));
+        t.on_op(&op(r#"{"index":2,"time":20,"process":"nemesis","type":"invoke","f":"packet-heal","value":null}"#));
+        t.on_op(&op(r#"{"index":3,"time":30,"process":"nemesis","type":"ok","f":"packet-heal","value":null}"#));
+        let bands = t.finish(100);
+        assert_eq!(bands.len(), 1);
+        assert_eq!(bands[0].kind, "packet");
+        assert_eq!(bands[0].label, "packet loss percent=20 · n3 · 2 links");
+        assert_eq!(
+            (bands[0].end, bands[0].healed, bands[0].uncertain),
+            (30, true, false)
         );
     }
 

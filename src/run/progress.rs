@@ -121,6 +121,19 @@ impl Snapshot {
             F::ClockReset => {
                 self.faults.remove("clock");
             }
+            F::Packet => {
+                let kind = op
+                    .value()
+                    .and_then(|v| v.packet.as_ref())
+                    .and_then(|p| p.get("kind"))
+                    .and_then(|k| k.as_str())
+                    .unwrap_or("shaping")
+                    .to_string();
+                self.faults.insert("packet", kind);
+            }
+            F::PacketHeal => {
+                self.faults.remove("packet");
+            }
             _ => {}
         }
     }

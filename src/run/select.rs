@@ -118,6 +118,9 @@ async fn select_managed(spec: &TestSpec) -> Result<Selection, SelectError> {
         capabilities.supported.remove(&fault);
         capabilities.refused.insert(fault, why);
     }
+    if kind == RuntimeKind::Local {
+        capabilities = runtime::local::without_packet(capabilities);
+    }
     Ok(Selection {
         runtime_kind: kind,
         runtime_name: kind.to_string(),

@@ -20,6 +20,9 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 use nemesis::runtime::{Capabilities, FaultError, FaultKind, FaultRuntime, Grudge};
+use nemesis::PacketShape;
+
+use super::packet::{NodeNet, Shaper};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
 use workloads::system::{ClockControl, Image, NodeAddr, NodeSpec, Topology};
@@ -77,18 +80,23 @@ pub struct DockerRuntime {
     grudge: Mutex<Grudge>,
     offsets: Mutex<BTreeMap<String, i64>>,
     caps: std::sync::Mutex<Capabilities>,
+    shaper: Shaper,
+    /// The packet fault in force, applied again when a node starts in a new namespace.
+    packet: Mutex<Option<PacketShape>>,
 }
 
 impl DockerRuntime {
     pub async fn connect(cfg: RuntimeConfig) -> Result<Self, RuntimeError> {
         Ok(DockerRuntime {
             docker: connect().await?,
-            cfg,
             plan: Mutex::new(None),
             nodes: Mutex::new(BTreeMap::new()),
             grudge: Mutex::new(Grudge::default()),
             offsets: Mutex::new(BTreeMap::new()),
             caps: std::sync::Mutex::new(Capabilities::default()),
+            shaper: Shaper::new(&cfg.run_id),
+            packet: Mutex::new(None),
+            cfg,
         })
     }
 
@@ -310,6 +318,27 @@ impl DockerRuntime {
         iptables::apply(&ns, &self.cfg.run_id, &drops).await
     }
 
+    /// Put `shape` in force on the running containers' namespaces.
+    async fn apply_packet(&self, shape: &PacketShape) -> Result<(), FaultError> {
+        let ips = {
+            let plan = self.plan.lock().await;
+            let plan = plan
+                .as_ref()
+                .ok_or_else(|| FaultError::Failed("no cluster planned".into()))?;
+            plan.ips.clone()
+        };
+        let mut nodes = BTreeMap::new();
+        for (name, ip) in ips {
+            let container = node_object_name(&self.cfg.run_id, &name);
+            let netns = self
+                .container_pid(&container)
+                .await?
+                .map(|pid| PathBuf::from(format!("/proc/{pid}/ns/net")));
+            nodes.insert(name, NodeNet { netns, ip });
+        }
+        Ok(self.shaper.apply(shape, &nodes).await?)
+    }
+
     async fn set_clock(&self, name: &str, offset_ms: i64) -> Result<(), FaultError> {
         let (clock, addr) = {
             let nodes = self.nodes.lock().await;
@@ -529,6 +558,8 @@ impl Runtime for DockerRuntime {
     }
 
     async fn teardown(&self) -> Result<(), RuntimeError> {
+        // A hold thread inside a container's namespace would keep that namespace alive.
+        self.shaper.shutdown().await;
         let tasks: Vec<_> = {
             let mut nodes = self.nodes.lock().await;
             nodes
@@ -644,23 +675,43 @@ impl FaultRuntime for DockerRuntime {
         tracing::info!(run = %self.cfg.run_id, nodes = ?names, "start");
         let grudge = self.grudge.lock().await.clone();
         let offsets = self.offsets.lock().await.clone();
-        let plan = self.plan.lock().await;
-        let plan = plan
-            .as_ref()
-            .ok_or_else(|| FaultError::Failed("no cluster planned".into()))?;
-        let mut nodes = self.nodes.lock().await;
-        super::check_nodes(&nodes, names)?;
-        for name in names {
-            let node = nodes.get_mut(name).expect("checked above");
-            self.start_container(node).await?;
-            self.apply_rules(name, &grudge, plan).await?;
-            let off = offsets.get(name).copied().unwrap_or(0);
-            if let (ClockControl::AdminCall { path }, true) = (&node.clock, off != 0) {
-                let (addr, path) = (node.addr.clone(), path.clone());
-                tokio::spawn(async move { reapply_admin_clock(addr, path, off).await });
+        {
+            let plan = self.plan.lock().await;
+            let plan = plan
+                .as_ref()
+                .ok_or_else(|| FaultError::Failed("no cluster planned".into()))?;
+            let mut nodes = self.nodes.lock().await;
+            super::check_nodes(&nodes, names)?;
+            for name in names {
+                let node = nodes.get_mut(name).expect("checked above");
+                self.start_container(node).await?;
+                self.apply_rules(name, &grudge, plan).await?;
+                let off = offsets.get(name).copied().unwrap_or(0);
+                if let (ClockControl::AdminCall { path }, true) = (&node.clock, off != 0) {
+                    let (addr, path) = (node.addr.clone(), path.clone());
+                    tokio::spawn(async move { reapply_admin_clock(addr, path, off).await });
+                }
             }
         }
+        // A started container has a new namespace, without the packet shaping.
+        let shape = self.packet.lock().await.clone();
+        if let Some(shape) = shape {
+            self.apply_packet(&shape).await?;
+        }
         Ok(())
+    }
+
+    async fn packet(&self, shape: &PacketShape) -> Result<(), FaultError> {
+        tracing::info!(run = %self.cfg.run_id, params = %shape.params, links = shape.links.len(), "packet");
+        require(&self.capabilities(), FaultKind::Packet)?;
+        *self.packet.lock().await = Some(shape.clone());
+        self.apply_packet(shape).await
+    }
+
+    async fn packet_heal(&self) -> Result<(), FaultError> {
+        tracing::info!(run = %self.cfg.run_id, "packet heal");
+        *self.packet.lock().await = None;
+        Ok(self.shaper.heal().await?)
     }
 
     async fn clock(&self, offsets_ms: &BTreeMap<String, i64>) -> Result<(), FaultError> {

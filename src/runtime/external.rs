@@ -44,12 +44,7 @@ pub fn parse_endpoints(text: &str) -> Result<Vec<(String, u16)>, String> {
 /// What fault capabilities a cluster of the user's own has: none.
 pub fn capabilities() -> Capabilities {
     let mut caps = Capabilities::default();
-    for fault in [
-        FaultKind::Partition,
-        FaultKind::Pause,
-        FaultKind::Kill,
-        FaultKind::Clock,
-    ] {
+    for fault in FaultKind::ALL {
         caps.refused
             .insert(fault, EXTERNAL_FAULT_REASON.to_string());
     }
@@ -205,7 +200,7 @@ mod tests {
     fn every_fault_is_refused_with_the_reason() {
         let caps = capabilities();
         assert!(caps.supported.is_empty());
-        assert_eq!(caps.refused.len(), 4);
+        assert_eq!(caps.refused.len(), FaultKind::ALL.len());
         assert!(caps.refused[&FaultKind::Kill].contains("--endpoints"));
     }
 }

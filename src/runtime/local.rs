@@ -221,10 +221,23 @@ impl Runtime for LocalRuntime {
     }
 }
 
+/// Why the local runtime cannot shape packets.
+pub const PACKET_REASON: &str = "the local runtime runs every node on the host's loopback, \
+     where there is no link per node to shape; packet faults need a network namespace per \
+     node (--runtime netns, as root, or docker)";
+
+/// `caps` without packet faults, with the local runtime's reason.
+pub fn without_packet(mut caps: Capabilities) -> Capabilities {
+    caps.supported.remove(&FaultKind::Packet);
+    caps.refused
+        .insert(FaultKind::Packet, PACKET_REASON.to_string());
+    caps
+}
+
 #[async_trait]
 impl FaultRuntime for LocalRuntime {
     fn capabilities(&self) -> Capabilities {
-        self.procs.capabilities()
+        without_packet(self.procs.capabilities())
     }
 
     async fn partition(&self, grudge: &Grudge) -> Result<(), FaultError> {

@@ -15,6 +15,7 @@ pub mod iptables;
 pub mod leftovers;
 pub mod local;
 pub mod netns;
+pub mod packet;
 pub mod procs;
 pub mod proxy;
 pub mod state;

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use nemesis::runtime::{Capabilities, FaultError, FaultKind, FaultRuntime, Grudge};
+use nemesis::PacketShape;
 use tokio::sync::Mutex;
 use workloads::system::{NodeAddr, NodeSpec, Topology};
 
+use super::packet::{NodeNet, Shaper};
 use super::procs::{prepare, ProcCluster, ProcNode};
 use super::subnet::{self, Net};
 use super::{
@@ -31,6 +33,7 @@ pub struct NetnsRuntime {
     procs: ProcCluster,
     plan: Mutex<Option<NetPlan>>,
     grudge: Mutex<Grudge>,
+    shaper: Shaper,
 }
 
 /// Run `ip ARGS`, returning its error output as the reason on failure.
@@ -70,6 +73,7 @@ impl NetnsRuntime {
             ));
         }
         Ok(NetnsRuntime {
+            shaper: Shaper::new(&cfg.run_id),
             procs: ProcCluster::new(cfg),
             plan: Mutex::new(None),
             grudge: Mutex::new(Grudge::default()),
@@ -249,6 +253,8 @@ impl Runtime for NetnsRuntime {
     }
 
     async fn teardown(&self) -> Result<(), RuntimeError> {
+        // A hold thread inside a namespace would keep it alive after `ip netns del`.
+        self.shaper.shutdown().await;
         self.procs.kill_all().await;
         super::leftovers::teardown_run(self.run_id())
             .await
@@ -310,5 +316,33 @@ impl FaultRuntime for NetnsRuntime {
 
     async fn clock_reset(&self) -> Result<(), FaultError> {
         self.procs.clock_reset().await
+    }
+
+    async fn packet(&self, shape: &PacketShape) -> Result<(), FaultError> {
+        tracing::info!(run = %Runtime::run_id(self), params = %shape.params, links = shape.links.len(), "packet");
+        require(&self.capabilities(), FaultKind::Packet)?;
+        let nodes: BTreeMap<String, NodeNet> = {
+            let plan = self.plan.lock().await;
+            let plan = plan
+                .as_ref()
+                .ok_or_else(|| FaultError::Failed("no cluster planned".into()))?;
+            plan.ips
+                .iter()
+                .map(|(name, ip)| {
+                    let netns = netns_path(&node_object_name(self.run_id(), name));
+                    let net = NodeNet {
+                        netns: Some(netns),
+                        ip: *ip,
+                    };
+                    (name.clone(), net)
+                })
+                .collect()
+        };
+        Ok(self.shaper.apply(shape, &nodes).await?)
+    }
+
+    async fn packet_heal(&self) -> Result<(), FaultError> {
+        tracing::info!(run = %Runtime::run_id(self), "packet heal");
+        Ok(self.shaper.heal().await?)
     }
 }

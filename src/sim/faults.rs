@@ -138,6 +138,15 @@ impl World {
                     c.offset_ms = 0;
                 }
             }
+            Primitive::Packet { shape, .. } => {
+                let links = shape
+                    .links
+                    .iter()
+                    .filter_map(|l| Some((self.index_of(&l.from)?, self.index_of(&l.to)?)))
+                    .collect();
+                self.net.shape(shape.params, links);
+            }
+            Primitive::PacketHeal => self.net.unshape(),
         }
     }
 

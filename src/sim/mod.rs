@@ -50,8 +50,8 @@ pub struct SimArgs {
     /// writes and compare-and-sets of registers, checked for linearizability).
     #[arg(long, default_value = "election")]
     pub workload: String,
-    /// Faults to inject, as for `splitbrain run`: partition, pause, kill, clock, finer
-    /// names such as partition-halves or pause-leader, all, or none.
+    /// Faults to inject, as for `splitbrain run`: partition, pause, kill, clock, packet,
+    /// finer names such as partition-halves or pause-leader, all, or none.
     #[arg(long, default_value = "all")]
     pub nemesis: String,
     /// Number of nodes, 3 to 9. Default: drawn for each seed among 3, 4 and 5, as

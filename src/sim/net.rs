@@ -2,9 +2,9 @@
 //! nemesis's grudge, or holding messages for a while), per-message delays drawn from the
 //! seed, and first-in first-out delivery on each link, as raftd's TCP transport gives it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use nemesis::Grudge;
+use nemesis::{Grudge, PacketParams};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -79,7 +79,22 @@ pub struct Net {
     rng: ChaCha8Rng,
     /// Per node, until when everything it sends is lost.
     muted_until_ns: Vec<u64>,
+    /// The packet fault in force, if any.
+    shaping: Option<Shaping>,
 }
+
+/// A packet fault on the simulated links, applied per message: the simulation has no
+/// packets, so loss loses a message, duplication delivers it twice, and reordering holds
+/// it back while later ones overtake it — at least as hard on the cores as what TCP makes
+/// of the same faults on the wire (retransmission delays).
+struct Shaping {
+    params: PacketParams,
+    links: BTreeSet<(usize, usize)>,
+    /// Per link under a bandwidth limit, until when it is busy sending.
+    busy_until_ns: BTreeMap<(usize, usize), u64>,
+}
+
+const NS_PER_MS: u64 = 1_000_000;
 
 impl Net {
     pub fn new(n: usize, params: NetParams, seed: u64) -> Net {
@@ -90,6 +105,7 @@ impl Net {
             params,
             rng: ChaCha8Rng::seed_from_u64(seed),
             muted_until_ns: vec![0; n],
+            shaping: None,
         }
     }
 
@@ -120,6 +136,67 @@ impl Net {
         let at = ready.max(link.last_arrival_ns);
         link.last_arrival_ns = at;
         at
+    }
+
+    /// When a message of `bytes` (asked only under a bandwidth limit) sent now on
+    /// `from → to` arrives: once, or never or twice under a packet fault.
+    pub fn arrivals(
+        &mut self,
+        from: usize,
+        to: usize,
+        now_ns: u64,
+        bytes: impl FnOnce() -> usize,
+    ) -> Vec<u64> {
+        let Some(params) = self
+            .shaping
+            .as_ref()
+            .filter(|s| s.links.contains(&(from, to)))
+            .map(|s| s.params)
+        else {
+            return vec![self.arrival(from, to, now_ns)];
+        };
+        let mut hit = |percent: u32| self.rng.random_ratio(percent, 100);
+        match params {
+            PacketParams::Loss { percent } if hit(percent) => Vec::new(),
+            PacketParams::Duplicate { percent } if hit(percent) => {
+                vec![
+                    self.arrival(from, to, now_ns),
+                    self.arrival(from, to, now_ns),
+                ]
+            }
+            PacketParams::Delay {
+                delay_ms,
+                jitter_ms,
+            } => {
+                let extra_ms = delay_ms + self.rng.random_range(0..=jitter_ms);
+                vec![self.arrival(from, to, now_ns) + extra_ms * NS_PER_MS]
+            }
+            PacketParams::Reorder { percent, hold_ms } if hit(percent) => {
+                vec![self.arrival(from, to, now_ns) + hold_ms * NS_PER_MS]
+            }
+            PacketParams::Bandwidth { rate_kbit } => {
+                let tx_ns = bytes() as u64 * 8 * NS_PER_MS / rate_kbit.max(1);
+                let shaping = self.shaping.as_mut().expect("shaping in force");
+                let busy = shaping.busy_until_ns.entry((from, to)).or_insert(0);
+                *busy = (*busy).max(now_ns) + tx_ns;
+                let sent_ns = *busy;
+                vec![self.arrival(from, to, sent_ns)]
+            }
+            _ => vec![self.arrival(from, to, now_ns)],
+        }
+    }
+
+    /// Put `params` in force on `links` (pairs of node indices), replacing any other.
+    pub fn shape(&mut self, params: PacketParams, links: BTreeSet<(usize, usize)>) {
+        self.shaping = Some(Shaping {
+            params,
+            links,
+            busy_until_ns: BTreeMap::new(),
+        });
+    }
+
+    pub fn unshape(&mut self) {
+        self.shaping = None;
     }
 
     /// Everything `node` sends until `until_ns` is lost, as if its links went down.
@@ -171,5 +248,65 @@ impl Net {
         for link in &mut self.links {
             link.held_until_ns = link.held_until_ns.min(now_ns);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net() -> Net {
+        let params = NetParams {
+            delay_ns_min: 1_000,
+            delay_ns_max: 1_000,
+            hold_every_ns: 0,
+            hold_ns_max: 0,
+            spike_p: 0.0,
+            spike_ns_max: 0,
+        };
+        Net::new(3, params, 7)
+    }
+
+    /// Arrivals of `count` messages of 1000 bytes sent at `now_ns` on 0 → 1.
+    fn sent(net: &mut Net, count: usize, now_ns: u64) -> Vec<Vec<u64>> {
+        (0..count)
+            .map(|_| net.arrivals(0, 1, now_ns, || 1_000))
+            .collect()
+    }
+
+    #[test]
+    fn packet_faults_shape_their_links_alone_until_unshaped() {
+        let mut n = net();
+        let link: BTreeSet<(usize, usize)> = [(0, 1)].into();
+        n.shape(PacketParams::Loss { percent: 100 }, link.clone());
+        assert!(sent(&mut n, 5, 0).iter().all(Vec::is_empty));
+        assert_eq!(
+            n.arrivals(1, 0, 0, || 1_000).len(),
+            1,
+            "1 → 0 is not shaped"
+        );
+        n.shape(PacketParams::Duplicate { percent: 100 }, link.clone());
+        assert!(sent(&mut n, 5, 0).iter().all(|a| a.len() == 2));
+        n.shape(
+            PacketParams::Delay {
+                delay_ms: 100,
+                jitter_ms: 0,
+            },
+            link.clone(),
+        );
+        let t0 = 10 * NS_PER_MS;
+        assert!(sent(&mut n, 5, t0)
+            .iter()
+            .all(|a| a.len() == 1 && a[0] >= t0 + 100 * NS_PER_MS));
+        // 1000 bytes at 80 kbit/s take 100 ms each: the fifth leaves 500 ms after the start.
+        n.shape(PacketParams::Bandwidth { rate_kbit: 80 }, link.clone());
+        let t1 = 1_000 * NS_PER_MS;
+        let last = sent(&mut n, 5, t1).pop().unwrap();
+        assert!(last[0] >= t1 + 500 * NS_PER_MS, "{last:?}");
+        n.unshape();
+        let t2 = 2_000 * NS_PER_MS;
+        assert!(sent(&mut n, 5, t2)
+            .iter()
+            .all(|a| a.len() == 1 && a[0] < t2 + NS_PER_MS));
     }
 }

@@ -421,10 +421,13 @@ impl World {
                 tick_ns * self.tuning.election_ticks_max * 2,
             );
             let late = self.vote_request_delay(&msg, timeout_ns);
-            let at = self.net.arrival(node, to, self.now) + late;
+            let bytes = || serde_json::to_vec(&msg).map_or(0, |b| b.len());
+            let arrivals = self.net.arrivals(node, to, self.now, bytes);
             let inc = self.nodes[to].incarnation;
-            let msg = Box::new(msg);
-            self.schedule(at, Ev::Deliver { to, inc, msg });
+            for at in arrivals {
+                let msg = Box::new(msg.clone());
+                self.schedule(at + late, Ev::Deliver { to, inc, msg });
+            }
         }
         for (op, outcome) in out.replies {
             let at = self.now + self.client_leg();
