@@ -11,7 +11,7 @@ use crate::fault::{exclusion_of, Exclusion, Fault};
 use crate::names::NemesisKind;
 use crate::partition::PartitionPlan;
 use crate::runtime::{Capabilities, FaultKind};
-use crate::swarm::{Mix, Swarm};
+use crate::swarm::{aims_at_leader, Mix, Swarm, HOLD_MIN_DIVISOR};
 use crate::targets::{Selector, Targets};
 
 /// The most events a schedule may hold; beyond it the interval is too short for the
@@ -88,7 +88,7 @@ impl ScheduleSpec {
 
 /// A drawn schedule: plain data, in test.json, replayable exactly. Under a swarm, its
 /// `kinds`, `interval_ms` and `duration_ms` are what the seed drew: the kinds on, the
-/// tempo and the longest hold (each fault held between a quarter of it and all of it).
+/// tempo and the longest hold (each fault held between a third of it and all of it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Schedule {
     pub seed: u64,
@@ -265,7 +265,8 @@ impl Schedule {
                 Some(heal_at_ms) if heal_at_ms <= spec.time_limit_ms => heal_at_ms,
                 _ => return None,
             };
-            let Some(kind) = pick_kind(&mix.kinds, busy_until_ms, at_ms, rng) else {
+            let Some(kind) = pick_kind(&mix.kinds, busy_until_ms, at_ms, mix.leader_weight, rng)
+            else {
                 return Some(None);
             };
             let fault = draw_fault(kind, spec, rng);
@@ -323,7 +324,7 @@ impl Schedule {
             "drawn mix: {}; a fault about every {}, each held {} to {}, {}% of them with a second overlapping",
             kinds.join(","),
             seconds_short(self.interval_ms),
-            seconds_short(self.duration_ms / 4),
+            seconds_short(self.duration_ms / HOLD_MIN_DIVISOR),
             seconds_short(self.duration_ms),
             self.burst_percent
         ))
@@ -528,12 +529,14 @@ fn seconds_short(ms: u64) -> String {
 }
 
 /// A kind whose exclusion class is free at `at_ms`: first a fault kind (partition,
-/// pause, kill, clock) uniformly, then one of its kinds, so a mix is balanced by fault
-/// rather than by how many shapes or selectors each has.
+/// pause, kill, clock, packet) uniformly, then one of its kinds, so a mix is balanced by
+/// fault rather than by how many shapes or selectors each has; a leader-aimed kind counts
+/// `leader_weight` times.
 fn pick_kind<R: Rng + ?Sized>(
     kinds: &[NemesisKind],
     busy_until_ms: &BTreeMap<Exclusion, u64>,
     at_ms: u64,
+    leader_weight: usize,
     rng: &mut R,
 ) -> Option<NemesisKind> {
     let free: Vec<NemesisKind> = kinds
@@ -558,6 +561,10 @@ fn pick_kind<R: Rng + ?Sized>(
     let of_fault: Vec<NemesisKind> = free
         .into_iter()
         .filter(|k| k.fault_kind() == fault)
+        .flat_map(|k| {
+            let times = if aims_at_leader(k) { leader_weight } else { 1 };
+            std::iter::repeat_n(k, times.max(1))
+        })
         .collect();
     Some(of_fault[rng.random_range(0..of_fault.len())])
 }

@@ -486,7 +486,8 @@ fn a_swarm_draws_each_seed_its_own_valid_mix_that_replays_exactly() {
             );
             let held = e.heal_at_ms - e.at_ms;
             assert!(
-                (schedule.duration_ms / 4..=schedule.duration_ms).contains(&held),
+                (schedule.duration_ms / nemesis::swarm::HOLD_MIN_DIVISOR..=schedule.duration_ms)
+                    .contains(&held),
                 "seed {seed}: held {held} ms"
             );
         }
