@@ -131,26 +131,27 @@ pub async fn apply(netns: &Path, run_id: &str, drop_from: &[Ipv4Addr]) -> Result
 
 /// Remove our jump and chain from the namespace; nothing else is touched.
 pub async fn remove(netns: &Path, run_id: &str) -> Result<(), RuntimeError> {
-    let chain = chain_name(run_id);
+    remove_chain(netns, "INPUT", &chain_name(run_id)).await
+}
+
+/// Remove every jump from `hook` (a built-in chain such as INPUT or OUTPUT) to `chain`,
+/// then `chain` itself; nothing else is touched.
+pub async fn remove_chain(netns: &Path, hook: &str, chain: &str) -> Result<(), RuntimeError> {
     // The jump is inserted once, but a crashed apply could have left more; bounded loop.
     for _ in 0..16 {
-        let deleted = run_in_netns(
-            netns,
-            &["iptables", "-w", "-D", "INPUT", "-j", &chain],
-            None,
-        )
-        .await
-        .is_ok();
+        let deleted = run_in_netns(netns, &["iptables", "-w", "-D", hook, "-j", chain], None)
+            .await
+            .is_ok();
         if !deleted {
             break;
         }
     }
-    let exists = run_in_netns(netns, &["iptables", "-w", "-S", &chain], None)
+    let exists = run_in_netns(netns, &["iptables", "-w", "-S", chain], None)
         .await
         .is_ok();
     if exists {
-        run_in_netns(netns, &["iptables", "-w", "-F", &chain], None).await?;
-        run_in_netns(netns, &["iptables", "-w", "-X", &chain], None).await?;
+        run_in_netns(netns, &["iptables", "-w", "-F", chain], None).await?;
+        run_in_netns(netns, &["iptables", "-w", "-X", chain], None).await?;
     }
     Ok(())
 }

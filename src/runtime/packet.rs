@@ -294,28 +294,7 @@ async fn remove_chain(netns: &Path, run_id: &str) -> Result<(), RuntimeError> {
     if !netns.exists() {
         return Ok(());
     }
-    let chain = packet_chain_name(run_id);
-    // The jump is inserted once, but a crashed apply could have left more; bounded loop.
-    for _ in 0..16 {
-        let deleted = run_in_netns(
-            netns,
-            &["iptables", "-w", "-D", "OUTPUT", "-j", &chain],
-            None,
-        )
-        .await
-        .is_ok();
-        if !deleted {
-            break;
-        }
-    }
-    let exists = run_in_netns(netns, &["iptables", "-w", "-S", &chain], None)
-        .await
-        .is_ok();
-    if exists {
-        run_in_netns(netns, &["iptables", "-w", "-F", &chain], None).await?;
-        run_in_netns(netns, &["iptables", "-w", "-X", &chain], None).await?;
-    }
-    Ok(())
+    super::iptables::remove_chain(netns, "OUTPUT", &packet_chain_name(run_id)).await
 }
 
 /// The interface a namespace sends to `peer` through (`eth0` in both runtimes, but asked
