@@ -3,6 +3,8 @@
 //! healed; each test checks the shaping is felt, healed, and leaves nothing behind.
 //! They need root (as the netns runtime does), iptables and tc.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -141,22 +143,11 @@ fn in_ns_cmd(ns: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Run `f` on a thread that has entered the namespace (sockets it makes stay there).
-fn in_ns<T: Send + 'static>(ns: &Path, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let file = std::fs::File::open(ns).expect("open netns");
-    std::thread::spawn(move || {
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-        f()
-    })
-    .join()
-    .expect("netns thread")
-}
-
 /// A listener in n2 that accepts forever, answering each connection's bytes (read to
 /// end) with one byte.
 fn serve(p: &Pair, port: u16) {
     let at = p.addr("n2", port);
-    let listener = in_ns(&p.ns["n2"], move || TcpListener::bind(at).expect("bind"));
+    let listener = common::in_netns(&p.ns["n2"], move || TcpListener::bind(at).expect("bind"));
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { return };
@@ -172,7 +163,7 @@ fn serve(p: &Pair, port: u16) {
 /// From n1: how long a connect to n2 takes, or `None` if it does not within `limit`.
 fn connect_time(p: &Pair, port: u16, limit: Duration) -> Option<Duration> {
     let to = p.addr("n2", port);
-    in_ns(&p.ns["n1"], move || {
+    common::in_netns(&p.ns["n1"], move || {
         let t0 = Instant::now();
         TcpStream::connect_timeout(&to, limit)
             .ok()
@@ -183,7 +174,7 @@ fn connect_time(p: &Pair, port: u16, limit: Duration) -> Option<Duration> {
 /// From n1: how long sending `bytes` to n2 takes, up to its one-byte answer.
 fn transfer_time(p: &Pair, port: u16, bytes: usize) -> Duration {
     let to = p.addr("n2", port);
-    in_ns(&p.ns["n1"], move || {
+    common::in_netns(&p.ns["n1"], move || {
         let t0 = Instant::now();
         let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(5)).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -197,7 +188,7 @@ fn transfer_time(p: &Pair, port: u16, bytes: usize) -> Duration {
 
 fn udp(p: &Pair, node: &str, port: u16) -> UdpSocket {
     let at = p.addr(node, port);
-    in_ns(&p.ns[node], move || {
+    common::in_netns(&p.ns[node], move || {
         let s = UdpSocket::bind(at).expect("bind udp");
         s.set_read_timeout(Some(Duration::from_millis(300)))
             .unwrap();

@@ -2,6 +2,8 @@
 //! `splitbrain clean`. They need root, a docker daemon and a built raftd
 //! (`cargo build -p raftd`, or SPLITBRAIN_RAFTD=/path/to/raftd).
 
+mod common;
+
 use splitbrain::runtime;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -146,25 +148,14 @@ fn names(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("n{i}")).collect()
 }
 
-/// Run `f` on a thread that has entered the given network namespace.
-fn in_netns<T: Send + 'static>(ns: &Path, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let file = std::fs::File::open(ns).expect("open netns");
-    std::thread::spawn(move || {
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-        f()
-    })
-    .join()
-    .expect("netns thread")
-}
-
 fn tcp_reachable(ns: &Path, to: SocketAddr) -> bool {
-    in_netns(ns, move || {
+    common::in_netns(ns, move || {
         TcpStream::connect_timeout(&to, Duration::from_millis(700)).is_ok()
     })
 }
 
 fn udp_socket(ns: &Path, bind: SocketAddr) -> UdpSocket {
-    in_netns(ns, move || {
+    common::in_netns(ns, move || {
         let s = UdpSocket::bind(bind).expect("bind udp");
         s.set_read_timeout(Some(Duration::from_millis(500)))
             .unwrap();

@@ -308,10 +308,21 @@ fn leaders_after(
     undo_nodes: &[&str],
     kind: OpType,
 ) -> checkers::CheckResult {
-    let mut h = H::new();
     let value = |n: &[&str]| (!n.is_empty()).then(|| nodes(n));
-    h.nemesis_as(f, value(fault_nodes), OpType::Ok);
-    h.nemesis_as(undo, value(undo_nodes), kind);
+    leaders_after_values(f, undo, value(fault_nodes), value(undo_nodes), kind)
+}
+
+/// As `leaders_after`, with the fault's and the undo's values given whole.
+fn leaders_after_values(
+    f: F,
+    undo: F,
+    fault_value: Option<checkers::Value>,
+    undo_value: Option<checkers::Value>,
+    kind: OpType,
+) -> checkers::CheckResult {
+    let mut h = H::new();
+    h.nemesis_as(f, fault_value, OpType::Ok);
+    h.nemesis_as(undo, undo_value, kind);
     h.status(0, "n1", Role::Leader, 1);
     h.status(1, "n2", Role::Leader, 2);
     h.advance(3000);
@@ -376,15 +387,8 @@ fn packet_value(links: &[[&str; 2]]) -> checkers::Value {
 #[test]
 fn a_packet_fault_ends_only_with_a_packet_heal_ended_ok() {
     let after = |heal: OpType| {
-        let mut h = H::new();
-        h.nemesis_as(F::Packet, Some(packet_value(&[["n1", "n2"]])), OpType::Ok);
-        h.nemesis_as(F::PacketHeal, None, heal);
-        h.status(0, "n1", Role::Leader, 1);
-        h.status(1, "n2", Role::Leader, 2);
-        h.advance(3000);
-        h.status(0, "n1", Role::Leader, 1);
-        h.status(1, "n2", Role::Leader, 2);
-        h.check(LAX)
+        let packet = Some(packet_value(&[["n1", "n2"]]));
+        leaders_after_values(F::Packet, F::PacketHeal, packet, None, heal)
     };
     assert_eq!(after(OpType::Ok).count(StaleLeader), 1);
     let r = after(OpType::Info);

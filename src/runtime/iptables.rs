@@ -103,25 +103,31 @@ pub async fn apply(netns: &Path, run_id: &str, drop_from: &[Ipv4Addr]) -> Result
     if drop_from.is_empty() {
         return remove(netns, run_id).await;
     }
-    let chain = chain_name(run_id);
     let script = restore_script(run_id, drop_from);
+    install_chain(netns, "INPUT", &chain_name(run_id), &script).await
+}
+
+/// Load `script` (an iptables-restore input that (re)creates `chain`) and make `chain`
+/// the first jump from `hook` (a built-in chain such as INPUT or OUTPUT), once.
+pub async fn install_chain(
+    netns: &Path,
+    hook: &str,
+    chain: &str,
+    script: &str,
+) -> Result<(), RuntimeError> {
     run_in_netns(
         netns,
         &["iptables-restore", "-w", "--noflush"],
-        Some(&script),
+        Some(script),
     )
     .await?;
-    let has_jump = run_in_netns(
-        netns,
-        &["iptables", "-w", "-C", "INPUT", "-j", &chain],
-        None,
-    )
-    .await
-    .is_ok();
+    let has_jump = run_in_netns(netns, &["iptables", "-w", "-C", hook, "-j", chain], None)
+        .await
+        .is_ok();
     if !has_jump {
         run_in_netns(
             netns,
-            &["iptables", "-w", "-I", "INPUT", "1", "-j", &chain],
+            &["iptables", "-w", "-I", hook, "1", "-j", chain],
             None,
         )
         .await?;

@@ -203,29 +203,8 @@ impl Shaper {
             .chains
             .insert(sender.to_string(), netns.to_path_buf());
         let script = restore_script(&self.run_id, params, peers, queue);
-        run_in_netns(
-            netns,
-            &["iptables-restore", "-w", "--noflush"],
-            Some(&script),
-        )
-        .await?;
         let chain = packet_chain_name(&self.run_id);
-        let has_jump = run_in_netns(
-            netns,
-            &["iptables", "-w", "-C", "OUTPUT", "-j", &chain],
-            None,
-        )
-        .await
-        .is_ok();
-        if !has_jump {
-            run_in_netns(
-                netns,
-                &["iptables", "-w", "-I", "OUTPUT", "1", "-j", &chain],
-                None,
-            )
-            .await?;
-        }
-        Ok(())
+        super::iptables::install_chain(netns, "OUTPUT", &chain, &script).await
     }
 
     /// Remove every rule and qdisc of this run's shaping and stop its hold threads (each

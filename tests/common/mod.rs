@@ -65,3 +65,16 @@ pub fn violations(results: &serde_json::Value) -> Vec<String> {
         .filter_map(|a| a["kind"].as_str().map(str::to_string))
         .collect()
 }
+
+/// Run `f` on a thread that has entered the network namespace at `ns` (sockets it makes
+/// stay there).
+#[allow(dead_code)]
+pub fn in_netns<T: Send + 'static>(ns: &Path, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let file = std::fs::File::open(ns).expect("open netns");
+    std::thread::spawn(move || {
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        f()
+    })
+    .join()
+    .expect("netns thread")
+}
