@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use crate::runtime::leftovers::sweep;
+use crate::runtime::leftovers::sweep_hosts;
 use crate::runtime::validate_run_id;
 
 #[derive(clap::Args, Debug)]
@@ -24,6 +24,10 @@ pub struct CleanArgs {
     /// without --run, runs that record no controller.
     #[arg(long)]
     pub force: bool,
+    /// Also look on these Docker hosts (repeat or comma list). Hosts that runs recorded
+    /// (`run --docker-host`) are looked on without it.
+    #[arg(long = "docker-host", value_name = "URL")]
+    pub docker_hosts: Vec<String>,
 }
 
 pub fn run(args: CleanArgs) -> anyhow::Result<ExitCode> {
@@ -33,7 +37,10 @@ pub fn run(args: CleanArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let out = rt.block_on(sweep(args.run.as_deref(), args.force))?;
+    let hosts =
+        crate::runtime::hosts::parse_hosts(&args.docker_hosts).map_err(|e| anyhow::anyhow!(e))?;
+    let hosts: Vec<String> = hosts.into_iter().map(|h| h.url).collect();
+    let out = rt.block_on(sweep_hosts(args.run.as_deref(), args.force, &hosts))?;
     for note in &out.notes {
         eprintln!("splitbrain clean: {note}");
     }
@@ -46,5 +53,13 @@ pub fn run(args: CleanArgs) -> anyhow::Result<ExitCode> {
     for why in &out.skipped {
         println!("{why}");
     }
-    Ok(ExitCode::SUCCESS)
+    // What is left on a host that did not answer stays recorded for the next clean.
+    for why in &out.unreached {
+        eprintln!("splitbrain clean: {why}; its record is kept for the next clean");
+    }
+    Ok(if out.unreached.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -166,6 +166,11 @@ pub struct RunArgs {
     /// client endpoints. Nothing is started and no fault injected: use --nemesis none.
     #[arg(long, value_name = "HOST:PORT,...")]
     pub endpoints: Option<String>,
+    /// Spread the nodes over these Docker hosts, round-robin (repeat the flag or give a
+    /// comma list): unix:///PATH, tcp://HOST:PORT, https://HOST:PORT, ssh://USER@HOST.
+    /// Every fault then goes through the Docker API (docs/hosts.md).
+    #[arg(long = "docker-host", value_name = "URL")]
+    pub docker_hosts: Vec<String>,
 }
 
 /// A system of [`workloads::SYSTEMS`], by name: what a spec knows of the system under
@@ -329,6 +334,9 @@ pub struct TestSpec {
     /// A running cluster's client endpoints (`host:port`); empty: splitbrain starts one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<String>,
+    /// Docker hosts the nodes are spread over (`--docker-host`); empty: this machine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub docker_hosts: Vec<String>,
 }
 
 /// A flag the user got wrong: which one, and a sentence saying what would be right.
@@ -359,7 +367,20 @@ impl TestSpec {
             }
             None => parse_system(args.system.as_deref().unwrap_or(DEFAULT_SYSTEM))?,
         };
-        let runtime = parse_runtime(&args.runtime)?;
+        let docker_hosts = check_docker_hosts(&args.docker_hosts)?;
+        let runtime = match (parse_runtime(&args.runtime)?, docker_hosts.is_empty()) {
+            (RuntimeChoice::Auto, false) => RuntimeChoice::Docker,
+            (RuntimeChoice::Docker, _) | (_, true) => parse_runtime(&args.runtime)?,
+            (other, false) => {
+                return Err(bad(
+                    "--docker-host",
+                    format!(
+                        "Docker hosts run docker containers, not --runtime {}; drop one of them",
+                        other.name()
+                    ),
+                ))
+            }
+        };
         let endpoints = check_endpoints(args.endpoints.as_deref())?;
         let seed = args.seed.unwrap_or_else(rand::random);
         let spec = TestSpec {
@@ -375,6 +396,7 @@ impl TestSpec {
             nemesis_kinds: without_refused(
                 system,
                 runtime,
+                !docker_hosts.is_empty(),
                 &args.nemesis,
                 parse_nemesis(&args.nemesis)?,
             ),
@@ -427,6 +449,7 @@ impl TestSpec {
             results: check_results(&args.results)?,
             image: check_image(runtime, args.image.as_deref())?,
             endpoints,
+            docker_hosts,
         };
         spec.check_combination()?;
         Ok(spec)
@@ -436,6 +459,22 @@ impl TestSpec {
     fn check_combination(&self) -> Result<(), SpecError> {
         if !self.endpoints.is_empty() {
             self.check_endpoints_combination()?;
+        }
+        if !self.docker_hosts.is_empty() {
+            if !self.endpoints.is_empty() {
+                return Err(bad(
+                    "--docker-host",
+                    "--endpoints names a running cluster, so there is nothing to place on Docker hosts; drop one of them",
+                ));
+            }
+            if let Some((kind, why)) = runtime_refused(self.runtime, true) {
+                if self.nemesis_kinds.iter().any(|k| k.fault_kind() == kind) {
+                    return Err(bad(
+                        "--nemesis",
+                        format!("{kind} faults are not available with --docker-host: {why}"),
+                    ));
+                }
+            }
         }
         self.check_room_for_a_fault()?;
         if self.runtime == RuntimeChoice::Local && !self.system.descriptor().runs_local {
@@ -588,7 +627,7 @@ impl TestSpec {
             return Vec::new();
         }
         let mut refused = self.system.descriptor().refused_faults();
-        refused.extend(runtime_refused(self.runtime));
+        refused.extend(runtime_refused(self.runtime, !self.docker_hosts.is_empty()));
         refused.into_iter().collect()
     }
 
@@ -633,6 +672,7 @@ impl TestSpec {
             results: self.results.clone(),
             image: self.image.clone(),
             endpoints: (!self.endpoints.is_empty()).then(|| self.endpoints.join(",")),
+            docker_hosts: self.docker_hosts.clone(),
         }
     }
 
@@ -699,6 +739,9 @@ impl TestSpec {
                 "--endpoints {}",
                 shell_quote(&self.endpoints.join(","))
             ));
+        }
+        for host in &self.docker_hosts {
+            words.push(format!("--docker-host {}", shell_quote(host)));
         }
         words.push(format!("--seed {}", self.seed));
         words.join(" ")
@@ -839,6 +882,7 @@ pub fn parse_nemesis(s: &str) -> Result<Vec<NemesisKind>, SpecError> {
 fn without_refused(
     system: SystemKind,
     runtime: RuntimeChoice,
+    docker_hosts: bool,
     flag: &str,
     kinds: Vec<NemesisKind>,
 ) -> Vec<NemesisKind> {
@@ -846,7 +890,7 @@ fn without_refused(
         return kinds;
     }
     let mut refused = system.descriptor().refused_faults();
-    refused.extend(runtime_refused(runtime));
+    refused.extend(runtime_refused(runtime, docker_hosts));
     kinds
         .into_iter()
         .filter(|k| !refused.contains_key(&k.fault_kind()))
@@ -856,7 +900,10 @@ fn without_refused(
 /// The faults a runtime cannot make whatever the system: packet faults need a network
 /// namespace per node, which the local runtime (and `auto` without root, which is local
 /// or docker, and docker enters namespaces as root) does not have.
-fn runtime_refused(runtime: RuntimeChoice) -> Option<(FaultKind, String)> {
+fn runtime_refused(runtime: RuntimeChoice, docker_hosts: bool) -> Option<(FaultKind, String)> {
+    if docker_hosts {
+        return Some((FaultKind::Packet, HOSTS_PACKET_REASON.to_string()));
+    }
     let no_namespaces = match runtime {
         RuntimeChoice::Local => true,
         RuntimeChoice::Auto => !crate::runtime::is_root(),
@@ -1082,6 +1129,20 @@ fn check_results(dir: &std::path::Path) -> Result<PathBuf, SpecError> {
     Ok(dir.to_path_buf())
 }
 
+/// Why packet faults are not offered on Docker hosts.
+pub const HOSTS_PACKET_REASON: &str = "they hold packets in a thread of the controller inside each node's network namespace, which a Docker host reached through its API does not give";
+
+/// `--docker-host` values, each checked, comma lists split.
+fn check_docker_hosts(values: &[String]) -> Result<Vec<String>, SpecError> {
+    let hosts = crate::runtime::hosts::parse_hosts(values).map_err(|e| {
+        bad(
+            "--docker-host",
+            e.trim_start_matches("--docker-host ").to_string(),
+        )
+    })?;
+    Ok(hosts.into_iter().map(|h| h.url).collect())
+}
+
 /// `host:port,…` as given to `--endpoints`, each checked.
 fn check_endpoints(text: Option<&str>) -> Result<Vec<String>, SpecError> {
     let Some(text) = text else {
@@ -1143,7 +1204,8 @@ impl fmt::Display for TestSpec {
             self.time_limit_secs,
             self.seed
         )?;
-        let by_runtime = runtime_refused(self.runtime).map(|(fault, _)| fault);
+        let by_runtime =
+            runtime_refused(self.runtime, !self.docker_hosts.is_empty()).map(|(fault, _)| fault);
         for (fault, _) in self.left_out() {
             let who = match by_runtime == Some(fault) {
                 true => format!("the {} runtime", self.runtime.name()),

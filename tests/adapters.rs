@@ -330,6 +330,7 @@ impl OwnEtcd {
         let topology = Topology {
             nodes: (0..3)
                 .map(|i| NodeAddr {
+                    bind: None,
                     name: format!("n{}", i + 1),
                     host: "127.0.0.1".into(),
                     client_port: ports[2 * i],

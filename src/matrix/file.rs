@@ -46,6 +46,8 @@ macro_rules! with_options {
             fencing: Option<String>,
             workload: Option<String>,
             image: Option<String>,
+            /// `--docker-host`s: the Docker hosts a cell's nodes are spread over.
+            docker_hosts: Option<Vec<String>>,
             /// `--system-option`s: `{ wait = 1, min-replicas-to-write = 1 }`.
             system_options: Option<BTreeMap<String, toml::Value>>,
         }
@@ -67,6 +69,7 @@ macro_rules! with_options {
                     fencing: self.fencing.clone(),
                     workload: self.workload.clone(),
                     image: self.image.clone(),
+                    docker_hosts: self.docker_hosts.clone(),
                     system_options: self.system_options.as_ref().map(|o| {
                         o.iter().map(|(k, v)| (k.clone(), scalar_text(v))).collect()
                     }),
@@ -137,6 +140,7 @@ pub struct Options {
     pub fencing: Option<String>,
     pub workload: Option<String>,
     pub image: Option<String>,
+    pub docker_hosts: Option<Vec<String>>,
     pub system_options: Option<BTreeMap<String, String>>,
 }
 
@@ -167,6 +171,10 @@ impl Options {
             fencing: over.fencing.clone().or_else(|| self.fencing.clone()),
             workload: over.workload.clone().or_else(|| self.workload.clone()),
             image: over.image.clone().or_else(|| self.image.clone()),
+            docker_hosts: over
+                .docker_hosts
+                .clone()
+                .or_else(|| self.docker_hosts.clone()),
             system_options: over
                 .system_options
                 .clone()
@@ -211,6 +219,10 @@ impl Options {
         for bug in self.bugs.iter().flatten() {
             out.push("--bug".into());
             out.push(bug.clone());
+        }
+        for host in self.docker_hosts.iter().flatten() {
+            out.push("--docker-host".into());
+            out.push(host.clone());
         }
         match self.lease {
             Some(true) => out.push("--lease".into()),
@@ -426,6 +438,9 @@ fn option_values(out: &mut Vec<(String, String)>, table: &str, o: &Options) {
     }
     for v in o.bugs.iter().flatten() {
         out.push((format!("{table}bugs"), v.clone()));
+    }
+    for v in o.docker_hosts.iter().flatten() {
+        out.push((format!("{table}docker_hosts"), v.clone()));
     }
     for (k, v) in o.system_options.iter().flatten() {
         out.push((format!("{table}system_options.{k}"), v.clone()));
@@ -737,6 +752,7 @@ fn file_key(flag: &str) -> &'static str {
         "--workload" => "workload",
         "--results" => "results",
         "--image" => "image",
+        "--docker-host" => "docker_hosts",
         "--system-option" => "system_options",
         _ => "the key for that flag",
     }

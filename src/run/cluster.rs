@@ -17,6 +17,9 @@ use super::system::use_custom_image;
 use crate::runtime::{self, Runtime, RuntimeConfig};
 use crate::spec::TestSpec;
 
+/// How often the run asks whether a part it runs on is gone.
+const LOST_POLL_MS: u64 = 200;
+
 /// A started cluster and everything a run does to it.
 pub struct Running {
     runtime: Arc<dyn Runtime>,
@@ -39,7 +42,8 @@ pub async fn start(
     recorder: &Recorder,
     report: &Reporter,
 ) -> anyhow::Result<Running> {
-    let cfg = RuntimeConfig::new(run_id, dir)?;
+    let mut cfg = RuntimeConfig::new(run_id, dir)?;
+    cfg.docker_hosts = spec.docker_hosts.clone();
     let rt: Arc<dyn Runtime> = if spec.endpoints.is_empty() {
         Arc::from(runtime::create(sel.runtime_kind, cfg).await?)
     } else {
@@ -134,6 +138,21 @@ impl nemesis::LeaderProbe for Probe<'_> {
 const LEADER_POLL_MS: u64 = 200;
 
 impl Running {
+    /// Why the run cannot go on: a Docker host it runs on stopped answering.
+    pub fn lost(&self) -> Option<String> {
+        self.runtime.lost()
+    }
+
+    /// Resolves once [`Running::lost`] says something.
+    pub async fn until_lost(&self) -> String {
+        loop {
+            if let Some(why) = self.lost() {
+                return why;
+            }
+            tokio::time::sleep(Duration::from_millis(LOST_POLL_MS)).await;
+        }
+    }
+
     pub fn topology_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.topology).unwrap_or_default()
     }

@@ -624,9 +624,14 @@ impl DriveCtx {
             let (c, rec, stop) = (Arc::clone(cluster), self.recorder.clone(), stop.clone());
             tokio::spawn(async move { c.nemesis(schedule, rec, stop).await })
         };
+        let mut lost = None;
         let interrupted = tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(self.spec.time_limit_secs)) => false,
             _ = self.interrupt.wait() => true,
+            why = cluster.until_lost() => {
+                lost = Some(why);
+                false
+            }
         };
         stop.cancel();
         let wind_down = Duration::from_secs(WIND_DOWN_SECS_MAX);
@@ -652,6 +657,10 @@ impl DriveCtx {
         if interrupted || self.interrupt.is_set() {
             return Some(Outcome::Interrupted);
         }
+        // The workload's failures against a vanished host say less than its loss.
+        if let Some(why) = lost.or_else(|| cluster.lost()) {
+            return Some(Outcome::Harness(why));
+        }
         if disk_full {
             return Some(Outcome::DiskFull(failures.join("; ")));
         }
@@ -663,6 +672,14 @@ impl DriveCtx {
 
     /// Final phase, recovery, final reads — each bounded and interruptible.
     async fn finish(&self, cluster: &Arc<Running>) -> Outcome {
+        let outcome = self.finish_phases(cluster).await;
+        match cluster.lost() {
+            Some(why) => Outcome::Harness(why),
+            None => outcome,
+        }
+    }
+
+    async fn finish_phases(&self, cluster: &Arc<Running>) -> Outcome {
         self.say
             .phase("final", &final_phase_line(&cluster.left_in_force().await));
         let fin = Duration::from_secs(FINAL_PHASE_SECS_MAX);

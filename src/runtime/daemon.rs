@@ -36,7 +36,17 @@ pub async fn existing_subnets() -> Vec<Net> {
     let Ok(Ok(d)) = tokio::time::timeout(Duration::from_secs(2), connect()).await else {
         return Vec::new();
     };
-    let Ok(nets) = d.list_networks(None::<ListNetworksOptions>).await else {
+    subnets_of(&d).await
+}
+
+/// Subnets of every network of one daemon (none if it does not answer within 3 s).
+pub async fn subnets_of(d: &Docker) -> Vec<Net> {
+    let listed = tokio::time::timeout(
+        Duration::from_secs(3),
+        d.list_networks(None::<ListNetworksOptions>),
+    )
+    .await;
+    let Ok(Ok(nets)) = listed else {
         return Vec::new();
     };
     nets.iter()

@@ -352,7 +352,7 @@ impl DockerRuntime {
 }
 
 /// A tar of the node's files, for upload before its first start.
-fn files_tar(files: &[(String, String)]) -> Result<Vec<u8>, RuntimeError> {
+pub(super) fn files_tar(files: &[(String, String)]) -> Result<Vec<u8>, RuntimeError> {
     let mut b = tar::Builder::new(Vec::new());
     for (path, contents) in files {
         let rel = path.trim_start_matches('/');
@@ -374,7 +374,7 @@ fn normalise_ts(ts: &str) -> String {
     format!("{whole}.{:0<9}", &frac[..frac.len().min(9)])
 }
 
-async fn copy_logs(
+pub(super) async fn copy_logs(
     docker: Docker,
     container: &str,
     path: &std::path::Path,
@@ -450,6 +450,7 @@ impl Runtime for DockerRuntime {
             let ip = net.host(1 + i as u32);
             ips.insert(name.clone(), ip);
             nodes.push(NodeAddr {
+                bind: None,
                 name,
                 host: ip.to_string(),
                 client_port: ports.client,

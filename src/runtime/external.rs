@@ -64,6 +64,7 @@ impl ExternalRuntime {
             .into_iter()
             .enumerate()
             .map(|(i, (host, port))| NodeAddr {
+                bind: None,
                 name: format!("n{}", i + 1),
                 host,
                 client_port: port,

@@ -35,8 +35,11 @@ const PROCESS_EXIT_TIMEOUT_MS: u64 = 5000;
 pub async fn teardown_run(run_id: &str) -> Result<Vec<String>, RuntimeError> {
     validate_run_id(run_id)?;
     let out = sweep(Some(run_id), true).await?;
-    for note in out.notes {
+    for note in &out.notes {
         tracing::warn!("{note}");
+    }
+    if !out.unreached.is_empty() {
+        return Err(RuntimeError::Docker(out.unreached.join("; ")));
     }
     Ok(out.removed)
 }
@@ -58,12 +61,31 @@ pub struct Sweep {
     pub removed: Vec<String>,
     pub skipped: Vec<String>,
     pub notes: Vec<String>,
+    /// Docker hosts a run used that did not answer, each with what is left there.
+    pub unreached: Vec<String>,
 }
 
 pub async fn sweep(run: Option<&str>, force: bool) -> Result<Sweep, RuntimeError> {
+    sweep_hosts(run, force, &[]).await
+}
+
+/// [`sweep`], reaching also `hosts` (Docker host URLs) besides this machine's daemon
+/// and the hosts that runs' state files record.
+pub async fn sweep_hosts(
+    run: Option<&str>,
+    force: bool,
+    hosts: &[String],
+) -> Result<Sweep, RuntimeError> {
     let mut out = Sweep::default();
+    // Daemons already looked at (a host URL may name this machine's daemon).
+    let mut seen = std::collections::BTreeSet::new();
     let docker_objects = match daemon::ping(Duration::from_millis(DOCKER_PING_TIMEOUT_MS)).await {
-        Ok(_) => Some(list_docker(run, &mut out.notes).await?),
+        Ok(_) => {
+            let d = daemon::connect().await?;
+            let objects = list_docker(&d, run, &mut out.notes).await?;
+            seen.extend(daemon_id(&d).await);
+            Some((d, String::new(), objects))
+        }
         Err(why) => {
             out.notes.push(format!(
                 "docker does not answer ({why}); containers, networks and volumes were not checked"
@@ -77,12 +99,70 @@ pub async fn sweep(run: Option<&str>, force: bool) -> Result<Sweep, RuntimeError
     for (_, st) in &states {
         scope.learn(&st.run_id, st.controller);
     }
-    for o in docker_objects.iter().flatten() {
-        scope.learn(&o.run_id, o.controller);
+    // Other Docker hosts: named here, or recorded by the runs that used them.
+    let mut urls: Vec<(String, Vec<String>)> = Vec::new();
+    let mut add = |url: &str, run_id: Option<&str>| match urls.iter_mut().find(|(u, _)| u == url) {
+        Some((_, runs)) => runs.extend(run_id.map(str::to_string)),
+        None => urls.push((
+            url.to_string(),
+            run_id.map(str::to_string).into_iter().collect(),
+        )),
+    };
+    for h in hosts {
+        add(h, None);
     }
-    if let Some(objects) = docker_objects {
+    for (_, st) in &states {
+        for h in &st.docker_hosts {
+            add(h, Some(&st.run_id));
+        }
+    }
+    let mut remote = Vec::new();
+    let mut unreached_urls = std::collections::BTreeSet::new();
+    for (url, runs) in urls {
+        let listed = match reach_host(&url).await {
+            Ok(d) => match list_docker(&d, run, &mut out.notes).await {
+                Ok(objects) => Ok((d, objects)),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(why) => Err(why),
+        };
+        match listed {
+            Ok((d, objects)) => {
+                let id = daemon_id(&d).await;
+                if id.as_ref().is_some_and(|id| seen.contains(id)) {
+                    continue;
+                }
+                seen.extend(id);
+                remote.push((d, url, objects));
+            }
+            Err(why) => {
+                unreached_urls.insert(url.clone());
+                let what = if runs.is_empty() {
+                    format!(
+                        "whatever {} left there (labelled {RUN_LABEL})",
+                        run.map_or("any run".to_string(), |r| format!("run {r}"))
+                    )
+                } else {
+                    runs.iter()
+                        .map(|r| format!("run {r}'s containers, networks and volumes (labelled {RUN_LABEL}={r})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                out.unreached.push(format!(
+                    "docker host {url} does not answer ({why}): {what} were not removed from it"
+                ));
+            }
+        }
+    }
+    let all: Vec<_> = docker_objects.into_iter().chain(remote).collect();
+    for (_, _, objects) in &all {
+        for o in objects {
+            scope.learn(&o.run_id, o.controller);
+        }
+    }
+    for (d, url, objects) in all {
         out.removed
-            .extend(remove_docker(objects, &mut scope).await?);
+            .extend(remove_docker(&d, &url, objects, &mut scope).await);
     }
     let states: Vec<_> = states
         .into_iter()
@@ -92,8 +172,12 @@ pub async fn sweep(run: Option<&str>, force: bool) -> Result<Sweep, RuntimeError
     out.removed.extend(clean_netns(&mut scope).await);
     out.removed
         .extend(clean_host_links(&mut scope, &states).await);
-    out.removed
-        .extend(clean_files(&mut scope, &states, &mut out.notes));
+    out.removed.extend(clean_files(
+        &mut scope,
+        &states,
+        &unreached_urls,
+        &mut out.notes,
+    ));
     out.skipped = scope.skipped.into_values().collect();
     Ok(out)
 }
@@ -242,10 +326,10 @@ impl DockerObject {
 
 /// Every container, volume and network of the run(s), in the order they must go.
 async fn list_docker(
+    d: &bollard::Docker,
     run: Option<&str>,
     notes: &mut Vec<String>,
 ) -> Result<Vec<DockerObject>, RuntimeError> {
-    let d = daemon::connect().await?;
     let mut out = Vec::new();
     let containers = d
         .list_containers(Some(ListContainersOptions {
@@ -305,11 +389,38 @@ async fn list_docker(
     Ok(out)
 }
 
+/// What tells two URLs of one daemon from two daemons: its id (which daemons sharing a
+/// configuration directory share too) with its data root.
+async fn daemon_id(d: &bollard::Docker) -> Option<String> {
+    let info = d.info().await.ok()?;
+    Some(format!(
+        "{}:{}",
+        info.id?,
+        info.docker_root_dir.unwrap_or_default()
+    ))
+}
+
+/// Connect to a recorded Docker host, if it answers.
+async fn reach_host(url: &str) -> Result<bollard::Docker, String> {
+    let host = super::hosts::HostUrl::parse(url)?;
+    super::hosts::connect_checked(&host)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Remove the objects (of runs the scope allows) from one daemon: this machine's when
+/// `host` is empty, else the Docker host it names.
 async fn remove_docker(
+    d: &bollard::Docker,
+    host: &str,
     objects: Vec<DockerObject>,
     scope: &mut Scope<'_>,
-) -> Result<Vec<String>, RuntimeError> {
-    let d = daemon::connect().await?;
+) -> Vec<String> {
+    let on = if host.is_empty() {
+        String::new()
+    } else {
+        format!(" on {host}")
+    };
     let mut removed = Vec::new();
     for o in objects {
         if !scope.allows(&o.run_id) {
@@ -335,11 +446,11 @@ async fn remove_docker(
             DockerKind::Network => "network",
         };
         match done {
-            Ok(()) => removed.push(format!("{what} {}", o.name)),
-            Err(e) => tracing::warn!(name = %o.name, "cannot remove {what}: {e}"),
+            Ok(()) => removed.push(format!("{what} {}{on}", o.name)),
+            Err(e) => tracing::warn!(name = %o.name, "cannot remove {what}{on}: {e}"),
         }
     }
-    Ok(removed)
+    removed
 }
 
 /// A process held by a pidfd: a signal sent through it reaches that process or none,
@@ -545,6 +656,7 @@ async fn clean_host_links(scope: &mut Scope<'_>, states: &[(PathBuf, RunState)])
 fn clean_files(
     scope: &mut Scope<'_>,
     states: &[(PathBuf, RunState)],
+    unreached: &std::collections::BTreeSet<String>,
     notes: &mut Vec<String>,
 ) -> Vec<String> {
     let mut removed = Vec::new();
@@ -571,7 +683,9 @@ fn clean_files(
             Ok(false) => {}
             Err(why) => notes.push(format!("left {}: {why}", dir.display())),
         }
-        if std::fs::remove_file(path).is_ok() {
+        // A host that did not answer keeps the record of it for the next clean.
+        let unreached = st.docker_hosts.iter().any(|h| unreached.contains(h));
+        if !unreached && std::fs::remove_file(path).is_ok() {
             removed.push(format!("state file {}", path.display()));
         }
     }

@@ -134,6 +134,7 @@ impl Runtime for LocalRuntime {
         let ports = free_ports(2 * n)?;
         let nodes: Vec<NodeAddr> = (0..n)
             .map(|i| NodeAddr {
+                bind: None,
                 name: format!("n{}", i + 1),
                 host: "127.0.0.1".into(),
                 client_port: ports[2 * i],

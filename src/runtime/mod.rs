@@ -10,6 +10,7 @@
 pub mod daemon;
 pub mod docker;
 pub mod external;
+pub mod hosts;
 pub mod images;
 pub mod iptables;
 pub mod leftovers;
@@ -18,6 +19,8 @@ pub mod netns;
 pub mod packet;
 pub mod procs;
 pub mod proxy;
+pub mod sidecar;
+pub mod spread;
 pub mod state;
 pub mod subnet;
 
@@ -207,6 +210,9 @@ pub struct RuntimeConfig {
     pub image_build_timeout: Duration,
     /// Bound on waiting for a node's state change (stopped, paused, running).
     pub node_op_timeout: Duration,
+    /// Docker hosts to spread the nodes over (`--docker-host`); empty: this machine's
+    /// daemon, with faults applied from this machine.
+    pub docker_hosts: Vec<String>,
 }
 
 impl RuntimeConfig {
@@ -217,6 +223,7 @@ impl RuntimeConfig {
             results_dir: results_dir.to_path_buf(),
             image_build_timeout: Duration::from_secs(300),
             node_op_timeout: Duration::from_secs(20),
+            docker_hosts: Vec::new(),
         })
     }
 
@@ -273,6 +280,11 @@ pub trait Runtime: FaultRuntime {
     fn limitations(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Why the run cannot go on, once a part it runs on is gone (a Docker host that
+    /// stopped answering): the run ends and its verdict is unknown.
+    fn lost(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Build a runtime of a concrete kind (resolve `auto` first with [`resolve_kind`]).
@@ -281,6 +293,9 @@ pub async fn create(
     cfg: RuntimeConfig,
 ) -> Result<Box<dyn Runtime>, RuntimeError> {
     match kind {
+        RuntimeKind::Docker if !cfg.docker_hosts.is_empty() => {
+            Ok(Box::new(spread::SpreadRuntime::connect(cfg).await?))
+        }
         RuntimeKind::Docker => Ok(Box::new(docker::DockerRuntime::connect(cfg).await?)),
         RuntimeKind::Netns => Ok(Box::new(netns::NetnsRuntime::new(cfg)?)),
         RuntimeKind::Local => Ok(Box::new(local::LocalRuntime::new(cfg)?)),
@@ -503,6 +518,7 @@ mod tests {
         let topology = Topology {
             nodes: (1..=3)
                 .map(|i| NodeAddr {
+                    bind: None,
                     name: format!("n{i}"),
                     host: format!("10.0.0.{i}"),
                     client_port: 2379,

@@ -185,6 +185,7 @@ impl Runtime for NetnsRuntime {
             self.make_node(i, &name, addr, &net).await?;
             ips.insert(name.clone(), addr);
             nodes.push(NodeAddr {
+                bind: None,
                 name,
                 host: addr.to_string(),
                 client_port: ports.client,

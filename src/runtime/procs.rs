@@ -661,6 +661,7 @@ mod tests {
         std::fs::write(&shim, "").unwrap();
         let topology = Topology {
             nodes: vec![NodeAddr {
+                bind: None,
                 name: "n1".into(),
                 host: "10.9.0.2".into(),
                 client_port: 6379,

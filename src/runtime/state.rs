@@ -271,6 +271,9 @@ pub struct RunState {
     pub netns: Vec<String>,
     /// Interfaces in the host's own namespace (veth ends): `sb-<runid>-…` too.
     pub host_links: Vec<String>,
+    /// Docker hosts the run spread its nodes over (`--docker-host`), for `clean`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub docker_hosts: Vec<String>,
 }
 
 impl RunState {

@@ -197,9 +197,10 @@ impl EtcdSystem {
         };
         flag("name", node.name.clone());
         flag("data-dir", data_dir(options, &node.name));
-        flag("listen-client-urls", client_url.clone());
+        let listen = |port: u16| format!("http://{}:{port}", node.listen_host());
+        flag("listen-client-urls", listen(node.client_port));
         flag("advertise-client-urls", client_url);
-        flag("listen-peer-urls", peer_url.clone());
+        flag("listen-peer-urls", listen(node.peer_port));
         flag("initial-advertise-peer-urls", peer_url);
         flag("initial-cluster", peers.join(","));
         flag("initial-cluster-state", "new".into());

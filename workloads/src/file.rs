@@ -22,11 +22,12 @@ use crate::system::{
 pub const FILE_BYTES_MAX: u64 = 1 << 20;
 
 /// Every placeholder a command, an environment value or the base URL may hold.
-pub const PLACEHOLDERS: [&str; 11] = [
+pub const PLACEHOLDERS: [&str; 12] = [
     "name",
     "index",
     "nodes",
     "host",
+    "listen_host",
     "client_port",
     "peer_port",
     "peers",
@@ -237,7 +238,15 @@ impl Loaded {
             "node.peer_format",
             std::slice::from_ref(&f.node.peer_format),
         )?;
-        for p in ["nodes", "peers", "clients", "data_dir", "seed", "dir"] {
+        for p in [
+            "nodes",
+            "peers",
+            "clients",
+            "data_dir",
+            "seed",
+            "dir",
+            "listen_host",
+        ] {
             if f.node.peer_format.contains(&format!("{{{p}}}")) {
                 return Err(format!(
                     "node.peer_format = {:?}: {{{p}}} is not a property of one node; use {{name}}, {{index}}, {{host}}, {{client_port}}, {{peer_port}}",
@@ -608,6 +617,7 @@ impl FileSystem {
             ("index", (index + 1).to_string()),
             ("nodes", topology.nodes.len().to_string()),
             ("host", node.host.clone()),
+            ("listen_host", node.listen_host().to_string()),
             ("client_port", node.client_port.to_string()),
             ("peer_port", node.peer_port.to_string()),
             ("peers", peers),
@@ -799,6 +809,7 @@ locks = false
         Topology {
             nodes: (1..=3)
                 .map(|i| NodeAddr {
+                    bind: None,
                     name: format!("n{i}"),
                     host: format!("10.0.0.{}", i + 1),
                     client_port: 8080,

@@ -301,8 +301,14 @@ impl RaftdSystem {
         };
         flag("id", node.name.clone());
         flag("data-dir", data_dir(options, &node.name));
-        flag("listen", format!("{}:{}", node.host, node.client_port));
-        flag("peer-listen", format!("{}:{}", node.host, node.peer_port));
+        flag(
+            "listen",
+            format!("{}:{}", node.listen_host(), node.client_port),
+        );
+        flag(
+            "peer-listen",
+            format!("{}:{}", node.listen_host(), node.peer_port),
+        );
         for peer in &topology.nodes {
             flag(
                 "peer",
@@ -627,6 +633,7 @@ mod tests {
 
     fn loopback(port: u16) -> NodeAddr {
         NodeAddr {
+            bind: None,
             name: "n1".into(),
             host: "127.0.0.1".into(),
             client_port: port,

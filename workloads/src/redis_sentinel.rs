@@ -833,6 +833,7 @@ mod tests {
         Topology {
             nodes: (0..n)
                 .map(|i| NodeAddr {
+                    bind: None,
                     name: format!("n{}", i + 1),
                     host: format!("10.9.0.{}", i + 2),
                     client_port: REDIS_PORT,

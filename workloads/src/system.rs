@@ -19,6 +19,18 @@ pub struct NodeAddr {
     /// Extra ports some systems need (ZooKeeper's election port); empty otherwise.
     #[serde(default)]
     pub extra_ports: Vec<u16>,
+    /// The address the node binds its ports to, when that is not `host`: a node behind
+    /// published ports on a Docker host binds `0.0.0.0` and is reached at its host's
+    /// address. `None`: it binds `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
+}
+
+impl NodeAddr {
+    /// The address the node listens on.
+    pub fn listen_host(&self) -> &str {
+        self.bind.as_deref().unwrap_or(&self.host)
+    }
 }
 
 /// The addresses of every node of a cluster, in node order.

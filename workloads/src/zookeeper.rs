@@ -233,7 +233,7 @@ impl ZkSystem {
             format!("syncLimit={}", t.sync_limit_ticks),
             format!("dataDir={data_dir}"),
             format!("clientPort={}", node.client_port),
-            format!("clientPortAddress={}", node.host),
+            format!("clientPortAddress={}", node.listen_host()),
             "maxClientCnxns=0".into(),
             "4lw.commands.whitelist=srvr,stat,mntr".into(),
             "admin.enableServer=false".into(),
@@ -244,6 +244,10 @@ impl ZkSystem {
             // Give up on an unreachable peer's election port quickly.
             "cnxTimeout=1000".into(),
         ];
+        if node.bind.is_some() {
+            // Its own server line names its host's address, which is not its own.
+            lines.push("quorumListenOnAllIPs=true".into());
+        }
         for (i, peer) in topology.nodes.iter().enumerate() {
             lines.push(format!(
                 "server.{}={}:{}:{}",

@@ -8,6 +8,7 @@ use workloads::system::NodeAddr;
 
 fn loopback(name: &str, port: u16) -> NodeAddr {
     NodeAddr {
+        bind: None,
         name: name.into(),
         host: "127.0.0.1".into(),
         client_port: port,
@@ -454,6 +455,7 @@ mod registry {
         let topology = Topology {
             nodes: (1..=3u16)
                 .map(|i| NodeAddr {
+                    bind: None,
                     extra_ports: vec![3888],
                     ..super::loopback(&format!("n{i}"), 8000 + i)
                 })

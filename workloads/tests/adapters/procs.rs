@@ -24,6 +24,7 @@ pub fn loopback_topology(nodes: usize, extra: usize) -> Topology {
     Topology {
         nodes: (0..nodes)
             .map(|i| NodeAddr {
+                bind: None,
                 name: format!("n{}", i + 1),
                 host: "127.0.0.1".into(),
                 client_port: ports[per * i],

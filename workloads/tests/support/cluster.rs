@@ -60,6 +60,7 @@ impl RaftdCluster {
         let topology = Topology {
             nodes: (0..nodes)
                 .map(|i| NodeAddr {
+                    bind: None,
                     name: format!("n{}", i + 1),
                     host: "127.0.0.1".into(),
                     client_port: ports[2 * i],
