@@ -622,25 +622,31 @@ impl Runtime for SpreadRuntime {
             crate::spec::HOSTS_PACKET_REASON.to_string(),
         );
         *self.caps.lock().expect("caps lock") = caps;
-        // Holders first: they own the namespaces, publish the ports, and probe.
-        let mut holders = BTreeMap::new();
-        let mut first_holder: BTreeMap<usize, String> = BTreeMap::new();
+        // Holders first: they own the namespaces, publish the ports, and probe. Each is a
+        // few API calls, so they are made together.
+        let mut wanted = Vec::new();
         for spec in &specs {
             let host = *placement
                 .get(&spec.name)
                 .ok_or_else(|| RuntimeError::UnknownNode(spec.name.clone()))?;
-            let local = self.hosts[host].url.is_local();
-            let publish_ip = if local {
+            let publish_ip = if self.hosts[host].url.is_local() {
                 nets[host].0.host(1).to_string()
             } else {
                 String::new()
             };
-            let tag = &tags[&(host, holder_image.clone())];
-            let holder = self
-                .create_holder(&spec.name, host, &reach[&spec.name], &publish_ip, tag)
-                .await?;
-            first_holder.entry(host).or_insert_with(|| holder.clone());
-            holders.insert(spec.name.clone(), holder);
+            wanted.push((spec.name.clone(), host, publish_ip));
+        }
+        let made = wanted.iter().map(|(name, host, publish_ip)| {
+            let tag = &tags[&(*host, holder_image.clone())];
+            self.create_holder(name, *host, &reach[name], publish_ip, tag)
+        });
+        let made = futures_util::future::join_all(made).await;
+        let mut holders = BTreeMap::new();
+        let mut first_holder: BTreeMap<usize, String> = BTreeMap::new();
+        for ((name, host, _), holder) in wanted.iter().zip(made) {
+            let holder = holder?;
+            first_holder.entry(*host).or_insert_with(|| holder.clone());
+            holders.insert(name.clone(), holder);
         }
         if self.hosts.len() > 1 {
             self.check_reach(&first_holder).await?;
