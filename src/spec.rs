@@ -1252,6 +1252,62 @@ mod tests {
     }
 
     #[test]
+    fn docker_hosts_run_docker_without_packet_faults_and_are_replayed() {
+        let mut a = args();
+        a.docker_hosts = vec![
+            "unix:///var/run/docker.sock,tcp://10.0.0.12:2375".into(),
+            "ssh://ops@rack2".into(),
+        ];
+        let spec = TestSpec::from_args(&a).unwrap();
+        assert_eq!(
+            spec.runtime,
+            RuntimeChoice::Docker,
+            "auto is docker on docker hosts"
+        );
+        assert_eq!(spec.docker_hosts.len(), 3);
+        assert!(
+            !spec.fault_kinds().contains(&FaultKind::Packet),
+            "all leaves packet out"
+        );
+        let line = spec.command_line();
+        assert!(
+            line.contains("--docker-host unix:///var/run/docker.sock --docker-host tcp://10.0.0.12:2375 --docker-host ssh://ops@rack2"),
+            "{line}"
+        );
+        assert_eq!(TestSpec::from_args(&spec.to_args()).unwrap(), spec);
+        type Edit = fn(&mut RunArgs);
+        let cases: Vec<(Edit, &str, &str)> = vec![
+            (
+                |a| a.docker_hosts = vec!["docker.example:2375".into()],
+                "--docker-host",
+                "no scheme",
+            ),
+            (
+                |a| a.docker_hosts = vec!["tcp://a:1,tcp://a:1".into()],
+                "--docker-host",
+                "twice",
+            ),
+            (
+                |a| a.runtime = "netns".into(),
+                "--docker-host",
+                "--runtime netns",
+            ),
+            (
+                |a| a.nemesis = "partition,packet-delay".into(),
+                "--nemesis",
+                "not available with --docker-host",
+            ),
+        ];
+        for (edit, flag, says) in cases {
+            let mut b = a.clone();
+            edit(&mut b);
+            let e = TestSpec::from_args(&b).unwrap_err();
+            assert_eq!(e.flag, flag, "{e}");
+            assert!(e.message.contains(says), "{e}");
+        }
+    }
+
+    #[test]
     fn all_is_every_fault_the_system_can_take_and_says_what_it_left_out() {
         let mut a = args();
         a.system = Some("etcd".into());

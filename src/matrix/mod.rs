@@ -405,6 +405,29 @@ workload = "register"
     }
 
     #[test]
+    fn docker_hosts_spread_every_cell_unless_a_system_says_otherwise() {
+        let text = "systems = [\"raftd\", \"etcd\"]\nnemeses = [\"partition\"]\nseeds = [1]\ndocker_hosts = [\"unix:///var/run/docker.sock\", \"tcp://10.0.0.12:2375\"]\n[system.etcd]\ndocker_hosts = [\"tcp://10.0.0.13:2375\"]\n";
+        let cells = file::parse(text, None).unwrap().cells;
+        assert_eq!(
+            cells[0].spec.docker_hosts,
+            ["unix:///var/run/docker.sock", "tcp://10.0.0.12:2375"]
+        );
+        assert_eq!(cells[1].spec.docker_hosts, ["tcp://10.0.0.13:2375"]);
+        let args = cells[0].plan.run_args(Path::new("results"));
+        assert!(
+            args.windows(2)
+                .any(|w| w == ["--docker-host", "tcp://10.0.0.12:2375"]),
+            "{args:?}"
+        );
+        let bad = text.replace("tcp://10.0.0.13:2375", "10.0.0.13");
+        let e = file::parse(&bad, None).unwrap_err().to_string();
+        assert!(
+            e.contains("docker_hosts") || e.contains("--docker-host"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_system_file_joins_the_matrix_under_its_name() {
         let text = "systems = [\"raftd\", \"bully\"]\nnemeses = [\"partition\"]\nseeds = [1]\nruntime = \"netns\"\n[system.bully]\nsystem_file = \"examples/bully/system.toml\"\n";
         let cells = file::parse(text, None).unwrap().cells;
