@@ -171,6 +171,10 @@ pub struct RunArgs {
     /// Every fault then goes through the Docker API (docs/hosts.md).
     #[arg(long = "docker-host", value_name = "URL")]
     pub docker_hosts: Vec<String>,
+    /// Place nodes on Docker hosts by their position in the --docker-host list (from 1):
+    /// `n1=1,n2=1,n3=2`. Nodes not named are spread round-robin.
+    #[arg(long, value_name = "NODE=HOST,...")]
+    pub place: Option<String>,
 }
 
 /// A system of [`workloads::SYSTEMS`], by name: what a spec knows of the system under
@@ -337,6 +341,10 @@ pub struct TestSpec {
     /// Docker hosts the nodes are spread over (`--docker-host`); empty: this machine.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub docker_hosts: Vec<String>,
+    /// Nodes placed on a host by hand (`--place`): node → position in `docker_hosts`,
+    /// from 1. The others are spread round-robin.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub placement: BTreeMap<String, usize>,
 }
 
 /// A flag the user got wrong: which one, and a sentence saying what would be right.
@@ -449,8 +457,11 @@ impl TestSpec {
             results: check_results(&args.results)?,
             image: check_image(runtime, args.image.as_deref())?,
             endpoints,
+            placement: BTreeMap::new(),
             docker_hosts,
         };
+        let mut spec = spec;
+        spec.placement = check_placement(args.place.as_deref(), &spec)?;
         spec.check_combination()?;
         Ok(spec)
     }
@@ -673,6 +684,7 @@ impl TestSpec {
             image: self.image.clone(),
             endpoints: (!self.endpoints.is_empty()).then(|| self.endpoints.join(",")),
             docker_hosts: self.docker_hosts.clone(),
+            place: (!self.placement.is_empty()).then(|| placement_text(&self.placement)),
         }
     }
 
@@ -742,6 +754,9 @@ impl TestSpec {
         }
         for host in &self.docker_hosts {
             words.push(format!("--docker-host {}", shell_quote(host)));
+        }
+        if !self.placement.is_empty() {
+            words.push(format!("--place {}", placement_text(&self.placement)));
         }
         words.push(format!("--seed {}", self.seed));
         words.join(" ")
@@ -1143,6 +1158,68 @@ fn check_docker_hosts(values: &[String]) -> Result<Vec<String>, SpecError> {
     Ok(hosts.into_iter().map(|h| h.url).collect())
 }
 
+/// `--place n1=1,n2=2`: each node of the cluster at most once, each host a position in
+/// the `--docker-host` list.
+fn check_placement(
+    text: Option<&str>,
+    spec: &TestSpec,
+) -> Result<BTreeMap<String, usize>, SpecError> {
+    let Some(text) = text else {
+        return Ok(BTreeMap::new());
+    };
+    let hosts = spec.docker_hosts.len();
+    if hosts == 0 {
+        return Err(bad(
+            "--place",
+            "places nodes on Docker hosts; give them with --docker-host",
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let Some((node, host)) = item.split_once('=') else {
+            return Err(bad(
+                "--place",
+                format!("{item:?} is not NODE=HOST, e.g. n1=2"),
+            ));
+        };
+        let node = node.trim();
+        if !spec.node_names().iter().any(|n| n == node) {
+            return Err(bad(
+                "--place",
+                format!(
+                    "{node:?} is not a node of this cluster (n1 to n{})",
+                    spec.nodes
+                ),
+            ));
+        }
+        let host = host
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|h| (1..=hosts).contains(h))
+            .ok_or_else(|| {
+                bad(
+                    "--place",
+                    format!(
+                        "{item:?}: a host is its position in the --docker-host list, 1 to {hosts}"
+                    ),
+                )
+            })?;
+        if out.insert(node.to_string(), host).is_some() {
+            return Err(bad("--place", format!("{node} is placed twice")));
+        }
+    }
+    Ok(out)
+}
+
+fn placement_text(placement: &BTreeMap<String, usize>) -> String {
+    placement
+        .iter()
+        .map(|(n, h)| format!("{n}={h}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// `host:port,…` as given to `--endpoints`, each checked.
 fn check_endpoints(text: Option<&str>) -> Result<Vec<String>, SpecError> {
     let Some(text) = text else {
@@ -1275,6 +1352,19 @@ mod tests {
             "{line}"
         );
         assert_eq!(TestSpec::from_args(&spec.to_args()).unwrap(), spec);
+        let mut placed = a.clone();
+        placed.place = Some("n3=3, n1=2".into());
+        let spec = TestSpec::from_args(&placed).unwrap();
+        assert_eq!(
+            spec.placement,
+            BTreeMap::from([("n1".into(), 2), ("n3".into(), 3)])
+        );
+        assert!(
+            spec.command_line().contains("--place n1=2,n3=3"),
+            "{}",
+            spec.command_line()
+        );
+        assert_eq!(TestSpec::from_args(&spec.to_args()).unwrap(), spec);
         type Edit = fn(&mut RunArgs);
         let cases: Vec<(Edit, &str, &str)> = vec![
             (
@@ -1296,6 +1386,18 @@ mod tests {
                 |a| a.nemesis = "partition,packet-delay".into(),
                 "--nemesis",
                 "not available with --docker-host",
+            ),
+            (|a| a.place = Some("n9=1".into()), "--place", "not a node"),
+            (|a| a.place = Some("n1=4".into()), "--place", "1 to 3"),
+            (|a| a.place = Some("n1=1,n1=2".into()), "--place", "twice"),
+            (|a| a.place = Some("n1".into()), "--place", "NODE=HOST"),
+            (
+                |a| {
+                    a.docker_hosts.clear();
+                    a.place = Some("n1=1".into());
+                },
+                "--place",
+                "--docker-host",
             ),
         ];
         for (edit, flag, says) in cases {

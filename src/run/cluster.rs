@@ -44,6 +44,7 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     let mut cfg = RuntimeConfig::new(run_id, dir)?;
     cfg.docker_hosts = spec.docker_hosts.clone();
+    cfg.placement = spec.placement.clone();
     let rt: Arc<dyn Runtime> = if spec.endpoints.is_empty() {
         Arc::from(runtime::create(sel.runtime_kind, cfg).await?)
     } else {

@@ -213,6 +213,8 @@ pub struct RuntimeConfig {
     /// Docker hosts to spread the nodes over (`--docker-host`); empty: this machine's
     /// daemon, with faults applied from this machine.
     pub docker_hosts: Vec<String>,
+    /// Nodes placed on a docker host by hand: node → position in `docker_hosts`, from 1.
+    pub placement: BTreeMap<String, usize>,
 }
 
 impl RuntimeConfig {
@@ -224,6 +226,7 @@ impl RuntimeConfig {
             image_build_timeout: Duration::from_secs(300),
             node_op_timeout: Duration::from_secs(20),
             docker_hosts: Vec::new(),
+            placement: BTreeMap::new(),
         })
     }
 

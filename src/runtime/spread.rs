@@ -1,7 +1,7 @@
 //! The docker runtime over several Docker hosts (`--docker-host`), everything through the
-//! Docker API: images built on each host through its build API, nodes placed round-robin,
-//! each behind a holder container that owns its network namespace and publishes its
-//! ports (see [`super::sidecar`]), and every fault an API call — partitions by `exec` of
+//! Docker API: images built on each host through its build API, nodes placed round-robin
+//! (or where `--place` says), each behind a holder container that owns its network
+//! namespace and publishes its ports (see [`super::sidecar`]), and every fault an API call — partitions by `exec` of
 //! iptables in the holder, pause through the freezer, kill and start, and clocks by an
 //! admin call or a control file written in the holder.
 //!
@@ -550,7 +550,10 @@ impl Runtime for SpreadRuntime {
         let mut reach = BTreeMap::new();
         for i in 1..=n {
             let name = format!("n{i}");
-            let host = (i - 1) % self.hosts.len();
+            let host = match self.cfg.placement.get(&name) {
+                Some(h) if (1..=self.hosts.len()).contains(h) => h - 1,
+                _ => (i - 1) % self.hosts.len(),
+            };
             let first = base + PORTS_PER_NODE * i as u16;
             let block: Vec<u16> = (0..wanted as u16).map(|k| first + k).collect();
             let addr = nets[host].1.clone();
