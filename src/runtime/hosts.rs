@@ -135,7 +135,7 @@ pub async fn connect_checked(host: &HostUrl) -> Result<Docker, RuntimeError> {
     match negotiated {
         Ok(Ok(d)) => Ok(d),
         Ok(Err(e)) => Err(RuntimeError::Docker(format!(
-            "docker host {} does not answer: {e}",
+            "docker host {} does not answer as a Docker Engine API: {e}",
             host.url
         ))),
         Err(_) => Err(RuntimeError::Docker(format!(
