@@ -651,9 +651,7 @@ impl Runtime for SpreadRuntime {
             first_holder.entry(*host).or_insert_with(|| holder.clone());
             holders.insert(name.clone(), holder);
         }
-        if self.hosts.len() > 1 {
-            self.check_reach(&first_holder).await?;
-        }
+        self.check_reach(&first_holder).await?;
         let holders_ms = t0.elapsed().as_millis();
         let mut nodes = self.nodes.lock().await;
         for spec in &specs {
