@@ -262,6 +262,7 @@ fn one_bad_key(h: &[Operation<KvInput, KvOutput>]) {
     bad[last_get].output = KvOutput::Get("never;appended;".into());
     let mut best = Duration::MAX;
     let mut refuted = 0;
+    let mut sizes = (0, 0);
     for _ in 0..RUNS {
         let start = Instant::now();
         let r = check(&Kv, &bad, &CheckOptions::default());
@@ -271,11 +272,18 @@ fn one_bad_key(h: &[Operation<KvInput, KvOutput>]) {
             .iter()
             .filter(|k| matches!(k.verdict, checkers::linear::Verdict::NotLinearizable(_)))
             .count();
+        for k in &r.keys {
+            if let checkers::linear::Verdict::NotLinearizable(c) = &k.verdict {
+                sizes = (c.required.len(), c.prefix.len());
+            }
+        }
     }
     assert_eq!(refuted, 1, "the bad key, and only it, is refuted");
     println!(
-        "kv: 50 clients, one bad key among {KV_KEYS}: refuted in {:.1} ms, counterexample included",
-        best.as_secs_f64() * 1e3
+        "kv: 50 clients, one bad key among {KV_KEYS}: refuted in {:.1} ms, counterexample included ({} ops required of a {}-op prefix)",
+        best.as_secs_f64() * 1e3,
+        sizes.0,
+        sizes.1
     );
 }
 

@@ -24,7 +24,7 @@ pub use model::{
     LeaseInput, LeaseMutex, LeaseOutput, LeaseState, Model, Mutex, MutexInput, RegInput, RegOutput,
     RegValue,
 };
-use search::{search, Outcome, Search};
+use search::{Outcome, Search};
 
 /// The register ops of a history ([`register::is_register_op`]); everything else is
 /// left behind as it is read. The lock ops need no such pass: the history's facts keep
@@ -62,12 +62,22 @@ pub fn add_models(
 /// The return time of an `info` op: it may take effect at any time after its call.
 pub const MAY_NEVER_RETURN: u64 = u64::MAX;
 
-/// The largest failing prefix whose ops are each tried as `info` to find the ones the
-/// refutation needs; past it the counterexample is the prefix alone. Each try is a search.
-const MINIMIZE_OPS_MAX: usize = 256;
+/// The largest failing prefix whose ops are tried as `info` to find the ones the
+/// refutation needs; past it the counterexample is the prefix alone. Each try is a search,
+/// and blocks of ops are tried together, so a refutation that needs k of n ops costs
+/// about k·log2(n) tries.
+const MINIMIZE_OPS_MAX: usize = 4096;
 
-/// The states one try of the minimisation may cache.
+/// The states one try of the minimisation may cache: one op at a time, and in blocks.
 const MINIMIZE_STATES_PER_TRY: usize = 20_000;
+const MINIMIZE_STATES_PER_BLOCK_TRY: usize = 200_000;
+
+/// The longest prefix whose completed ops are tried one at a time rather than in blocks.
+const MINIMIZE_ONE_BY_ONE_MAX: usize = 256;
+
+/// The states all tries of one minimisation may cache between them; past it, the
+/// minimisation stops where it is (what it has weakened stays weakened).
+const MINIMIZE_STATES_TOTAL: usize = 1_000_000;
 
 /// Tries that may run out of their states before the minimisation stops where it is.
 const MINIMIZE_TRIES_OUT_OF_BUDGET_MAX: usize = 8;
@@ -162,8 +172,9 @@ pub struct Counterexample {
     /// The shortest failing prefix found: the key's ops called up to the return of its
     /// last completed op, ops still running then taken as `info`.
     pub prefix: Vec<usize>,
-    /// The ops of `prefix` whose completion the refutation needs: with every other op
-    /// of the prefix taken as `info`, it still cannot be linearized.
+    /// The ops of `prefix` whose completion the refutation needs: with every other
+    /// completed op of the prefix optional (it may never have happened; if it did, within
+    /// its span) and the ops still running then as `info`, it still cannot be linearized.
     pub required: Vec<usize>,
     /// How many of the key's ops the longest prefix known to be linearizable holds.
     pub longest_linearizable_prefix: usize,
@@ -343,23 +354,44 @@ fn cut(spans: &[(u64, u64)], t: u64) -> Vec<Option<(u64, u64)>> {
         .collect()
 }
 
-/// Searches the ops whose span is `Some`: `Some(true)` when refuted, `None` past budget.
+/// Searches the ops whose span is `Some`, those marked `optional` perhaps left out:
+/// `Some(true)` when refuted, `None` past budget; and the states it cached.
 fn refutes<M: Model>(
     model: &M,
     ops: &[&Operation<M::Input, M::Output>],
     spans: &[Option<(u64, u64)>],
+    optional: &[bool],
     budget: &Budget,
-) -> Option<bool> {
-    let (sub, sub_spans): (Vec<_>, Vec<_>) = ops
-        .iter()
-        .zip(spans)
-        .filter_map(|(o, s)| s.map(|s| (*o, s)))
-        .unzip();
-    match search(model, &sub, &sub_spans, budget) {
+) -> (Option<bool>, usize) {
+    let mut sub = Vec::new();
+    let mut sub_spans = Vec::new();
+    let mut sub_optional = Vec::new();
+    for ((o, s), opt) in ops.iter().zip(spans).zip(optional) {
+        if let Some(s) = s {
+            sub.push(*o);
+            sub_spans.push(*s);
+            sub_optional.push(*opt);
+        }
+    }
+    refutes_counting(model, &sub, &sub_spans, &sub_optional, budget)
+}
+
+/// [`refutes`] on the ops given, with the states the search cached.
+fn refutes_counting<M: Model>(
+    model: &M,
+    ops: &[&Operation<M::Input, M::Output>],
+    spans: &[(u64, u64)],
+    optional: &[bool],
+    budget: &Budget,
+) -> (Option<bool>, usize) {
+    let mut s = Search::with_optional(model, ops.to_vec(), spans, optional.to_vec());
+    let outcome = s.run(budget, usize::MAX).expect("no pause");
+    let verdict = match outcome {
         Outcome::Refuted => Some(true),
         Outcome::Linearizable => Some(false),
         Outcome::OutOfBudget(_) => None,
-    }
+    };
+    (verdict, s.states())
 }
 
 /// For a refuted key: the shortest failing cut (binary search over the completed ops'
@@ -382,12 +414,13 @@ fn counterexample<M: Model>(
         !cuts.is_empty(),
         "a history of info ops alone is linearizable"
     );
+    let none_optional = vec![false; ops.len()];
     // Invariant: the cut at cuts[hi] fails; every cut before cuts[lo] passes.
     let (mut lo, mut hi) = (0, cuts.len() - 1);
     let mut passing: Option<usize> = None;
     while lo < hi {
         let mid = (lo + hi) / 2;
-        match refutes(model, ops, &cut(spans, cuts[mid]), budget) {
+        match refutes(model, ops, &cut(spans, cuts[mid]), &none_optional, budget).0 {
             Some(true) => hi = mid,
             Some(false) => {
                 passing = Some(mid);
@@ -397,39 +430,72 @@ fn counterexample<M: Model>(
         }
     }
     let called_by = |t: u64| spans.iter().filter(|s| s.0 <= t).count();
-    let mut weakened = cut(spans, cuts[hi]);
+    let weakened = cut(spans, cuts[hi]);
     let prefix: Vec<usize> = (0..ops.len()).filter(|&i| weakened[i].is_some()).collect();
-    if prefix.len() <= MINIMIZE_OPS_MAX {
-        // Each try is a search with one more op that may never have happened, which can
-        // cost far more than the refutation itself: a try is bounded, and an op whose
-        // try runs out is kept, until too many have.
-        let per_try = Budget::states(budget.max_states.min(MINIMIZE_STATES_PER_TRY));
-        let mut out_of_budget = 0;
-        for &i in &prefix {
-            let Some((call, ret)) = weakened[i] else {
-                continue;
-            };
-            if ret == MAY_NEVER_RETURN {
-                continue;
-            }
-            weakened[i] = Some((call, MAY_NEVER_RETURN));
-            match refutes(model, ops, &weakened, &per_try) {
-                Some(true) => {}
-                Some(false) => weakened[i] = Some((call, ret)),
-                None => {
-                    weakened[i] = Some((call, ret));
-                    out_of_budget += 1;
-                    if out_of_budget >= MINIMIZE_TRIES_OUT_OF_BUDGET_MAX {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    let required = prefix
+    let completed: Vec<usize> = prefix
         .iter()
         .copied()
         .filter(|&i| weakened[i].is_some_and(|s| s.1 != MAY_NEVER_RETURN))
+        .collect();
+    let mut optional = vec![false; ops.len()];
+    if prefix.len() <= MINIMIZE_OPS_MAX {
+        // Each try is a search in which more ops may never have happened (though if they
+        // did, within their spans), which can cost more than the refutation itself: a
+        // try is bounded, and a block whose try runs out is kept (and halved), until too
+        // many have.
+        let per_try = Budget::states(budget.max_states.min(
+            if completed.len() <= MINIMIZE_ONE_BY_ONE_MAX {
+                MINIMIZE_STATES_PER_TRY
+            } else {
+                MINIMIZE_STATES_PER_BLOCK_TRY
+            },
+        ));
+        // Weakening is monotone (more optional ops, more histories allowed), so a block
+        // that still fails as optional stays so whole, and one that passes is halved
+        // until the single ops left are the ones the refutation needs: each of those
+        // passes alone against the final weakening too, so the result is minimal one op
+        // at a time, in about k·log2(n) tries for k needed ops of n.
+        // A short prefix, often of many concurrent ops whose large blocks would only run
+        // out of their states, is tried one op at a time.
+        let mut blocks: Vec<&[usize]> = if completed.len() <= MINIMIZE_ONE_BY_ONE_MAX {
+            completed.chunks(1).rev().collect()
+        } else {
+            vec![&completed]
+        };
+        let mut out_of_budget = 0;
+        let mut states = 0;
+        while let Some(block) = blocks.pop() {
+            if states >= MINIMIZE_STATES_TOTAL {
+                break;
+            }
+            for &i in block {
+                optional[i] = true;
+            }
+            let (outcome, cached) = refutes(model, ops, &weakened, &optional, &per_try);
+            states += cached;
+            if outcome == Some(true) {
+                continue;
+            }
+            for &i in block {
+                optional[i] = false;
+            }
+            if outcome.is_none() {
+                out_of_budget += 1;
+                if out_of_budget >= MINIMIZE_TRIES_OUT_OF_BUDGET_MAX {
+                    break;
+                }
+            }
+            if block.len() > 1 {
+                let (first, second) = block.split_at(block.len() / 2);
+                blocks.push(second);
+                blocks.push(first);
+            }
+        }
+    }
+    let required = completed
+        .iter()
+        .copied()
+        .filter(|&i| !optional[i])
         .collect();
     Counterexample {
         prefix,

@@ -267,12 +267,14 @@ impl Events {
 /// Which candidates of a configuration a scan is at. Reads go first and are taken
 /// without trying anything else (a read that can be taken now may as well be: it
 /// changes nothing, and everything that must precede it already does); then the `ok`
-/// ops that change the state; then the `info` ones, which no return ever forces.
+/// ops that change the state; then the `info` ones, which no return ever forces; then,
+/// where there are optional ops, leaving one out (it never happened).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Reads,
     Writes,
     Info,
+    Skip,
 }
 
 /// One key's search, which can stop after a number of states and go on later: its
@@ -282,6 +284,10 @@ pub(crate) struct Search<'a, M: Model> {
     ops: Vec<&'a Operation<M::Input, M::Output>>,
     info: Vec<bool>,
     read_only: Vec<bool>,
+    /// Ops that may also never have happened, though if they did, within their span.
+    optional: Vec<bool>,
+    /// The phase after which a configuration has nothing left to try.
+    last_phase: Phase,
     /// The middle of each op's span.
     mid: Vec<u64>,
     ev: Events,
@@ -313,23 +319,46 @@ impl<'a, M: Model> Search<'a, M> {
         ops: Vec<&'a Operation<M::Input, M::Output>>,
         spans: &[(u64, u64)],
     ) -> Search<'a, M> {
+        let optional = vec![false; ops.len()];
+        Search::with_optional(model, ops, spans, optional)
+    }
+
+    /// [`Search::new`], where the ops marked `optional` may also never have happened
+    /// (if they did, within their span).
+    pub(crate) fn with_optional(
+        model: &'a M,
+        ops: Vec<&'a Operation<M::Input, M::Output>>,
+        spans: &[(u64, u64)],
+        optional: Vec<bool>,
+    ) -> Search<'a, M> {
         assert_eq!(ops.len(), spans.len());
+        assert_eq!(ops.len(), optional.len());
         let n = ops.len();
         let info: Vec<bool> = spans.iter().map(|s| s.1 == u64::MAX).collect();
         let read_only: Vec<bool> = ops
             .iter()
             .map(|o| model.is_read_only(&o.input, &o.output))
             .collect();
-        // An info read can be left out: it is never needed, and taking it changes nothing.
-        let kept: Vec<usize> = (0..n).filter(|&i| !(info[i] && read_only[i])).collect();
+        // An info or optional read can be left out: it is never needed, and taking it
+        // changes nothing.
+        let dropped = |i: usize| read_only[i] && (info[i] || optional[i]);
+        let kept: Vec<usize> = (0..n).filter(|&i| !dropped(i)).collect();
         let ev = Events::new(spans, &kept);
-        let mut reads_by_ret: Vec<usize> = (0..n).filter(|&i| read_only[i] && !info[i]).collect();
+        let mut reads_by_ret: Vec<usize> = (0..n)
+            .filter(|&i| read_only[i] && !info[i] && !optional[i])
+            .collect();
         reads_by_ret.sort_by_key(|&i| (spans[i].1, i));
         let entry = ev.next[ev.head];
         Search {
             model,
             mid: spans.iter().map(|s| s.0 / 2 + s.1 / 2).collect(),
-            remaining_ok: info.iter().filter(|&&i| !i).count(),
+            remaining_ok: (0..n).filter(|&i| !info[i] && !dropped(i)).count(),
+            last_phase: if (0..n).any(|i| optional[i] && !dropped(i)) {
+                Phase::Skip
+            } else {
+                Phase::Info
+            },
+            optional,
             info,
             read_only,
             ev,
@@ -401,7 +430,11 @@ impl<'a, M: Model> Search<'a, M> {
                         self.phase = Phase::Info;
                         self.entry = self.ev.next[head];
                     }
-                    Phase::Info => {
+                    Phase::Info if self.last_phase == Phase::Skip => {
+                        self.phase = Phase::Skip;
+                        self.entry = self.ev.next[head];
+                    }
+                    Phase::Info | Phase::Skip => {
                         if !self.backtrack() {
                             return Some(Outcome::Refuted);
                         }
@@ -414,13 +447,19 @@ impl<'a, M: Model> Search<'a, M> {
                 Phase::Reads => self.read_only[op],
                 Phase::Writes => !self.read_only[op] && !self.info[op],
                 Phase::Info => !self.read_only[op] && self.info[op],
+                Phase::Skip => self.optional[op],
             };
             if !wanted {
                 self.entry = self.advance(p);
                 continue;
             }
             let o = self.ops[op];
-            let Some(next) = self.model.step(&self.state, &o.input, &o.output) else {
+            let stepped = match self.phase {
+                // Left out: it never happened, and the state stays.
+                Phase::Skip => Some(self.state.clone()),
+                _ => self.model.step(&self.state, &o.input, &o.output),
+            };
+            let Some(next) = stepped else {
                 self.entry = self.advance(p);
                 continue;
             };
@@ -431,7 +470,7 @@ impl<'a, M: Model> Search<'a, M> {
                 if self.phase == Phase::Reads {
                     // Explored already from here, and the read first is as good as any
                     // order: this configuration fails.
-                    self.phase = Phase::Info;
+                    self.phase = self.last_phase;
                     self.entry = self.ev.next[head];
                     while self.ev.is_call(self.entry) {
                         self.entry = self.ev.next[self.entry];
@@ -551,14 +590,17 @@ impl<'a, M: Model> Search<'a, M> {
     }
 }
 
-/// Searches `ops` to the end (see [`Search::new`]).
-pub(crate) fn search<M: Model>(
+/// Searches `ops` to the end, those marked `optional` perhaps left out (see
+/// [`Search::with_optional`]).
+#[cfg(test)]
+pub(crate) fn search_optional<M: Model>(
     model: &M,
     ops: &[&Operation<M::Input, M::Output>],
     spans: &[(u64, u64)],
+    optional: &[bool],
     budget: &Budget,
 ) -> Outcome {
-    Search::new(model, ops.to_vec(), spans)
+    Search::with_optional(model, ops.to_vec(), spans, optional.to_vec())
         .run(budget, usize::MAX)
         .expect("no pause")
 }
