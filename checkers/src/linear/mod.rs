@@ -62,7 +62,7 @@ pub fn add_models(
 /// The return time of an `info` op: it may take effect at any time after its call.
 pub const MAY_NEVER_RETURN: u64 = u64::MAX;
 
-/// The largest failing prefix whose ops are tried as `info` to find the ones the
+/// The largest failing prefix whose ops are made optional to find the ones the
 /// refutation needs; past it the counterexample is the prefix alone. Each try is a search,
 /// and blocks of ops are tried together, so a refutation that needs k of n ops costs
 /// about k·log2(n) tries.
