@@ -423,6 +423,13 @@ fn a_cluster_spread_over_two_docker_hosts() {
         lost.text
     );
     assert!(
+        lost.results["left_behind"]
+            .as_str()
+            .is_some_and(|s| s.contains(&second.url) && s.contains("were not removed")),
+        "results.json says what is left where: {}",
+        lost.results
+    );
+    assert!(
         leftovers(None).is_empty(),
         "left here: {:?}",
         leftovers(None)

@@ -282,6 +282,9 @@ pub struct CheckResult {
     /// What failed, when the harness did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harness_error: Option<String>,
+    /// What teardown could not remove, and where (a Docker host that did not answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_behind: Option<String>,
 }
 
 impl CheckResult {
@@ -297,6 +300,7 @@ impl CheckResult {
             exercised: None,
             reason: None,
             harness_error: None,
+            left_behind: None,
         }
     }
 

@@ -236,6 +236,7 @@ async fn run_until(
         interrupt,
         disks,
         report,
+        left_behind: Default::default(),
     };
     ctx.execute(selection, schedule).await
 }
@@ -253,6 +254,9 @@ struct RunCtx {
     interrupt: Interrupt,
     disks: Disks,
     report: Reporter,
+    /// What teardown could not remove (a Docker host that did not answer), for
+    /// results.json.
+    left_behind: std::sync::Mutex<Option<String>>,
 }
 
 impl RunCtx {
@@ -383,7 +387,10 @@ impl RunCtx {
         let bound = Duration::from_secs(TEARDOWN_SECS_MAX);
         match tokio::time::timeout(bound, cluster.teardown()).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => self.report.warning(&format!("teardown: {e:#}; {clean}")),
+            Ok(Err(e)) => {
+                self.report.warning(&format!("teardown: {e:#}; {clean}"));
+                *self.left_behind.lock().expect("left_behind lock") = Some(format!("{e:#}"));
+            }
             Err(_) => self.report.warning(&format!(
                 "teardown took over {TEARDOWN_SECS_MAX} s; {clean}"
             )),
@@ -417,6 +424,14 @@ impl RunCtx {
                 Validity::Unknown
             }
         };
+        let left = self.left_behind.lock().expect("left_behind lock").clone();
+        if let Some(left) = left {
+            if let Err(e) = results::note_left_behind(&self.dir, &left) {
+                self.report.warning(&format!(
+                    "cannot note what was left behind in results.json: {e}"
+                ));
+            }
+        }
         if !matches!(outcome, Outcome::DiskFull(_)) {
             self.write_reports().await;
         }

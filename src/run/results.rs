@@ -100,6 +100,21 @@ pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> io::Result<()> 
 /// Removes the temporary files that this process's writers of a run's documents leave
 /// when a write fails half-way (a full disk): each writes `NAME.tmp` or a name with this
 /// process's id, and renames it into place only once it is whole.
+/// Adds `left_behind` (what teardown could not remove, and where) to results.json.
+pub fn note_left_behind(dir: &Path, what: &str) -> io::Result<()> {
+    let path = dir.join("results.json");
+    let text = std::fs::read_to_string(&path)?;
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert(
+            "left_behind".into(),
+            serde_json::Value::String(what.to_string()),
+        );
+    }
+    write_json_atomic(&path, &doc)
+}
+
 pub fn remove_temporaries(root: &Path, dir: &Path) {
     let pid = std::process::id();
     let in_dir = ["test.json.tmp", "results.json.tmp", "timeline.html.tmp"].map(|n| dir.join(n));

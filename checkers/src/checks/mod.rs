@@ -110,6 +110,7 @@ pub fn check(history: &History, guarantees: &Guarantees) -> CheckResult {
         exercised: None,
         reason: None,
         harness_error: None,
+        left_behind: None,
     };
     for (name, checker) in CHECKERS {
         let (checker_result, findings) = run_one(name, checker, history, guarantees);

@@ -286,6 +286,7 @@ mod tests {
             exercised: None,
             reason: None,
             harness_error: None,
+            left_behind: None,
         };
         add_lock_model(
             &ops.lock_ops,

@@ -109,6 +109,7 @@ mod tests {
             exercised: None,
             reason: None,
             harness_error: None,
+            left_behind: None,
         }
     }
 
