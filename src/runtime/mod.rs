@@ -16,6 +16,7 @@ pub mod leftovers;
 pub mod local;
 pub mod netns;
 pub mod packet;
+pub mod powerfs;
 pub mod procs;
 pub mod proxy;
 pub mod state;
