@@ -34,12 +34,13 @@ pub const DEFAULT_NEMESIS_INTERVAL_MS: i64 = 5000;
 pub const DEFAULT_NEMESIS_DURATION_MS: i64 = 3000;
 
 /// Every fault kind in the order `--nemesis all` names them.
-pub const ALL_FAULTS: [FaultKind; 5] = [
+pub const ALL_FAULTS: [FaultKind; 6] = [
     FaultKind::Partition,
     FaultKind::Pause,
     FaultKind::Kill,
     FaultKind::Clock,
     FaultKind::Packet,
+    FaultKind::PowerLoss,
 ];
 
 /// Stage one: `splitbrain run`'s flags as the user typed them. Text flags stay text here
@@ -723,6 +724,7 @@ pub fn fault_name(kind: FaultKind) -> &'static str {
         FaultKind::Kill => "kill",
         FaultKind::Clock => "clock",
         FaultKind::Packet => "packet",
+        FaultKind::PowerLoss => "power-loss",
     }
 }
 
@@ -847,6 +849,7 @@ fn without_refused(
     }
     let mut refused = system.descriptor().refused_faults();
     refused.extend(runtime_refused(runtime));
+    refused.extend(power_loss_refused(runtime));
     kinds
         .into_iter()
         .filter(|k| !refused.contains_key(&k.fault_kind()))
@@ -866,6 +869,22 @@ fn runtime_refused(runtime: RuntimeChoice) -> Option<(FaultKind, String)> {
         (
             FaultKind::Packet,
             crate::runtime::local::PACKET_REASON.to_string(),
+        )
+    })
+}
+
+/// Power loss needs a FUSE disk per node, mounted as root: the local runtime (and
+/// `auto` without root) has none.
+fn power_loss_refused(runtime: RuntimeChoice) -> Option<(FaultKind, String)> {
+    let no_disks = match runtime {
+        RuntimeChoice::Local => true,
+        RuntimeChoice::Auto => !crate::runtime::is_root(),
+        RuntimeChoice::Docker | RuntimeChoice::Netns | RuntimeChoice::Sim => false,
+    };
+    no_disks.then(|| {
+        (
+            FaultKind::PowerLoss,
+            crate::runtime::local::POWER_LOSS_REASON.to_string(),
         )
     })
 }

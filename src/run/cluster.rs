@@ -39,7 +39,10 @@ pub async fn start(
     recorder: &Recorder,
     report: &Reporter,
 ) -> anyhow::Result<Running> {
-    let cfg = RuntimeConfig::new(run_id, dir)?;
+    let mut cfg = RuntimeConfig::new(run_id, dir)?;
+    cfg.power_loss = spec
+        .fault_kinds()
+        .contains(&nemesis::runtime::FaultKind::PowerLoss);
     let rt: Arc<dyn Runtime> = if spec.endpoints.is_empty() {
         Arc::from(runtime::create(sel.runtime_kind, cfg).await?)
     } else {

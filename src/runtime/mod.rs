@@ -208,6 +208,9 @@ pub struct RuntimeConfig {
     pub image_build_timeout: Duration,
     /// Bound on waiting for a node's state change (stopped, paused, running).
     pub node_op_timeout: Duration,
+    /// Whether the faults include power loss: each node's data directory is then a
+    /// mount of [`powerfs`], which forgets unsynced writes when the node loses power.
+    pub power_loss: bool,
 }
 
 impl RuntimeConfig {
@@ -218,6 +221,7 @@ impl RuntimeConfig {
             results_dir: results_dir.to_path_buf(),
             image_build_timeout: Duration::from_secs(300),
             node_op_timeout: Duration::from_secs(20),
+            power_loss: false,
         })
     }
 

@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{
     FileAttr, FileType, Filesystem, MountOption, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
-    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
 };
 
 const PAGE: u64 = 4096;
@@ -65,11 +65,11 @@ pub struct PowerFs {
 }
 
 /// A mounted filesystem; dropping it unmounts (lazily, so a node still holding a file
-/// open does not keep it).
+/// open does not keep it). Its thread serves requests until the kernel lets the
+/// connection go.
 pub struct PowerMount {
     fs: PowerFs,
     mountpoint: PathBuf,
-    session: Option<fuser::BackgroundSession>,
 }
 
 impl PowerMount {
@@ -85,11 +85,26 @@ impl PowerMount {
             MountOption::DefaultPermissions,
             MountOption::RW,
         ];
-        let session = fuser::spawn_mount2(Handler(fs.clone()), mountpoint, &options)?;
+        let mut session = fuser::Session::new(Handler(fs.clone()), mountpoint, &options)?;
+        let state = fs.clone();
+        std::thread::Builder::new()
+            .name("powerfs".into())
+            .spawn(move || {
+                if let Err(e) = session.run() {
+                    tracing::warn!("power-loss filesystem: {e}");
+                }
+                // Unmounted (lazily, by its owner or `clean`): the session's own unmount
+                // on drop would only fail and log it, so it is not dropped; what it holds
+                // open is let go here.
+                let mut inner = state.lock();
+                inner.files.clear();
+                inner.dirty.clear();
+                drop(inner);
+                std::mem::forget(session);
+            })?;
         Ok(PowerMount {
             fs,
             mountpoint: mountpoint.to_path_buf(),
-            session: Some(session),
         })
     }
 
@@ -105,7 +120,6 @@ impl PowerMount {
 impl Drop for PowerMount {
     fn drop(&mut self) {
         let _ = lazy_unmount(&self.mountpoint);
-        drop(self.session.take());
     }
 }
 
@@ -302,16 +316,13 @@ impl Inner {
 
     /// The unflushed state of `ino`, begun from its backing file if there is none.
     fn dirty_of(&mut self, ino: u64, file: &File) -> Result<&mut Dirty, i32> {
-        if !self.dirty.contains_key(&ino) {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.dirty.entry(ino) {
             let len = file.metadata().map_err(|e| errno(&e))?.len();
-            self.dirty.insert(
-                ino,
-                Dirty {
-                    pages: BTreeMap::new(),
-                    size: len,
-                    backing_valid: len,
-                },
-            );
+            e.insert(Dirty {
+                pages: BTreeMap::new(),
+                size: len,
+                backing_valid: len,
+            });
         }
         Ok(self.dirty.get_mut(&ino).expect("just inserted"))
     }
@@ -343,7 +354,7 @@ impl Inner {
             dirty.backing_valid = dirty.backing_valid.min(size);
             let keep = size.div_ceil(PAGE);
             dirty.pages.retain(|&p, _| p < keep);
-            if size % PAGE != 0 {
+            if !size.is_multiple_of(PAGE) {
                 if let Some(page) = dirty.pages.get_mut(&(size / PAGE)) {
                     page[(size % PAGE) as usize..].fill(0);
                 }
@@ -912,6 +923,26 @@ impl Filesystem for Handler {
         )
     }
 
+    fn getxattr(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        _name: &OsStr,
+        _size: u32,
+        reply: ReplyXattr,
+    ) {
+        // No extended attributes (a program's `security.capability` included).
+        reply.error(libc::ENODATA)
+    }
+
+    fn listxattr(&mut self, _req: &Request<'_>, _ino: u64, size: u32, reply: ReplyXattr) {
+        if size == 0 {
+            reply.size(0)
+        } else {
+            reply.data(&[])
+        }
+    }
+
     fn fallocate(
         &mut self,
         _req: &Request<'_>,
@@ -945,4 +976,87 @@ impl Filesystem for Handler {
             Err(e) => reply.error(e),
         }
     }
+}
+
+/// The power-loss disks of one run's nodes: each node's data directory a mount of this
+/// filesystem over a backing directory beside it, under the run's host directory
+/// (`/tmp/sb-<runid>/<node>/data` over `/tmp/sb-<runid>/<node>/disk`).
+#[derive(Default)]
+pub struct PowerDisks {
+    mounts: Mutex<BTreeMap<String, PowerMount>>,
+}
+
+impl PowerDisks {
+    /// Mounts `node`'s disk under `run_dir` and returns its mount point.
+    pub fn mount(&self, run_dir: &Path, node: &str) -> io::Result<PathBuf> {
+        let dir = run_dir.join(node);
+        let point = dir.join("data");
+        let backing = dir.join("disk");
+        let mut mounts = self.mounts.lock().unwrap_or_else(|e| e.into_inner());
+        if mounts.contains_key(node) {
+            return Ok(point);
+        }
+        fs::create_dir_all(&point)?;
+        let mount = PowerMount::mount(&backing, &point)?;
+        mounts.insert(node.to_string(), mount);
+        Ok(point)
+    }
+
+    /// Whether `node` has a disk.
+    pub fn has(&self, node: &str) -> bool {
+        self.lock().contains_key(node)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, PowerMount>> {
+        self.mounts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Flushes everything written to `node`'s disk so far (the files a node is set up
+    /// with are on disk before it starts).
+    pub fn sync(&self, node: &str) -> io::Result<()> {
+        match self.lock().get(node) {
+            Some(m) => m.fs().sync_all(),
+            None => Ok(()),
+        }
+    }
+
+    /// Drops what each node wrote since its last fsync; an error names a node without a
+    /// disk. Returns how many files lost something.
+    pub fn lose(&self, nodes: &[String]) -> Result<usize, String> {
+        let mounts = self.lock();
+        let mut lost = 0;
+        for node in nodes {
+            let m = mounts
+                .get(node)
+                .ok_or_else(|| format!("{node} has no power-loss disk"))?;
+            lost += m.fs().lose_unsynced();
+        }
+        Ok(lost)
+    }
+
+    /// Unmounts every disk (the directories are the run directory's to remove).
+    pub fn unmount_all(&self) {
+        let mounts = std::mem::take(&mut *self.lock());
+        drop(mounts);
+    }
+}
+
+/// Mounts `node`'s disk under the run's host directory: its mount point, as text.
+pub fn mount_disk(
+    disks: &PowerDisks,
+    run_id: &str,
+    node: &str,
+) -> Result<String, super::RuntimeError> {
+    let run_dir = super::state::ensure_run_dir(run_id)?;
+    let point = disks
+        .mount(&run_dir, node)
+        .map_err(|e| super::RuntimeError::io(run_dir.join(node), e))?;
+    Ok(point.to_string_lossy().into_owned())
+}
+
+/// [`PowerDisks::sync`], as a runtime error naming the node's directory.
+pub fn sync_disk(disks: &PowerDisks, run_id: &str, node: &str) -> Result<(), super::RuntimeError> {
+    disks
+        .sync(node)
+        .map_err(|e| super::RuntimeError::io(super::host_run_dir(run_id).join(node), e))
 }
