@@ -849,7 +849,6 @@ fn without_refused(
     }
     let mut refused = system.descriptor().refused_faults();
     refused.extend(runtime_refused(runtime));
-    refused.extend(power_loss_refused(runtime));
     kinds
         .into_iter()
         .filter(|k| !refused.contains_key(&k.fault_kind()))
@@ -857,36 +856,28 @@ fn without_refused(
 }
 
 /// The faults a runtime cannot make whatever the system: packet faults need a network
-/// namespace per node, which the local runtime (and `auto` without root, which is local
-/// or docker, and docker enters namespaces as root) does not have.
-fn runtime_refused(runtime: RuntimeChoice) -> Option<(FaultKind, String)> {
+/// namespace per node, and power-loss faults a FUSE disk per node mounted as root, which
+/// the local runtime (and `auto` without root, which is local or docker, and docker
+/// enters namespaces as root) does not have.
+fn runtime_refused(runtime: RuntimeChoice) -> Vec<(FaultKind, String)> {
     let no_namespaces = match runtime {
         RuntimeChoice::Local => true,
         RuntimeChoice::Auto => !crate::runtime::is_root(),
         RuntimeChoice::Docker | RuntimeChoice::Netns | RuntimeChoice::Sim => false,
     };
-    no_namespaces.then(|| {
+    if !no_namespaces {
+        return Vec::new();
+    }
+    vec![
         (
             FaultKind::Packet,
             crate::runtime::local::PACKET_REASON.to_string(),
-        )
-    })
-}
-
-/// Power loss needs a FUSE disk per node, mounted as root: the local runtime (and
-/// `auto` without root) has none.
-fn power_loss_refused(runtime: RuntimeChoice) -> Option<(FaultKind, String)> {
-    let no_disks = match runtime {
-        RuntimeChoice::Local => true,
-        RuntimeChoice::Auto => !crate::runtime::is_root(),
-        RuntimeChoice::Docker | RuntimeChoice::Netns | RuntimeChoice::Sim => false,
-    };
-    no_disks.then(|| {
+        ),
         (
             FaultKind::PowerLoss,
             crate::runtime::local::POWER_LOSS_REASON.to_string(),
-        )
-    })
+        ),
+    ]
 }
 
 fn normalise_nemesis(s: &str) -> String {
@@ -1162,9 +1153,12 @@ impl fmt::Display for TestSpec {
             self.time_limit_secs,
             self.seed
         )?;
-        let by_runtime = runtime_refused(self.runtime).map(|(fault, _)| fault);
+        let by_runtime: Vec<FaultKind> = runtime_refused(self.runtime)
+            .into_iter()
+            .map(|(fault, _)| fault)
+            .collect();
         for (fault, _) in self.left_out() {
-            let who = match by_runtime == Some(fault) {
+            let who = match by_runtime.contains(&fault) {
                 true => format!("the {} runtime", self.runtime.name()),
                 false => self.system.name().to_string(),
             };
@@ -1220,7 +1214,8 @@ mod tests {
                 FaultKind::Partition,
                 FaultKind::Pause,
                 FaultKind::Kill,
-                FaultKind::Packet
+                FaultKind::Packet,
+                FaultKind::PowerLoss
             ]
         );
         assert_eq!(spec.left_out().len(), 1);
@@ -1249,11 +1244,14 @@ mod tests {
         a.runtime = "local".into();
         let spec = TestSpec::from_args(&a).unwrap();
         assert!(!spec.fault_kinds().contains(&FaultKind::Packet));
+        assert!(!spec.fault_kinds().contains(&FaultKind::PowerLoss));
         assert!(spec.fault_kinds().contains(&FaultKind::Partition));
-        assert_eq!(spec.left_out().len(), 1);
+        assert_eq!(spec.left_out().len(), 2);
         assert!(
-            spec.to_string()
-                .contains("(without packet: the local runtime cannot take it)"),
+            spec.to_string().contains(
+                "(without packet: the local runtime cannot take it) \
+                 (without power-loss: the local runtime cannot take it)"
+            ),
             "{spec}"
         );
         assert_eq!(TestSpec::from_args(&spec.to_args()).unwrap(), spec);

@@ -123,7 +123,7 @@ fn docker_correct_raftd_survives_power_loss_and_ack_before_sync_does_not() {
 }
 
 #[test]
-fn the_local_runtime_refuses_power_loss_and_all_leaves_it_out() {
+fn the_local_runtime_refuses_power_loss_and_a_bad_name_is_a_usage_error() {
     let tmp = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
         .args([

@@ -19,14 +19,14 @@ pub enum NemesisKind {
     Partition(Shape),
     Pause(Selector),
     Kill(Selector),
-    /// A kill that loses the targets' unsynced writes.
-    PowerLoss(Selector),
     /// A jump of a random number of milliseconds, either way, on random targets.
     ClockJump,
     /// Rapid flips between true time and an offset, on random targets.
     ClockStrobe,
     /// A packet fault of this kind on the links of random targets (or the leader's).
     Packet(PacketKind),
+    /// A kill that loses the targets' unsynced writes.
+    PowerLoss(Selector),
 }
 
 /// The selectors a process fault may be drawn with (explicit lists come from a

@@ -935,6 +935,20 @@ impl Filesystem for Handler {
         reply.error(libc::ENODATA)
     }
 
+    fn poll(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        _fh: u64,
+        _ph: fuser::PollHandle,
+        _events: u32,
+        _flags: u32,
+        reply: fuser::ReplyPoll,
+    ) {
+        // Regular files are always ready: the kernel answers so itself from now on.
+        reply.error(libc::ENOSYS)
+    }
+
     fn listxattr(&mut self, _req: &Request<'_>, _ino: u64, size: u32, reply: ReplyXattr) {
         if size == 0 {
             reply.size(0)
