@@ -61,8 +61,17 @@ fn run(runtime: &str, bug: Option<&str>, seed: u64) -> Outcome {
     let path = tmp.path().join("latest").join("results.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e}\n{stderr}", path.display()));
-    let left = power_disks();
-    assert!(left.is_empty(), "still mounted after the run: {left:?}");
+    let test: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("latest").join("test.json")).unwrap(),
+    )
+    .unwrap();
+    let run_id = test["run_id"].as_str().expect("test.json has the run id");
+    assert!(
+        !mounted_runs().contains(run_id),
+        "still mounted after the run: {:?}",
+        power_disks()
+    );
+    assert!(!std::path::Path::new(&format!("/tmp/sb-{run_id}")).exists());
     Outcome {
         code: out.status.code().unwrap_or(-1),
         results: serde_json::from_str(&text).expect("results.json is JSON"),
@@ -153,5 +162,74 @@ fn the_local_runtime_refuses_power_loss_and_a_bad_name_is_a_usage_error() {
     assert!(
         stderr.contains("power-loss-twice") && stderr.contains("power-loss-majority"),
         "{stderr}"
+    );
+}
+
+/// The run ids with power-loss disks mounted now.
+fn mounted_runs() -> std::collections::BTreeSet<String> {
+    power_disks()
+        .iter()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter_map(|p| p.strip_prefix("/tmp/sb-"))
+        .filter_map(|rest| rest.split('/').next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn clean_unmounts_the_disks_of_a_crashed_controller() {
+    let _one = ONE_RUN.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let before = mounted_runs();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_splitbrain"));
+    if std::env::var_os("SPLITBRAIN_RAFTD").is_none() {
+        cmd.env("SPLITBRAIN_RAFTD", common::raftd_binary());
+    }
+    let mut child = cmd
+        .args([
+            "run",
+            "--runtime",
+            "netns",
+            "--nodes",
+            "3",
+            "--nemesis",
+            "power-loss",
+        ])
+        .args(["--time-limit", "60", "--seed", "1", "--results"])
+        .arg(tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let run = loop {
+        let new: Vec<String> = mounted_runs().difference(&before).cloned().collect();
+        if let Some(id) = new.first() {
+            break id.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no disk was mounted");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        mounted_runs().contains(&run),
+        "the crashed run's disks are still mounted"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
+        .args(["clean", "--run", &run])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("mount /tmp/sb-{run}/n1/data")),
+        "{stdout}"
+    );
+    assert!(!mounted_runs().contains(&run), "{stdout}");
+    assert!(
+        !std::path::Path::new(&format!("/tmp/sb-{run}")).exists(),
+        "{stdout}"
     );
 }
