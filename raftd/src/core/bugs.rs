@@ -69,6 +69,12 @@ impl Bug {
         }
     }
 
+    /// Whether the bug lives in the core, where the simulator runs it; `ack-before-sync`
+    /// lives in the server's driver.
+    pub fn in_core(self) -> bool {
+        self != Bug::AckBeforeSync
+    }
+
     /// All names, comma separated, for error messages and `--help`.
     pub fn all_names() -> String {
         Bug::ALL
