@@ -44,7 +44,7 @@ enum Command {
     /// Exit codes: 0 valid, 1 violations found, 2 bad usage, 3 unknown — a checker could
     /// not tell, the run was interrupted (Ctrl-C, SIGTERM), or the harness itself failed;
     /// results.json then says which.
-    Run(spec::RunArgs),
+    Run(Box<spec::RunArgs>),
     /// Run an earlier run's spec and nemesis schedule again, into a new results directory.
     Replay(run::ReplayArgs),
     /// Deterministic simulation of raftd: sweep seeds, reproduce and shrink the first failure.
@@ -95,7 +95,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Matrix(args) => matrix::run(args),
         Command::Report(args) => report::run_report(args),
         Command::Serve(args) => report::run_serve(args),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Replay(args) => run::replay(args),
         Command::Sim(args) => sim::run(args),
     }

@@ -34,12 +34,13 @@ pub const DEFAULT_NEMESIS_INTERVAL_MS: i64 = 5000;
 pub const DEFAULT_NEMESIS_DURATION_MS: i64 = 3000;
 
 /// Every fault kind in the order `--nemesis all` names them.
-pub const ALL_FAULTS: [FaultKind; 5] = [
+pub const ALL_FAULTS: [FaultKind; 6] = [
     FaultKind::Partition,
     FaultKind::Pause,
     FaultKind::Kill,
     FaultKind::Clock,
     FaultKind::Packet,
+    FaultKind::PowerLoss,
 ];
 
 /// Stage one: `splitbrain run`'s flags as the user typed them. Text flags stay text here
@@ -478,7 +479,7 @@ impl TestSpec {
                     "--endpoints names a running cluster, so there is nothing to place on Docker hosts; drop one of them",
                 ));
             }
-            if let Some((kind, why)) = runtime_refused(self.runtime, true) {
+            for (kind, why) in runtime_refused(self.runtime, true) {
                 if self.nemesis_kinds.iter().any(|k| k.fault_kind() == kind) {
                     return Err(bad(
                         "--nemesis",
@@ -781,6 +782,7 @@ pub fn fault_name(kind: FaultKind) -> &'static str {
         FaultKind::Kill => "kill",
         FaultKind::Clock => "clock",
         FaultKind::Packet => "packet",
+        FaultKind::PowerLoss => "power-loss",
     }
 }
 
@@ -913,23 +915,35 @@ fn without_refused(
 }
 
 /// The faults a runtime cannot make whatever the system: packet faults need a network
-/// namespace per node, which the local runtime (and `auto` without root, which is local
-/// or docker, and docker enters namespaces as root) does not have.
-fn runtime_refused(runtime: RuntimeChoice, docker_hosts: bool) -> Option<(FaultKind, String)> {
+/// namespace per node, and power-loss faults a FUSE disk per node mounted as root, which
+/// the local runtime (and `auto` without root, which is local or docker, and docker
+/// enters namespaces as root) does not have. On Docker hosts reached through their API,
+/// neither: both live in a thread or a mount of this machine.
+fn runtime_refused(runtime: RuntimeChoice, docker_hosts: bool) -> Vec<(FaultKind, String)> {
     if docker_hosts {
-        return Some((FaultKind::Packet, HOSTS_PACKET_REASON.to_string()));
+        return vec![
+            (FaultKind::Packet, HOSTS_PACKET_REASON.to_string()),
+            (FaultKind::PowerLoss, HOSTS_POWER_LOSS_REASON.to_string()),
+        ];
     }
     let no_namespaces = match runtime {
         RuntimeChoice::Local => true,
         RuntimeChoice::Auto => !crate::runtime::is_root(),
         RuntimeChoice::Docker | RuntimeChoice::Netns | RuntimeChoice::Sim => false,
     };
-    no_namespaces.then(|| {
+    if !no_namespaces {
+        return Vec::new();
+    }
+    vec![
         (
             FaultKind::Packet,
             crate::runtime::local::PACKET_REASON.to_string(),
-        )
-    })
+        ),
+        (
+            FaultKind::PowerLoss,
+            crate::runtime::local::POWER_LOSS_REASON.to_string(),
+        ),
+    ]
 }
 
 fn normalise_nemesis(s: &str) -> String {
@@ -1144,6 +1158,9 @@ fn check_results(dir: &std::path::Path) -> Result<PathBuf, SpecError> {
     Ok(dir.to_path_buf())
 }
 
+/// Why power-loss faults are not offered on Docker hosts.
+pub const HOSTS_POWER_LOSS_REASON: &str = "a node's power-loss disk is a FUSE mount of this machine, which a container on a Docker host reached through its API cannot use";
+
 /// Why packet faults are not offered on Docker hosts.
 pub const HOSTS_PACKET_REASON: &str = "they hold packets in a thread of the controller inside each node's network namespace, which a Docker host reached through its API does not give";
 
@@ -1281,10 +1298,13 @@ impl fmt::Display for TestSpec {
             self.time_limit_secs,
             self.seed
         )?;
-        let by_runtime =
-            runtime_refused(self.runtime, !self.docker_hosts.is_empty()).map(|(fault, _)| fault);
+        let by_runtime: Vec<FaultKind> =
+            runtime_refused(self.runtime, !self.docker_hosts.is_empty())
+                .into_iter()
+                .map(|(fault, _)| fault)
+                .collect();
         for (fault, _) in self.left_out() {
-            let who = match by_runtime == Some(fault) {
+            let who = match by_runtime.contains(&fault) {
                 true => format!("the {} runtime", self.runtime.name()),
                 false => self.system.name().to_string(),
             };
@@ -1421,7 +1441,8 @@ mod tests {
                 FaultKind::Partition,
                 FaultKind::Pause,
                 FaultKind::Kill,
-                FaultKind::Packet
+                FaultKind::Packet,
+                FaultKind::PowerLoss
             ]
         );
         assert_eq!(spec.left_out().len(), 1);
@@ -1450,11 +1471,14 @@ mod tests {
         a.runtime = "local".into();
         let spec = TestSpec::from_args(&a).unwrap();
         assert!(!spec.fault_kinds().contains(&FaultKind::Packet));
+        assert!(!spec.fault_kinds().contains(&FaultKind::PowerLoss));
         assert!(spec.fault_kinds().contains(&FaultKind::Partition));
-        assert_eq!(spec.left_out().len(), 1);
+        assert_eq!(spec.left_out().len(), 2);
         assert!(
-            spec.to_string()
-                .contains("(without packet: the local runtime cannot take it)"),
+            spec.to_string().contains(
+                "(without packet: the local runtime cannot take it) \
+                 (without power-loss: the local runtime cannot take it)"
+            ),
             "{spec}"
         );
         assert_eq!(TestSpec::from_args(&spec.to_args()).unwrap(), spec);

@@ -476,8 +476,9 @@ const OP_F_NAMES: &[&str] = &[
     "append",
     "packet",
     "packet-heal",
+    "power-loss",
 ];
-const OP_FS: [F; 20] = [
+const OP_FS: [F; 21] = [
     F::Status,
     F::Write,
     F::Acquire,
@@ -498,6 +499,7 @@ const OP_FS: [F; 20] = [
     F::Append,
     F::Packet,
     F::PacketHeal,
+    F::PowerLoss,
 ];
 
 #[cfg(test)]

@@ -42,9 +42,12 @@ impl FaultsEnd {
     }
 }
 
-/// A fault start (partition, pause, kill, clock, packet).
+/// A fault start (partition, pause, kill, clock, packet, power loss).
 pub fn starts_fault(f: F) -> bool {
-    matches!(f, F::Partition | F::Pause | F::Kill | F::Clock | F::Packet)
+    matches!(
+        f,
+        F::Partition | F::Pause | F::Kill | F::Clock | F::Packet | F::PowerLoss
+    )
 }
 
 /// The invocations that started faults, in history order: what failover times and the
@@ -168,7 +171,7 @@ impl FaultTracker {
                     self.paused.entry(n).or_insert(pending);
                 }
             }
-            F::Kill => {
+            F::Kill | F::PowerLoss => {
                 for n in nodes() {
                     self.killed.entry(n).or_insert(pending);
                 }
@@ -275,7 +278,7 @@ impl FaultTracker {
         let undo = match p.f {
             F::Partition => F::Heal,
             F::Pause => F::Resume,
-            F::Kill => F::Start,
+            F::Kill | F::PowerLoss => F::Start,
             F::Packet => F::PacketHeal,
             _ => F::ClockReset,
         };
@@ -305,7 +308,7 @@ fn kind_word(kind: OpType) -> &'static str {
 fn hits(v: &RawValue<'_>, f: F, leader: &str) -> bool {
     match f {
         // A packet fault's nodes are its targets, whose links it shapes.
-        F::Pause | F::Kill | F::Packet => v
+        F::Pause | F::Kill | F::PowerLoss | F::Packet => v
             .nodes
             .as_ref()
             .is_some_and(|n| n.iter().any(|x| &**x == leader)),

@@ -100,11 +100,13 @@ pub enum F {
     ClockReset,
     Packet,
     PacketHeal,
+    /// A kill that also lost the nodes' unsynced writes; undone by `Start`.
+    PowerLoss,
 }
 
 impl F {
     /// Every operation, client ops first, in the order of the enum.
-    pub const ALL: [F; 20] = [
+    pub const ALL: [F; 21] = [
         F::Status,
         F::Acquire,
         F::Holding,
@@ -125,6 +127,7 @@ impl F {
         F::ClockReset,
         F::Packet,
         F::PacketHeal,
+        F::PowerLoss,
     ];
 
     pub fn is_nemesis(self) -> bool {
@@ -152,6 +155,7 @@ impl F {
             F::ClockReset => "clock-reset",
             F::Packet => "packet",
             F::PacketHeal => "packet-heal",
+            F::PowerLoss => "power-loss",
         }
     }
 }

@@ -21,6 +21,10 @@ pub enum Fault {
     Kill {
         targets: Targets,
     },
+    /// Killed, and every write since the last fsync lost; started again at the heal.
+    PowerLoss {
+        targets: Targets,
+    },
     /// Every target's clock set `delta_ms` off true time until the fault heals.
     ClockJump {
         targets: Targets,
@@ -60,6 +64,7 @@ impl Fault {
             Fault::Partition { .. } => FaultKind::Partition,
             Fault::Pause { .. } => FaultKind::Pause,
             Fault::Kill { .. } => FaultKind::Kill,
+            Fault::PowerLoss { .. } => FaultKind::PowerLoss,
             Fault::ClockJump { .. } | Fault::ClockStrobe { .. } => FaultKind::Clock,
             Fault::Packet { .. } => FaultKind::Packet,
         }
@@ -75,6 +80,7 @@ impl Fault {
             Fault::Partition { .. } => None,
             Fault::Pause { targets }
             | Fault::Kill { targets }
+            | Fault::PowerLoss { targets }
             | Fault::ClockJump { targets, .. }
             | Fault::ClockStrobe { targets, .. }
             | Fault::Packet { targets, .. } => Some(targets),
@@ -96,6 +102,7 @@ impl Fault {
             Fault::Partition { plan } => *plan = plan.with_leader(leader),
             Fault::Pause { targets }
             | Fault::Kill { targets }
+            | Fault::PowerLoss { targets }
             | Fault::ClockJump { targets, .. }
             | Fault::ClockStrobe { targets, .. }
             | Fault::Packet { targets, .. } => {
@@ -114,6 +121,7 @@ impl Fault {
             Fault::Partition { plan } => format!("partition {}", plan.describe()),
             Fault::Pause { targets } => format!("pause {}", targets.describe()),
             Fault::Kill { targets } => format!("kill {}", targets.describe()),
+            Fault::PowerLoss { targets } => format!("power-loss {}", targets.describe()),
             Fault::ClockJump { targets, delta_ms } => {
                 format!("clock-jump {delta_ms:+} ms on {}", targets.describe())
             }
@@ -139,7 +147,7 @@ impl Fault {
 pub(crate) fn exclusion_of(kind: FaultKind) -> Exclusion {
     match kind {
         FaultKind::Partition => Exclusion::Network,
-        FaultKind::Pause | FaultKind::Kill => Exclusion::Process,
+        FaultKind::Pause | FaultKind::Kill | FaultKind::PowerLoss => Exclusion::Process,
         FaultKind::Clock => Exclusion::Clock,
         FaultKind::Packet => Exclusion::Packet,
     }

@@ -25,6 +25,8 @@ pub enum NemesisKind {
     ClockStrobe,
     /// A packet fault of this kind on the links of random targets (or the leader's).
     Packet(PacketKind),
+    /// A kill that loses the targets' unsynced writes.
+    PowerLoss(Selector),
 }
 
 /// The selectors a process fault may be drawn with (explicit lists come from a
@@ -38,7 +40,7 @@ const PROCESS_SELECTORS: [Selector; 5] = [
 ];
 
 /// Names that stand for several kinds.
-const GROUPS: [&str; 7] = [
+const GROUPS: [&str; 8] = [
     "all",
     "none",
     "partition",
@@ -46,6 +48,7 @@ const GROUPS: [&str; 7] = [
     "kill",
     "clock",
     "packet",
+    "power-loss",
 ];
 
 impl NemesisKind {
@@ -58,6 +61,7 @@ impl NemesisKind {
         kinds.push(NemesisKind::ClockJump);
         kinds.push(NemesisKind::ClockStrobe);
         kinds.extend(PacketKind::ALL.into_iter().map(NemesisKind::Packet));
+        kinds.extend(PROCESS_SELECTORS.into_iter().map(NemesisKind::PowerLoss));
         kinds
     }
 
@@ -66,6 +70,7 @@ impl NemesisKind {
             NemesisKind::Partition(shape) => format!("partition-{}", shape.name()),
             NemesisKind::Pause(select) => format!("pause-{}", select.name()),
             NemesisKind::Kill(select) => format!("kill-{}", select.name()),
+            NemesisKind::PowerLoss(select) => format!("power-loss-{}", select.name()),
             NemesisKind::ClockJump => "clock-jump".to_string(),
             NemesisKind::ClockStrobe => "clock-strobe".to_string(),
             NemesisKind::Packet(kind) => format!("packet-{}", kind.name()),
@@ -78,6 +83,7 @@ impl NemesisKind {
             NemesisKind::Partition(_) => FaultKind::Partition,
             NemesisKind::Pause(_) => FaultKind::Pause,
             NemesisKind::Kill(_) => FaultKind::Kill,
+            NemesisKind::PowerLoss(_) => FaultKind::PowerLoss,
             NemesisKind::ClockJump | NemesisKind::ClockStrobe => FaultKind::Clock,
             NemesisKind::Packet(_) => FaultKind::Packet,
         }
@@ -87,7 +93,9 @@ impl NemesisKind {
     pub fn min_nodes(self) -> usize {
         match self {
             NemesisKind::Partition(shape) => shape.min_nodes(),
-            NemesisKind::Pause(select) | NemesisKind::Kill(select) => select.min_nodes(),
+            NemesisKind::Pause(select)
+            | NemesisKind::Kill(select)
+            | NemesisKind::PowerLoss(select) => select.min_nodes(),
             NemesisKind::ClockJump | NemesisKind::ClockStrobe => 1,
             // A link needs two ends.
             NemesisKind::Packet(_) => 2,
@@ -111,6 +119,7 @@ impl NemesisKind {
             "kill" => Some(pick(FaultKind::Kill)),
             "clock" => Some(pick(FaultKind::Clock)),
             "packet" => Some(pick(FaultKind::Packet)),
+            "power-loss" => Some(pick(FaultKind::PowerLoss)),
             _ => None,
         }
     }

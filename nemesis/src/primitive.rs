@@ -35,6 +35,10 @@ pub enum Primitive {
     Start {
         nodes: Vec<String>,
     },
+    /// A kill that also drops the nodes' unsynced writes; undone by `Start`.
+    PowerLoss {
+        nodes: Vec<String>,
+    },
     Clock {
         offsets_ms: BTreeMap<String, i64>,
     },
@@ -88,6 +92,7 @@ impl Primitive {
             }
             (Fault::Pause { .. }, Action::Apply) => Primitive::Pause { nodes: nodes() },
             (Fault::Kill { .. }, Action::Apply) => Primitive::Kill { nodes: nodes() },
+            (Fault::PowerLoss { .. }, Action::Apply) => Primitive::PowerLoss { nodes: nodes() },
             (Fault::ClockJump { delta_ms, .. }, Action::Apply) => clock(*delta_ms),
             (Fault::ClockStrobe { offsets_ms, .. }, Action::Apply) => clock(offsets_ms[0]),
             (Fault::Packet { params, side, .. }, Action::Apply) => Primitive::Packet {
@@ -103,7 +108,9 @@ impl Primitive {
             (_, Action::Flip { .. }) => return Ok(None),
             (Fault::Partition { .. }, Action::Heal) => Primitive::Heal,
             (Fault::Pause { .. }, Action::Heal) => Primitive::Resume { nodes: nodes() },
-            (Fault::Kill { .. }, Action::Heal) => Primitive::Start { nodes: nodes() },
+            (Fault::Kill { .. } | Fault::PowerLoss { .. }, Action::Heal) => {
+                Primitive::Start { nodes: nodes() }
+            }
             (Fault::ClockJump { .. } | Fault::ClockStrobe { .. }, Action::Heal) => {
                 Primitive::ClockReset
             }
@@ -121,6 +128,7 @@ impl Primitive {
             Primitive::Resume { .. } => F::Resume,
             Primitive::Kill { .. } => F::Kill,
             Primitive::Start { .. } => F::Start,
+            Primitive::PowerLoss { .. } => F::PowerLoss,
             Primitive::Clock { .. } => F::Clock,
             Primitive::ClockReset => F::ClockReset,
             Primitive::Packet { .. } => F::Packet,
@@ -156,6 +164,7 @@ impl Primitive {
             Primitive::Pause { nodes }
             | Primitive::Resume { nodes }
             | Primitive::Kill { nodes }
+            | Primitive::PowerLoss { nodes }
             | Primitive::Start { nodes } => Value {
                 nodes: Some(nodes.clone()),
                 ..Value::default()
@@ -187,6 +196,7 @@ impl Primitive {
             Primitive::Pause { nodes }
             | Primitive::Resume { nodes }
             | Primitive::Kill { nodes }
+            | Primitive::PowerLoss { nodes }
             | Primitive::Start { nodes } => format!("{} {}", self.f().name(), nodes.join(" ")),
             Primitive::Clock { offsets_ms } => {
                 let offsets: Vec<String> = offsets_ms
@@ -214,6 +224,7 @@ impl Primitive {
             Primitive::Resume { nodes } => runtime.resume(nodes).await,
             Primitive::Kill { nodes } => runtime.kill(nodes).await,
             Primitive::Start { nodes } => runtime.start(nodes).await,
+            Primitive::PowerLoss { nodes } => runtime.power_loss(nodes).await,
             Primitive::Clock { offsets_ms } => runtime.clock(offsets_ms).await,
             Primitive::ClockReset => runtime.clock_reset().await,
             Primitive::Packet { shape, .. } => runtime.packet(shape).await,
@@ -250,7 +261,9 @@ impl FaultState {
         match primitive {
             Primitive::Partition { grudge, .. } => self.partition = Some(grudge.clone()),
             Primitive::Pause { nodes } => self.paused.extend(nodes.iter().cloned()),
-            Primitive::Kill { nodes } => self.killed.extend(nodes.iter().cloned()),
+            Primitive::Kill { nodes } | Primitive::PowerLoss { nodes } => {
+                self.killed.extend(nodes.iter().cloned())
+            }
             Primitive::Clock { offsets_ms } => self.clock_offsets_ms.extend(offsets_ms.clone()),
             Primitive::Packet { shape, .. } => self.packet = Some(shape.clone()),
             Primitive::Heal | Primitive::Resume { .. } | Primitive::Start { .. } => {}
@@ -270,6 +283,7 @@ impl FaultState {
             | Primitive::Partition { .. }
             | Primitive::Pause { .. }
             | Primitive::Kill { .. }
+            | Primitive::PowerLoss { .. }
             | Primitive::Clock { .. } => {}
         }
     }

@@ -25,15 +25,18 @@ pub enum FaultKind {
     Clock,
     /// Delay, loss, duplication, reordering or a bandwidth limit on directed links.
     Packet,
+    /// SIGKILL, and the node's writes since its last fsync lost, as in a power cut.
+    PowerLoss,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 5] = [
+    pub const ALL: [FaultKind; 6] = [
         FaultKind::Partition,
         FaultKind::Pause,
         FaultKind::Kill,
         FaultKind::Clock,
         FaultKind::Packet,
+        FaultKind::PowerLoss,
     ];
 
     /// The name used in test.json and in messages.
@@ -44,6 +47,7 @@ impl FaultKind {
             FaultKind::Kill => "kill",
             FaultKind::Clock => "clock",
             FaultKind::Packet => "packet",
+            FaultKind::PowerLoss => "power-loss",
         }
     }
 }
@@ -97,6 +101,16 @@ pub trait FaultRuntime: Send + Sync {
         Err(FaultError::Unsupported {
             fault: FaultKind::Packet,
             reason: "this runtime cannot shape packets".into(),
+        })
+    }
+    /// SIGKILL, then drop everything the nodes wrote since their last fsync; their data
+    /// directories keep only what was synced. A runtime without such a filesystem
+    /// refuses, as its capabilities say.
+    async fn power_loss(&self, nodes: &[String]) -> Result<(), FaultError> {
+        let _ = nodes;
+        Err(FaultError::Unsupported {
+            fault: FaultKind::PowerLoss,
+            reason: "this runtime cannot lose unsynced writes".into(),
         })
     }
     /// Remove every packet shaping this run installed; a no-op where there is none.

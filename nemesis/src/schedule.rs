@@ -582,6 +582,9 @@ fn draw_fault<R: Rng + ?Sized>(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut
         NemesisKind::Kill(select) => Fault::Kill {
             targets: Targets::draw(select, nodes, rng),
         },
+        NemesisKind::PowerLoss(select) => Fault::PowerLoss {
+            targets: Targets::draw(select, nodes, rng),
+        },
         NemesisKind::ClockJump => Fault::ClockJump {
             targets: draw_clock_targets(nodes, rng),
             delta_ms: draw_delta_ms(spec.clock_delta_ms_max, rng),

@@ -238,6 +238,7 @@ pub fn fault_op(fault: &Fault) -> F {
         Fault::Partition { .. } => F::Partition,
         Fault::Pause { .. } => F::Pause,
         Fault::Kill { .. } => F::Kill,
+        Fault::PowerLoss { .. } => F::PowerLoss,
         Fault::ClockJump { .. } | Fault::ClockStrobe { .. } => F::Clock,
         Fault::Packet { .. } => F::Packet,
     }

@@ -163,6 +163,7 @@ pub fn aims_at_leader(kind: NemesisKind) -> bool {
         NemesisKind::Partition(Shape::IsolateLeader)
             | NemesisKind::Pause(Selector::Leader)
             | NemesisKind::Kill(Selector::Leader)
+            | NemesisKind::PowerLoss(Selector::Leader)
     )
 }
 

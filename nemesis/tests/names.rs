@@ -6,15 +6,15 @@ use nemesis::targets::Selector;
 use nemesis::FaultKind;
 
 #[test]
-fn the_five_groups_together_are_all() {
+fn the_six_groups_together_are_all() {
     let all = parse_nemeses("all").unwrap();
     assert_eq!(all, NemesisKind::all());
     assert_eq!(
-        parse_nemeses("partition,pause,kill,clock,packet").unwrap(),
+        parse_nemeses("partition,pause,kill,clock,packet,power-loss").unwrap(),
         all
     );
     assert_eq!(
-        parse_nemeses("clock, packet, kill ,pause,partition").unwrap(),
+        parse_nemeses("clock, power-loss, packet, kill ,pause,partition").unwrap(),
         all
     );
 }

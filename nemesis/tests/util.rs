@@ -36,6 +36,7 @@ pub enum Call {
     ClockReset,
     Packet(PacketShape),
     PacketHeal,
+    PowerLoss(Vec<String>),
 }
 
 impl Call {
@@ -51,6 +52,7 @@ impl Call {
             Call::ClockReset => "clock-reset",
             Call::Packet(_) => "packet",
             Call::PacketHeal => "packet-heal",
+            Call::PowerLoss(_) => "power-loss",
         }
     }
 }
@@ -149,6 +151,9 @@ impl FaultRuntime for FakeRuntime {
     }
     async fn clock_reset(&self) -> Result<(), FaultError> {
         self.take(Call::ClockReset).await
+    }
+    async fn power_loss(&self, nodes: &[String]) -> Result<(), FaultError> {
+        self.take(Call::PowerLoss(nodes.to_vec())).await
     }
     async fn packet(&self, shape: &PacketShape) -> Result<(), FaultError> {
         self.take(Call::Packet(shape.clone())).await

@@ -19,11 +19,12 @@ pub struct FaultTracker {
 impl FaultTracker {
     pub fn on_op(&mut self, op: &Op) {
         match (op.kind, op.f) {
-            (OpType::Invoke, F::Partition | F::Pause | F::Kill | F::Clock | F::Packet) => {
-                self.open(op)
-            }
+            (
+                OpType::Invoke,
+                F::Partition | F::Pause | F::Kill | F::Clock | F::Packet | F::PowerLoss,
+            ) => self.open(op),
             (OpType::Invoke, _) => {}
-            (_, F::Partition | F::Pause | F::Kill | F::Clock | F::Packet) => {
+            (_, F::Partition | F::Pause | F::Kill | F::Clock | F::Packet | F::PowerLoss) => {
                 // The fault op completed: it is in force only if it ended ok.
                 if let Some(band) = self.open.iter_mut().rev().find(|b| b.kind == op.f.name()) {
                     band.uncertain = op.kind != OpType::Ok;
@@ -31,7 +32,10 @@ impl FaultTracker {
             }
             (_, F::Heal) => self.close(op, "partition", None),
             (_, F::Resume) => self.close(op, "pause", nodes_of(op)),
-            (_, F::Start) => self.close(op, "kill", nodes_of(op)),
+            (_, F::Start) => {
+                self.close(op, "kill", nodes_of(op));
+                self.close(op, "power-loss", nodes_of(op));
+            }
             (_, F::ClockReset) => self.close(op, "clock", None),
             (_, F::PacketHeal) => self.close(op, "packet", None),
             _ => {}

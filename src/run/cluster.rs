@@ -45,6 +45,9 @@ pub async fn start(
     let mut cfg = RuntimeConfig::new(run_id, dir)?;
     cfg.docker_hosts = spec.docker_hosts.clone();
     cfg.placement = spec.placement.clone();
+    cfg.power_loss = spec
+        .fault_kinds()
+        .contains(&nemesis::runtime::FaultKind::PowerLoss);
     let rt: Arc<dyn Runtime> = if spec.endpoints.is_empty() {
         Arc::from(runtime::create(sel.runtime_kind, cfg).await?)
     } else {

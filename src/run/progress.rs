@@ -102,8 +102,12 @@ impl Snapshot {
             F::Kill => {
                 self.faults.insert("kill", nodes());
             }
+            F::PowerLoss => {
+                self.faults.insert("power-loss", nodes());
+            }
             F::Start => {
                 self.faults.remove("kill");
+                self.faults.remove("power-loss");
             }
             F::Clock => {
                 let offsets = op

@@ -83,6 +83,8 @@ pub struct DockerRuntime {
     shaper: Shaper,
     /// The packet fault in force, applied again when a node starts in a new namespace.
     packet: Mutex<Option<PacketShape>>,
+    /// Each node's data directory, when the run has power-loss faults.
+    disks: super::powerfs::PowerDisks,
 }
 
 impl DockerRuntime {
@@ -95,6 +97,7 @@ impl DockerRuntime {
             offsets: Mutex::new(BTreeMap::new()),
             caps: std::sync::Mutex::new(Capabilities::default()),
             shaper: Shaper::new(&cfg.run_id),
+            disks: Default::default(),
             packet: Mutex::new(None),
             cfg,
         })
@@ -190,16 +193,21 @@ impl DockerRuntime {
             .ok_or_else(|| RuntimeError::UnknownNode(spec.name.clone()))?
             .clone();
         let container = node_object_name(&self.cfg.run_id, &spec.name);
-        let volume = self.volume_name(&spec.name);
+        let mut volume = self.volume_name(&spec.name);
         let mut labels = run_labels(&self.cfg.run_id);
         labels.insert(NODE_LABEL.into(), spec.name.clone());
-        self.docker
-            .create_volume(VolumeCreateRequest {
-                name: Some(volume.clone()),
-                labels: Some(labels.clone()),
-                ..Default::default()
-            })
-            .await?;
+        if self.cfg.power_loss {
+            // The data directory is a power-loss disk on the host, bound in for a volume.
+            volume = super::powerfs::mount_disk(&self.disks, &self.cfg.run_id, &spec.name)?;
+        } else {
+            self.docker
+                .create_volume(VolumeCreateRequest {
+                    name: Some(volume.clone()),
+                    labels: Some(labels.clone()),
+                    ..Default::default()
+                })
+                .await?;
+        }
         let body = self.container_body(spec, tag, plan, &volume, labels)?;
         let opts = CreateContainerOptions {
             name: Some(container.clone()),
@@ -216,6 +224,7 @@ impl DockerRuntime {
                 .upload_to_container(&container, Some(opts), bollard::body_full(tar.into()))
                 .await?;
         }
+        super::powerfs::sync_disk(&self.disks, &self.cfg.run_id, &spec.name)?;
         Ok(DockerNode {
             container,
             clock: spec.clock.clone(),
@@ -571,6 +580,7 @@ impl Runtime for DockerRuntime {
         let result = super::leftovers::teardown_run(&self.cfg.run_id)
             .await
             .map(|_| ());
+        self.disks.unmount_all();
         // The containers are gone, so each follower's stream has ended or soon will.
         for t in tasks {
             if tokio::time::timeout(Duration::from_secs(2), t)
@@ -670,6 +680,15 @@ impl FaultRuntime for DockerRuntime {
             self.wait_state(c, false, false).await?;
         }
         Ok(())
+    }
+
+    async fn power_loss(&self, names: &[String]) -> Result<(), FaultError> {
+        require(&self.capabilities(), FaultKind::PowerLoss)?;
+        self.kill(names).await?;
+        self.disks
+            .lose(names)
+            .map(|_| ())
+            .map_err(FaultError::Failed)
     }
 
     async fn start(&self, names: &[String]) -> Result<(), FaultError> {

@@ -10,7 +10,7 @@
 //! pid is killed only while it is still the process the run started, and a run whose
 //! controller still runs is left alone unless `--force`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -674,6 +674,42 @@ fn clean_files(
                 Ok(()) => removed.push(format!("file {}", e.path().display())),
                 Err(why) => notes.push(format!("left {}: {why}", e.path().display())),
             }
+        }
+    }
+    // Power-loss disks: FUSE mounts under a run's host directory, served by its
+    // controller (dead after a crash, so detached lazily); a docker run has no state
+    // file, so its directory goes with its mounts.
+    let mut unmounted = BTreeSet::new();
+    for point in crate::runtime::powerfs::mounts_under(Path::new("/tmp")) {
+        let Some(id) = point
+            .strip_prefix("/tmp")
+            .ok()
+            .and_then(|rest| rest.components().next())
+            .and_then(|c| c.as_os_str().to_str())
+            .and_then(|dir| dir.strip_prefix(NAME_PREFIX))
+            .filter(|id| validate_run_id(id).is_ok())
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        if scope.run.is_some_and(|r| r != id) || !scope.allows(&id) {
+            continue;
+        }
+        match crate::runtime::powerfs::lazy_unmount(&point) {
+            Ok(()) => removed.push(format!("mount {}", point.display())),
+            Err(e) => notes.push(format!("left mount {}: {e}", point.display())),
+        }
+        unmounted.insert(id);
+    }
+    for id in unmounted {
+        if states.iter().any(|(_, st)| st.run_id == id) {
+            continue;
+        }
+        let dir = crate::runtime::host_run_dir(&id);
+        match remove_own_dir(&dir) {
+            Ok(true) => removed.push(format!("directory {}", dir.display())),
+            Ok(false) => {}
+            Err(why) => notes.push(format!("left {}: {why}", dir.display())),
         }
     }
     for (path, st) in states {

@@ -227,11 +227,19 @@ pub const PACKET_REASON: &str = "the local runtime runs every node on the host's
      where there is no link per node to shape; packet faults need a network namespace per \
      node (--runtime netns, as root, or docker)";
 
-/// `caps` without packet faults, with the local runtime's reason.
+/// Why the local runtime cannot lose unsynced writes.
+pub const POWER_LOSS_REASON: &str = "the local runtime keeps each node's data in a plain \
+     host directory; power-loss faults need a FUSE disk per node, mounted as root \
+     (--runtime netns or docker)";
+
+/// `caps` without packet and power-loss faults, with the local runtime's reasons.
 pub fn without_packet(mut caps: Capabilities) -> Capabilities {
     caps.supported.remove(&FaultKind::Packet);
     caps.refused
         .insert(FaultKind::Packet, PACKET_REASON.to_string());
+    caps.supported.remove(&FaultKind::PowerLoss);
+    caps.refused
+        .insert(FaultKind::PowerLoss, POWER_LOSS_REASON.to_string());
     caps
 }
 

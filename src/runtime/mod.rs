@@ -17,6 +17,7 @@ pub mod leftovers;
 pub mod local;
 pub mod netns;
 pub mod packet;
+pub mod powerfs;
 pub mod procs;
 pub mod proxy;
 pub mod sidecar;
@@ -215,6 +216,9 @@ pub struct RuntimeConfig {
     pub docker_hosts: Vec<String>,
     /// Nodes placed on a docker host by hand: node → position in `docker_hosts`, from 1.
     pub placement: BTreeMap<String, usize>,
+    /// Whether the faults include power loss: each node's data directory is then a
+    /// mount of [`powerfs`], which forgets unsynced writes when the node loses power.
+    pub power_loss: bool,
 }
 
 impl RuntimeConfig {
@@ -227,6 +231,7 @@ impl RuntimeConfig {
             node_op_timeout: Duration::from_secs(20),
             docker_hosts: Vec::new(),
             placement: BTreeMap::new(),
+            power_loss: false,
         })
     }
 

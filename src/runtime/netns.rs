@@ -14,6 +14,7 @@ use tokio::sync::Mutex;
 use workloads::system::{NodeAddr, NodeSpec, Topology};
 
 use super::packet::{NodeNet, Shaper};
+use super::powerfs::{mount_disk, sync_disk};
 use super::procs::{prepare, ProcCluster, ProcNode};
 use super::subnet::{self, Net};
 use super::{
@@ -216,7 +217,12 @@ impl Runtime for NetnsRuntime {
                 .ok_or_else(|| RuntimeError::UnknownNode(spec.name.clone()))?
                 .clone();
             let ns = netns_path(&node_object_name(self.run_id(), &spec.name));
+            if self.procs.cfg.power_loss {
+                mount_disk(&self.procs.disks, self.run_id(), &spec.name)?;
+            }
             let launch = prepare(&self.procs.cfg, spec, Some(ns))?;
+            // The files a node starts with are on its disk before it runs.
+            sync_disk(&self.procs.disks, self.run_id(), &spec.name)?;
             nodes.push(ProcNode {
                 launch,
                 addr,
@@ -257,6 +263,7 @@ impl Runtime for NetnsRuntime {
         // A hold thread inside a namespace would keep it alive after `ip netns del`.
         self.shaper.shutdown().await;
         self.procs.kill_all().await;
+        self.procs.disks.unmount_all();
         super::leftovers::teardown_run(self.run_id())
             .await
             .map(|_| ())
@@ -309,6 +316,10 @@ impl FaultRuntime for NetnsRuntime {
 
     async fn start(&self, nodes: &[String]) -> Result<(), FaultError> {
         self.procs.start(nodes).await
+    }
+
+    async fn power_loss(&self, nodes: &[String]) -> Result<(), FaultError> {
+        self.procs.power_loss(nodes).await
     }
 
     async fn clock(&self, offsets_ms: &BTreeMap<String, i64>) -> Result<(), FaultError> {

@@ -293,6 +293,8 @@ pub struct ProcCluster {
     pub run_state: std::sync::Mutex<RunState>,
     pub offsets: Mutex<BTreeMap<String, i64>>,
     pub caps: std::sync::Mutex<Capabilities>,
+    /// Each node's data directory, when the run has power-loss faults.
+    pub disks: super::powerfs::PowerDisks,
 }
 
 impl ProcCluster {
@@ -302,6 +304,7 @@ impl ProcCluster {
             cfg,
             nodes: Mutex::new(BTreeMap::new()),
             run_state: std::sync::Mutex::new(run_state),
+            disks: Default::default(),
             offsets: Mutex::new(BTreeMap::new()),
             caps: std::sync::Mutex::new(Capabilities::default()),
         }
@@ -543,6 +546,15 @@ impl ProcCluster {
     }
 
     /// Kill every process; the state file and directories go with the run's cleanup.
+    /// SIGKILL, then forget what the nodes wrote since their last fsync.
+    pub async fn power_loss(&self, names: &[String]) -> Result<(), FaultError> {
+        self.require(FaultKind::PowerLoss)?;
+        self.kill(names).await?;
+        let lost = self.disks.lose(names).map_err(FaultError::Failed)?;
+        tracing::info!(run = %self.cfg.run_id, nodes = ?names, files = lost, "power loss");
+        Ok(())
+    }
+
     pub async fn kill_all(&self) {
         let mut nodes = self.nodes.lock().await;
         for node in nodes.values_mut() {

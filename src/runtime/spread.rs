@@ -619,11 +619,13 @@ impl Runtime for SpreadRuntime {
         }
         let images_ms = t0.elapsed().as_millis();
         let mut caps = cluster_capabilities(&specs);
-        caps.supported.remove(&FaultKind::Packet);
-        caps.refused.insert(
-            FaultKind::Packet,
-            crate::spec::HOSTS_PACKET_REASON.to_string(),
-        );
+        for (kind, why) in [
+            (FaultKind::Packet, crate::spec::HOSTS_PACKET_REASON),
+            (FaultKind::PowerLoss, crate::spec::HOSTS_POWER_LOSS_REASON),
+        ] {
+            caps.supported.remove(&kind);
+            caps.refused.insert(kind, why.to_string());
+        }
         *self.caps.lock().expect("caps lock") = caps;
         // Holders first: they own the namespaces, publish the ports, and probe. Each is a
         // few API calls, so they are made together.

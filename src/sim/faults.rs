@@ -116,7 +116,8 @@ impl World {
                     self.with_node(i, |n, out: &mut Out| n.resume(now, out));
                 }
             }
-            Primitive::Kill { nodes } => {
+            // The simulated disk keeps only what was fsynced: every kill loses power.
+            Primitive::Kill { nodes } | Primitive::PowerLoss { nodes } => {
                 for i in self.indices(nodes) {
                     self.kill(i);
                 }

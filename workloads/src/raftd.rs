@@ -417,7 +417,7 @@ fn node_seed(seed: u64, index: usize) -> u64 {
 
 /// raftd's catalogue of deliberate bugs, by name. Kept here rather than taken from the
 /// raftd crate so that this crate builds without raftd's; a test checks the two agree.
-pub const RAFTD_BUGS: [&str; 9] = [
+pub const RAFTD_BUGS: [&str; 10] = [
     "vote-twice",
     "no-log-check",
     "no-step-down",
@@ -427,6 +427,7 @@ pub const RAFTD_BUGS: [&str; 9] = [
     "no-fencing",
     "wall-clock-lease",
     "lease-without-quorum-check",
+    "ack-before-sync",
 ];
 
 fn validate_bugs(bugs: &[String]) -> Result<(), SystemError> {

@@ -32,11 +32,15 @@ pub enum Bug {
     /// The lease is honoured without check-quorum: a leader keeps a valid lease although
     /// it cannot reach a quorum.
     LeaseWithoutQuorumCheck,
+    /// The server acknowledges log entries before they are durable: its driver never
+    /// fsyncs the log (the hard state still is), so a power loss takes back entries the
+    /// node acknowledged. A bug of the driver, not the core: the simulator cannot see it.
+    AckBeforeSync,
 }
 
 impl Bug {
     /// Every bug, in catalogue order.
-    pub const ALL: [Bug; 9] = [
+    pub const ALL: [Bug; 10] = [
         Bug::VoteTwice,
         Bug::NoLogCheck,
         Bug::NoStepDown,
@@ -46,6 +50,7 @@ impl Bug {
         Bug::NoFencing,
         Bug::WallClockLease,
         Bug::LeaseWithoutQuorumCheck,
+        Bug::AckBeforeSync,
     ];
 
     /// The kebab-case name used on command lines and in configuration.
@@ -60,7 +65,14 @@ impl Bug {
             Bug::NoFencing => "no-fencing",
             Bug::WallClockLease => "wall-clock-lease",
             Bug::LeaseWithoutQuorumCheck => "lease-without-quorum-check",
+            Bug::AckBeforeSync => "ack-before-sync",
         }
+    }
+
+    /// Whether the bug lives in the core, where the simulator runs it; `ack-before-sync`
+    /// lives in the server's driver.
+    pub fn in_core(self) -> bool {
+        self != Bug::AckBeforeSync
     }
 
     /// All names, comma separated, for error messages and `--help`.

@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 
 use crate::api::{ClockResponse, StatusResponse};
 use crate::core::{
-    Applied, Config, ConfigError, Entry, HardState, Message, NodeId, PersistBatch, Persisted,
+    Applied, Bug, Config, ConfigError, Entry, HardState, Message, NodeId, PersistBatch, Persisted,
     ProposeError, RawNode, Request, Response, RestoreError,
 };
 
@@ -359,7 +359,8 @@ impl Driver {
                     }
                     let batch = self.pump.in_flight().expect("a batch is in flight");
                     let storage = &mut self.storage;
-                    tokio::task::block_in_place(|| persist(storage, batch))?;
+                    let sync_log = !self.setup.core.bugs.has(Bug::AckBeforeSync);
+                    tokio::task::block_in_place(|| persist(storage, batch, sync_log))?;
                     self.pump.persisted(&mut out);
                     self.deliver(out);
                 }
@@ -421,9 +422,11 @@ impl Driver {
 }
 
 /// Makes one batch durable: truncate, append, fsync the log, then the hard state.
+/// `sync_log` is false only under the `ack-before-sync` bug.
 fn persist(
     storage: &mut Storage<HardState, Entry>,
     batch: &PersistBatch,
+    sync_log: bool,
 ) -> Result<(), StorageError> {
     if let Some(from) = batch.truncate_from {
         storage.truncate(from)?;
@@ -438,7 +441,11 @@ fn persist(
         }
         storage.append(first.index, &batch.entries)?;
     }
-    storage.sync()?;
+    // BUG(ack-before-sync): the log is never fsynced; what the node acknowledges
+    // next (its append responses, a leader's commits) rests on the page cache.
+    if sync_log {
+        storage.sync()?;
+    }
     if let Some(hs) = &batch.hard_state {
         storage.save_hard_state(hs)?;
     }
@@ -460,5 +467,24 @@ mod tests {
         assert_eq!(h.ttl_ticks(50), 1);
         assert_eq!(h.ttl_ticks(51), 2);
         assert_eq!(h.ttl_ticks(3000), 60);
+    }
+
+    #[test]
+    fn ack_before_sync_leaves_the_batch_unsynced() {
+        for sync_log in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let (mut storage, _) = Storage::<HardState, Entry>::open(dir.path(), "n1").unwrap();
+            let batch = PersistBatch {
+                hard_state: None,
+                truncate_from: None,
+                entries: vec![Entry {
+                    term: 1,
+                    index: 1,
+                    data: crate::core::EntryData::Noop,
+                }],
+            };
+            persist(&mut storage, &batch, sync_log).unwrap();
+            assert_eq!(storage.unsynced(), !sync_log);
+        }
     }
 }

@@ -179,6 +179,11 @@ where
         Ok(())
     }
 
+    /// Whether records were written since the last [`Storage::sync`].
+    pub fn unsynced(&self) -> bool {
+        self.dirty
+    }
+
     /// Replaces the hard state atomically and durably.
     pub fn save_hard_state(&mut self, hard_state: &H) -> Result<(), StorageError> {
         let bytes = serde_json::to_vec(hard_state)?;

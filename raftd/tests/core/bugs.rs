@@ -389,3 +389,19 @@ fn every_bug_has_a_scenario_here() {
         assert!(source.contains(&format!("fn {name}_")), "no test for {bug}");
     }
 }
+
+/// `ack-before-sync` lives in the server's driver (it leaves the log's fsync out), not
+/// in the core: the core behaves alike with it on. The driver's own test shows the
+/// batch left unsynced; `tests/power_loss.rs` catches it on real processes.
+#[test]
+fn ack_before_sync_leaves_the_core_alone() {
+    let without = vote_then_restart(None);
+    let with_bug = vote_then_restart(Some(Bug::AckBeforeSync));
+    for node in ["n1", "n2", "n3"] {
+        assert_eq!(
+            format!("{:?}", without.disk(node)),
+            format!("{:?}", with_bug.disk(node))
+        );
+    }
+    assert_eq!(without.leaders(), with_bug.leaders());
+}

@@ -961,7 +961,8 @@ bug_breaks_its_property! {
 #[test]
 fn every_bug_has_a_target_and_a_sweep() {
     let source = include_str!("sim.rs");
-    for bug in Bug::ALL {
+    // A bug of the server's driver never reaches the simulated cores.
+    for bug in Bug::ALL.into_iter().filter(|b| b.in_core()) {
         let _ = target(bug);
         let name = bug.name().replace('-', "_");
         assert!(

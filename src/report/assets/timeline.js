@@ -41,11 +41,11 @@
     nemOk: "#555555", leader: "#2456c7", follower: "#b9cdf0", candidate: "#9b59b6",
     noAnswer: "#d0d0d0", other: "#8c8c8c", bg: "#ffffff", laneAlt: "#f7f7f7",
     partition: "#eadcf7", pause: "#d9ecfb", kill: "#e2e2e2", clock: "#fbf1c7",
-    packet: "#d5f0e3",
+    packet: "#d5f0e3", "power-loss": "#f6d3cf",
   };
   var C = {};
   Object.keys(CSS).forEach(function (k) { C[k] = word(CSS[k]); });
-  var FAULT_STRONG = { partition: "#9b6cc9", pause: "#4a90c8", kill: "#777777", clock: "#c9a227", packet: "#2e9e6b" };
+  var FAULT_STRONG = { partition: "#9b6cc9", pause: "#4a90c8", kill: "#777777", clock: "#c9a227", packet: "#2e9e6b", "power-loss": "#b5473a" };
   var ROLE_COLOURS = [C.leader, C.follower, C.candidate, C.noAnswer];
   var ROLE_NAMES = ["leader", "follower", "candidate", "no answer"];
   var OUTCOMES = ["ok", "fail", "info", "never completed"];
@@ -212,7 +212,7 @@
     [["ok", CSS.ok], ["fail", CSS.fail], ["info", CSS.info], ["never completed", CSS.open], ["leader", CSS.leader],
      ["follower", CSS.follower], ["candidate", CSS.candidate], ["no answer", CSS.noAnswer],
      ["partition", CSS.partition], ["pause", CSS.pause], ["kill", CSS.kill], ["clock", CSS.clock],
-     ["packet", CSS.packet]].forEach(function (x) {
+     ["packet", CSS.packet], ["power loss", CSS["power-loss"]]].forEach(function (x) {
       var sw = el("span"); sw.style.background = x[1]; legend.appendChild(sw);
       legend.appendChild(document.createTextNode(x[0]));
     });
