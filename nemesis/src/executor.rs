@@ -19,6 +19,10 @@ use crate::stepper::{Due, Stepper};
 /// The longest one runtime call may take before its op is recorded `info` with a timeout.
 pub const FAULT_CALL_TIMEOUT_MS: u64 = 60_000;
 
+/// How often the final phase tries an undo that failed, and how long it waits between.
+pub const FINAL_UNDO_ATTEMPTS: usize = 5;
+pub const FINAL_UNDO_RETRY_MS: u64 = 1000;
+
 /// Who leads now, as far as the workload side knows. Faults aimed at the leader ask it
 /// when they start.
 #[async_trait]
@@ -152,9 +156,25 @@ pub async fn final_phase(
 ) -> Result<(), FinalPhaseError> {
     let mut failures = Vec::new();
     for primitive in state.undo() {
-        match call(recorder, &primitive, runtime).await? {
-            Ok(()) => state.succeeded(&primitive),
-            Err(e) => failures.push(format!("{}: {e}", primitive.describe())),
+        // An undo can meet a node still starting (its admin port not yet open, after a
+        // start just before): it is tried again, each try recorded, before it counts as
+        // failed.
+        let mut failed = None;
+        for attempt in 0..FINAL_UNDO_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(FINAL_UNDO_RETRY_MS)).await;
+            }
+            match call(recorder, &primitive, runtime).await? {
+                Ok(()) => {
+                    state.succeeded(&primitive);
+                    failed = None;
+                    break;
+                }
+                Err(e) => failed = Some(e),
+            }
+        }
+        if let Some(e) = failed {
+            failures.push(format!("{}: {e}", primitive.describe()));
         }
     }
     if failures.is_empty() {

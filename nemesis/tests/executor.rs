@@ -328,15 +328,33 @@ async fn a_final_phase_that_cannot_restore_says_what_and_keeps_it_in_force() {
         "{err}"
     );
     assert_eq!(state.paused, set(&["n2", "n4"]));
-    assert_eq!(
-        brief(&recorder.ops()),
-        failed(
-            F::Resume,
-            nodes_value(&["n2", "n4"]),
-            "injected resume failure"
-        )
-        .to_vec()
-    );
+    // Each try is recorded.
+    let tries: Vec<_> = (0..nemesis::executor::FINAL_UNDO_ATTEMPTS)
+        .flat_map(|_| {
+            failed(
+                F::Resume,
+                nodes_value(&["n2", "n4"]),
+                "injected resume failure",
+            )
+        })
+        .collect();
+    assert_eq!(brief(&recorder.ops()), tries);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_final_undo_that_fails_at_first_is_tried_again() {
+    // A clock reset that meets a node still starting: refused once, then done.
+    let runtime = FakeRuntime::new().fail("resume", 1);
+    let recorder = Recorder::in_memory();
+    let mut state = FaultState {
+        paused: set(&["n2"]),
+        ..FaultState::default()
+    };
+    final_phase(&runtime, &recorder, &mut state).await.unwrap();
+    assert!(state.is_clear());
+    let mut expected = failed(F::Resume, nodes_value(&["n2"]), "injected resume failure").to_vec();
+    expected.extend(pair(F::Resume, nodes_value(&["n2"])));
+    assert_eq!(brief(&recorder.ops()), expected);
 }
 
 #[tokio::test(start_paused = true)]
