@@ -22,6 +22,9 @@ use crate::system::{
 };
 
 /// Port etcd serves clients on when the runtime picks ports itself.
+/// How many more status answers a claim to lead may take to settle (see `status`).
+const STATUS_LEADER_READS_MAX: usize = 3;
+
 pub const ETCD_CLIENT_PORT: u16 = 2379;
 /// Port etcd's members talk raft on when the runtime picks ports itself.
 pub const ETCD_PEER_PORT: u16 = 2380;
@@ -558,13 +561,31 @@ impl Client for EtcdClient {
 
     async fn status(&self) -> Outcome<NodeStatus> {
         let mut maintenance = self.local.maintenance_client();
-        let answer = match self.bounded(maintenance.status()).await {
+        let mut answer = match self.bounded(maintenance.status()).await {
             Ok(a) => a,
             Err(e) => return read_failure(e),
         };
         let Some(own) = answer.header().map(|h| h.member_id()) else {
             return Outcome::fail(ErrorCode::MalformedAnswer);
         };
+        // etcd fills a status's leader and its term at two points of its raft loop: just
+        // after an election a node can answer "leader" with the term it had before, which
+        // reads as two leaders in one term. A claim to lead is taken only once two answers
+        // in a row agree on it (both within this op's span).
+        for _ in 0..STATUS_LEADER_READS_MAX {
+            if answer.leader() != own {
+                break;
+            }
+            let again = match self.bounded(maintenance.status()).await {
+                Ok(a) => a,
+                Err(e) => return read_failure(e),
+            };
+            let settled = again.leader() == own && again.raft_term() == answer.raft_term();
+            answer = again;
+            if settled {
+                break;
+            }
+        }
         let shared = &self.system.shared;
         shared.saw_member(own, &self.node);
         let leader_id = answer.leader();
