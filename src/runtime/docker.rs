@@ -283,21 +283,13 @@ impl DockerRuntime {
 
     /// Follow a container's output into its log file until the container stops.
     fn follow_logs(&self, node: &mut DockerNode) {
-        let docker = self.docker.clone();
-        let container = node.container.clone();
         let path = self.cfg.node_log_path(&node.addr.name);
-        let last = node.last_log.clone();
-        // Seconds resolution: a second of overlap is filtered out by timestamp.
-        let since = (std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0) as i32)
-            .saturating_sub(1);
-        node.log_task = Some(tokio::spawn(async move {
-            if let Err(e) = copy_logs(docker, &container, &path, last, since).await {
-                tracing::warn!(%container, "log follower: {e}");
-            }
-        }));
+        node.log_task = Some(spawn_log_follower(
+            self.docker.clone(),
+            node.container.clone(),
+            path,
+            node.last_log.clone(),
+        ));
     }
 
     async fn start_container(&self, node: &mut DockerNode) -> Result<(), RuntimeError> {
@@ -375,6 +367,26 @@ pub(super) fn files_tar(files: &[(String, String)]) -> Result<Vec<u8>, RuntimeEr
     b.into_inner().map_err(|e| RuntimeError::io("files tar", e))
 }
 
+/// Follow a container's output into `path` from a second ago until the container stops
+/// (seconds resolution: the second of overlap is filtered out by timestamp, `last`).
+pub(super) fn spawn_log_follower(
+    docker: Docker,
+    container: String,
+    path: PathBuf,
+    last: Arc<std::sync::Mutex<String>>,
+) -> tokio::task::JoinHandle<()> {
+    let since = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i32)
+        .saturating_sub(1);
+    tokio::spawn(async move {
+        if let Err(e) = copy_logs(docker, &container, &path, last, since).await {
+            tracing::warn!(%container, "log follower: {e}");
+        }
+    })
+}
+
 /// `2026-11-22T10:12:54.1234Z` → fixed width with nine fraction digits, so strings compare
 /// in time order.
 fn normalise_ts(ts: &str) -> String {
@@ -383,7 +395,7 @@ fn normalise_ts(ts: &str) -> String {
     format!("{whole}.{:0<9}", &frac[..frac.len().min(9)])
 }
 
-pub(super) async fn copy_logs(
+async fn copy_logs(
     docker: Docker,
     container: &str,
     path: &std::path::Path,

@@ -32,7 +32,7 @@ use nemesis::runtime::{Capabilities, FaultError, FaultKind, FaultRuntime, Grudge
 use tokio::sync::Mutex;
 use workloads::system::{ClockControl, Image, NodeAddr, NodeSpec, Topology};
 
-use super::docker::{copy_logs, files_tar, run_labels};
+use super::docker::{files_tar, run_labels, spawn_log_follower};
 use super::hosts::{self, HostUrl};
 use super::procs::{clock_env, reapply_admin_clock};
 use super::sidecar::{self, Reach};
@@ -351,20 +351,13 @@ impl SpreadRuntime {
     }
 
     fn follow_logs(&self, node: &mut Node) {
-        let docker = self.hosts[node.host].docker.clone();
-        let container = node.container.clone();
         let path = self.cfg.node_log_path(&node.addr.name);
-        let last = node.last_log.clone();
-        let since = (std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0) as i32)
-            .saturating_sub(1);
-        node.log_task = Some(tokio::spawn(async move {
-            if let Err(e) = copy_logs(docker, &container, &path, last, since).await {
-                tracing::warn!(%container, "log follower: {e}");
-            }
-        }));
+        node.log_task = Some(spawn_log_follower(
+            self.hosts[node.host].docker.clone(),
+            node.container.clone(),
+            path,
+            node.last_log.clone(),
+        ));
     }
 
     async fn start_container(&self, node: &mut Node) -> Result<(), RuntimeError> {
