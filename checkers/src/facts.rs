@@ -128,6 +128,9 @@ pub struct History {
     /// Whether every fault was undone by an undo that ended `ok` (docs/design.md, "After
     /// the faults").
     pub faults: FaultsEnd,
+    /// Stretches before the last fault with nothing in force, in nanoseconds since the
+    /// run's start (`FaultTracker::quiet`).
+    pub quiet: Vec<(u64, u64)>,
     /// Fault starts (partition, pause, kill, clock, packet) whose call ended `ok`.
     pub faults_injected: u64,
     /// Fault starts whose targets included the node last seen leading when invoked.
@@ -669,6 +672,7 @@ impl Builder {
         self.h.carried.resize(ids, false);
         self.h.faults_injected = self.faults.injected;
         self.h.leader_faults = self.faults.aimed_at_leader;
+        self.h.quiet = std::mem::take(&mut self.faults.quiet);
         self.h.faults = self.faults.finish();
         self.h
     }

@@ -95,6 +95,14 @@ pub struct FaultTracker {
     pub injected: u64,
     /// Fault starts whose targets included the node last seen leading.
     pub aimed_at_leader: u64,
+    /// Closed stretches, in nanoseconds since the run's start, during which nothing may
+    /// have been in force: from the history's start, or from the undo that ended ok and
+    /// left nothing in force, to the next fault's invocation. The stretch after the last
+    /// fault is [`FaultsEnd`]'s.
+    pub quiet: Vec<(u64, u64)>,
+    /// A fault started since `quiet_from`, and something may still be in force.
+    busy: bool,
+    quiet_from: u64,
 }
 
 impl FaultTracker {
@@ -109,6 +117,34 @@ impl FaultTracker {
         leader: Option<&str>,
     ) {
         self.last = Some((index, time));
+        if kind == OpType::Invoke && starts_fault(f) && !self.busy {
+            self.quiet.push((self.quiet_from, time));
+            self.busy = true;
+        }
+        self.push_op(index, f, kind, value, leader);
+        if self.busy && self.open.is_none() && self.nothing_in_force() {
+            self.busy = false;
+            self.quiet_from = time;
+        }
+    }
+
+    /// Whether no fault may be in force.
+    fn nothing_in_force(&self) -> bool {
+        self.partition.is_none()
+            && self.clock.is_none()
+            && self.packet.is_none()
+            && self.paused.is_empty()
+            && self.killed.is_empty()
+    }
+
+    fn push_op(
+        &mut self,
+        index: u64,
+        f: F,
+        kind: OpType,
+        value: Option<&RawValue<'_>>,
+        leader: Option<&str>,
+    ) {
         if kind == OpType::Invoke {
             let nodes = value
                 .and_then(|v| v.nodes.as_ref())

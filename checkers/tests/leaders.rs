@@ -299,6 +299,52 @@ fn a_heal_that_ended_info_then_one_that_ended_ok_ends_the_partition() {
     assert_one(&h.check(LAX), StaleLeader, Severity::Violation);
 }
 
+/// Two leaders for 3 s after a partition whose heal ended `kind`, then another
+/// partition that the history never heals.
+fn leaders_between_faults(kind: OpType) -> checkers::CheckResult {
+    let mut h = H::new();
+    h.nemesis(F::Partition);
+    h.nemesis_as(F::Heal, None, kind);
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    h.advance(3000);
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    h.advance(100);
+    h.nemesis(F::Partition);
+    h.check(LAX)
+}
+
+#[test]
+fn a_stale_leader_between_faults_is_found_once_every_earlier_fault_was_undone() {
+    let r = leaders_between_faults(OpType::Ok);
+    let a = assert_one(&r, StaleLeader, Severity::Violation);
+    assert!(a.message.contains("between faults"), "{}", a.message);
+    // The faults never ended: the stretch after the last one is not looked at.
+    assert!(
+        leaders_note(&r).contains("stale-leader not checked after the last fault"),
+        "{}",
+        leaders_note(&r)
+    );
+    // A heal that may not have happened opens no stretch.
+    assert_none(&leaders_between_faults(OpType::Info), StaleLeader);
+}
+
+#[test]
+fn two_leaders_of_which_the_next_fault_cuts_the_overlap_short_are_no_stale_leader() {
+    let mut h = H::new();
+    h.nemesis(F::Partition);
+    h.nemesis(F::Heal);
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    h.advance(1500);
+    h.nemesis(F::Partition);
+    h.advance(1500);
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+    assert_none(&h.check(LAX), StaleLeader);
+}
+
 /// Two leaders for 3 s after a fault `f` of `nodes` and its undo `undo` of `undo_nodes`
 /// ended `kind`.
 fn leaders_after(

@@ -48,7 +48,9 @@ pub use packet::{Link, LinkSide, PacketKind, PacketParams, PacketShape};
 pub use partition::{Direction, PartitionError, PartitionPlan, Reach, Shape};
 pub use primitive::{FaultState, Primitive, StepError};
 pub use runtime::{Capabilities, FaultError, FaultKind, FaultRuntime, Grudge};
-pub use schedule::{Action, Event, Schedule, ScheduleError, ScheduleSpec, Step};
+pub use schedule::{Action, Event, Phase, Schedule, ScheduleError, ScheduleSpec, Step};
 pub use stepper::{Due, Stepper};
-pub use swarm::{Mix, Swarm, SWARM_FIRST_FAULT_HEALED_MS};
+pub use swarm::{
+    phase_windows, Mix, Swarm, PHASE_MS_MIN, PHASE_QUIET_MS, SWARM_FIRST_FAULT_HEALED_MS,
+};
 pub use targets::{Selector, Targets};

@@ -11,7 +11,7 @@ use crate::fault::{exclusion_of, Exclusion, Fault};
 use crate::names::NemesisKind;
 use crate::partition::PartitionPlan;
 use crate::runtime::{Capabilities, FaultKind};
-use crate::swarm::{aims_at_leader, Mix, Swarm, HOLD_MIN_DIVISOR};
+use crate::swarm::{aims_at_leader, phase_windows, Mix, Swarm, HOLD_MIN_DIVISOR, PHASE_QUIET_MS};
 use crate::targets::{Selector, Targets};
 
 /// The most events a schedule may hold; beyond it the interval is too short for the
@@ -101,10 +101,29 @@ pub struct Schedule {
     pub strobe_period_ms: u64,
     #[serde(default)]
     pub swarm: Swarm,
-    /// Chance, in percent, that a fault brought a second one of another class with it.
+    /// Chance, in percent, that a fault brought a second one of another class with it
+    /// (the highest of any phase's).
     #[serde(default)]
     pub burst_percent: u8,
+    /// Under a swarm, what each phase drew; `kinds` is then every kind some phase drew,
+    /// `interval_ms` the fastest tempo and `duration_ms` the longest hold. Empty for a
+    /// fixed schedule and for runs from before phases.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<Phase>,
     pub events: Vec<Event>,
+}
+
+/// What one phase of a swarm drew: its faults start and heal within `from_ms..to_ms`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phase {
+    pub from_ms: u64,
+    pub to_ms: u64,
+    pub kinds: Vec<NemesisKind>,
+    /// A fault about this often.
+    pub interval_ms: u64,
+    /// The longest hold; each fault is held between a third of it and all of it.
+    pub duration_ms: u64,
+    pub burst_percent: u8,
 }
 
 /// One fault: in force from `at_ms` to `heal_at_ms`, both counted from the start of the
@@ -240,74 +259,68 @@ impl Schedule {
     pub fn generate(spec: &ScheduleSpec) -> Result<Schedule, ScheduleError> {
         spec.check()?;
         let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
-        let mix = Mix::draw(
-            spec.swarm,
-            &spec.kinds,
-            spec.time_limit_ms,
-            spec.interval_ms,
-            spec.duration_ms,
-            &mut rng,
-        );
         let mut busy_until_ms: BTreeMap<Exclusion, u64> = BTreeMap::new();
         let mut events = Vec::new();
-        // Slot k starts within [k, k + 1/2] intervals; none past the time limit can fit.
-        let slots = if mix.kinds.is_empty() {
-            0
-        } else {
-            spec.time_limit_ms / mix.interval_ms
-        };
-        let mut place = |at_ms: u64,
-                         hold_ms: u64,
-                         busy_until_ms: &mut BTreeMap<Exclusion, u64>,
-                         rng: &mut ChaCha8Rng|
-         -> Option<Option<u64>> {
-            let heal_at_ms = match at_ms.checked_add(hold_ms) {
-                Some(heal_at_ms) if heal_at_ms <= spec.time_limit_ms => heal_at_ms,
-                _ => return None,
-            };
-            let Some(kind) = pick_kind(&mix.kinds, busy_until_ms, at_ms, mix.leader_weight, rng)
-            else {
-                return Some(None);
-            };
-            let fault = draw_fault(kind, spec, rng);
-            busy_until_ms.insert(fault.exclusion(), heal_at_ms);
-            events.push(Event {
-                at_ms,
-                fault,
-                heal_at_ms,
+        let mut phases = Vec::new();
+        for (from_ms, to_ms) in phase_windows(spec.swarm, spec.time_limit_ms) {
+            let mix = Mix::draw(
+                spec.swarm,
+                &spec.kinds,
+                to_ms - from_ms,
+                spec.interval_ms,
+                spec.duration_ms,
+                &mut rng,
+            );
+            place_phase(
+                spec,
+                &mix,
+                (from_ms, to_ms),
+                &mut busy_until_ms,
+                &mut events,
+                &mut rng,
+            );
+            phases.push(Phase {
+                from_ms,
+                to_ms,
+                kinds: mix.kinds,
+                interval_ms: mix.interval_ms,
+                duration_ms: mix.hold_max_ms,
+                burst_percent: mix.burst_percent,
             });
-            Some(Some(hold_ms))
-        };
-        for slot in 1..=slots {
-            let jitter = rng.random_range(0..=mix.interval_ms / 2);
-            let Some(at_ms) = (slot * mix.interval_ms).checked_add(jitter) else {
-                break;
-            };
-            let hold_ms = mix.hold_ms(&mut rng);
-            let placed = match place(at_ms, hold_ms, &mut busy_until_ms, &mut rng) {
-                None if spec.swarm == Swarm::Off => break,
-                None => continue,
-                Some(placed) => placed,
-            };
-            if let Some(hold_ms) = placed.filter(|_| mix.bursts(&mut rng)) {
-                let second_at_ms = at_ms + rng.random_range(0..=hold_ms / 2);
-                let second_hold_ms = mix.hold_ms(&mut rng);
-                place(second_at_ms, second_hold_ms, &mut busy_until_ms, &mut rng);
-            }
         }
         // A burst's second fault may start after the next slot's.
         events.sort_by_key(|e| e.at_ms);
+        // Every kind some phase drew, in the spec's order.
+        let kinds: Vec<NemesisKind> = spec
+            .kinds
+            .iter()
+            .copied()
+            .filter(|k| phases.iter().any(|p| p.kinds.contains(k)))
+            .collect();
         let schedule = Schedule {
             seed: spec.seed,
             nodes: spec.nodes.clone(),
             time_limit_ms: spec.time_limit_ms,
-            interval_ms: mix.interval_ms,
-            duration_ms: mix.hold_max_ms,
-            kinds: mix.kinds,
+            interval_ms: phases
+                .iter()
+                .map(|p| p.interval_ms)
+                .min()
+                .unwrap_or(spec.interval_ms),
+            duration_ms: phases
+                .iter()
+                .map(|p| p.duration_ms)
+                .max()
+                .unwrap_or(spec.duration_ms),
+            kinds,
             clock_delta_ms_max: spec.clock_delta_ms_max,
             strobe_period_ms: spec.strobe_period_ms,
             swarm: spec.swarm,
-            burst_percent: mix.burst_percent,
+            burst_percent: phases.iter().map(|p| p.burst_percent).max().unwrap_or(0),
+            phases: if spec.swarm == Swarm::Off {
+                Vec::new()
+            } else {
+                phases
+            },
             events,
         };
         debug_assert!(schedule.check().is_ok(), "a drawn schedule is valid");
@@ -315,19 +328,47 @@ impl Schedule {
     }
 
     /// What the seed drew under a swarm, for the terminal: `None` for a fixed schedule.
+    /// One line for a single phase; a line per phase below a heading otherwise.
     pub fn mix_line(&self) -> Option<String> {
         if self.swarm == Swarm::Off {
             return None;
         }
-        let kinds: Vec<String> = self.kinds.iter().map(|k| k.name()).collect();
-        Some(format!(
-            "drawn mix: {}; a fault about every {}, each held {} to {}, {}% of them with a second overlapping",
-            kinds.join(","),
-            seconds_short(self.interval_ms),
-            seconds_short(self.duration_ms / HOLD_MIN_DIVISOR),
-            seconds_short(self.duration_ms),
-            self.burst_percent
-        ))
+        let describe = |kinds: &[NemesisKind], interval_ms: u64, duration_ms: u64, burst: u8| {
+            let kinds: Vec<String> = kinds.iter().map(|k| k.name()).collect();
+            format!(
+                "{}; a fault about every {}, each held {} to {}, {}% of them with a second overlapping",
+                kinds.join(","),
+                seconds_short(interval_ms),
+                seconds_short(duration_ms / HOLD_MIN_DIVISOR),
+                seconds_short(duration_ms),
+                burst
+            )
+        };
+        if self.phases.len() <= 1 {
+            return Some(format!(
+                "drawn mix: {}",
+                describe(
+                    &self.kinds,
+                    self.interval_ms,
+                    self.duration_ms,
+                    self.burst_percent
+                )
+            ));
+        }
+        let mut lines = vec![format!(
+            "drawn mix: {} phases, each its own, {} without faults between them",
+            self.phases.len(),
+            seconds_short(PHASE_QUIET_MS)
+        )];
+        for p in &self.phases {
+            lines.push(format!(
+                "  {}-{}: {}",
+                seconds_short(p.from_ms),
+                seconds_short(p.to_ms),
+                describe(&p.kinds, p.interval_ms, p.duration_ms, p.burst_percent)
+            ));
+        }
+        Some(lines.join("\n"))
     }
 
     /// The spec this schedule was drawn from.
@@ -528,18 +569,78 @@ fn seconds_short(ms: u64) -> String {
     }
 }
 
-/// A kind whose exclusion class is free at `at_ms`: first a fault kind (partition,
-/// pause, kill, clock, packet) uniformly, then one of its kinds, so a mix is balanced by
-/// fault rather than by how many shapes or selectors each has; a leader-aimed kind counts
-/// `leader_weight` times.
+/// Place one phase's faults within `(from_ms, to_ms)`: slot k (from 1) starts within
+/// [k, k + 1/2] intervals of the phase's start, each fault heals within the phase, and a
+/// fault may bring a second of another class with it, starting within its first half.
+fn place_phase(
+    spec: &ScheduleSpec,
+    mix: &Mix,
+    (from_ms, to_ms): (u64, u64),
+    busy_until_ms: &mut BTreeMap<Exclusion, u64>,
+    events: &mut Vec<Event>,
+    rng: &mut ChaCha8Rng,
+) {
+    let slots = if mix.kinds.is_empty() {
+        0
+    } else {
+        (to_ms - from_ms) / mix.interval_ms
+    };
+    let mut place = |at_ms: u64,
+                     hold_ms: u64,
+                     busy_until_ms: &mut BTreeMap<Exclusion, u64>,
+                     rng: &mut ChaCha8Rng|
+     -> Option<Option<u64>> {
+        let heal_at_ms = match at_ms.checked_add(hold_ms) {
+            Some(heal_at_ms) if heal_at_ms <= to_ms => heal_at_ms,
+            _ => return None,
+        };
+        let Some(kind) = pick_kind(mix, busy_until_ms, at_ms, rng) else {
+            return Some(None);
+        };
+        let fault = draw_fault(kind, spec, rng);
+        busy_until_ms.insert(fault.exclusion(), heal_at_ms);
+        events.push(Event {
+            at_ms,
+            fault,
+            heal_at_ms,
+        });
+        Some(Some(hold_ms))
+    };
+    for slot in 1..=slots {
+        let jitter = rng.random_range(0..=mix.interval_ms / 2);
+        let Some(at_ms) = (slot * mix.interval_ms)
+            .checked_add(jitter)
+            .and_then(|t| t.checked_add(from_ms))
+        else {
+            break;
+        };
+        let hold_ms = mix.hold_ms(rng);
+        let placed = match place(at_ms, hold_ms, busy_until_ms, rng) {
+            None if spec.swarm == Swarm::Off => break,
+            None => continue,
+            Some(placed) => placed,
+        };
+        if let Some(hold_ms) = placed.filter(|_| mix.bursts(rng)) {
+            let second_at_ms = at_ms + rng.random_range(0..=hold_ms / 2);
+            let second_hold_ms = mix.hold_ms(rng);
+            place(second_at_ms, second_hold_ms, busy_until_ms, rng);
+        }
+    }
+}
+
+/// A kind whose exclusion class is free at `at_ms`: under a drawn mix first an exclusion
+/// class (network, process, clock, packet) uniformly; then a fault kind (partition,
+/// pause, kill, clock, packet, power loss) uniformly, then one of its kinds, so a mix is
+/// balanced by fault rather than by how many shapes or selectors each has; a
+/// leader-aimed kind counts `leader_weight` times.
 fn pick_kind<R: Rng + ?Sized>(
-    kinds: &[NemesisKind],
+    mix: &Mix,
     busy_until_ms: &BTreeMap<Exclusion, u64>,
     at_ms: u64,
-    leader_weight: usize,
     rng: &mut R,
 ) -> Option<NemesisKind> {
-    let free: Vec<NemesisKind> = kinds
+    let free: Vec<NemesisKind> = mix
+        .kinds
         .iter()
         .copied()
         .filter(|k| {
@@ -548,7 +649,7 @@ fn pick_kind<R: Rng + ?Sized>(
                 .is_none_or(|&t| t <= at_ms)
         })
         .collect();
-    let faults: Vec<FaultKind> = free
+    let mut faults: Vec<FaultKind> = free
         .iter()
         .map(|k| k.fault_kind())
         .collect::<BTreeSet<_>>()
@@ -557,12 +658,26 @@ fn pick_kind<R: Rng + ?Sized>(
     if faults.is_empty() {
         return None;
     }
+    if mix.by_class {
+        let classes: Vec<Exclusion> = faults
+            .iter()
+            .map(|&f| exclusion_of(f))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let class = classes[rng.random_range(0..classes.len())];
+        faults.retain(|&f| exclusion_of(f) == class);
+    }
     let fault = faults[rng.random_range(0..faults.len())];
     let of_fault: Vec<NemesisKind> = free
         .into_iter()
         .filter(|k| k.fault_kind() == fault)
         .flat_map(|k| {
-            let times = if aims_at_leader(k) { leader_weight } else { 1 };
+            let times = if aims_at_leader(k) {
+                mix.leader_weight
+            } else {
+                1
+            };
             std::iter::repeat_n(k, times.max(1))
         })
         .collect();

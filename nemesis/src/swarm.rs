@@ -13,14 +13,23 @@
 //! - the tempo: a fault about every [`TEMPOS_MS`] milliseconds;
 //! - the longest hold, from [`HOLDS_MS`]: each fault is then held between a third of it
 //!   and all of it, so that cuts about as long as an election and long ones mix;
-//! - leader-aimed names are then picked twice as often as the others of their kind;
+//! - each fault is then picked by its exclusion class first (network, process, clock,
+//!   packet), so that pause, kill and power loss share a quarter of the faults rather
+//!   than take half, and leader-aimed names twice as often as the others of their kind;
 //! - how often a fault brings a second one of another class with it, starting within its
 //!   first half: [`BURSTS`]. Overlapping faults (a leader cut off while its clock
 //!   jumps, a kill during a partition) are where most election bugs hide.
 //!
-//! Only tempos and holds that leave room for a first fault within the time limit are
-//! drawn. The schedule records what was drawn (its kinds, interval, longest hold and
-//! burst chance), prints it, and replays exactly like any other.
+//! A run long enough is cut into phases ([`phase_windows`]): at least
+//! [`PHASE_MS_MIN`] each, [`PHASE_QUIET_MS`] without a fault between them, and each phase
+//! draws its own mix. A seed then tries several corners of the space in one run, rather
+//! than one corner for the whole run: a user who runs the defaults once gets several
+//! chances, and the quiet between phases lets what a fault left behind show (an old leader
+//! that never stepped down, locks granted again after a storm).
+//!
+//! Only tempos and holds that leave room for a first fault within the phase are drawn.
+//! The schedule records what each phase drew (its kinds, interval, longest hold and burst
+//! chance), prints it, and replays exactly like any other.
 
 use std::collections::BTreeSet;
 
@@ -74,6 +83,34 @@ pub const NAME_KEEP: f64 = 0.6;
 /// Chance that a leader-aimed name of a kind that stays on stays on.
 pub const LEADER_KEEP: f64 = 0.9;
 
+/// The shortest phase: a run is cut into as many phases of at least this as fit.
+pub const PHASE_MS_MIN: u64 = 12_000;
+/// Time without a fault between two phases (the next phase's first fault then starts at
+/// least one of its intervals later): long enough for a leader that failed to step down
+/// to be seen claiming, with every fault healed, for more than the 2 s the checker allows.
+pub const PHASE_QUIET_MS: u64 = 2_000;
+
+/// The windows `(from_ms, to_ms)` of a `time_limit_ms` schedule's phases: one window for
+/// the whole test without a swarm or when a second phase does not fit.
+pub fn phase_windows(swarm: Swarm, time_limit_ms: u64) -> Vec<(u64, u64)> {
+    if swarm == Swarm::Off {
+        return vec![(0, time_limit_ms)];
+    }
+    let count = ((time_limit_ms + PHASE_QUIET_MS) / (PHASE_MS_MIN + PHASE_QUIET_MS)).max(1);
+    let len = (time_limit_ms - (count - 1) * PHASE_QUIET_MS) / count;
+    (0..count)
+        .map(|i| {
+            let from = i * (len + PHASE_QUIET_MS);
+            let to = if i + 1 == count {
+                time_limit_ms
+            } else {
+                from + len
+            };
+            (from, to)
+        })
+        .collect()
+}
+
 /// The shortest time limit in which a drawn schedule has room for a fault: the fastest
 /// tempo's first slot (at most one and a half intervals in) and the shortest hold.
 pub const SWARM_FIRST_FAULT_HEALED_MS: u64 = TEMPOS_MS[0] + TEMPOS_MS[0] / 2 + HOLDS_MS[0];
@@ -90,6 +127,10 @@ pub struct Mix {
     pub burst_percent: u8,
     /// How many times a leader-aimed name counts when a fault of its kind is picked.
     pub leader_weight: usize,
+    /// Whether a fault is picked by its exclusion class first (network, process, clock,
+    /// packet), then by its kind: pause, kill and power loss then share one class's
+    /// quarter instead of taking half of all faults between them.
+    pub by_class: bool,
 }
 
 impl Mix {
@@ -102,6 +143,7 @@ impl Mix {
             hold_max_ms: duration_ms,
             burst_percent: 0,
             leader_weight: 1,
+            by_class: false,
         }
     }
 
@@ -138,6 +180,7 @@ impl Mix {
             hold_max_ms: hold,
             burst_percent: BURSTS_PERCENT[rng.random_range(0..BURSTS_PERCENT.len())],
             leader_weight: LEADER_WEIGHT,
+            by_class: true,
         }
     }
 
@@ -267,6 +310,28 @@ mod tests {
             }
         }
         assert!(tempos.len() >= 4, "{tempos:?}");
+    }
+
+    #[test]
+    fn phases_cover_the_test_with_quiet_between_them() {
+        assert_eq!(phase_windows(Swarm::Off, 60_000), vec![(0, 60_000)]);
+        assert_eq!(phase_windows(Swarm::Full, 15_000), vec![(0, 15_000)]);
+        for limit_ms in [SWARM_FIRST_FAULT_HEALED_MS, 26_000, 30_000, 60_000, 600_000] {
+            let windows = phase_windows(Swarm::Full, limit_ms);
+            assert_eq!(windows[0].0, 0);
+            assert_eq!(windows.last().unwrap().1, limit_ms);
+            for pair in windows.windows(2) {
+                assert_eq!(pair[1].0 - pair[0].1, PHASE_QUIET_MS, "{windows:?}");
+            }
+            for &(from, to) in &windows {
+                assert!(
+                    windows.len() == 1 || to - from >= PHASE_MS_MIN,
+                    "{windows:?}"
+                );
+            }
+        }
+        assert_eq!(phase_windows(Swarm::Timing, 60_000).len(), 4);
+        assert_eq!(phase_windows(Swarm::Full, 30_000).len(), 2);
     }
 
     #[test]

@@ -477,18 +477,46 @@ fn a_swarm_draws_each_seed_its_own_valid_mix_that_replays_exactly() {
         schedule.check().unwrap();
         assert!(!schedule.events.is_empty(), "seed {seed}");
         assert_eq!(Schedule::from_json(&schedule.to_json()).unwrap(), schedule);
-        let on: BTreeSet<NemesisKind> = schedule.kinds.iter().copied().collect();
+        assert_eq!(
+            schedule.phases.len(),
+            4,
+            "seed {seed}: 60 s holds four phases"
+        );
         for e in &schedule.events {
+            let phase = schedule
+                .phases
+                .iter()
+                .find(|p| (p.from_ms..p.to_ms).contains(&e.at_ms))
+                .unwrap_or_else(|| panic!("seed {seed}: {e:?} starts in no phase"));
             assert!(
-                on.iter().any(|k| k.fault_kind() == e.fault.fault_kind()),
-                "seed {seed}: {:?} is not of the drawn mix {on:?}",
-                e.fault
+                e.heal_at_ms <= phase.to_ms,
+                "seed {seed}: {e:?} outlives {phase:?}"
             );
+            assert!(
+                phase
+                    .kinds
+                    .iter()
+                    .any(|k| k.fault_kind() == e.fault.fault_kind()),
+                "seed {seed}: {:?} is not of its phase's mix {:?}",
+                e.fault,
+                phase.kinds
+            );
+            assert!(phase.kinds.iter().all(|k| schedule.kinds.contains(k)));
             let held = e.heal_at_ms - e.at_ms;
             assert!(
-                (schedule.duration_ms / nemesis::swarm::HOLD_MIN_DIVISOR..=schedule.duration_ms)
+                (phase.duration_ms / nemesis::swarm::HOLD_MIN_DIVISOR..=phase.duration_ms)
                     .contains(&held),
                 "seed {seed}: held {held} ms"
+            );
+        }
+        for pair in schedule.phases.windows(2) {
+            let quiet = schedule.events.iter().all(|e| {
+                e.heal_at_ms <= pair[0].to_ms || e.at_ms >= pair[1].from_ms + pair[1].interval_ms
+            });
+            assert!(
+                quiet,
+                "seed {seed}: a fault within the quiet after {:?}",
+                pair[0]
             );
         }
         overlapping += usize::from(
@@ -497,12 +525,16 @@ fn a_swarm_draws_each_seed_its_own_valid_mix_that_replays_exactly() {
                 .windows(2)
                 .any(|w| w[1].at_ms < w[0].heal_at_ms),
         );
-        assert!(schedule.mix_line().unwrap().contains("drawn mix: "));
-        mixes.insert((
-            schedule.kinds.clone(),
-            schedule.interval_ms,
-            schedule.duration_ms,
-        ));
+        let line = schedule.mix_line().unwrap();
+        assert!(line.starts_with("drawn mix: 4 phases"), "{line}");
+        assert_eq!(line.lines().count(), 5, "{line}");
+        mixes.insert(
+            schedule
+                .phases
+                .iter()
+                .map(|p| (p.kinds.clone(), p.interval_ms, p.duration_ms))
+                .collect::<Vec<_>>(),
+        );
     }
     assert!(mixes.len() > 90, "{} distinct mixes of 100", mixes.len());
     assert!(
@@ -521,4 +553,25 @@ fn a_schedule_without_swarm_fields_reads_as_fixed() {
     let back = Schedule::from_json(&json.to_string()).unwrap();
     assert_eq!(back, schedule);
     assert_eq!(back.mix_line(), None);
+}
+
+#[test]
+fn a_drawn_mix_picks_a_fault_class_first_so_process_faults_do_not_take_half() {
+    use nemesis::fault::Exclusion;
+    use nemesis::Swarm;
+    let mut per_class: BTreeMap<Exclusion, usize> = BTreeMap::new();
+    for seed in 0..200 {
+        let s = ScheduleSpec::new(seed, cluster(5), 60_000, 5_000, 3_000, NemesisKind::all())
+            .swarm(Swarm::Full);
+        for e in Schedule::generate(&s).unwrap().events {
+            *per_class.entry(e.fault.exclusion()).or_default() += 1;
+        }
+    }
+    let total: usize = per_class.values().sum();
+    let share = |c| per_class.get(&c).copied().unwrap_or(0) as f64 / total as f64;
+    // Pause, kill and power loss are three of six fault kinds but one of four classes.
+    assert!(share(Exclusion::Process) < 0.33, "{per_class:?}");
+    for class in [Exclusion::Network, Exclusion::Clock, Exclusion::Packet] {
+        assert!(share(class) > 0.17, "{class:?}: {per_class:?}");
+    }
 }

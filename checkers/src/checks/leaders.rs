@@ -105,13 +105,13 @@ fn leader_intervals(h: &History) -> Vec<Interval> {
         .collect()
 }
 
-/// Certain leaderships in nanoseconds since the run's start, clipped to what lies after
-/// `from`, with the ops that bound each: `(interval, first op, last op)`.
-fn leader_times_after(h: &History, from: u64) -> Vec<(Interval, u64, u64)> {
-    leader_spans(h)
-        .into_iter()
+/// Certain leaderships in nanoseconds since the run's start, clipped to `from..to`, with
+/// the ops that bound each: `(interval, first op, last op)`.
+fn leader_times_within(spans: &[LeaderSpan], from: u64, to: u64) -> Vec<(Interval, u64, u64)> {
+    spans
+        .iter()
         .filter_map(|l| {
-            let (start, end) = (l.first.1.max(from), l.last.1);
+            let (start, end) = (l.first.1.max(from), l.last.1.min(to));
             (start < end).then_some((
                 Interval {
                     start,
@@ -126,50 +126,96 @@ fn leader_times_after(h: &History, from: u64) -> Vec<(Interval, u64, u64)> {
         .collect()
 }
 
-/// `stale-leader` (violation): after the last nemesis op completed (every fault healed,
-/// paused nodes resumed, killed ones restarted, clocks reset), two nodes both certainly
-/// led at once for longer than [`STALE_LEADER_GRACE_MS`]. Raft lets an old leader linger
-/// only while it cannot hear the new one; once the network is whole it must step down.
+/// The longest overlap of two certain leaders in one stretch without faults.
+struct StaleOverlap {
+    /// The older term's leadership, the stale one.
+    old: Interval,
+    new: Interval,
+    /// How long both led, in nanoseconds.
+    together: u64,
+    stretch: (u64, u64),
+    /// The ops bounding the old leadership, then the new one's.
+    cited: [u64; 4],
+}
+
+/// `stale-leader` (violation): while no fault was in force — after the last nemesis op
+/// completed (every fault healed, paused nodes resumed, killed ones restarted, clocks
+/// reset), or in a stretch between faults where every fault so far had been undone —
+/// two nodes both certainly led at once for longer than [`STALE_LEADER_GRACE_MS`]. Raft
+/// lets an old leader linger only while it cannot hear the new one; once the network is
+/// whole it must step down.
 ///
-/// The window opens only once the faults really ended (every fault undone by an undo that
-/// ended ok): while a partition may still hold, an isolated old leader that keeps its
-/// term is legal. Returns why the rule was not applied, if it was not.
+/// A stretch opens only once the faults before it really ended (every fault undone by an
+/// undo that ended ok), and closes when the next fault is invoked: while a partition may
+/// still hold, an isolated old leader that keeps its term is legal. Returns why the rule
+/// was not applied after the last fault, if it was not.
 fn stale_leaders(h: &History, findings: &mut Findings) -> Option<String> {
-    let healed = match &h.faults {
-        FaultsEnd::NoFaults => 0,
-        FaultsEnd::Ended { time, .. } => *time,
+    let mut stretches: Vec<(u64, u64)> = h.quiet.clone();
+    let mut not_checked = None;
+    match &h.faults {
+        FaultsEnd::NoFaults => stretches.push((0, u64::MAX)),
+        FaultsEnd::Ended { time, .. } => stretches.push((*time, u64::MAX)),
         FaultsEnd::NotEnded { why } => {
-            return Some(format!(
-                "stale-leader not checked: the faults may not have ended ({why})"
+            not_checked = Some(format!(
+                "stale-leader not checked after the last fault: the faults may not have ended ({why})"
             ));
         }
-    };
-    let timed = leader_times_after(h, healed);
-    let ops: FxHashMap<(u64, u64), (u64, u64)> = timed
-        .iter()
-        .map(|(i, first, last)| ((i.who, i.tag), (*first, *last)))
-        .collect();
+    }
+    let spans = leader_spans(h);
     let grace = STALE_LEADER_GRACE_MS * 1_000_000;
-    let mut worst: Option<(Interval, Interval, u64)> = None;
-    overlaps(timed.into_iter().map(|(i, _, _)| i).collect(), |a, b| {
-        let together = a.end.min(b.end) - b.start;
-        if together > grace && worst.is_none_or(|(_, _, w)| together > w) {
-            worst = Some((*a, *b, together));
+    let mut worst: Option<StaleOverlap> = None;
+    for &(from, to) in &stretches {
+        if to.saturating_sub(from) <= grace {
+            continue;
         }
-    });
-    let (a, b, together) = worst?;
-    // The older term is the stale one.
-    let (old, new) = if a.tag <= b.tag { (a, b) } else { (b, a) };
-    let (o, n) = (ops[&(old.who, old.tag)], ops[&(new.who, new.tag)]);
-    let cited = [o.0, o.1, n.0, n.1];
+        let timed = leader_times_within(&spans, from, to);
+        let ops: FxHashMap<(u64, u64), (u64, u64)> = timed
+            .iter()
+            .map(|(i, first, last)| ((i.who, i.tag), (*first, *last)))
+            .collect();
+        overlaps(timed.into_iter().map(|(i, _, _)| i).collect(), |a, b| {
+            let together = a.end.min(b.end) - b.start;
+            if together > grace && worst.as_ref().is_none_or(|w| together > w.together) {
+                // The older term is the stale one.
+                let (old, new) = if a.tag <= b.tag { (*a, *b) } else { (*b, *a) };
+                let (o, n) = (ops[&(old.who, old.tag)], ops[&(new.who, new.tag)]);
+                worst = Some(StaleOverlap {
+                    old,
+                    new,
+                    together,
+                    stretch: (from, to),
+                    cited: [o.0, o.1, n.0, n.1],
+                });
+            }
+        });
+    }
+    let Some(StaleOverlap {
+        old,
+        new,
+        together,
+        stretch: (from, to),
+        cited,
+    }) = worst
+    else {
+        return not_checked;
+    };
     findings.add(AnomalyKind::StaleLeader, Severity::Violation, &cited, || {
         let (no, nn) = (h.node_name(old.who as Sym), h.node_name(new.who as Sym));
-        let when = match &h.faults {
-            FaultsEnd::Ended { index, time } => format!(
-                "with every fault undone by an undo that ended ok (the last nemesis op at op {index}, {:.3} s)",
-                *time as f64 / 1e9
-            ),
-            _ => "with no fault in the history".to_string(),
+        let when = if to != u64::MAX {
+            format!(
+                "between faults, with every earlier fault undone by an undo that ended ok \
+                 (from {:.3} s until the next fault at {:.3} s),",
+                from as f64 / 1e9,
+                to as f64 / 1e9
+            )
+        } else {
+            match &h.faults {
+                FaultsEnd::Ended { index, time } => format!(
+                    "with every fault undone by an undo that ended ok (the last nemesis op at op {index}, {:.3} s)",
+                    *time as f64 / 1e9
+                ),
+                _ => "with no fault in the history".to_string(),
+            }
         };
         format!(
             "{no} went on claiming leadership of term {} while {nn} led term {}: {when} \
@@ -178,13 +224,13 @@ fn stale_leaders(h: &History, findings: &mut Findings) -> Option<String> {
             old.tag,
             new.tag,
             together as f64 / 1e9,
-            o.0,
-            o.1,
-            n.0,
-            n.1
+            cited[0],
+            cited[1],
+            cited[2],
+            cited[3]
         )
     });
-    None
+    not_checked
 }
 
 /// Sweeps intervals by start and yields, for each, an earlier-started interval of a
