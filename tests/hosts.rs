@@ -12,7 +12,10 @@
 //!    docker path gives;
 //! 4. the second host stopped mid-run ends the run unknown, naming the host; nothing is
 //!    left on the first; the record of the run survives, and `splitbrain clean` removes
-//!    what the run left on the second host once it answers again.
+//!    what the run left on the second host once it answers again;
+//! 5. an `ssh://` host: an sshd of the test's own on a loopback port, whose `docker
+//!    system dial-stdio` reaches this machine's daemon, beside the second daemon: a
+//!    correct run is valid and leaves nothing, and `clean` reaches the host through ssh.
 
 mod common;
 
@@ -465,5 +468,178 @@ fn a_cluster_spread_over_two_docker_hosts() {
         second.url,
         leftovers(Some(&second))
     );
+
+    // 5. Through ssh: this machine's daemon behind an sshd of the test's own, beside the
+    //    second daemon.
+    let sshd = SshServer::start();
+    let ssh_hosts = ["ssh://root@127.0.0.1", second.url.as_str()];
+    let through = [&["--nodes", "3", "--time-limit", "15"][..], FAULTS].concat();
+    let out = sshd
+        .client(splitbrain())
+        .args(run_args(&tmp.path().join("ssh"), &ssh_hosts, 1, &through))
+        .output()
+        .unwrap();
+    let r = finished(&tmp.path().join("ssh"), out);
+    assert_eq!(
+        r.code, 0,
+        "correct raftd through ssh must be valid:\n{}",
+        r.text
+    );
+    assert_eq!(r.test["spec"]["docker_hosts"], serde_json::json!(ssh_hosts));
+    assert!(
+        leftovers(None).is_empty(),
+        "left here: {:?}",
+        leftovers(None)
+    );
+    assert!(
+        leftovers(Some(&second)).is_empty(),
+        "left on {}",
+        second.url
+    );
+    let clean = sshd
+        .client(splitbrain())
+        .args(["clean", "--docker-host", "ssh://root@127.0.0.1"])
+        .output()
+        .unwrap();
+    assert!(
+        clean.status.success(),
+        "clean through ssh: {}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    let refused = splitbrain()
+        .args([
+            "run",
+            "--docker-host",
+            &format!("ssh://root@127.0.0.1:{}", sshd.port),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("~/.ssh/config"));
     let _ = second.port;
+}
+
+/// An sshd of the test's own on a loopback port, root logging in with a key made for it,
+/// and an `ssh` that knows the port: first on the `PATH` of the commands given to
+/// [`SshServer::client`], reading the test's configuration.
+struct SshServer {
+    dir: tempfile::TempDir,
+    child: Child,
+    port: u16,
+    /// The privilege separation directory was made here and goes with the server.
+    made_run_dir: bool,
+}
+
+impl SshServer {
+    fn start() -> SshServer {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for key in ["host", "client"] {
+            let made = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(d.join(key))
+                .status()
+                .expect("ssh-keygen (openssh-client; scripts/install-deps installs it)");
+            assert!(made.success());
+        }
+        std::fs::copy(d.join("client.pub"), d.join("authorized_keys")).unwrap();
+        let port = free_port();
+        let p = |f: &str| d.join(f).display().to_string();
+        std::fs::write(
+            d.join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\n\
+                 AuthorizedKeysFile {}\nPermitRootLogin prohibit-password\nStrictModes no\n\
+                 UsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n",
+                p("host"),
+                p("sshd.pid"),
+                p("authorized_keys")
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("ssh_config"),
+            format!(
+                "Host 127.0.0.1\n  Port {port}\n  IdentityFile {}\n  IdentitiesOnly yes\n\
+                 \x20 StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n",
+                p("client")
+            ),
+        )
+        .unwrap();
+        let bin = d.join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        std::fs::write(
+            bin.join("ssh"),
+            format!(
+                "#!/bin/sh\nexec /usr/bin/ssh -F {} \"$@\"\n",
+                p("ssh_config")
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(bin.join("ssh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let run_dir = Path::new("/run/sshd");
+        let made_run_dir = !run_dir.exists();
+        if made_run_dir {
+            std::fs::create_dir(run_dir).unwrap();
+        }
+        let child = Command::new("/usr/sbin/sshd")
+            .arg("-D")
+            .arg("-f")
+            .arg(d.join("sshd_config"))
+            .arg("-E")
+            .arg(d.join("sshd.log"))
+            .spawn()
+            .expect("sshd (openssh-server; scripts/install-deps installs it)");
+        let server = SshServer {
+            dir,
+            child,
+            port,
+            made_run_dir,
+        };
+        // Up once it takes a login and runs docker there.
+        let t0 = Instant::now();
+        loop {
+            let answered = server
+                .client(Command::new("ssh"))
+                .args([
+                    "root@127.0.0.1",
+                    "docker",
+                    "version",
+                    "--format",
+                    "{{.Server.Version}}",
+                ])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if answered {
+                break server;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "the test's sshd never took a login: {}",
+                std::fs::read_to_string(server.dir.path().join("sshd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// `cmd` with the test's `ssh` first on its `PATH`.
+    fn client(&self, mut cmd: Command) -> Command {
+        let path = std::env::var("PATH").unwrap_or_default();
+        cmd.env(
+            "PATH",
+            format!("{}:{path}", self.dir.path().join("bin").display()),
+        );
+        cmd
+    }
+}
+
+impl Drop for SshServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if self.made_run_dir {
+            let _ = std::fs::remove_dir("/run/sshd");
+        }
+    }
 }

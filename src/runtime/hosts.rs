@@ -3,8 +3,9 @@
 //!
 //! A URL is `unix:///path`, `tcp://HOST:PORT` (TLS when `DOCKER_TLS_VERIFY` is set, with
 //! the certificates in `DOCKER_CERT_PATH`), `https://HOST:PORT`, or `ssh://USER@HOST`
-//! (the `ssh` program and its configuration; the remote user must be allowed to use
-//! docker). A unix socket or a loopback address is a daemon on this machine: its nodes
+//! (the `ssh` program and its configuration, which gives the port when it is not 22; the
+//! remote user must be allowed to use docker, and the remote `docker` CLI is run as
+//! `docker system dial-stdio`). A unix socket or a loopback address is a daemon on this machine: its nodes
 //! are reached at the gateway of the run's network there, which only this machine's
 //! containers and processes can reach. Any other host is reached at the address in its
 //! URL, which the other hosts and the controller must be able to reach.
@@ -67,9 +68,16 @@ impl HostUrl {
             "ssh" => {
                 let authority = rest.trim_end_matches('/');
                 let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-                let host = host.split(':').next().unwrap_or("");
                 if host.is_empty() || authority.contains('/') {
-                    return bad("an ssh host is [USER@]HOST[:PORT]");
+                    return bad("an ssh host is [USER@]HOST");
+                }
+                // The ssh transport hands `HOST:PORT` to ssh as one host name, which ssh
+                // cannot resolve: the port has to come from ssh's own configuration.
+                if host.contains(':') {
+                    return bad(
+                        "the port cannot be given in an ssh URL; set it in ssh's configuration \
+                         (`Host NAME` then `Port N` in ~/.ssh/config) and give ssh://USER@NAME",
+                    );
                 }
                 Ok(HostUrl {
                     url: s.to_string(),
@@ -158,8 +166,10 @@ mod tests {
         assert!(HostUrl::parse("unix:///var/run/docker.sock")
             .unwrap()
             .is_local());
-        let s = HostUrl::parse("ssh://ops@rack1.example:2222").unwrap();
+        let s = HostUrl::parse("ssh://ops@rack1.example").unwrap();
         assert_eq!(s.name.as_deref(), Some("rack1.example"));
+        let port = HostUrl::parse("ssh://ops@rack1.example:2222").unwrap_err();
+        assert!(port.contains("~/.ssh/config"), "{port}");
         for bad in [
             "docker.example:2375",
             "tcp://host",
