@@ -270,6 +270,21 @@ fn leftovers(host: Option<&SecondDaemon>) -> Vec<String> {
     out
 }
 
+/// Nothing of any run is left on this machine's daemon or on `second`.
+fn assert_nothing_left(second: &SecondDaemon) {
+    assert!(
+        leftovers(None).is_empty(),
+        "left here: {:?}",
+        leftovers(None)
+    );
+    assert!(
+        leftovers(Some(second)).is_empty(),
+        "left on {}: {:?}",
+        second.url,
+        leftovers(Some(second))
+    );
+}
+
 const FAULTS: &[&str] = &["--nemesis", "partition,pause,kill,clock"];
 
 #[test]
@@ -319,17 +334,7 @@ fn a_cluster_spread_over_two_docker_hosts() {
             ok.text
         );
     }
-    assert!(
-        leftovers(None).is_empty(),
-        "left here: {:?}",
-        leftovers(None)
-    );
-    assert!(
-        leftovers(Some(&second)).is_empty(),
-        "left on {}: {:?}",
-        second.url,
-        leftovers(Some(&second))
-    );
+    assert_nothing_left(&second);
 
     // 2. A lease without check-quorum is caught with nodes on both hosts.
     let bug = [
@@ -486,16 +491,7 @@ fn a_cluster_spread_over_two_docker_hosts() {
         r.text
     );
     assert_eq!(r.test["spec"]["docker_hosts"], serde_json::json!(ssh_hosts));
-    assert!(
-        leftovers(None).is_empty(),
-        "left here: {:?}",
-        leftovers(None)
-    );
-    assert!(
-        leftovers(Some(&second)).is_empty(),
-        "left on {}",
-        second.url
-    );
+    assert_nothing_left(&second);
     let clean = sshd
         .client(splitbrain())
         .args(["clean", "--docker-host", "ssh://root@127.0.0.1"])

@@ -302,14 +302,7 @@ fn a_heal_that_ended_info_then_one_that_ended_ok_ends_the_partition() {
 /// Two leaders for 3 s after a partition whose heal ended `kind`, then another
 /// partition that the history never heals.
 fn leaders_between_faults(kind: OpType) -> checkers::CheckResult {
-    let mut h = H::new();
-    h.nemesis(F::Partition);
-    h.nemesis_as(F::Heal, None, kind);
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
-    h.advance(3000);
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
+    let (mut h, _) = leaders_after_undo(Some(kind));
     h.advance(100);
     h.nemesis(F::Partition);
     h.check(LAX)
