@@ -72,7 +72,9 @@ impl<T> Outcome<T> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeStatus {
     pub role: Role,
-    pub term: u64,
+    /// `None` where the node's term could not be told for certain (etcd just after an
+    /// election: see its adapter's `status`); no rule about terms counts such an answer.
+    pub term: Option<u64>,
     /// The leader's node name as this node knows it.
     pub leader: Option<String>,
     /// How far this node has applied its log, where the system says (raftd's `applied`,

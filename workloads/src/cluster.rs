@@ -75,9 +75,11 @@ impl Cluster {
             let Ok((name, Outcome::Ok(status))) = joined else {
                 continue;
             };
-            let newer = best.as_ref().is_none_or(|(term, _)| status.term > *term);
+            // A leader whose term is uncertain ranks below every certain one.
+            let term = status.term.unwrap_or(0);
+            let newer = best.as_ref().is_none_or(|(t, _)| term > *t);
             if status.role == Role::Leader && newer {
-                best = Some((status.term, name));
+                best = Some((term, name));
             }
         }
         best.map(|(_, name)| name)

@@ -336,9 +336,13 @@ impl Ctx {
                 .op(number, F::Status, node, None, client.status(), status_value)
                 .await?;
             match outcome {
-                Outcome::Ok(status) if status.role == checkers::Role::Leader => {
-                    self.router().observed_leader(node, status.term);
-                    self.stats.saw_leader(status.term, self.cluster.name(node));
+                Outcome::Ok(NodeStatus {
+                    role: checkers::Role::Leader,
+                    term: Some(term),
+                    ..
+                }) => {
+                    self.router().observed_leader(node, term);
+                    self.stats.saw_leader(term, self.cluster.name(node));
                 }
                 Outcome::Info(_) => number = self.new_observer(),
                 _ => {}
@@ -707,7 +711,7 @@ fn log_value(log: &Vec<LogEntry>) -> Option<Value> {
 fn status_value(status: &NodeStatus) -> Option<Value> {
     Some(Value {
         role: Some(status.role.clone()),
-        term: Some(status.term),
+        term: status.term,
         leader: Some(status.leader.clone()),
         vote: status.vote.clone(),
         ..Value::default()

@@ -22,8 +22,8 @@ use crate::system::{
 };
 
 /// Port etcd serves clients on when the runtime picks ports itself.
-/// How many more status answers a claim to lead may take to settle (see `status`).
-const STATUS_LEADER_READS_MAX: usize = 3;
+/// How long a claim to lead may take to settle with a linearizable read (see `status`).
+const STATUS_SETTLE_TIMEOUT: Duration = Duration::from_millis(1000);
 
 pub const ETCD_CLIENT_PORT: u16 = 2379;
 /// Port etcd's members talk raft on when the runtime picks ports itself.
@@ -568,22 +568,31 @@ impl Client for EtcdClient {
         let Some(own) = answer.header().map(|h| h.member_id()) else {
             return Outcome::fail(ErrorCode::MalformedAnswer);
         };
-        // etcd fills a status's leader and its term at two points of its raft loop: just
-        // after an election a node can answer "leader" with the term it had before, which
-        // reads as two leaders in one term. A claim to lead is taken only once two answers
-        // in a row agree on it (both within this op's span).
-        for _ in 0..STATUS_LEADER_READS_MAX {
-            if answer.leader() != own {
-                break;
-            }
-            let again = match self.bounded(maintenance.status()).await {
-                Ok(a) => a,
-                Err(e) => return read_failure(e),
-            };
-            let settled = again.leader() == own && again.raft_term() == answer.raft_term();
-            answer = again;
-            if settled {
-                break;
+        // etcd answers a status's leader from its raft state, which changes at the
+        // election, but its term from the last entry it applied: a new leader answers
+        // "leader" with the term before its own until its first entry of its term is
+        // applied (seen for 200 ms, twice in a row), which reads as two leaders of one
+        // term. A linearizable read through the node settles it: the read index needs an
+        // entry of the leader's term committed, and the read waits until the node has
+        // applied it. So a claim to lead counts with its term only when a status after
+        // such a read still claims it; otherwise the node leads in a term not known.
+        let mut term = Some(answer.raft_term());
+        if answer.leader() == own {
+            let settled = tokio::time::timeout(
+                self.timeout.min(STATUS_SETTLE_TIMEOUT),
+                self.local.kv_client().get(
+                    self.writes_prefix(),
+                    Some(GetOptions::new().with_count_only()),
+                ),
+            )
+            .await;
+            term = None;
+            if matches!(settled, Ok(Ok(_))) {
+                answer = match self.bounded(maintenance.status()).await {
+                    Ok(a) => a,
+                    Err(e) => return read_failure(e),
+                };
+                term = Some(answer.raft_term());
             }
         }
         let shared = &self.system.shared;
@@ -598,7 +607,7 @@ impl Client for EtcdClient {
         };
         Outcome::Ok(NodeStatus {
             role,
-            term: answer.raft_term(),
+            term,
             leader: if leader_id == 0 {
                 None
             } else {

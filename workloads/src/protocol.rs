@@ -213,7 +213,7 @@ impl Client for ProtocolClient {
             .await
             .map(|s| NodeStatus {
                 role: role_of(&s.role),
-                term: s.term,
+                term: Some(s.term),
                 leader: s.leader,
                 applied: s.applied,
                 commit: s.commit,

@@ -698,7 +698,7 @@ impl Client for SentinelClient {
         let applied = replication.offset.filter(|_| in_stream);
         Outcome::Ok(NodeStatus {
             role,
-            term: self.last_epoch.load(Ordering::Relaxed),
+            term: Some(self.last_epoch.load(Ordering::Relaxed)),
             leader: named,
             applied,
             commit: replication.offset,

@@ -401,7 +401,7 @@ impl Client for RedlockClient {
         {
             Ok(_) => Outcome::Ok(NodeStatus {
                 role: Role::Other("primary".into()),
-                term: 0,
+                term: Some(0),
                 leader: None,
                 applied: None,
                 commit: None,

@@ -782,7 +782,7 @@ impl Client for ZkClient {
         };
         Outcome::Ok(NodeStatus {
             role,
-            term,
+            term: Some(term),
             leader,
             applied: report.zxid,
             commit: report.zxid,

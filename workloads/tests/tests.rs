@@ -158,7 +158,7 @@ mod mapping {
         assert_eq!(status.role, Role::Other("pre-candidate".into()));
         assert_eq!(
             (status.term, status.leader, status.applied, status.commit),
-            (5, None, Some(6), Some(7))
+            (Some(5), None, Some(6), Some(7))
         );
     }
 

@@ -147,6 +147,8 @@ async fn status_names_one_leader_whom_the_others_follow() {
         .collect();
     assert_eq!(leaders.len(), 1, "{statuses:?}");
     let term = leaders[0].term;
+    // A settled cluster settles its leader's claim: its term is known.
+    assert!(term.is_some_and(|t| t > 0), "{statuses:?}");
     for s in &statuses {
         assert_eq!(s.term, term);
         assert!(s.leader.is_some(), "{statuses:?}");

@@ -120,7 +120,7 @@ async fn grants_are_exclusive_fenced_released_and_statuses_agree() {
     assert_eq!(leaders, 1, "{statuses:?}");
     assert!(statuses
         .iter()
-        .all(|s| s.term == statuses[0].term && s.term > 0));
+        .all(|s| s.term == statuses[0].term && s.term > Some(0)));
     assert!(statuses.iter().all(|s| s.leader.is_some()), "{statuses:?}");
 }
 
