@@ -68,7 +68,8 @@ pub const MAY_NEVER_RETURN: u64 = u64::MAX;
 /// about k·log2(n) tries.
 const MINIMIZE_OPS_MAX: usize = 4096;
 
-/// The states one try of the minimisation may cache: one op at a time, and in blocks.
+/// The states one try of the minimisation may cache: one op at a time, and in blocks
+/// (the first try, every op but the last ones optional, is a block).
 const MINIMIZE_STATES_PER_TRY: usize = 20_000;
 const MINIMIZE_STATES_PER_BLOCK_TRY: usize = 200_000;
 
@@ -395,8 +396,8 @@ fn refutes_counting<M: Model>(
 }
 
 /// For a refuted key: the shortest failing cut (binary search over the completed ops'
-/// return times; the last one is the whole history), then each op of that cut tried as
-/// `info`, keeping the weakening when the cut still fails.
+/// return times; the last one is the whole history), then its completed ops made
+/// optional where the cut still fails ([`minimize`]).
 fn counterexample<M: Model>(
     model: &M,
     ops: &[&Operation<M::Input, M::Output>],
@@ -439,58 +440,15 @@ fn counterexample<M: Model>(
         .collect();
     let mut optional = vec![false; ops.len()];
     if prefix.len() <= MINIMIZE_OPS_MAX {
-        // Each try is a search in which more ops may never have happened (though if they
-        // did, within their spans), which can cost more than the refutation itself: a
-        // try is bounded, and a block whose try runs out is kept (and halved), until too
-        // many have.
-        let per_try = Budget::states(budget.max_states.min(
-            if completed.len() <= MINIMIZE_ONE_BY_ONE_MAX {
-                MINIMIZE_STATES_PER_TRY
-            } else {
-                MINIMIZE_STATES_PER_BLOCK_TRY
-            },
-        ));
-        // Weakening is monotone (more optional ops, more histories allowed), so a block
-        // that still fails as optional stays so whole, and one that passes is halved
-        // until the single ops left are the ones the refutation needs: each of those
-        // passes alone against the final weakening too, so the result is minimal one op
-        // at a time, in about k·log2(n) tries for k needed ops of n.
-        // A short prefix, often of many concurrent ops whose large blocks would only run
-        // out of their states, is tried one op at a time.
-        let mut blocks: Vec<&[usize]> = if completed.len() <= MINIMIZE_ONE_BY_ONE_MAX {
-            completed.chunks(1).rev().collect()
-        } else {
-            vec![&completed]
-        };
-        let mut out_of_budget = 0;
-        let mut states = 0;
-        while let Some(block) = blocks.pop() {
-            if states >= MINIMIZE_STATES_TOTAL {
-                break;
-            }
-            for &i in block {
-                optional[i] = true;
-            }
-            let (outcome, cached) = refutes(model, ops, &weakened, &optional, &per_try);
-            states += cached;
-            if outcome == Some(true) {
-                continue;
-            }
-            for &i in block {
-                optional[i] = false;
-            }
-            if outcome.is_none() {
-                out_of_budget += 1;
-                if out_of_budget >= MINIMIZE_TRIES_OUT_OF_BUDGET_MAX {
-                    break;
-                }
-            }
-            if block.len() > 1 {
-                let (first, second) = block.split_at(block.len() / 2);
-                blocks.push(second);
-                blocks.push(first);
-            }
-        }
+        minimize(
+            model,
+            ops,
+            &weakened,
+            &completed,
+            cuts[hi],
+            budget,
+            &mut optional,
+        );
     }
     let required = completed
         .iter()
@@ -502,5 +460,115 @@ fn counterexample<M: Model>(
         required,
         longest_linearizable_prefix: passing.map_or(0, |p| called_by(cuts[p])),
         linearizable_through: passing.and_then(|p| spans.iter().position(|s| s.1 == cuts[p])),
+    }
+}
+
+/// Marks in `optional` the ops of `completed` (those of the failing cut `weakened` that
+/// completed by its end, `end`) that may be made optional with the cut still failing.
+///
+/// Invariant: the cut with the ops marked optional and the other completed ops required
+/// fails. Weakening is monotone (more optional ops, more histories allowed), so an op
+/// that cannot be made optional against the marks at its try cannot against the final
+/// ones either: the result is minimal one op at a time, unless a budget stopped it.
+///
+/// Each try is a search in which more ops may never have happened (though if they did,
+/// within their spans), which can cost more than the refutation itself: a try is
+/// bounded, and a block whose try runs out is kept (and halved), until too many have.
+/// The tries, in order:
+///
+/// 1. Every completed op optional but those returning at `end`: the op whose return
+///    makes the cut fail is often the refutation by itself (a read of a value nothing
+///    wrote). Only a few ops are then left that the search must keep: those that may
+///    observe the ops left, and so on ([`Model::may_observe`]).
+/// 2. Reads before the ops that change the state (an optional read is left out of the
+///    search, and with fewer reads kept fewer writes may be observed), each in the
+///    order of the cut; one at a time for a short cut, in halving blocks for a long one
+///    (a refutation that needs k of n ops then costs about k·log2(n) tries).
+///
+/// A single op `x` is tried left out rather than optional: with the marked ops
+/// optional, the cut with `x` optional fails if and only if it fails both with `x`
+/// required (the invariant) and with `x` left out, as its linearizations are those of
+/// the two. Left out, `x` is one op fewer to search, and observes nothing.
+fn minimize<M: Model>(
+    model: &M,
+    ops: &[&Operation<M::Input, M::Output>],
+    weakened: &[Option<(u64, u64)>],
+    completed: &[usize],
+    end: u64,
+    budget: &Budget,
+    optional: &mut [bool],
+) {
+    let per_try = Budget::states(budget.max_states.min(
+        if completed.len() <= MINIMIZE_ONE_BY_ONE_MAX {
+            MINIMIZE_STATES_PER_TRY
+        } else {
+            MINIMIZE_STATES_PER_BLOCK_TRY
+        },
+    ));
+    let per_block_try = Budget::states(budget.max_states.min(MINIMIZE_STATES_PER_BLOCK_TRY));
+    let mut states = 0;
+    let mut out_of_budget = 0;
+    let ending = |i: &usize| weakened[*i].is_some_and(|s| s.1 == end);
+    let others: Vec<usize> = completed.iter().copied().filter(|i| !ending(i)).collect();
+    if !others.is_empty() {
+        for &i in &others {
+            optional[i] = true;
+        }
+        let (outcome, cached) = refutes(model, ops, weakened, optional, &per_block_try);
+        states += cached;
+        if outcome != Some(true) {
+            for &i in &others {
+                optional[i] = false;
+            }
+            out_of_budget += usize::from(outcome.is_none());
+        }
+    }
+    let (reads, writes): (Vec<usize>, Vec<usize>) = completed
+        .iter()
+        .copied()
+        .filter(|&i| !optional[i])
+        .partition(|&i| model.is_read_only(&ops[i].input, &ops[i].output));
+    let one_by_one = completed.len() <= MINIMIZE_ONE_BY_ONE_MAX;
+    let mut blocks: Vec<&[usize]> = Vec::new();
+    for group in [&writes, &reads] {
+        if one_by_one {
+            blocks.extend(group.chunks(1).rev());
+        } else if !group.is_empty() {
+            blocks.push(group);
+        }
+    }
+    let mut deleted = weakened.to_vec();
+    while let Some(block) = blocks.pop() {
+        if states >= MINIMIZE_STATES_TOTAL || out_of_budget >= MINIMIZE_TRIES_OUT_OF_BUDGET_MAX {
+            break;
+        }
+        let (outcome, cached) = if let [x] = block {
+            deleted[*x] = None;
+            let tried = refutes(model, ops, &deleted, optional, &per_try);
+            deleted[*x] = weakened[*x];
+            tried
+        } else {
+            for &i in block {
+                optional[i] = true;
+            }
+            let tried = refutes(model, ops, weakened, optional, &per_try);
+            for &i in block {
+                optional[i] = false;
+            }
+            tried
+        };
+        states += cached;
+        if outcome == Some(true) {
+            for &i in block {
+                optional[i] = true;
+            }
+            continue;
+        }
+        out_of_budget += usize::from(outcome.is_none());
+        if block.len() > 1 {
+            let (first, second) = block.split_at(block.len() / 2);
+            blocks.push(second);
+            blocks.push(first);
+        }
     }
 }

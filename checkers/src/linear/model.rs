@@ -45,6 +45,22 @@ pub trait Model {
     ) -> bool {
         true
     }
+    /// False only when `by` (an op with its output) cannot observe the effect of the op
+    /// `op` (one that changes the state, with its output): precisely, when for every
+    /// set W of ops none of which may observe `op`, every state `s` from which `op`
+    /// steps, and every sequence `w` of ops of W, if `op` then `w` is legal from `s`,
+    /// so is `w` alone. (What `w` ends in does not matter: `w` stands for the whole rest
+    /// of a linearization.) The search then leaves out an op that may never have
+    /// happened (`info`, or optional) when no op it keeps may observe it: a
+    /// linearization that takes it is still one without it. Saying `true` is always
+    /// safe.
+    fn may_observe(
+        &self,
+        _op: (&Self::Input, &Self::Output),
+        _by: (&Self::Input, &Self::Output),
+    ) -> bool {
+        true
+    }
 }
 
 /// A register value; `None` is the initial, never-written value (`null`).
@@ -119,6 +135,23 @@ impl Model for CasRegister {
                 }
                 RegInput::Read { .. } => false,
             })
+    }
+    /// After a write or cas of `v` the register holds `v`, and until the next write or
+    /// cas only a read of `v` or a cas from `v` can be legal (a read with no value seen
+    /// is legal anywhere and changes nothing; a write is legal anywhere and sets the
+    /// value whatever it was). So with neither of those, the op is followed by such
+    /// reads and then a write or nothing, all of which are as legal without it, the
+    /// write leaving the same value.
+    fn may_observe(&self, op: (&RegInput, &RegOutput), by: (&RegInput, &RegOutput)) -> bool {
+        let v = match op.0 {
+            RegInput::Write { value, .. } | RegInput::Cas { to: value, .. } => *value,
+            RegInput::Read { .. } => return true,
+        };
+        match by {
+            (RegInput::Read { .. }, RegOutput::Read(read)) => *read == Some(v),
+            (RegInput::Read { .. }, _) | (RegInput::Write { .. }, _) => false,
+            (RegInput::Cas { from, .. }, _) => *from == v,
+        }
     }
 }
 
@@ -250,20 +283,93 @@ impl Model for Kv {
     fn is_read_only(&self, input: &KvInput, _: &KvOutput) -> bool {
         matches!(input, KvInput::Get { .. })
     }
-    /// Appends only lengthen the value: without a put, it must already begin the value
-    /// read.
+    /// The value read is the current one or a put's, then appends: it must begin with
+    /// the current value or the value of a put that may still come, and the rest of it
+    /// must be a sequence of values those appends may still add (any of them, any
+    /// number of times: a superset of what the writes can give).
     fn can_reach(
         &self,
         state: &KvValue,
-        mut writes: &mut dyn Iterator<Item = &KvInput>,
+        writes: &mut dyn Iterator<Item = &KvInput>,
         _: &KvInput,
         output: &KvOutput,
     ) -> bool {
         let KvOutput::Get(v) = output else {
             return true;
         };
-        v.starts_with(state.as_str())
-            || Iterator::any(&mut writes, |w| matches!(w, KvInput::Put { .. }))
+        if v.as_str() == state.as_str() {
+            return true;
+        }
+        let v = v.as_bytes();
+        // Bit i: some base then appends may give the first i bytes of v. On the stack
+        // for a short value (the search calls this after every step).
+        let mut small = [0u64; 8];
+        let mut large = Vec::new();
+        let reach: &mut [u64] = if v.len() < 8 * 64 {
+            &mut small
+        } else {
+            large.resize(v.len() / 64 + 1, 0);
+            &mut large
+        };
+        let set = |reach: &mut [u64], i: usize| reach[i / 64] |= 1 << (i % 64);
+        let has = |reach: &[u64], i: usize| reach[i / 64] & (1 << (i % 64)) != 0;
+        // The shortest base: the bytes before it need no look.
+        let mut lo = v.len();
+        if v.starts_with(state.as_bytes()) {
+            set(reach, state.len());
+            lo = state.len();
+        }
+        let mut first: [&[u8]; 32] = [&[]; 32];
+        let mut count = 0;
+        let mut more: Vec<&[u8]> = Vec::new();
+        for w in writes {
+            match w {
+                KvInput::Put { value, .. } if v.starts_with(value.as_bytes()) => {
+                    set(reach, value.len());
+                    lo = lo.min(value.len());
+                }
+                KvInput::Append { value, .. } if !value.is_empty() => {
+                    if count < first.len() {
+                        first[count] = value.as_bytes();
+                        count += 1;
+                    } else {
+                        more.push(value.as_bytes());
+                    }
+                }
+                _ => {}
+            }
+        }
+        for at in lo..v.len() {
+            if !has(reach, at) {
+                continue;
+            }
+            for a in first[..count].iter().chain(&more) {
+                if v[at..].starts_with(a) {
+                    set(reach, at + a.len());
+                }
+            }
+        }
+        has(reach, v.len())
+    }
+    /// After an append of a non-empty `a`, every value holds `a` until the next put; a
+    /// get with a value seen must read the whole value. So with no get seeing a value
+    /// that contains `a`, the append is followed by appends and unanswered gets (legal
+    /// anywhere) and then a put or nothing: as legal without it, and the put leaves the
+    /// same value. After a put of `p` every value begins with `p` until the next put:
+    /// likewise with no get seeing a value that begins with `p`. An empty append changes
+    /// nothing.
+    fn may_observe(&self, op: (&KvInput, &KvOutput), by: (&KvInput, &KvOutput)) -> bool {
+        let KvOutput::Get(seen) = by.1 else {
+            return false;
+        };
+        if !matches!(by.0, KvInput::Get { .. }) {
+            return false;
+        }
+        match op.0 {
+            KvInput::Append { value, .. } => !value.is_empty() && seen.contains(value.as_str()),
+            KvInput::Put { value, .. } => seen.starts_with(value.as_str()),
+            KvInput::Get { .. } => true,
+        }
     }
 }
 
@@ -300,6 +406,17 @@ impl Model for Mutex {
         match input {
             MutexInput::Acquire { process, .. } => state.is_none().then_some(Some(*process)),
             MutexInput::Release { process, .. } => (*state == Some(*process)).then_some(None),
+        }
+    }
+    /// After an acquire by `p` only a release by `p` is legal: with none, nothing
+    /// follows it.
+    fn may_observe(&self, op: (&MutexInput, &()), by: (&MutexInput, &())) -> bool {
+        match (op.0, by.0) {
+            (MutexInput::Acquire { process, .. }, MutexInput::Release { process: q, .. }) => {
+                process == q
+            }
+            (MutexInput::Acquire { .. }, MutexInput::Acquire { .. }) => false,
+            (MutexInput::Release { .. }, _) => true,
         }
     }
 }

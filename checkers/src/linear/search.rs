@@ -264,6 +264,76 @@ impl Events {
     }
 }
 
+/// The pairs of ops [`unobserved`] may compare, over all its rounds: past them, the
+/// ops not yet left out are kept (which is always sound).
+const UNOBSERVED_PAIRS_MAX: usize = 1 << 22;
+
+/// The ops a search may leave out, as they may never have happened and leaving them out
+/// changes no verdict:
+///
+/// - an `info` or optional read: it is never needed, and taking it changes nothing;
+/// - an `info` or optional op that no op kept may observe ([`Model::may_observe`]).
+///
+/// The second is sound by the contract of `may_observe`: let `x` be such an op and `L`
+/// a linearization of the ops kept that takes it, `L = u x w`. Then `u` is legal from
+/// the initial state, up to a state `s`, and `x w` is legal from `s`; no op of `w` may
+/// observe `x`, so `w` is legal from `s`, and `u w` is a linearization too: it keeps
+/// the real-time order (a subsequence of `L`), and holds every op that must happen
+/// (`x` need not). Conversely a linearization without `x` is one of the ops with `x`
+/// optional. So leaving `x` out changes no verdict; ops are left out one at a time,
+/// each judged against the ops still kept then, until none is left to leave out (an op
+/// left out observes nothing any more), and the argument holds at each step.
+///
+/// Cheap when few ops may be left out; its comparisons are bounded
+/// ([`UNOBSERVED_PAIRS_MAX`]).
+fn unobserved<M: Model>(
+    model: &M,
+    ops: &[&Operation<M::Input, M::Output>],
+    info: &[bool],
+    optional: &[bool],
+    read_only: &[bool],
+) -> Vec<bool> {
+    let n = ops.len();
+    let mut dropped: Vec<bool> = (0..n)
+        .map(|i| read_only[i] && (info[i] || optional[i]))
+        .collect();
+    let candidates: Vec<usize> = (0..n)
+        .filter(|&i| !read_only[i] && (info[i] || optional[i]))
+        .collect();
+    let mut pairs = 0usize;
+    'rounds: loop {
+        let mut changed = false;
+        for &x in &candidates {
+            if dropped[x] {
+                continue;
+            }
+            let op = (&ops[x].input, &ops[x].output);
+            let mut observed = false;
+            for y in 0..n {
+                if y == x || dropped[y] {
+                    continue;
+                }
+                pairs += 1;
+                if pairs > UNOBSERVED_PAIRS_MAX {
+                    break 'rounds;
+                }
+                if model.may_observe(op, (&ops[y].input, &ops[y].output)) {
+                    observed = true;
+                    break;
+                }
+            }
+            if !observed {
+                dropped[x] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    dropped
+}
+
 /// Which candidates of a configuration a scan is at. Reads go first and are taken
 /// without trying anything else (a read that can be taken now may as well be: it
 /// changes nothing, and everything that must precede it already does); then the `ok`
@@ -339,9 +409,8 @@ impl<'a, M: Model> Search<'a, M> {
             .iter()
             .map(|o| model.is_read_only(&o.input, &o.output))
             .collect();
-        // An info or optional read can be left out: it is never needed, and taking it
-        // changes nothing.
-        let dropped = |i: usize| read_only[i] && (info[i] || optional[i]);
+        let dropped = unobserved(model, &ops, &info, &optional, &read_only);
+        let dropped = |i: usize| dropped[i];
         let kept: Vec<usize> = (0..n).filter(|&i| !dropped(i)).collect();
         let ev = Events::new(spans, &kept);
         let mut reads_by_ret: Vec<usize> = (0..n)

@@ -377,12 +377,23 @@ fn agree<M: Gen>(model: &M, seed: u64, histories: usize) -> (usize, usize) {
         no += 1;
         for k in &report.keys {
             if let Verdict::NotLinearizable(c) = &k.verdict {
-                let (sub, optional) = weakened::<M>(&ops, c);
+                let (sub, mut optional) = weakened::<M>(&ops, c);
                 assert!(
                     !oracle_optional(model, &sub, &optional),
                     "{} history {h}: the counterexample {c:?} is linearizable: {ops:#?}",
                     model.name()
                 );
+                // Minimal: no op it requires may be made optional too.
+                for r in &c.required {
+                    let at = c.prefix.iter().position(|i| i == r).expect("in the prefix");
+                    optional[at] = true;
+                    assert!(
+                        oracle_optional(model, &sub, &optional),
+                        "{} history {h}: the counterexample {c:?} does not need op {r}: {ops:#?}",
+                        model.name()
+                    );
+                    optional[at] = false;
+                }
             }
         }
     }
@@ -653,9 +664,10 @@ fn a_read_of_an_old_value_after_a_completed_write_is_refuted() {
 #[test]
 fn a_long_history_refuted_late_needs_only_the_ops_that_refute_it() {
     // 200 writes, each read back, then a read of the first value: the prefix is 401 ops,
-    // of which the refutation needs two: the read of the last value and the stale read
-    // after it (with every write optional, the last value's write still happened before
-    // that read, and the first value's write long before).
+    // of which the refutation needs two: the last write and the stale read after it
+    // (with every other op optional, the first value's write, if it happened, happened
+    // long before the last). Reads are made optional first, so the read of the last
+    // value (which would do instead of its write) is not needed.
     let mut h = Vec::new();
     for k in 0..200u64 {
         let t = k * 100;
@@ -668,7 +680,7 @@ fn a_long_history_refuted_late_needs_only_the_ops_that_refute_it() {
         panic!("{report:?}");
     };
     assert_eq!(c.prefix.len(), 401);
-    assert_eq!(c.required, vec![399, 400], "{:?}", c.required);
+    assert_eq!(c.required, vec![398, 400], "{:?}", c.required);
     // The proof holds: with every other op optional, no order explains the stale read.
     let (sub, optional) = weakened::<CasRegister>(&h, c);
     let spans: Vec<(u64, u64)> = sub.iter().map(|o| (o.call, o.ret)).collect();
@@ -677,6 +689,216 @@ fn a_long_history_refuted_late_needs_only_the_ops_that_refute_it() {
     assert_eq!(
         search::search_optional(&CasRegister, &refs, &spans, &optional, &budget),
         search::Outcome::Refuted
+    );
+}
+
+/// A key of `n` ops from `clients` clients at once, each client one op at a time, each
+/// op 1–100 time units long and taking effect at a random point of its span; gets read
+/// the value then, `puts` in 10 ops a put, the rest appends of text no other op appends.
+/// Returns them with the value they leave.
+fn concurrent_kv(seed: u64, clients: u64, n: usize, puts: u64) -> (Ops<Kv>, String) {
+    let mut rng = Rng::new(seed);
+    let mut free_at = vec![0u64; clients as usize];
+    let mut drafted = Vec::new();
+    for i in 0..n {
+        let c = rng.below(clients);
+        let call = free_at[c as usize] + rng.below(20);
+        let ret = call + 1 + rng.below(100);
+        free_at[c as usize] = ret + 1;
+        let at = call + rng.below(ret - call + 1);
+        let key = "k".to_string();
+        let input = match rng.below(10) {
+            0..=3 => KvInput::Get { key },
+            r if r < 4 + puts => KvInput::Put {
+                key,
+                value: format!("{c}.{i};"),
+            },
+            _ => KvInput::Append {
+                key,
+                value: format!("{c}.{i};"),
+            },
+        };
+        drafted.push((at, op(c, call, ret, input, KvOutput::Done)));
+    }
+    drafted.sort_by_key(|d| d.0);
+    let mut value = KvValue::default();
+    let mut ops: Ops<Kv> = drafted
+        .into_iter()
+        .map(|(_, mut o)| {
+            if matches!(o.input, KvInput::Get { .. }) {
+                o.output = KvOutput::Get(value.to_string());
+            }
+            value = Kv.step(&value, &o.input, &o.output).expect("legal");
+            o
+        })
+        .collect();
+    ops.sort_by_key(|o| o.call);
+    (ops, value.to_string())
+}
+
+/// The counterexample of the only key of `h`, whose ops but the last are linearizable,
+/// checked with the default budget; and that it holds: with every op outside
+/// `required` optional, the search still refutes it.
+fn refuted_by_its_last_op<M: Model>(model: &M, h: &Ops<M>) -> Counterexample {
+    let before = &h[..h.len() - 1];
+    let report = check(model, before, &CheckOptions::default());
+    assert_eq!(report.linearizable(), Some(true), "before its last op");
+    let report = check(model, h, &CheckOptions::default());
+    let Verdict::NotLinearizable(c) = &report.keys[0].verdict else {
+        panic!("{:?}", report.keys[0].verdict);
+    };
+    let (sub, optional) = weakened::<M>(h, c);
+    let spans: Vec<(u64, u64)> = sub.iter().map(|o| (o.call, o.ret)).collect();
+    let refs: Vec<_> = sub.iter().collect();
+    assert_eq!(
+        search::search_optional(model, &refs, &spans, &optional, &Budget::states(1_000_000)),
+        search::Outcome::Refuted,
+        "{c:?}"
+    );
+    c.clone()
+}
+
+/// 40 clients at once on one key: every append may be observed by many gets, and an
+/// op made optional doubles the values the search may reach, so a minimisation that
+/// tried each op against all the others optional ran out of its states and kept most of
+/// the prefix. The last get reads a value no put and appends give: it alone is the
+/// refutation.
+#[test]
+fn a_read_of_a_value_nothing_wrote_on_a_highly_concurrent_key_is_the_refutation_alone() {
+    for seed in [1, 2, 3] {
+        let (mut h, _) = concurrent_kv(seed, 8, 300, 1);
+        let end = h.iter().map(|o| o.ret).max().expect("ops");
+        let last = h.len();
+        h.push(get(99, end + 1, end + 2, "k", "never;appended;"));
+        let c = refuted_by_its_last_op(&Kv, &h);
+        assert_eq!(c.required, vec![last], "seed {seed}");
+        assert_eq!(c.prefix.len(), h.len(), "seed {seed}");
+    }
+}
+
+/// The same shape, appends only, the last get reading every append but one from the
+/// middle of the value (all completed before the get was called): the refutation is
+/// that append and the get (with every other op optional, the get must still see it).
+#[test]
+fn a_lost_append_on_a_highly_concurrent_key_needs_the_append_and_the_read() {
+    for seed in [1, 2, 3] {
+        let (mut h, value) = concurrent_kv(seed, 12, 300, 0);
+        let end = h.iter().map(|o| o.ret).max().expect("ops");
+        let texts: Vec<&str> = value.split_inclusive(';').collect();
+        let text = texts[texts.len() / 2].to_string();
+        let lost = h
+            .iter()
+            .position(|o| matches!(&o.input, KvInput::Append { value, .. } if *value == text))
+            .expect("the append");
+        let read = h.len();
+        h.push(get(
+            99,
+            end + 1,
+            end + 2,
+            "k",
+            &value.replacen(&text, "", 1),
+        ));
+        let c = refuted_by_its_last_op(&Kv, &h);
+        assert_eq!(c.required, vec![lost, read], "seed {seed}");
+    }
+}
+
+/// A register written and read by `clients` clients at once, each one op at a time,
+/// each op 1–100 time units long and taking effect at a random point of its span;
+/// writes of values no other write writes, reads of the value then.
+fn concurrent_register(seed: u64, clients: u64, n: usize) -> Ops<CasRegister> {
+    let mut rng = Rng::new(seed);
+    let mut free_at = vec![0u64; clients as usize];
+    let mut drafted = Vec::new();
+    for i in 0..n {
+        let c = rng.below(clients);
+        let call = free_at[c as usize] + rng.below(20);
+        let ret = call + 1 + rng.below(100);
+        free_at[c as usize] = ret + 1;
+        let at = call + rng.below(ret - call + 1);
+        let o = if rng.below(2) == 0 {
+            read(c, call, ret, None)
+        } else {
+            write(c, call, ret, i as i64)
+        };
+        drafted.push((at, o));
+    }
+    drafted.sort_by_key(|d| d.0);
+    let mut value = None;
+    let mut ops: Ops<CasRegister> = drafted
+        .into_iter()
+        .map(|(_, mut o)| {
+            if matches!(o.input, RegInput::Read { .. }) {
+                o.output = RegOutput::Read(value);
+            }
+            value = CasRegister
+                .step(&value, &o.input, &o.output)
+                .expect("legal");
+            o
+        })
+        .collect();
+    ops.sort_by_key(|o| o.call);
+    ops
+}
+
+/// A register of the same shape, and a last read of the first value written: two ops
+/// refute it, a write that completed after the first one did and before the read was
+/// called, and the read (with every other op optional, the first value's write, if it
+/// happened, happened before that write, and no other write writes it).
+#[test]
+fn a_stale_read_on_a_highly_concurrent_register_needs_a_later_write_and_the_read() {
+    for seed in [1, 2, 3] {
+        let mut h = concurrent_register(seed, 8, 300);
+        let end = h.iter().map(|o| o.ret).max().expect("ops");
+        let first = h
+            .iter()
+            .position(|o| matches!(o.input, RegInput::Write { .. }))
+            .expect("a write");
+        let RegInput::Write { value, .. } = h[first].input else {
+            unreachable!()
+        };
+        let last = h.len();
+        h.push(read(99, end + 1, end + 2, Some(value)));
+        let c = refuted_by_its_last_op(&CasRegister, &h);
+        assert_eq!(c.required.len(), 2, "seed {seed}: {:?}", c.required);
+        let w = c.required[0];
+        assert!(
+            matches!(h[w].input, RegInput::Write { .. }) && h[w].call > h[first].ret,
+            "seed {seed}: {:?}",
+            h[w]
+        );
+        assert_eq!(c.required[1], last, "seed {seed}");
+    }
+}
+
+/// Crashed writes no read may observe are left out of the search: 30 of distinct
+/// values at once, then reads of 0, of 1 and of 0 again (which needs the write of 0
+/// twice). Searched with every write, a refutation needs every subset of the 28 writes
+/// never read, far past the budget; without them it takes a few states.
+#[test]
+fn crashed_writes_no_read_may_observe_are_left_out() {
+    let mut h: Vec<_> = (0..30)
+        .map(|v| write(v as u64, 0, MAY_NEVER_RETURN, v))
+        .collect();
+    h.extend([
+        read(100, 10, 11, Some(0)),
+        read(100, 12, 13, Some(1)),
+        read(100, 14, 15, Some(0)),
+    ]);
+    let options = CheckOptions {
+        budget: Budget::states(10_000),
+        ..CheckOptions::default()
+    };
+    let report = check(&CasRegister, &h, &options);
+    let Verdict::NotLinearizable(c) = &report.keys[0].verdict else {
+        panic!("{report:?}");
+    };
+    assert!(report.keys[0].states < 100, "{}", report.keys[0].states);
+    assert_eq!(c.required, vec![30, 31, 32]);
+    let report = check(&Unpruned(CasRegister), &h, &options);
+    assert!(
+        matches!(report.keys[0].verdict, Verdict::Unknown { .. }),
+        "{report:?}"
     );
 }
 
@@ -864,6 +1086,33 @@ fn release(client: u64, call: u64, ret: u64) -> Operation<MutexInput, ()> {
     )
 }
 
+/// A model searched without the pruning its own `can_reach` and `may_observe` allow.
+#[derive(Clone, Copy, Debug)]
+struct Unpruned<M>(M);
+
+impl<M: Model> Model for Unpruned<M> {
+    type Key = M::Key;
+    type Input = M::Input;
+    type Output = M::Output;
+    type State = M::State;
+
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn key(&self, input: &M::Input) -> M::Key {
+        self.0.key(input)
+    }
+    fn init(&self) -> M::State {
+        self.0.init()
+    }
+    fn step(&self, state: &M::State, input: &M::Input, output: &M::Output) -> Option<M::State> {
+        self.0.step(state, input, output)
+    }
+    fn is_read_only(&self, input: &M::Input, output: &M::Output) -> bool {
+        self.0.is_read_only(input, output)
+    }
+}
+
 /// A key that can be refuted is refuted early even when it is the largest, so that the
 /// old order (smallest first, each to its end) searched it last, behind nine expensive
 /// linearizable ones.
@@ -873,8 +1122,8 @@ fn a_refutable_key_does_not_wait_behind_expensive_ones() {
     for k in 0..9 {
         let key = format!("big{k}");
         // Seven appends at once, read in the reverse of the order they are tried in, and
-        // a put that never returned: while it may still come, no order of the appends
-        // can be ruled out before the read, so every one is tried.
+        // a put that never returned: searched without pruning ([`Unpruned`]), every
+        // order of the appends is tried.
         let mut read = String::new();
         for c in 0..7 {
             h.push(append(c, 0, 100, &key, &format!("{c};")));
@@ -894,7 +1143,7 @@ fn a_refutable_key_does_not_wait_behind_expensive_ones() {
         value.push_str(&format!("{t};"));
     }
     h.push(get(0, 200, 201, "bad", &value[2..]));
-    let report = check(&Kv, &h, &CheckOptions::default());
+    let report = check(&Unpruned(Kv), &h, &CheckOptions::default());
     assert_eq!(report.keys.len(), 10);
     let bad = report.keys.last().expect("ten keys");
     assert_eq!(bad.key, "bad", "the largest key");
