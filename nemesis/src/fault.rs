@@ -95,6 +95,13 @@ impl Fault {
         }
     }
 
+    /// Whether the fault waits for the leader a partition in force cut off (see
+    /// [`Selector::CutLeader`](crate::targets::Selector::CutLeader)).
+    pub fn needs_cut_leader(&self) -> bool {
+        self.targets()
+            .is_some_and(|t| t.nodes.is_none() && t.select == crate::targets::Selector::CutLeader)
+    }
+
     /// This fault with `leader` filled in wherever it waits for the leader.
     pub fn with_leader(&self, leader: &str) -> Fault {
         let mut fault = self.clone();

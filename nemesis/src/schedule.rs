@@ -9,9 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::fault::{exclusion_of, Exclusion, Fault};
 use crate::names::NemesisKind;
-use crate::partition::PartitionPlan;
+use crate::partition::{PartitionPlan, Shape};
 use crate::runtime::{Capabilities, FaultKind};
-use crate::swarm::{aims_at_leader, phase_windows, Mix, Swarm, HOLD_MIN_DIVISOR, PHASE_QUIET_MS};
+use crate::swarm::{
+    aims_at_leader, phase_windows, Mix, Swarm, HOLD_MIN_DIVISOR, PHASE_QUIET_MS, SKEW_AFTER_CUT_MS,
+    SKEW_CUT_HOLD_MS_MIN, SKEW_ISOLATED_LEADER_P,
+};
 use crate::targets::{Selector, Targets};
 
 /// The most events a schedule may hold; beyond it the interval is too short for the
@@ -589,7 +592,7 @@ fn place_phase(
                      hold_ms: u64,
                      busy_until_ms: &mut BTreeMap<Exclusion, u64>,
                      rng: &mut ChaCha8Rng|
-     -> Option<Option<u64>> {
+     -> Option<Option<(u64, NemesisKind)>> {
         let heal_at_ms = match at_ms.checked_add(hold_ms) {
             Some(heal_at_ms) if heal_at_ms <= to_ms => heal_at_ms,
             _ => return None,
@@ -597,6 +600,24 @@ fn place_phase(
         let Some(kind) = pick_kind(mix, busy_until_ms, at_ms, rng) else {
             return Some(None);
         };
+        // A leader cut off, and then its clock set back while it still leads: what a
+        // lease or check-quorum measured on the wall clock does not survive. The cut
+        // is held long enough for the others to elect.
+        // (Nothing is drawn for other faults: fixed schedules stay as they were.)
+        let skewed_heal_at_ms = heal_at_ms.max(at_ms + SKEW_CUT_HOLD_MS_MIN);
+        let skew_at_ms = (kind == NemesisKind::Partition(Shape::IsolateLeader)
+            && mix.by_class
+            && mix.kinds.contains(&NemesisKind::ClockJump)
+            && rng.random_bool(SKEW_ISOLATED_LEADER_P))
+        .then(|| at_ms + rng.random_range(SKEW_AFTER_CUT_MS.0..=SKEW_AFTER_CUT_MS.1))
+        .filter(|&skew_at_ms| {
+            skewed_heal_at_ms <= to_ms
+                && busy_until_ms
+                    .get(&Exclusion::Clock)
+                    .is_none_or(|&t| t <= skew_at_ms)
+        });
+        let skew = skew_at_ms.is_some();
+        let heal_at_ms = if skew { skewed_heal_at_ms } else { heal_at_ms };
         let fault = draw_fault(kind, spec, rng);
         busy_until_ms.insert(fault.exclusion(), heal_at_ms);
         events.push(Event {
@@ -604,7 +625,19 @@ fn place_phase(
             fault,
             heal_at_ms,
         });
-        Some(Some(hold_ms))
+        if let Some(skew_at_ms) = skew_at_ms {
+            let magnitude = draw_delta_ms(spec.clock_delta_ms_max, rng).unsigned_abs();
+            busy_until_ms.insert(Exclusion::Clock, heal_at_ms);
+            events.push(Event {
+                at_ms: skew_at_ms,
+                fault: Fault::ClockJump {
+                    targets: Targets::cut_leader(),
+                    delta_ms: -i64::try_from(magnitude).unwrap_or(i64::MAX),
+                },
+                heal_at_ms,
+            });
+        }
+        Some(Some((heal_at_ms - at_ms, kind)))
     };
     for slot in 1..=slots {
         let jitter = rng.random_range(0..=mix.interval_ms / 2);
@@ -620,7 +653,7 @@ fn place_phase(
             None => continue,
             Some(placed) => placed,
         };
-        if let Some(hold_ms) = placed.filter(|_| mix.bursts(rng)) {
+        if let Some((hold_ms, _)) = placed.filter(|_| mix.bursts(rng)) {
             let second_at_ms = at_ms + rng.random_range(0..=hold_ms / 2);
             let second_hold_ms = mix.hold_ms(rng);
             place(second_at_ms, second_hold_ms, busy_until_ms, rng);

@@ -16,6 +16,7 @@
 use checkers::history::F;
 
 use crate::fault::Fault;
+use crate::partition::PartitionPlan;
 use crate::primitive::{FaultState, Primitive};
 use crate::schedule::{Action, Schedule, Step};
 
@@ -56,6 +57,9 @@ pub struct Stepper {
     applied: Vec<Option<Fault>>,
     state: FaultState,
     leader: LeaderWait,
+    /// The `isolate-leader` partition in force, if any: its event and the leader it cut
+    /// off, whom a [`Selector::CutLeader`](crate::targets::Selector::CutLeader) aims at.
+    cut_leader: Option<(usize, String)>,
 }
 
 /// The leader question of the step at hand.
@@ -80,6 +84,7 @@ impl Stepper {
             next: 0,
             state: FaultState::default(),
             leader: LeaderWait::None,
+            cut_leader: None,
         }
     }
 
@@ -96,7 +101,18 @@ impl Stepper {
             }
             if step.action == Action::Apply {
                 match self.aim(step, now_ns) {
-                    Aim::Ready(fault) => self.applied[step.event] = Some(fault),
+                    Aim::Ready(fault) => {
+                        if let Fault::Partition {
+                            plan:
+                                PartitionPlan::IsolateLeader {
+                                    leader: Some(leader),
+                                },
+                        } = &fault
+                        {
+                            self.cut_leader = Some((step.event, leader.clone()));
+                        }
+                        self.applied[step.event] = Some(fault);
+                    }
                     Aim::Wait(due) => return due,
                     Aim::Skip(reason) => {
                         self.next += 1;
@@ -106,6 +122,14 @@ impl Stepper {
                 }
             }
             self.next += 1;
+            if step.action == Action::Heal
+                && self
+                    .cut_leader
+                    .as_ref()
+                    .is_some_and(|(e, _)| *e == step.event)
+            {
+                self.cut_leader = None;
+            }
             let Some(fault) = &self.applied[step.event] else {
                 continue;
             };
@@ -200,6 +224,12 @@ impl Stepper {
     /// skipped.
     fn aim(&mut self, step: Step, now_ns: u64) -> Aim {
         let fault = &self.schedule.events[step.event].fault;
+        if fault.needs_cut_leader() {
+            return match &self.cut_leader {
+                Some((_, leader)) => Aim::Ready(fault.with_leader(leader)),
+                None => Aim::Skip("no isolate-leader partition is in force".to_string()),
+            };
+        }
         if !fault.needs_leader() {
             return Aim::Ready(fault.clone());
         }

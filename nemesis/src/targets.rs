@@ -22,16 +22,20 @@ pub enum Selector {
     All,
     /// A list the user gave.
     Nodes,
+    /// The leader that an `isolate-leader` partition now in force cut off (the latest
+    /// one); only known at run time. No name stands for it: a drawn schedule aims it.
+    CutLeader,
 }
 
 impl Selector {
-    pub const ALL: [Selector; 6] = [
+    pub const ALL: [Selector; 7] = [
         Selector::One,
         Selector::Leader,
         Selector::Minority,
         Selector::Majority,
         Selector::All,
         Selector::Nodes,
+        Selector::CutLeader,
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +46,7 @@ impl Selector {
             Selector::Majority => "majority",
             Selector::All => "all",
             Selector::Nodes => "nodes",
+            Selector::CutLeader => "cut-leader",
         }
     }
 
@@ -53,7 +58,7 @@ impl Selector {
             Selector::Minority => Some(n.saturating_sub(1) / 2),
             Selector::Majority => Some(majority(n)),
             Selector::All => Some(n),
-            Selector::Leader | Selector::Nodes => None,
+            Selector::Leader | Selector::Nodes | Selector::CutLeader => None,
         }
     }
 
@@ -99,6 +104,14 @@ impl Targets {
         }
     }
 
+    /// The leader an `isolate-leader` partition cut off, not yet known.
+    pub fn cut_leader() -> Targets {
+        Targets {
+            select: Selector::CutLeader,
+            nodes: None,
+        }
+    }
+
     /// Draw the nodes for a random selector from `cluster`; `Leader` stays unresolved.
     /// The nodes come back in cluster order so the schedule reads the same way the
     /// cluster is listed.
@@ -128,6 +141,9 @@ impl Targets {
             (None, select) => select.name().to_string(),
             (Some(nodes), Selector::Nodes) => format!("[{}]", nodes.join(" ")),
             (Some(nodes), Selector::Leader) => format!("leader ({})", nodes.join(" ")),
+            (Some(nodes), Selector::CutLeader) => {
+                format!("cut-off leader ({})", nodes.join(" "))
+            }
             (Some(nodes), select) => format!("{} [{}]", select.name(), nodes.join(" ")),
         }
     }
@@ -136,7 +152,7 @@ impl Targets {
     pub fn check(&self, cluster: &[String]) -> Result<(), String> {
         let Some(nodes) = &self.nodes else {
             return match self.select {
-                Selector::Leader => Ok(()),
+                Selector::Leader | Selector::CutLeader => Ok(()),
                 select => Err(format!("{} targets name no nodes", select.name())),
             };
         };
@@ -153,7 +169,7 @@ impl Targets {
             }
         }
         let expected = match self.select {
-            Selector::Leader => Some(1),
+            Selector::Leader | Selector::CutLeader => Some(1),
             select => select.count(cluster.len()),
         };
         match expected {

@@ -650,3 +650,75 @@ async fn a_fault_too_far_in_the_future_waits_for_the_stop_signal() {
     assert!(outcome.stopped);
     assert!(runtime.calls().is_empty());
 }
+
+/// A probe that names one leader and then, once it has been asked, another: the cluster
+/// elected a new one behind the cut.
+struct NewLeaderBehindTheCut {
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl nemesis::LeaderProbe for NewLeaderBehindTheCut {
+    async fn leader(&self) -> Option<String> {
+        let asked = self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(if asked == 0 { "n3" } else { "n1" }.to_string())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cut_leader_clock_jump_hits_the_leader_the_cut_isolated_not_the_new_one() {
+    let back = || Fault::ClockJump {
+        targets: Targets::cut_leader(),
+        delta_ms: -20_000,
+    };
+    let schedule = schedule(vec![
+        event(
+            1_000,
+            3_000,
+            Fault::Partition {
+                plan: PartitionPlan::IsolateLeader { leader: None },
+            },
+        ),
+        event(1_300, 3_000, back()),
+        // After the heal no cut is in force: nobody to aim at.
+        event(4_000, 5_000, back()),
+        // Leader-aimed faults still ask who leads now.
+        event(
+            6_000,
+            7_000,
+            Fault::Pause {
+                targets: Targets::leader(),
+            },
+        ),
+    ]);
+    let runtime = FakeRuntime::new();
+    let recorder = Recorder::in_memory();
+    let probe = NewLeaderBehindTheCut {
+        asked: Default::default(),
+    };
+    let stop = CancellationToken::new();
+    let outcome = run_schedule(&schedule, &runtime, &recorder, &probe, &stop)
+        .await
+        .unwrap();
+    assert_eq!(
+        brief(&recorder.ops()),
+        flat(vec![
+            pair(
+                F::Partition,
+                groups_value(&[&["n1", "n2", "n4", "n5"], &["n3"]])
+            ),
+            pair(F::Clock, offsets_value(&[("n3", -20_000)])),
+            pair(F::Heal, None),
+            pair(F::ClockReset, None),
+            failed(F::Clock, None, "no isolate-leader partition is in force"),
+            pair(F::Pause, nodes_value(&["n1"])),
+            pair(F::Resume, nodes_value(&["n1"])),
+        ])
+    );
+    assert_eq!(
+        outcome.schedule.events[1].fault,
+        back().with_leader("n3"),
+        "recorded with the node it hit, so a replay repeats it"
+    );
+    assert!(outcome.state.is_clear());
+}

@@ -469,6 +469,8 @@ fn a_swarm_draws_each_seed_its_own_valid_mix_that_replays_exactly() {
     use nemesis::Swarm;
     let mut mixes = BTreeSet::new();
     let mut overlapping = 0;
+    let mut skewed = 0;
+    let skew = nemesis::swarm::SKEW_AFTER_CUT_MS;
     for seed in 0..100 {
         let s = ScheduleSpec::new(seed, cluster(4), 60_000, 5_000, 3_000, NemesisKind::all())
             .swarm(Swarm::Full);
@@ -503,9 +505,39 @@ fn a_swarm_draws_each_seed_its_own_valid_mix_that_replays_exactly() {
             );
             assert!(phase.kinds.iter().all(|k| schedule.kinds.contains(k)));
             let held = e.heal_at_ms - e.at_ms;
+            // A cut-off leader whose clock is set back: the cut is held long enough
+            // for an election, the clock jump from just after the cut to its heal.
+            let skewed_cut = |cut: &Event| {
+                matches!(
+                    &cut.fault,
+                    Fault::Partition {
+                        plan: PartitionPlan::IsolateLeader { .. }
+                    }
+                ) && cut.heal_at_ms == e.heal_at_ms
+                    && cut.at_ms + skew.0 <= e.at_ms
+                    && e.at_ms <= cut.at_ms + skew.1
+            };
+            if let Fault::ClockJump { targets, delta_ms } = &e.fault {
+                if targets.select == Selector::CutLeader {
+                    assert!(*delta_ms < 0, "seed {seed}: {e:?} sets the clock back");
+                    assert!(
+                        schedule.events.iter().any(skewed_cut),
+                        "seed {seed}: {e:?} follows no cut of the leader"
+                    );
+                    skewed += 1;
+                    continue;
+                }
+            }
+            let longest = if schedule.events.iter().any(|c| {
+                matches!(&c.fault, Fault::ClockJump { targets, .. } if targets.select == Selector::CutLeader)
+                    && c.heal_at_ms == e.heal_at_ms
+            }) {
+                phase.duration_ms.max(nemesis::swarm::SKEW_CUT_HOLD_MS_MIN)
+            } else {
+                phase.duration_ms
+            };
             assert!(
-                (phase.duration_ms / nemesis::swarm::HOLD_MIN_DIVISOR..=phase.duration_ms)
-                    .contains(&held),
+                (phase.duration_ms / nemesis::swarm::HOLD_MIN_DIVISOR..=longest).contains(&held),
                 "seed {seed}: held {held} ms"
             );
         }
@@ -537,6 +569,10 @@ fn a_swarm_draws_each_seed_its_own_valid_mix_that_replays_exactly() {
         );
     }
     assert!(mixes.len() > 90, "{} distinct mixes of 100", mixes.len());
+    assert!(
+        skewed > 30,
+        "{skewed} cut-off leaders had their clocks set back"
+    );
     assert!(
         overlapping > 50,
         "{overlapping} of 100 schedules overlap two faults"
