@@ -547,17 +547,27 @@ async fn a_history_that_cannot_be_written_aborts_with_what_may_be_in_force() {
 }
 
 /// Knows no leader for its first `unknown_for` answers, then names `leader`.
-struct LateLeader {
+/// A probe that answers in turn from a script, its last answer ever after.
+struct ScriptedLeader {
     asked: std::sync::atomic::AtomicUsize,
-    unknown_for: usize,
-    leader: &'static str,
+    answers: Vec<Option<&'static str>>,
+}
+
+impl ScriptedLeader {
+    fn new(answers: Vec<Option<&'static str>>) -> ScriptedLeader {
+        ScriptedLeader {
+            asked: Default::default(),
+            answers,
+        }
+    }
 }
 
 #[async_trait::async_trait]
-impl nemesis::LeaderProbe for LateLeader {
+impl nemesis::LeaderProbe for ScriptedLeader {
     async fn leader(&self) -> Option<String> {
         let asked = self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        (asked >= self.unknown_for).then(|| self.leader.to_string())
+        let answer = self.answers[asked.min(self.answers.len() - 1)];
+        answer.map(str::to_string)
     }
 }
 
@@ -572,11 +582,7 @@ async fn a_leader_fault_waits_a_bounded_time_for_a_leader() {
     )]);
     let runtime = FakeRuntime::new();
     let recorder = Recorder::in_memory();
-    let probe = LateLeader {
-        asked: Default::default(),
-        unknown_for: 2,
-        leader: "n4",
-    };
+    let probe = ScriptedLeader::new(vec![None, None, Some("n4")]);
     let stop = CancellationToken::new();
     run_schedule(&schedule, &runtime, &recorder, &probe, &stop)
         .await
@@ -651,20 +657,6 @@ async fn a_fault_too_far_in_the_future_waits_for_the_stop_signal() {
     assert!(runtime.calls().is_empty());
 }
 
-/// A probe that names one leader and then, once it has been asked, another: the cluster
-/// elected a new one behind the cut.
-struct NewLeaderBehindTheCut {
-    asked: std::sync::atomic::AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl nemesis::LeaderProbe for NewLeaderBehindTheCut {
-    async fn leader(&self) -> Option<String> {
-        let asked = self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Some(if asked == 0 { "n3" } else { "n1" }.to_string())
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_cut_leader_clock_jump_hits_the_leader_the_cut_isolated_not_the_new_one() {
     let back = || Fault::ClockJump {
@@ -693,9 +685,8 @@ async fn a_cut_leader_clock_jump_hits_the_leader_the_cut_isolated_not_the_new_on
     ]);
     let runtime = FakeRuntime::new();
     let recorder = Recorder::in_memory();
-    let probe = NewLeaderBehindTheCut {
-        asked: Default::default(),
-    };
+    // n3 leads when the cut starts; the others then elect n1.
+    let probe = ScriptedLeader::new(vec![Some("n3"), Some("n1")]);
     let stop = CancellationToken::new();
     let outcome = run_schedule(&schedule, &runtime, &recorder, &probe, &stop)
         .await

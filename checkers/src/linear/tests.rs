@@ -692,6 +692,17 @@ fn a_long_history_refuted_late_needs_only_the_ops_that_refute_it() {
     );
 }
 
+/// The next op of a history of clients at once, each one op at a time (`free_at`: when
+/// each client is free): its client, call and return (1–100 time units later), and the
+/// instant it takes effect, within its span.
+fn concurrent_span(rng: &mut Rng, free_at: &mut [u64]) -> (u64, u64, u64, u64) {
+    let c = rng.below(free_at.len() as u64);
+    let call = free_at[c as usize] + rng.below(20);
+    let ret = call + 1 + rng.below(100);
+    free_at[c as usize] = ret + 1;
+    (c, call, ret, call + rng.below(ret - call + 1))
+}
+
 /// A key of `n` ops from `clients` clients at once, each client one op at a time, each
 /// op 1–100 time units long and taking effect at a random point of its span; gets read
 /// the value then, `puts` in 10 ops a put, the rest appends of text no other op appends.
@@ -701,11 +712,7 @@ fn concurrent_kv(seed: u64, clients: u64, n: usize, puts: u64) -> (Ops<Kv>, Stri
     let mut free_at = vec![0u64; clients as usize];
     let mut drafted = Vec::new();
     for i in 0..n {
-        let c = rng.below(clients);
-        let call = free_at[c as usize] + rng.below(20);
-        let ret = call + 1 + rng.below(100);
-        free_at[c as usize] = ret + 1;
-        let at = call + rng.below(ret - call + 1);
+        let (c, call, ret, at) = concurrent_span(&mut rng, &mut free_at);
         let key = "k".to_string();
         let input = match rng.below(10) {
             0..=3 => KvInput::Get { key },
@@ -811,11 +818,7 @@ fn concurrent_register(seed: u64, clients: u64, n: usize) -> Ops<CasRegister> {
     let mut free_at = vec![0u64; clients as usize];
     let mut drafted = Vec::new();
     for i in 0..n {
-        let c = rng.below(clients);
-        let call = free_at[c as usize] + rng.below(20);
-        let ret = call + 1 + rng.below(100);
-        free_at[c as usize] = ret + 1;
-        let at = call + rng.below(ret - call + 1);
+        let (c, call, ret, at) = concurrent_span(&mut rng, &mut free_at);
         let o = if rng.below(2) == 0 {
             read(c, call, ret, None)
         } else {
