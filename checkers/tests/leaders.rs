@@ -4,14 +4,18 @@ use checkers::{AnomalyKind::*, OpType, Role, Severity, Validity, F};
 
 use crate::support::*;
 
+/// n1 (term 1) and n2 (term 2) each answer as leader, one status op each, at `h`'s now.
+fn both_lead(h: &mut H) {
+    h.status(0, "n1", Role::Leader, 1);
+    h.status(1, "n2", Role::Leader, 2);
+}
+
 /// n1 certainly leads term 1 from its first observation's completion to its second's
 /// invocation; n2 (term 2) likewise, overlapping it.
 fn overlapping_leaders() -> H {
     let mut h = H::new();
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
+    both_lead(&mut h);
+    both_lead(&mut h);
     h
 }
 
@@ -77,8 +81,7 @@ fn overlapping_single_observations_give_no_certain_interval() {
 fn successive_leaderships_do_not_overlap() {
     let mut h = H::new();
     h.status(0, "n1", Role::Leader, 1);
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
+    both_lead(&mut h);
     h.status(1, "n2", Role::Leader, 2);
     let r = h.check(STRICT);
     assert_none(&r, DualLeadership);
@@ -136,11 +139,9 @@ fn leaders_after_heal(gap_ms: u64) -> H {
     let mut h = H::new();
     h.nemesis(F::Partition);
     h.nemesis(F::Heal);
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
+    both_lead(&mut h);
     h.advance(gap_ms);
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
+    both_lead(&mut h);
     h
 }
 
@@ -179,11 +180,9 @@ fn an_overlap_while_a_fault_is_in_force_is_no_stale_leader() {
     // may simply not hear the new one.
     let mut h = H::new();
     h.nemesis(F::Partition);
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
+    both_lead(&mut h);
     h.advance(5000);
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
+    both_lead(&mut h);
     h.nemesis(F::Heal);
     let r = h.check(LAX);
     assert_none(&r, StaleLeader);
@@ -195,13 +194,11 @@ fn only_the_healed_part_of_an_overlap_counts() {
     // 4 s of overlap in all, but only 1 s of it after the last fault healed.
     let mut h = H::new();
     h.nemesis(F::Partition);
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
+    both_lead(&mut h);
     h.advance(3000);
     h.nemesis(F::Heal);
     h.advance(1000);
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
+    both_lead(&mut h);
     assert_none(&h.check(LAX), StaleLeader);
 }
 
@@ -211,11 +208,9 @@ fn leaders_after_undo(undo: Option<OpType>) -> (H, Option<u64>) {
     let mut h = H::new();
     h.nemesis(F::Partition);
     let at = undo.map(|kind| h.nemesis_as(F::Heal, None, kind));
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
+    both_lead(&mut h);
     h.advance(3000);
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
+    both_lead(&mut h);
     (h, at)
 }
 
@@ -291,11 +286,9 @@ fn a_heal_that_ended_info_then_one_that_ended_ok_ends_the_partition() {
     h.nemesis(F::Partition);
     h.nemesis_as(F::Heal, None, OpType::Info);
     h.nemesis_as(F::Heal, None, OpType::Ok);
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
+    both_lead(&mut h);
     h.advance(3000);
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
+    both_lead(&mut h);
     assert_one(&h.check(LAX), StaleLeader, Severity::Violation);
 }
 
@@ -328,13 +321,11 @@ fn two_leaders_of_which_the_next_fault_cuts_the_overlap_short_are_no_stale_leade
     let mut h = H::new();
     h.nemesis(F::Partition);
     h.nemesis(F::Heal);
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
+    both_lead(&mut h);
     h.advance(1500);
     h.nemesis(F::Partition);
     h.advance(1500);
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
+    both_lead(&mut h);
     assert_none(&h.check(LAX), StaleLeader);
 }
 
@@ -362,11 +353,9 @@ fn leaders_after_values(
     let mut h = H::new();
     h.nemesis_as(f, fault_value, OpType::Ok);
     h.nemesis_as(undo, undo_value, kind);
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
+    both_lead(&mut h);
     h.advance(3000);
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
+    both_lead(&mut h);
     h.check(LAX)
 }
 
@@ -401,11 +390,9 @@ fn a_leader_aimed_fault_that_found_no_leader_is_not_in_force() {
     // Recorded as an invoke and an info with no value: nothing reached the runtime.
     let mut h = H::new();
     h.nemesis_as(F::Pause, None, OpType::Info);
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
+    both_lead(&mut h);
     h.advance(3000);
-    h.status(0, "n1", Role::Leader, 1);
-    h.status(1, "n2", Role::Leader, 2);
+    both_lead(&mut h);
     assert_one(&h.check(LAX), StaleLeader, Severity::Violation);
 }
 

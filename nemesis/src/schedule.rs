@@ -600,24 +600,8 @@ fn place_phase(
         let Some(kind) = pick_kind(mix, busy_until_ms, at_ms, rng) else {
             return Some(None);
         };
-        // A leader cut off, and then its clock set back while it still leads: what a
-        // lease or check-quorum measured on the wall clock does not survive. The cut
-        // is held long enough for the others to elect.
-        // (Nothing is drawn for other faults: fixed schedules stay as they were.)
-        let skewed_heal_at_ms = heal_at_ms.max(at_ms + SKEW_CUT_HOLD_MS_MIN);
-        let skew_at_ms = (kind == NemesisKind::Partition(Shape::IsolateLeader)
-            && mix.by_class
-            && mix.kinds.contains(&NemesisKind::ClockJump)
-            && rng.random_bool(SKEW_ISOLATED_LEADER_P))
-        .then(|| at_ms + rng.random_range(SKEW_AFTER_CUT_MS.0..=SKEW_AFTER_CUT_MS.1))
-        .filter(|&skew_at_ms| {
-            skewed_heal_at_ms <= to_ms
-                && busy_until_ms
-                    .get(&Exclusion::Clock)
-                    .is_none_or(|&t| t <= skew_at_ms)
-        });
-        let skew = skew_at_ms.is_some();
-        let heal_at_ms = if skew { skewed_heal_at_ms } else { heal_at_ms };
+        let skew = skew_of_cut(kind, mix, (at_ms, heal_at_ms), to_ms, busy_until_ms, rng);
+        let heal_at_ms = skew.map_or(heal_at_ms, |(_, heal_at_ms)| heal_at_ms);
         let fault = draw_fault(kind, spec, rng);
         busy_until_ms.insert(fault.exclusion(), heal_at_ms);
         events.push(Event {
@@ -625,7 +609,7 @@ fn place_phase(
             fault,
             heal_at_ms,
         });
-        if let Some(skew_at_ms) = skew_at_ms {
+        if let Some((skew_at_ms, _)) = skew {
             let magnitude = draw_delta_ms(spec.clock_delta_ms_max, rng).unsigned_abs();
             busy_until_ms.insert(Exclusion::Clock, heal_at_ms);
             events.push(Event {
@@ -661,6 +645,38 @@ fn place_phase(
     }
 }
 
+/// A leader cut off, and then its clock set back while it still leads: what a lease or
+/// check-quorum measured on the wall clock does not survive. For a cut of the leader from
+/// `at_ms` to `heal_at_ms` under a drawn mix that holds `clock-jump`: when its backward
+/// jump starts and when both heal, the cut held long enough for the others to elect;
+/// `None` where the phase or the clock class has no room. Nothing is drawn for other
+/// faults, so fixed schedules stay as they were.
+fn skew_of_cut<R: Rng + ?Sized>(
+    kind: NemesisKind,
+    mix: &Mix,
+    (at_ms, heal_at_ms): (u64, u64),
+    to_ms: u64,
+    busy_until_ms: &BTreeMap<Exclusion, u64>,
+    rng: &mut R,
+) -> Option<(u64, u64)> {
+    if kind != NemesisKind::Partition(Shape::IsolateLeader)
+        || !mix.by_class
+        || !mix.kinds.contains(&NemesisKind::ClockJump)
+        || !rng.random_bool(SKEW_ISOLATED_LEADER_P)
+    {
+        return None;
+    }
+    let skew_at_ms = at_ms + rng.random_range(SKEW_AFTER_CUT_MS.0..=SKEW_AFTER_CUT_MS.1);
+    let heal_at_ms = heal_at_ms.max(at_ms + SKEW_CUT_HOLD_MS_MIN);
+    (heal_at_ms <= to_ms && is_free(busy_until_ms, Exclusion::Clock, skew_at_ms))
+        .then_some((skew_at_ms, heal_at_ms))
+}
+
+/// Whether no fault of `class` is in force at `at_ms`.
+fn is_free(busy_until_ms: &BTreeMap<Exclusion, u64>, class: Exclusion, at_ms: u64) -> bool {
+    busy_until_ms.get(&class).is_none_or(|&t| t <= at_ms)
+}
+
 /// A kind whose exclusion class is free at `at_ms`: under a drawn mix first an exclusion
 /// class (network, process, clock, packet) uniformly; then a fault kind (partition,
 /// pause, kill, clock, packet, power loss) uniformly, then one of its kinds, so a mix is
@@ -676,11 +692,7 @@ fn pick_kind<R: Rng + ?Sized>(
         .kinds
         .iter()
         .copied()
-        .filter(|k| {
-            busy_until_ms
-                .get(&exclusion_of(k.fault_kind()))
-                .is_none_or(|&t| t <= at_ms)
-        })
+        .filter(|k| is_free(busy_until_ms, exclusion_of(k.fault_kind()), at_ms))
         .collect();
     let mut faults: Vec<FaultKind> = free
         .iter()

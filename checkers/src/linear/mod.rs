@@ -516,12 +516,10 @@ fn minimize<M: Model>(
         }
         let (outcome, cached) = refutes(model, ops, weakened, optional, &per_block_try);
         states += cached;
-        if outcome != Some(true) {
-            for &i in &others {
-                optional[i] = false;
-            }
-            out_of_budget += usize::from(outcome.is_none());
+        for &i in &others {
+            optional[i] = outcome == Some(true);
         }
+        out_of_budget += usize::from(outcome.is_none());
     }
     let (reads, writes): (Vec<usize>, Vec<usize>) = completed
         .iter()
@@ -551,17 +549,13 @@ fn minimize<M: Model>(
             for &i in block {
                 optional[i] = true;
             }
-            let tried = refutes(model, ops, weakened, optional, &per_try);
-            for &i in block {
-                optional[i] = false;
-            }
-            tried
+            refutes(model, ops, weakened, optional, &per_try)
         };
         states += cached;
+        for &i in block {
+            optional[i] = outcome == Some(true);
+        }
         if outcome == Some(true) {
-            for &i in block {
-                optional[i] = true;
-            }
             continue;
         }
         out_of_budget += usize::from(outcome.is_none());
