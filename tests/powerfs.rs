@@ -6,7 +6,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use splitbrain::runtime::powerfs::{mounts_under, PowerMount};
+use splitbrain::runtime::powerfs::{mounts_under, PowerMount, Writeback};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -20,7 +20,9 @@ fn mount() -> Fixture {
     let backing = dir.path().join("backing");
     let point = dir.path().join("mnt");
     fs::create_dir_all(&point).unwrap();
-    let mnt = PowerMount::mount(&backing, &point).expect("mount a FUSE filesystem (needs root)");
+    // Nothing ages out on its own here: a test moves time itself (`write_back`).
+    let mnt = PowerMount::mount(&backing, &point, Writeback::NEVER)
+        .expect("mount a FUSE filesystem (needs root)");
     Fixture {
         root: dir.path().to_path_buf(),
         _dir: dir,
@@ -132,12 +134,76 @@ fn truncate_is_cached_like_data() {
     drop(f);
     fx.lose();
     assert_eq!(read(&fx.at("t")), vec![9u8; 10]);
-    // O_TRUNC is a cached truncate too.
+    // O_TRUNC is a cached truncate too, while the file is open.
     let mut f = File::create(fx.at("t")).unwrap();
     f.write_all(b"new").unwrap();
-    drop(f);
     fx.lose();
     assert_eq!(read(&fx.at("t")), vec![9u8; 10]);
+    // Cut to nothing, rewritten and closed, it is written back (ext4's auto_da_alloc).
+    let mut f = File::create(fx.at("t")).unwrap();
+    f.write_all(b"rewritten").unwrap();
+    assert_eq!(fs::read(fx.backing.join("t")).unwrap(), vec![9u8; 10]);
+    drop(f);
+    // The kernel sends the release after close returns: wait for it to land.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while fs::read(fx.backing.join("t")).unwrap() != b"rewritten" {
+        assert!(std::time::Instant::now() < deadline, "never written back");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    fx.lose();
+    assert_eq!(read(&fx.at("t")), b"rewritten");
+}
+
+#[test]
+fn what_the_kernel_would_have_written_back_by_itself_survives() {
+    use std::time::{Duration, Instant};
+    let fx = mount();
+    let disk = fx.mnt.as_ref().unwrap().fs();
+    fs::write(fx.at("c"), vec![9u8; 9000]).unwrap();
+    File::open(fx.at("c")).unwrap().sync_all().unwrap();
+    let c = OpenOptions::new().write(true).open(fx.at("c")).unwrap();
+    c.set_len(100).unwrap();
+    c.write_all_at(b"xy", 100).unwrap();
+    let mut d = File::create(fx.at("d")).unwrap();
+    d.write_all(b"young").unwrap();
+    let now = Instant::now();
+    assert_eq!(disk.write_back(now, Writeback::LINUX).unwrap(), 0);
+    assert_eq!(fs::metadata(fx.backing.join("c")).unwrap().len(), 9000);
+    // Five seconds on, the cut is on the disk; the data written after it is not.
+    let cut = now + Duration::from_secs(5);
+    assert_eq!(disk.write_back(cut, Writeback::LINUX).unwrap(), 0);
+    assert_eq!(fs::metadata(fx.backing.join("c")).unwrap().len(), 100);
+    assert_eq!(read(&fx.at("c")), [vec![9u8; 100], b"xy".to_vec()].concat());
+    assert_eq!(fx.lose(), 2);
+    assert_eq!(read(&fx.at("c")), vec![9u8; 100]);
+    assert_eq!(read(&fx.at("d")), b"");
+    // Thirty seconds on, the data is.
+    d.write_all_at(b"old enough", 0).unwrap();
+    assert_eq!(disk.write_back(cut, Writeback::LINUX).unwrap(), 0);
+    let aged = Instant::now() + Duration::from_secs(30);
+    assert_eq!(disk.write_back(aged, Writeback::NEVER).unwrap(), 0);
+    assert_eq!(disk.write_back(aged, Writeback::LINUX).unwrap(), 1);
+    assert_eq!(fx.lose(), 0);
+    drop(d);
+    assert_eq!(read(&fx.at("d")), b"old enough");
+}
+
+#[test]
+fn an_fsync_of_any_file_commits_every_cut_made_before_it() {
+    let fx = mount();
+    fs::write(fx.at("log.1"), vec![7u8; 9000]).unwrap();
+    File::open(fx.at("log.1")).unwrap().sync_all().unwrap();
+    let old = OpenOptions::new().write(true).open(fx.at("log.1")).unwrap();
+    old.set_len(4096).unwrap();
+    old.write_all_at(b"unsynced", 4096).unwrap();
+    let mut new = File::create(fx.at("log.2")).unwrap();
+    new.write_all(b"synced").unwrap();
+    new.sync_data().unwrap();
+    assert_eq!(fs::metadata(fx.backing.join("log.1")).unwrap().len(), 4096);
+    fx.lose();
+    // The cut is on the disk with the journal the fsync committed; the data is not.
+    assert_eq!(read(&fx.at("log.1")), vec![7u8; 4096]);
+    assert_eq!(read(&fx.at("log.2")), b"synced");
 }
 
 #[test]
@@ -190,4 +256,28 @@ fn a_reader_with_its_own_handle_sees_the_cache() {
     let mut buf = [0u8; 3];
     r.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"cde");
+}
+
+#[test]
+fn settling_the_disks_of_a_run_writes_back_every_node_s_setup() {
+    use splitbrain::runtime::powerfs::PowerDisks;
+    let dir = tempfile::tempdir().unwrap();
+    let disks = PowerDisks::default();
+    let nodes = ["n1".to_string(), "n2".to_string()];
+    for node in &nodes {
+        let point = disks.mount(dir.path(), node).unwrap();
+        fs::write(point.join("snapshot.0"), node.as_bytes()).unwrap();
+    }
+    disks.sync_every().unwrap();
+    for node in &nodes {
+        fs::write(dir.path().join(node).join("data/later"), b"unsynced").unwrap();
+    }
+    assert_eq!(disks.lose(&nodes).unwrap(), 2, "only what came after is lost");
+    for node in &nodes {
+        let data = dir.path().join(node).join("data");
+        assert_eq!(read(&data.join("snapshot.0")), node.as_bytes());
+        assert_eq!(read(&data.join("later")), b"");
+    }
+    disks.unmount_all();
+    assert!(mounts_under(dir.path()).is_empty(), "still mounted");
 }

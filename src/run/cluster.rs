@@ -1,6 +1,7 @@
 //! A started cluster and everything a run does to it: start, the wait for a leader, the
 //! workload, the nemesis, the final phase, the final reads and teardown.
 
+use anyhow::Context;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -163,8 +164,18 @@ impl Running {
 
     /// Waits until the cluster serves: until some node reports itself leader (the
     /// sentence says which), or, for a system without leaders, until every node answers
-    /// `status`.
+    /// `status`. Then what the nodes wrote to their power-loss disks while starting is
+    /// written back ([`Runtime::settle_disks`]).
     pub async fn wait_until_serving(&self, within: Duration) -> anyhow::Result<String> {
+        let serving = self.first_serving(within).await?;
+        self.runtime
+            .settle_disks()
+            .await
+            .context("cannot write back the nodes' disks")?;
+        Ok(serving)
+    }
+
+    async fn first_serving(&self, within: Duration) -> anyhow::Result<String> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             if self.leaders {

@@ -604,6 +604,10 @@ impl Runtime for DockerRuntime {
         }
         result
     }
+
+    async fn settle_disks(&self) -> Result<(), RuntimeError> {
+        super::powerfs::settle_disks(&self.disks, &self.cfg.run_id)
+    }
 }
 
 #[async_trait]

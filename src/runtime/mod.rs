@@ -284,6 +284,12 @@ pub trait Runtime: FaultRuntime {
     async fn is_paused(&self, name: &str) -> Result<bool, RuntimeError>;
     /// Remove everything this run created: nodes, network, volumes, files.
     async fn teardown(&self) -> Result<(), RuntimeError>;
+    /// Writes back everything the nodes wrote to their power-loss disks so far, as a
+    /// machine in service has long since written back its setup: once the cluster
+    /// serves, a power loss forgets only what the test itself made them write.
+    async fn settle_disks(&self) -> Result<(), RuntimeError> {
+        Ok(())
+    }
     /// Plain sentences about what this runtime cannot do for the cluster it runs.
     fn limitations(&self) -> Vec<String> {
         Vec::new()

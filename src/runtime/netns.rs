@@ -268,6 +268,10 @@ impl Runtime for NetnsRuntime {
             .await
             .map(|_| ())
     }
+
+    async fn settle_disks(&self) -> Result<(), RuntimeError> {
+        super::powerfs::settle_disks(&self.procs.disks, self.run_id())
+    }
 }
 
 #[async_trait]

@@ -13,6 +13,15 @@
 //! fsync is a no-op. A renamed or replaced file keeps its cached data under its new name.
 //! The kernel's own page cache is dropped at every open (no `FOPEN_KEEP_CACHE`) and
 //! attributes are never cached, so a process started after a loss reads what survived.
+//!
+//! Left alone, a machine's kernel writes dirty data back by itself; a disk that never did
+//! would lose writes no real power loss could take (a cut that ZooKeeper makes without an
+//! fsync, say, made undone 20 s later, which resurrects transactions its leader told it to
+//! drop). So unflushed state ages out as Linux's defaults have it ([`Writeback::LINUX`]):
+//! a file's data once it has been dirty for 30 s (`vm.dirty_expire_centisecs`), a cut
+//! (truncate) 5 s after it was made (ext4's journal commit interval), or at the next fsync
+//! of any file on the disk, which commits that journal; and a file cut to nothing and
+//! written again, when it is closed (ext4's `auto_da_alloc`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CString, OsStr};
@@ -34,8 +43,33 @@ const ROOT: u64 = 1;
 /// Nothing is cached in the kernel: every lookup and stat comes here.
 const TTL: Duration = Duration::ZERO;
 
+/// When the kernel writes unflushed state back on its own; `None` never.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Writeback {
+    /// A file's data and size, once the file has been dirty this long.
+    pub data_after: Option<Duration>,
+    /// A cut (a truncate), this long after it was made.
+    pub cut_after: Option<Duration>,
+}
+
+impl Writeback {
+    /// Linux's defaults: `vm.dirty_expire_centisecs` of 3000 for data; ext4's journal,
+    /// committed every 5 s, for the inode's new size after a truncate.
+    pub const LINUX: Writeback = Writeback {
+        data_after: Some(Duration::from_secs(30)),
+        cut_after: Some(Duration::from_secs(5)),
+    };
+    /// Nothing is written back unless synced (LazyFS's model).
+    pub const NEVER: Writeback = Writeback {
+        data_after: None,
+        cut_after: None,
+    };
+}
+
+/// How often the write-back thread looks for state that aged out.
+const WRITEBACK_PERIOD: Duration = Duration::from_secs(1);
+
 /// The unflushed state of one file.
-#[derive(Default)]
 struct Dirty {
     /// Whole pages, as the file reads now, by page number.
     pages: BTreeMap<u64, Vec<u8>>,
@@ -44,6 +78,12 @@ struct Dirty {
     /// Bytes of the backing file below this offset still read through; above it the
     /// file was cut (a truncate since the last flush) and reads zeros unless rewritten.
     backing_valid: u64,
+    /// When the file became dirty.
+    since: std::time::Instant,
+    /// When the backing file was cut last, if that cut is not on it yet.
+    cut_since: Option<std::time::Instant>,
+    /// Cut to nothing since the last flush: rewritten whole, so written back at close.
+    rewritten: bool,
 }
 
 struct Inner {
@@ -75,7 +115,11 @@ pub struct PowerMount {
 impl PowerMount {
     /// Mounts a filesystem over `backing` (created if missing) at `mountpoint` (an
     /// existing directory). Other users (a container's processes) may use it.
-    pub fn mount(backing: &Path, mountpoint: &Path) -> io::Result<PowerMount> {
+    pub fn mount(
+        backing: &Path,
+        mountpoint: &Path,
+        writeback: Writeback,
+    ) -> io::Result<PowerMount> {
         fs::create_dir_all(backing)?;
         let fs = PowerFs::new(backing);
         let options = [
@@ -102,6 +146,20 @@ impl PowerMount {
                 drop(inner);
                 std::mem::forget(session);
             })?;
+        if writeback != Writeback::NEVER {
+            // Holds the state weakly: once the mount and its FUSE thread are gone, so is it.
+            let state = Arc::downgrade(&fs.inner);
+            std::thread::Builder::new()
+                .name("powerfs-writeback".into())
+                .spawn(move || loop {
+                    std::thread::sleep(WRITEBACK_PERIOD);
+                    let Some(inner) = state.upgrade() else { break };
+                    let fs = PowerFs { inner };
+                    if let Err(e) = fs.write_back(std::time::Instant::now(), writeback) {
+                        tracing::warn!("power-loss filesystem write-back: {e}");
+                    }
+                })?;
+        }
         Ok(PowerMount {
             fs,
             mountpoint: mountpoint.to_path_buf(),
@@ -222,6 +280,37 @@ impl PowerFs {
         Ok(())
     }
 
+    /// Writes back what `writeback` says the kernel would have by `now`: every file dirty
+    /// since `data_after` or longer, and every cut made `cut_after` or longer ago. Returns
+    /// how many files it wrote back in full.
+    pub fn write_back(&self, now: std::time::Instant, writeback: Writeback) -> io::Result<usize> {
+        let due = |since: std::time::Instant, after: Option<Duration>| {
+            after.is_some_and(|a| now.saturating_duration_since(since) >= a)
+        };
+        let mut inner = self.lock();
+        let mut data = Vec::new();
+        let mut cuts = Vec::new();
+        for (&ino, d) in &inner.dirty {
+            if due(d.since, writeback.data_after) {
+                data.push(ino);
+            } else if d.cut_since.is_some_and(|c| due(c, writeback.cut_after)) {
+                cuts.push(ino);
+            }
+        }
+        for &ino in &data {
+            let Some(path) = inner.paths.get(&ino).map(|rel| inner.backing.join(rel)) else {
+                inner.dirty.remove(&ino);
+                continue;
+            };
+            let file = OpenOptions::new().write(true).open(path)?;
+            inner.flush(ino, &file)?;
+        }
+        for ino in cuts {
+            inner.commit_cut(ino)?;
+        }
+        Ok(data.len())
+    }
+
     /// How many files hold unsynced data now.
     pub fn dirty_files(&self) -> usize {
         self.lock().dirty.len()
@@ -322,6 +411,9 @@ impl Inner {
                 pages: BTreeMap::new(),
                 size: len,
                 backing_valid: len,
+                since: std::time::Instant::now(),
+                cut_since: None,
+                rewritten: false,
             });
         }
         Ok(self.dirty.get_mut(&ino).expect("just inserted"))
@@ -351,7 +443,11 @@ impl Inner {
     fn truncate(&mut self, ino: u64, file: &File, size: u64) -> Result<(), i32> {
         let dirty = self.dirty_of(ino, file)?;
         if size < dirty.size {
-            dirty.backing_valid = dirty.backing_valid.min(size);
+            if size < dirty.backing_valid {
+                dirty.backing_valid = size;
+                dirty.cut_since = Some(std::time::Instant::now());
+            }
+            dirty.rewritten |= size == 0;
             let keep = size.div_ceil(PAGE);
             dirty.pages.retain(|&p, _| p < keep);
             if !size.is_multiple_of(PAGE) {
@@ -417,6 +513,40 @@ impl Inner {
         file.set_len(dirty.size)?;
         file.sync_data()?;
         self.dirty.remove(&ino);
+        Ok(())
+    }
+
+    /// Puts `ino`'s pending cut on its backing file (the data stays cached).
+    fn commit_cut(&mut self, ino: u64) -> io::Result<()> {
+        let Some(path) = self.paths.get(&ino).map(|rel| self.backing.join(rel)) else {
+            self.dirty.remove(&ino);
+            return Ok(());
+        };
+        let Some(dirty) = self.dirty.get_mut(&ino) else {
+            return Ok(());
+        };
+        if dirty.cut_since.take().is_some() {
+            let file = OpenOptions::new().write(true).open(path)?;
+            if dirty.backing_valid < file.metadata()?.len() {
+                file.set_len(dirty.backing_valid)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts every pending cut on the disk: an fsync commits the filesystem's journal,
+    /// and with it every size change made before it, of any file (ext4 and XFS keep one
+    /// journal per filesystem).
+    fn commit_cuts(&mut self) -> io::Result<()> {
+        let cut: Vec<u64> = self
+            .dirty
+            .iter()
+            .filter(|(_, d)| d.cut_since.is_some())
+            .map(|(&ino, _)| ino)
+            .collect();
+        for ino in cut {
+            self.commit_cut(ino)?;
+        }
         Ok(())
     }
 
@@ -826,7 +956,22 @@ impl Filesystem for Handler {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.0.lock().files.remove(&fh);
+        let mut inner = self.0.lock();
+        let Some((ino, file)) = inner.files.remove(&fh) else {
+            return reply.ok();
+        };
+        // ext4's `auto_da_alloc`: a file cut to nothing and written again (a rewrite in
+        // place) is written back when it is closed, so that a power loss does not leave
+        // it empty.
+        if inner.dirty.get(&ino).is_some_and(|d| d.rewritten) {
+            let writable = inner
+                .path(ino)
+                .ok()
+                .and_then(|p| OpenOptions::new().write(true).open(p).ok());
+            if let Err(e) = inner.flush(ino, writable.as_ref().unwrap_or(&file)) {
+                return reply.error(errno(&e));
+            }
+        }
         reply.ok()
     }
 
@@ -842,7 +987,7 @@ impl Filesystem for Handler {
             (None, Some(Err(e))) => return reply.error(errno(&e)),
             (None, None) => return reply.error(libc::EBADF),
         };
-        match inner.flush(ino, &file) {
+        match inner.flush(ino, &file).and_then(|()| inner.commit_cuts()) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(&e)),
         }
@@ -1011,7 +1156,7 @@ impl PowerDisks {
             return Ok(point);
         }
         fs::create_dir_all(&point)?;
-        let mount = PowerMount::mount(&backing, &point)?;
+        let mount = PowerMount::mount(&backing, &point, Writeback::LINUX)?;
         mounts.insert(node.to_string(), mount);
         Ok(point)
     }
@@ -1032,6 +1177,14 @@ impl PowerDisks {
             Some(m) => m.fs().sync_all(),
             None => Ok(()),
         }
+    }
+
+    /// Flushes every node's disk; the first error names its node.
+    pub fn sync_every(&self) -> Result<(), (String, io::Error)> {
+        for (node, m) in self.lock().iter() {
+            m.fs().sync_all().map_err(|e| (node.clone(), e))?;
+        }
+        Ok(())
     }
 
     /// Drops what each node wrote since its last fsync; an error names a node without a
@@ -1066,6 +1219,13 @@ pub fn mount_disk(
         .mount(&run_dir, node)
         .map_err(|e| super::RuntimeError::io(run_dir.join(node), e))?;
     Ok(point.to_string_lossy().into_owned())
+}
+
+/// [`PowerDisks::sync_every`], as a runtime error naming the node's directory.
+pub fn settle_disks(disks: &PowerDisks, run_id: &str) -> Result<(), super::RuntimeError> {
+    disks
+        .sync_every()
+        .map_err(|(node, e)| super::RuntimeError::io(super::host_run_dir(run_id).join(node), e))
 }
 
 /// [`PowerDisks::sync`], as a runtime error naming the node's directory.
