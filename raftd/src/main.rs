@@ -69,6 +69,10 @@ struct Cli {
     /// No check-quorum (refused together with a lease, unless the bug is on).
     #[arg(long, overrides_with = "check_quorum")]
     no_check_quorum: bool,
+    /// Most entries one append carries (a follower that lags gets its entries in appends
+    /// of at most this many).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_entries_per_append: u64,
     /// Leader lease in ticks (below election_ticks_min; needs check-quorum).
     #[arg(long)]
     lease_ticks: Option<u64>,
@@ -197,6 +201,7 @@ fn server_config(cli: &Cli) -> anyhow::Result<ServerConfig> {
     core.pre_vote = !cli.no_pre_vote;
     core.check_quorum = !cli.no_check_quorum;
     core.lease_ticks = cli.lease_ticks;
+    core.max_entries_per_append = cli.max_entries_per_append;
     core.fence_on_grant = cli.fence_on_grant;
     core.bugs = cli.bugs.iter().copied().collect::<BugSet>();
     core.seed = cli.seed;
@@ -299,6 +304,7 @@ mod tests {
         .unwrap();
         let c = server_config(&cli).unwrap();
         assert!(c.setup.core.pre_vote && c.setup.core.check_quorum);
+        assert_eq!(c.setup.core.max_entries_per_append, 64);
         assert_eq!(c.setup.core.peers, vec!["n1".to_string()]);
         let cli = Cli::try_parse_from([
             "raftd",
@@ -313,11 +319,16 @@ mod tests {
             "--no-pre-vote",
             "--bug",
             "vote-twice",
+            "--max-entries-per-append",
+            "1",
         ])
         .unwrap();
         let c = server_config(&cli).unwrap();
         assert!(!c.setup.core.pre_vote);
+        assert_eq!(c.setup.core.max_entries_per_append, 1);
         assert!(c.setup.core.bugs.has(Bug::VoteTwice));
         assert!(Cli::try_parse_from(["raftd", "--bug", "nope"]).is_err());
+        let zero = Cli::try_parse_from(["raftd", "--max-entries-per-append", "0"]).unwrap_err();
+        assert!(zero.to_string().contains("max-entries-per-append"), "{zero}");
     }
 }

@@ -34,8 +34,9 @@ const CLIENT_LEG_NS_MIN: u64 = 50_000;
 const CLIENT_LEG_NS_MAX: u64 = 1_000_000;
 /// A bound on the events of one run, against a runaway simulation.
 const EVENTS_MAX: u64 = 200_000_000;
-/// The append batches (entries per append) a run may give its cores; 64 is raftd's.
-const APPEND_BATCHES: [u64; 3] = [1, 4, 64];
+// The append batches (entries per append) a run may give its cores, as `splitbrain
+// run` draws them for raftd; 64 is raftd's own.
+use workloads::raftd::APPEND_BATCHES;
 /// Bound on the lines of one node's log.
 const NODE_LOG_LINES_MAX: usize = 200_000;
 

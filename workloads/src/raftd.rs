@@ -37,6 +37,10 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         let mut system = RaftdSystem::new(binary);
         system.pre_vote = Switch::from_options(&setup.options, "pre-vote");
         system.check_quorum = Switch::from_options(&setup.options, "check-quorum");
+        system.append_batch = setup
+            .options
+            .get("append-batch")
+            .and_then(|v| v.parse().ok());
         Ok(std::sync::Arc::new(system))
     },
     file: None,
@@ -52,8 +56,24 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
             help: "on or off: a leader steps down without a quorum's contact (default: on under a lease, which needs it, else drawn from the seed; off where a bug needs it off)",
             check: check_switch,
         },
+        SystemOption {
+            name: "append-batch",
+            help: "most entries one append carries, 1 or more (default: drawn from the seed among 1, 4 and 64, raftd's own; a batch of one splits a new leader's older entries from its first entry of its own term)",
+            check: check_append_batch,
+        },
     ],
 };
+
+fn check_append_batch(value: &str) -> Result<(), String> {
+    match value.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(()),
+        _ => Err(format!("{value:?} is not a whole number of at least 1")),
+    }
+}
+
+/// The append batches a seed draws from: 64 is raftd's own; with one or four a new
+/// leader's older entries can reach a quorum before its entry of its own term.
+pub const APPEND_BATCHES: [u64; 3] = [1, 4, 64];
 
 fn check_switch(value: &str) -> Result<(), String> {
     Switch::parse(value).map(|_| ())
@@ -89,6 +109,7 @@ impl Switch {
 /// Keeps the protections' draws apart from every other draw of the seed.
 const PRE_VOTE_SALT: u64 = 0x7072_652d_766f_7465;
 const CHECK_QUORUM_SALT: u64 = 0x0063_6865_636b_2d71;
+const APPEND_BATCH_SALT: u64 = 0x6170_7065_6e64_2d62;
 
 /// raftd's protections as a run starts it: what the user set, else what a bug needs
 /// off, else what a claimed lease needs on, else a coin the seed tosses — a bug that one
@@ -100,12 +121,20 @@ pub struct Protections {
     /// Leader leases: asked for, and check-quorum on (or the bug that keeps a lease
     /// without it).
     pub lease: bool,
+    /// Most entries per append (`--max-entries-per-append`).
+    pub append_batch: u64,
     pre_vote_why: &'static str,
     check_quorum_why: &'static str,
+    append_batch_why: &'static str,
 }
 
 impl Protections {
-    pub fn of(pre_vote: Switch, check_quorum: Switch, options: &SystemOptions) -> Protections {
+    pub fn of(
+        pre_vote: Switch,
+        check_quorum: Switch,
+        append_batch: Option<u64>,
+        options: &SystemOptions,
+    ) -> Protections {
         let exposure = Exposure::for_bugs(&options.bugs);
         let coin = |salt: u64| crate::seed::mix(options.seed, salt) & 1 == 1;
         let (pre_vote, pre_vote_why) = match pre_vote {
@@ -121,12 +150,21 @@ impl Protections {
             Switch::Drawn if options.lease => (true, "the lease needs it"),
             Switch::Drawn => (coin(CHECK_QUORUM_SALT), "drawn from the seed"),
         };
+        let (append_batch, append_batch_why) = match append_batch {
+            Some(n) => (n, "set"),
+            None => {
+                let i = crate::seed::mix(options.seed, APPEND_BATCH_SALT) % APPEND_BATCHES.len() as u64;
+                (APPEND_BATCHES[i as usize], "drawn from the seed")
+            }
+        };
         Protections {
             pre_vote,
             check_quorum,
             lease: options.lease && (check_quorum || exposure.lease_without_check_quorum),
+            append_batch,
             pre_vote_why,
             check_quorum_why,
+            append_batch_why,
         }
     }
 
@@ -140,11 +178,16 @@ impl Protections {
             "no lease".to_string()
         };
         format!(
-            "raftd: pre-vote {} ({}), check-quorum {} ({}), {lease}",
+            "raftd: pre-vote {} ({}), check-quorum {} ({}), {lease}, {} per append ({})",
             on(self.pre_vote),
             self.pre_vote_why,
             on(self.check_quorum),
             self.check_quorum_why,
+            match self.append_batch {
+                1 => "1 entry".to_string(),
+                n => format!("{n} entries"),
+            },
+            self.append_batch_why,
         )
     }
 }
@@ -250,6 +293,8 @@ pub struct RaftdSystem {
     pub client_timeout_ms: u64,
     pub pre_vote: Switch,
     pub check_quorum: Switch,
+    /// Most entries per append, or drawn from the seed ([`APPEND_BATCHES`]).
+    pub append_batch: Option<u64>,
 }
 
 /// Port raftd serves clients on when the runtime picks ports itself.
@@ -278,12 +323,13 @@ impl RaftdSystem {
             client_timeout_ms: CLIENT_TIMEOUT_MS_DEFAULT,
             pre_vote: Switch::Drawn,
             check_quorum: Switch::Drawn,
+            append_batch: None,
         }
     }
 
     /// The protections this run starts raftd with.
     pub fn protections(&self, options: &SystemOptions) -> Protections {
-        Protections::of(self.pre_vote, self.check_quorum, options)
+        Protections::of(self.pre_vote, self.check_quorum, self.append_batch, options)
     }
 
     fn node_command(
@@ -342,6 +388,8 @@ impl RaftdSystem {
         if !protections.pre_vote {
             argv.push("--no-pre-vote".into());
         }
+        argv.push("--max-entries-per-append".into());
+        argv.push(protections.append_batch.to_string());
         argv
     }
 }

@@ -179,7 +179,7 @@ mod mapping {
 
 mod specs {
     use super::loopback;
-    use workloads::raftd::{RaftdSystem, Switch, RAFTD_BUGS};
+    use workloads::raftd::{RaftdSystem, Switch, APPEND_BATCHES, RAFTD_BUGS};
     use workloads::system::{FencingMode, System, SystemError, SystemOptions, Topology};
 
     fn topology(n: usize) -> Topology {
@@ -404,6 +404,40 @@ mod specs {
             "{err}"
         );
         assert!(Switch::parse("maybe").unwrap_err().contains("maybe"));
+    }
+
+    #[test]
+    fn the_seed_draws_the_append_batch_unless_the_user_sets_it() {
+        let batch = |system: &RaftdSystem, seed: u64| {
+            let options = SystemOptions {
+                seed,
+                ..SystemOptions::default()
+            };
+            let spec = &system.node_specs(&topology(3), &options).unwrap()[0];
+            let at = spec
+                .command
+                .iter()
+                .position(|a| a == "--max-entries-per-append")
+                .expect("every node is told its batch");
+            let said = system.configuration(&options).unwrap();
+            (spec.command[at + 1].parse::<u64>().unwrap(), said)
+        };
+        let drawn = RaftdSystem::new("raftd");
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..40 {
+            let (n, said) = batch(&drawn, seed);
+            assert_eq!(batch(&drawn, seed).0, n, "seeded");
+            assert!(said.contains("per append (drawn from the seed)"), "{said}");
+            seen.insert(n);
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), APPEND_BATCHES);
+        let mut set = RaftdSystem::new("raftd");
+        set.append_batch = Some(7);
+        for seed in 0..10 {
+            let (n, said) = batch(&set, seed);
+            assert_eq!(n, 7);
+            assert!(said.contains("7 entries per append (set)"), "{said}");
+        }
     }
 
     #[test]

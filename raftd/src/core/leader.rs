@@ -347,6 +347,15 @@ impl RawNode {
         if !current && !self.cfg.bugs.has(Bug::CommitOldTerm) {
             return;
         }
+        if !current {
+            // Said, so that a run can tell whether the bug's branch ran at all.
+            tracing::info!(
+                index,
+                entry_term,
+                term = self.term,
+                "commit-old-term: committing an entry of an older term by counting replicas"
+            );
+        }
         self.log.commit_to(index);
         self.apply_committed();
         if self.role == Role::Leader {
