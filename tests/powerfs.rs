@@ -280,4 +280,19 @@ fn settling_the_disks_of_a_run_writes_back_every_node_s_setup() {
     }
     disks.unmount_all();
     assert!(mounts_under(dir.path()).is_empty(), "still mounted");
+    // The write-back thread goes with the mounts (no other test here starts one).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while writeback_threads() > 0 {
+        assert!(std::time::Instant::now() < deadline, "write-back threads left");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// This process's threads named for the write-back (names are cut to 15 bytes).
+fn writeback_threads() -> usize {
+    fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("powerfs-writeb"))
+        .count()
 }

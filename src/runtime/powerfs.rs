@@ -96,6 +96,8 @@ struct Inner {
     /// Open file handles: the backing file, and the inode it belongs to.
     files: HashMap<u64, (u64, File)>,
     next_fh: u64,
+    /// The kernel let the mount go: its write-back thread ends.
+    unmounted: bool,
 }
 
 /// A handle on a mounted power-loss filesystem's state, shared with its FUSE thread.
@@ -143,19 +145,21 @@ impl PowerMount {
                 let mut inner = state.lock();
                 inner.files.clear();
                 inner.dirty.clear();
+                inner.unmounted = true;
                 drop(inner);
                 std::mem::forget(session);
             })?;
         if writeback != Writeback::NEVER {
-            // Holds the state weakly: once the mount and its FUSE thread are gone, so is it.
-            let state = Arc::downgrade(&fs.inner);
+            // Ends with the mount: once the FUSE thread saw it go.
+            let state = fs.clone();
             std::thread::Builder::new()
                 .name("powerfs-writeback".into())
                 .spawn(move || loop {
                     std::thread::sleep(WRITEBACK_PERIOD);
-                    let Some(inner) = state.upgrade() else { break };
-                    let fs = PowerFs { inner };
-                    if let Err(e) = fs.write_back(std::time::Instant::now(), writeback) {
+                    if state.lock().unmounted {
+                        break;
+                    }
+                    if let Err(e) = state.write_back(std::time::Instant::now(), writeback) {
                         tracing::warn!("power-loss filesystem write-back: {e}");
                     }
                 })?;
@@ -246,6 +250,7 @@ impl PowerFs {
                 dirty: HashMap::new(),
                 files: HashMap::new(),
                 next_fh: 1,
+                unmounted: false,
             })),
         }
     }
