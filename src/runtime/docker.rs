@@ -85,6 +85,8 @@ pub struct DockerRuntime {
     packet: Mutex<Option<PacketShape>>,
     /// Each node's data directory, when the run has power-loss faults.
     disks: super::powerfs::PowerDisks,
+    /// Nodes whose clock offset changed while they were paused or down.
+    clock_deferred: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl DockerRuntime {
@@ -98,6 +100,7 @@ impl DockerRuntime {
             caps: std::sync::Mutex::new(Capabilities::default()),
             shaper: Shaper::new(&cfg.run_id),
             disks: Default::default(),
+            clock_deferred: Default::default(),
             packet: Mutex::new(None),
             cfg,
         })
@@ -341,14 +344,38 @@ impl DockerRuntime {
     }
 
     async fn set_clock(&self, name: &str, offset_ms: i64) -> Result<(), FaultError> {
-        let (clock, addr) = {
+        let (clock, addr, container) = {
             let nodes = self.nodes.lock().await;
             let n = nodes
                 .get(name)
                 .ok_or_else(|| FaultError::UnknownNode(name.into()))?;
-            (n.clock.clone(), n.addr.clone())
+            (n.clock.clone(), n.addr.clone(), n.container.clone())
         };
+        if matches!(clock, ClockControl::AdminCall { .. }) {
+            let (running, paused) = self.state_of(&container).await?;
+            if !running || paused {
+                // Nothing answers a killed or paused node's admin call (a call to it
+                // would hold the nemesis up for its timeout): the offset is set when the
+                // node starts or resumes.
+                self.clock_deferred.lock().await.insert(name.to_string());
+                return Ok(());
+            }
+        }
         set_node_clock(&self.cfg.run_id, name, &clock, &addr, offset_ms).await
+    }
+
+    /// Sets the offsets deferred while `names` were paused, now that they answer.
+    async fn apply_deferred_clock(&self, names: &[String]) {
+        let deferred: Vec<String> = {
+            let mut pending = self.clock_deferred.lock().await;
+            names.iter().filter(|n| pending.remove(*n)).cloned().collect()
+        };
+        for name in deferred {
+            let off = self.offsets.lock().await.get(&name).copied().unwrap_or(0);
+            if let Err(e) = self.set_clock(&name, off).await {
+                tracing::warn!(node = %name, offset_ms = off, "could not set a deferred clock offset: {e}");
+            }
+        }
     }
 }
 
@@ -673,6 +700,8 @@ impl FaultRuntime for DockerRuntime {
                 self.wait_state(c, true, false).await?;
             }
         }
+        drop(nodes);
+        self.apply_deferred_clock(names).await;
         Ok(())
     }
 
@@ -727,6 +756,13 @@ impl FaultRuntime for DockerRuntime {
                     let (addr, path) = (node.addr.clone(), path.clone());
                     tokio::spawn(async move { reapply_admin_clock(addr, path, off).await });
                 }
+            }
+        }
+        {
+            // A new process starts at offset 0; the loop above set any other.
+            let mut pending = self.clock_deferred.lock().await;
+            for name in names {
+                pending.remove(name);
             }
         }
         // A started container has a new namespace, without the packet shaping.

@@ -295,6 +295,8 @@ pub struct ProcCluster {
     pub caps: std::sync::Mutex<Capabilities>,
     /// Each node's data directory, when the run has power-loss faults.
     pub disks: super::powerfs::PowerDisks,
+    /// Nodes whose clock offset changed while they were paused or down.
+    pub clock_deferred: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl ProcCluster {
@@ -305,6 +307,7 @@ impl ProcCluster {
             nodes: Mutex::new(BTreeMap::new()),
             run_state: std::sync::Mutex::new(run_state),
             disks: Default::default(),
+            clock_deferred: Default::default(),
             offsets: Mutex::new(BTreeMap::new()),
             caps: std::sync::Mutex::new(Capabilities::default()),
         }
@@ -357,7 +360,9 @@ impl ProcCluster {
     pub async fn resume(&self, names: &[String]) -> Result<(), FaultError> {
         tracing::info!(run = %self.cfg.run_id, nodes = ?names, "resume");
         self.require(FaultKind::Pause)?;
-        self.signal_and_wait(names, Signal::SIGCONT, false).await
+        self.signal_and_wait(names, Signal::SIGCONT, false).await?;
+        self.apply_deferred_clock(names).await;
+        Ok(())
     }
 
     async fn signal_and_wait(
@@ -460,6 +465,13 @@ impl ProcCluster {
             self.launch(node)?;
         }
         drop(nodes);
+        {
+            // A new process starts at offset 0; `reapply_clock` sets any other.
+            let mut pending = self.clock_deferred.lock().await;
+            for name in names {
+                pending.remove(name);
+            }
+        }
         self.reapply_clock(names).await;
         Ok(())
     }
@@ -515,14 +527,36 @@ impl ProcCluster {
     }
 
     async fn set_clock(&self, name: &str, offset_ms: i64) -> Result<(), FaultError> {
-        let (clock, addr) = {
-            let nodes = self.nodes.lock().await;
+        let (clock, addr, down) = {
+            let mut nodes = self.nodes.lock().await;
             let n = nodes
-                .get(name)
+                .get_mut(name)
                 .ok_or_else(|| FaultError::UnknownNode(name.into()))?;
-            (n.clock.clone(), n.addr.clone())
+            let paused = n.pid().and_then(proc_stat).is_some_and(|(s, _)| s == 'T');
+            (n.clock.clone(), n.addr.clone(), !n.is_alive() || paused)
         };
+        if down && matches!(clock, ClockControl::AdminCall { .. }) {
+            // Nothing answers a killed or paused node's admin call (a call to it would
+            // hold the nemesis up for its timeout): the offset is set when the node
+            // starts or resumes.
+            self.clock_deferred.lock().await.insert(name.to_string());
+            return Ok(());
+        }
         set_node_clock(&self.cfg.run_id, name, &clock, &addr, offset_ms).await
+    }
+
+    /// Sets the offsets deferred while `names` were paused, now that they answer.
+    async fn apply_deferred_clock(&self, names: &[String]) {
+        let deferred: Vec<String> = {
+            let mut pending = self.clock_deferred.lock().await;
+            names.iter().filter(|n| pending.remove(*n)).cloned().collect()
+        };
+        for name in deferred {
+            let off = self.offsets.lock().await.get(&name).copied().unwrap_or(0);
+            if let Err(e) = self.set_clock(&name, off).await {
+                tracing::warn!(node = %name, offset_ms = off, "could not set a deferred clock offset: {e}");
+            }
+        }
     }
 
     /// A restarted node forgets an offset set through its admin call: set it again once
