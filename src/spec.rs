@@ -1530,11 +1530,16 @@ mod tests {
         for bad in ["append-batch=0", "append-batch=lots"] {
             a.system_options = vec![bad.into()];
             let e = TestSpec::from_args(&a).unwrap_err();
-            assert!(e.message.contains("not a whole number of at least 1"), "{bad}: {e}");
+            assert!(
+                e.message.contains("not a whole number of at least 1"),
+                "{bad}: {e}"
+            );
         }
         a.system_options = vec!["append-batch=1".into()];
         let spec = TestSpec::from_args(&a).unwrap();
-        assert!(spec.command_line().contains("--system-option append-batch=1"));
+        assert!(spec
+            .command_line()
+            .contains("--system-option append-batch=1"));
         // A system without options says so.
         let mut a = args();
         a.system = Some("etcd".into());

@@ -272,7 +272,11 @@ fn settling_the_disks_of_a_run_writes_back_every_node_s_setup() {
     for node in &nodes {
         fs::write(dir.path().join(node).join("data/later"), b"unsynced").unwrap();
     }
-    assert_eq!(disks.lose(&nodes).unwrap(), 2, "only what came after is lost");
+    assert_eq!(
+        disks.lose(&nodes).unwrap(),
+        2,
+        "only what came after is lost"
+    );
     for node in &nodes {
         let data = dir.path().join(node).join("data");
         assert_eq!(read(&data.join("snapshot.0")), node.as_bytes());
@@ -283,7 +287,10 @@ fn settling_the_disks_of_a_run_writes_back_every_node_s_setup() {
     // The write-back thread goes with the mounts (no other test here starts one).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while writeback_threads() > 0 {
-        assert!(std::time::Instant::now() < deadline, "write-back threads left");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "write-back threads left"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }

@@ -329,6 +329,9 @@ mod tests {
         assert!(c.setup.core.bugs.has(Bug::VoteTwice));
         assert!(Cli::try_parse_from(["raftd", "--bug", "nope"]).is_err());
         let zero = Cli::try_parse_from(["raftd", "--max-entries-per-append", "0"]).unwrap_err();
-        assert!(zero.to_string().contains("max-entries-per-append"), "{zero}");
+        assert!(
+            zero.to_string().contains("max-entries-per-append"),
+            "{zero}"
+        );
     }
 }

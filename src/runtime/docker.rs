@@ -85,8 +85,7 @@ pub struct DockerRuntime {
     packet: Mutex<Option<PacketShape>>,
     /// Each node's data directory, when the run has power-loss faults.
     disks: super::powerfs::PowerDisks,
-    /// Nodes whose clock offset changed while they were paused or down.
-    clock_deferred: Mutex<std::collections::BTreeSet<String>>,
+    clock_deferred: super::DeferredClocks,
 }
 
 impl DockerRuntime {
@@ -354,10 +353,7 @@ impl DockerRuntime {
         if matches!(clock, ClockControl::AdminCall { .. }) {
             let (running, paused) = self.state_of(&container).await?;
             if !running || paused {
-                // Nothing answers a killed or paused node's admin call (a call to it
-                // would hold the nemesis up for its timeout): the offset is set when the
-                // node starts or resumes.
-                self.clock_deferred.lock().await.insert(name.to_string());
+                self.clock_deferred.defer(name).await;
                 return Ok(());
             }
         }
@@ -366,11 +362,7 @@ impl DockerRuntime {
 
     /// Sets the offsets deferred while `names` were paused, now that they answer.
     async fn apply_deferred_clock(&self, names: &[String]) {
-        let deferred: Vec<String> = {
-            let mut pending = self.clock_deferred.lock().await;
-            names.iter().filter(|n| pending.remove(*n)).cloned().collect()
-        };
-        for name in deferred {
+        for name in self.clock_deferred.take(names).await {
             let off = self.offsets.lock().await.get(&name).copied().unwrap_or(0);
             if let Err(e) = self.set_clock(&name, off).await {
                 tracing::warn!(node = %name, offset_ms = off, "could not set a deferred clock offset: {e}");
@@ -758,13 +750,8 @@ impl FaultRuntime for DockerRuntime {
                 }
             }
         }
-        {
-            // A new process starts at offset 0; the loop above set any other.
-            let mut pending = self.clock_deferred.lock().await;
-            for name in names {
-                pending.remove(name);
-            }
-        }
+        // A new process starts at offset 0, and is given any other by the start.
+        self.clock_deferred.take(names).await;
         // A started container has a new namespace, without the packet shaping.
         let shape = self.packet.lock().await.clone();
         if let Some(shape) = shape {

@@ -428,6 +428,29 @@ pub async fn set_node_clock(
     Ok(())
 }
 
+/// Nodes whose clock offset changed while they were killed or paused. A clock moved by an
+/// admin call cannot be moved on a node that answers nothing (the call would hold the
+/// nemesis up for its timeout): the offset is taken at once and set when the node
+/// resumes, or by the start of a new process.
+#[derive(Default)]
+pub struct DeferredClocks(tokio::sync::Mutex<std::collections::BTreeSet<String>>);
+
+impl DeferredClocks {
+    pub async fn defer(&self, name: &str) {
+        self.0.lock().await.insert(name.to_string());
+    }
+
+    /// Those of `names` whose offset waits, which no longer wait.
+    pub async fn take(&self, names: &[String]) -> Vec<String> {
+        let mut waiting = self.0.lock().await;
+        names
+            .iter()
+            .filter(|n| waiting.remove(*n))
+            .cloned()
+            .collect()
+    }
+}
+
 /// How long a clock admin call may take.
 pub const CLOCK_CALL_TIMEOUT_MS: u64 = 3000;
 

@@ -273,14 +273,7 @@ impl PowerFs {
         let mut inner = self.lock();
         let inos: Vec<u64> = inner.dirty.keys().copied().collect();
         for ino in inos {
-            let Some(rel) = inner.paths.get(&ino).cloned() else {
-                inner.dirty.remove(&ino);
-                continue;
-            };
-            let file = OpenOptions::new()
-                .write(true)
-                .open(inner.backing.join(rel))?;
-            inner.flush(ino, &file)?;
+            inner.flush_backing(ino)?;
         }
         Ok(())
     }
@@ -303,12 +296,7 @@ impl PowerFs {
             }
         }
         for &ino in &data {
-            let Some(path) = inner.paths.get(&ino).map(|rel| inner.backing.join(rel)) else {
-                inner.dirty.remove(&ino);
-                continue;
-            };
-            let file = OpenOptions::new().write(true).open(path)?;
-            inner.flush(ino, &file)?;
+            inner.flush_backing(ino)?;
         }
         for ino in cuts {
             inner.commit_cut(ino)?;
@@ -521,9 +509,25 @@ impl Inner {
         Ok(())
     }
 
+    /// A handle of our own that writes `ino`'s backing file (a node's may be read-only).
+    fn writable(&self, ino: u64) -> Option<File> {
+        let path = self.path(ino).ok()?;
+        OpenOptions::new().write(true).open(path).ok()
+    }
+
+    /// [`Inner::flush`] through a handle of our own; a file no longer known is forgotten.
+    fn flush_backing(&mut self, ino: u64) -> io::Result<()> {
+        let Ok(path) = self.path(ino) else {
+            self.dirty.remove(&ino);
+            return Ok(());
+        };
+        let file = OpenOptions::new().write(true).open(path)?;
+        self.flush(ino, &file)
+    }
+
     /// Puts `ino`'s pending cut on its backing file (the data stays cached).
     fn commit_cut(&mut self, ino: u64) -> io::Result<()> {
-        let Some(path) = self.paths.get(&ino).map(|rel| self.backing.join(rel)) else {
+        let Ok(path) = self.path(ino) else {
             self.dirty.remove(&ino);
             return Ok(());
         };
@@ -969,10 +973,7 @@ impl Filesystem for Handler {
         // place) is written back when it is closed, so that a power loss does not leave
         // it empty.
         if inner.dirty.get(&ino).is_some_and(|d| d.rewritten) {
-            let writable = inner
-                .path(ino)
-                .ok()
-                .and_then(|p| OpenOptions::new().write(true).open(p).ok());
+            let writable = inner.writable(ino);
             if let Err(e) = inner.flush(ino, writable.as_ref().unwrap_or(&file)) {
                 return reply.error(errno(&e));
             }
@@ -983,11 +984,10 @@ impl Filesystem for Handler {
     fn fsync(&mut self, _req: &Request<'_>, ino: u64, fh: u64, _datasync: bool, reply: ReplyEmpty) {
         let mut inner = self.0.lock();
         // The handle may be read-only: write through one of our own.
-        let writable = inner
-            .path(ino)
-            .ok()
-            .and_then(|p| OpenOptions::new().write(true).open(p).ok());
-        let file = match (writable, inner.files.get(&fh).map(|(_, f)| f.try_clone())) {
+        let file = match (
+            inner.writable(ino),
+            inner.files.get(&fh).map(|(_, f)| f.try_clone()),
+        ) {
             (Some(f), _) | (None, Some(Ok(f))) => f,
             (None, Some(Err(e))) => return reply.error(errno(&e)),
             (None, None) => return reply.error(libc::EBADF),

@@ -295,8 +295,7 @@ pub struct ProcCluster {
     pub caps: std::sync::Mutex<Capabilities>,
     /// Each node's data directory, when the run has power-loss faults.
     pub disks: super::powerfs::PowerDisks,
-    /// Nodes whose clock offset changed while they were paused or down.
-    pub clock_deferred: Mutex<std::collections::BTreeSet<String>>,
+    pub clock_deferred: super::DeferredClocks,
 }
 
 impl ProcCluster {
@@ -465,13 +464,8 @@ impl ProcCluster {
             self.launch(node)?;
         }
         drop(nodes);
-        {
-            // A new process starts at offset 0; `reapply_clock` sets any other.
-            let mut pending = self.clock_deferred.lock().await;
-            for name in names {
-                pending.remove(name);
-            }
-        }
+        // A new process starts at offset 0, and is given any other by the start.
+        self.clock_deferred.take(names).await;
         self.reapply_clock(names).await;
         Ok(())
     }
@@ -536,10 +530,7 @@ impl ProcCluster {
             (n.clock.clone(), n.addr.clone(), !n.is_alive() || paused)
         };
         if down && matches!(clock, ClockControl::AdminCall { .. }) {
-            // Nothing answers a killed or paused node's admin call (a call to it would
-            // hold the nemesis up for its timeout): the offset is set when the node
-            // starts or resumes.
-            self.clock_deferred.lock().await.insert(name.to_string());
+            self.clock_deferred.defer(name).await;
             return Ok(());
         }
         set_node_clock(&self.cfg.run_id, name, &clock, &addr, offset_ms).await
@@ -547,11 +538,7 @@ impl ProcCluster {
 
     /// Sets the offsets deferred while `names` were paused, now that they answer.
     async fn apply_deferred_clock(&self, names: &[String]) {
-        let deferred: Vec<String> = {
-            let mut pending = self.clock_deferred.lock().await;
-            names.iter().filter(|n| pending.remove(*n)).cloned().collect()
-        };
-        for name in deferred {
+        for name in self.clock_deferred.take(names).await {
             let off = self.offsets.lock().await.get(&name).copied().unwrap_or(0);
             if let Err(e) = self.set_clock(&name, off).await {
                 tracing::warn!(node = %name, offset_ms = off, "could not set a deferred clock offset: {e}");

@@ -153,7 +153,8 @@ impl Protections {
         let (append_batch, append_batch_why) = match append_batch {
             Some(n) => (n, "set"),
             None => {
-                let i = crate::seed::mix(options.seed, APPEND_BATCH_SALT) % APPEND_BATCHES.len() as u64;
+                let i =
+                    crate::seed::mix(options.seed, APPEND_BATCH_SALT) % APPEND_BATCHES.len() as u64;
                 (APPEND_BATCHES[i as usize], "drawn from the seed")
             }
         };
