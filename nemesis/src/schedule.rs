@@ -600,10 +600,21 @@ fn place_phase(
         let Some(kind) = pick_kind(mix, busy_until_ms, at_ms, rng) else {
             return Some(None);
         };
-        let skew = skew_of_cut(kind, mix, (at_ms, heal_at_ms), to_ms, busy_until_ms, rng);
+        let skew = skew_of_cut(
+            kind,
+            mix,
+            &spec.kinds,
+            (at_ms, heal_at_ms),
+            to_ms,
+            busy_until_ms,
+            rng,
+        );
         let heal_at_ms = skew.map_or(heal_at_ms, |(_, heal_at_ms)| heal_at_ms);
         let fault = draw_fault(kind, spec, rng);
         busy_until_ms.insert(fault.exclusion(), heal_at_ms);
+        if kind == NemesisKind::Partition(Shape::IsolateLeader) && mix.by_class {
+            keep_cut_clean(busy_until_ms, events, (at_ms, heal_at_ms));
+        }
         events.push(Event {
             at_ms,
             fault,
@@ -647,13 +658,15 @@ fn place_phase(
 
 /// A leader cut off, and then its clock set back while it still leads: what a lease or
 /// check-quorum measured on the wall clock does not survive. For a cut of the leader from
-/// `at_ms` to `heal_at_ms` under a drawn mix that holds `clock-jump`: when its backward
+/// `at_ms` to `heal_at_ms` under a drawn mix, in a test whose kinds hold `clock-jump`
+/// (the phase need not have drawn it: few phases draw both): when its backward
 /// jump starts and when both heal, the cut held long enough for the others to elect;
 /// `None` where the phase or the clock class has no room. Nothing is drawn for other
 /// faults, so fixed schedules stay as they were.
 fn skew_of_cut<R: Rng + ?Sized>(
     kind: NemesisKind,
     mix: &Mix,
+    spec_kinds: &[NemesisKind],
     (at_ms, heal_at_ms): (u64, u64),
     to_ms: u64,
     busy_until_ms: &BTreeMap<Exclusion, u64>,
@@ -661,7 +674,7 @@ fn skew_of_cut<R: Rng + ?Sized>(
 ) -> Option<(u64, u64)> {
     if kind != NemesisKind::Partition(Shape::IsolateLeader)
         || !mix.by_class
-        || !mix.kinds.contains(&NemesisKind::ClockJump)
+        || !spec_kinds.contains(&NemesisKind::ClockJump)
         || !rng.random_bool(SKEW_ISOLATED_LEADER_P)
     {
         return None;
@@ -670,6 +683,24 @@ fn skew_of_cut<R: Rng + ?Sized>(
     let heal_at_ms = heal_at_ms.max(at_ms + SKEW_CUT_HOLD_MS_MIN);
     (heal_at_ms <= to_ms && is_free(busy_until_ms, Exclusion::Clock, skew_at_ms))
         .then_some((skew_at_ms, heal_at_ms))
+}
+
+/// A leader cut off is a clean test of what the others do without it only if they can
+/// elect: no pause, kill or power loss, and no packet fault, starts while the cut holds.
+/// Faults are placed slot by slot and a burst's second fault may start after the next
+/// slot's first, so those already placed within the cut are dropped too. (Drawn mixes
+/// only; a fault in force when the cut starts runs its course.)
+fn keep_cut_clean(
+    busy_until_ms: &mut BTreeMap<Exclusion, u64>,
+    events: &mut Vec<Event>,
+    (at_ms, heal_at_ms): (u64, u64),
+) {
+    let crowds = |class: Exclusion| matches!(class, Exclusion::Process | Exclusion::Packet);
+    events.retain(|e| !(crowds(e.fault.exclusion()) && (at_ms..heal_at_ms).contains(&e.at_ms)));
+    for class in [Exclusion::Process, Exclusion::Packet] {
+        let until = busy_until_ms.entry(class).or_insert(heal_at_ms);
+        *until = (*until).max(heal_at_ms);
+    }
 }
 
 /// Whether no fault of `class` is in force at `at_ms`.

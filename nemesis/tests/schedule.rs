@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use nemesis::fault::Fault;
+use nemesis::fault::{Exclusion, Fault};
 use nemesis::names::{parse_nemeses, NemesisKind};
 use nemesis::partition::PartitionPlan;
 use nemesis::schedule::{Action, Event, Schedule, ScheduleError, ScheduleSpec, Step};
@@ -494,15 +494,6 @@ fn a_swarm_draws_each_seed_its_own_valid_mix_that_replays_exactly() {
                 e.heal_at_ms <= phase.to_ms,
                 "seed {seed}: {e:?} outlives {phase:?}"
             );
-            assert!(
-                phase
-                    .kinds
-                    .iter()
-                    .any(|k| k.fault_kind() == e.fault.fault_kind()),
-                "seed {seed}: {:?} is not of its phase's mix {:?}",
-                e.fault,
-                phase.kinds
-            );
             assert!(phase.kinds.iter().all(|k| schedule.kinds.contains(k)));
             let held = e.heal_at_ms - e.at_ms;
             // A cut-off leader whose clock is set back: the cut is held long enough
@@ -527,6 +518,32 @@ fn a_swarm_draws_each_seed_its_own_valid_mix_that_replays_exactly() {
                     skewed += 1;
                     continue;
                 }
+            }
+            assert!(
+                phase
+                    .kinds
+                    .iter()
+                    .any(|k| k.fault_kind() == e.fault.fault_kind()),
+                "seed {seed}: {:?} is not of its phase's mix {:?}",
+                e.fault,
+                phase.kinds
+            );
+            // While a leader is cut off, no pause, kill, power loss or packet fault
+            // starts: the others must be able to elect.
+            if matches!(e.fault.exclusion(), Exclusion::Process | Exclusion::Packet) {
+                let during_cut = schedule.events.iter().find(|c| {
+                    matches!(
+                        &c.fault,
+                        Fault::Partition {
+                            plan: PartitionPlan::IsolateLeader { .. }
+                        }
+                    ) && c.at_ms <= e.at_ms
+                        && e.at_ms < c.heal_at_ms
+                });
+                assert!(
+                    during_cut.is_none(),
+                    "seed {seed}: {e:?} starts while {during_cut:?} cuts the leader off"
+                );
             }
             let longest = if schedule.events.iter().any(|c| {
                 matches!(&c.fault, Fault::ClockJump { targets, .. } if targets.select == Selector::CutLeader)
