@@ -27,6 +27,13 @@ pub const RECONNECT_MS_MAX: u64 = 1000;
 /// How long a connect or a frame write may take before the connection is given up.
 pub const CONNECT_TIMEOUT_MS: u64 = 1000;
 pub const WRITE_TIMEOUT_MS: u64 = 2000;
+/// How long sent data may go unacknowledged before the kernel drops the connection
+/// (`TCP_USER_TIMEOUT`). Without it a connection that lived through a partition keeps
+/// retransmitting on TCP's doubling timer: after a 4 s cut the next retransmission comes
+/// 2 s or more after the heal, and an old leader without check-quorum goes on leading
+/// that long beside the new one. With it the connection is dropped during the cut and a
+/// new one is made within a reconnect pause of the heal.
+pub const UNACKED_MS_MAX: u64 = 1000;
 /// Incoming connections served at once; more wait in the accept queue.
 pub const INCOMING_CONNECTIONS_MAX: usize = 64;
 
@@ -132,6 +139,11 @@ async fn connection_loop(
                 }
             };
         let _ = stream.set_nodelay(true);
+        if let Err(e) = socket2::SockRef::from(&stream)
+            .set_tcp_user_timeout(Some(Duration::from_millis(UNACKED_MS_MAX)))
+        {
+            warn!("TCP_USER_TIMEOUT not set: {e}");
+        }
         debug!("connected");
         backoff_ms = RECONNECT_MS_MIN;
         match write_frames(stream, &mut rx, &stats).await {
