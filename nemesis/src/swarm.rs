@@ -17,8 +17,12 @@
 //!   packet), so that pause, kill and power loss share a quarter of the faults rather
 //!   than take half, and leader-aimed names twice as often as the others of their kind;
 //! - how often a fault brings a second one of another class with it, starting within its
-//!   first half: [`BURSTS`]. Overlapping faults (a leader cut off while its clock
-//!   jumps, a kill during a partition) are where most election bugs hide.
+//!   first half: [`BURSTS_PERCENT`]. Overlapping faults (a leader cut off while its clock
+//!   jumps, a kill during a partition) are where most election bugs hide;
+//! - a cut of the leader, though, is kept clean: no pause, kill, power loss or packet
+//!   fault starts while it holds, so the others can elect without the old leader, and
+//!   where the test allows clock jumps the cut-off leader's clock is set back
+//!   ([`SKEW_AFTER_CUT_MS`]).
 //!
 //! A run long enough is cut into phases ([`phase_windows`]): at least
 //! [`PHASE_MS_MIN`] each, [`PHASE_QUIET_MS`] without a fault between them, and each phase
