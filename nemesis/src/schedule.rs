@@ -600,19 +600,17 @@ fn place_phase(
         let Some(kind) = pick_kind(mix, busy_until_ms, at_ms, rng) else {
             return Some(None);
         };
-        let skew = skew_of_cut(
-            kind,
-            mix,
-            &spec.kinds,
-            (at_ms, heal_at_ms),
-            to_ms,
-            busy_until_ms,
-            rng,
-        );
+        // A cut of the leader under a drawn mix: kept clean, its leader's clock set back.
+        let drawn_cut = mix.by_class && kind == NemesisKind::Partition(Shape::IsolateLeader);
+        let skew = if drawn_cut {
+            skew_of_cut(&spec.kinds, (at_ms, heal_at_ms), to_ms, busy_until_ms, rng)
+        } else {
+            None
+        };
         let heal_at_ms = skew.map_or(heal_at_ms, |(_, heal_at_ms)| heal_at_ms);
         let fault = draw_fault(kind, spec, rng);
         busy_until_ms.insert(fault.exclusion(), heal_at_ms);
-        if kind == NemesisKind::Partition(Shape::IsolateLeader) && mix.by_class {
+        if drawn_cut {
             keep_cut_clean(busy_until_ms, events, (at_ms, heal_at_ms));
         }
         events.push(Event {
@@ -657,26 +655,20 @@ fn place_phase(
 }
 
 /// A leader cut off, and then its clock set back while it still leads: what a lease or
-/// check-quorum measured on the wall clock does not survive. For a cut of the leader from
-/// `at_ms` to `heal_at_ms` under a drawn mix, in a test whose kinds hold `clock-jump`
-/// (the phase need not have drawn it: few phases draw both): when its backward
-/// jump starts and when both heal, the cut held long enough for the others to elect;
-/// `None` where the phase or the clock class has no room. Nothing is drawn for other
-/// faults, so fixed schedules stay as they were.
+/// check-quorum measured on the wall clock does not survive. For a drawn cut of the
+/// leader from `at_ms` to `heal_at_ms`, in a test whose kinds hold `clock-jump` (the
+/// phase need not have drawn it: few phases draw both): when its backward jump starts
+/// and when both heal, the cut held long enough for the others to elect; `None` where
+/// the phase or the clock class has no room. Called for no other fault, so fixed
+/// schedules stay as they were.
 fn skew_of_cut<R: Rng + ?Sized>(
-    kind: NemesisKind,
-    mix: &Mix,
     spec_kinds: &[NemesisKind],
     (at_ms, heal_at_ms): (u64, u64),
     to_ms: u64,
     busy_until_ms: &BTreeMap<Exclusion, u64>,
     rng: &mut R,
 ) -> Option<(u64, u64)> {
-    if kind != NemesisKind::Partition(Shape::IsolateLeader)
-        || !mix.by_class
-        || !spec_kinds.contains(&NemesisKind::ClockJump)
-        || !rng.random_bool(SKEW_ISOLATED_LEADER_P)
-    {
+    if !spec_kinds.contains(&NemesisKind::ClockJump) || !rng.random_bool(SKEW_ISOLATED_LEADER_P) {
         return None;
     }
     let skew_at_ms = at_ms + rng.random_range(SKEW_AFTER_CUT_MS.0..=SKEW_AFTER_CUT_MS.1);
@@ -685,19 +677,25 @@ fn skew_of_cut<R: Rng + ?Sized>(
         .then_some((skew_at_ms, heal_at_ms))
 }
 
+/// The fault classes that start no fault while a drawn cut of the leader holds: pause,
+/// kill and power loss, and packet faults.
+const KEPT_OUT_OF_A_CUT: [Exclusion; 2] = [Exclusion::Process, Exclusion::Packet];
+
 /// A leader cut off is a clean test of what the others do without it only if they can
-/// elect: no pause, kill or power loss, and no packet fault, starts while the cut holds.
-/// Faults are placed slot by slot and a burst's second fault may start after the next
-/// slot's first, so those already placed within the cut are dropped too. (Drawn mixes
-/// only; a fault in force when the cut starts runs its course.)
+/// elect: no fault of [`KEPT_OUT_OF_A_CUT`] starts while the cut holds. Faults are
+/// placed slot by slot and a burst's second fault may start after the next slot's first,
+/// so those already placed within the cut are dropped too. (Drawn mixes only; a fault in
+/// force when the cut starts runs its course.)
 fn keep_cut_clean(
     busy_until_ms: &mut BTreeMap<Exclusion, u64>,
     events: &mut Vec<Event>,
     (at_ms, heal_at_ms): (u64, u64),
 ) {
-    let crowds = |class: Exclusion| matches!(class, Exclusion::Process | Exclusion::Packet);
-    events.retain(|e| !(crowds(e.fault.exclusion()) && (at_ms..heal_at_ms).contains(&e.at_ms)));
-    for class in [Exclusion::Process, Exclusion::Packet] {
+    events.retain(|e| {
+        !(KEPT_OUT_OF_A_CUT.contains(&e.fault.exclusion())
+            && (at_ms..heal_at_ms).contains(&e.at_ms))
+    });
+    for class in KEPT_OUT_OF_A_CUT {
         let until = busy_until_ms.entry(class).or_insert(heal_at_ms);
         *until = (*until).max(heal_at_ms);
     }
