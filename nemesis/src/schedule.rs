@@ -710,7 +710,7 @@ fn is_free(busy_until_ms: &BTreeMap<Exclusion, u64>, class: Exclusion, at_ms: u6
 /// class (network, process, clock, packet) uniformly; then a fault kind (partition,
 /// pause, kill, clock, packet, power loss) uniformly, then one of its kinds, so a mix is
 /// balanced by fault rather than by how many shapes or selectors each has; a
-/// leader-aimed kind counts `leader_weight` times.
+/// leader-aimed kind counts `leader_weight` times, and a cut of the leader `cut_weight`.
 fn pick_kind<R: Rng + ?Sized>(
     mix: &Mix,
     busy_until_ms: &BTreeMap<Exclusion, u64>,
@@ -747,7 +747,9 @@ fn pick_kind<R: Rng + ?Sized>(
         .into_iter()
         .filter(|k| k.fault_kind() == fault)
         .flat_map(|k| {
-            let times = if aims_at_leader(k) {
+            let times = if k == NemesisKind::Partition(Shape::IsolateLeader) {
+                mix.cut_weight
+            } else if aims_at_leader(k) {
                 mix.leader_weight
             } else {
                 1

@@ -628,3 +628,28 @@ fn a_drawn_mix_picks_a_fault_class_first_so_process_faults_do_not_take_half() {
         assert!(share(class) > 0.17, "{class:?}: {per_class:?}");
     }
 }
+
+#[test]
+fn a_drawn_mix_cuts_the_leader_off_more_often_than_any_other_partition() {
+    use nemesis::Swarm;
+    let (mut cuts, mut others) = (0usize, 0usize);
+    for seed in 0..200 {
+        let s = ScheduleSpec::new(seed, cluster(5), 60_000, 5_000, 3_000, NemesisKind::all())
+            .swarm(Swarm::Full);
+        for e in Schedule::generate(&s).unwrap().events {
+            match e.fault {
+                Fault::Partition {
+                    plan: PartitionPlan::IsolateLeader { .. },
+                } => cuts += 1,
+                Fault::Partition { .. } => others += 1,
+                _ => {}
+            }
+        }
+    }
+    // Six other shapes: at equal weight a cut of the leader would be a seventh of the
+    // partitions; drawn, it is more than a third of them.
+    assert!(
+        cuts * 2 > others,
+        "cuts of the leader {cuts}, other partitions {others}"
+    );
+}
