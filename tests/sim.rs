@@ -670,7 +670,8 @@ fn register_bugs_are_found_not_linearizable() {
 /// `commit-old-term` loses only entries whose clients were told "unknown" (a leader answers
 /// its own term's proposals only, and reads only once its term's first entry is applied),
 /// so the register model cannot see it; the simulator still finds it under the register
-/// workload, as the cluster that stops committing after the heal.
+/// workload, as the cluster that stops committing after the heal (its liveness check, and
+/// the history's `no-recovery`).
 #[test]
 fn commit_old_term_under_the_register_workload_shows_as_a_liveness_failure() {
     let tmp = tempfile::tempdir().unwrap();
@@ -690,9 +691,10 @@ fn commit_old_term_under_the_register_workload_shows_as_a_liveness_failure() {
     );
     assert_eq!(code, 1, "{summary}");
     assert_eq!(summary["failing_seed"], 3864, "{summary}");
+    // The simulator's own liveness check and the history's `no-recovery` rule agree.
     assert_eq!(
         summary["signature"],
-        serde_json::json!(["liveness"]),
+        serde_json::json!(["liveness", "no-recovery"]),
         "{summary}"
     );
 }

@@ -98,6 +98,25 @@ pub struct Outcomes {
 
 const F_COUNT: usize = F::ALL.len();
 
+/// The client calls invoked after the last nemesis op (every `f` but `status`, which a
+/// node answers alone), and how they ended: once the faults ended, whether the system
+/// served again (the `no-recovery` rule).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attempts {
+    pub invoked: u64,
+    /// Completions; never-completed invocations are the rest of `invoked`.
+    pub outcomes: Outcomes,
+    /// The first invocation's op index.
+    pub first: Option<u64>,
+    /// The last completion, ok or not: its op index and time.
+    pub last: Option<(u64, u64)>,
+}
+
+/// Whether an op is a client's call on the system: not the nemesis's, not a `status`.
+fn is_call(process: Process, f: F) -> bool {
+    process != Process::Nemesis && f != F::Status
+}
+
 fn count(o: &mut Outcomes, kind: OpType) {
     match kind {
         OpType::Ok => o.ok += 1,
@@ -149,6 +168,8 @@ pub struct History {
     /// The lock ops that completed ok (writes under a token among them), for the lock
     /// models: kept as they are read, so that they cost no second pass over the file.
     pub lock_ops: Vec<crate::linear::history::LockOp>,
+    /// Client calls invoked after the last nemesis op, and how they ended.
+    pub after_nemesis: Attempts,
 }
 
 /// What an invocation carried that its completion needs.
@@ -306,6 +327,7 @@ impl Builder {
         self.last_nemesis = Some(op.index);
         // Reads invoked before a nemesis op can no longer be final.
         self.h.final_reads.clear();
+        self.h.after_nemesis = Attempts::default();
     }
 
     fn invoke(&mut self, op: &RawOp<'_>, line: u64) -> Result<(), HistoryError> {
@@ -317,6 +339,11 @@ impl Builder {
                 open_f: open.f.name(),
                 open_line: open.index + 1,
             });
+        }
+        if is_call(op.process, op.f) {
+            let a = &mut self.h.after_nemesis;
+            a.invoked += 1;
+            a.first.get_or_insert(op.index);
         }
         let value = op.value.as_deref();
         let mut fl = InFlight {
@@ -394,6 +421,11 @@ impl Builder {
                 open_f: fl.f.name(),
                 open_line: fl.index + 1,
             });
+        }
+        if is_call(op.process, op.f) && self.last_nemesis.is_none_or(|n| fl.index > n) {
+            let a = &mut self.h.after_nemesis;
+            count(&mut a.outcomes, op.kind);
+            a.last = Some((op.index, op.time));
         }
         if fl.register {
             count(&mut self.h.register_by_f[op.f as usize], op.kind);

@@ -118,11 +118,12 @@ pub enum AnomalyKind {
     PhantomWrite,
     LogDivergence,
     LeaderlessWindow,
+    NoRecovery,
     NotLinearizable,
 }
 
 impl AnomalyKind {
-    pub const ALL: [AnomalyKind; 14] = [
+    pub const ALL: [AnomalyKind; 15] = [
         AnomalyKind::SameTermLeaders,
         AnomalyKind::VoteChanged,
         AnomalyKind::DualLeadership,
@@ -136,6 +137,7 @@ impl AnomalyKind {
         AnomalyKind::PhantomWrite,
         AnomalyKind::LogDivergence,
         AnomalyKind::LeaderlessWindow,
+        AnomalyKind::NoRecovery,
         AnomalyKind::NotLinearizable,
     ];
 
@@ -154,6 +156,7 @@ impl AnomalyKind {
             AnomalyKind::PhantomWrite => "phantom-write",
             AnomalyKind::LogDivergence => "log-divergence",
             AnomalyKind::LeaderlessWindow => "leaderless-window",
+            AnomalyKind::NoRecovery => "no-recovery",
             AnomalyKind::NotLinearizable => "not-linearizable",
         }
     }

@@ -1,4 +1,4 @@
-//! availability: figures and leaderless windows, never violations.
+//! availability: figures and leaderless windows, and one violation, `no-recovery`.
 
 use checkers::{AnomalyKind, OpType, Role, Severity, Validity, F};
 
@@ -97,4 +97,79 @@ fn failover_counts_from_the_fault_to_the_first_completion_invoked_after_it() {
     assert_eq!(percentile(&sorted, 50), Some(50));
     assert_eq!(percentile(&sorted, 99), Some(99));
     assert_eq!(percentile(&[7], 99), Some(7));
+}
+
+/// A cluster that served, was cut and healed, then for `tried_ms` failed every call
+/// (writes timing out, a status still answered by a node alone); `ok_after` calls ok at
+/// the end if set, and the heal ended `heal` (ok: the faults ended).
+fn served_then_stuck(tried_ms: u64, ok_after: bool, heal: OpType) -> checkers::CheckResult {
+    let mut h = H::new();
+    h.status(0, "n1", Role::Leader, 1);
+    h.write(1, "w1", None, OpType::Ok);
+    h.nemesis(F::Partition);
+    h.write(1, "w2", None, OpType::Info);
+    h.nemesis_as(F::Heal, None, heal);
+    for i in 0..5 {
+        h.inv(2 + i, F::Write, Some(write(&format!("x{i}"), None)));
+        h.advance(tried_ms / 5);
+        h.done(
+            2 + i,
+            OpType::Info,
+            F::Write,
+            Some(write(&format!("x{i}"), None)),
+        );
+        h.status(0, "n2", Role::Leader, 2);
+    }
+    h.inv(9, F::Read, None);
+    h.done(9, OpType::Fail, F::Read, None);
+    if ok_after {
+        h.write(1, "w3", None, OpType::Ok);
+    }
+    h.check(LAX)
+}
+
+#[test]
+fn a_cluster_that_serves_nothing_long_after_the_heal_has_not_recovered() {
+    let r = served_then_stuck(11_000, false, OpType::Ok);
+    assert_eq!(r.valid, Validity::Invalid, "{:#?}", r.anomalies);
+    let a = assert_one(&r, AnomalyKind::NoRecovery, Severity::Violation);
+    assert_eq!(a.checker, "availability");
+    assert!(
+        a.message.contains("6 calls, 1 failed, 5 timed out"),
+        "{}",
+        a.message
+    );
+    assert!(a.message.contains("served 1 calls before"), "{}", a.message);
+    // The heal, the first call after it and the last.
+    assert_eq!(a.ops.len(), 3, "{a:?}");
+}
+
+#[test]
+fn recovery_is_not_judged_too_soon_after_an_ok_call_or_while_a_fault_may_hold() {
+    assert_none(
+        &served_then_stuck(9_000, false, OpType::Ok),
+        AnomalyKind::NoRecovery,
+    );
+    assert_none(
+        &served_then_stuck(11_000, true, OpType::Ok),
+        AnomalyKind::NoRecovery,
+    );
+    // A heal that ended info may not have happened: calls may still face the cut.
+    assert_none(
+        &served_then_stuck(11_000, false, OpType::Info),
+        AnomalyKind::NoRecovery,
+    );
+}
+
+#[test]
+fn a_system_that_never_served_has_not_failed_to_recover() {
+    let mut h = H::new();
+    h.nemesis(F::Partition);
+    h.nemesis(F::Heal);
+    h.inv(1, F::Write, Some(write("x", None)));
+    h.advance(12_000);
+    h.done(1, OpType::Info, F::Write, Some(write("x", None)));
+    let r = h.check(LAX);
+    assert_none(&r, AnomalyKind::NoRecovery);
+    assert_eq!(r.valid, Validity::Unknown, "{:#?}", r.anomalies);
 }

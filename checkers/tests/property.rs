@@ -210,6 +210,8 @@ fn plant(ops: &mut Vec<Op>, kind: AnomalyKind, pick: u64) -> Option<()> {
         }
         // Needs seconds of healed time between observations; tests/leaders.rs plants it.
         LeaderlessWindow | StaleLeader => return None,
+        // Needs ten seconds of calls after the heal; tests/availability.rs plants it.
+        NoRecovery => return None,
         // Checked beside the rules, from the raw lock ops (checkers::linear::lock).
         NotLinearizable => return None,
     }

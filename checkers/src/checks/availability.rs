@@ -1,7 +1,9 @@
-//! availability: figures, never violations — leaderless windows, failover times, terms
-//! and elections, and op outcomes per `f` (register ops as `register-read`,
-//! `register-write`, `register-cas`). An ok write, for failover, is an election write or
-//! a register write or compare-and-set.
+//! availability: figures — leaderless windows, failover times, terms and elections, and
+//! op outcomes per `f` (register ops as `register-read`, `register-write`,
+//! `register-cas`) — and one violation, `no-recovery`: a system that served before the
+//! faults and, though every fault was undone, served no call in the
+//! [`RECOVERY_BOUND_MS`] its clients went on trying. An ok write, for failover, is an
+//! election write or a register write or compare-and-set.
 
 use serde_json::{json, Map, Value};
 
@@ -12,7 +14,12 @@ use crate::result::{AnomalyKind, Guarantees, Severity};
 
 use super::{ms, Findings, Report};
 
-use crate::faults::fault_starts;
+use crate::faults::{fault_starts, FaultsEnd};
+
+/// How long clients must have gone on trying, after every fault was undone, without one
+/// call served, for `no-recovery`: the simulator's liveness bound, and the time the final
+/// reads are given.
+pub const RECOVERY_BOUND_MS: u64 = 10_000;
 
 pub fn check(h: &History, g: &Guarantees, findings: &mut Findings) -> Report {
     let mut figures = Map::new();
@@ -46,10 +53,59 @@ pub fn check(h: &History, g: &Guarantees, findings: &mut Findings) -> Report {
             failover(&faults, leaders.collect()),
         );
     }
+    no_recovery(h, findings);
     Report {
         figures: Some(Value::Object(figures)),
         ..Report::default()
     }
+}
+
+/// `no-recovery`: every fault was undone by an undo that ended ok, the system had served
+/// calls before, and for at least [`RECOVERY_BOUND_MS`] after the faults ended its
+/// clients' calls (every `f` but `status`) all failed or timed out. A cluster that a bug
+/// left with a leader that can commit nothing, say, where final reads alone could only
+/// say "unknown".
+fn no_recovery(h: &History, findings: &mut Findings) {
+    let FaultsEnd::Ended {
+        index: healed,
+        time: healed_at,
+    } = h.faults
+    else {
+        return;
+    };
+    let after = &h.after_nemesis;
+    let Some((last, last_at)) = after.last else {
+        return;
+    };
+    let tried_ns = last_at.saturating_sub(healed_at);
+    let served: u64 = F::ALL
+        .iter()
+        .filter(|f| !f.is_nemesis() && **f != F::Status)
+        .map(|&f| h.outcomes(f).ok)
+        .sum::<u64>()
+        + h.register().ok;
+    if after.outcomes.ok > 0 || served == 0 || tried_ns < RECOVERY_BOUND_MS * 1_000_000 {
+        return;
+    }
+    let first = after.first.unwrap_or(last);
+    let o = after.outcomes;
+    let open = after.invoked - (o.ok + o.fail + o.info);
+    findings.add(
+        AnomalyKind::NoRecovery,
+        Severity::Violation,
+        &[healed, first, last],
+        || {
+            format!(
+                "no call was served in the {} ms after every fault was undone (op {healed}): \
+                 {} calls, {} failed, {} timed out or unknown, {open} never answered, \
+                 from op {first} to op {last}; the system had served {served} calls before",
+                ms(tried_ns),
+                after.invoked,
+                o.fail,
+                o.info,
+            )
+        },
+    );
 }
 
 fn outcomes(h: &History) -> Value {
