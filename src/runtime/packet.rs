@@ -427,13 +427,17 @@ fn hold_packets(
                 Ok(m) => m,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if queue_gone(&e) => return Ok(gone_with_namespace(queue, count)),
                 Err(e) => return Err(e.to_string()),
             };
             got += 1;
             let wait = hold_for(&params, &mut rng);
             if stopping || wait.is_zero() || held.len() >= HELD_PACKETS_MAX {
                 msg.set_verdict(nfq::Verdict::Accept);
-                q.verdict(msg).map_err(|e| e.to_string())?;
+                match q.verdict(msg) {
+                    Err(e) if queue_gone(&e) => return Ok(gone_with_namespace(queue, count)),
+                    other => other.map_err(|e| e.to_string())?,
+                }
                 continue;
             }
             seq += 1;
@@ -448,7 +452,10 @@ fn hold_packets(
         {
             let Reverse(mut h) = held.pop().expect("peeked");
             h.msg.set_verdict(nfq::Verdict::Accept);
-            q.verdict(h.msg).map_err(|e| e.to_string())?;
+            match q.verdict(h.msg) {
+                Err(e) if queue_gone(&e) => return Ok(gone_with_namespace(queue, count)),
+                other => other.map_err(|e| e.to_string())?,
+            }
         }
         if stopping && got == 0 && held.is_empty() {
             let _ = q.unbind(queue);
@@ -462,6 +469,22 @@ fn hold_packets(
             std::thread::sleep(next.min(Duration::from_millis(HOLD_POLL_MS)));
         }
     }
+}
+
+/// Whether the kernel no longer knows the queue: its namespace went with a node that was
+/// killed or lost power while the fault held (the container that starts again has a new
+/// namespace). What was held went with it; nothing is left to release.
+fn queue_gone(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(nix::errno::Errno::ENOENT as i32)
+}
+
+fn gone_with_namespace(queue: u16, held: u64) -> u64 {
+    tracing::debug!(
+        queue,
+        held,
+        "hold thread ended: its queue went with its namespace"
+    );
+    held
 }
 
 #[cfg(test)]
