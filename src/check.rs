@@ -49,9 +49,10 @@ Anomaly kinds (severity violation breaks a claimed guarantee; observation is leg
   log-divergence        violation: two final log reads disagree on their common prefix.
   leaderless-window     observation: from an ok status naming no leader to the next naming one
                         (listed when it spans two or more observations).
-  no-recovery           violation: every fault was healed and the system had served calls before,
-                        yet for 10 s after the last nemesis op no client call (any but status)
-                        was served: all failed, timed out or went unanswered.
+  no-recovery           violation: every fault was healed and the system had served calls, yet it
+                        was not serving when the history ended: for the last 10 s or more
+                        (from the heal, or from the last call served after it) at least 3
+                        client calls (any but status) failed or timed out, and none was served.
   not-linearizable      violation (lock-model): an election's lock ops (acquire, holding,
                         release; with --fence-on-grant also writes under a token) that no
                         single lock, even one whose grants lapse at any instant, could have

@@ -100,16 +100,18 @@ const F_COUNT: usize = F::ALL.len();
 
 /// The client calls invoked after the last nemesis op (every `f` but `status`, which a
 /// node answers alone), and how they ended: once the faults ended, whether the system
-/// served again (the `no-recovery` rule).
+/// served to the end (the `no-recovery` rule).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Attempts {
-    pub invoked: u64,
-    /// Completions; never-completed invocations are the rest of `invoked`.
-    pub outcomes: Outcomes,
-    /// The first invocation's op index.
-    pub first: Option<u64>,
-    /// The last completion, ok or not: its op index and time.
-    pub last: Option<(u64, u64)>,
+    /// Those that completed ok.
+    pub ok: u64,
+    /// The last ok completion among them (op index and time): the system served then.
+    pub last_ok: Option<(u64, u64)>,
+    /// Completions not ok since `last_ok` (or since the last nemesis op).
+    pub failed_since: Outcomes,
+    /// The first and the last of those completions (op index and time).
+    pub first_failed: Option<(u64, u64)>,
+    pub last_failed: Option<(u64, u64)>,
 }
 
 /// Whether an op is a client's call on the system: not the nemesis's, not a `status`.
@@ -340,11 +342,6 @@ impl Builder {
                 open_line: open.index + 1,
             });
         }
-        if is_call(op.process, op.f) {
-            let a = &mut self.h.after_nemesis;
-            a.invoked += 1;
-            a.first.get_or_insert(op.index);
-        }
         let value = op.value.as_deref();
         let mut fl = InFlight {
             index: op.index,
@@ -424,8 +421,17 @@ impl Builder {
         }
         if is_call(op.process, op.f) && self.last_nemesis.is_none_or(|n| fl.index > n) {
             let a = &mut self.h.after_nemesis;
-            count(&mut a.outcomes, op.kind);
-            a.last = Some((op.index, op.time));
+            if op.kind == OpType::Ok {
+                *a = Attempts {
+                    ok: a.ok + 1,
+                    last_ok: Some((op.index, op.time)),
+                    ..Attempts::default()
+                };
+            } else {
+                count(&mut a.failed_since, op.kind);
+                a.first_failed.get_or_insert((op.index, op.time));
+                a.last_failed = Some((op.index, op.time));
+            }
         }
         if fl.register {
             count(&mut self.h.register_by_f[op.f as usize], op.kind);

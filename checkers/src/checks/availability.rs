@@ -1,9 +1,9 @@
 //! availability: figures — leaderless windows, failover times, terms and elections, and
 //! op outcomes per `f` (register ops as `register-read`, `register-write`,
-//! `register-cas`) — and one violation, `no-recovery`: a system that served before the
-//! faults and, though every fault was undone, served no call in the
-//! [`RECOVERY_BOUND_MS`] its clients went on trying. An ok write, for failover, is an
-//! election write or a register write or compare-and-set.
+//! `register-cas`) — and one violation, `no-recovery`: a system that, though every fault
+//! was undone, was not serving when the history ended, its clients' calls failing for at
+//! least [`RECOVERY_BOUND_MS`]. An ok write, for failover, is an election write or a
+//! register write or compare-and-set.
 
 use serde_json::{json, Map, Value};
 
@@ -20,6 +20,9 @@ use crate::faults::{fault_starts, FaultsEnd};
 /// call served, for `no-recovery`: the simulator's liveness bound, and the time the final
 /// reads are given.
 pub const RECOVERY_BOUND_MS: u64 = 10_000;
+/// The fewest calls that must have failed or timed out in that time: one call that hangs
+/// is thin evidence.
+pub const RECOVERY_CALLS_MIN: u64 = 3;
 
 pub fn check(h: &History, g: &Guarantees, findings: &mut Findings) -> Report {
     let mut figures = Map::new();
@@ -61,10 +64,11 @@ pub fn check(h: &History, g: &Guarantees, findings: &mut Findings) -> Report {
 }
 
 /// `no-recovery`: every fault was undone by an undo that ended ok, the system had served
-/// calls before, and for at least [`RECOVERY_BOUND_MS`] after the faults ended its
-/// clients' calls (every `f` but `status`) all failed or timed out. A cluster that a bug
-/// left with a leader that can commit nothing, say, where final reads alone could only
-/// say "unknown".
+/// calls, and it was not serving when the history ended: from the end of the faults, or
+/// from the last call served after it, to the end, at least [`RECOVERY_CALLS_MIN`] calls
+/// (every `f` but `status`) failed or timed out over at least [`RECOVERY_BOUND_MS`], and
+/// none was served. A cluster that a bug left with a leader that can commit nothing, say,
+/// where final reads alone could only say "unknown".
 fn no_recovery(h: &History, findings: &mut Findings) {
     let FaultsEnd::Ended {
         index: healed,
@@ -73,36 +77,45 @@ fn no_recovery(h: &History, findings: &mut Findings) {
     else {
         return;
     };
-    let after = &h.after_nemesis;
-    let Some((last, last_at)) = after.last else {
+    let a = &h.after_nemesis;
+    let (Some((first, _)), Some((last, last_at))) = (a.first_failed, a.last_failed) else {
         return;
     };
-    let tried_ns = last_at.saturating_sub(healed_at);
+    let (from, from_at) = a.last_ok.unwrap_or((healed, healed_at));
+    let stuck_ns = last_at.saturating_sub(from_at);
+    let failed = a.failed_since;
     let served: u64 = F::ALL
         .iter()
         .filter(|f| !f.is_nemesis() && **f != F::Status)
         .map(|&f| h.outcomes(f).ok)
         .sum::<u64>()
         + h.register().ok;
-    if after.outcomes.ok > 0 || served == 0 || tried_ns < RECOVERY_BOUND_MS * 1_000_000 {
+    if served == 0
+        || failed.fail + failed.info < RECOVERY_CALLS_MIN
+        || stuck_ns < RECOVERY_BOUND_MS * 1_000_000
+    {
         return;
     }
-    let first = after.first.unwrap_or(last);
-    let o = after.outcomes;
-    let open = after.invoked - (o.ok + o.fail + o.info);
+    let since = match a.last_ok {
+        None => format!("after every fault was undone (op {healed})"),
+        Some(_) => format!(
+            "after its last call served (op {from}), {} ms after every fault was undone \
+             (op {healed})",
+            ms(from_at - healed_at)
+        ),
+    };
     findings.add(
         AnomalyKind::NoRecovery,
         Severity::Violation,
-        &[healed, first, last],
+        &[healed, from, first, last],
         || {
             format!(
-                "no call was served in the {} ms after every fault was undone (op {healed}): \
-                 {} calls, {} failed, {} timed out or unknown, {open} never answered, \
-                 from op {first} to op {last}; the system had served {served} calls before",
-                ms(tried_ns),
-                after.invoked,
-                o.fail,
-                o.info,
+                "the system served no call in the {} ms {since} to the end of the history: \
+                 {} calls failed and {} timed out or ended unknown (ops {first} to {last}); \
+                 it had served {served} calls",
+                ms(stuck_ns),
+                failed.fail,
+                failed.info,
             )
         },
     );
