@@ -103,8 +103,6 @@ const F_COUNT: usize = F::ALL.len();
 /// served to the end (the `no-recovery` rule).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Attempts {
-    /// Those that completed ok.
-    pub ok: u64,
     /// The last ok completion among them (op index and time): the system served then.
     pub last_ok: Option<(u64, u64)>,
     /// Completions not ok since `last_ok` (or since the last nemesis op).
@@ -274,6 +272,17 @@ impl History {
         self.outcomes[f as usize]
     }
 
+    /// Client calls on the system (every `f` but the nemesis's and `status`, register
+    /// ops included) that completed ok.
+    pub fn calls_ok(&self) -> u64 {
+        F::ALL
+            .iter()
+            .filter(|f| !f.is_nemesis() && **f != F::Status)
+            .map(|&f| self.outcomes(f).ok)
+            .sum::<u64>()
+            + self.register().ok
+    }
+
     /// Register ops of every `f` together.
     pub fn register(&self) -> Outcomes {
         self.register_by_f
@@ -423,7 +432,6 @@ impl Builder {
             let a = &mut self.h.after_nemesis;
             if op.kind == OpType::Ok {
                 *a = Attempts {
-                    ok: a.ok + 1,
                     last_ok: Some((op.index, op.time)),
                     ..Attempts::default()
                 };

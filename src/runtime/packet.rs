@@ -416,9 +416,35 @@ fn hold_packets(
             return Err(e.to_string());
         }
     };
+    let mut count = 0u64;
+    match hold_until_stopped(&mut q, queue, params, stop, &mut count) {
+        Ok(()) => Ok(count),
+        // The kernel no longer knows the queue: its namespace went with a node that was
+        // killed or lost power while the fault held (the container that starts again has
+        // a new namespace). What was held went with it; nothing is left to release.
+        Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ENOENT as i32) => {
+            tracing::debug!(
+                queue,
+                held = count,
+                "hold thread ended: its queue went with its namespace"
+            );
+            Ok(count)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The hold thread's loop; `count` is how many packets it has held so far.
+fn hold_until_stopped(
+    q: &mut nfq::Queue,
+    queue: u16,
+    params: PacketParams,
+    stop: &AtomicBool,
+    count: &mut u64,
+) -> std::io::Result<()> {
     let mut rng = rand::rng();
     let mut held: BinaryHeap<Reverse<Held>> = BinaryHeap::new();
-    let (mut seq, mut count) = (0u64, 0u64);
+    let mut seq = 0u64;
     loop {
         let stopping = stop.load(Ordering::SeqCst);
         let mut got = 0;
@@ -427,21 +453,17 @@ fn hold_packets(
                 Ok(m) => m,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) if queue_gone(&e) => return Ok(gone_with_namespace(queue, count)),
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e),
             };
             got += 1;
             let wait = hold_for(&params, &mut rng);
             if stopping || wait.is_zero() || held.len() >= HELD_PACKETS_MAX {
                 msg.set_verdict(nfq::Verdict::Accept);
-                match q.verdict(msg) {
-                    Err(e) if queue_gone(&e) => return Ok(gone_with_namespace(queue, count)),
-                    other => other.map_err(|e| e.to_string())?,
-                }
+                q.verdict(msg)?;
                 continue;
             }
             seq += 1;
-            count += 1;
+            *count += 1;
             let due = Instant::now() + wait;
             held.push(Reverse(Held { due, seq, msg }));
         }
@@ -452,14 +474,11 @@ fn hold_packets(
         {
             let Reverse(mut h) = held.pop().expect("peeked");
             h.msg.set_verdict(nfq::Verdict::Accept);
-            match q.verdict(h.msg) {
-                Err(e) if queue_gone(&e) => return Ok(gone_with_namespace(queue, count)),
-                other => other.map_err(|e| e.to_string())?,
-            }
+            q.verdict(h.msg)?;
         }
         if stopping && got == 0 && held.is_empty() {
             let _ = q.unbind(queue);
-            return Ok(count);
+            return Ok(());
         }
         if got == 0 {
             let next = held
@@ -469,22 +488,6 @@ fn hold_packets(
             std::thread::sleep(next.min(Duration::from_millis(HOLD_POLL_MS)));
         }
     }
-}
-
-/// Whether the kernel no longer knows the queue: its namespace went with a node that was
-/// killed or lost power while the fault held (the container that starts again has a new
-/// namespace). What was held went with it; nothing is left to release.
-fn queue_gone(e: &std::io::Error) -> bool {
-    e.raw_os_error() == Some(nix::errno::Errno::ENOENT as i32)
-}
-
-fn gone_with_namespace(queue: u16, held: u64) -> u64 {
-    tracing::debug!(
-        queue,
-        held,
-        "hold thread ended: its queue went with its namespace"
-    );
-    held
 }
 
 #[cfg(test)]

@@ -84,12 +84,7 @@ fn no_recovery(h: &History, findings: &mut Findings) {
     let (from, from_at) = a.last_ok.unwrap_or((healed, healed_at));
     let stuck_ns = last_at.saturating_sub(from_at);
     let failed = a.failed_since;
-    let served: u64 = F::ALL
-        .iter()
-        .filter(|f| !f.is_nemesis() && **f != F::Status)
-        .map(|&f| h.outcomes(f).ok)
-        .sum::<u64>()
-        + h.register().ok;
+    let served = h.calls_ok();
     if served == 0
         || failed.fail + failed.info < RECOVERY_CALLS_MIN
         || stuck_ns < RECOVERY_BOUND_MS * 1_000_000

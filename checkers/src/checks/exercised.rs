@@ -11,12 +11,7 @@ use super::{availability, fencing};
 pub const NOTHING_EXERCISED: &str = "no client op completed ok: nothing was exercised";
 
 pub fn exercised(h: &History) -> Exercised {
-    let client_ops_ok = F::ALL
-        .iter()
-        .filter(|f| !f.is_nemesis())
-        .map(|&f| h.outcomes(f).ok)
-        .sum::<u64>()
-        + h.register().ok;
+    let client_ops_ok = h.calls_ok() + h.outcomes(F::Status).ok;
     let (terms, elections, leader_changes) = availability::leadership_counts(h);
     let superseded_writes = fencing::superseded_writes(h);
     let stale_holders = StaleHolders {
