@@ -26,6 +26,10 @@ Anomaly kinds (severity violation breaks a claimed guarantee; observation is leg
                         ops (systems that report a vote, such as raftd): two different
                         candidates, or a vote and then none in a report invoked after the vote's
                         report completed. A vote must stand for its whole term, restarts included.
+  incomplete-leader     violation: a node reported role leader of term t with a last log index
+                        (last_index, where the system reports it, such as raftd) below a commit
+                        index some node reported in an ok status in a term before t: a leader
+                        lacking entries committed before its term was elected.
   dual-leadership       two nodes' certain leadership intervals overlap. A node observed as leader
                         of term t in two ok status ops was leader from the completion of the
                         earliest to the invocation of the latest. Observation by default (a stale

@@ -41,6 +41,10 @@ pub struct StatusObs {
     /// Whom the node reported voting for in `term` (`Some(NO_SYM)`: nobody yet);
     /// `None` when the system does not report votes.
     pub vote: Option<Sym>,
+    /// How far the node knew its log committed, where the system reports it.
+    pub commit: Option<u64>,
+    /// The index of the node's last log entry, where the system reports it.
+    pub last_index: Option<u64>,
 }
 
 /// An ok `acquire` op.
@@ -561,6 +565,8 @@ impl Builder {
             is_leader,
             knows_leader,
             vote,
+            commit: v.commit,
+            last_index: v.last_index,
         });
         Ok(())
     }

@@ -368,6 +368,8 @@ impl<'a> Cursor<'a> {
                 value_key::TERM => v.term = c.nullable(Cursor::u64)?,
                 value_key::LEADER => v.leader = Some(c.nullable(Cursor::string)?),
                 value_key::VOTE => v.vote = Some(c.nullable(Cursor::string)?),
+                value_key::COMMIT => v.commit = c.nullable(Cursor::u64)?,
+                value_key::LAST_INDEX => v.last_index = c.nullable(Cursor::u64)?,
                 value_key::ELECTION => v.election = c.nullable(Cursor::string)?,
                 value_key::TOKEN => v.token = Some(c.nullable(Cursor::u64)?),
                 value_key::HOLDING => v.holding = c.nullable(Cursor::bool)?,
@@ -422,6 +424,8 @@ const VALUE_KEYS: &[&str] = &[
     "term",
     "leader",
     "vote",
+    "commit",
+    "last_index",
     "election",
     "token",
     "holding",
@@ -441,14 +445,16 @@ mod value_key {
     pub const TERM: usize = 1;
     pub const LEADER: usize = 2;
     pub const VOTE: usize = 3;
-    pub const ELECTION: usize = 4;
-    pub const TOKEN: usize = 5;
-    pub const HOLDING: usize = 6;
-    pub const ID: usize = 7;
-    pub const IDS: usize = 8;
-    pub const LOG: usize = 9;
-    pub const NODES: usize = 12;
-    pub const KEY: usize = 14;
+    pub const COMMIT: usize = 4;
+    pub const LAST_INDEX: usize = 5;
+    pub const ELECTION: usize = 6;
+    pub const TOKEN: usize = 7;
+    pub const HOLDING: usize = 8;
+    pub const ID: usize = 9;
+    pub const IDS: usize = 10;
+    pub const LOG: usize = 11;
+    pub const NODES: usize = 14;
+    pub const KEY: usize = 16;
 }
 const LOG_ENTRY_KEYS: &[&str] = &["id", "token"];
 
@@ -526,6 +532,8 @@ mod tests {
             r#"{"index":0,"time":1,"process":3,"type":"ok","f":"status","value":{"role":"follower","term":4,"leader":"n1","vote":"n1"}}"#,
             r#"{"index":0,"time":1,"process":3,"type":"ok","f":"status","value":{"role":"follower","term":4,"leader":null,"vote":null}}"#,
             r#"{"index":0,"time":1,"process":3,"type":"ok","f":"status","value":{"vote":"n1","vote":"n2","role":"leader"}}"#,
+            r#"{"index":0,"time":1,"process":3,"type":"ok","f":"status","value":{"role":"leader","term":4,"leader":"n1","vote":"n1","commit":40,"last_index":41}}"#,
+            r#"{"index":0,"time":1,"process":3,"type":"ok","f":"status","value":{"last_index":null,"commit":-1}}"#,
             r#"{"index":0,"time":1,"process":3,"type":"ok","f":"read","value":{"log":[{"id":"a","token":null},{"token":2,"id":"b"}]}}"#,
             r#"{"index":0,"time":1,"process":3,"type":"ok","f":"read","value":{"ids":[]},"error":null,"node":null}"#,
             r#"{"index":0,"time":1,"process":3,"type":"ok","f":"write","value":{"id":"a","token":null}}"#,
@@ -547,6 +555,11 @@ mod tests {
             same(line);
         }
         assert!(parse(br#"{"index":0,"time":1,"process":0,"type":"invoke","f":"write","value":{"id":"w","token":5}}"#).is_some());
+        let logged = parse(br#"{"index":0,"time":1,"process":3,"type":"ok","f":"status","value":{"role":"leader","term":4,"commit":40,"last_index":41}}"#)
+            .expect("a status with its log's indexes takes the fast path")
+            .value
+            .expect("a value");
+        assert_eq!((logged.commit, logged.last_index), (Some(40), Some(41)));
         let voted = parse(br#"{"index":0,"time":1,"process":3,"type":"ok","f":"status","value":{"role":"follower","term":4,"vote":"n1"}}"#)
             .expect("a status with a vote takes the fast path");
         assert_eq!(

@@ -202,6 +202,13 @@ pub struct Value {
         deserialize_with = "explicit_null"
     )]
     pub vote: Option<Option<String>>,
+    /// How far the node's log is committed as it knows it, where the system reports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<u64>,
+    /// The index of the node's last log entry, committed or not, where the system
+    /// reports it (raftd): with `commit`, what leader completeness compares.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_index: Option<u64>,
     // acquire / holding / release / write
     #[serde(skip_serializing_if = "Option::is_none")]
     pub election: Option<String>,

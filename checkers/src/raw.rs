@@ -64,6 +64,8 @@ pub struct RawValue<'a> {
     pub leader: Option<Option<Str<'a>>>,
     #[serde(borrow, deserialize_with = "explicit_null")]
     pub vote: Option<Option<Str<'a>>>,
+    pub commit: Option<u64>,
+    pub last_index: Option<u64>,
     #[serde(borrow)]
     pub election: Option<Str<'a>>,
     #[serde(deserialize_with = "explicit_null")]
@@ -173,6 +175,8 @@ impl<'a> RawValue<'a> {
             term: v.term,
             leader: v.leader.as_ref().map(|l| l.as_deref().map(borrow)),
             vote: v.vote.as_ref().map(|l| l.as_deref().map(borrow)),
+            commit: v.commit,
+            last_index: v.last_index,
             election: v.election.as_deref().map(borrow),
             token: v.token,
             holding: v.holding,

@@ -107,6 +107,7 @@ impl fmt::Display for Severity {
 pub enum AnomalyKind {
     SameTermLeaders,
     VoteChanged,
+    IncompleteLeader,
     DualLeadership,
     StaleLeader,
     DualHolders,
@@ -123,9 +124,10 @@ pub enum AnomalyKind {
 }
 
 impl AnomalyKind {
-    pub const ALL: [AnomalyKind; 15] = [
+    pub const ALL: [AnomalyKind; 16] = [
         AnomalyKind::SameTermLeaders,
         AnomalyKind::VoteChanged,
+        AnomalyKind::IncompleteLeader,
         AnomalyKind::DualLeadership,
         AnomalyKind::StaleLeader,
         AnomalyKind::DualHolders,
@@ -145,6 +147,7 @@ impl AnomalyKind {
         match self {
             AnomalyKind::SameTermLeaders => "same-term-leaders",
             AnomalyKind::VoteChanged => "vote-changed",
+            AnomalyKind::IncompleteLeader => "incomplete-leader",
             AnomalyKind::DualLeadership => "dual-leadership",
             AnomalyKind::StaleLeader => "stale-leader",
             AnomalyKind::DualHolders => "dual-holders",

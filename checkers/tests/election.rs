@@ -1,7 +1,7 @@
-//! election-safety: same-term-leaders and vote-changed.
+//! election-safety: same-term-leaders, vote-changed and incomplete-leader.
 
 use checkers::{
-    AnomalyKind::{SameTermLeaders, VoteChanged},
+    AnomalyKind::{IncompleteLeader, SameTermLeaders, VoteChanged},
     OpDraft, Process, Role, Severity, F,
 };
 
@@ -95,5 +95,66 @@ fn no_vote_overlapping_the_vote_or_in_a_new_term_is_not_a_change() {
     assert_eq!(
         r.checkers["election-safety"].valid,
         checkers::Validity::Valid
+    );
+}
+
+#[test]
+fn a_leader_short_of_an_earlier_terms_commit_is_found() {
+    let mut h = H::new();
+    // n1 leads term 4 and commits up to 40; n3, cut off, stops at 12.
+    let (_, a) = h.log_status(0, "n1", Role::Leader, 4, 40, 41);
+    h.log_status(1, "n2", Role::Follower, 4, 40, 41);
+    h.log_status(2, "n3", Role::Candidate, 9, 12, 12);
+    // n3 wins term 9 without the entries 13 to 40 (its no-op is 13).
+    let (_, b) = h.log_status(2, "n3", Role::Leader, 9, 12, 13);
+    h.log_status(2, "n3", Role::Leader, 9, 12, 14);
+    let r = h.check(LAX);
+    let an = assert_one(&r, IncompleteLeader, Severity::Violation);
+    assert_eq!(an.ops, vec![a, b]);
+    assert!(
+        an.message.contains("n3")
+            && an.message.contains("term 9")
+            && an.message.contains("index 13")
+            && an.message.contains("index 40")
+            && an.message.contains("n1"),
+        "{}",
+        an.message
+    );
+    assert_eq!(r.valid, checkers::Validity::Invalid);
+}
+
+#[test]
+fn a_leader_behind_a_commit_of_its_own_term_or_a_later_one_is_not() {
+    let mut h = H::new();
+    // The leader of term 2 reports its log before it commits 30 in term 2: legal.
+    h.log_status(0, "n1", Role::Leader, 2, 5, 6);
+    h.log_status(1, "n2", Role::Follower, 2, 30, 30);
+    // A later term's commit says nothing of an earlier leader, which may be stale.
+    h.log_status(1, "n2", Role::Follower, 3, 50, 50);
+    h.log_status(0, "n1", Role::Leader, 2, 30, 31);
+    // The leader of term 4 holds everything committed before.
+    h.log_status(2, "n3", Role::Leader, 4, 50, 51);
+    // A leader whose system reports no last index is not compared.
+    h.status(0, "n1", Role::Leader, 5);
+    let r = h.check(STRICT);
+    assert_none(&r, IncompleteLeader);
+    assert_eq!(
+        r.checkers["election-safety"].valid,
+        checkers::Validity::Valid
+    );
+}
+
+#[test]
+fn leaders_without_a_log_to_compare_are_noted() {
+    let mut h = H::new();
+    h.status(0, "n1", Role::Leader, 3);
+    let r = h.check(STRICT);
+    let note = r.checkers["election-safety"]
+        .note
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        note.contains("leader completeness was not checked"),
+        "{note}"
     );
 }

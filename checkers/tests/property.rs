@@ -124,6 +124,29 @@ fn plant(ops: &mut Vec<Op>, kind: AnomalyKind, pick: u64) -> Option<()> {
                 ],
             );
         }
+        IncompleteLeader => {
+            // A node that fell behind wins a later term, its log short of a commit.
+            let term = 1000 + pick % 5;
+            let follower = Value {
+                role: Some(Role::Follower),
+                term: Some(term),
+                commit: Some(500 + pick % 100),
+                last_index: Some(600),
+                ..Value::default()
+            };
+            let short = Value {
+                last_index: Some(499),
+                commit: Some(300),
+                ..leader(term + 1 + pick % 3)
+            };
+            append(
+                ops,
+                &[
+                    (0, F::Status, Some("n2"), follower, None),
+                    (1, F::Status, Some("n3"), short, None),
+                ],
+            );
+        }
         DualLeadership => {
             let s = |p, n, t| (p, F::Status, Some(n), leader(t), None);
             append(
@@ -218,9 +241,10 @@ fn plant(ops: &mut Vec<Op>, kind: AnomalyKind, pick: u64) -> Option<()> {
     Some(())
 }
 
-const PLANTABLE: [AnomalyKind; 11] = [
+const PLANTABLE: [AnomalyKind; 12] = [
     AnomalyKind::SameTermLeaders,
     AnomalyKind::VoteChanged,
+    AnomalyKind::IncompleteLeader,
     AnomalyKind::DualLeadership,
     AnomalyKind::DualHolders,
     AnomalyKind::DuplicateToken,

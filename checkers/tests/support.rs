@@ -73,6 +73,27 @@ impl H {
         (i, o)
     }
 
+    /// A whole status op reporting the node's commit index and last log index:
+    /// (invoke, completion).
+    pub fn log_status(
+        &mut self,
+        p: u64,
+        node: &str,
+        role: Role,
+        term: u64,
+        commit: u64,
+        last_index: u64,
+    ) -> (u64, u64) {
+        let value = Value {
+            commit: Some(commit),
+            last_index: Some(last_index),
+            ..status(role, term)
+        };
+        let i = self.op(OpDraft::invoke(Process::Client(p), F::Status, None).with_node(node));
+        let o = self.op(OpDraft::ok(Process::Client(p), F::Status, Some(value)).with_node(node));
+        (i, o)
+    }
+
     /// A whole write: (invoke, completion).
     pub fn write(&mut self, p: u64, id: &str, token: Option<u64>, kind: OpType) -> (u64, u64) {
         let i = self.inv(p, F::Write, Some(write(id, token)));

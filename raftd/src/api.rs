@@ -47,6 +47,10 @@ pub struct StatusResponse {
     pub vote: Option<Option<String>>,
     pub commit: u64,
     pub applied: u64,
+    /// The index of the last entry in this node's log, committed or not. With `commit`
+    /// it lets a checker test leader completeness: a leader's log must reach every index
+    /// a node reported committed in the same or an earlier term.
+    pub last_index: u64,
     /// Whether this node holds a valid leader lease right now.
     pub lease: bool,
     pub clock_offset_ms: i64,

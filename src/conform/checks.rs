@@ -192,7 +192,7 @@ fn status_problem(body: &serde_json::Map<String, Value>, vote_claimed: bool) -> 
         Some(other) => return Some(format!("`leader` is {other}, neither a string nor null")),
         None => return Some("`leader` is missing (null when no leader is known)".into()),
     }
-    for field in ["commit", "applied"] {
+    for field in ["commit", "applied", "last_index"] {
         match body.get(field) {
             None | Some(Value::Null) => {}
             Some(v) if whole(v).is_some() => {}

@@ -709,12 +709,16 @@ fn ok_value(invoke: Option<&Value>, answer: &Answer) -> Option<Value> {
             term,
             leader,
             vote,
+            commit,
+            last_index,
             ..
         } => Value {
             role: Some(role_of(role)),
             term: Some(*term),
             leader: Some(leader.clone()),
             vote: vote.clone(),
+            commit: Some(*commit),
+            last_index: Some(*last_index),
             ..Value::default()
         },
         Answer::Token(token) => Value {

@@ -73,6 +73,7 @@ pub enum Answer {
         leader: Option<String>,
         commit: u64,
         applied: u64,
+        last_index: u64,
         vote: Option<Option<String>>,
     },
     Token(u64),
@@ -251,6 +252,7 @@ impl SimNode {
                     leader: soft.leader,
                     commit: soft.commit,
                     applied: soft.applied,
+                    last_index: soft.last_index,
                     vote: soft.vote,
                 };
                 out.replies.push((r.op, Outcome::Ok(answer)));

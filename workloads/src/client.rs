@@ -85,6 +85,9 @@ pub struct NodeStatus {
     /// Whom the node voted for in `term`, where the system reports it (raftd):
     /// `Some(None)` for nobody yet, `None` where it is not reported.
     pub vote: Option<Option<String>>,
+    /// The index of the last entry in the node's log, committed or not, where the system
+    /// reports it (raftd): with `commit`, what the leader-completeness rule compares.
+    pub last_index: Option<u64>,
 }
 
 /// A successful acquire: the fencing token of the grant (raftd: the log index of the

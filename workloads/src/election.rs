@@ -714,6 +714,8 @@ fn status_value(status: &NodeStatus) -> Option<Value> {
         term: status.term,
         leader: Some(status.leader.clone()),
         vote: status.vote.clone(),
+        commit: status.commit,
+        last_index: status.last_index,
         ..Value::default()
     })
 }

@@ -617,6 +617,7 @@ impl Client for EtcdClient {
             commit: Some(answer.raft_index()),
             // etcd keeps its vote to itself.
             vote: None,
+            last_index: None,
         })
     }
 

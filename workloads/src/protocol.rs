@@ -164,6 +164,8 @@ struct StatusAnswer {
     /// Absent, `null` or a name: present means `Some`.
     #[serde(default, deserialize_with = "checkers::explicit_null")]
     vote: Option<Option<String>>,
+    #[serde(default)]
+    last_index: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -218,6 +220,7 @@ impl Client for ProtocolClient {
                 applied: s.applied,
                 commit: s.commit,
                 vote: s.vote,
+                last_index: s.last_index,
             })
     }
 

@@ -703,6 +703,7 @@ impl Client for SentinelClient {
             applied,
             commit: replication.offset,
             vote: None,
+            last_index: None,
         })
     }
 

@@ -406,6 +406,7 @@ impl Client for RedlockClient {
                 applied: None,
                 commit: None,
                 vote: None,
+                last_index: None,
             }),
             Err(e) => e.read_outcome(),
         }

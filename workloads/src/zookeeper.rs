@@ -787,6 +787,7 @@ impl Client for ZkClient {
             applied: report.zxid,
             commit: report.zxid,
             vote: None,
+            last_index: None,
         })
     }
 

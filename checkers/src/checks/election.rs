@@ -1,4 +1,5 @@
-//! election-safety: at most one leader per term, and the vote that guarantees it.
+//! election-safety: at most one leader per term, the vote that guarantees it, and that
+//! whoever wins holds every entry already committed (Raft's leader completeness).
 
 use crate::facts::History;
 use crate::intern::{FxHashMap, NO_SYM};
@@ -38,6 +39,7 @@ pub fn check(h: &History, _: &Guarantees, findings: &mut Findings) -> Report {
         );
     }
     let votes = votes(h, findings);
+    let compared = completeness(h, findings);
     let mut notes = Vec::new();
     if first.is_empty() {
         notes.push("no ok status reported a leader with its term: nothing to compare".to_string());
@@ -49,6 +51,13 @@ pub fn check(h: &History, _: &Guarantees, findings: &mut Findings) -> Report {
     }
     if votes == 0 && !first.is_empty() {
         notes.push("no ok status reported a vote: votes were not compared".to_string());
+    }
+    if compared == 0 && !first.is_empty() {
+        notes.push(
+            "no ok status reported a leader's last log index with commit indexes to compare: \
+             leader completeness was not checked"
+                .to_string(),
+        );
     }
     Report {
         note: (!notes.is_empty()).then(|| notes.join("; ")),
@@ -117,4 +126,74 @@ fn votes(h: &History, findings: &mut Findings) -> u64 {
         );
     }
     reports
+}
+
+/// `incomplete-leader`: a node reported leading term `T` with a log that ends before an
+/// index that a node reported committed while in an earlier term. A node learns a commit
+/// index from a leader of its term or an earlier one, so those entries were committed
+/// before `T`, and Raft's leader completeness puts them in the log of every leader of a
+/// later term from its election on; a leader never drops an entry of its own log, so its
+/// last index at any report while leading `T` must reach them. (A report in `T` itself
+/// proves nothing: the leader of `T` commits entries it appends after the report.) This
+/// is what a vote granted without comparing logs breaks: a node that fell behind wins
+/// and would overwrite committed entries. One anomaly per (node, term), citing the commit
+/// report and the leader's. Returns how many leader reports were compared.
+fn completeness(h: &History, findings: &mut Findings) -> u64 {
+    // The highest commit reported in each term: (commit, its op, the node reporting).
+    let mut by_term = std::collections::BTreeMap::<u64, (u64, u64, u32)>::new();
+    for s in &h.statuses {
+        let (Some(term), Some(commit)) = (s.term, s.commit) else {
+            continue;
+        };
+        let best = by_term.entry(term).or_insert((commit, s.span.comp, s.node));
+        if commit > best.0 {
+            *best = (commit, s.span.comp, s.node);
+        }
+    }
+    // The highest commit reported in any term up to each term, ascending by term.
+    let mut up_to = Vec::with_capacity(by_term.len());
+    let mut best: Option<(u64, u64, u32)> = None;
+    for (term, here) in by_term {
+        if best.is_none_or(|b| here.0 > b.0) {
+            best = Some(here);
+        }
+        up_to.extend(best.map(|b| (term, b)));
+    }
+    let mut reported = FxHashMap::<(u32, u64), ()>::default();
+    let mut compared = 0;
+    for s in h.statuses.iter().filter(|s| s.is_leader) {
+        let (Some(term), Some(last)) = (s.term, s.last_index) else {
+            continue;
+        };
+        if s.node == NO_SYM {
+            continue;
+        }
+        // The last term before `term` reported with a commit.
+        let i = up_to.partition_point(|&(t, _)| t < term);
+        if i == 0 {
+            continue;
+        }
+        compared += 1;
+        let (commit, op0, by) = up_to[i - 1].1;
+        if last >= commit || reported.insert((s.node, term), ()).is_some() {
+            continue;
+        }
+        let op = s.span.comp;
+        findings.add(
+            AnomalyKind::IncompleteLeader,
+            Severity::Violation,
+            &[op0, op],
+            || {
+                format!(
+                    "{} reported leading term {term} with a log ending at index {last} (op \
+                     {op}), but {} had reported entries up to index {commit} committed in an \
+                     earlier term (op {op0}): a leader lacking committed \
+                     entries was elected, and it can overwrite them",
+                    h.node_name(s.node),
+                    h.node_name(by)
+                )
+            },
+        );
+    }
+    compared
 }

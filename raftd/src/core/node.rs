@@ -385,6 +385,7 @@ impl RawNode {
             leader: self.leader.clone(),
             commit: self.log.committed(),
             applied: self.log.applied(),
+            last_index: self.log.last_index(),
             lease_valid,
             acting_leader: self.role == Role::Leader
                 && (self.cfg.lease_ticks.is_none() || lease_valid),

@@ -40,6 +40,8 @@ pub struct SoftState {
     pub leader: Option<NodeId>,
     pub commit: Index,
     pub applied: Index,
+    /// The index of the last entry in this node's log, committed or not.
+    pub last_index: Index,
     /// Leader with a lease configured, and a quorum acknowledged a heartbeat sent within
     /// `lease_ticks`. Always false without a lease.
     pub lease_valid: bool,

@@ -339,6 +339,7 @@ impl Driver {
             vote: soft.vote,
             commit: soft.commit,
             applied: soft.applied,
+            last_index: soft.last_index,
             lease: soft.lease_valid && !lease_void,
             clock_offset_ms: self.clock.offset_ms(),
             clock_rate: self.clock.rate(),
