@@ -9,11 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::fault::{exclusion_of, Exclusion, Fault};
 use crate::names::NemesisKind;
+use crate::packet::{LinkSide, PacketKind, PacketParams};
 use crate::partition::{PartitionPlan, Shape};
 use crate::runtime::{Capabilities, FaultKind};
 use crate::swarm::{
     aims_at_leader, phase_windows, Mix, Swarm, HOLD_MIN_DIVISOR, PHASE_QUIET_MS, SKEW_AFTER_CUT_MS,
-    SKEW_CUT_HOLD_MS_MIN, SKEW_ISOLATED_LEADER_P,
+    SKEW_CUT_HOLD_MS_MIN, SKEW_ISOLATED_LEADER_P, SLOW_ELECTION_DELAY_MS,
+    SLOW_ELECTION_HOLD_MS_MIN, SLOW_ELECTION_P,
 };
 use crate::targets::{Selector, Targets};
 
@@ -608,6 +610,11 @@ fn place_phase(
             None
         };
         let heal_at_ms = skew.map_or(heal_at_ms, |(_, heal_at_ms)| heal_at_ms);
+        // A leader killed, paused or powered off under a drawn mix: perhaps the others
+        // elect over a slow network.
+        let slow = (mix.by_class && is_process_at_leader(kind))
+            .then(|| slow_election_of(spec, (at_ms, heal_at_ms), to_ms, busy_until_ms, rng))
+            .flatten();
         let fault = draw_fault(kind, spec, rng);
         busy_until_ms.insert(fault.exclusion(), heal_at_ms);
         if drawn_cut {
@@ -618,6 +625,14 @@ fn place_phase(
             fault,
             heal_at_ms,
         });
+        if let Some((slow_heal_at_ms, fault)) = slow {
+            busy_until_ms.insert(Exclusion::Packet, slow_heal_at_ms);
+            events.push(Event {
+                at_ms,
+                fault,
+                heal_at_ms: slow_heal_at_ms,
+            });
+        }
         if let Some((skew_at_ms, _)) = skew {
             let magnitude = draw_delta_ms(spec.clock_delta_ms_max, rng).unsigned_abs();
             busy_until_ms.insert(Exclusion::Clock, heal_at_ms);
@@ -675,6 +690,47 @@ fn skew_of_cut<R: Rng + ?Sized>(
     let heal_at_ms = heal_at_ms.max(at_ms + SKEW_CUT_HOLD_MS_MIN);
     (heal_at_ms <= to_ms && is_free(busy_until_ms, Exclusion::Clock, skew_at_ms))
         .then_some((skew_at_ms, heal_at_ms))
+}
+
+/// Whether a kind takes whoever leads down: `kill-leader`, `power-loss-leader`.
+fn is_process_at_leader(kind: NemesisKind) -> bool {
+    matches!(
+        kind,
+        NemesisKind::Kill(Selector::Leader) | NemesisKind::PowerLoss(Selector::Leader)
+    )
+}
+
+/// The others elect over a slow network. For a drawn fault that stops the leader from
+/// `at_ms` to `heal_at_ms`, in a test whose kinds hold `packet-delay` (the phase need not
+/// have drawn it): when the delay on every link heals and the fault itself, with
+/// [`SLOW_ELECTION_P`]; `None` where the packet class or the phase has no room. Called
+/// for no other fault, so fixed schedules stay as they were.
+fn slow_election_of<R: Rng + ?Sized>(
+    spec: &ScheduleSpec,
+    (at_ms, heal_at_ms): (u64, u64),
+    to_ms: u64,
+    busy_until_ms: &BTreeMap<Exclusion, u64>,
+    rng: &mut R,
+) -> Option<(u64, Fault)> {
+    if !spec.kinds.contains(&NemesisKind::Packet(PacketKind::Delay))
+        || !rng.random_bool(SLOW_ELECTION_P)
+    {
+        return None;
+    }
+    let slow_heal_at_ms = heal_at_ms.max(at_ms + SLOW_ELECTION_HOLD_MS_MIN);
+    if slow_heal_at_ms > to_ms || !is_free(busy_until_ms, Exclusion::Packet, at_ms) {
+        return None;
+    }
+    let delay_ms = rng.random_range(SLOW_ELECTION_DELAY_MS.0..=SLOW_ELECTION_DELAY_MS.1);
+    let fault = Fault::Packet {
+        params: PacketParams::Delay {
+            delay_ms,
+            jitter_ms: rng.random_range(0..=delay_ms / 2),
+        },
+        targets: Targets::draw(Selector::All, &spec.nodes, rng),
+        side: LinkSide::Both,
+    };
+    Some((slow_heal_at_ms, fault))
 }
 
 /// The fault classes that start no fault while a drawn cut of the leader holds: pause,

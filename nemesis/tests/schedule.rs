@@ -508,6 +508,32 @@ fn a_swarm_draws_each_seed_its_own_valid_mix_that_replays_exactly() {
                     && cut.at_ms + skew.0 <= e.at_ms
                     && e.at_ms <= cut.at_ms + skew.1
             };
+            // The others elect over a slow network: every link delayed from the start of
+            // a fault that stops the leader until it heals, or longer.
+            if let Fault::Packet {
+                params: nemesis::PacketParams::Delay { delay_ms, .. },
+                targets,
+                ..
+            } = &e.fault
+            {
+                let stop = schedule.events.iter().find(|c| {
+                    matches!(
+                        &c.fault,
+                        Fault::Kill { targets } | Fault::PowerLoss { targets }
+                            if targets.select == Selector::Leader
+                    ) && c.at_ms == e.at_ms
+                        && c.heal_at_ms <= e.heal_at_ms
+                });
+                if targets.select == Selector::All && stop.is_some() {
+                    let range = nemesis::swarm::SLOW_ELECTION_DELAY_MS;
+                    assert!((range.0..=range.1).contains(delay_ms), "seed {seed}: {e:?}");
+                    assert!(
+                        held >= nemesis::swarm::SLOW_ELECTION_HOLD_MS_MIN,
+                        "seed {seed}: {e:?}"
+                    );
+                    continue;
+                }
+            }
             if let Fault::ClockJump { targets, delta_ms } = &e.fault {
                 if targets.select == Selector::CutLeader {
                     assert!(*delta_ms < 0, "seed {seed}: {e:?} sets the clock back");
@@ -652,4 +678,56 @@ fn a_drawn_mix_cuts_the_leader_off_more_often_than_any_other_partition() {
         cuts * 2 > others,
         "cuts of the leader {cuts}, other partitions {others}"
     );
+}
+
+/// Where the test's kinds hold `packet-delay`, a drawn mix often has the others elect over
+/// a slow network when the leader is killed or powered off: every link delayed from that
+/// fault's start until after it heals. A fixed schedule never adds it.
+#[test]
+fn a_drawn_stop_of_the_leader_often_leaves_a_slow_network_to_elect_over() {
+    use nemesis::{LinkSide, PacketParams, Selector, Swarm};
+    let stops_leader = |f: &Fault| match f {
+        Fault::Kill { targets } | Fault::PowerLoss { targets } => {
+            targets.select == Selector::Leader
+        }
+        _ => false,
+    };
+    let (mut stops, mut slow) = (0usize, 0usize);
+    for seed in 0..200 {
+        let s = ScheduleSpec::new(seed, cluster(3), 60_000, 5_000, 3_000, NemesisKind::all())
+            .swarm(Swarm::Full);
+        let events = Schedule::generate(&s).unwrap().events;
+        for stop in events.iter().filter(|e| stops_leader(&e.fault)) {
+            stops += 1;
+            let delayed = events.iter().any(|e| match &e.fault {
+                Fault::Packet {
+                    params: PacketParams::Delay { delay_ms, .. },
+                    targets,
+                    side,
+                } => {
+                    e.at_ms == stop.at_ms
+                        && e.heal_at_ms >= stop.heal_at_ms
+                        && targets.select == Selector::All
+                        && *side == LinkSide::Both
+                        && (100..=300).contains(delay_ms)
+                }
+                _ => false,
+            });
+            slow += usize::from(delayed);
+        }
+    }
+    assert!(stops > 100, "{stops} stops of the leader drawn");
+    assert!(
+        slow * 4 > stops && slow < stops,
+        "{slow} of {stops} stops of the leader came with every link delayed"
+    );
+    let fixed = ScheduleSpec::new(1, cluster(3), 60_000, 2_000, 1_500, NemesisKind::all());
+    let events = Schedule::generate(&fixed).unwrap().events;
+    assert!(events.iter().any(|e| stops_leader(&e.fault)));
+    assert!(!events.iter().any(|e| matches!(
+        &e.fault,
+        Fault::Packet { targets, side: LinkSide::Both, params: PacketParams::Delay { .. } }
+            if targets.select == Selector::All
+                && events.iter().any(|s| stops_leader(&s.fault) && s.at_ms == e.at_ms)
+    )));
 }
