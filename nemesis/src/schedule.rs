@@ -610,9 +610,9 @@ fn place_phase(
             None
         };
         let heal_at_ms = skew.map_or(heal_at_ms, |(_, heal_at_ms)| heal_at_ms);
-        // A leader killed, paused or powered off under a drawn mix: perhaps the others
-        // elect over a slow network.
-        let slow = (mix.by_class && is_process_at_leader(kind))
+        // A leader killed or powered off under a drawn mix: perhaps the others elect over
+        // a slow network.
+        let slow = (mix.by_class && takes_leader_down(kind))
             .then(|| slow_election_of(spec, (at_ms, heal_at_ms), to_ms, busy_until_ms, rng))
             .flatten();
         let fault = draw_fault(kind, spec, rng);
@@ -693,7 +693,7 @@ fn skew_of_cut<R: Rng + ?Sized>(
 }
 
 /// Whether a kind takes whoever leads down: `kill-leader`, `power-loss-leader`.
-fn is_process_at_leader(kind: NemesisKind) -> bool {
+fn takes_leader_down(kind: NemesisKind) -> bool {
     matches!(
         kind,
         NemesisKind::Kill(Selector::Leader) | NemesisKind::PowerLoss(Selector::Leader)
