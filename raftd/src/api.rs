@@ -172,6 +172,50 @@ pub struct ClockResponse {
     pub clock_rate: f64,
 }
 
+/// A crash point of `POST /admin/crash-point`: where an armed node dies on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrashPoint {
+    /// The first `Ready` in which the node leads a term it did not lead when armed: its
+    /// new term's first entry is made durable and never sent.
+    WonElection,
+    /// As leader, the first `Ready` after its commit index moved: the commit is made
+    /// durable and no follower hears of it.
+    LeaderCommit,
+}
+
+impl CrashPoint {
+    pub const ALL: [CrashPoint; 2] = [CrashPoint::WonElection, CrashPoint::LeaderCommit];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashPoint::WonElection => "won-election",
+            CrashPoint::LeaderCommit => "leader-commit",
+        }
+    }
+}
+
+impl std::fmt::Display for CrashPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `POST /admin/crash-point`: arms exactly these points (an empty list disarms); each
+/// fires once, at its first chance, and the node exits with
+/// [`CRASH_POINT_EXIT_CODE`](crate::server::crash::CRASH_POINT_EXIT_CODE).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrashPointRequest {
+    pub points: Vec<CrashPoint>,
+}
+
+/// The ok answer of `POST /admin/crash-point`: the points now armed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrashPointResponse {
+    pub points: Vec<CrashPoint>,
+}
+
 /// The body of every error answer: one of [`error_codes`], one sentence, and for some
 /// codes the extra fields API.md names.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -339,6 +383,18 @@ impl WriteRequest {
         }
         if self.token == Some(0) {
             return Err("`token` is 0; tokens are log indexes and start at 1".to_string());
+        }
+        Ok(())
+    }
+}
+
+impl CrashPointRequest {
+    /// Rejects a point named twice: one arming fires each point once.
+    pub fn validate(&self) -> Result<(), String> {
+        for (i, p) in self.points.iter().enumerate() {
+            if self.points[..i].contains(p) {
+                return Err(format!("`points` names {p} twice"));
+            }
         }
         Ok(())
     }

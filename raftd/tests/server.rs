@@ -170,6 +170,101 @@ mod cluster {
     }
 }
 
+mod crash_points {
+    //! `POST /admin/crash-point`: a node dies at the armed point of its code, with the
+    //! round it had decided durable and unsent.
+
+    use serde_json::json;
+
+    use crate::common::*;
+
+    /// The exit code raftd gives a crash point (raftd::server::crash).
+    const CRASH_POINT_EXIT_CODE: i32 = 86;
+
+    #[test]
+    fn a_leader_dies_as_its_commit_moves_and_the_next_as_it_wins_before_anyone_hears() {
+        let mut c = Cluster::start(3, &[]);
+        post_ok_at_leader(&c, "w1");
+        // Quiet: every node holds the same log before anything is armed.
+        let (l, status) = wait_for(WAIT_MS_MAX, "every node to hold the same log", || {
+            let (l, s) = c.wait_leader_status(&[0, 1, 2]);
+            let last = s["last_index"].as_u64()?;
+            (0..3)
+                .all(|i| {
+                    c.status(i)
+                        .is_some_and(|t| t["last_index"] == last && t["commit"] == last)
+                })
+                .then_some((l, s))
+        });
+        let before = status["last_index"].as_u64().unwrap();
+        for i in 0..3 {
+            let point = if i == l {
+                "leader-commit"
+            } else {
+                "won-election"
+            };
+            let r = post(
+                c.addr(i),
+                "/admin/crash-point",
+                &json!({ "points": [point] }),
+            );
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            assert_eq!(r.body, json!({ "points": [point] }));
+        }
+        // The write's answer never comes: its leader dies as the commit moves.
+        let _ = request(
+            c.addr(l),
+            "POST",
+            "/write",
+            json!({"id":"w2"}).to_string().as_bytes(),
+        );
+        let died = wait_for(WAIT_MS_MAX, "two nodes to reach their crash points", || {
+            let died: Vec<usize> = (0..3)
+                .filter(|&i| c.exit_code(i) == Some(CRASH_POINT_EXIT_CODE))
+                .collect();
+            (died.len() == 2).then_some(died)
+        });
+        assert!(died.contains(&l), "the leader died: {died:?}");
+        for &i in &died {
+            assert!(
+                c.log_tail(i).contains("crash point reached"),
+                "{}",
+                c.log_tail(i)
+            );
+        }
+        // The survivor holds the write the dead leader sent before its commit moved, and
+        // never heard of that commit, nor of the next leader's first entry.
+        let s = (0..3).find(|i| !died.contains(i)).unwrap();
+        let st = c.status(s).expect("the survivor serves");
+        assert_eq!(st["last_index"], before + 1, "{st}");
+        assert_eq!(st["commit"], before, "{st}");
+        assert_ne!(st["role"], "leader", "{st}");
+    }
+
+    /// Writes `id` at whoever leads, until it is acknowledged.
+    fn post_ok_at_leader(c: &Cluster, id: &str) {
+        let (_, a) = c.post_at_leader(&[0, 1, 2], "/write", &json!({ "id": id }));
+        assert_eq!(a.status, 200, "{:?}", a.body);
+    }
+
+    #[test]
+    fn a_point_unknown_or_named_twice_is_refused_and_nothing_is_armed() {
+        let c = Cluster::start(1, &[]);
+        let a = c.addr(0);
+        let unknown = post(a, "/admin/crash-point", &json!({"points":["on-tuesday"]}));
+        assert_error(&unknown, 422, "bad-request");
+        let twice = post(
+            a,
+            "/admin/crash-point",
+            &json!({"points":["won-election","won-election"]}),
+        );
+        assert_error(&twice, 422, "bad-request");
+        assert!(twice.body["reason"].as_str().unwrap().contains("twice"));
+        let none = post(a, "/admin/crash-point", &json!({"points":[]}));
+        assert_eq!((none.status, &none.body), (200, &json!({"points":[]})));
+    }
+}
+
 mod failover {
     //! Kills and restarts: durability of what was acknowledged, and new leaders.
 

@@ -24,13 +24,14 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
 
-use crate::api::{ClockResponse, StatusResponse};
+use crate::api::{ClockResponse, CrashPoint, CrashPointResponse, StatusResponse};
 use crate::core::{
     Applied, Bug, Config, ConfigError, Entry, HardState, Message, NodeId, PersistBatch, Persisted,
     ProposeError, RawNode, Request, Response, RestoreError,
 };
 
 use super::clock::WallClock;
+use super::crash::{CrashPoints, Moment, CRASH_POINT_EXIT_CODE};
 use super::error::ApiError;
 use super::pump::{Answer, Output, Pump, Round, READY_ROUNDS_MAX};
 use super::read_body::{EncodedLog, ReadBody};
@@ -76,6 +77,11 @@ pub enum Call {
         offset_ms: i64,
         rate: f64,
         reply: oneshot::Sender<ClockResponse>,
+    },
+    /// `POST /admin/crash-point`.
+    ArmCrashPoints {
+        points: Vec<CrashPoint>,
+        reply: oneshot::Sender<CrashPointResponse>,
     },
 }
 
@@ -139,6 +145,7 @@ pub struct Driver {
     /// The write log as `GET /read` answers it, shared by every answer in flight.
     log_json: EncodedLog,
     ticks: u64,
+    crash_points: CrashPoints,
 }
 
 impl Driver {
@@ -178,6 +185,7 @@ impl Driver {
             epoch: Instant::now(),
             log_json: EncodedLog::default(),
             ticks: 0,
+            crash_points: CrashPoints::default(),
         })
     }
 
@@ -283,6 +291,13 @@ impl Driver {
                     clock_rate: rate,
                 });
             }
+            Call::ArmCrashPoints { points, reply } => {
+                let now = self.moment();
+                self.crash_points.arm(&points, now);
+                let points = self.crash_points.armed().to_vec();
+                info!(?points, "crash points armed");
+                let _ = reply.send(CrashPointResponse { points });
+            }
         }
     }
 
@@ -346,12 +361,28 @@ impl Driver {
         }
     }
 
+    fn moment(&self) -> Moment {
+        let soft = self.pump.node().status();
+        Moment {
+            role: soft.role,
+            term: soft.term,
+            commit: soft.commit,
+        }
+    }
+
     /// Handles `Ready`s until the core has none (bounded): a `Ready`'s messages go out,
     /// its batch is made durable, then what waited for it is sent and answered.
     fn handle_ready(&mut self) -> Result<(), DriverError> {
         for _ in 0..READY_ROUNDS_MAX {
             let mut out = Output::default();
-            match self.pump.ready_round(&mut out) {
+            let round = self.pump.ready_round(&mut out);
+            if round != Round::Idle {
+                let now = self.moment();
+                if let Some(point) = self.crash_points.reached(now) {
+                    self.crash(point, round)?;
+                }
+            }
+            match round {
                 Round::Idle => return Ok(()),
                 Round::Done => self.deliver(out),
                 Round::Persist => {
@@ -368,6 +399,26 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// A crash point fired: the round's batch is made durable, none of its messages
+    /// leave, and the process exits.
+    fn crash(&mut self, point: CrashPoint, round: Round) -> Result<(), DriverError> {
+        if round == Round::Persist {
+            let batch = self.pump.in_flight().expect("a batch is in flight");
+            let sync_log = !self.setup.core.bugs.has(Bug::AckBeforeSync);
+            let storage = &mut self.storage;
+            tokio::task::block_in_place(|| persist(storage, batch, sync_log))?;
+        }
+        let now = self.moment();
+        warn!(
+            %point,
+            role = ?now.role,
+            term = now.term,
+            commit = now.commit,
+            "crash point reached: exiting with the round durable and unsent"
+        );
+        std::process::exit(CRASH_POINT_EXIT_CODE)
     }
 
     /// Sends what the pump says to send and answers its answers.

@@ -59,6 +59,11 @@ impl Validate for ClockRequest {
         ClockRequest::validate(self)
     }
 }
+impl Validate for crate::api::CrashPointRequest {
+    fn validate(&self) -> Result<(), String> {
+        crate::api::CrashPointRequest::validate(self)
+    }
+}
 /// Any `i64` is a register's value: the type is the check.
 impl Validate for RegisterWriteRequest {
     fn validate(&self) -> Result<(), String> {
@@ -165,6 +170,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/registers/{key}", get(register_read).put(register_write))
         .route("/registers/{key}/cas", post(register_cas))
         .route("/admin/clock", post(set_clock))
+        .route("/admin/crash-point", post(set_crash_point))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
@@ -418,6 +424,18 @@ async fn register_cas(
         CoreResponse::RegisterSet => Ok(Json(RegisterResponse { value: Some(to) })),
         other => Err(unexpected_or_error(other)),
     }
+}
+
+async fn set_crash_point(
+    State(st): State<HttpState>,
+    JsonBody(req): JsonBody<crate::api::CrashPointRequest>,
+) -> ApiResult<crate::api::CrashPointResponse> {
+    ask(&st, |reply| Call::ArmCrashPoints {
+        points: req.points,
+        reply,
+    })
+    .await
+    .map(Json)
 }
 
 async fn set_clock(

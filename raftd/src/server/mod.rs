@@ -2,6 +2,7 @@
 //! storage, the TCP peer transport, the HTTP client API and the wall clock.
 
 pub mod clock;
+pub mod crash;
 pub mod driver;
 pub mod error;
 pub mod http;

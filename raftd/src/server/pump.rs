@@ -98,7 +98,7 @@ impl<W> Default for Output<W> {
 }
 
 /// What one `Ready` round asks of the driver.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Round {
     /// The core has nothing ready.
     Idle,

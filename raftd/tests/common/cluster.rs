@@ -172,6 +172,13 @@ impl Cluster {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
+    /// Node `i`'s exit code, once its process has ended on its own (`None` while it
+    /// runs, or if it was never started).
+    pub fn exit_code(&mut self, i: usize) -> Option<i32> {
+        let status = self.nodes[i].child.as_mut()?.try_wait().ok()??;
+        status.code()
+    }
+
     pub fn addr(&self, i: usize) -> &str {
         &self.nodes[i].addr
     }
