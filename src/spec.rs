@@ -783,6 +783,7 @@ pub fn fault_name(kind: FaultKind) -> &'static str {
         FaultKind::Clock => "clock",
         FaultKind::Packet => "packet",
         FaultKind::PowerLoss => "power-loss",
+        FaultKind::CrashPoint => "crash-point",
     }
 }
 

@@ -769,3 +769,57 @@ fn signature(summary: &Value) -> Vec<&str> {
         .filter_map(Value::as_str)
         .collect()
 }
+
+/// Crash points on the simulator: armed on every node, each leader whose commit index
+/// moves dies at once with its round unsent, the heal starts it again, and correct raftd
+/// stays valid. Real runtimes refuse them, naming the simulator, before anything starts.
+#[test]
+fn crash_points_kill_leaders_on_the_simulator_and_real_runtimes_refuse_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "--nemesis",
+        "crash-point-leader-commit",
+        "--seed",
+        "3",
+        "--time-limit",
+        "20",
+        "--nodes",
+        "3",
+    ];
+    let out = run_sim(&tmp.path().join("ok"), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let dir = latest(&tmp.path().join("ok"));
+    let ops = history_ops(&dir);
+    let armed = ops
+        .iter()
+        .filter(|o| o["f"] == "crash-point" && o["type"] == "ok")
+        .count();
+    assert!(armed > 0, "no crash point armed");
+    assert!(
+        ops.iter()
+            .any(|o| o["f"] == "crash-point" && o["value"]["point"] == "leader-commit"),
+        "the point is not recorded"
+    );
+    let logs: String = std::fs::read_dir(dir.join("nodes"))
+        .unwrap()
+        .flat_map(|n| std::fs::read_dir(n.unwrap().path()).unwrap())
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap_or_default())
+        .collect();
+    assert!(
+        logs.contains("crash point reached: leader-commit"),
+        "no node reached its crash point"
+    );
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
+        .args(["run", "--runtime", "local", "--nemesis", "crash-point"])
+        .args(["--time-limit", "5", "--results"])
+        .arg(tmp.path().join("local"))
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("--runtime sim"),
+        "{}",
+        text(&refused)
+    );
+}

@@ -483,8 +483,9 @@ const OP_F_NAMES: &[&str] = &[
     "packet",
     "packet-heal",
     "power-loss",
+    "crash-point",
 ];
-const OP_FS: [F; 21] = [
+const OP_FS: [F; 22] = [
     F::Status,
     F::Write,
     F::Acquire,
@@ -506,6 +507,7 @@ const OP_FS: [F; 21] = [
     F::Packet,
     F::PacketHeal,
     F::PowerLoss,
+    F::CrashPoint,
 ];
 
 #[cfg(test)]

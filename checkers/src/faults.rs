@@ -42,11 +42,11 @@ impl FaultsEnd {
     }
 }
 
-/// A fault start (partition, pause, kill, clock, packet, power loss).
+/// A fault start (partition, pause, kill, clock, packet, power loss, crash point).
 pub fn starts_fault(f: F) -> bool {
     matches!(
         f,
-        F::Partition | F::Pause | F::Kill | F::Clock | F::Packet | F::PowerLoss
+        F::Partition | F::Pause | F::Kill | F::Clock | F::Packet | F::PowerLoss | F::CrashPoint
     )
 }
 
@@ -207,7 +207,7 @@ impl FaultTracker {
                     self.paused.entry(n).or_insert(pending);
                 }
             }
-            F::Kill | F::PowerLoss => {
+            F::Kill | F::PowerLoss | F::CrashPoint => {
                 for n in nodes() {
                     self.killed.entry(n).or_insert(pending);
                 }
@@ -314,7 +314,7 @@ impl FaultTracker {
         let undo = match p.f {
             F::Partition => F::Heal,
             F::Pause => F::Resume,
-            F::Kill | F::PowerLoss => F::Start,
+            F::Kill | F::PowerLoss | F::CrashPoint => F::Start,
             F::Packet => F::PacketHeal,
             _ => F::ClockReset,
         };
@@ -344,7 +344,7 @@ fn kind_word(kind: OpType) -> &'static str {
 fn hits(v: &RawValue<'_>, f: F, leader: &str) -> bool {
     match f {
         // A packet fault's nodes are its targets, whose links it shapes.
-        F::Pause | F::Kill | F::PowerLoss | F::Packet => v
+        F::Pause | F::Kill | F::PowerLoss | F::Packet | F::CrashPoint => v
             .nodes
             .as_ref()
             .is_some_and(|n| n.iter().any(|x| &**x == leader)),

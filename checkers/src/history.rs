@@ -102,11 +102,14 @@ pub enum F {
     PacketHeal,
     /// A kill that also lost the nodes' unsynced writes; undone by `Start`.
     PowerLoss,
+    /// A crash point armed on the nodes (`point` names it): each may die there; undone
+    /// by `Start`.
+    CrashPoint,
 }
 
 impl F {
     /// Every operation, client ops first, in the order of the enum.
-    pub const ALL: [F; 21] = [
+    pub const ALL: [F; 22] = [
         F::Status,
         F::Acquire,
         F::Holding,
@@ -128,6 +131,7 @@ impl F {
         F::Packet,
         F::PacketHeal,
         F::PowerLoss,
+        F::CrashPoint,
     ];
 
     pub fn is_nemesis(self) -> bool {
@@ -156,6 +160,7 @@ impl F {
             F::Packet => "packet",
             F::PacketHeal => "packet-heal",
             F::PowerLoss => "power-loss",
+            F::CrashPoint => "crash-point",
         }
     }
 }
@@ -267,6 +272,9 @@ pub struct Value {
     /// The directed links a packet fault shapes, each `[from, to]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub links: Option<Vec<Vec<String>>>,
+    /// The crash point a `crash-point` op arms (`won-election`, `leader-commit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub point: Option<String>,
 }
 
 /// For a field that may be absent, `null` or a value: present means `Some`, so that

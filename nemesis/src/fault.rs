@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::crash::CrashPoint;
 use crate::packet::{LinkSide, PacketParams};
 use crate::partition::PartitionPlan;
 use crate::runtime::FaultKind;
@@ -44,17 +45,25 @@ pub enum Fault {
         targets: Targets,
         side: LinkSide,
     },
+    /// `point` armed on every target: each dies when its code reaches it, and is
+    /// started again (or disarmed, if it never got there) at the heal.
+    CrashPoint {
+        targets: Targets,
+        point: CrashPoint,
+    },
 }
 
 /// Faults that must not overlap one another: a partition replaces the one in force, two
 /// process faults on the same node would undo each other, a clock reset resets all, and
-/// a packet heal removes every shaping.
+/// a packet heal removes every shaping. Crash points add up and each heal disarms only
+/// its own: they may overlap anything.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Exclusion {
     Network,
     Process,
     Clock,
     Packet,
+    CrashPoint,
 }
 
 impl Fault {
@@ -67,6 +76,7 @@ impl Fault {
             Fault::PowerLoss { .. } => FaultKind::PowerLoss,
             Fault::ClockJump { .. } | Fault::ClockStrobe { .. } => FaultKind::Clock,
             Fault::Packet { .. } => FaultKind::Packet,
+            Fault::CrashPoint { .. } => FaultKind::CrashPoint,
         }
     }
 
@@ -83,7 +93,8 @@ impl Fault {
             | Fault::PowerLoss { targets }
             | Fault::ClockJump { targets, .. }
             | Fault::ClockStrobe { targets, .. }
-            | Fault::Packet { targets, .. } => Some(targets),
+            | Fault::Packet { targets, .. }
+            | Fault::CrashPoint { targets, .. } => Some(targets),
         }
     }
 
@@ -112,7 +123,8 @@ impl Fault {
             | Fault::PowerLoss { targets }
             | Fault::ClockJump { targets, .. }
             | Fault::ClockStrobe { targets, .. }
-            | Fault::Packet { targets, .. } => {
+            | Fault::Packet { targets, .. }
+            | Fault::CrashPoint { targets, .. } => {
                 if targets.nodes.is_none() {
                     targets.nodes = Some(vec![leader.to_string()]);
                 }
@@ -147,6 +159,9 @@ impl Fault {
                 targets,
                 side,
             } => format!("packet {params} {} {}", side.name(), targets.describe()),
+            Fault::CrashPoint { targets, point } => {
+                format!("crash-point {point} on {}", targets.describe())
+            }
         }
     }
 }
@@ -157,5 +172,6 @@ pub(crate) fn exclusion_of(kind: FaultKind) -> Exclusion {
         FaultKind::Pause | FaultKind::Kill | FaultKind::PowerLoss => Exclusion::Process,
         FaultKind::Clock => Exclusion::Clock,
         FaultKind::Packet => Exclusion::Packet,
+        FaultKind::CrashPoint => Exclusion::CrashPoint,
     }
 }

@@ -27,6 +27,7 @@
 //! assert_eq!(schedule.summary().lines().count(), schedule.events.len());
 //! ```
 
+pub mod crash;
 pub mod executor;
 pub mod fault;
 pub mod names;
@@ -39,6 +40,7 @@ pub mod stepper;
 pub mod swarm;
 pub mod targets;
 
+pub use crash::CrashPoint;
 pub use executor::{
     final_phase, run_schedule, FinalPhaseError, LeaderProbe, NoLeaderProbe, RunError, RunOutcome,
 };

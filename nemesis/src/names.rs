@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::crash::CrashPoint;
 use crate::packet::PacketKind;
 use crate::partition::Shape;
 use crate::runtime::FaultKind;
@@ -27,6 +28,8 @@ pub enum NemesisKind {
     Packet(PacketKind),
     /// A kill that loses the targets' unsynced writes.
     PowerLoss(Selector),
+    /// A crash point armed on every node, for systems that serve them.
+    CrashPoint(CrashPoint),
 }
 
 /// The selectors a process fault may be drawn with (explicit lists come from a
@@ -40,7 +43,7 @@ const PROCESS_SELECTORS: [Selector; 5] = [
 ];
 
 /// Names that stand for several kinds.
-const GROUPS: [&str; 8] = [
+const GROUPS: [&str; 9] = [
     "all",
     "none",
     "partition",
@@ -49,6 +52,7 @@ const GROUPS: [&str; 8] = [
     "clock",
     "packet",
     "power-loss",
+    "crash-point",
 ];
 
 impl NemesisKind {
@@ -62,6 +66,7 @@ impl NemesisKind {
         kinds.push(NemesisKind::ClockStrobe);
         kinds.extend(PacketKind::ALL.into_iter().map(NemesisKind::Packet));
         kinds.extend(PROCESS_SELECTORS.into_iter().map(NemesisKind::PowerLoss));
+        kinds.extend(CrashPoint::ALL.into_iter().map(NemesisKind::CrashPoint));
         kinds
     }
 
@@ -74,6 +79,7 @@ impl NemesisKind {
             NemesisKind::ClockJump => "clock-jump".to_string(),
             NemesisKind::ClockStrobe => "clock-strobe".to_string(),
             NemesisKind::Packet(kind) => format!("packet-{}", kind.name()),
+            NemesisKind::CrashPoint(point) => format!("crash-point-{}", point.name()),
         }
     }
 
@@ -86,6 +92,7 @@ impl NemesisKind {
             NemesisKind::PowerLoss(_) => FaultKind::PowerLoss,
             NemesisKind::ClockJump | NemesisKind::ClockStrobe => FaultKind::Clock,
             NemesisKind::Packet(_) => FaultKind::Packet,
+            NemesisKind::CrashPoint(_) => FaultKind::CrashPoint,
         }
     }
 
@@ -96,7 +103,7 @@ impl NemesisKind {
             NemesisKind::Pause(select)
             | NemesisKind::Kill(select)
             | NemesisKind::PowerLoss(select) => select.min_nodes(),
-            NemesisKind::ClockJump | NemesisKind::ClockStrobe => 1,
+            NemesisKind::ClockJump | NemesisKind::ClockStrobe | NemesisKind::CrashPoint(_) => 1,
             // A link needs two ends.
             NemesisKind::Packet(_) => 2,
         }
@@ -112,7 +119,14 @@ impl NemesisKind {
                 .collect()
         };
         match name {
-            "all" => Some(all.clone()),
+            // Crash points are named, not in `all`: armed on every node at random times
+            // they only churn leaders, and only the simulator arms them yet.
+            "all" => Some(
+                all.iter()
+                    .copied()
+                    .filter(|k| k.fault_kind() != FaultKind::CrashPoint)
+                    .collect(),
+            ),
             "none" => Some(Vec::new()),
             "partition" => Some(pick(FaultKind::Partition)),
             "pause" => Some(pick(FaultKind::Pause)),
@@ -120,6 +134,7 @@ impl NemesisKind {
             "clock" => Some(pick(FaultKind::Clock)),
             "packet" => Some(pick(FaultKind::Packet)),
             "power-loss" => Some(pick(FaultKind::PowerLoss)),
+            "crash-point" => Some(pick(FaultKind::CrashPoint)),
             _ => None,
         }
     }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use checkers::history::{Value, F};
 use serde::{Deserialize, Serialize};
 
+use crate::crash::CrashPoint;
 use crate::fault::Fault;
 use crate::packet::{links, PacketShape};
 use crate::partition::PartitionError;
@@ -49,6 +50,17 @@ pub enum Primitive {
         nodes: Vec<String>,
     },
     PacketHeal,
+    /// `point` armed on `nodes`; undone by `CrashPointHeal`.
+    CrashPoint {
+        nodes: Vec<String>,
+        point: CrashPoint,
+    },
+    /// `point` disarmed on those of `nodes` that run, and those that died started:
+    /// recorded as a `start`, for every node runs unarmed after it.
+    CrashPointHeal {
+        nodes: Vec<String>,
+        point: CrashPoint,
+    },
 }
 
 /// Why a step has no primitive yet.
@@ -102,6 +114,10 @@ impl Primitive {
                 },
                 nodes: nodes(),
             },
+            (Fault::CrashPoint { point, .. }, Action::Apply) => Primitive::CrashPoint {
+                nodes: nodes(),
+                point: *point,
+            },
             (Fault::ClockStrobe { offsets_ms, .. }, Action::Flip { flip }) => {
                 clock(offsets_ms[usize::from(flip % 2 == 1)])
             }
@@ -115,6 +131,10 @@ impl Primitive {
                 Primitive::ClockReset
             }
             (Fault::Packet { .. }, Action::Heal) => Primitive::PacketHeal,
+            (Fault::CrashPoint { point, .. }, Action::Heal) => Primitive::CrashPointHeal {
+                nodes: nodes(),
+                point: *point,
+            },
         };
         Ok(Some(primitive))
     }
@@ -133,6 +153,8 @@ impl Primitive {
             Primitive::ClockReset => F::ClockReset,
             Primitive::Packet { .. } => F::Packet,
             Primitive::PacketHeal => F::PacketHeal,
+            Primitive::CrashPoint { .. } => F::CrashPoint,
+            Primitive::CrashPointHeal { .. } => F::Start,
         }
     }
 
@@ -165,8 +187,14 @@ impl Primitive {
             | Primitive::Resume { nodes }
             | Primitive::Kill { nodes }
             | Primitive::PowerLoss { nodes }
-            | Primitive::Start { nodes } => Value {
+            | Primitive::Start { nodes }
+            | Primitive::CrashPointHeal { nodes, .. } => Value {
                 nodes: Some(nodes.clone()),
+                ..Value::default()
+            },
+            Primitive::CrashPoint { nodes, point } => Value {
+                nodes: Some(nodes.clone()),
+                point: Some(point.name().to_string()),
                 ..Value::default()
             },
             Primitive::Clock { offsets_ms } => Value {
@@ -198,6 +226,12 @@ impl Primitive {
             | Primitive::Kill { nodes }
             | Primitive::PowerLoss { nodes }
             | Primitive::Start { nodes } => format!("{} {}", self.f().name(), nodes.join(" ")),
+            Primitive::CrashPoint { nodes, point } => {
+                format!("crash-point {point} on {}", nodes.join(" "))
+            }
+            Primitive::CrashPointHeal { nodes, point } => {
+                format!("start {} ({point} disarmed)", nodes.join(" "))
+            }
             Primitive::Clock { offsets_ms } => {
                 let offsets: Vec<String> = offsets_ms
                     .iter()
@@ -229,6 +263,10 @@ impl Primitive {
             Primitive::ClockReset => runtime.clock_reset().await,
             Primitive::Packet { shape, .. } => runtime.packet(shape).await,
             Primitive::PacketHeal => runtime.packet_heal().await,
+            Primitive::CrashPoint { nodes, point } => runtime.crash_point(nodes, *point).await,
+            Primitive::CrashPointHeal { nodes, point } => {
+                runtime.crash_point_heal(nodes, *point).await
+            }
         }
     }
 }
@@ -244,6 +282,9 @@ pub struct FaultState {
     pub clock_offsets_ms: BTreeMap<String, i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packet: Option<PacketShape>,
+    /// Nodes each crash point is armed on (or that died at it and wait to be started).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub crash_points: BTreeMap<CrashPoint, BTreeSet<String>>,
 }
 
 impl FaultState {
@@ -254,6 +295,7 @@ impl FaultState {
             && self.killed.is_empty()
             && self.clock_offsets_ms.is_empty()
             && self.packet.is_none()
+            && self.crash_points.is_empty()
     }
 
     /// Before a call: a fault may be in force from now on.
@@ -266,7 +308,15 @@ impl FaultState {
             }
             Primitive::Clock { offsets_ms } => self.clock_offsets_ms.extend(offsets_ms.clone()),
             Primitive::Packet { shape, .. } => self.packet = Some(shape.clone()),
-            Primitive::Heal | Primitive::Resume { .. } | Primitive::Start { .. } => {}
+            Primitive::CrashPoint { nodes, point } => self
+                .crash_points
+                .entry(*point)
+                .or_default()
+                .extend(nodes.iter().cloned()),
+            Primitive::Heal
+            | Primitive::Resume { .. }
+            | Primitive::Start { .. }
+            | Primitive::CrashPointHeal { .. } => {}
             Primitive::ClockReset | Primitive::PacketHeal => {}
         }
     }
@@ -279,7 +329,16 @@ impl FaultState {
             Primitive::Start { nodes } => self.killed.retain(|n| !nodes.contains(n)),
             Primitive::ClockReset => self.clock_offsets_ms.clear(),
             Primitive::PacketHeal => self.packet = None,
-            Primitive::Packet { .. }
+            Primitive::CrashPointHeal { nodes, point } => {
+                if let Some(armed) = self.crash_points.get_mut(point) {
+                    armed.retain(|n| !nodes.contains(n));
+                    if armed.is_empty() {
+                        self.crash_points.remove(point);
+                    }
+                }
+            }
+            Primitive::CrashPoint { .. }
+            | Primitive::Packet { .. }
             | Primitive::Partition { .. }
             | Primitive::Pause { .. }
             | Primitive::Kill { .. }
@@ -289,7 +348,8 @@ impl FaultState {
     }
 
     /// The calls that undo everything that may be in force, in the order the final phase
-    /// makes them: heal, packet heal, resume, start, reset clocks.
+    /// makes them: heal, packet heal, resume, start, crash points disarmed (their dead
+    /// started), reset clocks.
     pub fn undo(&self) -> Vec<Primitive> {
         let mut calls = Vec::new();
         if self.partition.is_some() {
@@ -306,6 +366,12 @@ impl FaultState {
         if !self.killed.is_empty() {
             calls.push(Primitive::Start {
                 nodes: self.killed.iter().cloned().collect(),
+            });
+        }
+        for (point, nodes) in &self.crash_points {
+            calls.push(Primitive::CrashPointHeal {
+                nodes: nodes.iter().cloned().collect(),
+                point: *point,
             });
         }
         if !self.clock_offsets_ms.is_empty() {

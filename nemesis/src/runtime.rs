@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::crash::CrashPoint;
 use crate::packet::PacketShape;
 
 /// Who drops whom: `drops[a]` holds every node whose packets `a` drops on arrival.
@@ -27,16 +28,19 @@ pub enum FaultKind {
     Packet,
     /// SIGKILL, and the node's writes since its last fsync lost, as in a power cut.
     PowerLoss,
+    /// A crash point armed in the node's own code: it dies there, at its first chance.
+    CrashPoint,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 6] = [
+    pub const ALL: [FaultKind; 7] = [
         FaultKind::Partition,
         FaultKind::Pause,
         FaultKind::Kill,
         FaultKind::Clock,
         FaultKind::Packet,
         FaultKind::PowerLoss,
+        FaultKind::CrashPoint,
     ];
 
     /// The name used in test.json and in messages.
@@ -48,6 +52,7 @@ impl FaultKind {
             FaultKind::Clock => "clock",
             FaultKind::Packet => "packet",
             FaultKind::PowerLoss => "power-loss",
+            FaultKind::CrashPoint => "crash-point",
         }
     }
 }
@@ -111,6 +116,30 @@ pub trait FaultRuntime: Send + Sync {
         Err(FaultError::Unsupported {
             fault: FaultKind::PowerLoss,
             reason: "this runtime cannot lose unsynced writes".into(),
+        })
+    }
+    /// Arm `point` on each node, beside whatever else is armed there: the node dies
+    /// when its code reaches it. A runtime or system without crash points refuses, as
+    /// its capabilities say.
+    async fn crash_point(&self, nodes: &[String], point: CrashPoint) -> Result<(), FaultError> {
+        let _ = (nodes, point);
+        Err(FaultError::Unsupported {
+            fault: FaultKind::CrashPoint,
+            reason: "this runtime cannot arm crash points".into(),
+        })
+    }
+    /// Undo [`FaultRuntime::crash_point`]: disarm `point` on the nodes that still run,
+    /// and start again, on the same data, those that died (a started node has nothing
+    /// armed).
+    async fn crash_point_heal(
+        &self,
+        nodes: &[String],
+        point: CrashPoint,
+    ) -> Result<(), FaultError> {
+        let _ = (nodes, point);
+        Err(FaultError::Unsupported {
+            fault: FaultKind::CrashPoint,
+            reason: "this runtime cannot arm crash points".into(),
         })
     }
     /// Remove every packet shaping this run installed; a no-op where there is none.

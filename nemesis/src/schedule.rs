@@ -449,6 +449,9 @@ impl Schedule {
             }
             check_fault(&event.fault, &self.nodes, event.heal_at_ms - event.at_ms).map_err(bad)?;
             let class = event.fault.exclusion();
+            if class == Exclusion::CrashPoint {
+                continue;
+            }
             if let Some(&until) = busy_until_ms.get(&class) {
                 if event.at_ms < until {
                     return Err(bad(format!(
@@ -840,6 +843,10 @@ fn draw_fault<R: Rng + ?Sized>(kind: NemesisKind, spec: &ScheduleSpec, rng: &mut
             targets: draw_clock_targets(nodes, rng),
             offsets_ms: [draw_delta_ms(spec.clock_delta_ms_max, rng), 0],
             period_ms: spec.strobe_period_ms,
+        },
+        NemesisKind::CrashPoint(point) => Fault::CrashPoint {
+            targets: Targets::draw(Selector::All, nodes, rng),
+            point,
         },
         NemesisKind::Packet(kind) => {
             let (targets, side) = crate::packet::draw_links(nodes, rng);

@@ -271,5 +271,6 @@ pub fn fault_op(fault: &Fault) -> F {
         Fault::PowerLoss { .. } => F::PowerLoss,
         Fault::ClockJump { .. } | Fault::ClockStrobe { .. } => F::Clock,
         Fault::Packet { .. } => F::Packet,
+        Fault::CrashPoint { .. } => F::CrashPoint,
     }
 }

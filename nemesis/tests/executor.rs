@@ -289,6 +289,7 @@ async fn stopping_early_leaves_faults_for_the_final_phase_to_undo() {
             killed: set(&["n1"]),
             clock_offsets_ms: [("n4".to_string(), -7_000), ("n5".to_string(), -7_000)].into(),
             packet: None,
+            crash_points: Default::default(),
         }
     );
     let before = recorder.ops().len();

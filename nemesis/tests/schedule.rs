@@ -48,7 +48,11 @@ fn a_schedule_holds_every_kind_in_its_mix_and_only_those() {
         .iter()
         .map(|e| e.fault.fault_kind())
         .collect();
-    assert_eq!(kinds, FaultKind::ALL.into_iter().collect());
+    let named_by_all: BTreeSet<FaultKind> = FaultKind::ALL
+        .into_iter()
+        .filter(|k| *k != FaultKind::CrashPoint)
+        .collect();
+    assert_eq!(kinds, named_by_all);
     let strobes = schedule
         .events
         .iter()
@@ -640,8 +644,8 @@ fn a_drawn_mix_picks_a_fault_class_first_so_process_faults_do_not_take_half() {
     use nemesis::Swarm;
     let mut per_class: BTreeMap<Exclusion, usize> = BTreeMap::new();
     for seed in 0..200 {
-        let s = ScheduleSpec::new(seed, cluster(5), 60_000, 5_000, 3_000, NemesisKind::all())
-            .swarm(Swarm::Full);
+        let all = parse_nemeses("all").unwrap();
+        let s = ScheduleSpec::new(seed, cluster(5), 60_000, 5_000, 3_000, all).swarm(Swarm::Full);
         for e in Schedule::generate(&s).unwrap().events {
             *per_class.entry(e.fault.exclusion()).or_default() += 1;
         }
@@ -730,4 +734,57 @@ fn a_drawn_stop_of_the_leader_often_leaves_a_slow_network_to_elect_over() {
             if targets.select == Selector::All
                 && events.iter().any(|s| stops_leader(&s.fault) && s.at_ms == e.at_ms)
     )));
+}
+
+/// Crash points are named on their own or as `crash-point`, never by `all`; an armed
+/// point stays in force until its heal, which the final phase makes if the schedule did
+/// not, and overlapping crash points are a valid schedule.
+#[test]
+fn crash_points_are_named_apart_from_all_and_undone_by_their_heal() {
+    use nemesis::{CrashPoint, FaultState, Primitive};
+    let group = parse_nemeses("crash-point").unwrap();
+    assert_eq!(
+        group,
+        vec![
+            NemesisKind::CrashPoint(CrashPoint::WonElection),
+            NemesisKind::CrashPoint(CrashPoint::LeaderCommit)
+        ]
+    );
+    let all = parse_nemeses("all").unwrap();
+    assert!(all.iter().all(|k| !matches!(k, NemesisKind::CrashPoint(_))));
+    assert_eq!(
+        parse_nemeses("crash-point-leader-commit").unwrap(),
+        vec![NemesisKind::CrashPoint(CrashPoint::LeaderCommit)]
+    );
+
+    let nodes: Vec<String> = (1..=3).map(|i| format!("n{i}")).collect();
+    let spec = ScheduleSpec::new(7, nodes.clone(), 30_000, 2_000, 5_000, group);
+    let schedule = Schedule::generate(&spec).unwrap();
+    assert!(schedule.events.len() > 2, "{}", schedule.summary());
+    // Faults held 5 s every 2 s overlap, and crash points may.
+    schedule.check().unwrap();
+
+    let mut state = FaultState::default();
+    let arm = Primitive::CrashPoint {
+        nodes: nodes.clone(),
+        point: CrashPoint::WonElection,
+    };
+    state.starting(&arm);
+    assert!(!state.is_clear());
+    assert_eq!(
+        state.undo(),
+        vec![Primitive::CrashPointHeal {
+            nodes: nodes.clone(),
+            point: CrashPoint::WonElection
+        }]
+    );
+    assert_eq!(arm.value().unwrap().point.as_deref(), Some("won-election"));
+    let heal = state.undo().remove(0);
+    assert_eq!(
+        heal.f().name(),
+        "start",
+        "a heal leaves every node running unarmed"
+    );
+    state.succeeded(&heal);
+    assert!(state.is_clear());
 }

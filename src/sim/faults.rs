@@ -127,6 +127,20 @@ impl World {
                     self.start(i);
                 }
             }
+            Primitive::CrashPoint { nodes, point } => {
+                for i in self.indices(nodes) {
+                    self.nodes[i].arm(raftd_point(*point));
+                }
+            }
+            Primitive::CrashPointHeal { nodes, point } => {
+                for i in self.indices(nodes) {
+                    if self.nodes[i].is_up() {
+                        self.nodes[i].disarm(raftd_point(*point));
+                    } else {
+                        self.start(i);
+                    }
+                }
+            }
             Primitive::Clock { offsets_ms } => {
                 for (name, offset) in offsets_ms {
                     if let Some(i) = self.index_of(name) {
@@ -193,5 +207,13 @@ impl World {
         }
         self.end_chaos();
         self.net.release_holds(self.now);
+    }
+}
+
+/// raftd's name for a crash point the nemesis arms.
+fn raftd_point(point: nemesis::CrashPoint) -> raftd::api::CrashPoint {
+    match point {
+        nemesis::CrashPoint::WonElection => raftd::api::CrashPoint::WonElection,
+        nemesis::CrashPoint::LeaderCommit => raftd::api::CrashPoint::LeaderCommit,
     }
 }

@@ -6,10 +6,12 @@
 use std::collections::VecDeque;
 
 use checkers::{ErrorCode, LogEntry};
+use raftd::api::CrashPoint;
 use raftd::core::{
     Config, Entry, FenceRefusal, HardState, Message, PersistBatch, Persisted, ProposeError,
     RawNode, Request, Response, Role,
 };
+use raftd::server::crash::{CrashPoints, Moment};
 use raftd::server::pump::{self, Pump, Round, READY_ROUNDS_MAX};
 /// Bound on the inputs a busy or paused node keeps; beyond it new ones are lost, as a
 /// full socket buffer would lose them.
@@ -124,6 +126,9 @@ pub struct Out {
     pub fsync: bool,
     /// Requests now waiting for the core: answer `timeout` if still waiting then.
     pub waiting: Vec<u64>,
+    /// The node reached an armed crash point: its round is on disk, nothing of it was
+    /// sent, and the process must die.
+    pub crashed: Option<CrashPoint>,
 }
 
 enum Input {
@@ -144,6 +149,8 @@ pub struct SimNode {
     inbox: VecDeque<Input>,
     /// Messages the core refused as malformed (a finding of its own).
     pub refused: u64,
+    /// What raftd's driver would have armed (`POST /admin/crash-point`).
+    crash_points: CrashPoints,
 }
 
 impl SimNode {
@@ -157,7 +164,34 @@ impl SimNode {
             paused: false,
             inbox: VecDeque::new(),
             refused: 0,
+            crash_points: CrashPoints::default(),
         }
+    }
+
+    /// Arms `point` beside what is armed, as raftd's driver does; a node that is down
+    /// arms nothing.
+    pub fn arm(&mut self, point: CrashPoint) {
+        let Some(pump) = self.core.as_ref() else {
+            return;
+        };
+        let mut points = self.crash_points.armed().to_vec();
+        points.push(point);
+        self.crash_points.arm(&points, Moment::of(pump.node()));
+    }
+
+    /// Disarms `point`, keeping what else is armed.
+    pub fn disarm(&mut self, point: CrashPoint) {
+        let Some(pump) = self.core.as_ref() else {
+            return;
+        };
+        let points: Vec<CrashPoint> = self
+            .crash_points
+            .armed()
+            .iter()
+            .copied()
+            .filter(|p| *p != point)
+            .collect();
+        self.crash_points.arm(&points, Moment::of(pump.node()));
     }
 
     pub fn is_up(&self) -> bool {
@@ -276,6 +310,17 @@ impl SimNode {
         for _ in 0..READY_ROUNDS_MAX {
             let mut pumped = pump::Output::default();
             let round = pump.ready_round(&mut pumped);
+            if round != Round::Idle {
+                if let Some(point) = self.crash_points.reached(Moment::of(pump.node())) {
+                    // As raftd's driver: the round made durable, none of it sent.
+                    if round == Round::Persist {
+                        let batch = pump.in_flight().expect("a batch is in flight");
+                        self.disk.apply(batch);
+                    }
+                    out.crashed = Some(point);
+                    return;
+                }
+            }
             take(pumped, out);
             match round {
                 Round::Idle => return,
@@ -334,6 +379,7 @@ impl SimNode {
         }
         self.paused = false;
         self.incarnation += 1;
+        self.crash_points = CrashPoints::default();
         for input in std::mem::take(&mut self.inbox) {
             if let Input::Req(r) = input {
                 lost.push(r.op);

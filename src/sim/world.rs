@@ -402,6 +402,15 @@ impl World {
             self.core_panicked(node, chaos::panic_text(payload.as_ref()));
             return;
         }
+        if let Some(point) = out.crashed {
+            self.note(node, || format!("crash point reached: {point}"));
+            for op in self.nodes[node].kill(false) {
+                let at = self.now + self.client_leg();
+                let outcome = Box::new(super::node::Outcome::Info(ErrorCode::ConnectionLost));
+                self.schedule(at, Ev::Reply { op, outcome });
+            }
+            return;
+        }
         self.note_role(node);
         if Chaos::grants_vote(&out.msgs) {
             self.after_vote(node);

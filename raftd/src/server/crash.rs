@@ -10,7 +10,7 @@
 //! armed point with it (a restarted node has none armed).
 
 use crate::api::CrashPoint;
-use crate::core::{Index, Role, Term};
+use crate::core::{Index, RawNode, Role, Term};
 
 /// The exit code of a node a crash point killed; a panic exits with 101.
 pub const CRASH_POINT_EXIT_CODE: i32 = 86;
@@ -31,6 +31,18 @@ pub struct Moment {
     pub role: Role,
     pub term: Term,
     pub commit: Index,
+}
+
+impl Moment {
+    /// `node` as it stands.
+    pub fn of(node: &RawNode) -> Moment {
+        let soft = node.status();
+        Moment {
+            role: soft.role,
+            term: soft.term,
+            commit: soft.commit,
+        }
+    }
 }
 
 impl CrashPoints {

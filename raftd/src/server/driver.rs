@@ -362,12 +362,7 @@ impl Driver {
     }
 
     fn moment(&self) -> Moment {
-        let soft = self.pump.node().status();
-        Moment {
-            role: soft.role,
-            term: soft.term,
-            commit: soft.commit,
-        }
+        Moment::of(self.pump.node())
     }
 
     /// Handles `Ready`s until the core has none (bounded): a `Ready`'s messages go out,
