@@ -772,9 +772,9 @@ fn signature(summary: &Value) -> Vec<&str> {
 
 /// Crash points on the simulator: armed on every node, each leader whose commit index
 /// moves dies at once with its round unsent, the heal starts it again, and correct raftd
-/// stays valid. Real runtimes refuse them, naming the simulator, before anything starts.
+/// stays valid. A system without crash points is refused them before anything starts.
 #[test]
-fn crash_points_kill_leaders_on_the_simulator_and_real_runtimes_refuse_them() {
+fn crash_points_kill_leaders_on_the_simulator_and_etcd_is_refused_them() {
     let tmp = tempfile::tempdir().unwrap();
     let args = [
         "--nemesis",
@@ -810,16 +810,47 @@ fn crash_points_kill_leaders_on_the_simulator_and_real_runtimes_refuse_them() {
         "no node reached its crash point"
     );
 
+    // A system that serves none is refused them before anything starts.
     let refused = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
-        .args(["run", "--runtime", "local", "--nemesis", "crash-point"])
-        .args(["--time-limit", "5", "--results"])
-        .arg(tmp.path().join("local"))
+        .args(["run", "--system", "etcd", "--runtime", "docker"])
+        .args(["--nemesis", "crash-point", "--time-limit", "5", "--results"])
+        .arg(tmp.path().join("etcd"))
         .output()
         .unwrap();
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
     assert!(
-        text(&refused).contains("--runtime sim"),
+        text(&refused).contains("etcd has no crash points"),
         "{}",
         text(&refused)
     );
+}
+
+/// Raft's figure 8 on the simulator: with `partition-isolate-leader` and the crash points,
+/// a winner on the cut-off side dies as it wins and the old leader as its commit moves,
+/// and correct raftd stays valid.
+#[test]
+fn crash_points_ride_on_a_cut_of_the_leader_and_correct_raftd_stays_valid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "--nemesis",
+        "partition-isolate-leader,crash-point",
+        "--seed",
+        "1",
+        "--time-limit",
+        "60",
+    ];
+    let out = run_sim(tmp.path(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let dir = latest(tmp.path());
+    let logs: String = std::fs::read_dir(dir.join("nodes"))
+        .unwrap()
+        .flat_map(|n| std::fs::read_dir(n.unwrap().path()).unwrap())
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap_or_default())
+        .collect();
+    for point in ["won-election", "leader-commit"] {
+        assert!(
+            logs.contains(&format!("crash point reached: {point}")),
+            "no node reached {point}"
+        );
+    }
 }

@@ -107,27 +107,59 @@ impl Fault {
     }
 
     /// Whether the fault waits for the leader a partition in force cut off (see
-    /// [`Selector::CutLeader`](crate::targets::Selector::CutLeader)).
+    /// [`Selector::CutLeader`](crate::targets::Selector::CutLeader) and
+    /// [`Selector::CutRest`](crate::targets::Selector::CutRest)).
     pub fn needs_cut_leader(&self) -> bool {
-        self.targets()
-            .is_some_and(|t| t.nodes.is_none() && t.select == crate::targets::Selector::CutLeader)
+        use crate::targets::Selector;
+        self.targets().is_some_and(|t| {
+            t.nodes.is_none() && matches!(t.select, Selector::CutLeader | Selector::CutRest)
+        })
     }
 
-    /// This fault with `leader` filled in wherever it waits for the leader.
-    pub fn with_leader(&self, leader: &str) -> Fault {
+    /// This fault with its targets filled from the leader a partition cut off, out of
+    /// `cluster`: that leader, or everyone else.
+    pub fn with_cut_leader(&self, leader: &str, cluster: &[String]) -> Fault {
+        use crate::targets::Selector;
         let mut fault = self.clone();
-        match &mut fault {
-            Fault::Partition { plan } => *plan = plan.with_leader(leader),
+        if let Some(targets) = fault.targets_mut() {
+            if targets.nodes.is_none() {
+                targets.nodes = match targets.select {
+                    Selector::CutLeader => Some(vec![leader.to_string()]),
+                    Selector::CutRest => Some(
+                        cluster
+                            .iter()
+                            .filter(|n| n.as_str() != leader)
+                            .cloned()
+                            .collect(),
+                    ),
+                    _ => None,
+                };
+            }
+        }
+        fault
+    }
+
+    fn targets_mut(&mut self) -> Option<&mut Targets> {
+        match self {
+            Fault::Partition { .. } => None,
             Fault::Pause { targets }
             | Fault::Kill { targets }
             | Fault::PowerLoss { targets }
             | Fault::ClockJump { targets, .. }
             | Fault::ClockStrobe { targets, .. }
             | Fault::Packet { targets, .. }
-            | Fault::CrashPoint { targets, .. } => {
-                if targets.nodes.is_none() {
-                    targets.nodes = Some(vec![leader.to_string()]);
-                }
+            | Fault::CrashPoint { targets, .. } => Some(targets),
+        }
+    }
+
+    /// This fault with `leader` filled in wherever it waits for the leader.
+    pub fn with_leader(&self, leader: &str) -> Fault {
+        let mut fault = self.clone();
+        if let Fault::Partition { plan } = &mut fault {
+            *plan = plan.with_leader(leader);
+        } else if let Some(targets) = fault.targets_mut() {
+            if targets.nodes.is_none() {
+                targets.nodes = Some(vec![leader.to_string()]);
             }
         }
         fault

@@ -7,15 +7,17 @@ use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::crash::CrashPoint;
 use crate::fault::{exclusion_of, Exclusion, Fault};
 use crate::names::NemesisKind;
 use crate::packet::{LinkSide, PacketKind, PacketParams};
 use crate::partition::{PartitionPlan, Shape};
 use crate::runtime::{Capabilities, FaultKind};
 use crate::swarm::{
-    aims_at_leader, phase_windows, Mix, Swarm, HOLD_MIN_DIVISOR, PHASE_QUIET_MS, SKEW_AFTER_CUT_MS,
-    SKEW_CUT_HOLD_MS_MIN, SKEW_ISOLATED_LEADER_P, SLOW_ELECTION_DELAY_MS,
-    SLOW_ELECTION_HOLD_MS_MIN, SLOW_ELECTION_P,
+    aims_at_leader, phase_windows, Mix, Swarm, CRASH_AFTER_CUT_P, CRASH_ARM_AFTER_CUT_MS,
+    CRASH_CUT_HOLD_MS_MIN, CRASH_LEADER_START_MS, CRASH_REST_START_MS, HOLD_MIN_DIVISOR,
+    PHASE_QUIET_MS, SKEW_AFTER_CUT_MS, SKEW_CUT_HOLD_MS_MIN, SKEW_ISOLATED_LEADER_P,
+    SLOW_ELECTION_DELAY_MS, SLOW_ELECTION_HOLD_MS_MIN, SLOW_ELECTION_P,
 };
 use crate::targets::{Selector, Targets};
 
@@ -613,6 +615,16 @@ fn place_phase(
             None
         };
         let heal_at_ms = skew.map_or(heal_at_ms, |(_, heal_at_ms)| heal_at_ms);
+        // ... and perhaps crash points make Raft's figure 8 of it.
+        let cut = kind == NemesisKind::Partition(Shape::IsolateLeader);
+        let figure8 = if cut {
+            figure8_of(&spec.kinds, (at_ms, heal_at_ms), to_ms, rng)
+        } else {
+            None
+        };
+        let heal_at_ms = figure8
+            .as_ref()
+            .map_or(heal_at_ms, |(heal_at_ms, _)| *heal_at_ms);
         // A leader killed or powered off under a drawn mix: perhaps the others elect over
         // a slow network.
         let slow = (mix.by_class && takes_leader_down(kind))
@@ -620,8 +632,24 @@ fn place_phase(
             .flatten();
         let fault = draw_fault(kind, spec, rng);
         busy_until_ms.insert(fault.exclusion(), heal_at_ms);
-        if drawn_cut {
+        if drawn_cut || figure8.is_some() {
             keep_cut_clean(busy_until_ms, events, (at_ms, heal_at_ms));
+        }
+        if let Some((_, crashes)) = figure8 {
+            // No other fault starts until the old leader is back: each would change who
+            // can win, and one aimed at the leader would hold the steps after it back
+            // while no leader is known.
+            let until = crashes
+                .iter()
+                .map(|e| e.heal_at_ms)
+                .max()
+                .unwrap_or(heal_at_ms);
+            events.retain(|e| !(heal_at_ms..until).contains(&e.at_ms));
+            for class in FIGURE8_KEEPS_OUT {
+                let busy = busy_until_ms.entry(class).or_insert(until);
+                *busy = (*busy).max(until);
+            }
+            events.extend(crashes);
         }
         events.push(Event {
             at_ms,
@@ -693,6 +721,58 @@ fn skew_of_cut<R: Rng + ?Sized>(
     let heal_at_ms = heal_at_ms.max(at_ms + SKEW_CUT_HOLD_MS_MIN);
     (heal_at_ms <= to_ms && is_free(busy_until_ms, Exclusion::Clock, skew_at_ms))
         .then_some((skew_at_ms, heal_at_ms))
+}
+
+/// The fault classes that start no fault from the heal of a figure 8's cut until its old
+/// leader is started again.
+const FIGURE8_KEEPS_OUT: [Exclusion; 4] = [
+    Exclusion::Network,
+    Exclusion::Process,
+    Exclusion::Clock,
+    Exclusion::Packet,
+];
+
+/// Raft's figure 8 around a drawn cut of the leader from `at_ms` to `heal_at_ms` (see
+/// [`CRASH_AFTER_CUT_P`]), in a test whose kinds hold both crash points (the phase need
+/// not have drawn them): the cut's heal, held long enough for the rest to elect twice,
+/// and the two crash-point faults; `None` where the phase has no room. Called for no
+/// other fault, so fixed schedules stay as they were.
+fn figure8_of<R: Rng + ?Sized>(
+    spec_kinds: &[NemesisKind],
+    (at_ms, heal_at_ms): (u64, u64),
+    to_ms: u64,
+    rng: &mut R,
+) -> Option<(u64, [Event; 2])> {
+    let armable = CrashPoint::ALL
+        .iter()
+        .all(|p| spec_kinds.contains(&NemesisKind::CrashPoint(*p)));
+    if !armable || !rng.random_bool(CRASH_AFTER_CUT_P) {
+        return None;
+    }
+    let heal_at_ms = heal_at_ms.max(at_ms + CRASH_CUT_HOLD_MS_MIN);
+    if heal_at_ms + CRASH_LEADER_START_MS > to_ms {
+        return None;
+    }
+    let arm_at_ms = at_ms + CRASH_ARM_AFTER_CUT_MS;
+    let crashes = [
+        Event {
+            at_ms: arm_at_ms,
+            fault: Fault::CrashPoint {
+                targets: Targets::cut_rest(),
+                point: CrashPoint::WonElection,
+            },
+            heal_at_ms: heal_at_ms + CRASH_REST_START_MS,
+        },
+        Event {
+            at_ms: arm_at_ms,
+            fault: Fault::CrashPoint {
+                targets: Targets::cut_leader(),
+                point: CrashPoint::LeaderCommit,
+            },
+            heal_at_ms: heal_at_ms + CRASH_LEADER_START_MS,
+        },
+    ];
+    Some((heal_at_ms, crashes))
 }
 
 /// Whether a kind takes whoever leads down: `kill-leader`, `power-loss-leader`.
@@ -776,10 +856,17 @@ fn pick_kind<R: Rng + ?Sized>(
     at_ms: u64,
     rng: &mut R,
 ) -> Option<NemesisKind> {
+    let rides_on_cuts = |k: &NemesisKind| {
+        k.fault_kind() == FaultKind::CrashPoint
+            && mix
+                .kinds
+                .contains(&NemesisKind::Partition(Shape::IsolateLeader))
+    };
     let free: Vec<NemesisKind> = mix
         .kinds
         .iter()
         .copied()
+        .filter(|k| !rides_on_cuts(k))
         .filter(|k| is_free(busy_until_ms, exclusion_of(k.fault_kind()), at_ms))
         .collect();
     let mut faults: Vec<FaultKind> = free

@@ -226,7 +226,9 @@ impl Stepper {
         let fault = &self.schedule.events[step.event].fault;
         if fault.needs_cut_leader() {
             return match &self.cut_leader {
-                Some((_, leader)) => Aim::Ready(fault.with_leader(leader)),
+                Some((_, leader)) => {
+                    Aim::Ready(fault.with_cut_leader(leader, &self.schedule.nodes))
+                }
                 None => Aim::Skip("no isolate-leader partition is in force".to_string()),
             };
         }

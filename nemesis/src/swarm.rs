@@ -124,6 +124,28 @@ pub const SKEW_CUT_HOLD_MS_MIN: u64 = 3_000;
 pub const SLOW_ELECTION_P: f64 = 0.5;
 pub const SLOW_ELECTION_DELAY_MS: (u64, u64) = (100, 300);
 pub const SLOW_ELECTION_HOLD_MS_MIN: u64 = 3_000;
+/// In a test whose faults include both crash points and `partition-isolate-leader` (the
+/// crash points then ride on the cuts, never drawn on their own), how often a cut of the
+/// leader becomes Raft's figure 8, the order of events that needs an older term's
+/// entries committed by counting replicas to lose a commit:
+/// 1. the leader is cut off; what clients still send it lengthens its log alone;
+/// 2. `won-election` is armed on the rest ([`CRASH_ARM_AFTER_CUT_MS`] after the cut):
+///    each of them that wins an election dies at once, its new term's first entry on its
+///    disk only, until too few are left to elect;
+/// 3. `leader-commit` is armed on the cut-off leader: after the heal (the cut is held at
+///    least [`CRASH_CUT_HOLD_MS_MIN`]) it wins again, sends its tail to the survivors, and
+///    dies the moment its commit index moves;
+/// 4. the rest's dead are started [`CRASH_REST_START_MS`] after the heal: one of them,
+///    whose last entry is of a later term than the tail, wins and overwrites the tail;
+/// 5. the old leader is started [`CRASH_LEADER_START_MS`] after the heal. A correct
+///    leader moved its commit only once its own term's entry was on a quorum, so the
+///    rest's dead could not win; one that committed the tail by counting replicas finds
+///    it overwritten, which raftd refuses to do to a committed entry: it panics.
+pub const CRASH_AFTER_CUT_P: f64 = 0.5;
+pub const CRASH_ARM_AFTER_CUT_MS: u64 = 100;
+pub const CRASH_CUT_HOLD_MS_MIN: u64 = 4_000;
+pub const CRASH_REST_START_MS: u64 = 2_500;
+pub const CRASH_LEADER_START_MS: u64 = 5_000;
 /// Time without a fault between two phases (the next phase's first fault then starts at
 /// least one of its intervals later): long enough for a leader that failed to step down
 /// to be seen claiming, with every fault healed, for more than the 2 s the checker allows.

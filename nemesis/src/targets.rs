@@ -25,10 +25,13 @@ pub enum Selector {
     /// The leader that an `isolate-leader` partition now in force cut off (the latest
     /// one); only known at run time. No name stands for it: a drawn schedule aims it.
     CutLeader,
+    /// Every node but the leader an `isolate-leader` partition in force cut off: the
+    /// side that elects without it. Only known at run time; a drawn schedule aims it.
+    CutRest,
 }
 
 impl Selector {
-    pub const ALL: [Selector; 7] = [
+    pub const ALL: [Selector; 8] = [
         Selector::One,
         Selector::Leader,
         Selector::Minority,
@@ -36,6 +39,7 @@ impl Selector {
         Selector::All,
         Selector::Nodes,
         Selector::CutLeader,
+        Selector::CutRest,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +51,7 @@ impl Selector {
             Selector::All => "all",
             Selector::Nodes => "nodes",
             Selector::CutLeader => "cut-leader",
+            Selector::CutRest => "cut-rest",
         }
     }
 
@@ -58,7 +63,7 @@ impl Selector {
             Selector::Minority => Some(n.saturating_sub(1) / 2),
             Selector::Majority => Some(majority(n)),
             Selector::All => Some(n),
-            Selector::Leader | Selector::Nodes | Selector::CutLeader => None,
+            Selector::Leader | Selector::Nodes | Selector::CutLeader | Selector::CutRest => None,
         }
     }
 
@@ -112,6 +117,14 @@ impl Targets {
         }
     }
 
+    /// Everyone but the leader an `isolate-leader` partition cut off, not yet known.
+    pub fn cut_rest() -> Targets {
+        Targets {
+            select: Selector::CutRest,
+            nodes: None,
+        }
+    }
+
     /// Draw the nodes for a random selector from `cluster`; `Leader` stays unresolved.
     /// The nodes come back in cluster order so the schedule reads the same way the
     /// cluster is listed.
@@ -144,6 +157,9 @@ impl Targets {
             (Some(nodes), Selector::CutLeader) => {
                 format!("cut-off leader ({})", nodes.join(" "))
             }
+            (Some(nodes), Selector::CutRest) => {
+                format!("the rest of a cut-off leader [{}]", nodes.join(" "))
+            }
             (Some(nodes), select) => format!("{} [{}]", select.name(), nodes.join(" ")),
         }
     }
@@ -152,7 +168,7 @@ impl Targets {
     pub fn check(&self, cluster: &[String]) -> Result<(), String> {
         let Some(nodes) = &self.nodes else {
             return match self.select {
-                Selector::Leader | Selector::CutLeader => Ok(()),
+                Selector::Leader | Selector::CutLeader | Selector::CutRest => Ok(()),
                 select => Err(format!("{} targets name no nodes", select.name())),
             };
         };
@@ -170,6 +186,7 @@ impl Targets {
         }
         let expected = match self.select {
             Selector::Leader | Selector::CutLeader => Some(1),
+            Selector::CutRest => Some(cluster.len().saturating_sub(1)),
             select => select.count(cluster.len()),
         };
         match expected {

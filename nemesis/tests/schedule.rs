@@ -475,8 +475,9 @@ fn a_swarm_draws_each_seed_its_own_valid_mix_that_replays_exactly() {
     let mut overlapping = 0;
     let mut skewed = 0;
     let skew = nemesis::swarm::SKEW_AFTER_CUT_MS;
+    let all = parse_nemeses("all").unwrap();
     for seed in 0..100 {
-        let s = ScheduleSpec::new(seed, cluster(4), 60_000, 5_000, 3_000, NemesisKind::all())
+        let s = ScheduleSpec::new(seed, cluster(4), 60_000, 5_000, 3_000, all.clone())
             .swarm(Swarm::Full);
         let schedule = Schedule::generate(&s).unwrap();
         assert_eq!(schedule, Schedule::generate(&s).unwrap(), "seed {seed}");
@@ -787,4 +788,54 @@ fn crash_points_are_named_apart_from_all_and_undone_by_their_heal() {
     );
     state.succeeded(&heal);
     assert!(state.is_clear());
+}
+
+/// With `partition-isolate-leader` beside them, crash points ride on the cuts of the
+/// leader, never drawn alone: a cut becomes Raft's figure 8, `won-election` armed on the
+/// rest and `leader-commit` on the cut-off leader just after it starts, the cut held long
+/// enough for two elections, the rest started again before the old leader, and no other
+/// fault starting until the old leader is back.
+#[test]
+fn crash_points_ride_on_cuts_of_the_leader_as_raft_figure_8() {
+    use nemesis::swarm::{CRASH_ARM_AFTER_CUT_MS, CRASH_CUT_HOLD_MS_MIN};
+    use nemesis::CrashPoint;
+    let kinds = parse_nemeses("partition-isolate-leader,crash-point,kill").unwrap();
+    let mut figures = 0;
+    for seed in 0..40 {
+        let spec = ScheduleSpec::new(seed, cluster(5), 60_000, 5_000, 3_000, kinds.clone())
+            .swarm(nemesis::Swarm::Timing);
+        let schedule = Schedule::generate(&spec).unwrap();
+        schedule.check().unwrap();
+        let events = &schedule.events;
+        for (i, e) in events.iter().enumerate() {
+            let Fault::CrashPoint { targets, point } = &e.fault else {
+                continue;
+            };
+            // Every crash point belongs to a cut that started just before it.
+            let cut = events[..i]
+                .iter()
+                .rev()
+                .find(|c| matches!(c.fault, Fault::Partition { .. }))
+                .expect("a crash point follows a cut");
+            assert_eq!(e.at_ms, cut.at_ms + CRASH_ARM_AFTER_CUT_MS, "seed {seed}");
+            assert!(cut.heal_at_ms - cut.at_ms >= CRASH_CUT_HOLD_MS_MIN);
+            assert!(e.heal_at_ms > cut.heal_at_ms);
+            match point {
+                CrashPoint::WonElection => assert_eq!(targets.select, Selector::CutRest),
+                CrashPoint::LeaderCommit => {
+                    assert_eq!(targets.select, Selector::CutLeader);
+                    figures += 1;
+                    // Nothing else starts from the cut's heal until the old leader is back.
+                    assert!(
+                        events
+                            .iter()
+                            .all(|o| o.at_ms < cut.heal_at_ms || o.at_ms >= e.heal_at_ms),
+                        "seed {seed}: {}",
+                        schedule.summary()
+                    );
+                }
+            }
+        }
+    }
+    assert!(figures >= 10, "only {figures} figure 8s over 40 seeds");
 }

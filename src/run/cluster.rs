@@ -49,6 +49,7 @@ pub async fn start(
     cfg.power_loss = spec
         .fault_kinds()
         .contains(&nemesis::runtime::FaultKind::PowerLoss);
+    cfg.crash_points = sel.system.descriptor().crash_points.map(str::to_string);
     let rt: Arc<dyn Runtime> = if spec.endpoints.is_empty() {
         Arc::from(runtime::create(sel.runtime_kind, cfg).await?)
     } else {

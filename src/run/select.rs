@@ -121,10 +121,6 @@ async fn select_managed(spec: &TestSpec) -> Result<Selection, SelectError> {
     if kind == RuntimeKind::Local {
         capabilities = runtime::local::without_packet(capabilities);
     }
-    capabilities.supported.remove(&FaultKind::CrashPoint);
-    capabilities
-        .refused
-        .insert(FaultKind::CrashPoint, CRASH_POINT_REASON.to_string());
     Ok(Selection {
         runtime_kind: kind,
         runtime_name: kind.to_string(),
@@ -169,9 +165,6 @@ fn select_external(spec: &TestSpec) -> Result<Selection, SelectError> {
         system_version: format!("{} (your own cluster)", spec.system.name()),
     })
 }
-
-/// Why a run on real processes refuses crash points.
-pub const CRASH_POINT_REASON: &str = "only the simulator (--runtime sim) arms crash points yet, though raftd serves them (POST /admin/crash-point)";
 
 fn refuse_unsupported(schedule: &Schedule, caps: &Capabilities) -> Result<(), String> {
     let faults = schedule.faults();

@@ -20,7 +20,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 use nemesis::runtime::{Capabilities, FaultError, FaultKind, FaultRuntime, Grudge};
-use nemesis::PacketShape;
+use nemesis::{CrashPoint, PacketShape};
 
 use super::packet::{NodeNet, Shaper};
 use tokio::io::AsyncWriteExt;
@@ -86,6 +86,7 @@ pub struct DockerRuntime {
     /// Each node's data directory, when the run has power-loss faults.
     disks: super::powerfs::PowerDisks,
     clock_deferred: super::DeferredClocks,
+    crash_arms: super::CrashArms,
 }
 
 impl DockerRuntime {
@@ -100,6 +101,7 @@ impl DockerRuntime {
             shaper: Shaper::new(&cfg.run_id),
             disks: Default::default(),
             clock_deferred: Default::default(),
+            crash_arms: Default::default(),
             packet: Mutex::new(None),
             cfg,
         })
@@ -360,6 +362,19 @@ impl DockerRuntime {
         set_node_clock(&self.cfg.run_id, name, &clock, &addr, offset_ms).await
     }
 
+    /// The node's client address and whether its process runs unpaused.
+    async fn answers(&self, name: &str) -> Result<(NodeAddr, bool), FaultError> {
+        let (addr, container) = {
+            let nodes = self.nodes.lock().await;
+            let n = nodes
+                .get(name)
+                .ok_or_else(|| FaultError::UnknownNode(name.into()))?;
+            (n.addr.clone(), n.container.clone())
+        };
+        let (running, paused) = self.state_of(&container).await?;
+        Ok((addr, running && !paused))
+    }
+
     /// Sets the offsets deferred while `names` were paused, now that they answer.
     async fn apply_deferred_clock(&self, names: &[String]) {
         for name in self.clock_deferred.take(names).await {
@@ -523,7 +538,8 @@ impl Runtime for DockerRuntime {
             }
         }
         let images_ms = t0.elapsed().as_millis();
-        *self.caps.lock().expect("caps lock") = cluster_capabilities(&specs);
+        *self.caps.lock().expect("caps lock") =
+            super::with_crash_points(cluster_capabilities(&specs), &self.cfg);
         let mut nodes = self.nodes.lock().await;
         let creates = specs
             .iter()
@@ -728,8 +744,51 @@ impl FaultRuntime for DockerRuntime {
             .map_err(FaultError::Failed)
     }
 
+    async fn crash_point(&self, names: &[String], point: CrashPoint) -> Result<(), FaultError> {
+        require(&self.capabilities(), FaultKind::CrashPoint)?;
+        let path = self.cfg.crash_points.clone().unwrap_or_default();
+        super::check_nodes(&*self.nodes.lock().await, names)?;
+        for name in names {
+            let points = self.crash_arms.add(name, point).await;
+            // A node down or paused cannot be armed; it runs unarmed when it comes back.
+            let (addr, answers) = self.answers(name).await?;
+            if answers {
+                super::admin_crash_point_call(&addr, &path, &points).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn crash_point_heal(
+        &self,
+        names: &[String],
+        point: CrashPoint,
+    ) -> Result<(), FaultError> {
+        require(&self.capabilities(), FaultKind::CrashPoint)?;
+        let path = self.cfg.crash_points.clone().unwrap_or_default();
+        super::check_nodes(&*self.nodes.lock().await, names)?;
+        let mut dead = Vec::new();
+        for name in names {
+            let points = self.crash_arms.remove(name, point).await;
+            let (addr, answers) = self.answers(name).await?;
+            if answers {
+                super::admin_crash_point_call(&addr, &path, &points).await?;
+            } else {
+                dead.push(name.clone());
+            }
+        }
+        if dead.is_empty() {
+            Ok(())
+        } else {
+            self.start(&dead).await
+        }
+    }
+
     async fn start(&self, names: &[String]) -> Result<(), FaultError> {
         tracing::info!(run = %self.cfg.run_id, nodes = ?names, "start");
+        for name in names {
+            self.crash_arms.forget(name).await;
+        }
         let grudge = self.grudge.lock().await.clone();
         let offsets = self.offsets.lock().await.clone();
         {

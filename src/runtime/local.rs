@@ -176,7 +176,8 @@ impl Runtime for LocalRuntime {
                 child: None,
             });
         }
-        *self.procs.caps.lock().expect("caps lock") = cluster_capabilities(&specs);
+        *self.procs.caps.lock().expect("caps lock") =
+            super::with_crash_points(cluster_capabilities(&specs), &self.procs.cfg);
         self.procs.start_all(nodes).await
     }
 
@@ -296,6 +297,22 @@ impl FaultRuntime for LocalRuntime {
 
     async fn clock_reset(&self) -> Result<(), FaultError> {
         self.procs.clock_reset().await
+    }
+
+    async fn crash_point(
+        &self,
+        nodes: &[String],
+        point: nemesis::CrashPoint,
+    ) -> Result<(), FaultError> {
+        self.procs.crash_point(nodes, point).await
+    }
+
+    async fn crash_point_heal(
+        &self,
+        nodes: &[String],
+        point: nemesis::CrashPoint,
+    ) -> Result<(), FaultError> {
+        self.procs.crash_point_heal(nodes, point).await
     }
 }
 

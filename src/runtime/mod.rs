@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use nemesis::runtime::{Capabilities, FaultError, FaultKind, FaultRuntime};
+use nemesis::CrashPoint;
 use workloads::system::{ClockControl, NodeAddr, NodeSpec, Topology};
 
 /// Docker label every container, network and volume of a run carries.
@@ -219,6 +220,9 @@ pub struct RuntimeConfig {
     /// Whether the faults include power loss: each node's data directory is then a
     /// mount of [`powerfs`], which forgets unsynced writes when the node loses power.
     pub power_loss: bool,
+    /// The admin call on each node's client port that arms crash points, for a system
+    /// that serves them (raftd's `/admin/crash-point`).
+    pub crash_points: Option<String>,
 }
 
 impl RuntimeConfig {
@@ -232,6 +236,7 @@ impl RuntimeConfig {
             docker_hosts: Vec::new(),
             placement: BTreeMap::new(),
             power_loss: false,
+            crash_points: None,
         })
     }
 
@@ -487,6 +492,73 @@ pub async fn admin_clock_call(
             what: url,
             reason: format!("{status}: {text}"),
         });
+    }
+    Ok(())
+}
+
+/// What `cluster_capabilities` allows, less crash points where the system serves none.
+pub fn with_crash_points(mut caps: Capabilities, cfg: &RuntimeConfig) -> Capabilities {
+    if cfg.crash_points.is_none() {
+        caps.supported.remove(&FaultKind::CrashPoint);
+        caps.refused.insert(
+            FaultKind::CrashPoint,
+            "the system serves no crash points".to_string(),
+        );
+    }
+    caps
+}
+
+/// The crash points each node has armed, as the runtime armed them: a node's admin call
+/// takes the whole set, and a node started again has none.
+#[derive(Default)]
+pub struct CrashArms(tokio::sync::Mutex<BTreeMap<String, std::collections::BTreeSet<CrashPoint>>>);
+
+impl CrashArms {
+    /// Adds `point` to `node`'s set; the set to send it.
+    pub async fn add(&self, node: &str, point: CrashPoint) -> Vec<CrashPoint> {
+        let mut arms = self.0.lock().await;
+        let set = arms.entry(node.to_string()).or_default();
+        set.insert(point);
+        set.iter().copied().collect()
+    }
+
+    /// Takes `point` out of `node`'s set; what stays armed.
+    pub async fn remove(&self, node: &str, point: CrashPoint) -> Vec<CrashPoint> {
+        let mut arms = self.0.lock().await;
+        let set = arms.entry(node.to_string()).or_default();
+        set.remove(&point);
+        set.iter().copied().collect()
+    }
+
+    /// `node` started again: nothing is armed in its new process.
+    pub async fn forget(&self, node: &str) {
+        self.0.lock().await.remove(node);
+    }
+}
+
+/// Arms exactly `points` on a node through the admin call it serves on its client port.
+pub async fn admin_crash_point_call(
+    addr: &NodeAddr,
+    path: &str,
+    points: &[CrashPoint],
+) -> Result<(), FaultError> {
+    let url = format!("http://{}:{}{path}", addr.host, addr.client_port);
+    let failed = |e: String| FaultError::Failed(format!("{url}: {e}"));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(CLOCK_CALL_TIMEOUT_MS))
+        .build()
+        .map_err(|e| failed(e.to_string()))?;
+    let names: Vec<&str> = points.iter().map(|p| p.name()).collect();
+    let resp = client
+        .post(&url)
+        .json(&serde_json::json!({ "points": names }))
+        .send()
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    if !resp.status().is_success() {
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        return Err(failed(format!("{status}: {text}")));
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nemesis::runtime::{Capabilities, FaultError, FaultKind};
+use nemesis::CrashPoint;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
@@ -296,6 +297,7 @@ pub struct ProcCluster {
     /// Each node's data directory, when the run has power-loss faults.
     pub disks: super::powerfs::PowerDisks,
     pub clock_deferred: super::DeferredClocks,
+    crash_arms: super::CrashArms,
 }
 
 impl ProcCluster {
@@ -309,6 +311,7 @@ impl ProcCluster {
             clock_deferred: Default::default(),
             offsets: Mutex::new(BTreeMap::new()),
             caps: std::sync::Mutex::new(Capabilities::default()),
+            crash_arms: Default::default(),
         }
     }
 
@@ -452,8 +455,58 @@ impl ProcCluster {
     }
 
     /// Start dead nodes again (running ones are left alone); reapplies clock offsets.
+    /// Arms `point` on each node that runs unpaused (one down or paused runs unarmed
+    /// when it comes back).
+    pub async fn crash_point(&self, names: &[String], point: CrashPoint) -> Result<(), FaultError> {
+        self.require(FaultKind::CrashPoint)?;
+        let path = self.cfg.crash_points.clone().unwrap_or_default();
+        super::check_nodes(&*self.nodes.lock().await, names)?;
+        for name in names {
+            let points = self.crash_arms.add(name, point).await;
+            if let Some(addr) = self.answering(name).await {
+                super::admin_crash_point_call(&addr, &path, &points).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Disarms `point` on each node that runs, and starts those that died.
+    pub async fn crash_point_heal(
+        &self,
+        names: &[String],
+        point: CrashPoint,
+    ) -> Result<(), FaultError> {
+        self.require(FaultKind::CrashPoint)?;
+        let path = self.cfg.crash_points.clone().unwrap_or_default();
+        super::check_nodes(&*self.nodes.lock().await, names)?;
+        let mut dead = Vec::new();
+        for name in names {
+            let points = self.crash_arms.remove(name, point).await;
+            match self.answering(name).await {
+                Some(addr) => super::admin_crash_point_call(&addr, &path, &points).await?,
+                None => dead.push(name.clone()),
+            }
+        }
+        if dead.is_empty() {
+            Ok(())
+        } else {
+            self.start(&dead).await
+        }
+    }
+
+    /// The node's client address, if its process runs unpaused.
+    async fn answering(&self, name: &str) -> Option<NodeAddr> {
+        let mut nodes = self.nodes.lock().await;
+        let n = nodes.get_mut(name)?;
+        let paused = n.pid().and_then(proc_stat).is_some_and(|(s, _)| s == 'T');
+        (n.is_alive() && !paused).then(|| n.addr.clone())
+    }
+
     pub async fn start(&self, names: &[String]) -> Result<(), FaultError> {
         tracing::info!(run = %self.cfg.run_id, nodes = ?names, "start");
+        for name in names {
+            self.crash_arms.forget(name).await;
+        }
         let mut nodes = self.nodes.lock().await;
         super::check_nodes(&nodes, names)?;
         for name in names {

@@ -615,6 +615,7 @@ impl Runtime for SpreadRuntime {
         for (kind, why) in [
             (FaultKind::Packet, crate::spec::HOSTS_PACKET_REASON),
             (FaultKind::PowerLoss, crate::spec::HOSTS_POWER_LOSS_REASON),
+            (FaultKind::CrashPoint, crate::spec::HOSTS_CRASH_POINT_REASON),
         ] {
             caps.supported.remove(&kind);
             caps.refused.insert(kind, why.to_string());

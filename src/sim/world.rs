@@ -207,6 +207,11 @@ impl World {
         // tail and its first entry of its own term reach a follower apart, which the
         // commit rule of Raft's Figure 8 is about.
         let batch = APPEND_BATCHES[rng.random_range(0..APPEND_BATCHES.len())];
+        let batch = if workloads::raftd::Exposure::for_bugs(&spec.bugs).one_entry_per_append {
+            1
+        } else {
+            batch
+        };
         let mut clocks = Vec::new();
         let mut nodes = Vec::new();
         for (i, name) in names.iter().enumerate() {

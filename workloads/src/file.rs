@@ -483,6 +483,7 @@ impl Loaded {
             file: Some(loaded.path.as_path()),
             fencing: Box::leak(Box::new([loaded.file.claims.fencing])),
             options: &[],
+            crash_points: None,
         }))
     }
 }
@@ -916,7 +917,11 @@ locks = false
         let path = write(dir.path(), &text);
         let descriptor = Loaded::descriptor(&path).unwrap();
         assert!(descriptor.docker);
-        assert!(descriptor.refused_faults().is_empty());
+        // The clock moves; a system file gives no crash points.
+        assert_eq!(
+            descriptor.refused_faults().into_keys().collect::<Vec<_>>(),
+            [nemesis::FaultKind::CrashPoint]
+        );
         let system = (descriptor.build)(&Setup::default()).unwrap();
         let options = SystemOptions {
             in_container: true,

@@ -62,6 +62,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
             check: check_append_batch,
         },
     ],
+    crash_points: Some(RAFTD_CRASH_POINT_PATH),
 };
 
 fn check_append_batch(value: &str) -> Result<(), String> {
@@ -152,6 +153,7 @@ impl Protections {
         };
         let (append_batch, append_batch_why) = match append_batch {
             Some(n) => (n, "set"),
+            None if exposure.one_entry_per_append => (1, "the bug needs it"),
             None => {
                 let i =
                     crate::seed::mix(options.seed, APPEND_BATCH_SALT) % APPEND_BATCHES.len() as u64;
@@ -207,6 +209,8 @@ pub const RAFTD_IN_IMAGE: &str = "/usr/local/bin/raftd";
 
 /// raftd's admin call that offsets its wall clock (raftd/API.md).
 pub const RAFTD_CLOCK_PATH: &str = "/admin/clock";
+/// The admin call that arms raftd's crash points (raftd/API.md).
+pub const RAFTD_CRASH_POINT_PATH: &str = "/admin/crash-point";
 
 /// The raftd binary as splitbrain builds it.
 pub const RAFTD: Built = Built {
@@ -407,6 +411,10 @@ pub struct Exposure {
     pub no_pre_vote: bool,
     /// The lease is kept although check-quorum is off.
     pub lease_without_check_quorum: bool,
+    /// One entry per append: a new leader's first entry of its term must reach a
+    /// follower apart from the older tail it sends, or the tail commits with it as Raft
+    /// allows (`commit-old-term`).
+    pub one_entry_per_append: bool,
 }
 
 impl Exposure {
@@ -421,7 +429,9 @@ impl Exposure {
     ///   where a voter already voted, or a candidate that fell behind, to be heard.
     ///   Pre-vote keeps a cut-off node from raising its term (so two candidates rarely
     ///   share one, and a lagging node never disrupts), and check-quorum makes followers
-    ///   that hear a leader, or a node just restarted under a lease, ignore candidates.
+    ///   that hear a leader, or a node just restarted under a lease, ignore candidates;
+    /// - `commit-old-term`: one entry per append, or a new leader's no-op reaches each
+    ///   follower with the older tail and commits it as Raft allows.
     pub fn for_bugs(bugs: &[String]) -> Self {
         let mut e = Exposure::default();
         for bug in bugs {
@@ -431,6 +441,7 @@ impl Exposure {
                     e.lease_without_check_quorum = true;
                 }
                 "no-step-down" => e.no_check_quorum = true,
+                "commit-old-term" => e.one_entry_per_append = true,
                 "vote-twice" | "forget-vote" | "no-log-check" => {
                     e.no_check_quorum = true;
                     e.no_pre_vote = true;

@@ -93,6 +93,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
             },
         },
     ],
+    crash_points: None,
 };
 
 /// The lines every Redis server of splitbrain's starts its config with (Redis and
@@ -813,7 +814,11 @@ mod tests {
 
     #[test]
     fn the_clock_moves_through_the_shim_the_image_carries() {
-        assert!(DESCRIPTOR.refused_faults().is_empty());
+        // The clock moves; Redis has no crash points.
+        assert_eq!(
+            DESCRIPTOR.refused_faults().into_keys().collect::<Vec<_>>(),
+            [nemesis::FaultKind::CrashPoint]
+        );
         let system = SentinelSystem::new(SHIM);
         let specs = system
             .node_specs(&topology(3), &SystemOptions::default())

@@ -82,6 +82,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         help: "none (default: no persistence, a restarted instance forgets every lock), or always, everysec, no: the append-only file on, synced so",
         check: |v| persistence(v).map(drop),
     }],
+    crash_points: None,
 };
 
 /// The `appendfsync` option: `None` for no persistence, else the sync policy.

@@ -397,6 +397,9 @@ pub struct Descriptor {
     pub fencing: &'static [FencingMode],
     /// Its options (`--system-option KEY=VALUE`), each checked before anything starts.
     pub options: &'static [SystemOption],
+    /// The admin call on its client port that arms crash points (raftd's
+    /// `/admin/crash-point`); `None` for a system without them.
+    pub crash_points: Option<&'static str>,
 }
 
 /// One option of a system, set with `--system-option KEY=VALUE` or a matrix's
@@ -456,12 +459,20 @@ impl Descriptor {
     /// The fault kinds it cannot take wherever it runs, each with the reason, quoted to
     /// the user when a schedule needs one: clock faults where its clock cannot move.
     pub fn refused_faults(&self) -> std::collections::BTreeMap<nemesis::FaultKind, String> {
-        match (self.clock)() {
-            ClockControl::Fixed { reason } => [(nemesis::FaultKind::Clock, reason)].into(),
-            ClockControl::AdminCall { .. }
-            | ClockControl::Faketime { .. }
-            | ClockControl::Preload { .. } => Default::default(),
+        let mut refused = std::collections::BTreeMap::new();
+        if let ClockControl::Fixed { reason } = (self.clock)() {
+            refused.insert(nemesis::FaultKind::Clock, reason);
         }
+        if self.crash_points.is_none() {
+            refused.insert(
+                nemesis::FaultKind::CrashPoint,
+                format!(
+                    "{} has no crash points (places in its own code where it dies on purpose, as raftd's POST /admin/crash-point arms)",
+                    self.name
+                ),
+            );
+        }
+        refused
     }
 
     /// Every registered name, for messages: `raftd, etcd, zookeeper`.

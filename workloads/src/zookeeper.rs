@@ -52,6 +52,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     file: None,
     fencing: &[],
     options: &[],
+    crash_points: None,
 };
 
 /// How a node's wall clock moves.

@@ -58,7 +58,8 @@ fn raftd_bugs_and_clock_faults_are_refused_with_reasons() {
     assert!(err.contains("raftd") && err.contains("vote-twice"), "{err}");
     let refused = system.refused_faults();
     assert!(refused[&FaultKind::Clock].contains("vDSO"));
-    assert_eq!(refused.len(), 1, "partitions, pauses and kills are fine");
+    assert!(refused[&FaultKind::CrashPoint].contains("etcd has no crash points"));
+    assert_eq!(refused.len(), 2, "partitions, pauses and kills are fine");
     let g = system.guarantees(&SystemOptions::default());
     assert!(!g.exclusive_leadership && g.fence_on_grant);
 }
