@@ -30,6 +30,10 @@ Anomaly kinds (severity violation breaks a claimed guarantee; observation is leg
                         (last_index, where the system reports it, such as raftd) below a commit
                         index some node reported in an ok status in a term before t: a leader
                         lacking entries committed before its term was elected.
+  diverged-commit       violation: two ok status ops reported different terms for one log index
+                        at or below each one's commit index (terms: the runs of the log as
+                        [term, first index], where the system reports them, such as raftd): a
+                        committed entry was replaced.
   dual-leadership       two nodes' certain leadership intervals overlap. A node observed as leader
                         of term t in two ok status ops was leader from the completion of the
                         earliest to the invocation of the latest. Observation by default (a stale

@@ -679,7 +679,8 @@ fn register_bugs_are_found_not_linearizable() {
 /// workload, as the cluster that stops committing after the heal (its liveness check, and
 /// the history's `no-recovery`), and as a leader elected without entries a node had
 /// reported committed (`incomplete-leader`: the entries the bug committed by counting
-/// replicas, which a later leader may legitimately lack).
+/// replicas, which a later leader may legitimately lack), and as the node that committed
+/// them reporting them beside the later leader's at the same indexes (`diverged-commit`).
 #[test]
 fn commit_old_term_under_the_register_workload_shows_as_a_liveness_failure() {
     let tmp = tempfile::tempdir().unwrap();
@@ -702,7 +703,12 @@ fn commit_old_term_under_the_register_workload_shows_as_a_liveness_failure() {
     // The simulator's own liveness check and the history's `no-recovery` rule agree.
     assert_eq!(
         summary["signature"],
-        serde_json::json!(["incomplete-leader", "liveness", "no-recovery"]),
+        serde_json::json!([
+            "diverged-commit",
+            "incomplete-leader",
+            "liveness",
+            "no-recovery"
+        ]),
         "{summary}"
     );
 }

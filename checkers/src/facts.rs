@@ -45,6 +45,9 @@ pub struct StatusObs {
     pub commit: Option<u64>,
     /// The index of the node's last log entry, where the system reports it.
     pub last_index: Option<u64>,
+    /// Where the system reports its log's runs: their place in
+    /// [`History::committed_runs`].
+    pub committed_runs: Option<u32>,
 }
 
 /// An ok `acquire` op.
@@ -138,6 +141,9 @@ pub struct History {
     pub op_count: u64,
     pub last_time: u64,
     pub statuses: Vec<StatusObs>,
+    /// The runs of the log at or below the commit index, each `(term, first, last)`, of
+    /// the statuses that report them ([`StatusObs::committed_runs`]).
+    pub committed_runs: Vec<Box<[(u64, u64, u64)]>>,
     pub acquires: Vec<Acquire>,
     pub holdings: Vec<HoldingTrue>,
     /// In completion order; never-completed writes at the end.
@@ -567,6 +573,11 @@ impl Builder {
             vote,
             commit: v.commit,
             last_index: v.last_index,
+            committed_runs: committed_runs(v).and_then(|runs| {
+                let at = u32::try_from(self.h.committed_runs.len()).ok()?;
+                self.h.committed_runs.push(runs);
+                Some(at)
+            }),
         });
         Ok(())
     }
@@ -802,4 +813,28 @@ impl NearCache {
             self.ahead += 1;
         }
     }
+}
+
+/// The runs a status reports, clipped to its commit index: `(term, first, last)` of each
+/// run that starts at or below it. Runs out of order make no claim.
+fn committed_runs(v: &RawValue<'_>) -> Option<Box<[(u64, u64, u64)]>> {
+    let (Some(commit), Some(terms)) = (v.commit, v.terms.as_ref()) else {
+        return None;
+    };
+    let ordered = terms
+        .windows(2)
+        .all(|w| w[0][0] < w[1][0] && w[0][1] < w[1][1]);
+    if !ordered {
+        return None;
+    }
+    let runs: Vec<(u64, u64, u64)> = terms
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r[1] >= 1 && r[1] <= commit)
+        .map(|(i, r)| {
+            let next = terms.get(i + 1).map_or(u64::MAX, |n| n[1] - 1);
+            (r[0], r[1], next.min(commit))
+        })
+        .collect();
+    Some(runs.into_boxed_slice())
 }

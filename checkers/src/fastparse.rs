@@ -378,6 +378,7 @@ impl<'a> Cursor<'a> {
                 value_key::LOG => v.log = c.nullable(|c| c.array(Cursor::log_entry))?,
                 value_key::NODES => v.nodes = c.nullable(|c| c.array(Cursor::string))?,
                 value_key::KEY => v.key = c.nullable(Cursor::string)?,
+                value_key::TERMS => v.terms = c.nullable(|c| c.array(Cursor::pair))?,
                 // Partitions, drops, clock offsets and packet faults are rare: serde reads
                 // those lines.
                 _ => return None,
@@ -385,6 +386,12 @@ impl<'a> Cursor<'a> {
             Some(())
         })?;
         Some(v)
+    }
+
+    /// `[a, b]` of two whole numbers.
+    fn pair(&mut self) -> Option<[u64; 2]> {
+        let v = self.array(Cursor::u64)?;
+        <[u64; 2]>::try_from(v).ok()
     }
 
     fn log_entry(&mut self) -> Option<RawLogEntry<'a>> {
@@ -439,6 +446,7 @@ const VALUE_KEYS: &[&str] = &[
     "key",
     "packet",
     "links",
+    "terms",
 ];
 mod value_key {
     pub const ROLE: usize = 0;
@@ -455,6 +463,7 @@ mod value_key {
     pub const LOG: usize = 11;
     pub const NODES: usize = 14;
     pub const KEY: usize = 16;
+    pub const TERMS: usize = 19;
 }
 const LOG_ENTRY_KEYS: &[&str] = &["id", "token"];
 
@@ -536,6 +545,9 @@ mod tests {
             r#"{"index":0,"time":1,"process":3,"type":"ok","f":"status","value":{"vote":"n1","vote":"n2","role":"leader"}}"#,
             r#"{"index":0,"time":1,"process":3,"type":"ok","f":"status","value":{"role":"leader","term":4,"leader":"n1","vote":"n1","commit":40,"last_index":41}}"#,
             r#"{"index":0,"time":1,"process":3,"type":"ok","f":"status","value":{"last_index":null,"commit":-1}}"#,
+            r#"{"index":0,"time":1,"process":3,"type":"ok","f":"status","value":{"commit":9,"terms":[[1,1],[3,4]]}}"#,
+            r#"{"index":0,"time":1,"process":3,"type":"ok","f":"status","value":{"terms":[[1,1,2]]}}"#,
+            r#"{"index":0,"time":1,"process":3,"type":"ok","f":"status","value":{"terms":null}}"#,
             r#"{"index":0,"time":1,"process":3,"type":"ok","f":"read","value":{"log":[{"id":"a","token":null},{"token":2,"id":"b"}]}}"#,
             r#"{"index":0,"time":1,"process":3,"type":"ok","f":"read","value":{"ids":[]},"error":null,"node":null}"#,
             r#"{"index":0,"time":1,"process":3,"type":"ok","f":"write","value":{"id":"a","token":null}}"#,

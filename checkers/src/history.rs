@@ -214,6 +214,11 @@ pub struct Value {
     /// reports it (raftd): with `commit`, what leader completeness compares.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_index: Option<u64>,
+    /// The last runs of the node's log, oldest first, each `[term, first index]`, where
+    /// the system reports them (raftd): with `commit`, what tells whether two nodes
+    /// committed different entries at one index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terms: Option<Vec<[u64; 2]>>,
     // acquire / holding / release / write
     #[serde(skip_serializing_if = "Option::is_none")]
     pub election: Option<String>,

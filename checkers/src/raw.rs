@@ -66,6 +66,7 @@ pub struct RawValue<'a> {
     pub vote: Option<Option<Str<'a>>>,
     pub commit: Option<u64>,
     pub last_index: Option<u64>,
+    pub terms: Option<Vec<[u64; 2]>>,
     #[serde(borrow)]
     pub election: Option<Str<'a>>,
     #[serde(deserialize_with = "explicit_null")]
@@ -177,6 +178,7 @@ impl<'a> RawValue<'a> {
             vote: v.vote.as_ref().map(|l| l.as_deref().map(borrow)),
             commit: v.commit,
             last_index: v.last_index,
+            terms: v.terms.clone(),
             election: v.election.as_deref().map(borrow),
             token: v.token,
             holding: v.holding,

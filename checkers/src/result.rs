@@ -108,6 +108,7 @@ pub enum AnomalyKind {
     SameTermLeaders,
     VoteChanged,
     IncompleteLeader,
+    DivergedCommit,
     DualLeadership,
     StaleLeader,
     DualHolders,
@@ -124,10 +125,11 @@ pub enum AnomalyKind {
 }
 
 impl AnomalyKind {
-    pub const ALL: [AnomalyKind; 16] = [
+    pub const ALL: [AnomalyKind; 17] = [
         AnomalyKind::SameTermLeaders,
         AnomalyKind::VoteChanged,
         AnomalyKind::IncompleteLeader,
+        AnomalyKind::DivergedCommit,
         AnomalyKind::DualLeadership,
         AnomalyKind::StaleLeader,
         AnomalyKind::DualHolders,
@@ -148,6 +150,7 @@ impl AnomalyKind {
             AnomalyKind::SameTermLeaders => "same-term-leaders",
             AnomalyKind::VoteChanged => "vote-changed",
             AnomalyKind::IncompleteLeader => "incomplete-leader",
+            AnomalyKind::DivergedCommit => "diverged-commit",
             AnomalyKind::DualLeadership => "dual-leadership",
             AnomalyKind::StaleLeader => "stale-leader",
             AnomalyKind::DualHolders => "dual-holders",

@@ -1,7 +1,8 @@
-//! election-safety: same-term-leaders, vote-changed and incomplete-leader.
+//! election-safety: same-term-leaders, vote-changed, incomplete-leader and
+//! diverged-commit.
 
 use checkers::{
-    AnomalyKind::{IncompleteLeader, SameTermLeaders, VoteChanged},
+    AnomalyKind::{DivergedCommit, IncompleteLeader, SameTermLeaders, VoteChanged},
     OpDraft, Process, Role, Severity, F,
 };
 
@@ -157,4 +158,46 @@ fn leaders_without_a_log_to_compare_are_noted() {
         note.contains("leader completeness was not checked"),
         "{note}"
     );
+}
+
+/// Raft's figure 8 as the statuses show it: n3 committed index 13 with its entry of term
+/// 5 (counting replicas of an older term's entry), and a later leader's followers report
+/// index 13 committed with an entry of term 6.
+#[test]
+fn two_nodes_committing_different_terms_at_one_index_is_found() {
+    let mut h = H::new();
+    // Runs [term, first index]: n3 holds term 5 from 10 and term 7 from 17.
+    let (_, a) = h.runs_status(0, "n3", 7, 13, &[[2, 1], [5, 10], [7, 17]]);
+    // n1 and n2 hold term 6 at 13 (the new leader's first entry), term 8 from 14.
+    let (_, b) = h.runs_status(1, "n1", 8, 15, &[[2, 1], [5, 10], [6, 13], [8, 14]]);
+    h.runs_status(2, "n2", 8, 15, &[[2, 1], [5, 10], [6, 13], [8, 14]]);
+    let r = h.check(LAX);
+    let an = assert_one(&r, DivergedCommit, Severity::Violation);
+    assert_eq!(an.ops, vec![a, b]);
+    assert!(
+        an.message.contains("index 13")
+            && an.message.contains("term 5")
+            && an.message.contains("term 6")
+            && an.message.contains("n3")
+            && an.message.contains("n1"),
+        "{}",
+        an.message
+    );
+}
+
+/// Runs that differ only above a commit index, or reports of one committed prefix as it
+/// grows, agree.
+#[test]
+fn logs_that_differ_only_where_uncommitted_agree() {
+    let mut h = H::new();
+    // n1 and n3 disagree at 13 but n3 has committed only up to 12.
+    h.runs_status(0, "n3", 7, 12, &[[2, 1], [5, 10], [7, 17]]);
+    h.runs_status(1, "n1", 8, 15, &[[2, 1], [5, 10], [6, 13], [8, 14]]);
+    // The same prefix, reported again longer, and a report of only its recent runs.
+    h.runs_status(2, "n2", 8, 20, &[[2, 1], [5, 10], [6, 13], [8, 14]]);
+    h.runs_status(2, "n2", 9, 30, &[[6, 13], [8, 14], [9, 25]]);
+    // Runs out of order make no claim.
+    h.runs_status(0, "n3", 9, 30, &[[9, 1], [2, 5]]);
+    let r = h.check(STRICT);
+    assert_none(&r, DivergedCommit);
 }

@@ -147,6 +147,24 @@ fn plant(ops: &mut Vec<Op>, kind: AnomalyKind, pick: u64) -> Option<()> {
                 ],
             );
         }
+        DivergedCommit => {
+            // Two nodes committed different terms at one index.
+            let at = 5000 + pick % 100;
+            let with = |first_term: u64| Value {
+                role: Some(Role::Follower),
+                term: Some(2000),
+                commit: Some(at),
+                terms: Some(vec![[first_term, at]]),
+                ..Value::default()
+            };
+            append(
+                ops,
+                &[
+                    (0, F::Status, Some("n2"), with(1500), None),
+                    (1, F::Status, Some("n3"), with(1501), None),
+                ],
+            );
+        }
         DualLeadership => {
             let s = |p, n, t| (p, F::Status, Some(n), leader(t), None);
             append(
@@ -241,10 +259,11 @@ fn plant(ops: &mut Vec<Op>, kind: AnomalyKind, pick: u64) -> Option<()> {
     Some(())
 }
 
-const PLANTABLE: [AnomalyKind; 12] = [
+const PLANTABLE: [AnomalyKind; 13] = [
     AnomalyKind::SameTermLeaders,
     AnomalyKind::VoteChanged,
     AnomalyKind::IncompleteLeader,
+    AnomalyKind::DivergedCommit,
     AnomalyKind::DualLeadership,
     AnomalyKind::DualHolders,
     AnomalyKind::DuplicateToken,

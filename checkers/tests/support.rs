@@ -94,6 +94,26 @@ impl H {
         (i, o)
     }
 
+    /// A whole status op reporting the node's commit index and its log's runs, each
+    /// `[term, first index]`: (invoke, completion).
+    pub fn runs_status(
+        &mut self,
+        p: u64,
+        node: &str,
+        term: u64,
+        commit: u64,
+        runs: &[[u64; 2]],
+    ) -> (u64, u64) {
+        let value = Value {
+            commit: Some(commit),
+            terms: Some(runs.to_vec()),
+            ..status(Role::Follower, term)
+        };
+        let i = self.op(OpDraft::invoke(Process::Client(p), F::Status, None).with_node(node));
+        let o = self.op(OpDraft::ok(Process::Client(p), F::Status, Some(value)).with_node(node));
+        (i, o)
+    }
+
     /// A whole write: (invoke, completion).
     pub fn write(&mut self, p: u64, id: &str, token: Option<u64>, kind: OpType) -> (u64, u64) {
         let i = self.inv(p, F::Write, Some(write(id, token)));

@@ -49,13 +49,20 @@ pub struct StatusResponse {
     pub applied: u64,
     /// The index of the last entry in this node's log, committed or not. With `commit`
     /// it lets a checker test leader completeness: a leader's log must reach every index
-    /// a node reported committed in the same or an earlier term.
+    /// a node reported committed in an earlier term.
     pub last_index: u64,
+    /// The last [`TERM_RUNS_MAX`] runs of this node's log, oldest first, each
+    /// `[term, first index]`. With `commit` it lets a checker compare committed entries
+    /// across nodes: no two nodes may hold different terms at an index both committed.
+    pub terms: Vec<[u64; 2]>,
     /// Whether this node holds a valid leader lease right now.
     pub lease: bool,
     pub clock_offset_ms: i64,
     pub clock_rate: f64,
 }
+
+/// How many runs of its log `/status` reports.
+pub const TERM_RUNS_MAX: usize = 16;
 
 /// `POST /acquire`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -711,6 +711,7 @@ fn ok_value(invoke: Option<&Value>, answer: &Answer) -> Option<Value> {
             vote,
             commit,
             last_index,
+            terms,
             ..
         } => Value {
             role: Some(role_of(role)),
@@ -719,6 +720,7 @@ fn ok_value(invoke: Option<&Value>, answer: &Answer) -> Option<Value> {
             vote: vote.clone(),
             commit: Some(*commit),
             last_index: Some(*last_index),
+            terms: Some(terms.clone()),
             ..Value::default()
         },
         Answer::Token(token) => Value {

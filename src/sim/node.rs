@@ -76,6 +76,7 @@ pub enum Answer {
         commit: u64,
         applied: u64,
         last_index: u64,
+        terms: Vec<[u64; 2]>,
         vote: Option<Option<String>>,
     },
     Token(u64),
@@ -287,6 +288,12 @@ impl SimNode {
                     commit: soft.commit,
                     applied: soft.applied,
                     last_index: soft.last_index,
+                    terms: pump
+                        .node()
+                        .term_runs(raftd::api::TERM_RUNS_MAX)
+                        .into_iter()
+                        .map(|(term, first)| [term, first])
+                        .collect(),
                     vote: soft.vote,
                 };
                 out.replies.push((r.op, Outcome::Ok(answer)));

@@ -88,6 +88,10 @@ pub struct NodeStatus {
     /// The index of the last entry in the node's log, committed or not, where the system
     /// reports it (raftd): with `commit`, what the leader-completeness rule compares.
     pub last_index: Option<u64>,
+    /// The last runs of the node's log, each `[term, first index]`, oldest first, where
+    /// the system reports them (raftd): with `commit`, what the diverged-commit rule
+    /// compares.
+    pub terms: Option<Vec<[u64; 2]>>,
 }
 
 /// A successful acquire: the fencing token of the grant (raftd: the log index of the

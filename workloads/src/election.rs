@@ -716,6 +716,7 @@ fn status_value(status: &NodeStatus) -> Option<Value> {
         vote: status.vote.clone(),
         commit: status.commit,
         last_index: status.last_index,
+        terms: status.terms.clone(),
         ..Value::default()
     })
 }

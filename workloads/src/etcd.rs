@@ -619,6 +619,7 @@ impl Client for EtcdClient {
             // etcd keeps its vote to itself.
             vote: None,
             last_index: None,
+            terms: None,
         })
     }
 

@@ -166,6 +166,8 @@ struct StatusAnswer {
     vote: Option<Option<String>>,
     #[serde(default)]
     last_index: Option<u64>,
+    #[serde(default)]
+    terms: Option<Vec<[u64; 2]>>,
 }
 
 #[derive(Deserialize)]
@@ -221,6 +223,7 @@ impl Client for ProtocolClient {
                 commit: s.commit,
                 vote: s.vote,
                 last_index: s.last_index,
+                terms: s.terms,
             })
     }
 

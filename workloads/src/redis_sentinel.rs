@@ -705,6 +705,7 @@ impl Client for SentinelClient {
             commit: replication.offset,
             vote: None,
             last_index: None,
+            terms: None,
         })
     }
 

@@ -408,6 +408,7 @@ impl Client for RedlockClient {
                 commit: None,
                 vote: None,
                 last_index: None,
+                terms: None,
             }),
             Err(e) => e.read_outcome(),
         }

@@ -789,6 +789,7 @@ impl Client for ZkClient {
             commit: report.zxid,
             vote: None,
             last_index: None,
+            terms: None,
         })
     }
 

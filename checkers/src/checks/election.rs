@@ -40,6 +40,7 @@ pub fn check(h: &History, _: &Guarantees, findings: &mut Findings) -> Report {
     }
     let votes = votes(h, findings);
     let compared = completeness(h, findings);
+    let runs = diverged_commits(h, findings);
     let mut notes = Vec::new();
     if first.is_empty() {
         notes.push("no ok status reported a leader with its term: nothing to compare".to_string());
@@ -51,6 +52,13 @@ pub fn check(h: &History, _: &Guarantees, findings: &mut Findings) -> Report {
     }
     if votes == 0 && !first.is_empty() {
         notes.push("no ok status reported a vote: votes were not compared".to_string());
+    }
+    if runs == 0 && !first.is_empty() {
+        notes.push(
+            "no ok status reported its log's terms with a commit index: committed entries \
+             were not compared across nodes"
+                .to_string(),
+        );
     }
     if compared == 0 && !first.is_empty() {
         notes.push(
@@ -196,4 +204,62 @@ fn completeness(h: &History, findings: &mut Findings) -> u64 {
         );
     }
     compared
+}
+
+/// `diverged-commit`: two nodes reported different terms for one log index that each had
+/// committed. A committed entry never changes (state machine safety), and an entry's term
+/// names it (log matching: two logs holding an index with one term agree up to it), so
+/// every status's committed runs must agree wherever they overlap. This is what a leader
+/// that commits an older term's entries by counting replicas breaks once a later leader
+/// overwrites them; raftd then keeps its committed entries and its status shows them
+/// beside everyone else's. One anomaly per index, citing the first two reports. Returns
+/// how many statuses carried runs.
+fn diverged_commits(h: &History, findings: &mut Findings) -> u64 {
+    // Committed runs seen so far, by first index: (last index, term, op, node).
+    let mut known = std::collections::BTreeMap::<u64, (u64, u64, u64, u32)>::new();
+    let mut reported = FxHashMap::<u64, ()>::default();
+    let mut carried = 0;
+    for s in &h.statuses {
+        let Some(at) = s.committed_runs else {
+            continue;
+        };
+        carried += 1;
+        let op = s.span.comp;
+        for &(term, first, last) in h.committed_runs[at as usize].iter() {
+            // Any known run overlapping [first, last] with another term disagrees.
+            let from = known
+                .range(..=first)
+                .next_back()
+                .map_or(first, |(&start, _)| start);
+            let clash = known
+                .range(from..=last)
+                .find(|(&start, &(end, t, _, _))| end >= first && start <= last && t != term)
+                .map(|(&start, &v)| (start.max(first), v));
+            if let Some((index, (_, t0, op0, node0))) = clash {
+                if reported.insert(index, ()).is_none() {
+                    findings.add(
+                        AnomalyKind::DivergedCommit,
+                        Severity::Violation,
+                        &[op0, op],
+                        || {
+                            format!(
+                                "{} reported index {index} committed with an entry of term \
+                                 {t0} (op {op0}), and {} reported it committed with an entry \
+                                 of term {term} (op {op}): a committed entry was replaced",
+                                h.node_name(node0),
+                                h.node_name(s.node)
+                            )
+                        },
+                    );
+                }
+                continue;
+            }
+            // Agreeing: keep the longest committed stretch of each run.
+            let entry = known.entry(first).or_insert((last, term, op, s.node));
+            if last > entry.0 && entry.1 == term {
+                entry.0 = last;
+            }
+        }
+    }
+    carried
 }

@@ -67,6 +67,22 @@ impl RaftLog {
             .and_then(|i| self.entries.get(i as usize))
     }
 
+    /// The last `max` runs of the log, oldest first: each run's term and the index of
+    /// its first entry (terms never fall along a log, so each run is found by a binary
+    /// search).
+    pub fn term_runs(&self, max: usize) -> Vec<(Term, Index)> {
+        let mut runs = Vec::new();
+        let mut end = self.entries.len();
+        while end > 0 && runs.len() < max {
+            let term = self.entries[end - 1].term;
+            let start = self.entries[..end].partition_point(|e| e.term < term);
+            runs.push((term, start as Index + 1));
+            end = start;
+        }
+        runs.reverse();
+        runs
+    }
+
     pub fn all(&self) -> &[Entry] {
         &self.entries
     }
@@ -268,6 +284,17 @@ mod tests {
         assert_eq!(log.maybe_append(1, 1, &[e(2, 3)]), Some(2));
         log.persisted_to(2, 2);
         assert_eq!(log.persisted(), 1);
+    }
+
+    #[test]
+    fn term_runs_are_the_last_runs_oldest_first() {
+        let mut log = RaftLog::default();
+        assert!(log.term_runs(4).is_empty());
+        for (i, term) in [1, 1, 2, 4, 4, 4, 5].into_iter().enumerate() {
+            log.maybe_append(i as Index, log.last_term(), &[e(i as Index + 1, term)]);
+        }
+        assert_eq!(log.term_runs(8), vec![(1, 1), (2, 3), (4, 4), (5, 7)]);
+        assert_eq!(log.term_runs(2), vec![(4, 4), (5, 7)]);
     }
 
     #[test]

@@ -376,6 +376,11 @@ impl RawNode {
     }
 
     /// The node's current view.
+    /// The last `max` runs of this node's log, oldest first: `(term, first index)`.
+    pub fn term_runs(&self, max: usize) -> Vec<(Term, super::Index)> {
+        self.log.term_runs(max)
+    }
+
     pub fn status(&self) -> SoftState {
         let lease_valid = self.lease_valid();
         SoftState {

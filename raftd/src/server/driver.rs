@@ -355,6 +355,13 @@ impl Driver {
             commit: soft.commit,
             applied: soft.applied,
             last_index: soft.last_index,
+            terms: self
+                .pump
+                .node()
+                .term_runs(crate::api::TERM_RUNS_MAX)
+                .into_iter()
+                .map(|(term, first)| [term, first])
+                .collect(),
             lease: soft.lease_valid && !lease_void,
             clock_offset_ms: self.clock.offset_ms(),
             clock_rate: self.clock.rate(),
