@@ -199,6 +199,19 @@ fn status_problem(body: &serde_json::Map<String, Value>, vote_claimed: bool) -> 
             Some(other) => return Some(format!("`{field}` is {other}, not a whole number")),
         }
     }
+    if let Some(terms) = body.get("terms").filter(|t| !t.is_null()) {
+        let runs = terms.as_array().filter(|runs| {
+            runs.iter().all(|r| {
+                r.as_array()
+                    .is_some_and(|p| p.len() == 2 && p.iter().all(|n| whole(n).is_some()))
+            })
+        });
+        if runs.is_none() {
+            return Some(format!(
+                "`terms` is {terms}, not a list of [term, first index] pairs of whole numbers"
+            ));
+        }
+    }
     if vote_claimed {
         match body.get("vote") {
             Some(Value::String(_) | Value::Null) => {}
@@ -816,5 +829,32 @@ fn shown(v: Option<&Value>) -> String {
     match v {
         Some(v) => v.to_string(),
         None => "nothing".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(body: serde_json::Value) -> Option<String> {
+        status_problem(body.as_object().unwrap(), false)
+    }
+
+    #[test]
+    fn a_status_s_terms_are_pairs_of_whole_numbers_or_absent() {
+        let base = serde_json::json!({"role":"leader","term":3,"leader":"n1"});
+        assert_eq!(problem(base.clone()), None);
+        let mut ok = base.clone();
+        ok["terms"] = serde_json::json!([[1, 1], [3, 7]]);
+        assert_eq!(problem(ok), None);
+        for bad in [
+            serde_json::json!([[1, 1, 2]]),
+            serde_json::json!([[1, "x"]]),
+            serde_json::json!("runs"),
+        ] {
+            let mut b = base.clone();
+            b["terms"] = bad;
+            assert!(problem(b).is_some_and(|p| p.contains("`terms`")));
+        }
     }
 }
