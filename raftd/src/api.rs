@@ -64,6 +64,14 @@ pub struct StatusResponse {
 /// How many runs of its log `/status` reports.
 pub const TERM_RUNS_MAX: usize = 16;
 
+/// `/status`'s `terms` of `node`: its log's last [`TERM_RUNS_MAX`] runs.
+pub fn terms_of(node: &crate::core::RawNode) -> Vec<[u64; 2]> {
+    node.term_runs(TERM_RUNS_MAX)
+        .into_iter()
+        .map(|(term, first)| [term, first])
+        .collect()
+}
+
 /// `POST /acquire`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -362,8 +362,8 @@ impl DockerRuntime {
         set_node_clock(&self.cfg.run_id, name, &clock, &addr, offset_ms).await
     }
 
-    /// The node's client address and whether its process runs unpaused.
-    async fn answers(&self, name: &str) -> Result<(NodeAddr, bool), FaultError> {
+    /// The node's client address, if its process runs unpaused.
+    async fn answering(&self, name: &str) -> Result<Option<NodeAddr>, FaultError> {
         let (addr, container) = {
             let nodes = self.nodes.lock().await;
             let n = nodes
@@ -372,7 +372,7 @@ impl DockerRuntime {
             (n.addr.clone(), n.container.clone())
         };
         let (running, paused) = self.state_of(&container).await?;
-        Ok((addr, running && !paused))
+        Ok((running && !paused).then_some(addr))
     }
 
     /// Sets the offsets deferred while `names` were paused, now that they answer.
@@ -749,12 +749,10 @@ impl FaultRuntime for DockerRuntime {
         let path = self.cfg.crash_points.clone().unwrap_or_default();
         super::check_nodes(&*self.nodes.lock().await, names)?;
         for name in names {
-            let points = self.crash_arms.add(name, point).await;
-            // A node down or paused cannot be armed; it runs unarmed when it comes back.
-            let (addr, answers) = self.answers(name).await?;
-            if answers {
-                super::admin_crash_point_call(&addr, &path, &points).await?;
-            }
+            let addr = self.answering(name).await?;
+            self.crash_arms
+                .arm(&path, name, point, addr.as_ref())
+                .await?;
         }
         Ok(())
     }
@@ -769,11 +767,12 @@ impl FaultRuntime for DockerRuntime {
         super::check_nodes(&*self.nodes.lock().await, names)?;
         let mut dead = Vec::new();
         for name in names {
-            let points = self.crash_arms.remove(name, point).await;
-            let (addr, answers) = self.answers(name).await?;
-            if answers {
-                super::admin_crash_point_call(&addr, &path, &points).await?;
-            } else {
+            let addr = self.answering(name).await?;
+            if self
+                .crash_arms
+                .disarm(&path, name, point, addr.as_ref())
+                .await?
+            {
                 dead.push(name.clone());
             }
         }

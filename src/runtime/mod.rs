@@ -467,31 +467,37 @@ pub async fn admin_clock_call(
     path: &str,
     offset_ms: i64,
 ) -> Result<(), RuntimeError> {
+    let body = serde_json::json!({"offset_ms": offset_ms, "rate": 1.0});
+    admin_post(host, client_port, path, &body).await
+}
+
+/// POSTs `body` to the admin call `path` a node serves on its client port, bounded by
+/// [`CLOCK_CALL_TIMEOUT_MS`]; anything but a 2xx answer is an error naming the URL.
+async fn admin_post(
+    host: &str,
+    client_port: u16,
+    path: &str,
+    body: &serde_json::Value,
+) -> Result<(), RuntimeError> {
     let url = format!("http://{host}:{client_port}{path}");
+    let failed = |reason: String| RuntimeError::Command {
+        what: url.clone(),
+        reason,
+    };
     let client = reqwest::Client::builder()
         .timeout(Duration::from_millis(CLOCK_CALL_TIMEOUT_MS))
         .build()
-        .map_err(|e| RuntimeError::Command {
-            what: url.clone(),
-            reason: e.to_string(),
-        })?;
-    let body = serde_json::json!({"offset_ms": offset_ms, "rate": 1.0});
+        .map_err(|e| failed(e.to_string()))?;
     let resp = client
         .post(&url)
-        .json(&body)
+        .json(body)
         .send()
         .await
-        .map_err(|e| RuntimeError::Command {
-            what: url.clone(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| failed(e.to_string()))?;
     if !resp.status().is_success() {
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        return Err(RuntimeError::Command {
-            what: url,
-            reason: format!("{status}: {text}"),
-        });
+        return Err(failed(format!("{status}: {text}")));
     }
     Ok(())
 }
@@ -509,24 +515,52 @@ pub fn with_crash_points(mut caps: Capabilities, cfg: &RuntimeConfig) -> Capabil
 }
 
 /// The crash points each node has armed, as the runtime armed them: a node's admin call
-/// takes the whole set, and a node started again has none.
+/// (`path`, [`RuntimeConfig::crash_points`]) takes the whole set, and a node started
+/// again has none.
 #[derive(Default)]
 pub struct CrashArms(tokio::sync::Mutex<BTreeMap<String, std::collections::BTreeSet<CrashPoint>>>);
 
 impl CrashArms {
-    /// Adds `point` to `node`'s set; the set to send it.
-    pub async fn add(&self, node: &str, point: CrashPoint) -> Vec<CrashPoint> {
-        let mut arms = self.0.lock().await;
-        let set = arms.entry(node.to_string()).or_default();
-        set.insert(point);
-        set.iter().copied().collect()
+    /// Adds `point` to `node`'s set, and sends the set to the node if it answers at
+    /// `addr` (one down or paused runs unarmed when it comes back).
+    pub async fn arm(
+        &self,
+        path: &str,
+        node: &str,
+        point: CrashPoint,
+        addr: Option<&NodeAddr>,
+    ) -> Result<(), FaultError> {
+        let points = self.change(node, |set| set.insert(point)).await;
+        match addr {
+            Some(addr) => send_crash_points(addr, path, &points).await,
+            None => Ok(()),
+        }
     }
 
-    /// Takes `point` out of `node`'s set; what stays armed.
-    pub async fn remove(&self, node: &str, point: CrashPoint) -> Vec<CrashPoint> {
+    /// Takes `point` out of `node`'s set and sends what stays armed to the node if it
+    /// answers at `addr`; `true` when it does not, and must be started.
+    pub async fn disarm(
+        &self,
+        path: &str,
+        node: &str,
+        point: CrashPoint,
+        addr: Option<&NodeAddr>,
+    ) -> Result<bool, FaultError> {
+        let points = self.change(node, |set| set.remove(&point)).await;
+        match addr {
+            Some(addr) => send_crash_points(addr, path, &points).await.map(|()| false),
+            None => Ok(true),
+        }
+    }
+
+    async fn change(
+        &self,
+        node: &str,
+        f: impl FnOnce(&mut std::collections::BTreeSet<CrashPoint>) -> bool,
+    ) -> Vec<CrashPoint> {
         let mut arms = self.0.lock().await;
         let set = arms.entry(node.to_string()).or_default();
-        set.remove(&point);
+        f(set);
         set.iter().copied().collect()
     }
 
@@ -537,30 +571,14 @@ impl CrashArms {
 }
 
 /// Arms exactly `points` on a node through the admin call it serves on its client port.
-pub async fn admin_crash_point_call(
+async fn send_crash_points(
     addr: &NodeAddr,
     path: &str,
     points: &[CrashPoint],
 ) -> Result<(), FaultError> {
-    let url = format!("http://{}:{}{path}", addr.host, addr.client_port);
-    let failed = |e: String| FaultError::Failed(format!("{url}: {e}"));
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(CLOCK_CALL_TIMEOUT_MS))
-        .build()
-        .map_err(|e| failed(e.to_string()))?;
     let names: Vec<&str> = points.iter().map(|p| p.name()).collect();
-    let resp = client
-        .post(&url)
-        .json(&serde_json::json!({ "points": names }))
-        .send()
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    if !resp.status().is_success() {
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        return Err(failed(format!("{status}: {text}")));
-    }
-    Ok(())
+    let body = serde_json::json!({ "points": names });
+    Ok(admin_post(&addr.host, addr.client_port, path, &body).await?)
 }
 
 /// Poll `cond` every `interval` until it holds or `timeout` passes.

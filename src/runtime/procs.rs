@@ -455,17 +455,16 @@ impl ProcCluster {
     }
 
     /// Start dead nodes again (running ones are left alone); reapplies clock offsets.
-    /// Arms `point` on each node that runs unpaused (one down or paused runs unarmed
-    /// when it comes back).
+    /// Arms `point` on each node (one down or paused runs unarmed when it comes back).
     pub async fn crash_point(&self, names: &[String], point: CrashPoint) -> Result<(), FaultError> {
         self.require(FaultKind::CrashPoint)?;
         let path = self.cfg.crash_points.clone().unwrap_or_default();
         super::check_nodes(&*self.nodes.lock().await, names)?;
         for name in names {
-            let points = self.crash_arms.add(name, point).await;
-            if let Some(addr) = self.answering(name).await {
-                super::admin_crash_point_call(&addr, &path, &points).await?;
-            }
+            let addr = self.answering(name).await;
+            self.crash_arms
+                .arm(&path, name, point, addr.as_ref())
+                .await?;
         }
         Ok(())
     }
@@ -481,10 +480,13 @@ impl ProcCluster {
         super::check_nodes(&*self.nodes.lock().await, names)?;
         let mut dead = Vec::new();
         for name in names {
-            let points = self.crash_arms.remove(name, point).await;
-            match self.answering(name).await {
-                Some(addr) => super::admin_crash_point_call(&addr, &path, &points).await?,
-                None => dead.push(name.clone()),
+            let addr = self.answering(name).await;
+            if self
+                .crash_arms
+                .disarm(&path, name, point, addr.as_ref())
+                .await?
+            {
+                dead.push(name.clone());
             }
         }
         if dead.is_empty() {

@@ -363,13 +363,7 @@ impl World {
         }
         let text = format!("core panicked: {message}");
         self.note(node, || text);
-        for op in self.nodes[node].kill(false) {
-            let at = self.now + self.client_leg();
-            let outcome = Box::new(super::node::Outcome::Info(
-                checkers::ErrorCode::ConnectionLost,
-            ));
-            self.schedule(at, Ev::Reply { op, outcome });
-        }
+        self.die(node, false);
     }
 }
 

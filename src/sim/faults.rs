@@ -174,13 +174,7 @@ impl World {
             return;
         }
         let torn = self.torn_fsync();
-        for op in self.nodes[node].kill(torn) {
-            let at = self.now + self.client_leg();
-            let outcome = Box::new(super::node::Outcome::Info(
-                checkers::ErrorCode::ConnectionLost,
-            ));
-            self.schedule(at, Ev::Reply { op, outcome });
-        }
+        self.die(node, torn);
     }
 
     fn start(&mut self, node: usize) {

@@ -172,27 +172,16 @@ impl SimNode {
     /// Arms `point` beside what is armed, as raftd's driver does; a node that is down
     /// arms nothing.
     pub fn arm(&mut self, point: CrashPoint) {
-        let Some(pump) = self.core.as_ref() else {
-            return;
-        };
-        let mut points = self.crash_points.armed().to_vec();
-        points.push(point);
-        self.crash_points.arm(&points, Moment::of(pump.node()));
+        if let Some(pump) = self.core.as_ref() {
+            self.crash_points.add(point, Moment::of(pump.node()));
+        }
     }
 
     /// Disarms `point`, keeping what else is armed.
     pub fn disarm(&mut self, point: CrashPoint) {
-        let Some(pump) = self.core.as_ref() else {
-            return;
-        };
-        let points: Vec<CrashPoint> = self
-            .crash_points
-            .armed()
-            .iter()
-            .copied()
-            .filter(|p| *p != point)
-            .collect();
-        self.crash_points.arm(&points, Moment::of(pump.node()));
+        if let Some(pump) = self.core.as_ref() {
+            self.crash_points.remove(point, Moment::of(pump.node()));
+        }
     }
 
     pub fn is_up(&self) -> bool {
@@ -288,12 +277,7 @@ impl SimNode {
                     commit: soft.commit,
                     applied: soft.applied,
                     last_index: soft.last_index,
-                    terms: pump
-                        .node()
-                        .term_runs(raftd::api::TERM_RUNS_MAX)
-                        .into_iter()
-                        .map(|(term, first)| [term, first])
-                        .collect(),
+                    terms: raftd::api::terms_of(pump.node()),
                     vote: soft.vote,
                 };
                 out.replies.push((r.op, Outcome::Ok(answer)));
@@ -318,7 +302,8 @@ impl SimNode {
             let mut pumped = pump::Output::default();
             let round = pump.ready_round(&mut pumped);
             if round != Round::Idle {
-                if let Some(point) = self.crash_points.reached(Moment::of(pump.node())) {
+                let node = pump.node();
+                if let Some(point) = self.crash_points.reached(|| Moment::of(node)) {
                     // As raftd's driver: the round made durable, none of it sent.
                     if round == Round::Persist {
                         let batch = pump.in_flight().expect("a batch is in flight");

@@ -395,6 +395,16 @@ impl World {
         self.with_node(node, |n, out| n.request(now, req, out));
     }
 
+    /// The node's process dies where it stands (`log_synced`: its fsync in flight got
+    /// its log half to disk); the requests waiting in it learn nothing.
+    pub fn die(&mut self, node: usize, log_synced: bool) {
+        for op in self.nodes[node].kill(log_synced) {
+            let at = self.now + self.client_leg();
+            let outcome = Box::new(super::node::Outcome::Info(ErrorCode::ConnectionLost));
+            self.schedule(at, Ev::Reply { op, outcome });
+        }
+    }
+
     /// Gives the node an input and carries out what it asks: messages onto the network,
     /// answers back to clients, the fsync and request timers.
     pub fn with_node(&mut self, node: usize, f: impl FnOnce(&mut SimNode, &mut Out)) {
@@ -409,11 +419,7 @@ impl World {
         }
         if let Some(point) = out.crashed {
             self.note(node, || format!("crash point reached: {point}"));
-            for op in self.nodes[node].kill(false) {
-                let at = self.now + self.client_leg();
-                let outcome = Box::new(super::node::Outcome::Info(ErrorCode::ConnectionLost));
-                self.schedule(at, Ev::Reply { op, outcome });
-            }
+            self.die(node, false);
             return;
         }
         self.note_role(node);

@@ -58,16 +58,31 @@ impl CrashPoints {
         };
     }
 
+    /// Arms `point` beside what is armed, seen from `now`.
+    pub fn add(&mut self, point: CrashPoint, now: Moment) {
+        let mut points = self.armed.clone();
+        points.push(point);
+        self.arm(&points, now);
+    }
+
+    /// Disarms `point`, keeping what else is armed, seen from `now`.
+    pub fn remove(&mut self, point: CrashPoint, now: Moment) {
+        let mut points = self.armed.clone();
+        points.retain(|p| *p != point);
+        self.arm(&points, now);
+    }
+
     pub fn armed(&self) -> &[CrashPoint] {
         &self.armed
     }
 
-    /// The armed point the node has reached at `now`, if any. Call once per `Ready`
-    /// round, before anything of it is sent.
-    pub fn reached(&mut self, now: Moment) -> Option<CrashPoint> {
+    /// The armed point the node has reached at `now` (asked only when a point is
+    /// armed), if any. Call once per `Ready` round, before anything of it is sent.
+    pub fn reached(&mut self, now: impl FnOnce() -> Moment) -> Option<CrashPoint> {
         if self.armed.is_empty() {
             return None;
         }
+        let now = now();
         let leads = now.role == Role::Leader;
         let won = leads && self.led_term != Some(now.term);
         let committed = leads && now.commit > self.commit_seen;
@@ -95,17 +110,17 @@ mod tests {
     #[test]
     fn nothing_armed_never_fires() {
         let mut c = CrashPoints::default();
-        assert_eq!(c.reached(at(Role::Leader, 3, 9)), None);
+        assert_eq!(c.reached(|| at(Role::Leader, 3, 9)), None);
     }
 
     #[test]
     fn won_election_fires_on_a_new_term_not_on_the_one_it_led_when_armed() {
         let mut c = CrashPoints::default();
         c.arm(&[CrashPoint::WonElection], at(Role::Leader, 2, 5));
-        assert_eq!(c.reached(at(Role::Leader, 2, 6)), None, "still term 2");
-        assert_eq!(c.reached(at(Role::Follower, 3, 6)), None);
+        assert_eq!(c.reached(|| at(Role::Leader, 2, 6)), None, "still term 2");
+        assert_eq!(c.reached(|| at(Role::Follower, 3, 6)), None);
         assert_eq!(
-            c.reached(at(Role::Leader, 4, 6)),
+            c.reached(|| at(Role::Leader, 4, 6)),
             Some(CrashPoint::WonElection)
         );
     }
@@ -115,12 +130,12 @@ mod tests {
         let mut c = CrashPoints::default();
         c.arm(&[CrashPoint::LeaderCommit], at(Role::Follower, 2, 5));
         // A follower's commit moves without firing.
-        assert_eq!(c.reached(at(Role::Follower, 2, 7)), None);
+        assert_eq!(c.reached(|| at(Role::Follower, 2, 7)), None);
         // Winning with the commit it had as a follower is no move as leader.
-        assert_eq!(c.reached(at(Role::Leader, 3, 7)), None);
-        assert_eq!(c.reached(at(Role::Leader, 3, 7)), None);
+        assert_eq!(c.reached(|| at(Role::Leader, 3, 7)), None);
+        assert_eq!(c.reached(|| at(Role::Leader, 3, 7)), None);
         assert_eq!(
-            c.reached(at(Role::Leader, 3, 8)),
+            c.reached(|| at(Role::Leader, 3, 8)),
             Some(CrashPoint::LeaderCommit)
         );
     }
@@ -131,6 +146,6 @@ mod tests {
         c.arm(&[CrashPoint::WonElection], at(Role::Follower, 1, 0));
         c.arm(&[], at(Role::Follower, 1, 0));
         assert!(c.armed().is_empty());
-        assert_eq!(c.reached(at(Role::Leader, 2, 0)), None);
+        assert_eq!(c.reached(|| at(Role::Leader, 2, 0)), None);
     }
 }

@@ -355,13 +355,7 @@ impl Driver {
             commit: soft.commit,
             applied: soft.applied,
             last_index: soft.last_index,
-            terms: self
-                .pump
-                .node()
-                .term_runs(crate::api::TERM_RUNS_MAX)
-                .into_iter()
-                .map(|(term, first)| [term, first])
-                .collect(),
+            terms: crate::api::terms_of(self.pump.node()),
             lease: soft.lease_valid && !lease_void,
             clock_offset_ms: self.clock.offset_ms(),
             clock_rate: self.clock.rate(),
@@ -379,8 +373,8 @@ impl Driver {
             let mut out = Output::default();
             let round = self.pump.ready_round(&mut out);
             if round != Round::Idle {
-                let now = self.moment();
-                if let Some(point) = self.crash_points.reached(now) {
+                let node = self.pump.node();
+                if let Some(point) = self.crash_points.reached(|| Moment::of(node)) {
                     self.crash(point, round)?;
                 }
             }
