@@ -33,16 +33,6 @@ const LEGACY_STALL_PROBABILITY: f64 = 0.1;
 pub const DEFAULT_NEMESIS_INTERVAL_MS: i64 = 5000;
 pub const DEFAULT_NEMESIS_DURATION_MS: i64 = 3000;
 
-/// Every fault kind in the order `--nemesis all` names them.
-pub const ALL_FAULTS: [FaultKind; 6] = [
-    FaultKind::Partition,
-    FaultKind::Pause,
-    FaultKind::Kill,
-    FaultKind::Clock,
-    FaultKind::Packet,
-    FaultKind::PowerLoss,
-];
-
 /// Stage one: `splitbrain run`'s flags as the user typed them. Text flags stay text here
 /// so that stage two can reject them with a message naming the flag and the valid values.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -640,15 +630,10 @@ impl TestSpec {
         }
         let mut refused = self.system.descriptor().refused_faults();
         refused.extend(runtime_refused(self.runtime, !self.docker_hosts.is_empty()));
-        // `all` names no crash points: none is left out of it.
-        refused
-            .into_iter()
-            .filter(|(kind, _)| ALL_FAULTS.contains(kind))
-            .collect()
+        refused.into_iter().collect()
     }
 
-    /// The runtime primitives the nemesis needs, in `ALL_FAULTS` order (crash points,
-    /// which only a name gives, last).
+    /// The runtime primitives the nemesis needs, in `FaultKind::ALL` order.
     pub fn fault_kinds(&self) -> Vec<FaultKind> {
         FaultKind::ALL
             .into_iter()
@@ -1454,10 +1439,11 @@ mod tests {
                 FaultKind::PowerLoss
             ]
         );
-        assert_eq!(spec.left_out().len(), 1);
+        assert_eq!(spec.left_out().len(), 2);
         assert!(
-            spec.to_string()
-                .contains("(without clock: etcd cannot take it)"),
+            spec.to_string().contains(
+                "(without clock: etcd cannot take it) (without crash-point: etcd cannot take it)"
+            ),
             "{spec}"
         );
         assert_eq!(TestSpec::from_args(&spec.to_args()).unwrap(), spec);
@@ -1470,7 +1456,7 @@ mod tests {
         let mut a = args();
         a.runtime = "netns".into();
         let spec = TestSpec::from_args(&a).unwrap();
-        assert_eq!(spec.fault_kinds(), ALL_FAULTS.to_vec());
+        assert_eq!(spec.fault_kinds(), FaultKind::ALL.to_vec());
         assert!(spec.left_out().is_empty());
     }
 
@@ -1684,7 +1670,7 @@ mod tests {
     #[test]
     fn defaults_validate() {
         let spec = TestSpec::from_args(&args()).unwrap();
-        assert_eq!(spec.fault_kinds(), ALL_FAULTS.to_vec());
+        assert_eq!(spec.fault_kinds(), FaultKind::ALL.to_vec());
         assert!(spec.lease);
         assert_eq!(spec.seed, 7);
         assert_eq!(spec.nemesis_label(), "all");

@@ -119,15 +119,7 @@ impl NemesisKind {
                 .collect()
         };
         match name {
-            // Crash points are named, not in `all`: armed on every node at random times
-            // they only churn leaders, and Raft's figure 8, which they ride on a cut of
-            // the leader to make, has not yet shown what it finds.
-            "all" => Some(
-                all.iter()
-                    .copied()
-                    .filter(|k| k.fault_kind() != FaultKind::CrashPoint)
-                    .collect(),
-            ),
+            "all" => Some(all),
             "none" => Some(Vec::new()),
             "partition" => Some(pick(FaultKind::Partition)),
             "pause" => Some(pick(FaultKind::Pause)),

@@ -14,10 +14,10 @@ use crate::packet::{LinkSide, PacketKind, PacketParams};
 use crate::partition::{PartitionPlan, Shape};
 use crate::runtime::{Capabilities, FaultKind};
 use crate::swarm::{
-    aims_at_leader, phase_windows, Mix, Swarm, CRASH_AFTER_CUT_P, CRASH_ARM_AFTER_CUT_MS,
-    CRASH_CUT_HOLD_MS_MIN, CRASH_LEADER_START_MS, CRASH_REST_START_MS, HOLD_MIN_DIVISOR,
-    PHASE_QUIET_MS, SKEW_AFTER_CUT_MS, SKEW_CUT_HOLD_MS_MIN, SKEW_ISOLATED_LEADER_P,
-    SLOW_ELECTION_DELAY_MS, SLOW_ELECTION_HOLD_MS_MIN, SLOW_ELECTION_P,
+    aims_at_leader, makes_figure8, phase_windows, Mix, Swarm, CRASH_AFTER_CUT_P,
+    CRASH_ARM_AFTER_CUT_MS, CRASH_CUT_HOLD_MS_MIN, CRASH_LEADER_START_MS, CRASH_REST_START_MS,
+    FIGURE8_AT_MS, HOLD_MIN_DIVISOR, PHASE_QUIET_MS, SKEW_AFTER_CUT_MS, SKEW_CUT_HOLD_MS_MIN,
+    SKEW_ISOLATED_LEADER_P, SLOW_ELECTION_DELAY_MS, SLOW_ELECTION_HOLD_MS_MIN, SLOW_ELECTION_P,
 };
 use crate::targets::{Selector, Targets};
 
@@ -269,8 +269,10 @@ impl Schedule {
         let mut busy_until_ms: BTreeMap<Exclusion, u64> = BTreeMap::new();
         let mut events = Vec::new();
         let mut phases = Vec::new();
-        for (from_ms, to_ms) in phase_windows(spec.swarm, spec.time_limit_ms) {
-            let mix = Mix::draw(
+        let windows = phase_windows(spec.swarm, spec.time_limit_ms);
+        let figure8_phase = figure8_phase(spec, windows.len(), &mut rng);
+        for (i, (from_ms, to_ms)) in windows.into_iter().enumerate() {
+            let mut mix = Mix::draw(
                 spec.swarm,
                 &spec.kinds,
                 to_ms - from_ms,
@@ -278,6 +280,9 @@ impl Schedule {
                 spec.duration_ms,
                 &mut rng,
             );
+            if figure8_phase == Some(i) {
+                mix.open_with_figure8();
+            }
             place_phase(
                 spec,
                 &mix,
@@ -579,6 +584,22 @@ fn seconds_short(ms: u64) -> String {
     }
 }
 
+/// Which of a full swarm's `phases` opens with Raft's figure 8 ([`FIGURE8_AT_MS`]): one
+/// drawn, in a test that can make the figure; in a run of one phase, half the time.
+fn figure8_phase<R: Rng + ?Sized>(
+    spec: &ScheduleSpec,
+    phases: usize,
+    rng: &mut R,
+) -> Option<usize> {
+    if spec.swarm != Swarm::Full || !makes_figure8(&spec.kinds) || phases == 0 {
+        return None;
+    }
+    if phases == 1 {
+        return rng.random_bool(0.5).then_some(0);
+    }
+    Some(rng.random_range(0..phases))
+}
+
 /// Place one phase's faults within `(from_ms, to_ms)`: slot k (from 1) starts within
 /// [k, k + 1/2] intervals of the phase's start, each fault heals within the phase, and a
 /// fault may bring a second of another class with it, starting within its first half.
@@ -595,8 +616,16 @@ fn place_phase(
     } else {
         (to_ms - from_ms) / mix.interval_ms
     };
+    // Under a full swarm a figure 8 opens its phase (`Mix::figure8`) and no other cut
+    // becomes one; under fixed kinds, any cut of the leader may.
+    let cut_figure8_p = if spec.swarm == Swarm::Full || !makes_figure8(&spec.kinds) {
+        0.0
+    } else {
+        CRASH_AFTER_CUT_P
+    };
     let mut place = |at_ms: u64,
                      hold_ms: u64,
+                     opens_figure8: bool,
                      busy_until_ms: &mut BTreeMap<Exclusion, u64>,
                      rng: &mut ChaCha8Rng|
      -> Option<Option<(u64, NemesisKind)>> {
@@ -604,21 +633,28 @@ fn place_phase(
             Some(heal_at_ms) if heal_at_ms <= to_ms => heal_at_ms,
             _ => return None,
         };
-        let Some(kind) = pick_kind(mix, busy_until_ms, at_ms, rng) else {
-            return Some(None);
+        let kind = if opens_figure8 {
+            NemesisKind::Partition(Shape::IsolateLeader)
+        } else {
+            let Some(kind) = pick_kind(mix, busy_until_ms, at_ms, rng) else {
+                return Some(None);
+            };
+            kind
         };
-        // A cut of the leader under a drawn mix: kept clean, its leader's clock set back.
+        // A cut of the leader under a drawn mix: kept clean, its leader's clock set back
+        // (not a figure 8's: its rest elect no leader to be stale against).
         let drawn_cut = mix.by_class && kind == NemesisKind::Partition(Shape::IsolateLeader);
-        let skew = if drawn_cut {
+        let skew = if drawn_cut && !opens_figure8 {
             skew_of_cut(&spec.kinds, (at_ms, heal_at_ms), to_ms, busy_until_ms, rng)
         } else {
             None
         };
         let heal_at_ms = skew.map_or(heal_at_ms, |(_, heal_at_ms)| heal_at_ms);
-        // ... and perhaps crash points make Raft's figure 8 of it.
+        // ... or crash points make Raft's figure 8 of it.
         let cut = kind == NemesisKind::Partition(Shape::IsolateLeader);
-        let figure8 = if cut {
-            figure8_of(&spec.kinds, (at_ms, heal_at_ms), to_ms, rng)
+        let figure8_p = if opens_figure8 { 1.0 } else { cut_figure8_p };
+        let figure8 = if cut && figure8_p > 0.0 {
+            figure8_of(figure8_p, (at_ms, heal_at_ms), to_ms, rng)
         } else {
             None
         };
@@ -678,6 +714,11 @@ fn place_phase(
         }
         Some(Some((heal_at_ms - at_ms, kind)))
     };
+    if mix.figure8 {
+        let at_ms = from_ms + rng.random_range(FIGURE8_AT_MS.0..=FIGURE8_AT_MS.1);
+        let hold_ms = mix.hold_ms(rng);
+        place(at_ms, hold_ms, true, busy_until_ms, rng);
+    }
     for slot in 1..=slots {
         let jitter = rng.random_range(0..=mix.interval_ms / 2);
         let Some(at_ms) = (slot * mix.interval_ms)
@@ -687,7 +728,7 @@ fn place_phase(
             break;
         };
         let hold_ms = mix.hold_ms(rng);
-        let placed = match place(at_ms, hold_ms, busy_until_ms, rng) {
+        let placed = match place(at_ms, hold_ms, false, busy_until_ms, rng) {
             None if spec.swarm == Swarm::Off => break,
             None => continue,
             Some(placed) => placed,
@@ -695,7 +736,7 @@ fn place_phase(
         if let Some((hold_ms, _)) = placed.filter(|_| mix.bursts(rng)) {
             let second_at_ms = at_ms + rng.random_range(0..=hold_ms / 2);
             let second_hold_ms = mix.hold_ms(rng);
-            place(second_at_ms, second_hold_ms, busy_until_ms, rng);
+            place(second_at_ms, second_hold_ms, false, busy_until_ms, rng);
         }
     }
 }
@@ -732,21 +773,18 @@ const FIGURE8_KEEPS_OUT: [Exclusion; 4] = [
     Exclusion::Packet,
 ];
 
-/// Raft's figure 8 around a drawn cut of the leader from `at_ms` to `heal_at_ms` (see
-/// [`CRASH_AFTER_CUT_P`]), in a test whose kinds hold both crash points (the phase need
-/// not have drawn them): the cut's heal, held long enough for the rest to elect twice,
-/// and the two crash-point faults; `None` where the phase has no room. Called for no
-/// other fault, so fixed schedules stay as they were.
+/// Raft's figure 8, with chance `p`, around a cut of the leader from `at_ms` to
+/// `heal_at_ms` (see [`CRASH_AFTER_CUT_P`]), in a test whose kinds hold both crash points:
+/// the cut's heal, held long enough for the rest to elect twice, and the two crash-point
+/// faults; `None` where the phase has no room. Called for no other fault, so schedules
+/// without crash points stay as they were.
 fn figure8_of<R: Rng + ?Sized>(
-    spec_kinds: &[NemesisKind],
+    p: f64,
     (at_ms, heal_at_ms): (u64, u64),
     to_ms: u64,
     rng: &mut R,
 ) -> Option<(u64, [Event; 2])> {
-    let armable = CrashPoint::ALL
-        .iter()
-        .all(|p| spec_kinds.contains(&NemesisKind::CrashPoint(*p)));
-    if !armable || !rng.random_bool(CRASH_AFTER_CUT_P) {
+    if !rng.random_bool(p) {
         return None;
     }
     let heal_at_ms = heal_at_ms.max(at_ms + CRASH_CUT_HOLD_MS_MIN);
@@ -858,9 +896,10 @@ fn pick_kind<R: Rng + ?Sized>(
 ) -> Option<NemesisKind> {
     let rides_on_cuts = |k: &NemesisKind| {
         k.fault_kind() == FaultKind::CrashPoint
-            && mix
-                .kinds
-                .contains(&NemesisKind::Partition(Shape::IsolateLeader))
+            && (mix.figure8
+                || mix
+                    .kinds
+                    .contains(&NemesisKind::Partition(Shape::IsolateLeader)))
     };
     let free: Vec<NemesisKind> = mix
         .kinds

@@ -48,10 +48,8 @@ fn a_schedule_holds_every_kind_in_its_mix_and_only_those() {
         .iter()
         .map(|e| e.fault.fault_kind())
         .collect();
-    let named_by_all: BTreeSet<FaultKind> = FaultKind::ALL
-        .into_iter()
-        .filter(|k| *k != FaultKind::CrashPoint)
-        .collect();
+    // Crash points too: they ride on cuts of the leader.
+    let named_by_all: BTreeSet<FaultKind> = FaultKind::ALL.into_iter().collect();
     assert_eq!(kinds, named_by_all);
     let strobes = schedule
         .events
@@ -79,9 +77,17 @@ fn drawn_events_are_ordered_bounded_and_never_overlap_their_class() {
         schedule.check().unwrap();
         let mut busy_until: BTreeMap<FaultKind, u64> = BTreeMap::new();
         for pair in schedule.events.windows(2) {
-            assert!(pair[0].at_ms < pair[1].at_ms);
+            // A figure 8 arms its two crash points at once.
+            let both_points = pair
+                .iter()
+                .all(|e| e.fault.fault_kind() == FaultKind::CrashPoint);
+            assert!(pair[0].at_ms < pair[1].at_ms || both_points && pair[0].at_ms == pair[1].at_ms);
         }
-        for e in &schedule.events {
+        for e in schedule
+            .events
+            .iter()
+            .filter(|e| e.fault.fault_kind() != FaultKind::CrashPoint)
+        {
             assert_eq!(e.heal_at_ms - e.at_ms, 12_000);
             assert!(e.heal_at_ms <= s.time_limit_ms);
             // Pause and kill share a class.
@@ -489,6 +495,35 @@ fn a_swarm_draws_each_seed_its_own_valid_mix_that_replays_exactly() {
             4,
             "seed {seed}: 60 s holds four phases"
         );
+        let opens_figure8 = |cut: &Event| {
+            matches!(
+                &cut.fault,
+                Fault::Partition {
+                    plan: PartitionPlan::IsolateLeader { .. }
+                }
+            ) && schedule.events.iter().any(|c| {
+                c.fault.fault_kind() == FaultKind::CrashPoint
+                    && c.at_ms == cut.at_ms + nemesis::swarm::CRASH_ARM_AFTER_CUT_MS
+            })
+        };
+        // One phase opens with Raft's figure 8, and only its kinds hold the crash points.
+        let figures: Vec<&Event> = schedule
+            .events
+            .iter()
+            .filter(|e| opens_figure8(e))
+            .collect();
+        assert_eq!(figures.len(), 1, "seed {seed}: {}", schedule.summary());
+        for phase in &schedule.phases {
+            let here = (phase.from_ms..phase.to_ms).contains(&figures[0].at_ms);
+            let opened = figures[0].at_ms.saturating_sub(phase.from_ms);
+            let points = phase
+                .kinds
+                .iter()
+                .any(|k| k.fault_kind() == FaultKind::CrashPoint);
+            assert_eq!(points, here, "seed {seed}: {phase:?}");
+            let at = nemesis::swarm::FIGURE8_AT_MS;
+            assert!(!here || (at.0..=at.1).contains(&opened), "seed {seed}");
+        }
         for e in &schedule.events {
             let phase = schedule
                 .phases
@@ -576,6 +611,11 @@ fn a_swarm_draws_each_seed_its_own_valid_mix_that_replays_exactly() {
                     "seed {seed}: {e:?} starts while {during_cut:?} cuts the leader off"
                 );
             }
+            // A figure 8 (crash points armed just after a cut of the leader) opens its
+            // phase; it is checked below.
+            if e.fault.fault_kind() == FaultKind::CrashPoint || opens_figure8(e) {
+                continue;
+            }
             let longest = if schedule.events.iter().any(|c| {
                 matches!(&c.fault, Fault::ClockJump { targets, .. } if targets.select == Selector::CutLeader)
                     && c.heal_at_ms == e.heal_at_ms
@@ -590,8 +630,13 @@ fn a_swarm_draws_each_seed_its_own_valid_mix_that_replays_exactly() {
             );
         }
         for pair in schedule.phases.windows(2) {
+            // A phase's first fault starts an interval in, or a figure 8 sooner.
+            let figure8_at = pair[1].from_ms + nemesis::swarm::FIGURE8_AT_MS.0;
             let quiet = schedule.events.iter().all(|e| {
-                e.heal_at_ms <= pair[0].to_ms || e.at_ms >= pair[1].from_ms + pair[1].interval_ms
+                e.heal_at_ms <= pair[0].to_ms
+                    || e.at_ms >= pair[1].from_ms + pair[1].interval_ms
+                    || e.at_ms >= figure8_at
+                        && (opens_figure8(e) || e.fault.fault_kind() == FaultKind::CrashPoint)
             });
             assert!(
                 quiet,
@@ -737,11 +782,11 @@ fn a_drawn_stop_of_the_leader_often_leaves_a_slow_network_to_elect_over() {
     )));
 }
 
-/// Crash points are named on their own or as `crash-point`, never by `all`; an armed
-/// point stays in force until its heal, which the final phase makes if the schedule did
-/// not, and overlapping crash points are a valid schedule.
+/// Crash points are named on their own, as `crash-point`, or by `all`; an armed point
+/// stays in force until its heal, which the final phase makes if the schedule did not,
+/// and overlapping crash points are a valid schedule.
 #[test]
-fn crash_points_are_named_apart_from_all_and_undone_by_their_heal() {
+fn crash_points_are_named_and_undone_by_their_heal() {
     use nemesis::{CrashPoint, FaultState, Primitive};
     let group = parse_nemeses("crash-point").unwrap();
     assert_eq!(
@@ -752,7 +797,7 @@ fn crash_points_are_named_apart_from_all_and_undone_by_their_heal() {
         ]
     );
     let all = parse_nemeses("all").unwrap();
-    assert!(all.iter().all(|k| !matches!(k, NemesisKind::CrashPoint(_))));
+    assert!(group.iter().all(|k| all.contains(k)));
     assert_eq!(
         parse_nemeses("crash-point-leader-commit").unwrap(),
         vec![NemesisKind::CrashPoint(CrashPoint::LeaderCommit)]
@@ -838,4 +883,39 @@ fn crash_points_ride_on_cuts_of_the_leader_as_raft_figure_8() {
         }
     }
     assert!(figures >= 10, "only {figures} figure 8s over 40 seeds");
+}
+
+/// A full swarm's run of one phase opens with Raft's figure 8 about half the time; a test
+/// that cannot make the figure (no crash points) never does.
+#[test]
+fn a_one_phase_run_opens_with_figure_8_half_the_time_and_only_where_it_can() {
+    use nemesis::Swarm;
+    let all = parse_nemeses("all").unwrap();
+    let without: Vec<NemesisKind> = all
+        .iter()
+        .copied()
+        .filter(|k| k.fault_kind() != FaultKind::CrashPoint)
+        .collect();
+    let points = |s: &Schedule| {
+        s.events
+            .iter()
+            .filter(|e| e.fault.fault_kind() == FaultKind::CrashPoint)
+            .count()
+    };
+    let mut opened = 0;
+    for seed in 0..100 {
+        let spec = |kinds: &[NemesisKind]| {
+            ScheduleSpec::new(seed, cluster(3), 20_000, 5_000, 3_000, kinds.to_vec())
+                .swarm(Swarm::Full)
+        };
+        let schedule = Schedule::generate(&spec(&all)).unwrap();
+        assert_eq!(schedule.phases.len(), 1);
+        assert!([0, 2].contains(&points(&schedule)), "seed {seed}");
+        opened += usize::from(points(&schedule) == 2);
+        assert_eq!(points(&Schedule::generate(&spec(&without)).unwrap()), 0);
+    }
+    assert!(
+        (30..=70).contains(&opened),
+        "{opened} of 100 opened with a figure 8"
+    );
 }

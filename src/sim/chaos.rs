@@ -63,6 +63,11 @@ pub struct Chaos {
     bounced: BTreeSet<usize>,
     /// From the nemesis's start to the final phase.
     active: bool,
+    /// Crash-point faults in force. None of this chaos runs while one holds: a bounced
+    /// node comes back unarmed, and a bounce, a mute or a clock spell would break the
+    /// order of events the points make (Raft's figure 8), which real runs keep free of
+    /// other faults too.
+    pub crash_point_faults: usize,
     rng: ChaCha8Rng,
     /// Panics of the cores: `node: message`.
     pub panics: Vec<String>,
@@ -125,10 +130,16 @@ impl Chaos {
             held: Vec::new(),
             bounced: BTreeSet::new(),
             active: false,
+            crash_point_faults: 0,
             rng,
             panics: Vec::new(),
             panic_count: 0,
         }
+    }
+
+    /// Whether the chaos runs now: the nemesis runs and no crash point is in force.
+    fn on(&self) -> bool {
+        self.active && self.crash_point_faults == 0
     }
 
     /// Whether `msgs` grant a vote (not a pre-vote).
@@ -163,8 +174,7 @@ impl World {
     /// A node sent a granted vote: perhaps bounce it at once.
     pub fn after_vote(&mut self, node: usize) {
         let p = self.chaos.bounce_after_vote_p;
-        if p > 0.0 && self.chaos.active && self.wl.in_fault_phase() && self.chaos.rng.random_bool(p)
-        {
+        if p > 0.0 && self.chaos.on() && self.wl.in_fault_phase() && self.chaos.rng.random_bool(p) {
             let inc = self.nodes[node].incarnation;
             self.schedule(self.now, Ev::Bounce { node, inc });
         }
@@ -190,7 +200,7 @@ impl World {
             msg.body,
             MessageBody::PreVote { .. } | MessageBody::Vote { .. }
         );
-        if p <= 0.0 || !request || !self.chaos.active || self.nemesis.stopped {
+        if p <= 0.0 || !request || !self.chaos.on() || self.nemesis.stopped {
             return 0;
         }
         if !self.chaos.rng.random_bool(p) {
@@ -203,6 +213,12 @@ impl World {
     /// half) for a while.
     pub fn wall_rate_spell(&mut self) {
         if !self.chaos.active || self.nemesis.stopped || !self.wl.in_fault_phase() {
+            return;
+        }
+        let every = self.chaos.wall_rate_every_ns;
+        if !self.chaos.on() {
+            let next = self.now + self.chaos.rng.random_range(1..=2 * every);
+            self.schedule(next, Ev::WallRate);
             return;
         }
         let node = self.chaos.rng.random_range(0..self.nodes.len());
@@ -218,7 +234,6 @@ impl World {
                 .rng
                 .random_range(WALL_RATE_NS_MIN..=WALL_RATE_NS_MAX);
         self.schedule(end, Ev::WallRateEnd { node });
-        let every = self.chaos.wall_rate_every_ns;
         let next = self.now + self.chaos.rng.random_range(1..=2 * every);
         self.schedule(next, Ev::WallRate);
     }
@@ -241,7 +256,7 @@ impl World {
 
     /// A node may have just become leader: perhaps bounce it before its entries spread.
     pub fn after_step(&mut self, node: usize) {
-        let on = self.chaos.active && !self.nemesis.stopped && self.wl.in_fault_phase();
+        let on = self.chaos.on() && !self.nemesis.stopped && self.wl.in_fault_phase();
         let c = &self.chaos;
         let any = c.leader_bounce_p > 0.0 || c.leader_mute_p > 0.0 || c.commit_mute_p > 0.0;
         if !any || !on {
@@ -284,7 +299,7 @@ impl World {
             msg.body,
             MessageBody::PreVote { .. } | MessageBody::Vote { .. }
         );
-        if p <= 0.0 || !request || !self.chaos.active {
+        if p <= 0.0 || !request || !self.chaos.on() {
             return false;
         }
         let Some((term, Some(vote))) = self.nodes[node].vote() else {
@@ -305,7 +320,7 @@ impl World {
     /// node was not there to bounce.
     pub fn bounce(&mut self, node: usize, inc: u64) -> bool {
         let up = self.nodes[node].incarnation == inc && self.nodes[node].is_up();
-        let on = self.chaos.active && !self.nemesis.stopped && self.wl.in_fault_phase();
+        let on = self.chaos.on() && !self.nemesis.stopped && self.wl.in_fault_phase();
         if !up || self.nodes[node].paused || !on {
             return false;
         }

@@ -128,11 +128,13 @@ impl World {
                 }
             }
             Primitive::CrashPoint { nodes, point } => {
+                self.chaos.crash_point_faults += 1;
                 for i in self.indices(nodes) {
                     self.nodes[i].arm(raftd_point(*point));
                 }
             }
             Primitive::CrashPointHeal { nodes, point } => {
+                self.chaos.crash_point_faults = self.chaos.crash_point_faults.saturating_sub(1);
                 for i in self.indices(nodes) {
                     if self.nodes[i].is_up() {
                         self.nodes[i].disarm(raftd_point(*point));
