@@ -5,7 +5,8 @@
 //! process that died: the node goes down and the run reports it).
 //!
 //! Bounces are recorded as the nemesis's `kill` and `start` ops, so the history and the
-//! timeline show them and the final phase undoes them like any other kill.
+//! timeline show them and the final phase undoes them like any other kill. None of this
+//! runs while a crash point is in force (Raft's figure 8 needs its order of events).
 
 use std::collections::BTreeSet;
 
