@@ -238,10 +238,10 @@ impl Mix {
         duration_ms: u64,
         rng: &mut R,
     ) -> Mix {
-        let (kinds, figure8) = match swarm {
+        let kinds = match swarm {
             Swarm::Off => return Mix::fixed(kinds, interval_ms, duration_ms),
-            Swarm::Timing => (kinds.to_vec(), false),
-            Swarm::Full => (draw_kinds(&without_crash_points(kinds), rng), false),
+            Swarm::Timing => kinds.to_vec(),
+            Swarm::Full => draw_kinds(&without_crash_points(kinds), rng),
         };
         let fits = |tempo: u64, hold: u64| tempo + tempo / 2 + hold <= time_limit_ms;
         let tempos: Vec<u64> = TEMPOS_MS
@@ -263,7 +263,7 @@ impl Mix {
             leader_weight: LEADER_WEIGHT,
             cut_weight: CUT_WEIGHT,
             by_class: true,
-            figure8,
+            figure8: false,
         }
     }
 
@@ -276,9 +276,7 @@ impl Mix {
         if !self.kinds.contains(&cut) {
             self.kinds.push(cut);
         }
-        let order = NemesisKind::all();
-        self.kinds
-            .sort_by_key(|k| order.iter().position(|o| o == k));
+        in_name_order(&mut self.kinds);
         self.figure8 = true;
     }
 
@@ -365,9 +363,14 @@ fn draw_kinds<R: Rng + ?Sized>(kinds: &[NemesisKind], rng: &mut R) -> Vec<Nemesi
         }
         drawn.extend(kept);
     }
-    let order = NemesisKind::all();
-    drawn.sort_by_key(|k| order.iter().position(|o| o == k));
+    in_name_order(&mut drawn);
     drawn
+}
+
+/// Sorts `kinds` in the order `NemesisKind::all` names them.
+fn in_name_order(kinds: &mut [NemesisKind]) {
+    let order = NemesisKind::all();
+    kinds.sort_by_key(|k| order.iter().position(|o| o == k));
 }
 
 #[cfg(test)]
