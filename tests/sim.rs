@@ -832,8 +832,10 @@ fn crash_points_kill_leaders_on_the_simulator_and_etcd_is_refused_them() {
 }
 
 /// Raft's figure 8 on the simulator: with `partition-isolate-leader` and the crash points,
-/// a winner on the cut-off side dies as it wins and the old leader as its commit moves,
-/// and correct raftd stays valid.
+/// a winner on the rest's side dies as it wins. Correct raftd stays valid: its old leader,
+/// withholding its own term's entries while `leader-commit` is armed, cannot commit the
+/// older tail and so never reaches the point. With `commit-old-term` it commits the tail
+/// by counting, dies there, and a later leader overwrites what it committed.
 #[test]
 fn crash_points_ride_on_a_cut_of_the_leader_and_correct_raftd_stays_valid() {
     let tmp = tempfile::tempdir().unwrap();
@@ -845,20 +847,31 @@ fn crash_points_ride_on_a_cut_of_the_leader_and_correct_raftd_stays_valid() {
         "--time-limit",
         "60",
     ];
-    let out = run_sim(tmp.path(), &args);
+    let logs = |dir: &Path| -> String {
+        std::fs::read_dir(dir.join("nodes"))
+            .unwrap()
+            .flat_map(|n| std::fs::read_dir(n.unwrap().path()).unwrap())
+            .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap_or_default())
+            .collect()
+    };
+    let out = run_sim(&tmp.path().join("correct"), &args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let dir = latest(tmp.path());
-    let logs: String = std::fs::read_dir(dir.join("nodes"))
-        .unwrap()
-        .flat_map(|n| std::fs::read_dir(n.unwrap().path()).unwrap())
-        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap_or_default())
-        .collect();
-    for point in ["won-election", "leader-commit"] {
-        assert!(
-            logs.contains(&format!("crash point reached: {point}")),
-            "no node reached {point}"
-        );
-    }
+    let correct = logs(&latest(&tmp.path().join("correct")));
+    assert!(correct.contains("crash point reached: won-election"));
+    assert!(!correct.contains("crash point reached: leader-commit"));
+
+    let bug = [&args[..], &["--bug", "commit-old-term"]].concat();
+    let out = run_sim(&tmp.path().join("bug"), &bug);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let dir = latest(&tmp.path().join("bug"));
+    assert!(logs(&dir).contains("crash point reached: leader-commit"));
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert!(
+        results.to_string().contains("diverged-commit"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// With every default, one phase of a run opens with Raft's figure 8 (correct raftd stays

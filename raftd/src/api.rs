@@ -194,8 +194,11 @@ pub enum CrashPoint {
     /// The first `Ready` in which the node leads a term it did not lead when armed: its
     /// new term's first entry is made durable and never sent.
     WonElection,
-    /// As leader, the first `Ready` after its commit index moved: the commit is made
-    /// durable and no follower hears of it.
+    /// As leader, the first `Ready` after its commit index moved to cover every entry of
+    /// the earlier terms in its log: the commit is made durable and no follower hears of
+    /// it. While it is armed, a leader whose log holds uncommitted entries of earlier
+    /// terms sends followers only those, so the commit it reaches is of that tail (Raft's
+    /// figure 8), not its own term's first entry.
     LeaderCommit,
 }
 

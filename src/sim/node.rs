@@ -172,15 +172,17 @@ impl SimNode {
     /// Arms `point` beside what is armed, as raftd's driver does; a node that is down
     /// arms nothing.
     pub fn arm(&mut self, point: CrashPoint) {
-        if let Some(pump) = self.core.as_ref() {
+        if let Some(pump) = self.core.as_mut() {
             self.crash_points.add(point, Moment::of(pump.node()));
+            pump.withhold_own_term(self.crash_points.withholds());
         }
     }
 
     /// Disarms `point`, keeping what else is armed.
     pub fn disarm(&mut self, point: CrashPoint) {
-        if let Some(pump) = self.core.as_ref() {
+        if let Some(pump) = self.core.as_mut() {
             self.crash_points.remove(point, Moment::of(pump.node()));
+            pump.withhold_own_term(self.crash_points.withholds());
         }
     }
 

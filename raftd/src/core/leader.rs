@@ -266,6 +266,8 @@ impl RawNode {
         let max = self.cfg.max_entries_per_append;
         let commit = self.log.committed();
         let lead = self.lead.as_mut().expect("leader");
+        // Entries of earlier terms before its own wait to be committed.
+        let older_pending = commit + 1 < lead.term_start;
         let pr = lead.progress.get_mut(to).expect("peer");
         if pr.paused {
             return;
@@ -275,7 +277,11 @@ impl RawNode {
             .log
             .term(prev_index)
             .expect("next_index within the log");
-        let entries = self.log.slice(pr.next_index, max);
+        let mut entries = self.log.slice(pr.next_index, max);
+        if self.withhold_own_term && older_pending {
+            let term = self.term;
+            entries.retain(|e| e.term < term);
+        }
         if entries.is_empty() && !allow_empty {
             return;
         }

@@ -91,6 +91,9 @@ pub struct RawNode {
     stood_hs: HardState,
     emitted_soft: Option<SoftState>,
     in_ready: bool,
+    /// As leader, send followers only entries of earlier terms (see
+    /// [`RawNode::withhold_own_term`]).
+    pub(crate) withhold_own_term: bool,
 }
 
 impl RawNode {
@@ -120,6 +123,7 @@ impl RawNode {
             stood_hs: HardState::default(),
             emitted_soft: None,
             in_ready: false,
+            withhold_own_term: false,
         };
         node.reset_election_timer();
         Ok(node)
@@ -197,6 +201,19 @@ impl RawNode {
     /// roles ignore it.
     pub fn void_lease(&mut self) {
         self.void_lease_as_leader();
+    }
+
+    /// While `on`, a leader whose log holds uncommitted entries of earlier terms sends
+    /// its followers only those; its own term's entries (its first, the no-op, among
+    /// them) wait until this is turned off or the earlier ones are committed, which a
+    /// correct leader cannot do without its own. Withholding is always safe: it is a
+    /// network that delays those appends. raftd's `leader-commit` crash point turns it
+    /// on, so that what such a leader commits first is an earlier term's tail, as in
+    /// Raft's figure 8, however many followers the commit has to wait for: a follower
+    /// fed the leader's own entry before the others catch up would otherwise hold a later
+    /// term than any conflicting entry and win the next election legally.
+    pub fn withhold_own_term(&mut self, on: bool) {
+        self.withhold_own_term = on;
     }
 
     /// Takes a message from a peer. Stale or irrelevant messages are ignored (`Ok`).

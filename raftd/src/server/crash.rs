@@ -31,16 +31,23 @@ pub struct Moment {
     pub role: Role,
     pub term: Term,
     pub commit: Index,
+    /// The last index of the log that holds an earlier term than `term`'s.
+    pub older_end: Index,
 }
 
 impl Moment {
     /// `node` as it stands.
     pub fn of(node: &RawNode) -> Moment {
         let soft = node.status();
+        let older_end = match node.term_runs(1).last() {
+            Some(&(term, first)) if term == soft.term => first - 1,
+            _ => soft.last_index,
+        };
         Moment {
             role: soft.role,
             term: soft.term,
             commit: soft.commit,
+            older_end,
         }
     }
 }
@@ -76,6 +83,13 @@ impl CrashPoints {
         &self.armed
     }
 
+    /// Whether a leader with an uncommitted tail of earlier terms should withhold its own
+    /// term's entries ([`RawNode::withhold_own_term`]): while `leader-commit` is armed, so
+    /// that the commit it waits for is of that tail.
+    pub fn withholds(&self) -> bool {
+        self.armed.contains(&CrashPoint::LeaderCommit)
+    }
+
     /// The armed point the node has reached at `now` (asked only when a point is
     /// armed), if any. Call once per `Ready` round, before anything of it is sent.
     pub fn reached(&mut self, now: impl FnOnce() -> Moment) -> Option<CrashPoint> {
@@ -85,7 +99,11 @@ impl CrashPoints {
         let now = now();
         let leads = now.role == Role::Leader;
         let won = leads && self.led_term != Some(now.term);
-        let committed = leads && now.commit > self.commit_seen;
+        // The leader withholds its own term's entries while `leader-commit` is armed
+        // (`withholds`), so its commit can move only over earlier terms' entries; the
+        // point waits until they are all committed, for a later leader's conflicting
+        // entry may sit at any of them (Raft's figure 8 needs it overwritten).
+        let committed = leads && now.commit > self.commit_seen && now.commit >= now.older_end;
         if leads {
             self.led_term = Some(now.term);
             self.commit_seen = self.commit_seen.max(now.commit);
@@ -104,7 +122,12 @@ mod tests {
     use super::*;
 
     fn at(role: Role, term: Term, commit: Index) -> Moment {
-        Moment { role, term, commit }
+        Moment {
+            role,
+            term,
+            commit,
+            older_end: commit,
+        }
     }
 
     #[test]
@@ -138,6 +161,23 @@ mod tests {
             c.reached(|| at(Role::Leader, 3, 8)),
             Some(CrashPoint::LeaderCommit)
         );
+    }
+
+    #[test]
+    fn leader_commit_waits_until_every_earlier_term_entry_is_committed() {
+        let mut c = CrashPoints::default();
+        c.arm(&[CrashPoint::LeaderCommit], at(Role::Follower, 2, 5));
+        let leading = |commit| Moment {
+            older_end: 9,
+            ..at(Role::Leader, 3, commit)
+        };
+        assert_eq!(c.reached(|| leading(5)), None);
+        assert_eq!(
+            c.reached(|| leading(7)),
+            None,
+            "entries 8 and 9 are not committed"
+        );
+        assert_eq!(c.reached(|| leading(9)), Some(CrashPoint::LeaderCommit));
     }
 
     #[test]

@@ -294,6 +294,7 @@ impl Driver {
             Call::ArmCrashPoints { points, reply } => {
                 let now = self.moment();
                 self.crash_points.arm(&points, now);
+                self.pump.withhold_own_term(self.crash_points.withholds());
                 let points = self.crash_points.armed().to_vec();
                 info!(?points, "crash points armed");
                 let _ = reply.send(CrashPointResponse { points });

@@ -138,6 +138,11 @@ impl<W> Pump<W> {
         &self.node
     }
 
+    /// See [`RawNode::withhold_own_term`].
+    pub fn withhold_own_term(&mut self, on: bool) {
+        self.node.withhold_own_term(on);
+    }
+
     /// A tick on the node's grid; returns the gap before it if the ticks stalled.
     pub fn tick(&mut self, now_ns: u64, wall_ms: u64) -> Option<u64> {
         let gap = self.guard.on_tick(now_ns);

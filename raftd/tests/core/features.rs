@@ -1,7 +1,7 @@
 //! Pre-vote, check-quorum, leases, Figure 8, fencing, grant expiry and read-index.
 
 use raftd::core::testkit::Cluster;
-use raftd::core::{BugSet, MessageBody, Request, Response, Role};
+use raftd::core::{Bug, BugSet, MessageBody, Request, Response, Role};
 
 use crate::support::{
     acquire, answer, ask, cluster, deliver_if, deliver_only, elect, fenced, role, run, term, write,
@@ -111,6 +111,13 @@ fn lease_refuses_votes_and_lapses_first() {
 /// Raft paper Figure 8: an old-term entry replicated on a majority is not committed by
 /// counting; with `commit-old-term` it is, and a later leader then overwrites it.
 pub fn figure8(bugs: BugSet) -> Cluster {
+    figure8_delivered(bugs, false)
+}
+
+/// (a) to (c) of Figure 8. With `withhold`, n1 withholds its own term's entries (what
+/// raftd's `leader-commit` crash point turns on) and every append reaches its follower;
+/// without, the network loses n1's term-3 no-op wherever it could be taken.
+fn figure8_delivered(bugs: BugSet, withhold: bool) -> Cluster {
     let mut c = cluster(5, |cfg| {
         cfg.max_entries_per_append = 1;
         cfg.bugs = bugs.clone();
@@ -132,6 +139,7 @@ pub fn figure8(bugs: BugSet) -> Cluster {
     // term-3 no-op reaches no one who could take it, and nobody hears of n1's commit.
     c.heal();
     c.restart("n1");
+    c.node_mut("n1").unwrap().withhold_own_term(withhold);
     c.campaign("n1");
     c.stabilize(100);
     c.campaign("n1");
@@ -144,12 +152,55 @@ pub fn figure8(bugs: BugSet) -> Cluster {
         } => {
             let holds_2 = c.node(&m.to).is_some_and(|n| n.log_entries().len() >= 2);
             let no_op = entries.iter().any(|e| e.term == 3);
-            *commit < 2 && !(no_op && holds_2 && *prev_index == 2)
+            *commit < 2 && (withhold || !(no_op && holds_2 && *prev_index == 2))
         }
         _ => true,
     });
     assert_eq!((role(&c, "n1"), term(&c, "n1")), (Some(Role::Leader), 3));
     c
+}
+
+#[test]
+fn a_leader_withholding_its_own_term_sends_only_older_entries() {
+    for (bugs, commit) in [
+        (BugSet::none(), 1),
+        ([Bug::CommitOldTerm].into_iter().collect(), 2),
+    ] {
+        let c = figure8_delivered(bugs, true);
+        for id in ["n2", "n3", "n4"] {
+            let log = c.node(id).unwrap().log_entries();
+            assert!(
+                log.iter().all(|e| e.term < 3),
+                "{id} holds an entry of n1's own term: {log:?}"
+            );
+        }
+        let with_entry_2 = ["n1", "n2", "n3", "n4"]
+            .into_iter()
+            .filter(|id| {
+                c.node(id)
+                    .unwrap()
+                    .log_entries()
+                    .get(1)
+                    .is_some_and(|e| e.term == 1)
+            })
+            .count();
+        assert!(
+            with_entry_2 >= 3,
+            "entry 2 (term 1) on {with_entry_2} nodes"
+        );
+        assert_eq!(c.status("n1").unwrap().commit, commit);
+    }
+    // The bug's commit is then lost, as in Figure 8 itself.
+    let mut c = figure8_delivered([Bug::CommitOldTerm].into_iter().collect(), true);
+    figure8_continue(&mut c);
+    assert!(
+        c.violations().iter().any(|v| matches!(
+            v,
+            raftd::core::testkit::Violation::CommittedChanged { index: 2, .. }
+        )),
+        "{:?}",
+        c.violations()
+    );
 }
 
 /// (d) of Figure 8: n1 crashes, n5 comes back and wins with its term-2 entry.
