@@ -102,8 +102,9 @@ pub struct RunArgs {
     )]
     pub concurrency: i64,
     /// Chance that a client stalls between acquiring a grant and using it, as a
-    /// garbage-collection pause would: up to twice the grant's TTL, so half the stalls
-    /// outlive the grant and only fencing keeps their writes out.
+    /// garbage-collection pause would, at its worst: until another client has been granted
+    /// the lock, then a little more (at most five times the grant's TTL in all), so the
+    /// stalled holder's writes come after a newer grant and only fencing keeps them out.
     #[arg(
         value_name = "P",
         long = "stall-probability",

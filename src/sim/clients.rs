@@ -79,6 +79,13 @@ enum SlotWake {
     AfterSleep(CycleOp),
     /// Its pace slot has come: issue the op.
     Issue(CycleOp),
+    /// The holder of grant `token` stalls ([`Plan::Stall`]) until a newer grant, then
+    /// `after_ms` more, or until `until` (ns) at the latest.
+    Stalled {
+        token: u64,
+        after_ms: u64,
+        until: u64,
+    },
     /// Register workload: its pace slot has come: draw the next register op and issue it.
     IssueReg,
 }
@@ -113,6 +120,11 @@ pub struct Workload {
     pace: Pace,
     observers: Vec<(u64, u64)>,
     slots: Vec<(ClientProcess, SlotWake)>,
+    /// When each slot's pending wake is due: a wake at another time is one a stall's
+    /// end replaced, and is ignored.
+    slot_due: Vec<u64>,
+    /// The largest token an acquire came back with: what a stalled holder waits for.
+    newest_grant: u64,
     finals: Vec<Option<ClientProcess>>,
     ops: Vec<OpSlot>,
     open_ops: u64,
@@ -157,6 +169,8 @@ impl Workload {
             n,
             observers: Vec::new(),
             slots: Vec::new(),
+            slot_due: Vec::new(),
+            newest_grant: 0,
             finals: Vec::new(),
             ops: Vec::new(),
             open_ops: 0,
@@ -248,6 +262,7 @@ impl World {
         for slot in 0..self.wl.params.concurrency {
             let proc = self.wl.new_proc();
             self.wl.slots.push((proc, SlotWake::Begin));
+            self.wl.slot_due.push(self.now);
             self.schedule(self.now, Ev::Wake(Actor::Slot(slot)));
         }
         self.start_nemesis();
@@ -322,11 +337,14 @@ impl World {
     }
 
     fn slot_wake(&mut self, slot: usize) {
+        if self.wl.slot_due[slot] != self.now {
+            return;
+        }
         match self.wl.slots[slot].1 {
             SlotWake::Begin if self.wl.kind == WorkloadKind::Register => {
                 let at = self.wl.pace.slot(self.now);
                 self.wl.slots[slot].1 = SlotWake::IssueReg;
-                self.schedule(at, Ev::Wake(Actor::Slot(slot)));
+                self.wake_slot_at(slot, at);
             }
             SlotWake::IssueReg => {
                 let number = self.wl.slots[slot].0.number;
@@ -338,6 +356,9 @@ impl World {
                 self.slot_plan(slot, plan);
             }
             SlotWake::AfterSleep(op) => self.slot_plan(slot, Plan::Paced(op)),
+            SlotWake::Stalled { token, .. } => {
+                self.slot_plan(slot, Plan::Paced(CycleOp::Holding(token)))
+            }
             SlotWake::Issue(op) => {
                 let number = self.wl.slots[slot].0.number;
                 let node = self.wl.router.target();
@@ -355,6 +376,24 @@ impl World {
                 let wake = then.map_or(SlotWake::Begin, SlotWake::AfterSleep);
                 (self.now + ms * MS, wake)
             }
+            Plan::Stall {
+                token,
+                after_ms,
+                ms_max,
+            } => {
+                let until = self.now + ms_max * MS;
+                if self.wl.newest_grant > token {
+                    let at = until.min(self.now + after_ms * MS);
+                    (at, SlotWake::AfterSleep(CycleOp::Holding(token)))
+                } else {
+                    let stalled = SlotWake::Stalled {
+                        token,
+                        after_ms,
+                        until,
+                    };
+                    (until, stalled)
+                }
+            }
             Plan::NewCycle => (self.now, SlotWake::Begin),
             Plan::Retire => {
                 self.wl.slots[slot].0 = self.wl.new_proc();
@@ -362,7 +401,39 @@ impl World {
             }
         };
         self.wl.slots[slot].1 = wake;
+        self.wake_slot_at(slot, at);
+    }
+
+    fn wake_slot_at(&mut self, slot: usize, at: u64) {
+        self.wl.slot_due[slot] = at;
         self.schedule(at, Ev::Wake(Actor::Slot(slot)));
+    }
+
+    /// An acquire came back with `token`: the holders stalled on older grants wake
+    /// `after_ms` later (or at their stall's end, if sooner).
+    fn granted(&mut self, token: u64) {
+        if token <= self.wl.newest_grant {
+            return;
+        }
+        self.wl.newest_grant = token;
+        for slot in 0..self.wl.slots.len() {
+            let SlotWake::Stalled {
+                token: held,
+                after_ms,
+                until,
+            } = self.wl.slots[slot].1
+            else {
+                continue;
+            };
+            if held >= token {
+                continue;
+            }
+            self.wl.slots[slot].1 = SlotWake::AfterSleep(CycleOp::Holding(held));
+            let at = self.now + after_ms * MS;
+            if at < until {
+                self.wake_slot_at(slot, at);
+            }
+        }
     }
 
     fn slot_done(&mut self, slot: usize, step: Step, outcome: &Outcome) {
@@ -383,6 +454,9 @@ impl World {
             },
             other => ended(other),
         };
+        if let (CycleOp::Acquire, Ended::Ok { token: Some(token) }) = (op, ended) {
+            self.granted(token);
+        }
         let params = &self.wl.params;
         let plan = self.wl.slots[slot].0.completed(params, op, ended);
         self.slot_plan(slot, plan);

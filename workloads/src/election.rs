@@ -126,6 +126,8 @@ struct Ctx {
     next_observer: AtomicU64,
     /// Register ops drawn so far (`--workload register`): what picks their keys.
     register_ops: AtomicU64,
+    /// The largest token an acquire came back with: what a stalled holder waits for.
+    newest_grant: tokio::sync::watch::Sender<u64>,
 }
 
 /// The election workload over one cluster, recording into one history.
@@ -169,6 +171,7 @@ impl Election {
             next_client: AtomicU64::new(0),
             next_observer: AtomicU64::new(OBSERVER_PROCESS_BASE),
             register_ops: AtomicU64::new(0),
+            newest_grant: tokio::sync::watch::Sender::new(0),
         };
         Ok(Election { ctx: Arc::new(ctx) })
     }
@@ -378,6 +381,16 @@ impl Ctx {
                         None => process.begin(&self.params),
                     }
                 }
+                Plan::Stall {
+                    token,
+                    after_ms,
+                    ms_max,
+                } => {
+                    if !self.stall(token, after_ms, ms_max, &stop).await {
+                        break;
+                    }
+                    Plan::Paced(CycleOp::Holding(token))
+                }
                 Plan::NewCycle => process.begin(&self.params),
                 Plan::Retire => {
                     process = self.new_client();
@@ -492,7 +505,36 @@ impl Ctx {
             Outcome::Ok(token) => Ended::Ok { token: *token },
             other => self::ended(other),
         };
+        if let (CycleOp::Acquire, Ended::Ok { token: Some(token) }) = (op, ended) {
+            self.newest_grant.send_if_modified(|newest| {
+                let newer = token > *newest;
+                *newest = (*newest).max(token);
+                newer
+            });
+        }
         Ok(process.completed(&self.params, op, ended))
+    }
+
+    /// A holder's stall ([`Plan::Stall`]); false if the run stopped first.
+    async fn stall(
+        &self,
+        token: u64,
+        after_ms: u64,
+        ms_max: u64,
+        stop: &CancellationToken,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(ms_max);
+        let mut newest = self.newest_grant.subscribe();
+        let moved = tokio::time::timeout_at(deadline, newest.wait_for(|t| *t > token));
+        tokio::select! {
+            _ = moved => {}
+            _ = stop.cancelled() => return false,
+        }
+        let wake = (tokio::time::Instant::now() + Duration::from_millis(after_ms)).min(deadline);
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => true,
+            _ = stop.cancelled() => false,
+        }
     }
 
     async fn write(

@@ -18,8 +18,11 @@ pub struct WorkloadParams {
     pub ttl_ms: u64,
     /// Chance that a process stalls after an acquire, as a garbage-collection pause would.
     pub stall_probability: f64,
-    /// The longest stall; beyond `ttl_ms` a stalled holder outlives its grant, which is
-    /// what makes fencing matter.
+    /// The longest stall. A stall lasts until the lock has gone to another client, and a
+    /// little more (`Plan::Stall`): a stale holder, which is what makes fencing matter,
+    /// in every stall that ends before this. Five times the TTL, for systems that end a
+    /// lease late: etcd extends every lease by its election timeout whenever a leader
+    /// takes over, so under faults a lease can outlive its TTL several times.
     pub stall_ms_max: u64,
     /// Chance that a cycle is a plain unfenced write rather than a lock cycle.
     pub plain_write_probability: f64,
@@ -79,7 +82,7 @@ impl Default for WorkloadParams {
             status_interval_ms: 100,
             ttl_ms: 2000,
             stall_probability: 0.1,
-            stall_ms_max: 4000,
+            stall_ms_max: 10_000,
             plain_write_probability: 0.3,
             election: "e1".to_string(),
             seed: 0,

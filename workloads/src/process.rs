@@ -38,9 +38,19 @@ pub enum CycleOp {
 pub enum Plan {
     /// Wait for the shared pace, then issue the op.
     Paced(CycleOp),
-    /// Sleep `ms` (a stall, or a loser's back-off), then wait for the pace and issue
-    /// `then`, or begin a new cycle if there is none.
+    /// Sleep `ms` (a loser's back-off), then wait for the pace and issue `then`, or
+    /// begin a new cycle if there is none.
     Sleep { ms: u64, then: Option<CycleOp> },
+    /// A stall of the holder of grant `token`, as a garbage-collection pause would be,
+    /// at its worst: it lasts until the lock has gone to another client (a grant with a
+    /// larger token came back to any process of the workload) and `after_ms` more, or
+    /// `ms_max` in all, whichever comes first. Then wait for the pace and issue
+    /// `Holding(token)`.
+    Stall {
+        token: u64,
+        after_ms: u64,
+        ms_max: u64,
+    },
     /// Begin a new cycle ([`ClientProcess::begin`]).
     NewCycle,
     /// The op's outcome is unknown: this process retires and a new process number takes
@@ -121,10 +131,10 @@ impl ClientProcess {
         match (op, ended) {
             (CycleOp::Acquire, Ended::Ok { token: Some(token) }) => {
                 if self.rng.random_bool(params.stall_probability) {
-                    let ms = self.rng.random_range(0..=params.stall_ms_max);
-                    Plan::Sleep {
-                        ms,
-                        then: Some(CycleOp::Holding(token)),
+                    Plan::Stall {
+                        token,
+                        after_ms: self.rng.random_range(0..=params.ttl_ms / 4),
+                        ms_max: params.stall_ms_max,
                     }
                 } else {
                     Plan::Paced(CycleOp::Holding(token))
@@ -330,7 +340,8 @@ mod tests {
         };
         assert!(matches!(
             p.completed(&stalling, CycleOp::Acquire, granted),
-            Plan::Sleep { then: Some(CycleOp::Holding(9)), ms } if ms <= stalling.stall_ms_max
+            Plan::Stall { token: 9, after_ms, ms_max }
+                if after_ms <= stalling.ttl_ms / 4 && ms_max == stalling.stall_ms_max
         ));
     }
 
