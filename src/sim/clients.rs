@@ -383,8 +383,7 @@ impl World {
             } => {
                 let until = self.now + ms_max * MS;
                 if self.wl.newest_grant > token {
-                    let at = until.min(self.now + after_ms * MS);
-                    (at, SlotWake::AfterSleep(CycleOp::Holding(token)))
+                    self.stall_over(token, after_ms, until)
                 } else {
                     let stalled = SlotWake::Stalled {
                         token,
@@ -428,12 +427,20 @@ impl World {
             if held >= token {
                 continue;
             }
-            self.wl.slots[slot].1 = SlotWake::AfterSleep(CycleOp::Holding(held));
-            let at = self.now + after_ms * MS;
+            let (at, wake) = self.stall_over(held, after_ms, until);
+            self.wl.slots[slot].1 = wake;
+            // A wake at `until` is already due.
             if at < until {
                 self.wake_slot_at(slot, at);
             }
         }
+    }
+
+    /// When and how the stall of `token`'s holder ends once a newer grant is known:
+    /// `after_ms` from now, or at `until` if that comes first.
+    fn stall_over(&self, token: u64, after_ms: u64, until: u64) -> (u64, SlotWake) {
+        let at = until.min(self.now + after_ms * MS);
+        (at, SlotWake::AfterSleep(CycleOp::Holding(token)))
     }
 
     fn slot_done(&mut self, slot: usize, step: Step, outcome: &Outcome) {
