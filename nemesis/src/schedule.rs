@@ -16,8 +16,9 @@ use crate::runtime::{Capabilities, FaultKind};
 use crate::swarm::{
     aims_at_leader, makes_figure8, phase_windows, Mix, Swarm, CRASH_AFTER_CUT_P,
     CRASH_ARM_AFTER_CUT_MS, CRASH_CUT_HOLD_MS_MIN, CRASH_LEADER_START_MS, CRASH_REST_START_MS,
-    FIGURE8_AT_MS, HOLD_MIN_DIVISOR, PHASE_QUIET_MS, SKEW_AFTER_CUT_MS, SKEW_CUT_HOLD_MS_MIN,
-    SKEW_ISOLATED_LEADER_P, SLOW_ELECTION_DELAY_MS, SLOW_ELECTION_HOLD_MS_MIN, SLOW_ELECTION_P,
+    FIGURE8_AT_MS, FOLLOWER_CUT, FOLLOWER_CUT_HOLD_MS_MIN, HOLD_MIN_DIVISOR, NETWORK_CLASS_WEIGHT,
+    PHASE_QUIET_MS, SKEW_AFTER_CUT_MS, SKEW_CUT_HOLD_MS_MIN, SKEW_ISOLATED_LEADER_P,
+    SLOW_ELECTION_DELAY_MS, SLOW_ELECTION_HOLD_MS_MIN, SLOW_ELECTION_P,
 };
 use crate::targets::{Selector, Targets};
 
@@ -650,6 +651,19 @@ fn place_phase(
             None
         };
         let heal_at_ms = skew.map_or(heal_at_ms, |(_, heal_at_ms)| heal_at_ms);
+        // A cut of a follower under a drawn mix: held long enough for it to fall behind,
+        // and kept clean as a cut of the leader is, so that the rest commit meanwhile.
+        let follower_cut = mix.by_class && kind == FOLLOWER_CUT;
+        let heal_at_ms = if follower_cut {
+            let longer = heal_at_ms.max(at_ms + FOLLOWER_CUT_HOLD_MS_MIN);
+            if longer <= to_ms {
+                longer
+            } else {
+                heal_at_ms
+            }
+        } else {
+            heal_at_ms
+        };
         // ... or crash points make Raft's figure 8 of it.
         let cut = kind == NemesisKind::Partition(Shape::IsolateLeader);
         let figure8_p = if opens_figure8 { 1.0 } else { cut_figure8_p };
@@ -668,7 +682,7 @@ fn place_phase(
             .flatten();
         let fault = draw_fault(kind, spec, rng);
         busy_until_ms.insert(fault.exclusion(), heal_at_ms);
-        if drawn_cut || figure8.is_some() {
+        if drawn_cut || follower_cut || figure8.is_some() {
             keep_cut_clean(busy_until_ms, events, (at_ms, heal_at_ms));
         }
         if let Some((_, crashes)) = figure8 {
@@ -854,8 +868,8 @@ fn slow_election_of<R: Rng + ?Sized>(
     Some((slow_heal_at_ms, fault))
 }
 
-/// The fault classes that start no fault while a drawn cut of the leader holds: pause,
-/// kill and power loss, and packet faults.
+/// The fault classes that start no fault while a drawn cut of the leader or of a
+/// follower holds: pause, kill and power loss, and packet faults.
 const KEPT_OUT_OF_A_CUT: [Exclusion; 2] = [Exclusion::Process, Exclusion::Packet];
 
 /// A leader cut off is a clean test of what the others do without it only if they can
@@ -884,10 +898,13 @@ fn is_free(busy_until_ms: &BTreeMap<Exclusion, u64>, class: Exclusion, at_ms: u6
 }
 
 /// A kind whose exclusion class is free at `at_ms`: under a drawn mix first an exclusion
-/// class (network, process, clock, packet) uniformly; then a fault kind (partition,
+/// class (network, process, clock, packet; the network `NETWORK_CLASS_WEIGHT` times),
+/// and a cut of a follower only while no process fault holds (with a node down or
+/// paused, the rest may not commit while it is cut off); then a fault kind (partition,
 /// pause, kill, clock, packet, power loss) uniformly, then one of its kinds, so a mix is
 /// balanced by fault rather than by how many shapes or selectors each has; a
-/// leader-aimed kind counts `leader_weight` times, and a cut of the leader `cut_weight`.
+/// leader-aimed kind counts `leader_weight` times, a cut of the leader `cut_weight` and a
+/// cut of a follower `follower_cut_weight`.
 fn pick_kind<R: Rng + ?Sized>(
     mix: &Mix,
     busy_until_ms: &BTreeMap<Exclusion, u64>,
@@ -907,6 +924,11 @@ fn pick_kind<R: Rng + ?Sized>(
         .copied()
         .filter(|k| !rides_on_cuts(k))
         .filter(|k| is_free(busy_until_ms, exclusion_of(k.fault_kind()), at_ms))
+        .filter(|&k| {
+            !(mix.by_class
+                && k == FOLLOWER_CUT
+                && !is_free(busy_until_ms, Exclusion::Process, at_ms))
+        })
         .collect();
     let mut faults: Vec<FaultKind> = free
         .iter()
@@ -924,6 +946,17 @@ fn pick_kind<R: Rng + ?Sized>(
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
+        let classes: Vec<Exclusion> = classes
+            .into_iter()
+            .flat_map(|c| {
+                let times = if c == Exclusion::Network {
+                    NETWORK_CLASS_WEIGHT
+                } else {
+                    1
+                };
+                std::iter::repeat_n(c, times)
+            })
+            .collect();
         let class = classes[rng.random_range(0..classes.len())];
         faults.retain(|&f| exclusion_of(f) == class);
     }
@@ -934,6 +967,8 @@ fn pick_kind<R: Rng + ?Sized>(
         .flat_map(|k| {
             let times = if k == NemesisKind::Partition(Shape::IsolateLeader) {
                 mix.cut_weight
+            } else if k == NemesisKind::Partition(Shape::IsolateFollower) {
+                mix.follower_cut_weight
             } else if aims_at_leader(k) {
                 mix.leader_weight
             } else {

@@ -8,15 +8,18 @@
 //! - with [`Swarm::Full`], which kinds are on: each fault kind (partition, pause, kill,
 //!   clock, packet) with probability [`KIND_KEEP`], each of its names then with
 //!   [`NAME_KEEP`], a leader-aimed name (`partition-isolate-leader`, `pause-leader`,
-//!   `kill-leader`) with [`LEADER_KEEP`]; never nothing. Kinds are seldom all dropped:
+//!   `kill-leader`) and `partition-isolate-follower` with [`LEADER_KEEP`]; never
+//!   nothing. Kinds are seldom all dropped:
 //!   most election bugs need two of them (a kill and a partition, a cut and a clock jump);
 //! - the tempo: a fault about every [`TEMPOS_MS`] milliseconds;
 //! - the longest hold, from [`HOLDS_MS`]: each fault is then held between a third of it
 //!   and all of it, so that cuts about as long as an election and long ones mix;
 //! - each fault is then picked by its exclusion class first (network, process, clock,
-//!   packet), so that pause, kill and power loss share a quarter of the faults rather
-//!   than take half, and leader-aimed names twice as often as the others of their kind,
-//!   a cut of the leader ([`CUT_WEIGHT`]) eight times as often as another partition;
+//!   packet; the network counting twice, [`NETWORK_CLASS_WEIGHT`]), so that pause, kill
+//!   and power loss share a fifth of the faults rather than take half, and leader-aimed
+//!   names twice as often as the others of their kind, a cut of the leader
+//!   ([`CUT_WEIGHT`]) eight times as often as another partition and a cut of a follower
+//!   ([`FOLLOWER_CUT_WEIGHT`]) four times, held at least [`FOLLOWER_CUT_HOLD_MS_MIN`];
 //! - how often a fault brings a second one of another class with it, starting within its
 //!   first half: [`BURSTS_PERCENT`]. Overlapping faults (a leader cut off while its clock
 //!   jumps, a kill during a partition) are where most election bugs hide;
@@ -93,6 +96,22 @@ pub const LEADER_WEIGHT: usize = 2;
 /// against 2 (the other leader-aimed names' weight): `wall-clock-lease` 180 to 229,
 /// `lease-without-quorum-check` 250 to 277, `no-step-down` 236 to 255.
 pub const CUT_WEIGHT: usize = 8;
+/// How much more often `partition-isolate-follower` is picked than the other partitions
+/// but the cut of the leader: a follower cut off while the rest commit falls behind and,
+/// without pre-vote, comes back in a higher term and stands at once. That is the
+/// candidate a voter that skips the log comparison (`no-log-check`) elects, losing what
+/// the rest committed meanwhile; a cut-off leader, by contrast, catches up as a follower
+/// before it stands again.
+pub const FOLLOWER_CUT_WEIGHT: usize = 4;
+/// The shortest hold of a drawn cut of a follower: two of raftd's longest election
+/// timeouts (1 s), so that it stands at least once and the rest commit meanwhile.
+pub const FOLLOWER_CUT_HOLD_MS_MIN: u64 = 2_000;
+pub(crate) const FOLLOWER_CUT: NemesisKind = NemesisKind::Partition(Shape::IsolateFollower);
+/// How much more often the network class (partitions) is picked than each of the
+/// others (process, clock, packet) under [`Mix::by_class`]: both cuts above are
+/// partitions, and giving the follower's its share out of the leader's cost
+/// `wall-clock-lease` 214 to 196 of 300 simulated seeds.
+pub const NETWORK_CLASS_WEIGHT: usize = 2;
 /// Chances that a fault brings a second one with it.
 pub const BURSTS_PERCENT: [u8; 3] = [0, 30, 60];
 /// Chance that a fault kind stays on.
@@ -204,6 +223,8 @@ pub struct Mix {
     pub leader_weight: usize,
     /// How many times `partition-isolate-leader` counts when a partition is picked.
     pub cut_weight: usize,
+    /// How many times `partition-isolate-follower` counts when a partition is picked.
+    pub follower_cut_weight: usize,
     /// Whether a fault is picked by its exclusion class first (network, process, clock,
     /// packet), then by its kind: pause, kill and power loss then share one class's
     /// quarter instead of taking half of all faults between them.
@@ -223,6 +244,7 @@ impl Mix {
             burst_percent: 0,
             leader_weight: 1,
             cut_weight: 1,
+            follower_cut_weight: 1,
             by_class: false,
             figure8: false,
         }
@@ -262,6 +284,7 @@ impl Mix {
             burst_percent: BURSTS_PERCENT[rng.random_range(0..BURSTS_PERCENT.len())],
             leader_weight: LEADER_WEIGHT,
             cut_weight: CUT_WEIGHT,
+            follower_cut_weight: FOLLOWER_CUT_WEIGHT,
             by_class: true,
             figure8: false,
         }
@@ -351,7 +374,7 @@ fn draw_kinds<R: Rng + ?Sized>(kinds: &[NemesisKind], rng: &mut R) -> Vec<Nemesi
             .iter()
             .copied()
             .filter(|&k| {
-                rng.random_bool(if aims_at_leader(k) {
+                rng.random_bool(if aims_at_leader(k) || k == FOLLOWER_CUT {
                     LEADER_KEEP
                 } else {
                     NAME_KEEP
