@@ -654,13 +654,8 @@ fn place_phase(
         // A cut of a follower under a drawn mix: held long enough for it to fall behind,
         // and kept clean as a cut of the leader is, so that the rest commit meanwhile.
         let follower_cut = mix.by_class && kind == FOLLOWER_CUT;
-        let heal_at_ms = if follower_cut {
-            let longer = heal_at_ms.max(at_ms + FOLLOWER_CUT_HOLD_MS_MIN);
-            if longer <= to_ms {
-                longer
-            } else {
-                heal_at_ms
-            }
+        let heal_at_ms = if follower_cut && at_ms + FOLLOWER_CUT_HOLD_MS_MIN <= to_ms {
+            heal_at_ms.max(at_ms + FOLLOWER_CUT_HOLD_MS_MIN)
         } else {
             heal_at_ms
         };
@@ -967,7 +962,7 @@ fn pick_kind<R: Rng + ?Sized>(
         .flat_map(|k| {
             let times = if k == NemesisKind::Partition(Shape::IsolateLeader) {
                 mix.cut_weight
-            } else if k == NemesisKind::Partition(Shape::IsolateFollower) {
+            } else if k == FOLLOWER_CUT {
                 mix.follower_cut_weight
             } else if aims_at_leader(k) {
                 mix.leader_weight

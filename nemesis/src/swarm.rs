@@ -106,6 +106,7 @@ pub const FOLLOWER_CUT_WEIGHT: usize = 4;
 /// The shortest hold of a drawn cut of a follower: two of raftd's longest election
 /// timeouts (1 s), so that it stands at least once and the rest commit meanwhile.
 pub const FOLLOWER_CUT_HOLD_MS_MIN: u64 = 2_000;
+/// `partition-isolate-follower`, which the two constants above weigh and hold.
 pub(crate) const FOLLOWER_CUT: NemesisKind = NemesisKind::Partition(Shape::IsolateFollower);
 /// How much more often the network class (partitions) is picked than each of the
 /// others (process, clock, packet) under [`Mix::by_class`]: both cuts above are
@@ -226,8 +227,9 @@ pub struct Mix {
     /// How many times `partition-isolate-follower` counts when a partition is picked.
     pub follower_cut_weight: usize,
     /// Whether a fault is picked by its exclusion class first (network, process, clock,
-    /// packet), then by its kind: pause, kill and power loss then share one class's
-    /// quarter instead of taking half of all faults between them.
+    /// packet; the network [`NETWORK_CLASS_WEIGHT`] times), then by its kind: pause, kill
+    /// and power loss then share one class's fifth instead of taking half of all faults
+    /// between them.
     pub by_class: bool,
     /// Whether the phase opens with Raft's figure 8 ([`FIGURE8_AT_MS`]).
     pub figure8: bool,
